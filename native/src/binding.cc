@@ -1,0 +1,329 @@
+// Glue between JavaScript and io.cc: argument checks, async work, JS values. No decisions: which
+// files to read, size limits beyond "positive" and what an errno means are TypeScript's business
+// (server/native/index.ts). The surface is server/native/contract.ts.
+#include <limits.h>
+#include <napi.h>
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "io.h"
+
+namespace capstan {
+namespace {
+
+// Number.MAX_SAFE_INTEGER: the largest maxBytes that a JS number carries exactly.
+constexpr double kMaxSafeInteger = 9007199254740991.0;
+
+// glibc's strerror_r returns char* under _GNU_SOURCE (which g++ always defines); the POSIX one
+// returns int. These overloads accept whichever the C library declares.
+[[maybe_unused]] const char* StrerrorResult(int status, const char* buffer) {
+  return status == 0 ? buffer : "Unknown error";
+}
+[[maybe_unused]] const char* StrerrorResult(const char* result, const char*) { return result; }
+
+std::string Describe(int error) {
+  char buffer[256];
+  return StrerrorResult(strerror_r(error, buffer, sizeof buffer), buffer);
+}
+
+void ThrowIfFailed(napi_env env, napi_status status) {
+  if (status != napi_ok) throw Napi::Error::New(env);
+}
+
+enum class CopyResult { kOk, kNotStrings, kContainsNul };
+
+// Copies a JS array of strings into *pack on the JS thread, so the worker never touches V8.
+CopyResult CopyStringArray(napi_env env, napi_value value, StringPack* pack) {
+  bool is_array = false;
+  ThrowIfFailed(env, napi_is_array(env, value, &is_array));
+  if (!is_array) return CopyResult::kNotStrings;
+  uint32_t length = 0;
+  ThrowIfFailed(env, napi_get_array_length(env, value, &length));
+  pack->Reserve(length, static_cast<size_t>(length) * 64);
+
+  // One call per path into a stack buffer. A result this close to the end may have been cut
+  // (napi stops before a multi-byte character that does not fit), so it is fetched again at its
+  // exact size; that only happens to paths longer than the kernel accepts anyway.
+  char buffer[PATH_MAX + 1];
+  for (uint32_t i = 0; i < length; i++) {
+    napi_value element;
+    ThrowIfFailed(env, napi_get_element(env, value, i, &element));
+    size_t size = 0;
+    napi_status status = napi_get_value_string_utf8(env, element, buffer, sizeof buffer, &size);
+    if (status == napi_string_expected) return CopyResult::kNotStrings;
+    ThrowIfFailed(env, status);
+    const char* text = buffer;
+    std::string long_text;
+    if (size + 4 >= sizeof buffer) {
+      ThrowIfFailed(env, napi_get_value_string_utf8(env, element, nullptr, 0, &size));
+      long_text.resize(size);
+      ThrowIfFailed(env, napi_get_value_string_utf8(env, element, &long_text[0], size + 1, &size));
+      text = long_text.data();
+    }
+    // A NUL would silently cut the path short at the syscall; Node's fs refuses such paths too.
+    if (std::memchr(text, '\0', size) != nullptr) return CopyResult::kContainsNul;
+    pack->Add(text, size);
+  }
+  return CopyResult::kOk;
+}
+
+void CheckStringArray(Napi::Env env, napi_value value, StringPack* pack, const char* function) {
+  switch (CopyStringArray(env, value, pack)) {
+    case CopyResult::kOk:
+      return;
+    case CopyResult::kNotStrings:
+      throw Napi::TypeError::New(env, std::string(function) + ": argument 0 must be an array of strings");
+    case CopyResult::kContainsNul:
+      throw Napi::TypeError::New(env, std::string(function) + ": argument 0 must not contain NUL bytes");
+  }
+}
+
+std::string CheckString(const Napi::CallbackInfo& info, size_t index, const char* function) {
+  if (info.Length() <= index || !info[index].IsString()) {
+    throw Napi::TypeError::New(info.Env(), std::string(function) + ": argument " + std::to_string(index) +
+                                               " must be a string");
+  }
+  return info[index].As<Napi::String>().Utf8Value();
+}
+
+size_t CheckMaxBytes(const Napi::CallbackInfo& info, const char* function) {
+  if (info.Length() >= 2 && info[1].IsNumber()) {
+    const double value = info[1].As<Napi::Number>().DoubleValue();
+    if (value >= 1 && value <= kMaxSafeInteger && value == static_cast<double>(static_cast<int64_t>(value))) {
+      return static_cast<size_t>(value);
+    }
+  }
+  throw Napi::TypeError::New(info.Env(), std::string(function) + ": argument 1 must be a positive integer");
+}
+
+// A result entry as a JS value: the errno as a number, or the text. ASCII text (nearly all kernel
+// files) becomes a Latin-1 string, a plain byte copy into a one-byte V8 string; anything else goes
+// through the UTF-8 decoder, which replaces invalid sequences with U+FFFD.
+napi_value EntryToJs(napi_env env, const StringPack& pack, size_t i) {
+  const StringPack::Entry& entry = pack.entry(i);
+  napi_value result;
+  if (entry.error != 0) {
+    ThrowIfFailed(env, napi_create_uint32(env, static_cast<uint32_t>(entry.error), &result));
+  } else if (entry.ascii) {
+    ThrowIfFailed(env, napi_create_string_latin1(env, pack.data(i), entry.length, &result));
+  } else {
+    ThrowIfFailed(env, napi_create_string_utf8(env, pack.data(i), entry.length, &result));
+  }
+  return result;
+}
+
+Napi::Value PackToJsArray(Napi::Env env, const StringPack& pack) {
+  napi_value array;
+  ThrowIfFailed(env, napi_create_array_with_length(env, pack.size(), &array));
+  for (size_t i = 0; i < pack.size(); i++) {
+    ThrowIfFailed(env, napi_set_element(env, array, static_cast<uint32_t>(i), EntryToJs(env, pack, i)));
+  }
+  return Napi::Value(env, array);
+}
+
+class CapstanAddon;
+
+// Shared shape of the Promise-returning calls: arguments are copied by the constructor on the JS
+// thread, Run() works on a libuv thread, Result() builds the JS value back on the JS thread.
+class PromiseWorker : public Napi::AsyncWorker {
+ public:
+  PromiseWorker(Napi::Env env, const char* name, CapstanAddon* addon)
+      : Napi::AsyncWorker(env, name), deferred_(Napi::Promise::Deferred::New(env)), addon_(addon) {}
+
+  Napi::Promise Start() {
+    Napi::Promise promise = deferred_.Promise();
+    Queue();  // from here on libuv owns this object and deletes it after OnOK/OnError
+    return promise;
+  }
+
+ protected:
+  virtual void Run() = 0;
+  virtual Napi::Value Result(Napi::Env env) = 0;
+
+ private:
+  void Execute() override {
+    try {
+      Run();
+    } catch (const std::bad_alloc&) {
+      SetError("out of memory");
+    }
+  }
+  void OnOK() override { deferred_.Resolve(Result(Env())); }
+  void OnError(const Napi::Error&) override;
+
+  Napi::Promise::Deferred deferred_;
+  CapstanAddon* addon_;
+};
+
+// Enumerable, so Object.keys(addon) lists the surface.
+constexpr napi_property_attributes kMethodAttributes =
+    static_cast<napi_property_attributes>(napi_writable | napi_enumerable | napi_configurable);
+
+class CapstanAddon : public Napi::Addon<CapstanAddon> {
+ public:
+  CapstanAddon(Napi::Env, Napi::Object exports) {
+    DefineAddon(exports, {
+                             InstanceMethod("initialize", &CapstanAddon::Initialize, kMethodAttributes),
+                             InstanceMethod("readFiles", &CapstanAddon::ReadFilesAsync, kMethodAttributes),
+                             InstanceMethod("readFilesSync", &CapstanAddon::ReadFilesSync, kMethodAttributes),
+                             InstanceMethod("readLinks", &CapstanAddon::ReadLinksAsync, kMethodAttributes),
+                             InstanceMethod("listDirectories", &CapstanAddon::ListDirectoriesAsync, kMethodAttributes),
+                             InstanceMethod("writeFile", &CapstanAddon::WriteFileSync, kMethodAttributes),
+                         });
+  }
+
+  // The NativeError instance (or, before initialize, a plain Error with the same fields) for a
+  // failed syscall. Its constructor is (errno, syscall, path, description); it derives `code`
+  // and the message, so errno names live in one place (TypeScript's errnoCode).
+  Napi::Value MakeError(Napi::Env env, int error, const char* syscall, const std::string* path) {
+    const std::string description = Describe(error);
+    if (!error_class_.IsEmpty()) {
+      return error_class_.New({Napi::Number::New(env, error), Napi::String::New(env, syscall),
+                               path != nullptr ? Napi::Value(Napi::String::New(env, *path)) : env.Undefined(),
+                               Napi::String::New(env, description)});
+    }
+    std::string message = description + ", " + syscall;
+    if (path != nullptr) message += " '" + *path + "'";
+    Napi::Error plain = Napi::Error::New(env, message);
+    plain.Set("errno", Napi::Number::New(env, error));
+    plain.Set("syscall", Napi::String::New(env, syscall));
+    if (path != nullptr) plain.Set("path", Napi::String::New(env, *path));
+    return plain.Value();
+  }
+
+ private:
+  Napi::Value Initialize(const Napi::CallbackInfo& info) {
+    if (info.Length() < 1 || !info[0].IsFunction()) {
+      throw Napi::TypeError::New(info.Env(), "initialize: argument 0 must be a function");
+    }
+    error_class_ = Napi::Persistent(info[0].As<Napi::Function>());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value ReadFilesAsync(const Napi::CallbackInfo& info);
+  Napi::Value ReadFilesSync(const Napi::CallbackInfo& info);
+  Napi::Value ReadLinksAsync(const Napi::CallbackInfo& info);
+  Napi::Value ListDirectoriesAsync(const Napi::CallbackInfo& info);
+  Napi::Value WriteFileSync(const Napi::CallbackInfo& info);
+
+  // The only native state: a reference to the JS error class. It is released with the addon's
+  // instance data when the environment is torn down, so no separate cleanup hook is needed; no
+  // fd outlives the call that opened it.
+  Napi::FunctionReference error_class_;
+};
+
+void PromiseWorker::OnError(const Napi::Error&) {
+  // Execute only fails when memory runs out.
+  deferred_.Reject(addon_->MakeError(Env(), ENOMEM, "malloc", nullptr));
+}
+
+class ReadFilesWorker : public PromiseWorker {
+ public:
+  ReadFilesWorker(Napi::Env env, CapstanAddon* addon, StringPack paths, size_t max_bytes)
+      : PromiseWorker(env, "capstan.readFiles", addon), paths_(std::move(paths)), max_bytes_(max_bytes) {}
+
+ private:
+  void Run() override { ReadFiles(paths_, max_bytes_, &results_); }
+  Napi::Value Result(Napi::Env env) override { return PackToJsArray(env, results_); }
+
+  StringPack paths_;
+  size_t max_bytes_;
+  StringPack results_;
+};
+
+class ReadLinksWorker : public PromiseWorker {
+ public:
+  ReadLinksWorker(Napi::Env env, CapstanAddon* addon, StringPack paths)
+      : PromiseWorker(env, "capstan.readLinks", addon), paths_(std::move(paths)) {}
+
+ private:
+  void Run() override { ReadLinks(paths_, &results_); }
+  Napi::Value Result(Napi::Env env) override { return PackToJsArray(env, results_); }
+
+  StringPack paths_;
+  StringPack results_;
+};
+
+class ListDirectoriesWorker : public PromiseWorker {
+ public:
+  ListDirectoriesWorker(Napi::Env env, CapstanAddon* addon, StringPack roots)
+      : PromiseWorker(env, "capstan.listDirectories", addon), roots_(std::move(roots)) {}
+
+ private:
+  void Run() override {
+    listings_.resize(roots_.size());
+    errors_.assign(roots_.size(), 0);
+    for (size_t i = 0; i < roots_.size(); i++) errors_[i] = ListDirectories(roots_.data(i), &listings_[i]);
+  }
+  Napi::Value Result(Napi::Env env) override {
+    napi_value array;
+    ThrowIfFailed(env, napi_create_array_with_length(env, roots_.size(), &array));
+    for (size_t i = 0; i < roots_.size(); i++) {
+      napi_value element;
+      if (errors_[i] != 0) {
+        ThrowIfFailed(env, napi_create_uint32(env, static_cast<uint32_t>(errors_[i]), &element));
+      } else {
+        element = PackToJsArray(env, listings_[i]);
+      }
+      ThrowIfFailed(env, napi_set_element(env, array, static_cast<uint32_t>(i), element));
+    }
+    return Napi::Value(env, array);
+  }
+
+  StringPack roots_;
+  std::vector<StringPack> listings_;
+  std::vector<int> errors_;
+};
+
+// Arguments are checked and copied before a worker exists; once queued, libuv owns the worker
+// and deletes it after OnOK/OnError.
+Napi::Value CapstanAddon::ReadFilesAsync(const Napi::CallbackInfo& info) {
+  StringPack paths;
+  CheckStringArray(info.Env(), info[0], &paths, "readFiles");
+  const size_t max_bytes = CheckMaxBytes(info, "readFiles");
+  return (new ReadFilesWorker(info.Env(), this, std::move(paths), max_bytes))->Start();
+}
+
+Napi::Value CapstanAddon::ReadFilesSync(const Napi::CallbackInfo& info) {
+  StringPack paths;
+  CheckStringArray(info.Env(), info[0], &paths, "readFilesSync");
+  const size_t max_bytes = CheckMaxBytes(info, "readFilesSync");
+  StringPack results;
+  ReadFiles(paths, max_bytes, &results);
+  return PackToJsArray(info.Env(), results);
+}
+
+Napi::Value CapstanAddon::ReadLinksAsync(const Napi::CallbackInfo& info) {
+  StringPack paths;
+  CheckStringArray(info.Env(), info[0], &paths, "readLinks");
+  return (new ReadLinksWorker(info.Env(), this, std::move(paths)))->Start();
+}
+
+Napi::Value CapstanAddon::ListDirectoriesAsync(const Napi::CallbackInfo& info) {
+  StringPack roots;
+  CheckStringArray(info.Env(), info[0], &roots, "listDirectories");
+  return (new ListDirectoriesWorker(info.Env(), this, std::move(roots)))->Start();
+}
+
+Napi::Value CapstanAddon::WriteFileSync(const Napi::CallbackInfo& info) {
+  const std::string path = CheckString(info, 0, "writeFile");
+  const std::string data = CheckString(info, 1, "writeFile");
+  if (path.find('\0') != std::string::npos) {
+    throw Napi::TypeError::New(info.Env(), "writeFile: argument 0 must not contain NUL bytes");
+  }
+  const char* syscall = "";
+  const int error = WriteFile(path.c_str(), data.data(), data.size(), &syscall);
+  if (error != 0) throw Napi::Error(info.Env(), MakeError(info.Env(), error, syscall, &path));
+  return info.Env().Undefined();
+}
+
+}  // namespace
+}  // namespace capstan
+
+using capstan::CapstanAddon;
+NODE_API_ADDON(CapstanAddon)

@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+'use strict';
+// What `npm test` makes sure of before ava starts, so the suite passes on a fresh machine:
+// the Debian packages the tests drive for real (installed only when missing, as root) and a
+// build of whatever is stale.
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+const { ensureDebianPackages } = require('./lib/debian');
+
+// promtool validates /metrics; busybox-static provides the test workloads' tools.
+const TEST_PACKAGES = ['prometheus', 'busybox-static'];
+
+const packages = [...TEST_PACKAGES];
+if (process.argv.includes('--vm')) {
+  packages.push(...require('../test/vm/packages').VM_DEBIAN_PACKAGES);
+}
+
+try {
+  ensureDebianPackages(packages);
+  if (process.argv.includes('--packages-only')) process.exit(0);
+} catch (error) {
+  console.error(`capstan test setup: ${error.message}`);
+  process.exit(1);
+}
+execFileSync(process.execPath, [path.join(__dirname, 'build.js'), '--quiet'], { stdio: 'inherit' });

@@ -1,0 +1,181 @@
+/**
+ * `capstan agent`: wires the collector, the sources, the exporter and the HTTP API together, and
+ * owns the process's lifetime (signals, agent.json, the first-start dashboard URL).
+ */
+import * as fs from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import { createApp } from '../api/app';
+import { TokenStore } from '../api/auth';
+import { detectLayout, layoutFromRoot } from '../cgroup/layout';
+import { Collector } from '../collector/collector';
+import { MetricsExporter } from '../metrics';
+import { createDeviceNameResolver } from '../metrics/devices';
+import { RawSource } from '../sources/raw';
+import { readFilesystems, readMachineInfo, type FilesystemUsage } from './machine';
+import { AGENT_USAGE, parseAgentOptions, UsageError, type AgentOptions } from './options';
+import { ensureStateDir, loadOrCreateTokens, removeAgentFile, writeAgentFile } from './state';
+
+/** Found by walking up from the compiled file to the package root. */
+function packageRoot(): string {
+  let directory = __dirname;
+  while (!fs.existsSync(path.join(directory, 'package.json'))) {
+    const parent = path.dirname(directory);
+    if (parent === directory) throw new Error('cannot find capstan package.json');
+    directory = parent;
+  }
+  return directory;
+}
+
+export function capstanVersion(): string {
+  return (JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/** A fatal start-up problem: printed as one line, exit code 1. */
+class StartupError extends Error {
+  override name = 'StartupError';
+}
+
+export interface RunningAgent {
+  url: string;
+  collector: Collector;
+  close(): Promise<void>;
+}
+
+/** Starts the agent and returns once it is serving. Used by `capstan agent` and by tests. */
+export async function startAgent(options: AgentOptions, log: (line: string) => void = (line) => console.error(line)): Promise<RunningAgent> {
+  if (!options.cgroupRoot && typeof process.getuid === 'function' && process.getuid() !== 0) {
+    throw new StartupError('capstan agent must run as root: it reads every cgroup on the host and writes limits (use sudo)');
+  }
+  let layout;
+  try {
+    layout = options.cgroupRoot ? layoutFromRoot(options.cgroupRoot) : detectLayout(options.procRoot);
+  } catch (error) {
+    throw new StartupError((error as Error).message);
+  }
+  try {
+    ensureStateDir(options.stateDir);
+  } catch (error) {
+    throw new StartupError(`cannot create the state directory ${options.stateDir}: ${(error as Error).message}`);
+  }
+  const { tokens, created } = loadOrCreateTokens(options.stateDir);
+  const version = capstanVersion();
+  const machine = await readMachineInfo();
+
+  const collector = new Collector({
+    layout,
+    procRoot: options.procRoot,
+    intervalMs: options.intervalMs,
+    historyCapacity: Math.max(2, Math.round(options.historyMs / options.intervalMs)),
+    sources: [new RawSource()],
+    perCpu: options.perCpu,
+  });
+
+  let filesystems: FilesystemUsage[] = [];
+  const refreshFilesystems = (): void => {
+    readFilesystems().then(
+      (result) => { filesystems = result; },
+      (error: unknown) => log(`capstan: warning: cannot read filesystem usage: ${(error as Error).message}`),
+    );
+  };
+  refreshFilesystems();
+  // Filesystem usage changes slowly and statfs on every mount is not free: once a minute is enough.
+  const filesystemTimer = setInterval(refreshFilesystems, 60_000);
+  filesystemTimer.unref();
+
+  const exporter = new MetricsExporter({
+    getSnapshot: () => collector.latest(),
+    machine,
+    version,
+    perCpu: options.perCpu,
+    deviceName: createDeviceNameResolver({ onError: (error) => console.error(`capstan: warning: cannot resolve a block device name: ${error.message}`) }),
+    filesystems: () => filesystems,
+  });
+  collector.on('tick', (snapshot) => exporter.recordTick(snapshot));
+  collector.on('warning', (message) => {
+    exporter.recordWarning();
+    log(`capstan: warning: ${message}`);
+  });
+
+  const first = await collector.start();
+
+  const app = createApp({
+    collector,
+    exporter,
+    machine,
+    tokens: new TokenStore(tokens),
+    ...(options.metricsToken !== undefined && { metricsToken: options.metricsToken }),
+    webRoot: path.join(packageRoot(), 'build', 'web'),
+    version,
+  });
+  const server = await new Promise<import('node:http').Server>((resolve, reject) => {
+    const listening = app.listen(options.listenPort, options.listenHost);
+    listening.once('listening', () => resolve(listening));
+    listening.once('error', (error: NodeJS.ErrnoException) => {
+      collector.stop();
+      reject(new StartupError(`cannot listen on ${options.listenHost}:${options.listenPort}: ${error.code ?? error.message}`));
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  writeAgentFile(options.stateDir, { url, pid: process.pid, startedAt: new Date().toISOString(), version });
+
+  log(`capstan agent ${version} listening on ${url} (cgroup ${layout.mode}, ${first.containers.length} cgroups, every ${options.intervalMs} ms)`);
+  if (created) {
+    const operator = tokens.find((t) => t.role === 'operator')!;
+    log(`Dashboard (shown once; the operator token is in ${path.join(options.stateDir, 'tokens.json')}):`);
+    log(`  ${url}/#token=${operator.token}`);
+  }
+
+  let closed = false;
+  return {
+    url,
+    collector,
+    async close() {
+      if (closed) return;
+      closed = true;
+      collector.stop();
+      clearInterval(filesystemTimer);
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      removeAgentFile(options.stateDir, process.pid);
+    },
+  };
+}
+
+/** Entry point of `capstan agent`. */
+export async function runAgent(argv: string[]): Promise<void> {
+  let options;
+  try {
+    options = parseAgentOptions(argv);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`capstan agent: ${error.message}\n\n${AGENT_USAGE}`);
+      process.exitCode = 2;
+      return;
+    }
+    throw error;
+  }
+  if (options === 'help') {
+    console.log(AGENT_USAGE);
+    return;
+  }
+  let agent: RunningAgent;
+  try {
+    agent = await startAgent(options);
+  } catch (error) {
+    if (error instanceof StartupError) {
+      console.error(`capstan agent: ${error.message}`);
+      process.exitCode = 1;
+      return;
+    }
+    throw error;
+  }
+  const shutdown = (signal: string): void => {
+    console.error(`capstan agent: ${signal} received, stopping`);
+    agent.close().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+}

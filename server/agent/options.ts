@@ -1,0 +1,97 @@
+/** The agent's command-line flags: parsed and validated before anything starts. */
+import { parseArgs } from 'node:util';
+
+export interface AgentOptions {
+  listenHost: string;
+  listenPort: number;
+  stateDir: string;
+  /** Units: milliseconds. */
+  intervalMs: number;
+  /** How far back history goes. Units: milliseconds. */
+  historyMs: number;
+  cgroupRoot?: string;
+  procRoot: string;
+  metricsToken?: string;
+  perCpu: boolean;
+}
+
+export const DEFAULT_LISTEN = '127.0.0.1:9180';
+export const DEFAULT_STATE_DIR = '/var/lib/capstan';
+
+export const AGENT_USAGE = `Usage: capstan agent [OPTIONS]
+
+Runs the collector and serves /metrics, the REST API and the dashboard.
+
+Options:
+  --listen HOST:PORT       address to listen on (default ${DEFAULT_LISTEN})
+  --state-dir DIR          tokens, agent.json and state (default ${DEFAULT_STATE_DIR}, env CAPSTAN_STATE_DIR)
+  --interval DURATION      collection interval, e.g. 1s, 500ms (default 1s)
+  --history DURATION       history kept per cgroup, e.g. 15m, 1h (default 15m)
+  --metrics-token TOKEN    require "Authorization: Bearer TOKEN" on /metrics (default: open)
+  --percpu                 export per-CPU container_cpu_usage_seconds_total series (cgroup v1)
+  --cgroup-root DIR        read cgroups from DIR instead of the host's mounts (tests, fixtures)
+  --proc-root DIR          read /proc from DIR (tests, fixtures)
+  -h, --help               show this help`;
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** "1s", "500ms", "15m", "1h" or a plain number of seconds → milliseconds. */
+export function parseDuration(text: string, flag: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!match) throw new UsageError(`invalid ${flag} "${text}": use a duration like 500ms, 1s, 15m or 1h`);
+  const unitMs = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+  return Number(match[1]) * unitMs;
+}
+
+export function parseListen(text: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:\s]*)):(\d{1,5})$/.exec(text.trim());
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || port > 65535) throw new UsageError(`invalid --listen "${text}": use HOST:PORT, e.g. ${DEFAULT_LISTEN} or [::1]:9180`);
+  return { host: match[1] ?? (match[2] || '127.0.0.1'), port };
+}
+
+export function parseAgentOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): AgentOptions | 'help' {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        listen: { type: 'string' },
+        'state-dir': { type: 'string' },
+        interval: { type: 'string' },
+        history: { type: 'string' },
+        'metrics-token': { type: 'string' },
+        percpu: { type: 'boolean' },
+        'cgroup-root': { type: 'string' },
+        'proc-root': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (values.help) return 'help';
+  const { host, port } = parseListen(values.listen ?? DEFAULT_LISTEN);
+  const intervalMs = parseDuration(values.interval ?? '1s', '--interval');
+  if (intervalMs < 100 || intervalMs > 3_600_000) throw new UsageError(`--interval must be between 100ms and 1h, got ${values.interval}`);
+  const historyMs = parseDuration(values.history ?? '15m', '--history');
+  if (historyMs < intervalMs * 2) throw new UsageError('--history must cover at least two intervals');
+  const token = values['metrics-token'];
+  if (token !== undefined && token.length < 16) throw new UsageError('--metrics-token must be at least 16 characters');
+  const options: AgentOptions = {
+    listenHost: host,
+    listenPort: port,
+    stateDir: values['state-dir'] ?? env['CAPSTAN_STATE_DIR'] ?? DEFAULT_STATE_DIR,
+    intervalMs,
+    historyMs,
+    procRoot: values['proc-root'] ?? '/proc',
+    perCpu: values.percpu ?? false,
+  };
+  if (values['cgroup-root'] !== undefined) options.cgroupRoot = values['cgroup-root'];
+  if (token !== undefined) options.metricsToken = token;
+  return options;
+}

@@ -1,0 +1,164 @@
+/**
+ * The agent's HTTP surface: /metrics for Prometheus, /api/v1 for the CLI and the dashboard, and the
+ * dashboard's static files. Routes only read the collector's latest snapshot; nothing here walks
+ * cgroups.
+ */
+import * as os from 'node:os';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Collector } from '../collector/collector';
+import type { MetricsExporter } from '../metrics';
+import type { CollectorSnapshot, ContainerSnapshot, MachineInfo } from '../model';
+import { bearerToken, requireRole, type TokenStore } from './auth';
+import { HttpError, sendError } from './errors';
+import { resolveContainer } from './resolve';
+
+export interface ApiOptions {
+  collector: Collector;
+  exporter: MetricsExporter;
+  machine: MachineInfo;
+  tokens: TokenStore;
+  /** When set, /metrics requires "Authorization: Bearer <metricsToken>". */
+  metricsToken?: string;
+  /** Directory of the built dashboard. */
+  webRoot: string;
+  version: string;
+}
+
+export function createApp(options: ApiOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use((_request, response, next) => {
+    response.set({
+      'X-Content-Type-Options': 'nosniff',
+      'X-Frame-Options': 'DENY',
+      'Referrer-Policy': 'no-referrer',
+      'Content-Security-Policy': "default-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'",
+    });
+    next();
+  });
+
+  app.get('/healthz', (_request, response) => {
+    const snapshot = options.collector.latest();
+    response.json({ status: snapshot ? 'ok' : 'starting', lastTickMs: snapshot?.timestampMs ?? null });
+  });
+
+  app.get('/metrics', async (request, response, next) => {
+    try {
+      if (options.metricsToken !== undefined && bearerToken(request.get('authorization')) !== options.metricsToken) {
+        response.set('WWW-Authenticate', 'Bearer realm="capstan-metrics"');
+        sendError(response, 401, 'unauthorized', '/metrics requires the bearer token given with --metrics-token');
+        return;
+      }
+      const body = await options.exporter.render();
+      response.type(options.exporter.contentType).send(body);
+    } catch (error) {
+      next(error);
+    }
+  });
+
+  const api = express.Router();
+  api.use(express.json({ limit: '64kb' }));
+  api.use(requireRole(options.tokens, 'viewer'));
+
+  const snapshotOrFail = (): CollectorSnapshot => {
+    const snapshot = options.collector.latest();
+    if (!snapshot) throw new HttpError(503, 'starting', 'the collector has not finished its first tick yet');
+    return snapshot;
+  };
+
+  api.get('/containers', (request, response) => {
+    const snapshot = snapshotOrFail();
+    const all = request.query['all'] === '1' || request.query['all'] === 'true';
+    const containers = snapshot.containers
+      .filter((c) => all || c.info.isContainer)
+      .map((c) => ({ info: c.info, stats: c.stats }));
+    response.json({ timestampMs: snapshot.timestampMs, containers });
+  });
+
+  api.get('/containers/:reference', (request, response) => {
+    const container = resolveContainer(snapshotOrFail().containers, String(request.params['reference']));
+    response.json({ info: container.info, spec: specOf(container), stats: container.stats, sample: container.sample });
+  });
+
+  api.get('/containers/:reference/history', (request, response) => {
+    const container = resolveContainer(snapshotOrFail().containers, String(request.params['reference']));
+    const sinceMs = parseSince(request.query['since']);
+    const history = options.collector.history(container.info.cgroupPath, sinceMs);
+    if (!history) throw new HttpError(404, 'no_such_container', `No such container: ${request.params['reference']}`);
+    response.json({ id: container.info.id, ...history });
+  });
+
+  api.get('/machine', (_request, response) => {
+    response.json({
+      ...options.machine,
+      cgroupMode: options.collector.layout.mode,
+      cgroupControllersOn: options.collector.layout.controllersOn,
+      uptimeSeconds: os.uptime(),
+      agentVersion: options.version,
+    });
+  });
+
+  api.use((request, _response) => {
+    throw new HttpError(404, 'not_found', `no such API route: ${request.method} ${request.originalUrl}`);
+  });
+
+  app.use('/api/v1', api);
+  app.use('/api', (request, response) => sendError(response, 404, 'not_found', `no such API route: ${request.method} ${request.originalUrl}`));
+  app.use(express.static(options.webRoot, { index: 'index.html', fallthrough: true }));
+
+  app.use((error: unknown, _request: Request, response: Response, next: NextFunction) => {
+    if (response.headersSent) {
+      next(error);
+      return;
+    }
+    if (error instanceof HttpError) {
+      sendError(response, error.status, error.code, error.message);
+      return;
+    }
+    const status = (error as { status?: number; type?: string }).status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      // express.json's own errors: malformed JSON (400), body too large (413).
+      sendError(response, status, (error as { type?: string }).type ?? 'bad_request', (error as Error).message);
+      return;
+    }
+    sendError(response, 500, 'internal', (error as Error).message ?? 'internal error');
+  });
+  return app;
+}
+
+/** Limits in force, from the latest sample, in docker inspect's units where they apply. */
+function specOf(container: ContainerSnapshot): Record<string, unknown> {
+  const { cpu, memory, pids } = container.sample;
+  return {
+    cpu: {
+      quotaMicroseconds: cpu.quotaMicroseconds ?? null,
+      periodMicroseconds: cpu.periodMicroseconds ?? null,
+      shares: cpu.shares ?? null,
+      limitCpus: container.stats.cpuLimitCpus ?? null,
+    },
+    memory: {
+      limitBytes: memory.limitBytes ?? null,
+      reservationBytes: memory.reservationBytes ?? null,
+      swapLimitBytes: memory.swapLimitBytes ?? null,
+    },
+    pids: { limit: pids.limit ?? null },
+  };
+}
+
+/** `since` as epoch milliseconds, an RFC 3339 time, or a duration back from now ("90s", "5m", "1h"). */
+export function parseSince(value: unknown, nowMs = Date.now()): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string') throw new HttpError(400, 'invalid_since', 'since must be given once');
+  if (/^\d+$/.test(value)) return Number(value);
+  const duration = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(value);
+  if (duration) {
+    const unitMs = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[duration[2] as 'ms' | 's' | 'm' | 'h'];
+    return nowMs - Number(duration[1]) * unitMs;
+  }
+  const parsed = Date.parse(value);
+  if (Number.isNaN(parsed)) {
+    throw new HttpError(400, 'invalid_since', `since must be epoch milliseconds, an RFC 3339 time or a duration like 5m; got "${value}"`);
+  }
+  return parsed;
+}

@@ -1,0 +1,378 @@
+/**
+ * The housekeeping loop. Every tick it:
+ *   1. walks the hierarchy roots (one native call) to notice new and vanished cgroups;
+ *   2. reads every stat file of every tracked cgroup, plus /proc/stat and /proc/meminfo, in ONE
+ *      native batch (the hot path);
+ *   3. for cgroups whose first process lives in a network namespace of its own, reads that
+ *      namespace's /proc/<pid>/net/dev (two more small batches);
+ *   4. derives docker-stats numbers against the previous sample, records history, and publishes a
+ *      complete snapshot that readers (/metrics, REST) use until the next tick.
+ * A file that is missing means "feature absent"; a file that cannot be read or parsed costs that
+ * value and one warning naming the path, never the tick.
+ */
+import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import type {
+  CgroupLayout,
+  CgroupPath,
+  CgroupSample,
+  CollectorSnapshot,
+  ContainerInfo,
+  ContainerSnapshot,
+  HostSample,
+  NetworkInterfaceSample,
+} from '../model';
+import { errnoCode, readFiles, readFilesSync, readLinks } from '../native';
+import { assembleV1, assembleV2 } from '../cgroup/assemble';
+import { enumerateCgroups } from '../cgroup/enumerate';
+import { blkioThrottleOnlyFromProbe, V2_STAT_FILES, v1StatFiles, type StatFile } from '../cgroup/files';
+import { cgroupDirectory, statRoots, type HierarchyRoot } from '../cgroup/hierarchy';
+import { parseFirstPid, parseMeminfo, parseNetDev, parseProcStat } from '../procfs';
+import { describeCgroup, type ContainerSource } from '../sources/source';
+import { deriveStats, type TimedSample } from './derive';
+import { CgroupHistory, HistoryClock, type HistorySeries } from './history';
+
+const ENOENT = 2;
+const ENODEV = 19;
+/** Large enough for memory.stat and a busy root's cgroup.procs; a cap keeps one odd file from costing much. */
+const MAX_FILE_BYTES = 256 * 1024;
+
+export interface CollectorOptions {
+  layout: CgroupLayout;
+  /** Where /proc is (fixture trees in tests). */
+  procRoot?: string;
+  /** Units: milliseconds. */
+  intervalMs: number;
+  /** Samples kept per cgroup. Units: ticks. */
+  historyCapacity: number;
+  /** Asked in order; the raw source must be last. */
+  sources: ContainerSource[];
+  /** Read cpuacct.usage_percpu too (v1). */
+  perCpu?: boolean;
+  /** Clock, injectable for tests. Units: milliseconds since the Unix epoch. */
+  now?: () => number;
+}
+
+interface TrackedCgroup {
+  path: CgroupPath;
+  info: ContainerInfo;
+  /** Index in the batch of this cgroup's first stat file. */
+  batchOffset: number;
+  /** Root (from statRoots) whose cgroup.procs lists this cgroup's processes. */
+  procsRootIndex: number;
+  previous?: TimedSample;
+  history: CgroupHistory;
+  /** Seen in the latest enumeration. */
+  seen: boolean;
+}
+
+export interface CollectorEvents {
+  tick: [CollectorSnapshot];
+  added: [ContainerInfo];
+  removed: [ContainerInfo];
+  warning: [string];
+}
+
+export class Collector extends EventEmitter<CollectorEvents> {
+  readonly layout: CgroupLayout;
+  private readonly procRoot: string;
+  private readonly roots: HierarchyRoot[];
+  private readonly files: readonly StatFile[];
+  private readonly assemble: typeof assembleV1;
+  private readonly clock: HistoryClock;
+  private readonly now: () => number;
+  private readonly tracked = new Map<CgroupPath, TrackedCgroup>();
+  /** Paths of the current batch; rebuilt only when cgroups come or go. */
+  private batch: string[] = [];
+  private batchDirty = true;
+  /** File paths already warned about, so a broken file warns once, not every tick. */
+  private readonly warnedPaths = new Set<string>();
+  private hostNetns: string | undefined;
+  private latestSnapshot: CollectorSnapshot | undefined;
+  private previousHost: HostSample | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private sequence = 0;
+
+  constructor(private readonly options: CollectorOptions) {
+    super();
+    this.layout = options.layout;
+    this.procRoot = options.procRoot ?? '/proc';
+    this.roots = statRoots(options.layout);
+    if (options.layout.controllersOn === 2) {
+      this.files = V2_STAT_FILES;
+      this.assemble = assembleV2;
+    } else {
+      this.files = v1StatFiles({ blkioThrottleOnly: probeBlkioThrottleOnly(options.layout), perCpu: options.perCpu ?? false });
+      this.assemble = assembleV1;
+    }
+    this.clock = new HistoryClock(options.historyCapacity);
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The latest complete snapshot, or undefined before the first tick. */
+  latest(): CollectorSnapshot | undefined {
+    return this.latestSnapshot;
+  }
+
+  /** History of one cgroup since `sinceMs`, or undefined if it is not tracked. */
+  history(cgroupPath: CgroupPath, sinceMs?: number): HistorySeries | undefined {
+    const tracked = this.tracked.get(cgroupPath);
+    return tracked ? this.clock.read(tracked.history, sinceMs) : undefined;
+  }
+
+  /** Starts ticking every interval (the first tick runs at once). */
+  start(): Promise<CollectorSnapshot> {
+    this.running = true;
+    const first = this.tick();
+    const schedule = (): void => {
+      if (!this.running) return;
+      // Align ticks to the interval so they do not drift by the tick's own duration.
+      const delay = this.options.intervalMs - (this.now() % this.options.intervalMs);
+      this.timer = setTimeout(() => {
+        this.tick().then(schedule, (error: unknown) => {
+          this.emit('warning', `collector tick failed: ${(error as Error).message}`);
+          schedule();
+        });
+      }, delay);
+    };
+    return first.then((snapshot) => {
+      schedule();
+      return snapshot;
+    });
+  }
+
+  stop(): void {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** One full sweep. Public for tests and the benchmark. */
+  async tick(): Promise<CollectorSnapshot> {
+    const startedAt = performance.now();
+    const timestampMs = this.now();
+    const tick = this.clock.beginTick(timestampMs);
+
+    const enumeration = await enumerateCgroups(this.roots);
+    for (const failed of enumeration.failedRoots) {
+      this.warnOnce(failed.root.directory, `cannot walk cgroup hierarchy ${failed.root.directory}: ${errnoCode(failed.errno)}`);
+    }
+    this.reconcile(enumeration.cgroups);
+    if (this.batchDirty) this.rebuildBatch();
+
+    const results = await readFiles(this.batch, MAX_FILE_BYTES);
+    const host = this.parseHost(results);
+
+    const samples = new Map<TrackedCgroup, CgroupSample>();
+    const firstPids = new Map<TrackedCgroup, number>();
+    const procsOffset = this.files.length;
+    for (const tracked of this.tracked.values()) {
+      const offset = tracked.batchOffset;
+      if (this.vanished(results, offset)) {
+        // Gone between the walk and the read: drop it now rather than publish an empty row.
+        this.untrack(tracked);
+        continue;
+      }
+      const sample = this.assemble(this.files, results, offset, (index, message) =>
+        this.warnOnce(this.batch[offset + index]!, `cannot use ${this.batch[offset + index]}: ${message}`),
+      );
+      samples.set(tracked, sample);
+      const procs = results[offset + procsOffset];
+      if (typeof procs === 'string') {
+        const pid = parseFirstPid(procs);
+        if (pid !== undefined) firstPids.set(tracked, pid);
+      }
+    }
+
+    await this.collectNetwork(samples, firstPids, results);
+
+    const containers: ContainerSnapshot[] = [];
+    for (const [tracked, sample] of samples) {
+      const current: TimedSample = { timestampMs, sample, host };
+      const stats = deriveStats(tracked.previous, current);
+      tracked.previous = current;
+      this.clock.record(tracked.history, tick, stats);
+      containers.push({ info: tracked.info, sample, stats });
+    }
+    containers.sort((a, b) => (a.info.cgroupPath < b.info.cgroupPath ? -1 : a.info.cgroupPath > b.info.cgroupPath ? 1 : 0));
+
+    this.previousHost = host;
+    const snapshot: CollectorSnapshot = {
+      sequence: ++this.sequence,
+      timestampMs,
+      tickDurationSeconds: (performance.now() - startedAt) / 1000,
+      layout: this.layout,
+      host,
+      containers,
+    };
+    this.latestSnapshot = snapshot;
+    this.emit('tick', snapshot);
+    return snapshot;
+  }
+
+  /** Replaces the description of a tracked cgroup (a source learned more about it). */
+  redescribe(cgroupPath: CgroupPath): void {
+    const tracked = this.tracked.get(cgroupPath);
+    if (!tracked) return;
+    const createdAtMs = tracked.info.createdAtMs;
+    tracked.info = describeCgroup(this.options.sources, cgroupPath, createdAtMs === undefined ? {} : { createdAtMs });
+  }
+
+  private reconcile(found: ReadonlyMap<CgroupPath, { firstRootIndex: number }>): void {
+    for (const tracked of this.tracked.values()) tracked.seen = false;
+    for (const [path, { firstRootIndex }] of found) {
+      const existing = this.tracked.get(path);
+      if (existing) {
+        existing.seen = true;
+        continue;
+      }
+      const createdAtMs = this.creationTime(path, firstRootIndex);
+      const info = describeCgroup(this.options.sources, path, createdAtMs === undefined ? {} : { createdAtMs });
+      this.tracked.set(path, {
+        path,
+        info,
+        batchOffset: -1,
+        procsRootIndex: firstRootIndex,
+        history: this.clock.createHistory(),
+        seen: true,
+      });
+      this.batchDirty = true;
+      this.emit('added', info);
+    }
+    for (const tracked of [...this.tracked.values()]) {
+      if (!tracked.seen) this.untrack(tracked);
+    }
+  }
+
+  private untrack(tracked: TrackedCgroup): void {
+    if (!this.tracked.delete(tracked.path)) return;
+    this.batchDirty = true;
+    for (const file of this.files) {
+      const directory = cgroupDirectory(this.layout, file.controller, tracked.path);
+      if (directory) this.warnedPaths.delete(`${directory}/${file.name}`);
+    }
+    this.emit('removed', tracked.info);
+  }
+
+  /** A cgroup directory's mtime is when it was created (cAdvisor reads the same). */
+  private creationTime(path: CgroupPath, rootIndex: number): number | undefined {
+    const root = this.roots[rootIndex];
+    if (!root) return undefined;
+    try {
+      return fs.statSync(path === '/' ? root.directory : root.directory + path).mtimeMs;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Host files first, then per cgroup its stat files followed by its cgroup.procs. */
+  private rebuildBatch(): void {
+    const batch = [`${this.procRoot}/stat`, `${this.procRoot}/meminfo`, `${this.procRoot}/net/dev`];
+    for (const tracked of this.tracked.values()) {
+      tracked.batchOffset = batch.length;
+      for (const file of this.files) {
+        const directory = cgroupDirectory(this.layout, file.controller, tracked.path);
+        // An unmounted controller yields ENOENT from the kernel at once, keeping the batch aligned.
+        batch.push(directory ? `${directory}/${file.name}` : '/nonexistent-capstan-controller');
+      }
+      const root = this.roots[tracked.procsRootIndex]!;
+      batch.push(`${tracked.path === '/' ? root.directory : root.directory + tracked.path}/cgroup.procs`);
+    }
+    this.batch = batch;
+    this.batchDirty = false;
+  }
+
+  private vanished(results: ReadonlyArray<string | number>, offset: number): boolean {
+    for (let i = 0; i <= this.files.length; i++) {
+      const result = results[offset + i];
+      if (result !== ENOENT && result !== ENODEV) return false;
+    }
+    return true;
+  }
+
+  private parseHost(results: ReadonlyArray<string | number>): HostSample {
+    const [statText, meminfoText] = results;
+    if (typeof statText !== 'string') {
+      throw new Error(`cannot read ${this.procRoot}/stat: ${typeof statText === 'number' ? errnoCode(statText) : 'no result'}`);
+    }
+    const host: HostSample = { ...parseProcStat(statText) };
+    if (typeof meminfoText === 'string') Object.assign(host, parseMeminfo(meminfoText));
+    else this.warnOnce(`${this.procRoot}/meminfo`, `cannot read ${this.procRoot}/meminfo: ${errnoCode(Number(meminfoText))}`);
+    return host;
+  }
+
+  /**
+   * Network counters exist per namespace, not per cgroup: a cgroup gets them when its first process
+   * lives in a namespace other than the agent's (a container). The root cgroup gets the host's.
+   */
+  private async collectNetwork(
+    samples: Map<TrackedCgroup, CgroupSample>,
+    firstPids: Map<TrackedCgroup, number>,
+    results: ReadonlyArray<string | number>,
+  ): Promise<void> {
+    for (const [tracked, sample] of samples) {
+      if (tracked.path === '/' && typeof results[2] === 'string') sample.network = this.safeNetDev(results[2], `${this.procRoot}/net/dev`);
+    }
+    if (firstPids.size === 0) return;
+    if (this.hostNetns === undefined) {
+      const [own] = await readLinks([`${this.procRoot}/self/ns/net`]);
+      this.hostNetns = typeof own === 'string' ? own : '';
+    }
+    const entries = [...firstPids];
+    const links = await readLinks(entries.map(([, pid]) => `${this.procRoot}/${pid}/ns/net`));
+    // Several cgroups (a container and its children) often share one namespace: read it once.
+    const byNamespace = new Map<string, { pid: number; cgroups: TrackedCgroup[] }>();
+    entries.forEach(([tracked, pid], index) => {
+      const namespace = links[index];
+      if (typeof namespace !== 'string' || namespace === this.hostNetns) return;
+      const group = byNamespace.get(namespace);
+      if (group) group.cgroups.push(tracked);
+      else byNamespace.set(namespace, { pid, cgroups: [tracked] });
+    });
+    if (byNamespace.size === 0) return;
+    const groups = [...byNamespace.values()];
+    const netDevPaths = groups.map(({ pid }) => `${this.procRoot}/${pid}/net/dev`);
+    const texts = await readFiles(netDevPaths, MAX_FILE_BYTES);
+    groups.forEach((group, index) => {
+      const text = texts[index];
+      // The process may have exited since cgroup.procs was read: then this tick has no network data.
+      if (typeof text !== 'string') return;
+      const interfaces = this.safeNetDev(text, netDevPaths[index]!);
+      if (!interfaces) return;
+      for (const tracked of group.cgroups) {
+        const sample = samples.get(tracked);
+        if (sample) sample.network = interfaces;
+      }
+    });
+  }
+
+  private safeNetDev(text: string, path: string): NetworkInterfaceSample[] | undefined {
+    try {
+      return parseNetDev(text);
+    } catch (error) {
+      this.warnOnce(path, `cannot parse ${path}: ${(error as Error).message}`);
+      return undefined;
+    }
+  }
+
+  private warnOnce(path: string, message: string): void {
+    if (this.warnedPaths.has(path)) return;
+    this.warnedPaths.add(path);
+    this.emit('warning', message);
+  }
+
+  /** The previous tick's host sample (for tests). */
+  get lastHost(): HostSample | undefined {
+    return this.previousHost;
+  }
+}
+
+/** Reads the blkio root once so the tick reads one blkio variant, not both (see files.ts). */
+function probeBlkioThrottleOnly(layout: CgroupLayout): boolean {
+  const blkio = layout.v1Mounts.blkio;
+  if (!blkio) return true;
+  const [probe] = readFilesSync([`${blkio}/blkio.io_service_bytes_recursive`], MAX_FILE_BYTES);
+  return blkioThrottleOnlyFromProbe(probe!);
+}

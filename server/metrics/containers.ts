@@ -1,0 +1,668 @@
+/**
+ * The container metric families, as a table of descriptors (cAdvisor's `{name, help, valueType,
+ * getValues}` idea): names, types, units and meanings are cAdvisor's so existing dashboards and
+ * alert rules keep working. Every value comes from the collector's latest snapshot; nothing here
+ * reads a file.
+ *
+ * Every series carries the base labels `id` (cgroup path), `name` and `image`, and only those plus
+ * the family's own labels: no union of label keys across containers, no runtime labels or env.
+ *
+ * Absent in the snapshot means unknown, and an unknown value produces no series (never a 0).
+ * A family whose `availability` excludes the host's cgroup version is not emitted at all.
+ */
+import type { ContainerSnapshot } from '../model';
+import { ExpositionWriter, familyHeader, escapeLabelValue, formatValue } from './exposition';
+
+export type ContainerMetricType = 'counter' | 'gauge';
+
+/** One sample of a family for one container; `labels` are the values of the family's `labelNames`, in order. */
+export interface MetricValue {
+  value: number;
+  labels?: readonly string[];
+}
+
+/** Host-wide filesystem usage, for the root cgroup's container_fs_* series (cAdvisor reports the host's mounts there). */
+export interface FilesystemUsage {
+  /** Device node, e.g. "/dev/sda1" (the `device` label). */
+  device: string;
+  mountpoint: string;
+  /** Units: bytes. */
+  usedBytes: number;
+  /** Units: bytes. */
+  sizeBytes: number;
+}
+
+/** What a descriptor may consult besides the container itself; built once per render. */
+export interface CollectContext {
+  /** Which cgroup version the stats were read from. */
+  cgroupVersion: 1 | 2;
+  /** Emit per-CPU usage series (v1 only) instead of cpu="total". */
+  perCpu: boolean;
+  /** Online CPUs; per-CPU arrays are cut to this length (the kernel pads them with possible CPUs). Units: CPUs. */
+  onlineCpus: number;
+  /** When the snapshot's tick started. Units: milliseconds since the Unix epoch. */
+  snapshotTimestampMs: number;
+  /** Block device number → `device` label. */
+  deviceName(major: number, minor: number): string;
+  /** OOM kill counts keyed by container name that outlive re-created cgroups; wins over the cgroup's own counter. */
+  oomCounts?: ReadonlyMap<string, number>;
+  /** Host filesystems for the root cgroup's container_fs_usage_bytes / container_fs_limit_bytes. */
+  filesystems?: ReadonlyArray<FilesystemUsage>;
+}
+
+export interface ContainerMetricDescriptor {
+  name: string;
+  help: string;
+  type: ContainerMetricType;
+  /** Unit of the value, for documentation (the README table). */
+  unit: string;
+  /** Labels beyond the base ones (`id`, `name`, `image`), in the order of MetricValue.labels. */
+  labelNames: readonly string[];
+  /** Whether the family exists when stats come from cgroup v1 / v2. */
+  availability: { v1: boolean; v2: boolean };
+  /** The container's samples of this family; undefined or empty when unknown. */
+  collect(container: ContainerSnapshot, ctx: CollectContext): readonly MetricValue[] | undefined;
+}
+
+/** Labels on every container series, in this order. */
+export const BASE_LABEL_NAMES = ['id', 'name', 'image'] as const;
+
+const NS_PER_SECOND = 1e9;
+/**
+ * cAdvisor reports a limit above 2^62 as 0 ("unlimited"): the kernel's "no limit" is a huge
+ * page-aligned number on v1. The collector already maps it to null; this guards raw values.
+ */
+const UNLIMITED_THRESHOLD_BYTES = 2 ** 62;
+
+/** cAdvisor skips these interfaces: loopback, and the host side of container links and bridges. */
+const IGNORED_INTERFACE_PREFIXES = ['lo', 'veth', 'docker', 'nerdctl'];
+
+const BOTH = { v1: true, v2: true } as const;
+const V2_ONLY = { v1: false, v2: true } as const;
+
+function one(value: number | undefined): readonly MetricValue[] | undefined {
+  return value === undefined ? undefined : [{ value }];
+}
+
+function seconds(nanoseconds: number | undefined): number | undefined {
+  return nanoseconds === undefined ? undefined : nanoseconds / NS_PER_SECOND;
+}
+
+/** null (unlimited) → 0, as cAdvisor reports unlimited limits; undefined stays unknown. */
+function limit(value: number | null | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (value === null || value >= UNLIMITED_THRESHOLD_BYTES) return 0;
+  return value;
+}
+
+function hasQuota(c: ContainerSnapshot): boolean {
+  const quota = c.sample.cpu.quotaMicroseconds;
+  return typeof quota === 'number' && quota > 0;
+}
+
+function workingSet(c: ContainerSnapshot): number | undefined {
+  if (c.stats.memoryWorkingSetBytes !== undefined) return c.stats.memoryWorkingSetBytes;
+  const { usageBytes, inactiveFileBytes } = c.sample.memory;
+  if (usageBytes === undefined) return undefined;
+  // cAdvisor: usage − inactive_file clamped at 0, or usage alone when inactive_file is unknown.
+  return Math.max(0, usageBytes - (inactiveFileBytes ?? 0));
+}
+
+function isIgnoredInterface(name: string): boolean {
+  for (const prefix of IGNORED_INTERFACE_PREFIXES) if (name.startsWith(prefix)) return true;
+  return false;
+}
+
+type InterfaceCounter = 'rxBytes' | 'rxPackets' | 'rxErrors' | 'rxDropped' | 'txBytes' | 'txPackets' | 'txErrors' | 'txDropped';
+
+function perInterface(field: InterfaceCounter) {
+  return (c: ContainerSnapshot): readonly MetricValue[] | undefined => {
+    const interfaces = c.sample.network;
+    if (interfaces === undefined) return undefined;
+    const values: MetricValue[] = [];
+    for (const iface of interfaces) {
+      if (isIgnoredInterface(iface.name)) continue;
+      values.push({ value: iface[field], labels: [iface.name] });
+    }
+    return values;
+  };
+}
+
+type DeviceCounter = 'readBytes' | 'writeBytes' | 'readOps' | 'writeOps';
+
+function perDevice(field: DeviceCounter) {
+  return (c: ContainerSnapshot, ctx: CollectContext): readonly MetricValue[] | undefined => {
+    const devices = c.sample.io?.devices;
+    if (devices === undefined) return undefined;
+    const values: MetricValue[] = [];
+    for (const device of devices) {
+      const value = device[field];
+      if (value === undefined) continue;
+      values.push({ value, labels: [ctx.deviceName(device.major, device.minor)] });
+    }
+    return values;
+  };
+}
+
+/** Root cgroup only: one series per filesystem device (the first mount of a device wins, so bind mounts do not duplicate series). */
+function perFilesystem(field: 'usedBytes' | 'sizeBytes') {
+  return (c: ContainerSnapshot, ctx: CollectContext): readonly MetricValue[] | undefined => {
+    if (c.info.cgroupPath !== '/' || ctx.filesystems === undefined) return undefined;
+    const seen = new Set<string>();
+    const values: MetricValue[] = [];
+    for (const fs of ctx.filesystems) {
+      if (seen.has(fs.device)) continue;
+      seen.add(fs.device);
+      values.push({ value: fs[field], labels: [fs.device] });
+    }
+    return values;
+  };
+}
+
+function cpuUsage(c: ContainerSnapshot, ctx: CollectContext): readonly MetricValue[] | undefined {
+  const perCpu = c.sample.cpu.perCpuNanoseconds;
+  if (ctx.perCpu && ctx.cgroupVersion === 1 && perCpu !== undefined && perCpu.length > 0) {
+    // As cAdvisor: per-CPU series *replace* cpu="total", so sum by (container) stays the total.
+    // The kernel pads cpuacct.usage_percpu with possible-but-absent CPUs; cut to the online count.
+    const count = ctx.onlineCpus > 0 ? Math.min(perCpu.length, ctx.onlineCpus) : perCpu.length;
+    const values: MetricValue[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      values[i] = { value: perCpu[i]! / NS_PER_SECOND, labels: [`cpu${String(i).padStart(2, '0')}`] };
+    }
+    return values;
+  }
+  const total = seconds(c.sample.cpu.usageNanoseconds);
+  return total === undefined ? undefined : [{ value: total, labels: ['total'] }];
+}
+
+function pageFaults(c: ContainerSnapshot): readonly MetricValue[] | undefined {
+  const { pgfault, pgmajfault } = c.sample.memory;
+  const values: MetricValue[] = [];
+  // The model keeps one count per fault type. cAdvisor reports it under both scopes with the same
+  // value (v2's memory.stat is hierarchical anyway), so queries filtering on either scope work.
+  for (const scope of ['container', 'hierarchy']) {
+    if (pgfault !== undefined) values.push({ value: pgfault, labels: ['pgfault', scope] });
+    if (pgmajfault !== undefined) values.push({ value: pgmajfault, labels: ['pgmajfault', scope] });
+  }
+  return values;
+}
+
+function oomEvents(c: ContainerSnapshot, ctx: CollectContext): readonly MetricValue[] | undefined {
+  return one(ctx.oomCounts?.get(c.info.name) ?? c.sample.memory.oomKills);
+}
+
+/**
+ * The table. Order here is by concern for reading; rendering sorts families by name, as
+ * Prometheus' Go client (and therefore cAdvisor) does.
+ */
+const TABLE: ContainerMetricDescriptor[] = [
+  // --- spec and identity -------------------------------------------------------------------
+  {
+    name: 'container_last_seen',
+    help: 'Last time capstan saw the container (time of the collector tick that sampled it).',
+    type: 'gauge',
+    unit: 'seconds since the Unix epoch',
+    labelNames: [],
+    availability: BOTH,
+    // cAdvisor uses whole seconds here; the tick time (not the scrape time) keeps renders cacheable.
+    collect: (c, ctx) => one(Math.floor((c.stats.timestampMs ?? ctx.snapshotTimestampMs) / 1000)),
+  },
+  {
+    name: 'container_start_time_seconds',
+    help: 'Time the container (its cgroup) was created, in seconds since the Unix epoch.',
+    type: 'gauge',
+    unit: 'seconds since the Unix epoch',
+    labelNames: [],
+    availability: BOTH,
+    collect: (c) => one(c.info.createdAtMs === undefined ? undefined : c.info.createdAtMs / 1000),
+  },
+  {
+    name: 'container_spec_cpu_period',
+    help: 'CPU CFS period of the container, in microseconds as cAdvisor reports it.',
+    type: 'gauge',
+    // Kept in microseconds (not seconds) because dashboards divide quota by period and some divide
+    // by the literal 100000; both stay correct only with cAdvisor's unit.
+    unit: 'microseconds',
+    labelNames: [],
+    availability: BOTH,
+    collect: (c) => one(c.sample.cpu.periodMicroseconds),
+  },
+  {
+    name: 'container_spec_cpu_quota',
+    help: 'CPU CFS quota of the container per period, in microseconds; present only when a quota is set.',
+    type: 'gauge',
+    unit: 'microseconds',
+    labelNames: [],
+    availability: BOTH,
+    collect: (c) => (hasQuota(c) ? one(c.sample.cpu.quotaMicroseconds as number) : undefined),
+  },
+  {
+    name: 'container_spec_cpu_shares',
+    help: 'CPU share of the container (v2 cpu.weight converted back to v1 shares).',
+    type: 'gauge',
+    unit: 'shares',
+    labelNames: [],
+    availability: BOTH,
+    collect: (c) => one(c.sample.cpu.shares),
+  },
+  {
+    name: 'container_spec_memory_limit_bytes',
+    help: 'Memory limit of the container; 0 when unlimited.',
+    type: 'gauge',
+    unit: 'bytes',
+    labelNames: [],
+    availability: BOTH,
+    collect: (c) => one(limit(c.sample.memory.limitBytes)),
+  },
+  {
+    name: 'container_spec_memory_swap_limit_bytes',
+    help: 'Memory plus swap limit of the container; 0 when unlimited.',
+    type: 'gauge',
+    unit: 'bytes',
+    labelNames: [],
+    availability: BOTH,
+    collect: (c) => one(limit(c.sample.memory.swapLimitBytes)),
+  },
+  {
+    name: 'container_spec_memory_reservation_limit_bytes',
+    help: 'Memory reservation (v1 soft limit, v2 memory.low) of the container; 0 when none.',
+    type: 'gauge',
+    unit: 'bytes',
+    labelNames: [],
+    availability: BOTH,
+    collect: (c) => one(limit(c.sample.memory.reservationBytes)),
+  },
+
+  // --- CPU -----------------------------------------------------------------------------------
+  {
+    name: 'container_cpu_usage_seconds_total',
+    help: 'Cumulative CPU time consumed (cpu="total", or one series per CPU with per-CPU output on cgroup v1).',
+    type: 'counter',
+    unit: 'seconds',
+    labelNames: ['cpu'],
+    availability: BOTH,
+    collect: cpuUsage,
+  },
+  {
+    name: 'container_cpu_user_seconds_total',
+    help: 'Cumulative CPU time spent in user mode.',
+    type: 'counter',
+    unit: 'seconds',
+    labelNames: [],
+    availability: BOTH,
+    collect: (c) => one(seconds(c.sample.cpu.userNanoseconds)),
+  },
+  {
+    name: 'container_cpu_system_seconds_total',
+    help: 'Cumulative CPU time spent in kernel mode.',
+    type: 'counter',
+    unit: 'seconds',
+    labelNames: [],
+    availability: BOTH,
+    collect: (c) => one(seconds(c.sample.cpu.systemNanoseconds)),
+  },
+  {
+    name: 'container_cpu_cfs_periods_total',
+    help: 'Number of elapsed CFS enforcement periods; present only when a quota is set.',
+    type: 'counter',
+    unit: 'periods',
+    labelNames: [],
+    availability: BOTH,
+    collect: (c) => (hasQuota(c) ? one(c.sample.cpu.periods) : undefined),
+  },
+  {
+    name: 'container_cpu_cfs_throttled_periods_total',
+    help: 'Number of CFS periods in which the container was throttled; present only when a quota is set.',
+    type: 'counter',
+    unit: 'periods',
+    labelNames: [],
+    availability: BOTH,
+    collect: (c) => (hasQuota(c) ? one(c.sample.cpu.throttledPeriods) : undefined),
+  },
+  {
+    name: 'container_cpu_cfs_throttled_seconds_total',
+    help: 'Total time the container was throttled by CFS; present only when a quota is set.',
+    type: 'counter',
+    unit: 'seconds',
+    labelNames: [],
+    availability: BOTH,
+    collect: (c) => (hasQuota(c) ? one(seconds(c.sample.cpu.throttledNanoseconds)) : undefined),
+  },
+
+  // --- memory --------------------------------------------------------------------------------
+  {
+    name: 'container_memory_usage_bytes',
+    help: 'Current memory usage, page cache included (v1 memory.usage_in_bytes, v2 memory.current).',
+    type: 'gauge',
+    unit: 'bytes',
+    labelNames: [],
+    availability: BOTH,
+    collect: (c) => one(c.sample.memory.usageBytes),
+  },
+  {
+    name: 'container_memory_working_set_bytes',
+    help: 'Current working set: usage minus inactive file-backed memory, clamped at 0.',
+    type: 'gauge',
+    unit: 'bytes',
+    labelNames: [],
+    availability: BOTH,
+    collect: (c) => one(workingSet(c)),
+  },
+  {
+    name: 'container_memory_rss',
+    help: 'Anonymous memory (v1 total_rss, v2 anon).',
+    type: 'gauge',
+    unit: 'bytes',
+    labelNames: [],
+    availability: BOTH,
+    collect: (c) => one(c.sample.memory.rssBytes),
+  },
+  {
+    name: 'container_memory_cache',
+    help: 'Page cache memory (v1 total_cache, v2 file).',
+    type: 'gauge',
+    unit: 'bytes',
+    labelNames: [],
+    availability: BOTH,
+    collect: (c) => one(c.sample.memory.cacheBytes),
+  },
+  {
+    name: 'container_memory_swap',
+    help: 'Swap in use by the container.',
+    type: 'gauge',
+    unit: 'bytes',
+    labelNames: [],
+    availability: BOTH,
+    collect: (c) => one(c.sample.memory.swapBytes),
+  },
+  {
+    name: 'container_memory_mapped_file',
+    help: 'Size of memory-mapped files (v1 total_mapped_file, v2 file_mapped).',
+    type: 'gauge',
+    unit: 'bytes',
+    labelNames: [],
+    availability: BOTH,
+    collect: (c) => one(c.sample.memory.mappedFileBytes),
+  },
+  {
+    name: 'container_memory_max_usage_bytes',
+    help: 'Maximum memory usage recorded (v1 memory.max_usage_in_bytes, v2 memory.peak; absent on kernels without memory.peak).',
+    type: 'gauge',
+    unit: 'bytes',
+    labelNames: [],
+    availability: BOTH,
+    collect: (c) => one(c.sample.memory.maxUsageBytes),
+  },
+  {
+    name: 'container_memory_failcnt',
+    // v2 has no failcnt file; memory.events "max" counts the same thing (usage about to exceed
+    // memory.max), so it is reported instead of cAdvisor's constant 0.
+    help: 'Number of times memory usage hit the limit (v1 memory.failcnt; v2 memory.events max).',
+    // cAdvisor types this family as a counter, but its name has no _total suffix, which Prometheus'
+    // linter (promtool check metrics) rejects for counters. The name is what dashboards depend on,
+    // so it stays, and the family is typed gauge (PromQL's rate() does not look at the type).
+    type: 'gauge',
+    unit: 'events',
+    labelNames: [],
+    availability: BOTH,
+    collect: (c) => one(c.sample.memory.failcnt),
+  },
+  {
+    name: 'container_memory_failures_total',
+    help: 'Cumulative count of memory allocation failures (page faults by type; both scopes carry the cgroup\'s count).',
+    type: 'counter',
+    unit: 'faults',
+    labelNames: ['failure_type', 'scope'],
+    availability: BOTH,
+    collect: pageFaults,
+  },
+  {
+    name: 'container_memory_total_active_file_bytes',
+    help: 'File-backed memory on the active LRU list.',
+    type: 'gauge',
+    unit: 'bytes',
+    labelNames: [],
+    availability: BOTH,
+    collect: (c) => one(c.sample.memory.activeFileBytes),
+  },
+  {
+    name: 'container_memory_total_inactive_file_bytes',
+    help: 'File-backed memory on the inactive LRU list.',
+    type: 'gauge',
+    unit: 'bytes',
+    labelNames: [],
+    availability: BOTH,
+    collect: (c) => one(c.sample.memory.inactiveFileBytes),
+  },
+  {
+    name: 'container_memory_events_high_total',
+    help: 'Number of times usage went over memory.high and reclaim was forced (v2 memory.events high).',
+    type: 'counter',
+    unit: 'events',
+    labelNames: [],
+    availability: V2_ONLY,
+    collect: (c) => one(c.sample.memory.highEvents),
+  },
+  {
+    name: 'container_memory_events_max_total',
+    help: 'Number of times usage was about to go over memory.max (v2 memory.events max).',
+    type: 'counter',
+    unit: 'events',
+    labelNames: [],
+    availability: V2_ONLY,
+    collect: (c) => one(c.sample.memory.maxEvents),
+  },
+  {
+    name: 'container_oom_events_total',
+    help: 'Count of processes killed by the OOM killer in the container (kept per container name across re-creation when available).',
+    type: 'counter',
+    unit: 'events',
+    labelNames: [],
+    availability: BOTH,
+    collect: oomEvents,
+  },
+
+  // --- tasks ---------------------------------------------------------------------------------
+  // pids.current counts tasks (threads), which is what cAdvisor's container_threads reports;
+  // container_processes is deliberately not derived from it.
+  {
+    name: 'container_threads',
+    help: 'Number of tasks (threads) in the container (pids.current).',
+    type: 'gauge',
+    unit: 'tasks',
+    labelNames: [],
+    availability: BOTH,
+    collect: (c) => one(c.sample.pids.current),
+  },
+  {
+    name: 'container_threads_max',
+    help: 'Maximum number of tasks allowed in the container (pids.max); 0 when unlimited.',
+    type: 'gauge',
+    unit: 'tasks',
+    labelNames: [],
+    availability: BOTH,
+    collect: (c) => one(limit(c.sample.pids.limit)),
+  },
+
+  // --- block I/O -----------------------------------------------------------------------------
+  {
+    name: 'container_fs_reads_bytes_total',
+    help: 'Cumulative bytes read from the block device.',
+    type: 'counter',
+    unit: 'bytes',
+    labelNames: ['device'],
+    availability: BOTH,
+    collect: perDevice('readBytes'),
+  },
+  {
+    name: 'container_fs_writes_bytes_total',
+    help: 'Cumulative bytes written to the block device.',
+    type: 'counter',
+    unit: 'bytes',
+    labelNames: ['device'],
+    availability: BOTH,
+    collect: perDevice('writeBytes'),
+  },
+  {
+    name: 'container_fs_reads_total',
+    help: 'Cumulative count of read operations completed on the block device.',
+    type: 'counter',
+    unit: 'operations',
+    labelNames: ['device'],
+    availability: BOTH,
+    collect: perDevice('readOps'),
+  },
+  {
+    name: 'container_fs_writes_total',
+    help: 'Cumulative count of write operations completed on the block device.',
+    type: 'counter',
+    unit: 'operations',
+    labelNames: ['device'],
+    availability: BOTH,
+    collect: perDevice('writeOps'),
+  },
+  {
+    name: 'container_fs_usage_bytes',
+    help: 'Bytes used on the filesystem (root cgroup only: the host\'s filesystems).',
+    type: 'gauge',
+    unit: 'bytes',
+    labelNames: ['device'],
+    availability: BOTH,
+    collect: perFilesystem('usedBytes'),
+  },
+  {
+    name: 'container_fs_limit_bytes',
+    help: 'Size of the filesystem (root cgroup only: the host\'s filesystems).',
+    type: 'gauge',
+    unit: 'bytes',
+    labelNames: ['device'],
+    availability: BOTH,
+    collect: perFilesystem('sizeBytes'),
+  },
+
+  // --- network -------------------------------------------------------------------------------
+  {
+    name: 'container_network_receive_bytes_total',
+    help: 'Cumulative bytes received on the interface.',
+    type: 'counter',
+    unit: 'bytes',
+    labelNames: ['interface'],
+    availability: BOTH,
+    collect: perInterface('rxBytes'),
+  },
+  {
+    name: 'container_network_transmit_bytes_total',
+    help: 'Cumulative bytes transmitted on the interface.',
+    type: 'counter',
+    unit: 'bytes',
+    labelNames: ['interface'],
+    availability: BOTH,
+    collect: perInterface('txBytes'),
+  },
+  {
+    name: 'container_network_receive_packets_total',
+    help: 'Cumulative packets received on the interface.',
+    type: 'counter',
+    unit: 'packets',
+    labelNames: ['interface'],
+    availability: BOTH,
+    collect: perInterface('rxPackets'),
+  },
+  {
+    name: 'container_network_transmit_packets_total',
+    help: 'Cumulative packets transmitted on the interface.',
+    type: 'counter',
+    unit: 'packets',
+    labelNames: ['interface'],
+    availability: BOTH,
+    collect: perInterface('txPackets'),
+  },
+  {
+    name: 'container_network_receive_packets_dropped_total',
+    help: 'Cumulative received packets dropped on the interface.',
+    type: 'counter',
+    unit: 'packets',
+    labelNames: ['interface'],
+    availability: BOTH,
+    collect: perInterface('rxDropped'),
+  },
+  {
+    name: 'container_network_transmit_packets_dropped_total',
+    help: 'Cumulative transmitted packets dropped on the interface.',
+    type: 'counter',
+    unit: 'packets',
+    labelNames: ['interface'],
+    availability: BOTH,
+    collect: perInterface('txDropped'),
+  },
+  {
+    name: 'container_network_receive_errors_total',
+    help: 'Cumulative receive errors on the interface.',
+    type: 'counter',
+    unit: 'errors',
+    labelNames: ['interface'],
+    availability: BOTH,
+    collect: perInterface('rxErrors'),
+  },
+  {
+    name: 'container_network_transmit_errors_total',
+    help: 'Cumulative transmit errors on the interface.',
+    type: 'counter',
+    unit: 'errors',
+    labelNames: ['interface'],
+    availability: BOTH,
+    collect: perInterface('txErrors'),
+  },
+];
+
+/** Every container family, sorted by name (render order). */
+export const CONTAINER_METRICS: readonly ContainerMetricDescriptor[] = [...TABLE].sort((a, b) =>
+  a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+);
+
+/** The `id`, `name`, `image` label pairs of one container, escaped, without braces. */
+export function baseLabels(c: ContainerSnapshot): string {
+  return `id="${escapeLabelValue(c.info.cgroupPath)}",name="${escapeLabelValue(c.info.name)}",image="${escapeLabelValue(c.info.image)}"`;
+}
+
+const LINE_FEED = 0x0a;
+const CLOSE_BRACE_SPACE = Buffer.from('} ');
+
+/**
+ * Renders every container family of a snapshot as exposition text. Families with no series are
+ * left out. Pure apart from the context's callbacks; `writer` lets a caller reuse its buffer.
+ */
+export function renderContainerMetrics(
+  containers: readonly ContainerSnapshot[],
+  ctx: CollectContext,
+  descriptors: readonly ContainerMetricDescriptor[] = CONTAINER_METRICS,
+  writer: ExpositionWriter = new ExpositionWriter(),
+): string {
+  writer.reset();
+  const bases = containers.map((c) => Buffer.from(baseLabels(c)));
+  const version = ctx.cgroupVersion === 1 ? 'v1' : 'v2';
+  for (const d of descriptors) {
+    if (!d.availability[version]) continue;
+    const extra = d.labelNames;
+    const linePrefix = Buffer.from(`${d.name}{`);
+    const familyStart = writer.length;
+    writer.text(familyHeader(d.name, d.help, d.type));
+    const headerEnd = writer.length;
+    for (let i = 0; i < containers.length; i++) {
+      const values = d.collect(containers[i]!, ctx);
+      if (values === undefined) continue;
+      for (const v of values) {
+        // A non-finite value can only come from a bad sample; unknown is better than a fake value.
+        if (!Number.isFinite(v.value)) continue;
+        writer.bytes(linePrefix);
+        writer.bytes(bases[i]!);
+        for (let k = 0; k < extra.length; k++) writer.text(`,${extra[k]}="${escapeLabelValue(v.labels?.[k] ?? '')}"`);
+        writer.bytes(CLOSE_BRACE_SPACE);
+        writer.ascii(formatValue(v.value));
+        writer.byte(LINE_FEED);
+      }
+    }
+    if (writer.length === headerEnd) writer.truncate(familyStart); // no series: no family
+  }
+  return writer.toString();
+}

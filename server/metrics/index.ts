@@ -1,0 +1,205 @@
+/**
+ * Capstan's Prometheus exporter: cAdvisor's metric names, served from the collector's latest
+ * snapshot. No cgroup file is read during a scrape.
+ *
+ * Two renderers share one exposition:
+ * - the container series (~25 per cgroup) are rendered by hand from the descriptor table in
+ *   containers.ts, at most once per snapshot `sequence` (lazily, on the first scrape after a tick);
+ * - the machine_* and capstan_* families go through prom-client and an injected Registry.
+ * Every family lives in exactly one of the two, so each HELP/TYPE appears once.
+ */
+import { performance } from 'node:perf_hooks';
+import { Registry } from 'prom-client';
+import type { CollectorSnapshot, MachineInfo } from '../model';
+import {
+  BASE_LABEL_NAMES,
+  CONTAINER_METRICS,
+  renderContainerMetrics,
+  type CollectContext,
+  type FilesystemUsage,
+} from './containers';
+import { createDeviceNameResolver, deviceNumberLabel, type DeviceNameResolver } from './devices';
+import { ExpositionWriter } from './exposition';
+import * as machineMetrics from './machine';
+import * as selfMetrics from './self';
+
+export { CONTAINER_METRICS, renderContainerMetrics } from './containers';
+export type { CollectContext, ContainerMetricDescriptor, FilesystemUsage, MetricValue } from './containers';
+export { createDeviceNameResolver, parseUeventDevName } from './devices';
+export type { DeviceNameResolver, DeviceNameResolverOptions } from './devices';
+export { ExpositionWriter, escapeLabelValue, escapeHelp, formatValue } from './exposition';
+
+export interface MetricsExporterOptions {
+  /** The collector's latest complete snapshot; undefined before the first tick. */
+  getSnapshot(): CollectorSnapshot | undefined;
+  machine: MachineInfo;
+  /** Capstan's version, for capstan_info. */
+  version: string;
+  /** Per-CPU usage series (cpu="cpu00"…) instead of cpu="total", on cgroup v1 only. Default false. */
+  perCpu?: boolean;
+  /** Block device number → `device` label. Default: /dev/<DEVNAME> from sysfs, cached. */
+  deviceName?: (major: number, minor: number) => string;
+  /** Host filesystems, reported on the root cgroup "/" as container_fs_usage_bytes / container_fs_limit_bytes. */
+  filesystems?: () => ReadonlyArray<FilesystemUsage>;
+  /** OOM kill counts keyed by container name (surviving re-creation); wins over the cgroup's own counter. */
+  oomCounts?: () => ReadonlyMap<string, number>;
+  /** prom-client registry for the machine_* and capstan_* families. Default: a fresh one (never the global). */
+  registry?: Registry;
+}
+
+/** One metric family as documented in the README table. */
+export interface MetricDescription {
+  name: string;
+  type: 'counter' | 'gauge' | 'histogram';
+  unit: string;
+  help: string;
+  /** Every label name, base labels included. */
+  labels: string[];
+  /** Emitted when stats come from cgroup v1. */
+  v1: boolean;
+  /** Emitted when stats come from cgroup v2. */
+  v2: boolean;
+}
+
+/** Every family the exporter can emit: container, machine, then capstan self-metrics. */
+export function describeMetrics(): MetricDescription[] {
+  return [
+    ...CONTAINER_METRICS.map((d) => ({
+      name: d.name,
+      type: d.type,
+      unit: d.unit,
+      help: d.help,
+      labels: [...BASE_LABEL_NAMES, ...d.labelNames],
+      v1: d.availability.v1,
+      v2: d.availability.v2,
+    })),
+    ...machineMetrics.MACHINE_METRICS.map((m) => ({
+      name: m.name,
+      type: 'gauge' as const,
+      unit: m.unit,
+      help: m.help,
+      labels: [...machineMetrics.MACHINE_LABEL_NAMES],
+      v1: true,
+      v2: true,
+    })),
+    ...selfMetrics.SELF_METRICS.map((m) => ({ name: m.name, type: m.type, unit: m.unit, help: m.help, labels: [...m.labels], v1: true, v2: true })),
+  ];
+}
+
+const CONTAINER_FAMILY_NAMES: ReadonlySet<string> = new Set(CONTAINER_METRICS.map((d) => d.name));
+
+export class MetricsExporter {
+  /** Content-Type of render()'s output (Prometheus text format 0.0.4). */
+  readonly contentType: string;
+
+  private readonly options: MetricsExporterOptions;
+  private readonly registry: Registry;
+  private readonly self: selfMetrics.SelfMetrics;
+  private readonly deviceName: DeviceNameResolver;
+  /** Reused by every render: after the first tick it is already as large as the text needs. */
+  private readonly writer = new ExpositionWriter();
+  private cache: { snapshot: CollectorSnapshot; sequence: number; text: string } | undefined;
+  private renders = 0;
+  private lastTickSequence: number | undefined;
+
+  constructor(options: MetricsExporterOptions) {
+    this.options = options;
+    this.registry = options.registry ?? new Registry();
+    // The hand-rendered container text is the 0.0.4 format; OpenMetrics output would need `# EOF`
+    // and different counter naming, so mixing the two would produce an invalid body.
+    if (this.registry.contentType !== Registry.PROMETHEUS_CONTENT_TYPE) {
+      throw new TypeError(`MetricsExporter needs a registry with content type "${Registry.PROMETHEUS_CONTENT_TYPE}", got "${this.registry.contentType}"`);
+    }
+    this.contentType = this.registry.contentType;
+    this.deviceName = options.deviceName ?? createDeviceNameResolver({ onError: () => this.self.recordWarning() });
+    machineMetrics.register(this.registry, options.machine);
+    this.self = selfMetrics.register(this.registry, {
+      version: options.version,
+      kernel: options.machine.kernel,
+      getSnapshot: () => options.getSnapshot(),
+    });
+  }
+
+  /** How many times the container series were actually rendered (not served from the cache). */
+  get containerRenderCount(): number {
+    return this.renders;
+  }
+
+  /** The full exposition: container series of the latest snapshot, then machine and self metrics. */
+  async render(): Promise<string> {
+    const containers = this.containerText();
+    this.assertNoSharedFamilies();
+    const rest = await this.registry.metrics();
+    return containers + rest;
+  }
+
+  /** Called by the agent after each tick: feeds capstan_collector_tick_duration_seconds (once per sequence). */
+  recordTick(snapshot: CollectorSnapshot): void {
+    if (snapshot.sequence === this.lastTickSequence) return;
+    this.lastTickSequence = snapshot.sequence;
+    this.self.observeTick(snapshot.tickDurationSeconds);
+  }
+
+  /** Counts one collector warning in capstan_collector_warnings_total. */
+  recordWarning(): void {
+    this.self.recordWarning();
+  }
+
+  /** The container families for the current snapshot, rendered at most once per snapshot. */
+  private containerText(): string {
+    const snapshot = this.options.getSnapshot();
+    if (snapshot === undefined) return '';
+    const cached = this.cache;
+    if (cached !== undefined && cached.snapshot === snapshot && cached.sequence === snapshot.sequence) return cached.text;
+
+    const started = performance.now();
+    const text = renderContainerMetrics(snapshot.containers, this.contextFor(snapshot), CONTAINER_METRICS, this.writer);
+    this.renders += 1;
+    this.self.observeRender((performance.now() - started) / 1000);
+    this.cache = { snapshot, sequence: snapshot.sequence, text };
+    return text;
+  }
+
+  private contextFor(snapshot: CollectorSnapshot): CollectContext {
+    const resolve = this.deviceName;
+    const ctx: CollectContext = {
+      cgroupVersion: snapshot.layout.controllersOn,
+      perCpu: this.options.perCpu === true,
+      onlineCpus: snapshot.host.onlineCpus,
+      snapshotTimestampMs: snapshot.timestampMs,
+      deviceName: (major, minor) => {
+        try {
+          return resolve(major, minor);
+        } catch {
+          return deviceNumberLabel(major, minor);
+        }
+      },
+    };
+    // The optional sources are read once per render. One failing must not break the scrape
+    // (node_exporter's rule): its series are left out and a warning is counted.
+    const oomCounts = this.optional(this.options.oomCounts);
+    if (oomCounts !== undefined) ctx.oomCounts = oomCounts;
+    const filesystems = this.optional(this.options.filesystems);
+    if (filesystems !== undefined) ctx.filesystems = filesystems;
+    return ctx;
+  }
+
+  private optional<T>(source: (() => T) | undefined): T | undefined {
+    if (source === undefined) return undefined;
+    try {
+      return source();
+    } catch {
+      this.self.recordWarning();
+      return undefined;
+    }
+  }
+
+  /** A family registered in prom-client under a container name would print a second HELP/TYPE. */
+  private assertNoSharedFamilies(): void {
+    for (const { name } of this.registry.getMetricsAsArray()) {
+      if (CONTAINER_FAMILY_NAMES.has(name)) {
+        throw new Error(`metric family ${name} is rendered by MetricsExporter and must not also be registered in its prom-client registry`);
+      }
+    }
+  }
+}

@@ -1,0 +1,3 @@
+export * from './cgroup';
+export * from './container';
+export * from './snapshot';

@@ -1,0 +1,189 @@
+/**
+ * The TypeScript face of capstan's Node-API addon (native/src, surface in ./contract.ts).
+ *
+ * The addon makes syscalls and reports errno; this module checks inputs (TypeError/RangeError
+ * before anything reaches native code), owns the errno → code table, and defines the error class
+ * the addon throws. It loads the addon lazily, on the first call, so modules that import it can be
+ * unit-tested with fixtures on a machine where the addon was never built.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import util from 'node:util';
+
+import type { NativeBinding, TextOrErrno } from './contract';
+
+export type { TextOrErrno } from './contract';
+
+/** Default per-file cap for readFiles. Units: bytes. Every cgroup file is far below it. */
+export const DEFAULT_MAX_FILE_BYTES = 64 * 1024;
+/** Largest per-file cap readFiles accepts. Units: bytes. */
+export const MAX_FILE_BYTES_LIMIT = 16 * 1024 * 1024;
+
+const errnoNames: ReadonlyMap<number, string> = invertErrnoConstants();
+
+function invertErrnoConstants(): Map<number, string> {
+  const names = new Map<number, string>();
+  for (const [name, value] of Object.entries(os.constants.errno)) {
+    // Aliases share a number (EAGAIN/EWOULDBLOCK, ENOTSUP/EOPNOTSUPP). Node lists the name libuv
+    // and Node's own fs errors use first, so the first one wins.
+    if (!names.has(value)) names.set(value, name);
+  }
+  return names;
+}
+
+/**
+ * The symbolic name of a positive errno, as Node's fs errors spell it: 2 → 'ENOENT'.
+ * Numbers Node has no name for come back as `E${errno}`.
+ */
+export function errnoCode(errno: number): string {
+  return errnoNames.get(errno) ?? `E${errno}`;
+}
+
+function describeErrno(errno: number): string {
+  // libuv's wording; only used when the addon did not pass the C library's strerror text.
+  return util.getSystemErrorMap().get(-errno)?.[1] ?? `unknown error ${errno}`;
+}
+
+/**
+ * A failed syscall in native code, shaped like Node's fs errors:
+ * `EBUSY: Device or resource busy, write '/sys/fs/cgroup/memory/x/memory.limit_in_bytes'`.
+ *
+ * Unlike Node's fs errors (errno -16), `errno` is positive (16): the same number readFiles
+ * returns in place of a text and os.constants.errno lists, so one comparison fits all three.
+ */
+export class NativeError extends Error {
+  override name = 'NativeError';
+  /** Symbolic errno name: 'ENOENT', 'EBUSY', 'EINVAL', ... */
+  code: string;
+  /** Positive errno. */
+  errno: number;
+  /** The syscall that failed: 'open', 'write', 'close', ... */
+  syscall: string;
+  /** Set when the syscall was about a path. */
+  declare path?: string;
+
+  /**
+   * The addon calls this constructor (it receives the class through initialize), so its
+   * parameter list is part of the native contract.
+   * @param description the C library's strerror text; libuv's wording when absent.
+   */
+  constructor(errno: number, syscall: string, path?: string, description?: string) {
+    const code = errnoCode(errno);
+    const text = description ?? describeErrno(errno);
+    super(path === undefined ? `${code}: ${text}, ${syscall}` : `${code}: ${text}, ${syscall} '${path}'`);
+    this.code = code;
+    this.errno = errno;
+    this.syscall = syscall;
+    if (path !== undefined) this.path = path;
+  }
+}
+
+/** Walks up from `start` to the directory whose package.json is capstan's. */
+function findRepositoryRoot(start: string): string {
+  for (let dir = start; ; dir = path.dirname(dir)) {
+    try {
+      const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: unknown };
+      if (manifest.name === 'capstan') return dir;
+    } catch {
+      // No (readable) package.json here: keep walking.
+    }
+    if (path.dirname(dir) === dir) {
+      throw new Error(`capstan native addon: no package.json named "capstan" above ${start}`);
+    }
+  }
+}
+
+/** Where the addon is built, relative to the repository root (by node-gyp, see native/binding.gyp). */
+export const ADDON_RELATIVE_PATH = 'native/build/Release/capstan.node';
+
+/**
+ * Loads the addon at addonPath and hands it NativeError. Exported for tests and tools; capstan
+ * itself goes through the lazily loaded copy below.
+ */
+export function loadBinding(addonPath: string): NativeBinding {
+  if (!fs.existsSync(addonPath)) {
+    throw new Error(`capstan native addon not built (${ADDON_RELATIVE_PATH} missing): run npm install`);
+  }
+  const addon = require(addonPath) as NativeBinding;
+  addon.initialize(NativeError);
+  return addon;
+}
+
+/** The absolute path of the addon in this checkout. */
+export function defaultAddonPath(): string {
+  return path.join(findRepositoryRoot(__dirname), ADDON_RELATIVE_PATH);
+}
+
+let loaded: NativeBinding | undefined;
+
+function binding(): NativeBinding {
+  loaded ??= loadBinding(defaultAddonPath());
+  return loaded;
+}
+
+function checkPaths(paths: unknown, functionName: string, what: string): asserts paths is readonly string[] {
+  if (!Array.isArray(paths)) {
+    throw new TypeError(`${functionName}: ${what} must be an array of strings`);
+  }
+  for (const p of paths) {
+    if (typeof p !== 'string') throw new TypeError(`${functionName}: ${what} must be an array of strings`);
+    // Node's fs refuses such paths too: the syscall would silently stop at the NUL.
+    if (p.includes('\0')) throw new TypeError(`${functionName}: ${what} must not contain NUL bytes`);
+  }
+}
+
+function checkMaxBytes(maxBytes: unknown, functionName: string): asserts maxBytes is number {
+  if (typeof maxBytes !== 'number') {
+    throw new TypeError(`${functionName}: maxBytes must be a number`);
+  }
+  if (!Number.isInteger(maxBytes) || maxBytes < 1 || maxBytes > MAX_FILE_BYTES_LIMIT) {
+    throw new RangeError(`${functionName}: maxBytes must be an integer from 1 to ${MAX_FILE_BYTES_LIMIT}, got ${maxBytes}`);
+  }
+}
+
+/**
+ * Reads every file in one call on a libuv worker thread: the collector's per-tick hot path.
+ * Result i is file i's text (read until EOF, at most maxBytes bytes, decoded as UTF-8) or the
+ * positive errno of the failed open/read (ENOENT = 2: "not there").
+ * Invalid arguments reject with TypeError/RangeError.
+ */
+export async function readFiles(paths: readonly string[], maxBytes: number = DEFAULT_MAX_FILE_BYTES): Promise<TextOrErrno[]> {
+  checkPaths(paths, 'readFiles', 'paths');
+  checkMaxBytes(maxBytes, 'readFiles');
+  return binding().readFiles(paths, maxBytes);
+}
+
+/** readFiles on the calling thread, for tests and one-shot tools. Throws on invalid arguments. */
+export function readFilesSync(paths: readonly string[], maxBytes: number = DEFAULT_MAX_FILE_BYTES): TextOrErrno[] {
+  checkPaths(paths, 'readFilesSync', 'paths');
+  checkMaxBytes(maxBytes, 'readFilesSync');
+  return binding().readFilesSync(paths, maxBytes);
+}
+
+/** readlink(2) for every path: the link's target (e.g. "net:[4026531840]") or the errno (EINVAL: not a link). */
+export async function readLinks(paths: readonly string[]): Promise<TextOrErrno[]> {
+  checkPaths(paths, 'readLinks', 'paths');
+  return binding().readLinks(paths);
+}
+
+/**
+ * For each root, the relative paths of all its subdirectories ("a", "a/b"), depth first, or the
+ * errno if the root cannot be opened. Symlinks below a root are never followed; a subdirectory
+ * removed during the walk is left out silently (cgroups come and go).
+ */
+export async function listDirectories(roots: readonly string[]): Promise<Array<string[] | number>> {
+  checkPaths(roots, 'listDirectories', 'roots');
+  return binding().listDirectories(roots);
+}
+
+/**
+ * Writes a kernel control file: open(O_WRONLY|O_TRUNC) without O_CREAT, one write(2), close.
+ * Throws NativeError (code, errno, syscall 'open' | 'write' | 'close', path); a short write is EIO.
+ */
+export function writeFile(filePath: string, data: string): void {
+  if (typeof filePath !== 'string') throw new TypeError('writeFile: path must be a string');
+  if (filePath.includes('\0')) throw new TypeError('writeFile: path must not contain NUL bytes');
+  if (typeof data !== 'string') throw new TypeError('writeFile: data must be a string');
+  binding().writeFile(filePath, data);
+}

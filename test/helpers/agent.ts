@@ -1,0 +1,88 @@
+/**
+ * Starts the real agent binary (`capstan agent`) on a free loopback port with a private state
+ * directory, and stops it at the end of the test.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { ExecutionContext } from 'ava';
+import { CLI } from './repo';
+
+export interface AgentProcess {
+  url: string;
+  stateDir: string;
+  viewerToken: string;
+  operatorToken: string;
+  process: ChildProcess;
+  /** Everything the agent wrote to stderr so far. */
+  output(): string;
+  get(pathname: string, token?: string): Promise<Response>;
+  stop(): Promise<void>;
+}
+
+export async function startAgentProcess(t: ExecutionContext, extraArgs: string[] = []): Promise<AgentProcess> {
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'capstan-agent-'));
+  const child = spawn(process.execPath, [CLI, 'agent', '--listen', '127.0.0.1:0', '--state-dir', stateDir, ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => {
+        const timer = setTimeout(() => {
+          child.kill('SIGKILL');
+        }, 5000);
+        child.once('exit', () => {
+          clearTimeout(timer);
+          resolve(undefined);
+        });
+      });
+    }
+    fs.rmSync(stateDir, { recursive: true, force: true });
+  };
+  t.teardown(stop);
+
+  const agentFile = path.join(stateDir, 'agent.json');
+  const deadline = Date.now() + 60_000;
+  while (!fs.existsSync(agentFile)) {
+    if (child.exitCode !== null) throw new Error(`agent exited with ${child.exitCode}:\n${output}`);
+    if (Date.now() > deadline) throw new Error(`agent did not start within 60 s:\n${output}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const { url } = JSON.parse(fs.readFileSync(agentFile, 'utf8')) as { url: string };
+  const { tokens } = JSON.parse(fs.readFileSync(path.join(stateDir, 'tokens.json'), 'utf8')) as {
+    tokens: Array<{ role: string; token: string }>;
+  };
+  const viewerToken = tokens.find((token) => token.role === 'viewer')!.token;
+  const operatorToken = tokens.find((token) => token.role === 'operator')!.token;
+  return {
+    url,
+    stateDir,
+    viewerToken,
+    operatorToken,
+    process: child,
+    output: () => output,
+    get: (pathname, token) => fetch(url + pathname, token ? { headers: { authorization: `Bearer ${token}` } } : {}),
+    stop,
+  };
+}
+
+/** Polls `probe` until it returns a value, or fails with the last reason after `timeoutMs`. */
+export async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}

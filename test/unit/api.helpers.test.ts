@@ -1,0 +1,68 @@
+import test from 'ava';
+import { parseSince } from '../../server/api/app';
+import { TokenStore, bearerToken } from '../../server/api/auth';
+import { HttpError } from '../../server/api/errors';
+import { resolveContainer } from '../../server/api/resolve';
+import type { ContainerSnapshot } from '../../server/model';
+import { parseAgentOptions, parseDuration, parseListen, UsageError } from '../../server/agent/options';
+
+const container = (id: string, name: string, cgroupPath: string): ContainerSnapshot => ({
+  info: { id, name, cgroupPath, image: '', source: 'raw', isContainer: false, labels: {} },
+  sample: { cpu: {}, memory: {}, pids: {} },
+  stats: { timestampMs: 0 },
+});
+const containers = [container('abc123', 'web', '/capstan/web'), container('abd999', '/x', '/x'), container('ffff00', 'ssh.service', '/system.slice/ssh.service')];
+
+test('containers resolve by id, name, cgroup path and unique id prefix', (t) => {
+  t.is(resolveContainer(containers, 'abc123').info.name, 'web');
+  t.is(resolveContainer(containers, 'web').info.id, 'abc123');
+  t.is(resolveContainer(containers, '/system.slice/ssh.service').info.id, 'ffff00');
+  t.is(resolveContainer(containers, 'abc').info.name, 'web');
+  t.is(resolveContainer(containers, 'ff').info.name, 'ssh.service');
+});
+
+test('an ambiguous prefix is a 400 and an unknown name a 404 naming it', (t) => {
+  const ambiguous = t.throws(() => resolveContainer(containers, 'ab'), { instanceOf: HttpError });
+  t.is(ambiguous?.status, 400);
+  const unknown = t.throws(() => resolveContainer(containers, 'nope'), { instanceOf: HttpError });
+  t.is(unknown?.status, 404);
+  t.is(unknown?.message, 'No such container: nope');
+});
+
+test('since accepts epoch ms, RFC 3339 and durations, and rejects the rest', (t) => {
+  t.is(parseSince('1700000000000'), 1700000000000);
+  t.is(parseSince('2026-01-01T00:00:00Z'), Date.parse('2026-01-01T00:00:00Z'));
+  t.is(parseSince('5m', 1_000_000), 700_000);
+  t.is(parseSince(undefined), undefined);
+  t.throws(() => parseSince('yesterday'), { instanceOf: HttpError, message: /since must be/ });
+});
+
+test('tokens authenticate by value and bearer headers parse strictly', (t) => {
+  const store = new TokenStore([{ name: 'viewer', role: 'viewer', token: 'v'.repeat(32) }]);
+  t.is(store.authenticate('v'.repeat(32))?.role, 'viewer');
+  t.is(store.authenticate('w'.repeat(32)), undefined);
+  t.is(store.authenticate(undefined), undefined);
+  t.is(bearerToken('Bearer abc'), 'abc');
+  t.is(bearerToken('Basic abc'), undefined);
+  t.is(bearerToken('Bearer a b'), undefined);
+});
+
+test('agent flags: durations, listen addresses and their errors', (t) => {
+  t.is(parseDuration('500ms', '--interval'), 500);
+  t.is(parseDuration('2', '--interval'), 2000);
+  t.is(parseDuration('15m', '--history'), 900_000);
+  t.throws(() => parseDuration('fast', '--interval'), { instanceOf: UsageError, message: /invalid --interval "fast"/ });
+  t.deepEqual(parseListen('127.0.0.1:9180'), { host: '127.0.0.1', port: 9180 });
+  t.deepEqual(parseListen('[::1]:0'), { host: '::1', port: 0 });
+  t.throws(() => parseListen('localhost'), { instanceOf: UsageError });
+  t.throws(() => parseListen('1.2.3.4:70000'), { instanceOf: UsageError });
+  const options = parseAgentOptions(['--interval', '2s'], {});
+  t.not(options, 'help');
+  if (options !== 'help') {
+    t.is(options.intervalMs, 2000);
+    t.is(options.listenHost, '127.0.0.1');
+    t.is(options.stateDir, '/var/lib/capstan');
+  }
+  t.throws(() => parseAgentOptions(['--bogus'], {}), { instanceOf: UsageError });
+  t.throws(() => parseAgentOptions(['--interval', '10ms'], {}), { instanceOf: UsageError, message: /between 100ms and 1h/ });
+});

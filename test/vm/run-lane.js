@@ -1,0 +1,329 @@
+#!/usr/bin/env node
+'use strict';
+/*
+ * The cgroup v2 VM lane: `npm run test:cgroup2` (= scripts/prepare-test.js --vm, then this file).
+ *
+ * Why: this machine (and CI) boots a hybrid cgroup hierarchy, while most hosts in the field run
+ * pure cgroup v2. A Debian kernel under qemu (plain TCG emulation, no KVM) gives a real v2
+ * hierarchy in seconds and can see the host's files over virtio-9p, so the cgroup-facing tests run
+ * against it with the very same node, node_modules and build/ as on the host.
+ *
+ * How:
+ *  1. Host: take the newest /boot/vmlinuz-<v> that has /lib/modules/<v>; build or reuse
+ *     .vm/initramfs-<v>-<hash>.cpio.gz (initramfs.js: static busybox + applet links, the
+ *     virtio/9p modules in `modinfo -F depends` order, guest-init.sh as /init). The hash covers
+ *     guest-init.sh, the builder and busybox, so editing the init script rebuilds.
+ *  2. Host: glob the compiled cgroup-facing tests (convention: test/integration/**\/*.cgroup.test.ts,
+ *     so build/test/integration/**\/*.cgroup.test.js; override with CAPSTAN_LANE_GLOB). No file
+ *     is a failure. Write job.env (repo path, node path, test files) into a fresh temp dir, the
+ *     writable export.
+ *  3. qemu-system-x86_64 -m 2048 -smp 2 -nographic -no-reboot: the host's / is shared read-only
+ *     (tag hostroot), the temp dir read-write (tag laneout). The guest (guest-init.sh) mounts
+ *     them, builds a pure cgroup2 world inside /host (proc, sysfs, devtmpfs, tmpfs /tmp, cgroup2
+ *     at /sys/fs/cgroup with every controller enabled in the root's subtree_control), chroots
+ *     into it, cds into the repo and runs
+ *       CI=true CAPSTAN_EXPECT_CGROUP2=1 HOME=/tmp node node_modules/ava/entrypoints/cli.mjs
+ *         --serial --timeout=5m <files>
+ *     tee-ing the output to the console and to ava.log, the exit code to ava.rc; then it powers off.
+ *  4. Host: streams the console (prefixed "vm| ") as it comes, then prints ava.log, checks ava's
+ *     summary (ava-summary.js: failures, skips and "no test ran" all fail the lane) and exits with
+ *     ava's exit code (1 if ava said 0 but the run is not acceptable; 2 if the VM itself failed).
+ *     A watchdog kills qemu by PID when the guest does not reach node within the boot limit or
+ *     the whole VM run exceeds its limit. The temp dir is removed in every case.
+ *
+ * Knobs (environment):
+ *   CAPSTAN_LANE_GLOB=<glob>         test files, relative to the repo (default below)
+ *   CAPSTAN_LANE_TIMEOUT_S=<s>       whole VM run limit (default 600)
+ *   CAPSTAN_LANE_BOOT_TIMEOUT_S=<s>  qemu start to node start limit (default 120)
+ *   CAPSTAN_LANE_SHELL=1             no tests: an interactive shell in the guest's chroot, in the
+ *                                    repo, with the test environment (exit it to power off; no
+ *                                    watchdog). Run it from a terminal: node test/vm/run-lane.js
+ *   CAPSTAN_LANE_KEEP=1              keep the temp dir (job.env, ava.log, ava.rc) and print its path
+ *   CAPSTAN_LANE_QEMU_ARGS="..."     extra qemu arguments (split on spaces), for experiments
+ *   CAPSTAN_LANE_9P_CACHE=<mode>     9p cache mode of the read-only host root (default loose;
+ *                                    none if you suspect stale reads)
+ *
+ * Debugging: the console stream shows every "capstan-lane:" step of the guest; a "guest-error:"
+ * line names the step that failed (the guest powers off at once). Kernel messages are quiet; drop
+ * "quiet" from KERNEL_APPEND to see them all. The guest's init is test/vm/guest-init.sh.
+ */
+
+const { spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { judgeAvaRun } = require('./ava-summary');
+const { LaneSetupError, findNewestKernel, ensureInitramfs } = require('./initramfs');
+
+const REPO_DIR = path.resolve(__dirname, '..', '..');
+const CACHE_DIR = path.join(REPO_DIR, '.vm');
+const DEFAULT_GLOB = 'build/test/integration/**/*.cgroup.test.js';
+const AVA_CLI = 'node_modules/ava/entrypoints/cli.mjs';
+const AVA_TIMEOUT = '5m';
+const KERNEL_APPEND = 'console=ttyS0 panic=-1 quiet';
+const MARKER = 'capstan-lane:';
+
+/** Exit code when the VM or the lane itself failed (as opposed to the tests). */
+const EXIT_LANE_FAILURE = 2;
+
+function log(message) {
+  process.stdout.write(`[cgroup2-lane] ${message}\n`);
+}
+
+function secondsEnv(name, fallback) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new LaneSetupError(`${name} must be a positive number of seconds, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+/** Glob to RegExp for "**", "*" and "?" (enough for test paths; no braces or classes). */
+function globToRegExp(glob) {
+  let source = '';
+  for (let i = 0; i < glob.length; i++) {
+    const char = glob[i];
+    if (char === '*' && glob[i + 1] === '*') {
+      const slashFollows = glob[i + 2] === '/';
+      source += slashFollows ? '(?:[^/]+/)*' : '.*';
+      i += slashFollows ? 2 : 1;
+    } else if (char === '*') {
+      source += '[^/]*';
+    } else if (char === '?') {
+      source += '[^/]';
+    } else {
+      source += char.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+    }
+  }
+  return new RegExp(`^${source}$`);
+}
+
+/** Files under `root` matching `glob` (relative to root), as sorted root-relative paths. */
+function globFiles(root, glob) {
+  const segments = glob.split('/');
+  const firstWild = segments.findIndex((segment) => /[*?]/.test(segment));
+  const base = firstWild === -1 ? glob : segments.slice(0, firstWild).join('/');
+  const pattern = globToRegExp(glob);
+  const found = [];
+  const walk = (relative) => {
+    let entries;
+    try {
+      entries = fs.readdirSync(path.join(root, relative), { withFileTypes: true });
+    } catch (error) {
+      if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return;
+      throw error;
+    }
+    for (const entry of entries) {
+      const child = relative ? `${relative}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) walk(child);
+      else if (pattern.test(child)) found.push(child);
+    }
+  };
+  if (firstWild === -1) {
+    if (fs.existsSync(path.join(root, base))) found.push(base);
+  } else {
+    walk(base);
+  }
+  return found.sort();
+}
+
+function shellQuote(value) {
+  return `'${String(value).replace(/'/g, `'\\''`)}'`;
+}
+
+/** What the guest runs, as shell assignments guest-init.sh sources (the test files via `set --`). */
+function renderJobEnv({ repoDir, nodeBin, mode, files, hostRootCache }) {
+  return [
+    `LANE_REPO_DIR=${shellQuote(repoDir)}`,
+    `LANE_HOSTROOT_CACHE=${shellQuote(hostRootCache)}`,
+    `LANE_NODE_BIN=${shellQuote(nodeBin)}`,
+    `LANE_MODE=${shellQuote(mode)}`,
+    `LANE_AVA_TIMEOUT=${shellQuote(AVA_TIMEOUT)}`,
+    `set -- ${files.map(shellQuote).join(' ')}`,
+    '',
+  ].join('\n');
+}
+
+function findQemu() {
+  const probe = spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' });
+  if (probe.error) throw new LaneSetupError(`qemu-system-x86_64 not runnable (${probe.error.code}); apt-get install qemu-system-x86`);
+  return 'qemu-system-x86_64';
+}
+
+function qemuArgs({ kernel, initramfs, outDir }) {
+  const extra = (process.env.CAPSTAN_LANE_QEMU_ARGS || '').split(' ').filter(Boolean);
+  return [
+    '-m', '2048', '-smp', '2', '-nographic', '-no-reboot',
+    // No network device at all: the guest needs none, and the machine allows no other addresses.
+    '-nic', 'none',
+    '-kernel', kernel.vmlinuz, '-initrd', initramfs, '-append', KERNEL_APPEND,
+    // multidevs=remap: / spans several host filesystems; remap keeps inode numbers unique.
+    '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
+    '-virtfs', `local,path=${outDir},mount_tag=laneout,security_model=none,multidevs=remap`,
+    ...extra,
+  ];
+}
+
+/** Console text without terminal control sequences (SeaBIOS clears the screen) or CRs. */
+function cleanConsoleLine(line) {
+  // eslint-disable-next-line no-control-regex
+  return line.replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\x1b[A-Za-z]/g, '').replace(/\r/g, '');
+}
+
+function formatSeconds(ms) {
+  return ms === undefined ? 'n/a' : `${(ms / 1000).toFixed(1)} s`;
+}
+
+async function main() {
+  const startedAt = Date.now();
+  const timings = {};
+  const shellMode = process.env.CAPSTAN_LANE_SHELL === '1';
+  const keepOut = process.env.CAPSTAN_LANE_KEEP === '1';
+  const totalTimeoutMs = secondsEnv('CAPSTAN_LANE_TIMEOUT_S', 600) * 1000;
+  const bootTimeoutMs = secondsEnv('CAPSTAN_LANE_BOOT_TIMEOUT_S', 120) * 1000;
+
+  const glob = process.env.CAPSTAN_LANE_GLOB || DEFAULT_GLOB;
+  const files = globFiles(REPO_DIR, glob);
+  if (!shellMode && files.length === 0) {
+    throw new LaneSetupError(
+      `no cgroup-facing test file matches ${glob} in ${REPO_DIR}: name cgroup-facing integration tests ` +
+      'test/integration/<area>.cgroup.test.ts and build them (npx tsc -p tsconfig.json)',
+    );
+  }
+  if (!fs.existsSync(path.join(REPO_DIR, AVA_CLI))) throw new LaneSetupError(`${AVA_CLI} is missing: run npm install`);
+  const qemu = findQemu();
+
+  const kernel = findNewestKernel();
+  const initramfsStart = Date.now();
+  const initramfs = ensureInitramfs(kernel, { cacheDir: CACHE_DIR });
+  timings.initramfs = Date.now() - initramfsStart;
+  log(`kernel ${kernel.version}; initramfs ${path.relative(REPO_DIR, initramfs.path)} ` +
+    `(${initramfs.built ? 'built' : 'cached'}; modules: ${initramfs.modules.map((m) => m.name).join(' ')})`);
+  if (!shellMode) log(`test files (${files.length}): ${files.join(' ')}`);
+
+  const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'capstan-lane-'));
+  let qemuProcess;
+  const cleanup = () => {
+    if (qemuProcess && qemuProcess.exitCode === null && qemuProcess.signalCode === null) {
+      try { process.kill(qemuProcess.pid, 'SIGKILL'); } catch { /* already gone */ }
+    }
+    if (keepOut) log(`kept ${outDir}`);
+    else fs.rmSync(outDir, { recursive: true, force: true });
+  };
+  // Whatever ends this process (a crash, ^C, CI cancelling), qemu must not outlive it.
+  process.on('exit', cleanup);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(signal, () => {
+      log(`received ${signal}: killing the VM`);
+      process.exit(128 + os.constants.signals[signal]);
+    });
+  }
+
+  fs.writeFileSync(path.join(outDir, 'job.env'), renderJobEnv({
+    repoDir: REPO_DIR, nodeBin: process.execPath, mode: shellMode ? 'shell' : 'test', files,
+    hostRootCache: process.env.CAPSTAN_LANE_9P_CACHE || 'loose',
+  }));
+
+  const args = qemuArgs({ kernel, initramfs: initramfs.path, outDir });
+  const qemuStart = Date.now();
+  if (shellMode) {
+    log('CAPSTAN_LANE_SHELL=1: interactive guest shell (exit it to power off; Ctrl-A X kills qemu)');
+    qemuProcess = spawn(qemu, args, { stdio: 'inherit' });
+    const code = await new Promise((resolve) => qemuProcess.on('exit', (c) => resolve(c ?? 1)));
+    return code === 0 ? 0 : EXIT_LANE_FAILURE;
+  }
+
+  qemuProcess = spawn(qemu, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const marks = {};
+  let watchdogReason;
+  const killByWatchdog = (reason) => {
+    if (watchdogReason) return;
+    watchdogReason = reason;
+    log(`watchdog: ${reason}; killing qemu (pid ${qemuProcess.pid})`);
+    try { process.kill(qemuProcess.pid, 'SIGKILL'); } catch { /* already gone */ }
+  };
+  const bootTimer = setTimeout(() => {
+    if (marks.nodeStart === undefined) killByWatchdog(`the guest did not start node within ${bootTimeoutMs / 1000} s`);
+  }, bootTimeoutMs);
+  const totalTimer = setTimeout(() => killByWatchdog(`the VM ran longer than ${totalTimeoutMs / 1000} s`), totalTimeoutMs);
+
+  const onConsoleLine = (raw) => {
+    const line = cleanConsoleLine(raw);
+    const now = Date.now() - qemuStart;
+    if (line.includes(`${MARKER} init started`)) marks.init ??= now;
+    else if (line.includes(`${MARKER} node-start`)) marks.nodeStart ??= now;
+    else if (line.includes(`${MARKER} tests-done`)) marks.testsDone ??= now;
+    else if (marks.nodeStart !== undefined && marks.firstAvaLine === undefined && line.trim() !== '') marks.firstAvaLine = now;
+    process.stdout.write(`vm| ${line}\n`);
+  };
+  let pending = '';
+  qemuProcess.stdout.setEncoding('utf8');
+  qemuProcess.stdout.on('data', (chunk) => {
+    pending += chunk;
+    let newline;
+    while ((newline = pending.indexOf('\n')) !== -1) {
+      onConsoleLine(pending.slice(0, newline));
+      pending = pending.slice(newline + 1);
+    }
+  });
+  qemuProcess.stderr.setEncoding('utf8');
+  qemuProcess.stderr.on('data', (chunk) => process.stderr.write(chunk.replace(/^(?=.)/gm, 'qemu| ')));
+
+  const exit = await new Promise((resolve) => {
+    qemuProcess.on('error', (error) => resolve({ error }));
+    qemuProcess.on('exit', (code, signal) => resolve({ code, signal }));
+  });
+  clearTimeout(bootTimer);
+  clearTimeout(totalTimer);
+  if (pending) onConsoleLine(pending);
+  const qemuEnd = Date.now();
+
+  timings.bootToNode = marks.nodeStart;
+  timings.avaStartup = marks.firstAvaLine !== undefined ? marks.firstAvaLine - marks.nodeStart : undefined;
+  timings.tests = marks.testsDone !== undefined ? marks.testsDone - marks.nodeStart : undefined;
+  timings.shutdown = marks.testsDone !== undefined ? qemuEnd - qemuStart - marks.testsDone : undefined;
+  timings.vm = qemuEnd - qemuStart;
+  const printTimings = () => {
+    log(`timings: initramfs ${formatSeconds(timings.initramfs)}, kernel to /init ${formatSeconds(marks.init)}, ` +
+      `boot to node ${formatSeconds(timings.bootToNode)}, node start to first ava output ${formatSeconds(timings.avaStartup)}, ` +
+      `tests ${formatSeconds(timings.tests)}, power-off ${formatSeconds(timings.shutdown)}, VM ${formatSeconds(timings.vm)}, ` +
+      `total ${formatSeconds(Date.now() - startedAt)}`);
+  };
+
+  const read = (name) => {
+    try { return fs.readFileSync(path.join(outDir, name), 'utf8'); } catch { return undefined; }
+  };
+  const rcText = read('ava.rc');
+  const avaLog = read('ava.log');
+  const guestError = read('guest-error');
+
+  if (exit.error) throw new LaneSetupError(`cannot start qemu: ${exit.error.message}`, { cause: exit.error });
+  if (rcText === undefined) {
+    printTimings();
+    const why = watchdogReason ?? guestError?.trim() ??
+      `qemu exited (code ${exit.code}, signal ${exit.signal}) before the tests reported a result`;
+    log(`FAILED: the VM produced no test result: ${why}`);
+    if (avaLog) log(`partial ava output:\n${avaLog}`);
+    return EXIT_LANE_FAILURE;
+  }
+
+  const avaExitCode = Number(rcText.trim());
+  process.stdout.write(`\n[cgroup2-lane] ---- ava output (from the guest) ----\n${avaLog ?? ''}\n[cgroup2-lane] ---- end of ava output ----\n`);
+  const verdict = judgeAvaRun(avaExitCode, avaLog ?? '');
+  printTimings();
+  const counts = Object.entries(verdict.counts).filter(([, n]) => n > 0).map(([kind, n]) => `${kind} ${n}`).join(', ');
+  if (verdict.ok) {
+    log(`PASSED: ${counts} (in a pure cgroup v2 guest, kernel ${kernel.version})`);
+    return 0;
+  }
+  log(`FAILED: ${verdict.reasons.join('; ')}${counts ? ` (${counts})` : ''}`);
+  return Number.isInteger(avaExitCode) && avaExitCode !== 0 ? avaExitCode : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error) => {
+    log(`FAILED: ${error instanceof LaneSetupError ? error.message : error.stack}`);
+    process.exit(EXIT_LANE_FAILURE);
+  },
+);
