@@ -8,6 +8,8 @@ import * as path from 'node:path';
 import { createApp } from '../api/app';
 import { TokenStore } from '../api/auth';
 import { detectLayout, layoutFromRoot } from '../cgroup/layout';
+import { CgroupManager } from '../cgroup/manage';
+import { EventBus } from '../events';
 import { Collector } from '../collector/collector';
 import { MetricsExporter } from '../metrics';
 import { createDeviceNameResolver } from '../metrics/devices';
@@ -99,8 +101,12 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
 
   const first = await collector.start();
 
+  const bus = new EventBus((error) => log(`capstan: warning: an event listener failed: ${(error as Error).message}`));
   const app = createApp({
     collector,
+    cgroups: new CgroupManager(layout),
+    bus,
+    stateDir: options.stateDir,
     exporter,
     machine,
     tokens: new TokenStore(tokens),

@@ -5,7 +5,9 @@
  */
 import * as os from 'node:os';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import type { CgroupManager } from '../cgroup/manage';
 import type { Collector } from '../collector/collector';
+import type { EventBus } from '../events';
 import type { MetricsExporter } from '../metrics';
 import type { CollectorSnapshot, ContainerSnapshot, MachineInfo } from '../model';
 import { bearerToken, requireRole, type TokenStore } from './auth';
@@ -14,6 +16,12 @@ import { resolveContainer } from './resolve';
 
 export interface ApiOptions {
   collector: Collector;
+  /** Creates and writes cgroups on the hierarchy the collector reads. */
+  cgroups: CgroupManager;
+  /** Where events are published (update, oom, lifecycle). */
+  bus: EventBus;
+  /** The agent's state directory (tokens, event log, containers). */
+  stateDir: string;
   exporter: MetricsExporter;
   machine: MachineInfo;
   tokens: TokenStore;
