@@ -363,6 +363,12 @@ export class Collector extends EventEmitter<CollectorEvents> {
     this.emit('warning', message);
   }
 
+  /** The file paths the next tick reads in its main batch (the benchmark feeds them to the C floor). */
+  currentBatch(): readonly string[] {
+    if (this.batchDirty) this.rebuildBatch();
+    return this.batch;
+  }
+
   /** The previous tick's host sample (for tests). */
   get lastHost(): HostSample | undefined {
     return this.previousHost;

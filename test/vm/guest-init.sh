@@ -95,7 +95,7 @@ if [ "$LANE_MODE" = shell ]; then
   setsid cttyhack chroot /host /usr/bin/env \
     "PATH=$NODE_DIR:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     HOME=/tmp TMPDIR=/tmp LANG=C.UTF-8 CI=true CAPSTAN_EXPECT_CGROUP2=1 TERM=vt100 \
-    /bin/sh -c 'cd "$0" && exec /bin/bash -i 2>/dev/null || exec /bin/sh -i' "$LANE_REPO_DIR"
+    /bin/sh -c 'cd "$0" || exit 1; if [ -x /bin/bash ]; then exec /bin/bash -i; else exec /bin/sh -i; fi' "$LANE_REPO_DIR"
   sync
   poweroff -f
 fi
