@@ -47,7 +47,7 @@ export interface RunningAgent {
 /** Starts the agent and returns once it is serving. Used by `capstan agent` and by tests. */
 export async function startAgent(options: AgentOptions, log: (line: string) => void = (line) => console.error(line)): Promise<RunningAgent> {
   if (!options.cgroupRoot && typeof process.getuid === 'function' && process.getuid() !== 0) {
-    throw new StartupError('capstan agent must run as root: it reads every cgroup on the host and writes limits (use sudo)');
+    throw new StartupError('must run as root: it reads every cgroup on the host and writes limits (use sudo)');
   }
   let layout;
   try {
@@ -150,22 +150,21 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
   };
 }
 
-/** Entry point of `capstan agent`. */
-export async function runAgent(argv: string[]): Promise<void> {
+/** Entry point of `capstan agent`: resolves once the agent serves (0) or failed to start (1, 2). */
+export async function runAgent(argv: string[]): Promise<number> {
   let options;
   try {
     options = parseAgentOptions(argv);
   } catch (error) {
     if (error instanceof UsageError) {
       console.error(`capstan agent: ${error.message}\n\n${AGENT_USAGE}`);
-      process.exitCode = 2;
-      return;
+      return 2;
     }
     throw error;
   }
   if (options === 'help') {
     console.log(AGENT_USAGE);
-    return;
+    return 0;
   }
   let agent: RunningAgent;
   try {
@@ -173,8 +172,7 @@ export async function runAgent(argv: string[]): Promise<void> {
   } catch (error) {
     if (error instanceof StartupError) {
       console.error(`capstan agent: ${error.message}`);
-      process.exitCode = 1;
-      return;
+      return 1;
     }
     throw error;
   }
@@ -184,4 +182,5 @@ export async function runAgent(argv: string[]): Promise<void> {
   };
   process.once('SIGINT', () => shutdown('SIGINT'));
   process.once('SIGTERM', () => shutdown('SIGTERM'));
+  return 0;
 }

@@ -317,8 +317,9 @@ export class Collector extends EventEmitter<CollectorEvents> {
     }
     if (firstPids.size === 0) return;
     if (this.hostNetns === undefined) {
-      const [own] = await readLinks([`${this.procRoot}/self/ns/net`]);
-      this.hostNetns = typeof own === 'string' ? own : '';
+      // The agent's own namespace is "the host's"; a fixture /proc has no "self", so PID 1 stands in.
+      const [own, init] = await readLinks([`${this.procRoot}/self/ns/net`, `${this.procRoot}/1/ns/net`]);
+      this.hostNetns = typeof own === 'string' ? own : typeof init === 'string' ? init : '';
     }
     const entries = [...firstPids];
     const links = await readLinks(entries.map(([, pid]) => `${this.procRoot}/${pid}/ns/net`));

@@ -41,9 +41,16 @@ NINEP_OPTS="trans=virtio,version=9p2000.L,msize=512000"
 
 mount -t 9p -o "$NINEP_OPTS" laneout /out || die "mount of the writable export (tag laneout) failed"
 [ -r /out/job.env ] || die "/out/job.env is missing"
-# Sets LANE_REPO_DIR, LANE_NODE_BIN, LANE_MODE, LANE_AVA_TIMEOUT, LANE_HOSTROOT_CACHE and, with
+# Sets LANE_REPO_DIR, LANE_NODE_BIN, LANE_MODE, LANE_AVA_TIMEOUT, LANE_HOSTROOT_CACHE,
+# LANE_GUEST_TIMEOUT_S and, with
 # `set --`, the test files (paths relative to the repository).
 . /out/job.env
+
+# A VM must never outlive its lane, even if the host side was killed without a chance to kill
+# qemu (SIGKILL): the guest powers itself off after the lane's own limit plus a margin.
+if [ "$LANE_MODE" != shell ] && [ -n "$LANE_GUEST_TIMEOUT_S" ]; then
+  ( sleep "$LANE_GUEST_TIMEOUT_S"; say "guest-error: guest watchdog: still running after ${LANE_GUEST_TIMEOUT_S}s"; sync; poweroff -f ) &
+fi
 
 # cache=loose lets the guest keep file data and metadata: the export is read-only for the whole
 # run, and it is what makes node's thousands of module stats affordable under emulation.

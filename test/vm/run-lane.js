@@ -29,7 +29,8 @@
  *     summary (ava-summary.js: failures, skips and "no test ran" all fail the lane) and exits with
  *     ava's exit code (1 if ava said 0 but the run is not acceptable; 2 if the VM itself failed).
  *     A watchdog kills qemu by PID when the guest does not reach node within the boot limit or
- *     the whole VM run exceeds its limit. The temp dir is removed in every case.
+ *     the whole VM run exceeds its limit; the guest also powers itself off 30 s after that limit,
+ *     in case this process was SIGKILLed. The temp dir is removed in every case.
  *
  * Knobs (environment):
  *   CAPSTAN_LANE_GLOB=<glob>         test files, relative to the repo (default below)
@@ -132,9 +133,10 @@ function shellQuote(value) {
 }
 
 /** What the guest runs, as shell assignments guest-init.sh sources (the test files via `set --`). */
-function renderJobEnv({ repoDir, nodeBin, mode, files, hostRootCache }) {
+function renderJobEnv({ repoDir, nodeBin, mode, files, hostRootCache, guestTimeoutS }) {
   return [
     `LANE_REPO_DIR=${shellQuote(repoDir)}`,
+    `LANE_GUEST_TIMEOUT_S=${shellQuote(Math.ceil(guestTimeoutS))}`,
     `LANE_HOSTROOT_CACHE=${shellQuote(hostRootCache)}`,
     `LANE_NODE_BIN=${shellQuote(nodeBin)}`,
     `LANE_MODE=${shellQuote(mode)}`,
@@ -222,6 +224,8 @@ async function main() {
   fs.writeFileSync(path.join(outDir, 'job.env'), renderJobEnv({
     repoDir: REPO_DIR, nodeBin: process.execPath, mode: shellMode ? 'shell' : 'test', files,
     hostRootCache: process.env.CAPSTAN_LANE_9P_CACHE || 'loose',
+    // The host's watchdog acts first; the guest's own is for a host side that died (SIGKILL).
+    guestTimeoutS: totalTimeoutMs / 1000 + 30,
   }));
 
   const args = qemuArgs({ kernel, initramfs: initramfs.path, outDir });
@@ -259,7 +263,8 @@ async function main() {
   let pending = '';
   qemuProcess.stdout.setEncoding('utf8');
   qemuProcess.stdout.on('data', (chunk) => {
-    pending += chunk;
+    // SeaBIOS and the kernel reset the terminal (ESC c) without a newline: make it one.
+    pending += chunk.replace(/\x1bc/g, '\n');
     let newline;
     while ((newline = pending.indexOf('\n')) !== -1) {
       onConsoleLine(pending.slice(0, newline));

@@ -17,7 +17,6 @@ export const agentCommand: Command = {
     // of every other command; an ECMAScript import() would also lose CommonJS named exports.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { runAgent } = require('../../agent/main') as typeof import('../../agent/main');
-    await runAgent([...rawArgv]);
-    return 0;
+    return runAgent([...rawArgv]);
   },
 };

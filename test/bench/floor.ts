@@ -1,0 +1,55 @@
+/**
+ * The C floor: native/build/Release/capstan-readfloor reads a list of files with bare
+ * open/read/close and reports the wall time of each pass. Whatever the collector spends beyond it
+ * is capstan's own overhead (N-API, UTF-8 decoding, parsing, deriving).
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { REPO_ROOT } from '../helpers/repo';
+import type { Disposable } from './harness';
+
+export const READFLOOR = path.join(REPO_ROOT, 'native', 'build', 'Release', 'capstan-readfloor');
+
+export interface FloorRun {
+  files: number;
+  /** Files that failed to open or read in the last pass (vanished cgroups, absent controllers). */
+  failures: number;
+  /** One entry per pass. Units: milliseconds. */
+  passesMs: number[];
+}
+
+/** A list file of paths the floor reads; rewritten whenever the batch changes. */
+export class FloorList implements Disposable {
+  readonly label: string;
+  private readonly directory: string;
+  readonly file: string;
+  private written: readonly string[] | undefined;
+
+  constructor() {
+    this.directory = fs.mkdtempSync(path.join(os.tmpdir(), 'capstan-bench-floor-'));
+    this.file = path.join(this.directory, 'paths.txt');
+    this.label = `floor list ${this.file}`;
+    if (!fs.existsSync(READFLOOR)) throw new Error(`${READFLOOR} is missing: run \`npm run build\` first`);
+  }
+
+  /** Runs `passes` read passes over `paths` in one capstan-readfloor process. */
+  run(paths: readonly string[], passes: number): FloorRun {
+    if (this.written !== paths) {
+      fs.writeFileSync(this.file, paths.join('\n') + '\n');
+      this.written = paths;
+    }
+    const output = execFileSync(READFLOOR, [this.file, String(passes)], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+    const parsed = JSON.parse(output) as { files: number; iterations: number; failures: number; nanoseconds: number[] };
+    return { files: parsed.files, failures: parsed.failures, passesMs: parsed.nanoseconds.map((ns) => ns / 1e6) };
+  }
+
+  async dispose(): Promise<void> {
+    this.disposeSync();
+  }
+
+  disposeSync(): void {
+    fs.rmSync(this.directory, { recursive: true, force: true });
+  }
+}
