@@ -1,4 +1,5 @@
 /** The agent's command-line flags: parsed and validated before anything starts. */
+import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 
 export interface AgentOptions {
@@ -13,10 +14,13 @@ export interface AgentOptions {
   procRoot: string;
   metricsToken?: string;
   perCpu: boolean;
+  /** Parent cgroup of capstan's own containers (`/capstan`; tests use their own). */
+  cgroupParent: string;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:9180';
 export const DEFAULT_STATE_DIR = '/var/lib/capstan';
+export const DEFAULT_CGROUP_PARENT = '/capstan';
 
 export const AGENT_USAGE = `Usage: capstan agent [OPTIONS]
 
@@ -28,7 +32,9 @@ Options:
   --interval DURATION      collection interval, e.g. 1s, 500ms (default 1s)
   --history DURATION       history kept per cgroup, e.g. 15m, 1h (default 15m)
   --metrics-token TOKEN    require "Authorization: Bearer TOKEN" on /metrics (default: open)
+  --metrics-token-file F   the same, with the token read from file F (keeps it out of ps)
   --percpu                 export per-CPU container_cpu_usage_seconds_total series (cgroup v1)
+  --cgroup-parent PATH     parent cgroup of the containers capstan runs (default ${DEFAULT_CGROUP_PARENT})
   --cgroup-root DIR        read cgroups from DIR instead of the host's mounts (tests, fixtures)
   --proc-root DIR          read /proc from DIR (tests, fixtures)
   -h, --help               show this help`;
@@ -65,9 +71,11 @@ export function parseAgentOptions(argv: string[], env: NodeJS.ProcessEnv = proce
         interval: { type: 'string' },
         history: { type: 'string' },
         'metrics-token': { type: 'string' },
+        'metrics-token-file': { type: 'string' },
         percpu: { type: 'boolean' },
         'cgroup-root': { type: 'string' },
         'proc-root': { type: 'string' },
+        'cgroup-parent': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -80,7 +88,10 @@ export function parseAgentOptions(argv: string[], env: NodeJS.ProcessEnv = proce
   if (intervalMs < 100 || intervalMs > 3_600_000) throw new UsageError(`--interval must be between 100ms and 1h, got ${values.interval}`);
   const historyMs = parseDuration(values.history ?? '15m', '--history');
   if (historyMs < intervalMs * 2) throw new UsageError('--history must cover at least two intervals');
-  const token = values['metrics-token'];
+  if (values['metrics-token'] !== undefined && values['metrics-token-file'] !== undefined) {
+    throw new UsageError('give --metrics-token or --metrics-token-file, not both');
+  }
+  const token = values['metrics-token-file'] !== undefined ? readTokenFile(values['metrics-token-file']) : values['metrics-token'];
   if (token !== undefined && token.length < 16) throw new UsageError('--metrics-token must be at least 16 characters');
   const options: AgentOptions = {
     listenHost: host,
@@ -90,8 +101,30 @@ export function parseAgentOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     historyMs,
     procRoot: values['proc-root'] ?? '/proc',
     perCpu: values.percpu ?? false,
+    cgroupParent: parseCgroupParent(values['cgroup-parent'] ?? DEFAULT_CGROUP_PARENT),
   };
   if (values['cgroup-root'] !== undefined) options.cgroupRoot = values['cgroup-root'];
   if (token !== undefined) options.metricsToken = token;
   return options;
+}
+
+/**
+ * The token's file: a flag would show the token in every process listing (and a DaemonSet with
+ * hostPID shares that listing with the node), so deployments should prefer a file (a Secret).
+ */
+function readTokenFile(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch (error) {
+    throw new UsageError(`cannot read --metrics-token-file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
+/** `--cgroup-parent`: an absolute cgroup path of plain names ("/capstan", "/capstan-test-1a2b"). */
+export function parseCgroupParent(text: string): string {
+  const trimmed = text.trim().replace(/\/+$/, '');
+  if (!/^(\/[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,127})+$/.test(trimmed) || trimmed.split('/').length > 9) {
+    throw new UsageError(`invalid --cgroup-parent "${text}": use an absolute cgroup path of plain names, e.g. ${DEFAULT_CGROUP_PARENT}`);
+  }
+  return trimmed;
 }

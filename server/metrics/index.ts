@@ -43,6 +43,8 @@ export interface MetricsExporterOptions {
   filesystems?: () => ReadonlyArray<FilesystemUsage>;
   /** OOM kill counts keyed by container name (surviving re-creation); wins over the cgroup's own counter. */
   oomCounts?: () => ReadonlyMap<string, number>;
+  /** The collector's configured interval, exported as capstan_collector_interval_seconds. Units: seconds. */
+  intervalSeconds?: number;
   /** prom-client registry for the machine_* and capstan_* families. Default: a fresh one (never the global). */
   registry?: Registry;
 }
@@ -117,6 +119,7 @@ export class MetricsExporter {
       version: options.version,
       kernel: options.machine.kernel,
       getSnapshot: () => options.getSnapshot(),
+      ...(options.intervalSeconds !== undefined && { intervalSeconds: options.intervalSeconds }),
     });
   }
 

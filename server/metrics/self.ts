@@ -18,6 +18,7 @@ export const CGROUPS_TRACKED = 'capstan_cgroups_tracked';
 export const SCRAPE_DURATION = 'capstan_scrape_duration_seconds';
 export const COLLECTOR_WARNINGS = 'capstan_collector_warnings_total';
 export const INFO = 'capstan_info';
+export const COLLECTOR_INTERVAL = 'capstan_collector_interval_seconds';
 
 const INFO_LABELS = ['version', 'cgroup_mode', 'kernel'] as const;
 type InfoLabel = (typeof INFO_LABELS)[number];
@@ -34,6 +35,13 @@ export const SELF_METRICS: readonly SelfMetricDescription[] = [
   },
   { name: COLLECTOR_WARNINGS, type: 'counter', unit: 'warnings', labels: [], help: 'Warnings raised by the collector (unreadable files, parse failures).' },
   { name: INFO, type: 'gauge', unit: 'info', labels: INFO_LABELS, help: 'Capstan agent information; the value is always 1.' },
+  {
+    name: COLLECTOR_INTERVAL,
+    type: 'gauge',
+    unit: 'seconds',
+    labels: [],
+    help: 'The configured collection interval (--interval); a tick slower than this falls behind.',
+  },
 ];
 
 export const metricNames: readonly string[] = SELF_METRICS.map((m) => m.name);
@@ -46,6 +54,8 @@ export interface SelfMetricsOptions {
   version: string;
   kernel: string;
   getSnapshot(): CollectorSnapshot | undefined;
+  /** The collection interval, when known. Units: seconds. */
+  intervalSeconds?: number;
 }
 
 /** Handles on the self-metrics that the exporter and the agent update. */
@@ -92,6 +102,10 @@ export function register(registry: Registry, options: SelfMetricsOptions): SelfM
       info.set({ version: options.version, cgroup_mode: mode, kernel: options.kernel }, 1);
     },
   });
+  if (options.intervalSeconds !== undefined) {
+    const interval = new Gauge({ name: COLLECTOR_INTERVAL, help: helpOf(COLLECTOR_INTERVAL), registers: [registry] });
+    interval.set(options.intervalSeconds);
+  }
   return {
     observeTick: (seconds) => tick.observe(seconds),
     observeRender: (seconds) => render.observe(seconds),

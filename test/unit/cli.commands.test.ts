@@ -103,9 +103,9 @@ test('--version prints the package version; --help lists the commands', async (t
   const help = await cli(['--help']);
   t.is(help.code, 0);
   t.regex(help.stdout, /^Usage: {2}capstan \[OPTIONS\] COMMAND/);
-  t.regex(help.stdout, /\n {2}stats {3}Display a live stream/);
-  t.regex(help.stdout, /\n {2}ps {6}List containers/);
-  t.regex(help.stdout, /\n {2}agent {3}Run the capstan agent/);
+  t.regex(help.stdout, /\n {2}stats +Display a live stream/);
+  t.regex(help.stdout, /\n {2}ps +List containers/);
+  t.regex(help.stdout, /\n {2}agent +Run the capstan agent/);
   t.is((await cli([])).stdout, help.stdout);
 });
 
