@@ -5,7 +5,7 @@
   "targets": [
     {
       "target_name": "capstan",
-      "sources": ["src/binding.cc", "src/io.cc"],
+      "sources": ["src/binding.cc", "src/io.cc", "src/oom_watcher.cc", "src/oom_binding.cc", "src/netns.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       # C++ exceptions on: argument errors are `throw Napi::TypeError`, and std::bad_alloc on a
       # worker thread becomes a rejected promise instead of an abort.
@@ -24,6 +24,18 @@
       "type": "executable",
       "sources": ["src/readfloor.c"],
       "cflags": ["-Wall", "-Wextra", "-Wunused-parameter", "-std=c11"],
+    },
+    {
+      # The per-container parent process (server/runtime/shim-protocol.ts). Plain C and libc only.
+      "target_name": "capstan-shim",
+      "type": "executable",
+      "sources": [
+        "src/shim/main.c", "src/shim/start.c", "src/shim/exec.c", "src/shim/process.c",
+        "src/shim/caps.c", "src/shim/rootfs.c", "src/shim/relay.c", "src/shim/log.c",
+        "src/shim/config.c", "src/shim/json.c", "src/shim/util.c", "src/shim/markers.c",
+      ],
+      "cflags": ["-Wall", "-Wextra", "-Wunused-parameter", "-std=gnu11"],
+      "libraries": ["-lm"],
     },
   ],
 }

@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "io.h"
+#include "oom_binding.h"
+#include "netns.h"
 
 namespace capstan {
 namespace {
@@ -174,6 +176,8 @@ class CapstanAddon : public Napi::Addon<CapstanAddon> {
                              InstanceMethod("readLinks", &CapstanAddon::ReadLinksAsync, kMethodAttributes),
                              InstanceMethod("listDirectories", &CapstanAddon::ListDirectoriesAsync, kMethodAttributes),
                              InstanceMethod("writeFile", &CapstanAddon::WriteFileSync, kMethodAttributes),
+                             InstanceMethod("createOomWatcher", &CapstanAddon::CreateOomWatcher, kMethodAttributes),
+                             InstanceMethod("connectInNetns", &CapstanAddon::ConnectInNetnsAsync, kMethodAttributes),
                          });
   }
 
@@ -210,6 +214,21 @@ class CapstanAddon : public Napi::Addon<CapstanAddon> {
   Napi::Value ReadLinksAsync(const Napi::CallbackInfo& info);
   Napi::Value ListDirectoriesAsync(const Napi::CallbackInfo& info);
   Napi::Value WriteFileSync(const Napi::CallbackInfo& info);
+
+  // createOomWatcher(callback): an OomWatcher (oom_binding.cc), built from the class defined once
+  // for this addon instance; its syscall errors are NativeErrors made by MakeError.
+  Napi::Value CreateOomWatcher(const Napi::CallbackInfo& info) {
+    if (oom_watcher_class_.IsEmpty()) {
+      oom_make_error_ = [this](Napi::Env env, int error, const char* syscall, const std::string* path) {
+        return MakeError(env, error, syscall, path);
+      };
+      oom_watcher_class_ = Napi::Persistent(DefineOomWatcherClass(info.Env(), &oom_make_error_));
+    }
+    return oom_watcher_class_.New({info.Length() > 0 ? info[0] : info.Env().Undefined()});
+  }
+  OomErrorFactory oom_make_error_;
+  Napi::FunctionReference oom_watcher_class_;
+  Napi::Value ConnectInNetnsAsync(const Napi::CallbackInfo& info);
 
   // The only native state: a reference to the JS error class. It is released with the addon's
   // instance data when the environment is torn down, so no separate cleanup hook is needed; no
@@ -320,6 +339,23 @@ Napi::Value CapstanAddon::WriteFileSync(const Napi::CallbackInfo& info) {
   const int error = WriteFile(path.c_str(), data.data(), data.size(), &syscall);
   if (error != 0) throw Napi::Error(info.Env(), MakeError(info.Env(), error, syscall, &path));
   return info.Env().Undefined();
+}
+
+// connectInNetns(pid, port): the thread work lives in netns.cc; only argument checks are here.
+Napi::Value CapstanAddon::ConnectInNetnsAsync(const Napi::CallbackInfo& info) {
+  const auto integer_argument = [&info](size_t index, double low, double high) -> int {
+    if (info.Length() > index && info[index].IsNumber()) {
+      const double value = info[index].As<Napi::Number>().DoubleValue();
+      if (value >= low && value <= high && value == static_cast<double>(static_cast<int64_t>(value))) return static_cast<int>(value);
+    }
+    throw Napi::TypeError::New(info.Env(), "connectInNetns: argument " + std::to_string(index) + " must be an integer from " +
+                                               std::to_string(static_cast<int64_t>(low)) + " to " + std::to_string(static_cast<int64_t>(high)));
+  };
+  const int pid = integer_argument(0, 1, INT_MAX);
+  const int port = integer_argument(1, 1, 65535);
+  return ConnectInNetns(info.Env(), pid, port, [this](Napi::Env env, int error, const char* syscall, const std::string* path) {
+    return MakeError(env, error, syscall, path);
+  });
 }
 
 }  // namespace

@@ -6,13 +6,20 @@ import * as fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { createApp } from '../api/app';
+import { runtimeUpgradeHandler } from '../api/containers-runtime';
+import { attachSocketServer } from '../api/socket';
 import { TokenStore } from '../api/auth';
 import { detectLayout, layoutFromRoot } from '../cgroup/layout';
 import { CgroupManager } from '../cgroup/manage';
-import { EventBus } from '../events';
+import { EventBus, EventLog } from '../events';
 import { Collector } from '../collector/collector';
 import { MetricsExporter } from '../metrics';
 import { createDeviceNameResolver } from '../metrics/devices';
+import { OomCounter, OomMonitor } from '../oom';
+import { ImageStore } from '../runtime/images';
+import { RuntimeManager } from '../runtime/manager';
+import { ImageRootfs } from '../runtime/rootfs';
+import { CapstanSource } from '../sources/capstan';
 import { RawSource } from '../sources/raw';
 import { readFilesystems, readMachineInfo, type FilesystemUsage } from './machine';
 import { AGENT_USAGE, parseAgentOptions, UsageError, type AgentOptions } from './options';
@@ -64,13 +71,16 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
   const version = capstanVersion();
   const machine = await readMachineInfo();
 
+  // capstan's own containers; created once the event bus exists, asked first by the collector.
+  let runtime: RuntimeManager | undefined;
   const collector = new Collector({
     layout,
     procRoot: options.procRoot,
     intervalMs: options.intervalMs,
     historyCapacity: Math.max(2, Math.round(options.historyMs / options.intervalMs)),
-    sources: [new RawSource()],
+    sources: [new CapstanSource({ byCgroupPath: (cgroupPath) => runtime?.byCgroupPath(cgroupPath) }), new RawSource()],
     perCpu: options.perCpu,
+    extraNetwork: (info) => (info.source === 'capstan' ? runtime?.networkCounters(info.cgroupPath) : undefined),
   });
 
   let filesystems: FilesystemUsage[] = [];
@@ -85,13 +95,45 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
   const filesystemTimer = setInterval(refreshFilesystems, 60_000);
   filesystemTimer.unref();
 
+  // Events: the bus, the log on disk (replayed into the OOM counter, so container_oom_events_total
+  // survives restarts), and the OOM monitor following the collector from its first tick.
+  const bus = new EventBus((error) => log(`capstan: warning: an event listener failed: ${(error as Error).message}`));
+  let eventLog: EventLog;
+  try {
+    eventLog = new EventLog({ directory: path.join(options.stateDir, 'events'), onError: (error) => log(`capstan: warning: ${error.message}`) });
+  } catch (error) {
+    throw new StartupError(`cannot open the event log in ${path.join(options.stateDir, 'events')}: ${(error as Error).message}`);
+  }
+  eventLog.attach(bus);
+  const oomCounter = new OomCounter();
+  await oomCounter.attach(bus, eventLog);
+  const oomMonitor = new OomMonitor({ layout, bus, onWarning: (message) => log(`capstan: warning: ${message}`) });
+  oomMonitor.attach(collector);
+
+  // Re-adopt the containers left running (or exited) while no agent ran, before the first tick
+  // names their cgroups.
+  const images = new ImageStore({ stateDir: options.stateDir });
+  const runtimeManager = new RuntimeManager({
+    stateDir: options.stateDir,
+    cgroups: new CgroupManager(layout),
+    cgroupParent: options.cgroupParent,
+    bus,
+    rootfs: new ImageRootfs(images),
+    log,
+  });
+  images.setInUsePredicate((imageId) => runtimeManager.isImageInUse(imageId));
+  runtime = runtimeManager;
+  await runtimeManager.start();
+
   const exporter = new MetricsExporter({
     getSnapshot: () => collector.latest(),
     machine,
     version,
     perCpu: options.perCpu,
+    intervalSeconds: options.intervalMs / 1000,
     deviceName: createDeviceNameResolver({ onError: (error) => console.error(`capstan: warning: cannot resolve a block device name: ${error.message}`) }),
     filesystems: () => filesystems,
+    oomCounts: () => oomCounter.byName(),
   });
   collector.on('tick', (snapshot) => exporter.recordTick(snapshot));
   collector.on('warning', (message) => {
@@ -101,15 +143,18 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
 
   const first = await collector.start();
 
-  const bus = new EventBus((error) => log(`capstan: warning: an event listener failed: ${(error as Error).message}`));
+  const tokenStore = new TokenStore(tokens);
   const app = createApp({
     collector,
     cgroups: new CgroupManager(layout),
     bus,
+    eventLog,
     stateDir: options.stateDir,
     exporter,
     machine,
-    tokens: new TokenStore(tokens),
+    tokens: tokenStore,
+    runtime: runtimeManager,
+    images,
     ...(options.metricsToken !== undefined && { metricsToken: options.metricsToken }),
     webRoot: path.join(packageRoot(), 'build', 'web'),
     version,
@@ -119,9 +164,15 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
     listening.once('listening', () => resolve(listening));
     listening.once('error', (error: NodeJS.ErrnoException) => {
       collector.stop();
+      oomMonitor.close();
+      void runtime?.close();
+      eventLog.close();
       reject(new StartupError(`cannot listen on ${options.listenHost}:${options.listenPort}: ${error.code ?? error.message}`));
     });
   });
+  const sockets = attachSocketServer(server, { tokens: tokenStore, bus });
+  // run -it, exec: raw sessions after an HTTP Upgrade (other upgrade paths belong to socket.io).
+  server.on('upgrade', runtimeUpgradeHandler({ runtime: runtimeManager, tokens: tokenStore }));
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
@@ -142,9 +193,14 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
       if (closed) return;
       closed = true;
       collector.stop();
+      oomMonitor.close();
       clearInterval(filesystemTimer);
+      sockets.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      // Containers keep running under their shims; the next agent re-adopts them.
+      await runtime?.close();
+      eventLog.close();
       removeAgentFile(options.stateDir, process.pid);
     },
   };

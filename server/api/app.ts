@@ -7,11 +7,18 @@ import * as os from 'node:os';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { CgroupManager } from '../cgroup/manage';
 import type { Collector } from '../collector/collector';
-import type { EventBus } from '../events';
+import type { EventBus, EventLog } from '../events';
+import type { LimitService } from '../limits';
 import type { MetricsExporter } from '../metrics';
+import type { ImageStore } from '../runtime/images';
+import type { RuntimeManager } from '../runtime/manager';
 import type { CollectorSnapshot, ContainerSnapshot, MachineInfo } from '../model';
 import { bearerToken, requireRole, type TokenStore } from './auth';
+import { runtimeRouter } from './containers-runtime';
 import { HttpError, sendError } from './errors';
+import { createEventsRouter } from './events';
+import { imagesRouter } from './images';
+import { limitsRouter } from './limits';
 import { resolveContainer } from './resolve';
 
 export interface ApiOptions {
@@ -20,6 +27,8 @@ export interface ApiOptions {
   cgroups: CgroupManager;
   /** Where events are published (update, oom, lifecycle). */
   bus: EventBus;
+  /** The persisted event log behind GET /api/v1/events?since=; without it only live events stream. */
+  eventLog?: EventLog;
   /** The agent's state directory (tokens, event log, containers). */
   stateDir: string;
   exporter: MetricsExporter;
@@ -30,6 +39,12 @@ export interface ApiOptions {
   /** Directory of the built dashboard. */
   webRoot: string;
   version: string;
+  /** Live limits (PATCH /containers/:ref/limits); built from `cgroups` and `bus` when absent. Pass one to subscribe to applied updates. */
+  limits?: LimitService;
+  /** capstan's own containers (run, stop, logs, inspect, ...); the routes are absent without it. */
+  runtime?: RuntimeManager;
+  /** The image store behind /api/v1/images (list, import, rm); the routes are absent without it. */
+  images?: ImageStore;
 }
 
 export function createApp(options: ApiOptions): express.Express {
@@ -106,6 +121,12 @@ export function createApp(options: ApiOptions): express.Express {
       agentVersion: options.version,
     });
   });
+
+  api.use(limitsRouter(options));
+  if (options.runtime) api.use(runtimeRouter({ runtime: options.runtime, tokens: options.tokens }));
+  if (options.images) api.use('/images', imagesRouter({ store: options.images, tokens: options.tokens }));
+
+  api.use('/events', createEventsRouter({ bus: options.bus, ...(options.eventLog && { log: options.eventLog }) }));
 
   api.use((request, _response) => {
     throw new HttpError(404, 'not_found', `no such API route: ${request.method} ${request.originalUrl}`);

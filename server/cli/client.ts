@@ -11,6 +11,8 @@
  * prefix, which is what people who use docker expect to read.
  */
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type * as net from 'node:net';
 import * as path from 'node:path';
 import type { ContainerInfo, ContainerStats } from '../model';
 import { CliError } from './errors';
@@ -187,12 +189,27 @@ export class AgentClient {
 
   /** GET a JSON document. Throws CliError describing what went wrong. */
   async getJson(pathAndQuery: string): Promise<unknown> {
+    return this.requestJson('GET', pathAndQuery);
+  }
+
+  /** PATCH a JSON body and read the JSON answer (`capstan update`). */
+  async patchJson(pathAndQuery: string, body: unknown): Promise<unknown> {
+    return this.requestJson('PATCH', pathAndQuery, body);
+  }
+
+  /** One request with an optional JSON body; agent errors become CliError with docker's prefix. */
+  async requestJson(method: string, pathAndQuery: string, body?: unknown): Promise<unknown> {
     const url = this.endpoint.url.replace(/\/+$/, '') + pathAndQuery;
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.endpoint.token !== undefined) headers.authorization = `Bearer ${this.endpoint.token}`;
+    const init: RequestInit = { method, headers, signal: AbortSignal.timeout(this.timeoutMs) };
+    if (body !== undefined) {
+      headers['content-type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
     let response: Response;
     try {
-      response = await this.fetchImpl(url, { headers, signal: AbortSignal.timeout(this.timeoutMs) });
+      response = await this.fetchImpl(url, init);
     } catch (err) {
       if ((err as Error)?.name === 'TimeoutError') {
         throw new CliError(`capstan: the agent at ${this.endpoint.url} did not answer within ${this.timeoutMs / 1000}s`, 1, { cause: err });
@@ -204,14 +221,14 @@ export class AgentClient {
       throw new CliError(`capstan: cannot reach the agent at ${this.endpoint.url}: ${describeNetworkError(err)}${hint}`, 1, { cause: err });
     }
     const text = await response.text();
-    let body: unknown;
+    let answer: unknown;
     try {
-      body = text === '' ? undefined : JSON.parse(text);
+      answer = text === '' ? undefined : JSON.parse(text);
     } catch {
-      body = undefined;
+      answer = undefined;
     }
     if (!response.ok) {
-      const error = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+      const error = (answer as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
       const apiCode = typeof error?.code === 'string' ? error.code : undefined;
       const options = apiCode !== undefined ? { apiCode } : {};
       if (typeof error?.message === 'string' && error.message !== '') {
@@ -219,8 +236,8 @@ export class AgentClient {
       }
       throw new CliError(`Error response from daemon: ${response.status} ${response.statusText}`.trimEnd(), 1, options);
     }
-    if (body === undefined) throw new CliError(`capstan: unexpected response from the agent at ${this.endpoint.url}: not JSON`);
-    return body;
+    if (answer === undefined) throw new CliError(`capstan: unexpected response from the agent at ${this.endpoint.url}: not JSON`);
+    return answer;
   }
 
   /**
@@ -250,4 +267,159 @@ export class AgentClient {
       (e): e is ContainerEntry => typeof e === 'object' && e !== null && typeof (e as ContainerEntry).info?.id === 'string',
     ).map((e) => ({ info: e.info, stats: e.stats ?? null }));
   }
+
+  // ---- runtime requests (run, stop, wait, logs, attach): see server/api/containers-runtime.ts
+
+  private headers(extra: Record<string, string> = {}): Record<string, string> {
+    const headers: Record<string, string> = { accept: 'application/json', ...extra };
+    if (this.endpoint.token !== undefined) headers.authorization = `Bearer ${this.endpoint.token}`;
+    return headers;
+  }
+
+  private unreachable(err: unknown, timeoutMs: number): CliError {
+    if ((err as Error)?.name === 'TimeoutError') {
+      return new CliError(`capstan: the agent at ${this.endpoint.url} did not answer within ${timeoutMs / 1000}s`, 1, { cause: err });
+    }
+    let hint = '';
+    if (this.endpoint.pid !== undefined && !this.isProcessAlive(this.endpoint.pid)) {
+      hint = ` (agent.json names pid ${this.endpoint.pid}, which is not running; start one with: capstan agent)`;
+    }
+    return new CliError(`capstan: cannot reach the agent at ${this.endpoint.url}: ${describeNetworkError(err)}${hint}`, 1, { cause: err });
+  }
+
+  /**
+   * A runtime request: like requestJson, but an empty answer (204) is fine, `timeoutMs` 0 waits as
+   * long as it takes (wait, stop -t 600), and a refusal is an AgentRequestError carrying the
+   * agent's details (the exit code of a command that could not start).
+   */
+  async call(method: string, pathAndQuery: string, options: { body?: unknown; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<unknown> {
+    const timeoutMs = options.timeoutMs ?? this.timeoutMs;
+    const signals = [...(timeoutMs > 0 ? [AbortSignal.timeout(timeoutMs)] : []), ...(options.signal ? [options.signal] : [])];
+    const init: RequestInit = { method, headers: this.headers(options.body !== undefined ? { 'content-type': 'application/json' } : {}) };
+    if (signals.length > 0) init.signal = AbortSignal.any(signals);
+    if (options.body !== undefined) init.body = JSON.stringify(options.body);
+    let response: Response;
+    let text: string;
+    try {
+      response = await this.fetchImpl(this.endpoint.url.replace(/\/+$/, '') + pathAndQuery, init);
+      text = await response.text();
+    } catch (err) {
+      if (options.signal?.aborted) throw err;
+      throw this.unreachable(err, timeoutMs);
+    }
+    let answer: unknown;
+    try {
+      answer = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      answer = undefined;
+    }
+    if (!response.ok) throw agentError(response.status, response.statusText, answer);
+    return answer;
+  }
+
+  /** A streaming GET of JSON lines (logs): yields each parsed line until the agent ends the response. */
+  async *streamLines(pathAndQuery: string, signal?: AbortSignal): AsyncGenerator<unknown> {
+    let response: Response;
+    try {
+      response = await this.fetchImpl(this.endpoint.url.replace(/\/+$/, '') + pathAndQuery, {
+        headers: this.headers(),
+        ...(signal ? { signal } : {}),
+      });
+    } catch (err) {
+      if (signal?.aborted) return;
+      throw this.unreachable(err, 0);
+    }
+    if (!response.ok) {
+      const text = await response.text();
+      let answer: unknown;
+      try {
+        answer = JSON.parse(text);
+      } catch {
+        answer = undefined;
+      }
+      throw agentError(response.status, response.statusText, answer);
+    }
+    if (!response.body) return;
+    const decoder = new TextDecoder();
+    let pending = '';
+    try {
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+        pending += decoder.decode(chunk, { stream: true });
+        let newline: number;
+        while ((newline = pending.indexOf('\n')) !== -1) {
+          const line = pending.slice(0, newline);
+          pending = pending.slice(newline + 1);
+          if (line !== '') yield JSON.parse(line) as unknown;
+        }
+      }
+    } catch (err) {
+      if (signal?.aborted) return;
+      throw this.unreachable(err, 0);
+    }
+  }
+
+  /**
+   * POST with `Upgrade: capstan-attach` (attach, exec): resolves with the raw socket once the agent
+   * answers 101 Switching Protocols; any other answer becomes an AgentRequestError.
+   */
+  upgrade(pathAndQuery: string): Promise<net.Socket> {
+    const url = new URL(this.endpoint.url.replace(/\/+$/, '') + pathAndQuery);
+    return new Promise((resolve, reject) => {
+      const request = http.request({
+        method: 'POST',
+        hostname: url.hostname.replace(/^\[|\]$/g, ''),
+        port: url.port || 80,
+        path: url.pathname + url.search,
+        headers: { ...this.headers(), connection: 'Upgrade', upgrade: 'capstan-attach' },
+      });
+      request.once('upgrade', (_response, socket, head) => {
+        if (head.length > 0) socket.unshift(head);
+        resolve(socket);
+      });
+      request.once('response', (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (text += chunk));
+        response.once('end', () => {
+          let answer: unknown;
+          try {
+            answer = JSON.parse(text);
+          } catch {
+            answer = undefined;
+          }
+          reject(agentError(response.statusCode ?? 500, response.statusMessage ?? '', answer));
+        });
+      });
+      request.once('error', (err) => reject(this.unreachable(err, 0)));
+      request.end();
+    });
+  }
+}
+
+/** The agent refused a request: docker's "Error response from daemon:" plus the agent's details. */
+export class AgentRequestError extends CliError {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly details: Record<string, unknown>,
+    apiCode: string | undefined,
+  ) {
+    super(message, 1, apiCode !== undefined ? { apiCode } : {});
+  }
+
+  /** The exit code of a command that could not start (126, 127), when the agent said. */
+  get commandExitCode(): number | undefined {
+    const value = this.details['exitCode'];
+    return typeof value === 'number' ? value : undefined;
+  }
+}
+
+function agentError(status: number, statusText: string, answer: unknown): AgentRequestError {
+  const error = (answer as { error?: Record<string, unknown> } | undefined)?.error ?? {};
+  const apiCode = typeof error['code'] === 'string' ? error['code'] : undefined;
+  const message =
+    typeof error['message'] === 'string' && error['message'] !== ''
+      ? `Error response from daemon: ${error['message']}`
+      : `Error response from daemon: ${status} ${statusText}`.trimEnd();
+  return new AgentRequestError(message, status, error, apiCode);
 }

@@ -129,7 +129,7 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<Cl
     args = { flags: new Map(), positionals: [...rest] };
   } else {
     try {
-      args = parseArgs(rest, [...command.flags, HELP_FLAG]);
+      args = parseArgs(rest, [...command.flags, HELP_FLAG], { stopAtFirstPositional: command.flagsEndAtFirstArgument === true });
     } catch (err) {
       if (err instanceof UsageError) return usageFailure(deps, err.message, commandHelp(command));
       throw err;

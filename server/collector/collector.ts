@@ -50,6 +50,12 @@ export interface CollectorOptions {
   sources: ContainerSource[];
   /** Read cpuacct.usage_percpu too (v1). */
   perCpu?: boolean;
+  /**
+   * Network counters a source knows beyond the namespace's own interfaces, appended to the
+   * cgroup's sample: capstan's runtime reports bytes through published ports here (inside the
+   * container that traffic is on `lo`, which docker-style totals skip).
+   */
+  extraNetwork?: (info: ContainerInfo) => NetworkInterfaceSample | undefined;
   /** Clock, injectable for tests. Units: milliseconds since the Unix epoch. */
   now?: () => number;
 }
@@ -187,6 +193,12 @@ export class Collector extends EventEmitter<CollectorEvents> {
     }
 
     await this.collectNetwork(samples, firstPids, results);
+    if (this.options.extraNetwork) {
+      for (const [tracked, sample] of samples) {
+        const extra = this.options.extraNetwork(tracked.info);
+        if (extra) sample.network = [...(sample.network ?? []), extra];
+      }
+    }
 
     const containers: ContainerSnapshot[] = [];
     for (const [tracked, sample] of samples) {

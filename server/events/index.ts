@@ -1,2 +1,5 @@
 export * from './types';
 export * from './bus';
+export * from './log';
+export * from './filter';
+export * from './time';

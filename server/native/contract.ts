@@ -7,6 +7,27 @@
  */
 export type TextOrErrno = string | number;
 
+/**
+ * One background thread (epoll on a wake eventfd plus every watch's fd) for all OOM watches,
+ * delivering "watch N fired" to the JS thread through a thread-safe function. It only says that
+ * something happened: callers read and diff the oom_kill counters to tell a kill from an OOM
+ * condition (v1) or another memory.events change (v2). It does not keep the process alive.
+ */
+export interface NativeOomWatcher {
+  /**
+   * cgroup v1: eventfd registered through <dir>/cgroup.event_control on <dir>/memory.oom_control;
+   * `memoryCgroupDir` is the cgroup's directory in the memory hierarchy. Returns the watch id.
+   * Throws NativeError (syscall 'eventfd' | 'open' | 'write' | 'epoll_ctl', with the path).
+   */
+  watchV1(memoryCgroupDir: string): number;
+  /** cgroup v2: inotify IN_MODIFY on <dir>/memory.events. Throws NativeError (syscall 'inotify_add_watch', ...). */
+  watchV2(cgroupDir: string): number;
+  /** Closes the watch's fds; false when the id is unknown (already unwatched). */
+  unwatch(watchId: number): boolean;
+  /** Wakes and joins the thread and closes every fd. Idempotent. */
+  close(): void;
+}
+
 export interface NativeBinding {
   /** Hands the addon the JS error class it throws (NativeError), as better-sqlite3 does. */
   initialize(errorClass: Function): void;
@@ -23,4 +44,13 @@ export interface NativeBinding {
   listDirectories(roots: readonly string[]): Promise<Array<string[] | number>>;
   /** open(O_WRONLY|O_TRUNC) + one write(2) + close; throws NativeError with syscall and path. */
   writeFile(path: string, data: string): void;
+  /** Starts an OOM watcher thread; `callback(watchId)` runs on the JS thread. */
+  createOomWatcher(callback: (watchId: number) => void): NativeOomWatcher;
+  /**
+   * Connects a TCP socket to 127.0.0.1:port inside the network namespace of `pid`
+   * (/proc/<pid>/ns/net), on a dedicated short-lived thread (setns never runs on the JS thread or a
+   * libuv pool thread). Resolves with the connected fd (close-on-exec) for `new net.Socket({fd})`;
+   * rejects with NativeError (syscall 'open' | 'setns' | 'socket' | 'connect').
+   */
+  connectInNetns(pid: number, port: number): Promise<number>;
 }

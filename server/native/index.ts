@@ -11,9 +11,9 @@ import os from 'node:os';
 import path from 'node:path';
 import util from 'node:util';
 
-import type { NativeBinding, TextOrErrno } from './contract';
+import type { NativeBinding, NativeOomWatcher, TextOrErrno } from './contract';
 
-export type { TextOrErrno } from './contract';
+export type { NativeOomWatcher, TextOrErrno } from './contract';
 
 /** Default per-file cap for readFiles. Units: bytes. Every cgroup file is far below it. */
 export const DEFAULT_MAX_FILE_BYTES = 64 * 1024;
@@ -186,4 +186,45 @@ export function writeFile(filePath: string, data: string): void {
   if (filePath.includes('\0')) throw new TypeError('writeFile: path must not contain NUL bytes');
   if (typeof data !== 'string') throw new TypeError('writeFile: data must be a string');
   binding().writeFile(filePath, data);
+}
+
+/**
+ * A TCP connection to 127.0.0.1:`port` inside the network namespace of process `pid` (a published
+ * port's far end). Resolves with the connected socket's fd; the caller owns it (wrap it with
+ * `new net.Socket({ fd })`). Rejects with NativeError: ECONNREFUSED when nothing listens, ENOENT
+ * (syscall 'open') when the process is gone.
+ */
+export function connectInNetns(pid: number, port: number): Promise<number> {
+  if (!Number.isInteger(pid) || pid < 1 || pid > 0x7fffffff) throw new RangeError(`connectInNetns: pid must be a positive integer, got ${pid}`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`connectInNetns: port must be an integer from 1 to 65535, got ${port}`);
+  return binding().connectInNetns(pid, port);
+}
+
+function checkDirectory(directory: unknown, functionName: string): asserts directory is string {
+  if (typeof directory !== 'string') throw new TypeError(`${functionName}: directory must be a string`);
+  if (!directory.startsWith('/')) throw new TypeError(`${functionName}: directory must be absolute, got ${JSON.stringify(directory)}`);
+  if (directory.includes('\0')) throw new TypeError(`${functionName}: directory must not contain NUL bytes`);
+}
+
+/**
+ * Starts the native OOM watcher (one thread for all watches). `onNotify(watchId)` runs on the JS
+ * thread each time a watch's fd fires; it means "re-read the counters", not "a process was
+ * killed". Directories are checked here (absolute, no NUL) before they reach native code. The
+ * watcher does not keep the process alive; close() it when done (a cleanup hook closes it at exit).
+ */
+export function createOomWatcher(onNotify: (watchId: number) => void): NativeOomWatcher {
+  if (typeof onNotify !== 'function') throw new TypeError('createOomWatcher: onNotify must be a function');
+  const native = binding().createOomWatcher(onNotify);
+  return {
+    watchV1(memoryCgroupDir: string): number {
+      checkDirectory(memoryCgroupDir, 'watchV1');
+      return native.watchV1(memoryCgroupDir);
+    },
+    watchV2(cgroupDir: string): number {
+      checkDirectory(cgroupDir, 'watchV2');
+      return native.watchV2(cgroupDir);
+    },
+    unwatch: (watchId: number): boolean => native.unwatch(watchId),
+    close: (): void => native.close(),
+  };
 }

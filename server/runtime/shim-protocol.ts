@@ -20,6 +20,48 @@
  * Exec: `capstan-shim exec <container-dir> <exec-config.json>` joins the main process's namespaces
  * and cgroups and runs a command; same status pipe protocol; with tty it serves a pty on the
  * exec config's socket path.
+ *
+ * Additions by the runtime manager (compatible; see ExecConfig, controlSocket, consoleSize):
+ * - An exec shim does NOT daemonize: it stays the agent's child, its exit status is the command's
+ *   (128 + signal when killed), and it also writes ExecConfig.exitRecordPath. Without tty the
+ *   command's stdin/stdout/stderr are the exec shim's own fds 0/1/2 as the agent passed them.
+ * - Window size: with tty, the shim also listens on `controlSocket` (unix, SOCK_STREAM) and reads
+ *   ControlMessage JSON lines; "resize" sets the pty's size (TIOCSWINSZ on the master).
+ * - With tty, pty output also goes to the log as stream "stdout" (so `capstan logs` shows it).
+ * - The new network namespace has `lo` up (published ports connect to 127.0.0.1 inside it).
+ * - Socket paths can be longer than sun_path (108 bytes) when the state dir is deep (tests use
+ *   /tmp/capstan-agent-XXXXXX/containers/<64 hex>/attach.sock = 112): bind them relative to the
+ *   container directory (fchdir, or /proc/self/fd/<dirfd>/NAME); the agent connects the same way.
+ * - Requested (runtime manager): with tty, when no client has connected yet and the process has
+ *   already exited, keep the attach socket listening for up to 5 s before the shim exits, so the
+ *   first client still receives the replayed output. `exec -t ... sh -c 'tty'` finishes before the
+ *   agent has read the "started" line and connected, and an exec has no log to fall back on.
+ * - Requested (runtime manager, start latency): on cgroup v1, let the CHILD join its cgroups by
+ *   writing "0" to <dir>/tasks (dir = dirname of each cgroupProcsFiles entry) before it execs,
+ *   instead of the shim writing its pid to cgroup.procs. A write naming the writer's own single
+ *   thread skips the global cgroup_threadgroup_rwsem (percpu_down_write → synchronize_rcu); measured
+ *   here: 0.2 ms for 7 hierarchies against 6-16 ms through cgroup.procs, about a third of the
+ *   shim's whole start. The child is single-threaded, so moving its thread moves the process.
+ *   (v2: clone3 with CLONE_INTO_CGROUP has the same effect.)
+ *
+ * How the shim (native/src/shim) behaves, for the agent's side (compatible additions):
+ * - Attach socket: raw bytes, no header, one client at a time (a newer connection replaces the
+ *   attached one; a client that does not read for 5 s is dropped).
+ *   tty: client bytes → the pty; pty output → the client (and the log). Output produced before the
+ *   first client ever connected (up to 64 KiB) is sent to that first client, so `run -it` sees the
+ *   first prompt. EOF from the client ends that attach; the container keeps running.
+ *   no tty + openStdin: client bytes → the container's stdin; nothing is sent back (read output
+ *   from container.log). EOF from the client closes the container's stdin, like docker's StdinOnce.
+ * - Control socket: any number of ControlMessage lines per connection, up to 4 connections.
+ * - Files: `shim.log` in the container directory receives the shim's diagnostics (stderr, append).
+ *   On a start failure there is no init.json and no exit.json: the status line is the only record.
+ *   exit.json is written after the log is flushed and the sockets are removed.
+ * - Error status lines also carry `syscall` and `path` when there are some (see StatusMessage).
+ * - ExecConfig: pid/startTimeTicks, cgroupProcsFiles and capabilities may be left out; the shim
+ *   then reads init.json and config.json of the container directory. A stale pid (start time
+ *   differs) is refused with stage "setns", code ESRCH.
+ * - `capstan-shim overlay-markers <layer-root>` (used by the image store, not the manager) writes
+ *   overlayfs whiteouts and opaque-directory xattrs that Node cannot create.
  */
 
 /** Written by the agent; read once by the shim. Every path is absolute and already validated. */
@@ -40,6 +82,10 @@ export interface ShimConfig {
   /** Keep stdin open (with tty: the pty; without: attachSocket carries stdin). */
   openStdin: boolean;
   attachSocket: string;
+  /** With tty: unix socket for ControlMessage lines (window size). Optional for compatibility. */
+  controlSocket?: string;
+  /** With tty: the pty's size at start, before anyone attached. */
+  consoleSize?: { rows: number; cols: number };
   /**
    * The root filesystem. "host": bind the host's / read-only with a private writable /tmp.
    * "overlay": mount overlayfs with these layers (lowest first) and the container's own upper/work.
@@ -55,6 +101,12 @@ export interface ShimConfig {
   maskedPaths: string[];
   /** Paths remounted read-only. */
   readonlyPaths: string[];
+  /**
+   * container.log. Before a record would take the file past maxBytes (0: never), it is rotated:
+   * container.log → .1 → … → .maxFiles (the oldest dropped; maxFiles 0 drops the old content) and a
+   * new container.log is started, so a follower must reopen when the inode changes.
+   * Units: bytes, files.
+   */
   log: { path: string; maxBytes: number; maxFiles: number };
   /** Where the shim writes its records. */
   initRecordPath: string;
@@ -62,10 +114,53 @@ export interface ShimConfig {
   shimPidPath: string;
 }
 
+/**
+ * `capstan-shim exec <container-dir> <exec-config.json>`: a process run inside a running container.
+ * The shim joins the namespaces of the container's main process (InitRecord.pid, whose start time
+ * it checks against startTimeTicks) and the cgroups listed in cgroupProcsFiles, applies the same
+ * capabilities, no_new_privs and user, then execs. Status pipe (fd 3) as for start.
+ */
+export interface ExecConfig {
+  args: string[];
+  env: string[];
+  cwd: string;
+  user: { uid: number; gid: number; additionalGids: number[] };
+  tty: boolean;
+  openStdin: boolean;
+  /** With tty: the pty is served here (like ShimConfig.attachSocket). */
+  attachSocket?: string;
+  /** With tty: window-size control socket (like ShimConfig.controlSocket). */
+  controlSocket?: string;
+  consoleSize?: { rows: number; cols: number };
+  /** The container's main process, whose namespaces are joined. */
+  pid: number;
+  startTimeTicks: number;
+  cgroupProcsFiles: string[];
+  capabilities: string[];
+  /** Where the shim writes the ExitRecord of the exec'd command. */
+  exitRecordPath: string;
+}
+
+/** One line on the control socket. */
+export type ControlMessage = { type: 'resize'; rows: number; cols: number };
+
 /** One status-pipe line. */
 export type StatusMessage =
   | { type: 'started'; pid: number; /** /proc/<pid>/stat field 22, to tell PID reuse apart. Units: clock ticks since boot. */ startTimeTicks: number }
-  | { type: 'error'; /** "exec", "cgroup", "mount", "pivot_root", "setns", "capabilities", ... */ stage: string; code: string; errno: number; message: string; /** docker's convention: 127 command not found, 126 not executable. */ exitCode?: number };
+  | {
+      type: 'error';
+      /** "config", "daemonize", "namespaces", "cgroup", "mount", "pivot_root", "mask", "readonly", "network", "hostname", "tty", "user", "capabilities", "cwd", "exec", "setns", "attach", "log", "sync". */
+      stage: string;
+      code: string;
+      errno: number;
+      message: string;
+      /** docker's convention: 127 command not found, 126 not executable. */
+      exitCode?: number;
+      /** The failing syscall ("mount", "execve", ...), when there is one. */
+      syscall?: string;
+      /** The path the failing step worked on, when there is one. */
+      path?: string;
+    };
 
 /** init.json */
 export interface InitRecord {
@@ -102,6 +197,7 @@ export const CONTAINER_FILES = {
   exit: 'exit.json',
   log: 'container.log',
   attach: 'attach.sock',
+  control: 'control.sock',
 } as const;
 
 /** Docker's default capability set (moby oci/caps/defaults.go). */

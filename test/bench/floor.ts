@@ -23,7 +23,8 @@ export interface FloorRun {
 /** A list file of paths the floor reads; rewritten whenever the batch changes. */
 export class FloorList implements Disposable {
   readonly label: string;
-  private readonly directory: string;
+  /** A private temporary directory: the list file lives here, and callers may put scratch files in it. */
+  readonly directory: string;
   readonly file: string;
   private written: readonly string[] | undefined;
 

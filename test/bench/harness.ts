@@ -15,6 +15,8 @@ export interface Benchmark {
   name: string;
   /** One line: what is measured against which baseline. */
   description: string;
+  /** Position in a full run, lowest first (default 100; ties by name): cheap, basic ones first. */
+  order?: number;
   run(context: BenchContext): Promise<BenchResult>;
 }
 

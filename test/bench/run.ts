@@ -30,7 +30,8 @@ function releaseAllSync(): void {
 async function releaseAll(): Promise<string[]> {
   const problems: string[] = [];
   while (live.length > 0) {
-    const resource = live.pop()!;
+    // Stays listed until released, so a signal arriving meanwhile still force-releases it.
+    const resource = live[live.length - 1]!;
     try {
       await resource.dispose();
     } catch (error) {
@@ -40,6 +41,9 @@ async function releaseAll(): Promise<string[]> {
       } catch {
         // Reported above.
       }
+    } finally {
+      const index = live.lastIndexOf(resource);
+      if (index !== -1) live.splice(index, 1);
     }
   }
   return problems;
@@ -58,7 +62,7 @@ function installSignalCleanup(): void {
 }
 
 function discoverBenchmarks(): Benchmark[] {
-  const files = fs.readdirSync(__dirname).filter((name) => name.endsWith('.bench.js')).sort();
+  const files = fs.readdirSync(__dirname).filter((name) => name.endsWith('.bench.js'));
   const benchmarks: Benchmark[] = [];
   for (const file of files) {
     const exported = (require(path.join(__dirname, file)) as { benchmark?: Benchmark }).benchmark;
@@ -67,7 +71,7 @@ function discoverBenchmarks(): Benchmark[] {
     }
     benchmarks.push(exported);
   }
-  return benchmarks;
+  return benchmarks.sort((a, b) => (a.order ?? 100) - (b.order ?? 100) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 function choose(all: Benchmark[], names: string[]): Benchmark[] {

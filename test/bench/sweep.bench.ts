@@ -8,29 +8,43 @@
  *   batch  readFiles(currentBatch) through the addon, from JS              (where the time goes)
  *   walk   enumerateCgroups() over the hierarchy roots, as a tick does     (where the time goes)
  *   sweep  await collector.tick()                                          (what is judged)
+ *
+ * At the largest size it also splits the floor by file name (memory.stat, cpu.shares, …), each
+ * against a small page-cached regular file read the same way, to show what the kernel charges per
+ * cgroup file.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { detectLayout } from '../../server/cgroup/layout';
 import { enumerateCgroups } from '../../server/cgroup/enumerate';
 import { statRoots } from '../../server/cgroup/hierarchy';
 import { Collector } from '../../server/collector/collector';
 import { readFiles } from '../../server/native';
+import type { CgroupLayout } from '../../server/model';
 import { RawSource } from '../../server/sources/raw';
 import { BenchCgroupTree } from './cgroups';
 import { FloorList } from './floor';
-import { formatMs, formatRatio, interleave, summarize, type Benchmark, type BenchResult, type Summary, type TargetCheck } from './harness';
+import { formatMs, formatRatio, interleave, percentile, summarize, type Benchmark, type BenchResult, type Summary, type TargetCheck } from './harness';
 
-const SIZES = [10, 100, 1000];
+/** Test cgroup counts, with the rounds measured at each: small sizes are cheap and noisier, so they get more. */
+const SIZES: ReadonlyArray<{ size: number; rounds: number }> = [
+  { size: 10, rounds: 60 },
+  { size: 100, rounds: 30 },
+  { size: 1000, rounds: 15 },
+];
 const WARMUP_TICKS = 2;
-const ROUNDS = 15;
 /** The collector's per-file cap (collector.ts MAX_FILE_BYTES), so the addon does the same work. */
 const COLLECTOR_MAX_FILE_BYTES = 256 * 1024;
 /** Sleepers: the first two in namespaces of their own, the next two in the host's. */
 const SLEEPERS = [{ ownNetworkNamespace: true }, { ownNetworkNamespace: true }, { ownNetworkNamespace: false }, { ownNetworkNamespace: false }];
 const TARGET_RATIO = 2;
+/** Passes per capstan-readfloor run in the per-file split (the first is dropped as warm-up). */
+const PER_FILE_PASSES = 6;
 
 interface SizeResult {
   testCgroups: number;
+  rounds: number;
   /** Every cgroup the collector tracked (the host's own included), min and max over the rounds. */
   totalCgroups: { min: number; max: number };
   files: number;
@@ -48,27 +62,44 @@ interface SizeResult {
   samplesMs: { sweep: number[]; batch: number[]; walk: number[]; floor: number[] };
 }
 
+interface PerFileCost {
+  name: string;
+  files: number;
+  /** Size of the first one. Units: bytes. */
+  bytes: number;
+  /** Median over passes of one open/read/close. Units: microseconds. */
+  perFileUs: number;
+  /** The same for the reference file, in the adjacent run. Units: microseconds. */
+  referenceUs: number;
+}
+
 export const benchmark: Benchmark = {
   name: 'sweep',
   description: 'collector.tick() vs the C floor reading the same files (capstan-readfloor)',
+  order: 10,
   async run(context): Promise<BenchResult> {
     const layout = detectLayout();
     const tree = context.own(new BenchCgroupTree(layout));
     const floor = context.own(new FloorList());
     const results: SizeResult[] = [];
+    let lastBatch: readonly string[] = [];
 
-    for (const size of SIZES) {
+    for (const { size, rounds } of SIZES) {
       const created = performance.now();
       tree.growTo(size);
       context.log(`sweep: ${size} test cgroups under ${tree.root} (created in ${formatMs(performance.now() - created)} ms)`);
-      if (size === SIZES[0]) {
+      if (size === SIZES[0]!.size) {
         for (const [index, options] of SLEEPERS.entries()) await tree.addSleeper(index, options);
       }
-      results.push(await measureSize(size, layout, floor, (message) => context.log(message)));
+      const measured = await measureSize(size, rounds, layout, floor, (message) => context.log(message));
+      results.push(measured.result);
+      lastBatch = measured.batch;
     }
+    const perFile = splitFloorByFile(lastBatch, tree.root, floor);
 
     const rows = results.map((r) => [
       String(r.testCgroups),
+      String(r.rounds),
       r.totalCgroups.min === r.totalCgroups.max ? String(r.totalCgroups.min) : `${r.totalCgroups.min}-${r.totalCgroups.max}`,
       String(r.files),
       formatMs(r.sweep.medianMs),
@@ -87,7 +118,7 @@ export const benchmark: Benchmark = {
       met: r.ratio <= TARGET_RATIO,
     }));
     const notes = [
-      `${ROUNDS} rounds per size after ${WARMUP_TICKS} warm-up ticks; each round runs floor, batch, walk and sweep once, in rotating order.`,
+      `${SIZES.map((s) => `${s.rounds} rounds at ${s.size}`).join(', ')}, each after ${WARMUP_TICKS} warm-up ticks; a round runs floor, batch, walk and sweep once, in rotating order.`,
       'floor = capstan-readfloor (open/read/close in C, one process per round); batch = readFiles() of the same list through the addon; walk = the hierarchy walk alone; sweep = collector.tick() (walk + batch + netns + parse/derive).',
       "total cgroups include the host's own (and any other tests' running at the same time); files = paths in the main batch (3 host files, then each cgroup's stat files and its cgroup.procs).",
     ];
@@ -104,18 +135,23 @@ export const benchmark: Benchmark = {
       tables: [
         {
           title: 'Collector sweep vs C floor (times in ms; ratio = median sweep / median floor)',
-          columns: ['test cgroups', 'total cgroups', 'files', 'sweep med', 'sweep p90', 'walk med', 'batch med', 'floor med', 'floor min', 'batch/floor', 'sweep/floor'],
+          columns: ['test cgroups', 'rounds', 'total cgroups', 'files', 'sweep med', 'sweep p90', 'walk med', 'batch med', 'floor med', 'floor min', 'batch/floor', 'sweep/floor'],
           rows,
+        },
+        {
+          title: `C floor per file name at ${tree.size} test cgroups (µs per open/read/close; reference: a ${perFile.referenceBytes}-byte page-cached regular file, read as often, in the adjacent run)`,
+          columns: ['file', 'files', 'bytes', 'µs/file', 'reference µs', '× reference'],
+          rows: perFile.costs.map((c) => [c.name, String(c.files), String(c.bytes), c.perFileUs.toFixed(1), c.referenceUs.toFixed(1), formatRatio(c.perFileUs / c.referenceUs)]),
         },
       ],
       targets,
       notes,
-      data: { layoutMode: layout.mode, controllersOn: layout.controllersOn, cgroupParent: tree.root, rounds: ROUNDS, warmupTicks: WARMUP_TICKS, sizes: results },
+      data: { layoutMode: layout.mode, controllersOn: layout.controllersOn, cgroupParent: tree.root, warmupTicks: WARMUP_TICKS, sizes: results, perFile: perFile.costs },
     };
   },
 };
 
-async function measureSize(size: number, layout: ReturnType<typeof detectLayout>, floor: FloorList, log: (message: string) => void): Promise<SizeResult> {
+async function measureSize(size: number, rounds: number, layout: CgroupLayout, floor: FloorList, log: (message: string) => void): Promise<{ result: SizeResult; batch: readonly string[] }> {
   const collector = new Collector({ layout, intervalMs: 1000, historyCapacity: 60, sources: [new RawSource()] });
   const warnings: string[] = [];
   collector.on('warning', (message) => warnings.push(message));
@@ -133,7 +169,7 @@ async function measureSize(size: number, layout: ReturnType<typeof detectLayout>
   let files = 0;
   let floorFailures = 0;
 
-  await interleave(ROUNDS, [
+  await interleave(rounds, [
     async () => {
       const run = floor.run(collector.currentBatch(), 1);
       floorMs.push(run.passesMs[0]!);
@@ -163,6 +199,7 @@ async function measureSize(size: number, layout: ReturnType<typeof detectLayout>
 
   const result: SizeResult = {
     testCgroups: size,
+    rounds,
     totalCgroups: total,
     files,
     floorFailures,
@@ -182,5 +219,39 @@ async function measureSize(size: number, layout: ReturnType<typeof detectLayout>
       `walk ${formatMs(result.walk.medianMs)} ms, batch ${formatMs(result.batch.medianMs)} ms, floor ${formatMs(result.floor.medianMs)} ms, ratio ${formatRatio(result.ratio)}` +
       (warnings.length ? ` (${warnings.length} collector warnings, first: ${warnings[0]})` : ''),
   );
-  return result;
+  return { result, batch: collector.currentBatch() };
+}
+
+/**
+ * The floor per stat file name over the test cgroups, each run next to a run over as many reads of
+ * one small page-cached regular file, so the ratio says what a cgroup file costs beyond plain VFS.
+ */
+function splitFloorByFile(batch: readonly string[], treeRoot: string, floor: FloorList): { referenceBytes: number; costs: PerFileCost[] } {
+  const byName = new Map<string, string[]>();
+  for (const file of batch) {
+    if (!file.includes(`${treeRoot}/`)) continue;
+    const name = path.basename(file);
+    const list = byName.get(name);
+    if (list) list.push(file);
+    else byName.set(name, [file]);
+  }
+  const reference = path.join(floor.directory, 'reference.txt');
+  // About the size of most cgroup control files ("9223372036854771712\n" is 20 bytes).
+  fs.writeFileSync(reference, '123456789012345678\n');
+  const referenceBytes = fs.statSync(reference).size;
+  const medianPerFileUs = (paths: string[]): number => (percentile(floor.run(paths, PER_FILE_PASSES).passesMs.slice(1), 0.5) * 1000) / paths.length;
+  const costs: PerFileCost[] = [];
+  for (const [name, paths] of byName) {
+    const referenceUs = medianPerFileUs(new Array<string>(paths.length).fill(reference));
+    const perFileUs = medianPerFileUs(paths);
+    let bytes = 0;
+    try {
+      bytes = fs.readFileSync(paths[0]!).length;
+    } catch {
+      // Vanished: leave 0.
+    }
+    costs.push({ name, files: paths.length, bytes, perFileUs, referenceUs });
+  }
+  costs.sort((a, b) => b.perFileUs - a.perFileUs);
+  return { referenceBytes, costs };
 }

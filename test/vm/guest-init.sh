@@ -29,6 +29,8 @@ mount -t proc proc /proc || die "mount /proc failed"
 mount -t sysfs sysfs /sys || die "mount /sys failed"
 mount -t devtmpfs devtmpfs /dev || die "mount /dev failed"
 say "init started uptime=$(uptime_s)s"
+# Loopback only (qemu gets -nic none): tests start the agent on 127.0.0.1 and fetch from it.
+ip link set lo up || die "bringing up the loopback interface failed"
 
 # Modules are listed in dependency order by the host (modinfo -F depends).
 while read -r module; do
@@ -42,14 +44,13 @@ NINEP_OPTS="trans=virtio,version=9p2000.L,msize=512000"
 mount -t 9p -o "$NINEP_OPTS" laneout /out || die "mount of the writable export (tag laneout) failed"
 [ -r /out/job.env ] || die "/out/job.env is missing"
 # Sets LANE_REPO_DIR, LANE_NODE_BIN, LANE_MODE, LANE_AVA_TIMEOUT, LANE_HOSTROOT_CACHE,
-# LANE_GUEST_TIMEOUT_S and, with
-# `set --`, the test files (paths relative to the repository).
+# LANE_GUEST_TIMEOUT_S, LANE_TMP_KEEP and, with `set --`, the test files (relative to the repo).
 . /out/job.env
 
 # A VM must never outlive its lane, even if the host side was killed without a chance to kill
 # qemu (SIGKILL): the guest powers itself off after the lane's own limit plus a margin.
 if [ "$LANE_MODE" != shell ] && [ -n "$LANE_GUEST_TIMEOUT_S" ]; then
-  ( sleep "$LANE_GUEST_TIMEOUT_S"; say "guest-error: guest watchdog: still running after ${LANE_GUEST_TIMEOUT_S}s"; sync; poweroff -f ) &
+  ( sleep "$LANE_GUEST_TIMEOUT_S"; die "guest watchdog: still running after ${LANE_GUEST_TIMEOUT_S}s" ) &
 fi
 
 # cache=loose lets the guest keep file data and metadata: the export is read-only for the whole
@@ -61,17 +62,28 @@ mount -t 9p -o "$NINEP_OPTS,ro,cache=${LANE_HOSTROOT_CACHE:-loose}" hostroot /ho
 mount -t proc proc /host/proc || die "mount /host/proc failed"
 mount -t sysfs sysfs /host/sys || die "mount /host/sys failed"
 mount -t devtmpfs devtmpfs /host/dev || die "mount /host/dev failed"
+mkdir -p /host/dev/pts /host/dev/shm
+mount -t devpts devpts /host/dev/pts || die "mount /host/dev/pts failed"
+mount -t tmpfs -o mode=1777 shm /host/dev/shm || die "mount /host/dev/shm failed"
+# The host's /run (sockets, pid files of host services) means nothing in the guest.
+mount -t tmpfs -o mode=755 run /host/run || die "mount /host/run failed"
 
-# A repository under /tmp (a CI clone in /tmp/xyz) would vanish under the tmpfs: park a bind
-# mount of it first and put it back at the same path inside the tmpfs.
-case "$LANE_REPO_DIR" in
-  /tmp/*) mkdir -p /repo && mount -o bind "/host$LANE_REPO_DIR" /repo || die "bind of $LANE_REPO_DIR failed" ;;
-esac
+# The repository (a CI clone in /tmp/xyz) or node itself may live under /tmp and would vanish
+# under the tmpfs: the host lists such paths in LANE_TMP_KEEP (one a line). Park a bind mount of
+# each first, then put it back at the same path inside the tmpfs.
+keep_index=0
+echo "$LANE_TMP_KEEP" | while IFS= read -r kept; do
+  [ -n "$kept" ] || continue
+  keep_index=$((keep_index + 1))
+  mkdir -p "/keep/$keep_index" && mount -o bind "/host$kept" "/keep/$keep_index" || die "bind of $kept failed"
+done
 mount -t tmpfs -o mode=1777 tmpfs /host/tmp || die "mount /host/tmp failed"
-case "$LANE_REPO_DIR" in
-  /tmp/*) mkdir -p "/host$LANE_REPO_DIR" && mount -o bind /repo "/host$LANE_REPO_DIR" \
-            || die "re-bind of $LANE_REPO_DIR failed" ;;
-esac
+keep_index=0
+echo "$LANE_TMP_KEEP" | while IFS= read -r kept; do
+  [ -n "$kept" ] || continue
+  keep_index=$((keep_index + 1))
+  mkdir -p "/host$kept" && mount -o bind "/keep/$keep_index" "/host$kept" || die "re-bind of $kept failed"
+done
 mkdir -p /host/tmp/capstan-lane-out && mount -o bind /out /host/tmp/capstan-lane-out \
   || die "bind of the writable export into /host/tmp failed"
 
@@ -86,22 +98,20 @@ for controller in $(cat "$CGROOT/cgroup.controllers"); do
 done
 say "cgroup2 controllers: $(cat "$CGROOT/cgroup.controllers"); enabled: $(cat "$CGROOT/cgroup.subtree_control")"
 
-NODE_DIR=$(dirname "$LANE_NODE_BIN")
-# Runs a command inside the host root, in the repository, with a clean environment.
+# What the tests see: a clean environment, node's own directory first on PATH.
+GUEST_PATH="$(dirname "$LANE_NODE_BIN"):/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+GUEST_ENV="HOME=/tmp TMPDIR=/tmp LANG=C.UTF-8 CI=true CAPSTAN_EXPECT_CGROUP2=1 CAPSTAN_LANE_OUT=/tmp/capstan-lane-out"
+
+# Runs a command inside the host root, in the repository. $GUEST_ENV splits into words on purpose.
 in_host() {
-  chroot /host /usr/bin/env -i \
-    "PATH=$NODE_DIR:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
-    HOME=/tmp TMPDIR=/tmp LANG=C.UTF-8 CI=true CAPSTAN_EXPECT_CGROUP2=1 \
-    CAPSTAN_LANE_OUT=/tmp/capstan-lane-out \
+  chroot /host /usr/bin/env -i "PATH=$GUEST_PATH" $GUEST_ENV \
     /bin/sh -c 'cd "$0" && exec "$@"' "$LANE_REPO_DIR" "$@"
 }
 
 if [ "$LANE_MODE" = shell ]; then
   say "shell: you are in the guest's chroot at $LANE_REPO_DIR; exit the shell to power off"
   # cttyhack gives the shell the serial console as controlling terminal, so ^C works.
-  setsid cttyhack chroot /host /usr/bin/env \
-    "PATH=$NODE_DIR:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
-    HOME=/tmp TMPDIR=/tmp LANG=C.UTF-8 CI=true CAPSTAN_EXPECT_CGROUP2=1 TERM=vt100 \
+  setsid cttyhack chroot /host /usr/bin/env -i "PATH=$GUEST_PATH" $GUEST_ENV TERM=vt100 \
     /bin/sh -c 'cd "$0" || exit 1; if [ -x /bin/bash ]; then exec /bin/bash -i; else exec /bin/sh -i; fi' "$LANE_REPO_DIR"
   sync
   poweroff -f

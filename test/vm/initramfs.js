@@ -12,6 +12,7 @@ const { buildNewcArchive } = require('./cpio');
 
 const INIT_SCRIPT = path.join(__dirname, 'guest-init.sh');
 const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox'];
+const STALE_ARCHIVE_AGE_MS = 60 * 60 * 1000;
 
 /**
  * The modules the guest loads itself; everything they depend on is added. 9p is the filesystem,
@@ -139,7 +140,8 @@ function sha256(...buffers) {
 /**
  * Returns { path, built, modules } for the initramfs of `kernel`, building it into cacheDir when
  * no archive with the same key exists. The key covers the kernel version, /init, this builder and
- * the busybox binary, so editing any of them rebuilds. Older archives in cacheDir are removed.
+ * the busybox binary, so editing any of them rebuilds. Archives of other keys older than an hour
+ * are removed.
  */
 function ensureInitramfs(kernel, { cacheDir }) {
   const busybox = findBusybox();
@@ -179,8 +181,14 @@ function ensureInitramfs(kernel, { cacheDir }) {
   const temporary = `${archivePath}.${process.pid}.tmp`;
   fs.writeFileSync(temporary, zlib.gzipSync(buildNewcArchive(entries)));
   fs.renameSync(temporary, archivePath);
+  // Old archives go, but not young ones: another lane run may be about to boot with one.
+  const staleBefore = Date.now() - STALE_ARCHIVE_AGE_MS;
   for (const name of fs.readdirSync(cacheDir)) {
-    if (name.startsWith('initramfs-') && name !== archiveName) fs.rmSync(path.join(cacheDir, name), { force: true });
+    if (!name.startsWith('initramfs-') || name === archiveName) continue;
+    const file = path.join(cacheDir, name);
+    try {
+      if (fs.statSync(file).mtimeMs < staleBefore) fs.rmSync(file, { force: true });
+    } catch { /* removed by a concurrent run */ }
   }
   return { path: archivePath, built: true, modules };
 }

@@ -19,9 +19,10 @@
  *     writable export.
  *  3. qemu-system-x86_64 -m 2048 -smp 2 -nographic -no-reboot: the host's / is shared read-only
  *     (tag hostroot), the temp dir read-write (tag laneout). The guest (guest-init.sh) mounts
- *     them, builds a pure cgroup2 world inside /host (proc, sysfs, devtmpfs, tmpfs /tmp, cgroup2
- *     at /sys/fs/cgroup with every controller enabled in the root's subtree_control), chroots
- *     into it, cds into the repo and runs
+ *     them, builds a pure cgroup2 world inside /host (its own proc, sysfs, devtmpfs with pts and
+ *     shm, tmpfs /tmp and /run, loopback up, cgroup2 at /sys/fs/cgroup with every controller
+ *     enabled in the root's subtree_control, no v1 hierarchy), chroots into it, cds into the
+ *     repo and runs
  *       CI=true CAPSTAN_EXPECT_CGROUP2=1 HOME=/tmp node node_modules/ava/entrypoints/cli.mjs
  *         --serial --timeout=5m <files>
  *     tee-ing the output to the console and to ava.log, the exit code to ava.rc; then it powers off.
@@ -34,8 +35,8 @@
  *
  * Knobs (environment):
  *   CAPSTAN_LANE_GLOB=<glob>         test files, relative to the repo (default below)
- *   CAPSTAN_LANE_TIMEOUT_S=<s>       whole VM run limit (default 600)
- *   CAPSTAN_LANE_BOOT_TIMEOUT_S=<s>  qemu start to node start limit (default 120)
+ *   CAPSTAN_LANE_TIMEOUT_S=<s>       whole VM run limit (default 660, so that build + VM stay well under 15 min)
+ *   CAPSTAN_LANE_BOOT_TIMEOUT_S=<s>  qemu start to node start limit (default 180)
  *   CAPSTAN_LANE_SHELL=1             no tests: an interactive shell in the guest's chroot, in the
  *                                    repo, with the test environment (exit it to power off; no
  *                                    watchdog). Run it from a terminal: node test/vm/run-lane.js
@@ -43,6 +44,13 @@
  *   CAPSTAN_LANE_QEMU_ARGS="..."     extra qemu arguments (split on spaces), for experiments
  *   CAPSTAN_LANE_9P_CACHE=<mode>     9p cache mode of the read-only host root (default loose;
  *                                    none if you suspect stale reads)
+ *
+ * What tests see in the guest: every host file read-only (the repo too: write under os.tmpdir()),
+ * /tmp empty, 2 vCPUs, 2 GiB, loopback only. The writable export is at $CAPSTAN_LANE_OUT
+ * (/tmp/capstan-lane-out) for artefacts; CAPSTAN_LANE_KEEP=1 keeps it on the host.
+ * Emulation is slow and its clock is shared with a busy host: boot to node takes 5-10 s, ava's
+ * first output 15-30 s after that, much more when the machine is loaded; keep the cgroup-facing
+ * set small and its timing assertions tolerant.
  *
  * Debugging: the console stream shows every "capstan-lane:" step of the guest; a "guest-error:"
  * line names the step that failed (the guest powers off at once). Kernel messages are quiet; drop
@@ -99,7 +107,7 @@ function globToRegExp(glob) {
   return new RegExp(`^${source}$`);
 }
 
-/** Files under `root` matching `glob` (relative to root), as sorted root-relative paths. */
+/** Files under `root` matching `glob` (relative to root, no leading "/"), as sorted root-relative paths. */
 function globFiles(root, glob) {
   const segments = glob.split('/');
   const firstWild = segments.findIndex((segment) => /[*?]/.test(segment));
@@ -132,10 +140,20 @@ function shellQuote(value) {
   return `'${String(value).replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * The paths under /tmp the guest must keep visible when it mounts its own tmpfs there: the repo
+ * and node's install prefix (bin/node's parent), outermost only. Host paths, absolute.
+ */
+function pathsToKeepUnderTmp(paths) {
+  const underTmp = [...new Set(paths.map((p) => path.resolve(p)))].filter((p) => p.startsWith('/tmp/'));
+  return underTmp.filter((p) => !underTmp.some((other) => other !== p && p.startsWith(`${other}/`))).sort();
+}
+
 /** What the guest runs, as shell assignments guest-init.sh sources (the test files via `set --`). */
 function renderJobEnv({ repoDir, nodeBin, mode, files, hostRootCache, guestTimeoutS }) {
   return [
     `LANE_REPO_DIR=${shellQuote(repoDir)}`,
+    `LANE_TMP_KEEP=${shellQuote(pathsToKeepUnderTmp([repoDir, path.dirname(path.dirname(nodeBin))]).join('\n'))}`,
     `LANE_GUEST_TIMEOUT_S=${shellQuote(Math.ceil(guestTimeoutS))}`,
     `LANE_HOSTROOT_CACHE=${shellQuote(hostRootCache)}`,
     `LANE_NODE_BIN=${shellQuote(nodeBin)}`,
@@ -161,7 +179,8 @@ function qemuArgs({ kernel, initramfs, outDir }) {
     '-kernel', kernel.vmlinuz, '-initrd', initramfs, '-append', KERNEL_APPEND,
     // multidevs=remap: / spans several host filesystems; remap keeps inode numbers unique.
     '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
-    '-virtfs', `local,path=${outDir},mount_tag=laneout,security_model=none,multidevs=remap`,
+    // qemu's option syntax escapes a comma in a value by doubling it.
+    '-virtfs', `local,path=${outDir.replace(/,/g, ',,')},mount_tag=laneout,security_model=none,multidevs=remap`,
     ...extra,
   ];
 }
@@ -181,10 +200,11 @@ async function main() {
   const timings = {};
   const shellMode = process.env.CAPSTAN_LANE_SHELL === '1';
   const keepOut = process.env.CAPSTAN_LANE_KEEP === '1';
-  const totalTimeoutMs = secondsEnv('CAPSTAN_LANE_TIMEOUT_S', 600) * 1000;
-  const bootTimeoutMs = secondsEnv('CAPSTAN_LANE_BOOT_TIMEOUT_S', 120) * 1000;
+  const totalTimeoutMs = secondsEnv('CAPSTAN_LANE_TIMEOUT_S', 660) * 1000;
+  const bootTimeoutMs = secondsEnv('CAPSTAN_LANE_BOOT_TIMEOUT_S', 180) * 1000;
 
   const glob = process.env.CAPSTAN_LANE_GLOB || DEFAULT_GLOB;
+  if (path.isAbsolute(glob)) throw new LaneSetupError(`CAPSTAN_LANE_GLOB must be relative to the repository, got ${glob}`);
   const files = globFiles(REPO_DIR, glob);
   if (!shellMode && files.length === 0) {
     throw new LaneSetupError(
@@ -308,7 +328,7 @@ async function main() {
     const why = watchdogReason ?? guestError?.trim() ??
       `qemu exited (code ${exit.code}, signal ${exit.signal}) before the tests reported a result`;
     log(`FAILED: the VM produced no test result: ${why}`);
-    if (avaLog) log(`partial ava output:\n${avaLog}`);
+    if (avaLog?.trim()) log(`partial ava output:\n${avaLog}`);
     return EXIT_LANE_FAILURE;
   }
 

@@ -37,6 +37,11 @@ export interface Command {
   flags: readonly FlagSpec[];
   /** Hand the arguments over unparsed (the agent parses its own). */
   rawArgs?: boolean;
+  /**
+   * Flags end at the first argument, as in `docker run IMAGE COMMAND -l`: everything from the
+   * first positional on belongs to the positionals (the container's command and its flags).
+   */
+  flagsEndAtFirstArgument?: boolean;
   /** The command leaves work running (servers) when run() resolves: do not force the process to exit. */
   longRunning?: boolean;
   /** The command handles Ctrl-C itself through ctx.signal. */

@@ -1,0 +1,29 @@
+/*
+ * capstan-shim: entry point.
+ *   capstan-shim start <container-dir>                     start a container (fd 3: status pipe)
+ *   capstan-shim exec <container-dir> <exec-config.json>   run a process in a running container
+ *   capstan-shim overlay-markers <layer-root>              write overlayfs whiteouts (stdin list)
+ * The contract with the agent is server/runtime/shim-protocol.ts.
+ */
+#include "shim.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+static int usage(void) {
+  fprintf(stderr,
+          "usage: capstan-shim start <container-dir>\n"
+          "       capstan-shim exec <container-dir> <exec-config.json>\n"
+          "       capstan-shim overlay-markers <layer-root>\n");
+  return 2;
+}
+
+int main(int argc, char **argv) {
+  /* A vanished attach client or agent must be an EPIPE to handle, not the shim's death. */
+  signal(SIGPIPE, SIG_IGN);
+  if (argc == 3 && strcmp(argv[1], "start") == 0) return cmd_start(argv[2]);
+  if (argc == 4 && strcmp(argv[1], "exec") == 0) return cmd_exec(argv[2], argv[3]);
+  if (argc == 3 && strcmp(argv[1], "overlay-markers") == 0) return cmd_overlay_markers(argv[2]);
+  return usage();
+}

@@ -1,0 +1,316 @@
+/*
+ * `capstan-shim start <container-dir>`: daemonize, start the container's main process in new
+ * namespaces inside its cgroups, report the result on the status pipe (fd 3), then stay as the
+ * process's parent: log its output, serve the attach socket, record its exit.
+ */
+#include "shim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+enum { kStatusFd = 3 };
+
+/* The status pipe, when the agent gave us one; otherwise messages only go to stderr. */
+static int status_fd_or_none(void) { return fcntl(kStatusFd, F_GETFD) >= 0 ? kStatusFd : -1; }
+
+static int write_cgroup_membership(const shim_config_t *cfg, pid_t pid, failure_t *f) {
+  char text[32];
+  int len = snprintf(text, sizeof(text), "%d", (int)pid);
+  for (size_t i = 0; i < cfg->cgroup_procs_files.count; i++) {
+    const char *path = cfg->cgroup_procs_files.items[i];
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return fail(f, "cgroup", "open", errno, path, "open %s", path);
+    if (write(fd, text, (size_t)len) != len) {
+      int err = errno;
+      close(fd);
+      return fail(f, "cgroup", "write", err, path, "write pid %d to %s", (int)pid, path);
+    }
+    close(fd);
+  }
+  return 0;
+}
+
+/* Runs in the child (PID 1 of the new PID namespace) once it is inside its cgroups. */
+static int child_setup(const shim_config_t *cfg, int ctl, failure_t *f) {
+  if (unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET) < 0) {
+    return fail(f, "namespaces", "unshare", errno, "", "unshare(mount, uts, ipc, net)");
+  }
+  if (bring_up_loopback(f) < 0) return -1;
+  if (setup_rootfs(cfg, f) < 0) return -1;
+  if (cfg->hostname && cfg->hostname[0] && sethostname(cfg->hostname, strlen(cfg->hostname)) < 0) {
+    return fail(f, "hostname", "sethostname", errno, "", "sethostname(%s)", cfg->hostname);
+  }
+  if (cfg->tty && setup_pty_child(ctl, cfg->console_rows, cfg->console_cols, f) < 0) return -1;
+  /* Docker creates a missing WORKDIR; with an image the root is writable, so do the same. */
+  if (cfg->rootfs_kind == ROOTFS_OVERLAY) mkdir_all(cfg->cwd, 0755);
+  process_spec_t spec = {.args = &cfg->args, .env = &cfg->env, .cwd = cfg->cwd, .user = &cfg->user, .capabilities = cfg->capabilities};
+  return finish_and_exec(&spec, f);
+}
+
+static void write_init_record(const shim_config_t *cfg, pid_t pid, unsigned long long ticks, const struct timespec *started) {
+  char when[48];
+  format_rfc3339nano(started, when, sizeof(when));
+  buf_t b = {0};
+  buf_printf(&b, "{\"pid\":%d,\"startTimeTicks\":%llu,\"shimPid\":%d,\"startedAt\":\"%s\"}\n", (int)pid, ticks, (int)getpid(), when);
+  failure_t f;
+  if (write_file_atomic(cfg->init_record_path, b.data, b.len, 0644, &f, "init") < 0) dprintf(STDERR_FILENO, "capstan-shim: %s\n", f.message);
+  buf_free(&b);
+}
+
+static void write_exit_record(const char *path, int status) {
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  char when[48];
+  format_rfc3339nano(&now, when, sizeof(when));
+  buf_t b = {0};
+  if (WIFSIGNALED(status)) {
+    int sig = WTERMSIG(status);
+    const char *name = signal_name(sig);
+    buf_printf(&b, "{\"exitCode\":%d,\"signal\":\"%s\",\"finishedAt\":\"%s\"}\n", 128 + sig, name, when);
+  } else {
+    buf_printf(&b, "{\"exitCode\":%d,\"finishedAt\":\"%s\"}\n", WEXITSTATUS(status), when);
+  }
+  failure_t f;
+  if (write_file_atomic(path, b.data, b.len, 0644, &f, "exit") < 0) dprintf(STDERR_FILENO, "capstan-shim: %s\n", f.message);
+  buf_free(&b);
+}
+
+/* Returns the container process's status as the shim's own exit status would: 128+signal, or the code. */
+static int exit_code_of(int status) { return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status); }
+
+/* Everything after daemonizing. Returns the shim's exit status. */
+static int run_shim(const shim_config_t *cfg, const char *container_dir, int status_fd) {
+  failure_t f;
+  char pid_text[32];
+  int pid_len = snprintf(pid_text, sizeof(pid_text), "%d\n", (int)getpid());
+  if (write_file_atomic(cfg->shim_pid_path, pid_text, (size_t)pid_len, 0644, &f, "shim") < 0) goto report;
+
+  logfile_t log = {.fd = -1};
+  if (log_open(&log, cfg->log_path, cfg->log_max_bytes, cfg->log_max_files, &f) < 0) goto report;
+
+  int ctl[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) < 0) {
+    fail(&f, "sync", "socketpair", errno, "", "socketpair");
+    goto report;
+  }
+  int out[2] = {-1, -1}, err[2] = {-1, -1}, in[2] = {-1, -1};
+  if (!cfg->tty) {
+    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
+      fail(&f, "stdio", "pipe2", errno, "", "pipe2");
+      goto report;
+    }
+    if (cfg->open_stdin && pipe2(in, O_CLOEXEC) < 0) {
+      fail(&f, "stdio", "pipe2", errno, "", "pipe2");
+      goto report;
+    }
+  }
+  int listen_fd = -1;
+  int control_fd = -1;
+  if (cfg->tty || cfg->open_stdin) {
+    listen_fd = listen_unix(cfg->attach_socket, &f);
+    if (listen_fd < 0) goto report;
+  }
+  if (cfg->tty && cfg->control_socket) {
+    control_fd = listen_unix(cfg->control_socket, &f);
+    if (control_fd < 0) goto report;
+  }
+
+  /* SIGCHLD arrives through a signalfd; block it before the child exists so none is missed. */
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &chld, NULL);
+  int sigfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sigfd < 0) {
+    fail(&f, "sync", "signalfd", errno, "", "signalfd");
+    goto report;
+  }
+
+  /* Only the next child enters the new PID namespace, as its PID 1; the shim stays outside. */
+  if (unshare(CLONE_NEWPID) < 0) {
+    fail(&f, "namespaces", "unshare", errno, "", "unshare(CLONE_NEWPID)");
+    goto report;
+  }
+  pid_t child = fork();
+  if (child < 0) {
+    fail(&f, "namespaces", "fork", errno, "", "fork into the new PID namespace");
+    goto report;
+  }
+  if (child == 0) {
+    reset_signals_for_child();
+    close(ctl[0]);
+    if (status_fd >= 0) close(status_fd);
+    if (listen_fd >= 0) close(listen_fd);
+    if (control_fd >= 0) close(control_fd);
+    close(sigfd);
+    failure_t cf;
+    int devnull = -1;
+    if (ctl_wait_go(ctl[1], &cf) < 0) _exit(126);
+    if (!cfg->tty) {
+      if (in[0] < 0) {
+        devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (devnull < 0) {
+          fail(&cf, "stdio", "open", errno, "/dev/null", "open /dev/null");
+          ctl_send_failure(ctl[1], &cf);
+          _exit(126);
+        }
+      }
+      if (dup2(in[0] >= 0 ? in[0] : devnull, 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0) {
+        fail(&cf, "stdio", "dup2", errno, "", "dup2 stdio");
+        ctl_send_failure(ctl[1], &cf);
+        _exit(126);
+      }
+    }
+    child_setup(cfg, ctl[1], &cf);
+    ctl_send_failure(ctl[1], &cf);
+    _exit(cf.exit_code ? cf.exit_code : 126);
+  }
+
+  close(ctl[1]);
+  if (out[1] >= 0) close(out[1]);
+  if (err[1] >= 0) close(err[1]);
+  if (in[0] >= 0) close(in[0]);
+
+  /* The command never runs outside its cgroups: the child waits for this before anything else. */
+  if (write_cgroup_membership(cfg, child, &f) < 0 || ctl_send_go(ctl[0]) < 0) {
+    if (f.stage[0] == '\0') fail(&f, "sync", "send", errno, "", "releasing the container");
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    goto report;
+  }
+  int pty_master = -1;
+  int rc = ctl_receive_until_exec(ctl[0], &pty_master, &f);
+  close(ctl[0]);
+  if (rc != 0) {
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    if (pty_master >= 0) close(pty_master);
+    goto report;
+  }
+  if (cfg->tty && pty_master < 0) {
+    fail(&f, "tty", "recvmsg", EPROTO, "", "the container did not hand over its pty");
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    goto report;
+  }
+
+  struct timespec started;
+  clock_gettime(CLOCK_REALTIME, &started);
+  unsigned long long ticks = process_start_ticks(child);
+  write_init_record(cfg, child, ticks, &started);
+  status_started(status_fd, child, ticks);
+  if (status_fd >= 0) close(status_fd);
+
+  relay_t relay = {
+      .child = child,
+      .sigchld_fd = sigfd,
+      .stdout_fd = out[0],
+      .stderr_fd = err[0],
+      .stdin_fd = in[1],
+      .pty_master = pty_master,
+      .listen_fd = listen_fd,
+      .control_fd = control_fd,
+      .log = &log,
+  };
+  int status = relay_run(&relay);
+  log_sync(&log);
+  if (listen_fd >= 0) {
+    close(listen_fd);
+    unlink(cfg->attach_socket);
+  }
+  if (control_fd >= 0) {
+    close(control_fd);
+    unlink(cfg->control_socket);
+  }
+  write_exit_record(cfg->exit_record_path, status);
+  (void)container_dir;
+  return exit_code_of(status);
+
+report:
+  status_error(status_fd, &f);
+  if (cfg->attach_socket && (cfg->tty || cfg->open_stdin)) unlink(cfg->attach_socket);
+  if (cfg->control_socket && cfg->tty) unlink(cfg->control_socket);
+  return 1;
+}
+
+int cmd_start(const char *container_dir) {
+  int status_fd = status_fd_or_none();
+  if (status_fd >= 0) fcntl(status_fd, F_SETFD, FD_CLOEXEC);
+  failure_t f;
+  if (container_dir[0] != '/') {
+    fail(&f, "config", "", EINVAL, container_dir, "the container directory must be an absolute path: %s", container_dir);
+    status_error(status_fd, &f);
+    return 1;
+  }
+  char config_path[PATH_MAX];
+  if (snprintf(config_path, sizeof(config_path), "%s/config.json", container_dir) >= (int)sizeof(config_path)) {
+    fail(&f, "config", "", ENAMETOOLONG, container_dir, "container directory path too long");
+    status_error(status_fd, &f);
+    return 1;
+  }
+  shim_config_t cfg;
+  if (load_shim_config(config_path, &cfg, &f) < 0) {
+    status_error(status_fd, &f);
+    return 1;
+  }
+
+  /* Double fork: the first child starts a new session and exits, so the shim is no session
+   * leader (it can never acquire a controlling terminal) and is re-parented away from the agent:
+   * the container outlives the agent. */
+  pid_t first = fork();
+  if (first < 0) {
+    fail(&f, "daemonize", "fork", errno, "", "fork");
+    status_error(status_fd, &f);
+    return 1;
+  }
+  if (first > 0) {
+    int st = 0;
+    while (waitpid(first, &st, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+  }
+  if (setsid() < 0) {
+    fail(&f, "daemonize", "setsid", errno, "", "setsid");
+    status_error(status_fd, &f);
+    _exit(1);
+  }
+  pid_t second = fork();
+  if (second < 0) {
+    fail(&f, "daemonize", "fork", errno, "", "fork");
+    status_error(status_fd, &f);
+    _exit(1);
+  }
+  if (second > 0) _exit(0);
+
+  /* The shim proper. Its stdio must not hold the agent's pipes open: stdin/stdout to /dev/null,
+   * stderr (diagnostics) appended to shim.log in the container directory. */
+  if (chdir("/") < 0) {
+    /* "/" always exists; nothing sensible to do otherwise. */
+  }
+  int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (devnull >= 0) {
+    dup2(devnull, STDIN_FILENO);
+    dup2(devnull, STDOUT_FILENO);
+    close(devnull);
+  }
+  char shim_log[PATH_MAX];
+  snprintf(shim_log, sizeof(shim_log), "%s/shim.log", container_dir);
+  int logfd = open(shim_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
+  if (logfd >= 0) {
+    dup2(logfd, STDERR_FILENO);
+    close(logfd);
+  }
+  umask(022);
+  int code = run_shim(&cfg, container_dir, status_fd);
+  _exit(code);
+}

@@ -1,0 +1,347 @@
+/**
+ * capstan's own containers over HTTP (docker's Engine API paths where they exist):
+ *
+ *   POST   /api/v1/containers[?start=1]              (operator) create; with start=1 create+start, all or nothing
+ *   POST   /api/v1/containers/:ref/start|stop|restart|kill|pause|unpause   (operator)
+ *          stop/restart ?t=SECONDS, kill ?signal=NAME
+ *   DELETE /api/v1/containers/:ref[?force=1]          (operator)
+ *   POST   /api/v1/containers/:ref/wait[?condition=not-running|next-exit|removed]   → {"StatusCode"}
+ *   GET    /api/v1/containers/:ref/json               docker inspect's object
+ *   GET    /api/v1/containers/:ref/top[?ps_args=-ef]  {"Titles", "Processes"}
+ *   GET    /api/v1/containers/:ref/logs[?follow=1&since=MS&until=MS&tail=N]   NDJSON LogLine per line
+ *   GET    /api/v1/runtime/containers                 every capstan container, running or not
+ *   POST   /api/v1/containers/:ref/attach, /exec      HTTP Upgrade: see attach.ts
+ *
+ * The router only translates: RuntimeManager validates and acts, and its RuntimeError carries the
+ * status. Errors keep the API's shape {"error": {"code", "message"}} plus `exitCode` when a
+ * command could not start (127: not found, 126: not executable), as docker run reports it.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { RuntimeError } from '../runtime/errors';
+import { encodeControl, encodeFrame, FrameDecoder, parseControl, STREAM_CONTROL, STREAM_STDIN } from '../runtime/frames';
+import type { RuntimeManager, WaitCondition } from '../runtime/manager';
+import type { SessionControl, SessionSink } from '../runtime/sessions';
+import { bearerToken, requireRole, type TokenStore } from './auth';
+
+export interface RuntimeRouterOptions {
+  runtime: RuntimeManager;
+  tokens: TokenStore;
+}
+
+export function sendRuntimeError(response: Response, error: RuntimeError): void {
+  const body: Record<string, unknown> = { code: error.code, message: error.message };
+  if (error.details.exitCode !== undefined) body['exitCode'] = error.details.exitCode;
+  if (error.details.errno !== undefined) body['errno'] = error.details.errno;
+  response.status(error.status).json({ error: body });
+}
+
+type Handler = (request: Request, response: Response) => Promise<void> | void;
+
+/** Runs a handler; RuntimeErrors become their status, anything else goes to the app's 500 handler. */
+function route(handler: Handler) {
+  return (request: Request, response: Response, next: NextFunction): void => {
+    Promise.resolve()
+      .then(() => handler(request, response))
+      .catch((error: unknown) => {
+        if (response.headersSent) {
+          response.destroy();
+          return;
+        }
+        if (error instanceof RuntimeError) sendRuntimeError(response, error);
+        else next(error);
+      });
+  };
+}
+
+function flag(value: unknown): boolean {
+  return value === '1' || value === 'true' || value === '';
+}
+
+/** A query parameter that must be a single non-negative integer (or absent). */
+function integerQuery(request: Request, name: string, allowNegative = false): number | undefined {
+  const value = request.query[name];
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string' || !(allowNegative ? /^-?\d{1,12}$/ : /^\d{1,15}$/).test(value)) {
+    throw new RuntimeError(400, 'invalid_query', `${name} must be ${allowNegative ? 'an integer' : 'a non-negative integer'}`);
+  }
+  return Number(value);
+}
+
+function reference(request: Request): string {
+  return String(request.params['reference']);
+}
+
+export function runtimeRouter(options: RuntimeRouterOptions): express.Router {
+  const { runtime } = options;
+  const router = express.Router();
+  const operator = requireRole(options.tokens, 'operator');
+
+  router.get('/runtime/containers', (_request, response) => {
+    response.json({ containers: runtime.list() });
+  });
+
+  router.post(
+    '/containers',
+    operator,
+    route(async (request, response) => {
+      const { id, warnings } = await runtime.create(request.body ?? {}, { start: flag(request.query['start']) });
+      response.status(201).json({ Id: id, Warnings: warnings });
+    }),
+  );
+
+  router.post(
+    '/containers/:reference/start',
+    operator,
+    route(async (request, response) => {
+      await runtime.startContainer(reference(request));
+      response.status(204).end();
+    }),
+  );
+
+  router.post(
+    '/containers/:reference/stop',
+    operator,
+    route(async (request, response) => {
+      await runtime.stop(reference(request), integerQuery(request, 't', true));
+      response.status(204).end();
+    }),
+  );
+
+  router.post(
+    '/containers/:reference/restart',
+    operator,
+    route(async (request, response) => {
+      await runtime.restart(reference(request), integerQuery(request, 't', true));
+      response.status(204).end();
+    }),
+  );
+
+  router.post(
+    '/containers/:reference/kill',
+    operator,
+    route(async (request, response) => {
+      const signal = request.query['signal'];
+      if (signal !== undefined && typeof signal !== 'string') throw new RuntimeError(400, 'invalid_signal', 'signal must be given once');
+      await runtime.kill(reference(request), signal || 'SIGKILL');
+      response.status(204).end();
+    }),
+  );
+
+  router.post(
+    '/containers/:reference/pause',
+    operator,
+    route(async (request, response) => {
+      await runtime.pause(reference(request));
+      response.status(204).end();
+    }),
+  );
+
+  router.post(
+    '/containers/:reference/unpause',
+    operator,
+    route(async (request, response) => {
+      await runtime.unpause(reference(request));
+      response.status(204).end();
+    }),
+  );
+
+  router.delete(
+    '/containers/:reference',
+    operator,
+    route(async (request, response) => {
+      await runtime.remove(reference(request), flag(request.query['force']));
+      response.status(204).end();
+    }),
+  );
+
+  router.post(
+    '/containers/:reference/wait',
+    route(async (request, response) => {
+      const condition = (request.query['condition'] ?? 'not-running') as WaitCondition;
+      if (!['not-running', 'next-exit', 'removed'].includes(condition)) {
+        throw new RuntimeError(400, 'invalid_condition', 'condition must be not-running, next-exit or removed');
+      }
+      // Unknown containers are a 404 before any header goes out.
+      const id = runtime.resolveId(reference(request));
+      const aborted = new AbortController();
+      response.on('close', () => aborted.abort());
+      // Headers go out now, so a client's own timeout does not fire during a long wait.
+      response.status(200).type('application/json');
+      response.flushHeaders();
+      try {
+        response.end(JSON.stringify(await runtime.wait(id, condition, aborted.signal)));
+      } catch (error) {
+        // After the headers, an error can only be said in the body.
+        if (error instanceof RuntimeError) response.end(JSON.stringify({ StatusCode: -1, Error: { Message: error.message } }));
+        else throw error;
+      }
+    }),
+  );
+
+  router.get(
+    '/containers/:reference/json',
+    route((request, response) => {
+      response.json(runtime.inspect(reference(request)));
+    }),
+  );
+
+  router.get(
+    '/containers/:reference/top',
+    route(async (request, response) => {
+      const psArgs = request.query['ps_args'];
+      if (psArgs !== undefined && (typeof psArgs !== 'string' || psArgs.length > 1024)) {
+        throw new RuntimeError(400, 'invalid_ps_args', 'ps_args must be given once, at most 1024 characters');
+      }
+      response.json(await runtime.top(reference(request), psArgs || '-ef'));
+    }),
+  );
+
+  router.get(
+    '/containers/:reference/logs',
+    route(async (request, response) => {
+      const id = runtime.resolveId(reference(request));
+      const sinceMs = integerQuery(request, 'since');
+      const untilMs = integerQuery(request, 'until');
+      const tailText = request.query['tail'];
+      let tail: number | undefined;
+      if (tailText !== undefined && tailText !== 'all' && tailText !== '') tail = integerQuery(request, 'tail');
+      const follow = flag(request.query['follow']);
+      const aborted = new AbortController();
+      response.on('close', () => aborted.abort());
+      response.status(200).type('application/x-ndjson');
+      response.flushHeaders();
+      await runtime.followLogs(
+        id,
+        { ...(sinceMs !== undefined ? { sinceMs } : {}), ...(untilMs !== undefined ? { untilMs } : {}), ...(tail !== undefined ? { tail } : {}) },
+        follow,
+        (line) => response.write(JSON.stringify(line) + '\n'),
+        aborted.signal,
+      );
+      response.end();
+    }),
+  );
+
+  return router;
+}
+
+const UPGRADE_PATH = /^\/api\/v1\/containers\/([^/?]+)\/(attach|exec)$/;
+
+/** An HTTP answer on a socket that never reached express (the Upgrade path). */
+function refuseUpgrade(socket: Duplex, status: number, code: string, message: string, details: Record<string, unknown> = {}): void {
+  const body = JSON.stringify({ error: { code, message, ...details } });
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : status === 404 ? 'Not Found' : status === 409 ? 'Conflict' : 'Bad Request'}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/**
+ * The server's 'upgrade' listener for POST /api/v1/containers/:ref/attach and /exec (operator).
+ * Returns false for any other path (socket.io's, for one) and leaves that socket alone.
+ *
+ *   attach ?start=1 (start it first) &run=1 (a failed start removes the container) &rows=R&cols=C
+ *   exec   ?config=<JSON ExecOptions: cmd, env, user, workingDir, tty, openStdin, consoleSize>
+ *
+ * Checks that need no waiting (token, container, query) answer with an HTTP error; after that the
+ * agent answers 101 at once and reports a failure to start as an error frame, so a slow start
+ * never leaves the socket without an answer. Frames: server/runtime/frames.ts.
+ */
+export function runtimeUpgradeHandler(options: RuntimeRouterOptions): (request: IncomingMessage, socket: Duplex, head: Buffer) => boolean {
+  const { runtime, tokens } = options;
+  return (request, socket, head) => {
+    const url = new URL(request.url ?? '/', 'http://agent');
+    const match = UPGRADE_PATH.exec(url.pathname);
+    if (!match) return false;
+    socket.on('error', () => socket.destroy());
+    if (request.method !== 'POST') {
+      refuseUpgrade(socket, 400, 'bad_request', `${url.pathname} needs POST with Upgrade`);
+      return true;
+    }
+    const principal = tokens.authenticate(bearerToken(request.headers.authorization));
+    if (!principal) {
+      refuseUpgrade(socket, 401, 'unauthorized', 'missing or invalid "Authorization: Bearer <token>" header');
+      return true;
+    }
+    if (principal.role !== 'operator') {
+      refuseUpgrade(socket, 403, 'forbidden', `this needs the operator role; the token "${principal.name}" has the ${principal.role} role`);
+      return true;
+    }
+    const kind = match[2] as 'attach' | 'exec';
+    let reference: string;
+    let execBody: unknown;
+    let consoleSize: { rows: number; cols: number } | undefined;
+    try {
+      reference = runtime.resolveId(decodeURIComponent(match[1]!));
+      if (kind === 'exec') {
+        try {
+          execBody = JSON.parse(url.searchParams.get('config') ?? '');
+        } catch {
+          throw new RuntimeError(400, 'invalid_body', 'the exec config (query parameter "config") must be JSON');
+        }
+      }
+      const rows = Number(url.searchParams.get('rows'));
+      const cols = Number(url.searchParams.get('cols'));
+      if (Number.isInteger(rows) && Number.isInteger(cols) && rows >= 1 && cols >= 1 && rows <= 65535 && cols <= 65535) consoleSize = { rows, cols };
+    } catch (error) {
+      if (error instanceof RuntimeError) refuseUpgrade(socket, error.status, error.code, error.message);
+      else refuseUpgrade(socket, 400, 'bad_request', (error as Error).message);
+      return true;
+    }
+
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: capstan-attach\r\n\r\n');
+    let control: SessionControl | undefined;
+    const early: Buffer[] = head.length > 0 ? [head] : [];
+    const sink: SessionSink = {
+      output: (stream, data) => {
+        if (!socket.destroyed) socket.write(encodeFrame(stream, data));
+      },
+      end: (exitCode, error) => {
+        if (socket.destroyed) return;
+        if (error) socket.write(encodeControl({ type: 'error', message: error, exitCode }));
+        socket.end(encodeControl({ type: 'exit', exitCode }));
+      },
+    };
+    const decoder = new FrameDecoder((stream, payload) => {
+      if (!control) return;
+      if (stream === STREAM_STDIN) control.write(payload);
+      else if (stream === STREAM_CONTROL) {
+        const message = parseControl(payload);
+        if (message?.type === 'resize') control.resize(message.rows, message.cols);
+        else if (message?.type === 'stdin-end') control.endInput();
+      }
+    });
+    const feed = (chunk: Buffer): void => {
+      try {
+        decoder.push(chunk);
+      } catch {
+        socket.destroy();
+      }
+    };
+    socket.on('data', (chunk: Buffer) => (control ? feed(chunk) : early.push(chunk)));
+    socket.once('close', () => control?.close());
+
+    const session =
+      kind === 'exec'
+        ? runtime.exec(reference, execBody, sink)
+        : runtime.attach(reference, { start: url.searchParams.get('start') === '1', run: url.searchParams.get('run') === '1', ...(consoleSize ? { consoleSize } : {}) }, sink);
+    session.then(
+      (live) => {
+        control = live;
+        if (socket.destroyed) {
+          live.close();
+          return;
+        }
+        for (const chunk of early.splice(0)) feed(chunk);
+      },
+      (error: unknown) => {
+        if (socket.destroyed) return;
+        // docker run's convention: 125 when the daemon failed, else the command's 126/127.
+        const exitCode = error instanceof RuntimeError ? error.details.exitCode : undefined;
+        socket.end(encodeControl({ type: 'error', message: (error as Error).message, exitCode: exitCode ?? 125 }));
+      },
+    );
+    return true;
+  };
+}

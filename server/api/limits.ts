@@ -1,0 +1,72 @@
+/**
+ * Live limits over HTTP:
+ *   GET   /api/v1/containers/:ref/limits   (viewer)   the limits in force, read from the cgroup
+ *   PATCH /api/v1/containers/:ref/limits   (operator) change them: {"cpus": 0.5, "memory": "64m"}
+ *
+ * The router is a thin translation: LimitService does parsing, validation, writing and rollback,
+ * and its LimitError carries the status. Error bodies keep the API's shape
+ * {"error": {"code", "message"}} and add `flag`, `file`, `errno` and `rolledBack` when known.
+ */
+import express, { type Request, type Response } from 'express';
+import type { CgroupManager } from '../cgroup/manage';
+import type { Collector } from '../collector/collector';
+import type { EventBus } from '../events';
+import { LimitError, LimitService } from '../limits';
+import { requireRole, type TokenStore } from './auth';
+import { HttpError } from './errors';
+import { resolveContainer } from './resolve';
+
+export interface LimitsRouterOptions {
+  collector: Collector;
+  tokens: TokenStore;
+  /** Used to build the service when `limits` is not given. */
+  cgroups: CgroupManager;
+  bus: EventBus;
+  /** The agent's own service (so the runtime can subscribe to applied updates); built here when absent. */
+  limits?: LimitService;
+}
+
+function sendLimitError(response: Response, error: LimitError): void {
+  const body: Record<string, unknown> = { code: error.code, message: error.message };
+  const { flag, file, errno, rolledBack } = error.details;
+  if (flag !== undefined) body['flag'] = flag;
+  if (file !== undefined) body['file'] = file;
+  if (errno !== undefined) body['errno'] = errno;
+  if (rolledBack !== undefined) body['rolledBack'] = rolledBack;
+  response.status(error.status).json({ error: body });
+}
+
+export function limitsRouter(options: LimitsRouterOptions): express.Router {
+  const service = options.limits ?? LimitService.forCgroups(options.cgroups, { bus: options.bus });
+  const router = express.Router();
+
+  const containerOf = (request: Request) => {
+    const snapshot = options.collector.latest();
+    if (!snapshot) throw new HttpError(503, 'starting', 'the collector has not finished its first tick yet');
+    return resolveContainer(snapshot.containers, String(request.params['reference']));
+  };
+
+  router.get('/containers/:reference/limits', (request, response) => {
+    const container = containerOf(request);
+    try {
+      const limits = service.read(container.info);
+      response.json({ id: container.info.id, name: container.info.name, cgroupPath: container.info.cgroupPath, limits });
+    } catch (error) {
+      if (error instanceof LimitError) sendLimitError(response, error);
+      else throw error;
+    }
+  });
+
+  router.patch('/containers/:reference/limits', requireRole(options.tokens, 'operator'), (request, response) => {
+    const container = containerOf(request);
+    try {
+      const result = service.update(container.info, request.body, { principal: request.principal?.name ?? 'unknown' });
+      response.json({ id: container.info.id, name: container.info.name, ...result });
+    } catch (error) {
+      if (error instanceof LimitError) sendLimitError(response, error);
+      else throw error;
+    }
+  });
+
+  return router;
+}

@@ -1,0 +1,49 @@
+/**
+ * `capstan exec [-i] [-t] [-e K=V] [-u USER] [-w DIR] CONTAINER COMMAND [ARG...]`: runs a command
+ * in a running container (its namespaces and cgroups) and exits with the command's code.
+ */
+import { flagBool, flagList, flagString, type ParsedArgs } from '../args';
+import { CliError } from '../errors';
+import { HIDDEN_CONNECTION_FLAGS, connectionFlags } from './common';
+import { containerPath, runSession, terminalSize } from './run';
+import type { Command, CommandContext } from './types';
+
+async function runExec(ctx: CommandContext, args: ParsedArgs): Promise<number> {
+  const [reference, ...cmd] = args.positionals;
+  if (reference === undefined || cmd.length === 0) throw new CliError(`"capstan exec" requires at least 2 arguments.\nSee 'capstan exec --help'.`, 1);
+  const tty = flagBool(args, 'tty');
+  const config: Record<string, unknown> = { cmd, tty, openStdin: flagBool(args, 'interactive') };
+  const env = flagList(args, 'env').flatMap((entry) => {
+    if (entry.includes('=')) return [entry];
+    const value = ctx.env[entry];
+    return value === undefined ? [] : [`${entry}=${value}`];
+  });
+  if (env.length > 0) config['env'] = env;
+  const user = flagString(args, 'user');
+  if (user !== undefined) config['user'] = user;
+  const workdir = flagString(args, 'workdir');
+  if (workdir !== undefined) config['workingDir'] = workdir;
+  const size = terminalSize();
+  if (tty && size) config['consoleSize'] = size;
+  const client = ctx.connect(connectionFlags(ctx.connection, args));
+  return runSession(ctx, client, `${containerPath(reference)}/exec?config=${encodeURIComponent(JSON.stringify(config))}`, {
+    tty,
+    stdin: config['openStdin'] === true,
+  });
+}
+
+export const execCommand: Command = {
+  name: 'exec',
+  summary: 'Execute a command in a running container',
+  usage: 'exec [OPTIONS] CONTAINER COMMAND [ARG...]',
+  flags: [
+    { name: 'interactive', short: 'i', kind: 'bool', description: 'Keep STDIN open even if not attached' },
+    { name: 'tty', short: 't', kind: 'bool', description: 'Allocate a pseudo-TTY' },
+    { name: 'env', short: 'e', kind: 'list', description: 'Set environment variables' },
+    { name: 'user', short: 'u', kind: 'string', description: 'Username or UID (format: "<name|uid>[:<group|gid>]")' },
+    { name: 'workdir', short: 'w', kind: 'string', description: 'Working directory inside the container' },
+    ...HIDDEN_CONNECTION_FLAGS,
+  ],
+  flagsEndAtFirstArgument: true,
+  run: (ctx, args) => runExec(ctx, args),
+};

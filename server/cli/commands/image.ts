@@ -1,0 +1,287 @@
+/**
+ * `capstan image import|ls|rm`: the agent's image store, from the terminal.
+ *
+ *   capstan image import [--name NAME[:TAG]] FILE|DIRECTORY   a rootfs tarball (gzip or not), a
+ *       `docker save` archive or an OCI image layout (tar or directory); uploaded to the agent,
+ *       with a progress bar on a terminal
+ *   capstan image ls [-q] [--no-trunc]                         REPOSITORY TAG IMAGE ID CREATED SIZE
+ *   capstan image rm [-f] IMAGE [IMAGE...]                     refused while a container uses it
+ */
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { Readable } from 'node:stream';
+import type { ImageRecord, ImportProgress, RemoveResult } from '../../runtime/images';
+import { packDirectoryStream } from '../../runtime/images/pack';
+import { flagBool, flagString, type FlagSpec, type ParsedArgs } from '../args';
+import { describeNetworkError, type AgentClient } from '../client';
+import { CliError } from '../errors';
+import { humanDuration, humanSize, humanSizeWithPrecision } from '../format/units';
+import { tabwrite } from '../format/tabwriter';
+import { HIDDEN_CONNECTION_FLAGS, connectionFlags } from './common';
+import type { Command, CommandContext, OutputStream } from './types';
+
+const FLAGS: readonly FlagSpec[] = [
+  { name: 'name', kind: 'string', description: 'import: name the image NAME[:TAG] (default: the names in the archive)' },
+  { name: 'quiet', short: 'q', kind: 'bool', description: 'ls: only show image IDs' },
+  { name: 'no-trunc', kind: 'bool', description: "ls: don't truncate output" },
+  { name: 'force', short: 'f', kind: 'bool', description: 'rm: remove an image that has several names by its ID' },
+  ...HIDDEN_CONNECTION_FLAGS,
+];
+
+const USAGE = `Usage:  capstan image COMMAND
+
+Commands:
+  import   Import an image from a rootfs tarball, a docker save archive or an OCI image layout
+  ls       List images
+  rm       Remove one or more images`;
+
+/* ---- progress bar ---- */
+
+/** Width of docker's progress bar. Units: characters. */
+const BAR_WIDTH = 50;
+/** Redraw at most this often. Units: milliseconds. */
+const REDRAW_MS = 100;
+
+/** docker's "[=====>     ]  12.3MB/45.6MB", redrawn in place on a terminal, silent otherwise. */
+export function progressLine(label: string, currentBytes: number, totalBytes: number | undefined): string {
+  if (totalBytes === undefined || totalBytes <= 0) return `${label}  ${humanSize(currentBytes)}`;
+  const fraction = Math.min(1, currentBytes / totalBytes);
+  const filled = Math.floor(fraction * BAR_WIDTH);
+  const bar = filled >= BAR_WIDTH ? '='.repeat(BAR_WIDTH) : '='.repeat(filled) + '>' + ' '.repeat(BAR_WIDTH - filled - 1);
+  return `${label} [${bar}]  ${humanSize(currentBytes)}/${humanSize(totalBytes)}`;
+}
+
+class ProgressBar {
+  private lastDraw = 0;
+  private drawn = false;
+
+  constructor(private readonly out: OutputStream) {}
+
+  update(label: string, currentBytes: number, totalBytes: number | undefined, force = false): void {
+    if (!this.out.isTTY) return;
+    const now = Date.now();
+    if (!force && now - this.lastDraw < REDRAW_MS) return;
+    this.lastDraw = now;
+    this.out.write(`\r\x1b[2K${progressLine(label, currentBytes, totalBytes)}`);
+    this.drawn = true;
+  }
+
+  /** Leaves the last drawn bar on its own line. */
+  finish(): void {
+    if (this.drawn) this.out.write('\n');
+    this.drawn = false;
+  }
+}
+
+const PHASE_LABELS: Record<ImportProgress['phase'], string> = { receive: 'Storing', decompress: 'Decompressing', extract: 'Loading layers' };
+
+/* ---- import ---- */
+
+interface Upload {
+  body: Readable;
+  totalBytes: number;
+}
+
+function openUpload(file: string): Upload {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new CliError(`capstan: open ${file}: ${code === 'ENOENT' ? 'no such file or directory' : (code ?? (error as Error).message)}`);
+  }
+  if (stat.isDirectory()) {
+    if (!fs.existsSync(`${file}/oci-layout`)) throw new CliError(`capstan: ${file} is a directory but not an OCI image layout (no oci-layout file)`);
+    const packed = packDirectoryStream(file);
+    return { body: packed.stream, totalBytes: packed.totalBytes };
+  }
+  return { body: fs.createReadStream(file, { highWaterMark: 256 * 1024 }), totalBytes: stat.size };
+}
+
+/** Reads the agent's answer: NDJSON progress lines, then {"images"} or {"error"}. */
+function readAnswer(response: http.IncomingMessage, bar: ProgressBar): Promise<ImageRecord[]> {
+  return new Promise((resolve, reject) => {
+    let buffer = '';
+    let result: ImageRecord[] | undefined;
+    let failure: CliError | undefined;
+    const handle = (line: string): void => {
+      if (line.trim() === '') return;
+      let message: { progress?: ImportProgress; images?: ImageRecord[]; error?: { code?: string; message?: string } };
+      try {
+        message = JSON.parse(line) as typeof message;
+      } catch {
+        failure = new CliError(`capstan: unexpected answer from the agent: ${line.slice(0, 200)}`);
+        return;
+      }
+      if (message.progress) {
+        const p = message.progress;
+        const label = p.phase === 'extract' && p.layer !== undefined ? `${PHASE_LABELS.extract} (${p.layer}/${p.layers})` : PHASE_LABELS[p.phase];
+        bar.update(label, p.currentBytes, p.totalBytes, p.currentBytes === p.totalBytes);
+      } else if (message.images) {
+        result = message.images;
+      } else if (message.error) {
+        failure = new CliError(`Error response from daemon: ${message.error.message ?? 'import failed'}`, 1, message.error.code ? { apiCode: message.error.code } : {});
+      }
+    };
+    response.setEncoding('utf8');
+    response.on('data', (chunk: string) => {
+      buffer += chunk;
+      let newline: number;
+      while ((newline = buffer.indexOf('\n')) !== -1) {
+        handle(buffer.slice(0, newline));
+        buffer = buffer.slice(newline + 1);
+      }
+    });
+    response.on('error', reject);
+    response.on('end', () => {
+      handle(buffer);
+      if (failure) reject(failure);
+      else if ((response.statusCode ?? 500) >= 400) reject(new CliError(`Error response from daemon: ${response.statusCode} ${response.statusMessage ?? ''}`.trimEnd()));
+      else if (result) resolve(result);
+      else reject(new CliError('capstan: the agent ended the import without a result'));
+    });
+  });
+}
+
+async function importImage(ctx: CommandContext, client: AgentClient, file: string, name: string | undefined): Promise<number> {
+  const upload = openUpload(file);
+  const { endpoint } = client;
+  const url = new URL(`${endpoint.url.replace(/\/+$/, '')}/api/v1/images${name !== undefined ? `?name=${encodeURIComponent(name)}` : ''}`);
+  const headers: Record<string, string> = {
+    'content-type': 'application/x-tar',
+    'content-length': String(upload.totalBytes),
+    accept: 'application/x-ndjson',
+  };
+  if (endpoint.token !== undefined) headers['authorization'] = `Bearer ${endpoint.token}`;
+  const bar = new ProgressBar(ctx.stdout);
+  const transport = url.protocol === 'https:' ? https : http;
+
+  const images = await new Promise<ImageRecord[]>((resolve, reject) => {
+    const request = transport.request(url, { method: 'POST', headers });
+    let sent = 0;
+    upload.body.on('data', (chunk: Buffer | string) => {
+      sent += chunk.length;
+      bar.update('Uploading', sent, upload.totalBytes, sent === upload.totalBytes);
+    });
+    upload.body.on('error', (error) => {
+      request.destroy(error);
+      reject(new CliError(`capstan: reading ${file}: ${error.message}`));
+    });
+    request.on('error', (error) => reject(new CliError(`capstan: cannot reach the agent at ${endpoint.url}: ${describeNetworkError(error)}`, 1, { cause: error })));
+    request.on('response', (response) => {
+      const type = response.headers['content-type'] ?? '';
+      if ((response.statusCode ?? 500) >= 400 && !type.includes('ndjson')) {
+        // A refusal before the import began (401, 403, 415, a bad name): one JSON error document.
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (text += chunk));
+        response.on('end', () => {
+          let message = `${response.statusCode} ${response.statusMessage ?? ''}`.trimEnd();
+          let apiCode: string | undefined;
+          try {
+            const error = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error;
+            if (error?.message) message = error.message;
+            apiCode = error?.code;
+          } catch {
+            // keep the status line
+          }
+          upload.body.destroy();
+          reject(new CliError(`Error response from daemon: ${message}`, 1, apiCode ? { apiCode } : {}));
+        });
+        return;
+      }
+      readAnswer(response, bar).then(resolve, reject);
+    });
+    upload.body.pipe(request);
+  }).finally(() => bar.finish());
+
+  for (const image of images) {
+    if (image.repoTags.length === 0) ctx.stdout.write(`Loaded image ID: ${image.id}\n`);
+    for (const tag of image.repoTags) ctx.stdout.write(`Loaded image: ${tag}\n`);
+  }
+  return 0;
+}
+
+/* ---- ls ---- */
+
+/** "registry:5000/team/app:v2" → ["registry:5000/team/app", "v2"]. */
+function splitTag(reference: string): [string, string] {
+  const colon = reference.lastIndexOf(':');
+  return colon > reference.lastIndexOf('/') ? [reference.slice(0, colon), reference.slice(colon + 1)] : [reference, '<none>'];
+}
+
+/** docker image ls' table (one row per name; dangling images as <none>). Pure. */
+export function formatImageTable(images: readonly ImageRecord[], nowMs: number, options: { trunc: boolean; quiet: boolean }): string {
+  const shortId = (id: string): string => (options.trunc ? id.slice('sha256:'.length, 'sha256:'.length + 12) : id);
+  if (options.quiet) return [...new Set(images.map((image) => shortId(image.id)))].map((id) => `${id}\n`).join('');
+  let table = 'REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE\n';
+  const sorted = [...images].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  for (const image of sorted) {
+    const created = `${humanDuration(Math.max(0, nowMs - Date.parse(image.createdAt)))} ago`;
+    const size = humanSizeWithPrecision(image.sizeBytes, 3);
+    const names = image.repoTags.length > 0 ? image.repoTags.map(splitTag) : [['<none>', '<none>'] as [string, string]];
+    for (const [repository, tag] of names) table += `${repository}\t${tag}\t${shortId(image.id)}\t${created}\t${size}\n`;
+  }
+  return tabwrite(table);
+}
+
+async function listImages(ctx: CommandContext, client: AgentClient, args: ParsedArgs): Promise<number> {
+  const body = (await client.getJson('/api/v1/images')) as { images?: ImageRecord[] };
+  if (!Array.isArray(body.images)) throw new CliError('capstan: unexpected answer from the agent: no "images" list');
+  ctx.stdout.write(formatImageTable(body.images, ctx.now(), { trunc: !flagBool(args, 'no-trunc'), quiet: flagBool(args, 'quiet') }));
+  return 0;
+}
+
+/* ---- rm ---- */
+
+async function removeImages(ctx: CommandContext, client: AgentClient, references: string[], force: boolean): Promise<number> {
+  let status = 0;
+  for (const reference of references) {
+    try {
+      const result = (await client.requestJson('DELETE', `/api/v1/images/${encodeURIComponent(reference)}${force ? '?force=1' : ''}`)) as RemoveResult;
+      for (const tag of result.untagged ?? []) ctx.stdout.write(`Untagged: ${tag}\n`);
+      for (const id of result.deleted ?? []) ctx.stdout.write(`Deleted: ${id}\n`);
+    } catch (error) {
+      if (!(error instanceof CliError)) throw error;
+      ctx.stderr.write(`${error.message}\n`);
+      status = 1;
+    }
+  }
+  return status;
+}
+
+async function runImage(ctx: CommandContext, args: ParsedArgs): Promise<number> {
+  const [subcommand, ...rest] = args.positionals;
+  const client = (): AgentClient => ctx.connect(connectionFlags(ctx.connection, args));
+  switch (subcommand) {
+    case 'import':
+    case 'load': {
+      if (rest.length !== 1) throw new CliError(`"capstan image import" requires exactly 1 argument.\nSee 'capstan image --help'.\n\nUsage:  capstan image import [--name NAME[:TAG]] FILE|DIRECTORY`, 2);
+      return importImage(ctx, client(), rest[0]!, flagString(args, 'name'));
+    }
+    case 'ls':
+    case 'list': {
+      if (rest.length > 0) throw new CliError(`"capstan image ls" accepts no arguments.\nSee 'capstan image --help'.`, 2);
+      return listImages(ctx, client(), args);
+    }
+    case 'rm':
+    case 'remove': {
+      if (rest.length === 0) throw new CliError(`"capstan image rm" requires at least 1 argument.\nSee 'capstan image --help'.\n\nUsage:  capstan image rm [-f] IMAGE [IMAGE...]`, 2);
+      return removeImages(ctx, client(), rest, flagBool(args, 'force'));
+    }
+    case undefined:
+      ctx.stdout.write(`${USAGE}\n`);
+      return 0;
+    default:
+      throw new CliError(`capstan image: unknown command "${subcommand}"\n\n${USAGE}`, 2);
+  }
+}
+
+export const imageCommand: Command = {
+  name: 'image',
+  summary: 'Manage images (import, ls, rm)',
+  usage: 'image COMMAND [OPTIONS] [ARG...]',
+  flags: FLAGS,
+  run: (ctx, args) => runImage(ctx, args),
+};

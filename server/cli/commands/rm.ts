@@ -1,0 +1,22 @@
+/** `capstan rm [-f] CONTAINER...`: removes stopped containers (running ones too with -f, after SIGKILL). */
+import { flagBool, type ParsedArgs } from '../args';
+import { HIDDEN_CONNECTION_FLAGS, connectionFlags } from './common';
+import { containerPath, eachContainer } from './run';
+import type { Command, CommandContext } from './types';
+
+async function runRm(ctx: CommandContext, args: ParsedArgs): Promise<number> {
+  const force = flagBool(args, 'force');
+  const client = ctx.connect(connectionFlags(ctx.connection, args));
+  return eachContainer(ctx, args.positionals, 'rm', async (reference) => {
+    await client.call('DELETE', `${containerPath(reference)}${force ? '?force=1' : ''}`, { timeoutMs: 60_000 });
+    return reference;
+  });
+}
+
+export const rmCommand: Command = {
+  name: 'rm',
+  summary: 'Remove one or more containers',
+  usage: 'rm [OPTIONS] CONTAINER [CONTAINER...]',
+  flags: [{ name: 'force', short: 'f', kind: 'bool', description: 'Force the removal of a running container (uses SIGKILL)' }, ...HIDDEN_CONNECTION_FLAGS],
+  run: (ctx, args) => runRm(ctx, args),
+};

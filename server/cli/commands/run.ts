@@ -1,0 +1,298 @@
+/**
+ * `capstan run [OPTIONS] IMAGE [COMMAND] [ARG...]` (and `capstan run [OPTIONS] -- COMMAND` for the
+ * host's filesystem, read-only with a private /tmp). docker run's flags and exit codes: with -d it
+ * prints the id; otherwise it streams the container's output (a terminal with -t, stdin with -i)
+ * and exits with the container's code. 125 means the agent refused, 126/127 that the command
+ * could not be run or found.
+ *
+ * Also the pieces `create` and `exec` share: the container flags, the create body, and the
+ * attached session over the agent's HTTP Upgrade (frames: server/runtime/frames.ts).
+ */
+import { flagBool, flagList, flagString, type FlagSpec, type ParsedArgs } from '../args';
+import { AgentRequestError, type AgentClient } from '../client';
+import { CliError } from '../errors';
+import { encodeControl, encodeFrame, FrameDecoder, parseControl, STREAM_CONTROL, STREAM_STDERR, STREAM_STDIN, STREAM_STDOUT } from '../../runtime/frames';
+import { HIDDEN_CONNECTION_FLAGS, connectionFlags } from './common';
+import type { Command, CommandContext } from './types';
+
+/** Flags that describe a container, shared by run and create. */
+export const CONTAINER_FLAGS: readonly FlagSpec[] = [
+  { name: 'name', kind: 'string', description: 'Assign a name to the container' },
+  { name: 'env', short: 'e', kind: 'list', description: 'Set environment variables' },
+  { name: 'workdir', short: 'w', kind: 'string', description: 'Working directory inside the container' },
+  { name: 'user', short: 'u', kind: 'string', description: 'Username or UID (format: <name|uid>[:<group|gid>])' },
+  { name: 'hostname', kind: 'string', description: 'Container host name' },
+  { name: 'entrypoint', kind: 'string', description: 'Overwrite the default ENTRYPOINT of the image' },
+  { name: 'label', short: 'l', kind: 'list', description: 'Set meta data on a container' },
+  { name: 'cpus', kind: 'string', valueName: 'decimal', description: 'Number of CPUs' },
+  { name: 'memory', short: 'm', kind: 'string', valueName: 'bytes', description: 'Memory limit' },
+  { name: 'memory-swap', kind: 'string', valueName: 'bytes', description: "Swap limit equal to memory plus swap: '-1' to enable unlimited swap" },
+  { name: 'pids-limit', kind: 'string', valueName: 'int', description: 'Tune container pids limit (set -1 for unlimited)' },
+  {
+    name: 'publish',
+    short: 'p',
+    kind: 'list',
+    description: "Publish a container's port(s) to the host: [HOSTIP:][HOSTPORT:]CONTAINERPORT[/tcp] (HOSTIP defaults to 127.0.0.1)",
+  },
+  { name: 'restart', kind: 'string', description: 'Restart policy to apply when a container exits (no, always, unless-stopped, on-failure[:max-retries])' },
+  { name: 'rm', kind: 'bool', description: 'Automatically remove the container when it exits' },
+  { name: 'interactive', short: 'i', kind: 'bool', description: 'Keep STDIN open even if not attached' },
+  { name: 'tty', short: 't', kind: 'bool', description: 'Allocate a pseudo-TTY' },
+  ...HIDDEN_CONNECTION_FLAGS,
+];
+
+const RUN_FLAGS: readonly FlagSpec[] = [
+  { name: 'detach', short: 'd', kind: 'bool', description: 'Run container in background and print container ID' },
+  ...CONTAINER_FLAGS,
+];
+
+/** The terminal's size, when stdout is one. */
+export function terminalSize(): { rows: number; cols: number } | undefined {
+  const { rows, columns } = process.stdout;
+  return process.stdout.isTTY && rows > 0 && columns > 0 ? { rows, cols: columns } : undefined;
+}
+
+/**
+ * The body of POST /api/v1/containers from run/create arguments. With flags ending at the first
+ * argument, the positionals are IMAGE COMMAND...; when they came after a bare `--` (no image
+ * before it), the command runs on the host's filesystem.
+ */
+export function createBody(args: ParsedArgs, rawArgv: readonly string[], env: Readonly<Record<string, string | undefined>>, commandName: string): Record<string, unknown> {
+  const positionals = [...args.positionals];
+  const hostMode = positionals.length > 0 && rawArgv[rawArgv.length - positionals.length - 1] === '--';
+  let image = '';
+  if (!hostMode) {
+    image = positionals.shift() ?? '';
+    if (image === '') throw new CliError(`"capstan ${commandName}" requires at least 1 argument.\nSee 'capstan ${commandName} --help'.`, 125);
+    if (positionals[0] === '--') positionals.shift();
+  }
+  const body: Record<string, unknown> = { image };
+  if (positionals.length > 0) body['cmd'] = positionals;
+  const entrypoint = flagString(args, 'entrypoint');
+  if (entrypoint !== undefined) body['entrypoint'] = entrypoint === '' ? [] : [entrypoint];
+  const name = flagString(args, 'name');
+  if (name !== undefined) body['name'] = name;
+  // docker: "-e KEY" takes KEY from this shell's environment, and is dropped when unset there.
+  const environment = flagList(args, 'env').flatMap((entry) => {
+    if (entry.includes('=')) return [entry];
+    const value = env[entry];
+    return value === undefined ? [] : [`${entry}=${value}`];
+  });
+  if (environment.length > 0) body['env'] = environment;
+  const labels: Record<string, string> = {};
+  for (const label of flagList(args, 'label')) {
+    const eq = label.indexOf('=');
+    labels[eq === -1 ? label : label.slice(0, eq)] = eq === -1 ? '' : label.slice(eq + 1);
+  }
+  if (Object.keys(labels).length > 0) body['labels'] = labels;
+  const strings: Array<[flag: string, field: string]> = [
+    ['workdir', 'workingDir'],
+    ['user', 'user'],
+    ['hostname', 'hostname'],
+    ['cpus', 'cpus'],
+    ['memory', 'memory'],
+    ['memory-swap', 'memorySwap'],
+    ['pids-limit', 'pidsLimit'],
+    ['restart', 'restart'],
+  ];
+  for (const [flag, field] of strings) {
+    const value = flagString(args, flag);
+    if (value !== undefined) body[field] = value;
+  }
+  const publish = flagList(args, 'publish');
+  if (publish.length > 0) body['publish'] = publish;
+  if (flagBool(args, 'rm')) body['autoRemove'] = true;
+  if (flagBool(args, 'interactive')) body['openStdin'] = true;
+  if (flagBool(args, 'tty')) {
+    body['tty'] = true;
+    const size = terminalSize();
+    if (size) body['consoleSize'] = size;
+  }
+  return body;
+}
+
+/** docker run's exit status for an agent refusal: the command's 126/127, else 125. */
+export function runFailure(error: unknown): never {
+  if (error instanceof AgentRequestError) throw new CliError(error.message, error.commandExitCode ?? 125, { cause: error });
+  if (error instanceof CliError) throw new CliError(error.message, 125, { cause: error });
+  throw error;
+}
+
+export interface SessionOptions {
+  tty: boolean;
+  /** Relay this process's stdin. */
+  stdin: boolean;
+  /** Forwarded Ctrl-C / SIGTERM (docker's --sig-proxy), without a tty. */
+  onSignal?: (signal: 'SIGINT' | 'SIGTERM') => void;
+}
+
+/**
+ * Runs an attached session over `client.upgrade(path)`: output frames to stdout/stderr, this
+ * process's stdin (raw when a terminal) to the container, window sizes on SIGWINCH. Resolves with
+ * the exit code the agent reports (125 with its message when it reports an error instead).
+ */
+export async function runSession(ctx: CommandContext, client: AgentClient, pathAndQuery: string, options: SessionOptions): Promise<number> {
+  const socket = await client.upgrade(pathAndQuery);
+  const stdin = process.stdin;
+  const rawMode = options.tty && options.stdin && stdin.isTTY === true;
+  const cleanups: Array<() => void> = [];
+  return new Promise<number>((resolve) => {
+    let exitCode: number | undefined;
+    let finished = false;
+    const finish = (): void => {
+      if (finished) return;
+      finished = true;
+      for (const cleanup of cleanups.reverse()) cleanup();
+      if (exitCode === undefined) {
+        ctx.stderr.write('capstan: the connection to the agent ended before the container did\n');
+        exitCode = 125;
+      }
+      resolve(exitCode);
+    };
+    const decoder = new FrameDecoder((stream, payload) => {
+      if (stream === STREAM_STDOUT) ctx.stdout.write(payload as unknown as string);
+      else if (stream === STREAM_STDERR) ctx.stderr.write(payload as unknown as string);
+      else if (stream === STREAM_CONTROL) {
+        const message = parseControl(payload);
+        if (message?.type === 'exit') exitCode ??= message.exitCode;
+        else if (message?.type === 'error') {
+          ctx.stderr.write(`Error response from daemon: ${message.message}\n`);
+          exitCode = message.exitCode ?? 125;
+        }
+      }
+    });
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        decoder.push(chunk);
+      } catch {
+        socket.destroy();
+      }
+    });
+    socket.once('close', finish);
+    socket.on('error', () => socket.destroy());
+
+    if (options.stdin) {
+      if (rawMode) {
+        stdin.setRawMode(true);
+        cleanups.push(() => stdin.setRawMode(false));
+      }
+      const onData = (chunk: Buffer): void => {
+        socket.write(encodeFrame(STREAM_STDIN, chunk));
+      };
+      const onEnd = (): void => {
+        socket.write(encodeControl({ type: 'stdin-end' }));
+      };
+      stdin.on('data', onData);
+      stdin.once('end', onEnd);
+      cleanups.push(() => {
+        stdin.off('data', onData);
+        stdin.off('end', onEnd);
+        stdin.pause();
+      });
+    }
+    if (options.tty && process.stdout.isTTY) {
+      const onResize = (): void => {
+        const size = terminalSize();
+        if (size) socket.write(encodeControl({ type: 'resize', ...size }));
+      };
+      process.stdout.on('resize', onResize);
+      cleanups.push(() => process.stdout.off('resize', onResize));
+    }
+    if (!options.tty && options.onSignal) {
+      const forward = options.onSignal;
+      const onInt = (): void => forward('SIGINT');
+      const onTerm = (): void => forward('SIGTERM');
+      process.on('SIGINT', onInt);
+      process.on('SIGTERM', onTerm);
+      cleanups.push(() => {
+        process.off('SIGINT', onInt);
+        process.off('SIGTERM', onTerm);
+      });
+    }
+  });
+}
+
+function printWarnings(ctx: CommandContext, answer: unknown): void {
+  const warnings = (answer as { Warnings?: unknown } | undefined)?.Warnings;
+  if (Array.isArray(warnings)) for (const warning of warnings) ctx.stderr.write(`WARNING: ${String(warning)}\n`);
+}
+
+/** POST /api/v1/containers; resolves with the new id. */
+export async function createContainer(ctx: CommandContext, client: AgentClient, body: Record<string, unknown>, start: boolean): Promise<string> {
+  let answer: unknown;
+  try {
+    answer = await client.call('POST', `/api/v1/containers${start ? '?start=1' : ''}`, { body, timeoutMs: 120_000 });
+  } catch (error) {
+    runFailure(error);
+  }
+  printWarnings(ctx, answer);
+  const id = (answer as { Id?: unknown } | undefined)?.Id;
+  if (typeof id !== 'string') throw new CliError('capstan: unexpected answer from the agent: no container id', 125);
+  return id;
+}
+
+async function runRun(ctx: CommandContext, args: ParsedArgs, rawArgv: readonly string[]): Promise<number> {
+  const body = createBody(args, rawArgv, ctx.env, 'run');
+  const client = ctx.connect(connectionFlags(ctx.connection, args));
+  if (flagBool(args, 'detach')) {
+    const id = await createContainer(ctx, client, body, true);
+    ctx.stdout.write(`${id}\n`);
+    return 0;
+  }
+  const id = await createContainer(ctx, client, body, false);
+  const tty = body['tty'] === true;
+  const size = terminalSize();
+  const query = new URLSearchParams({ start: '1', run: '1' });
+  if (tty && size) {
+    query.set('rows', String(size.rows));
+    query.set('cols', String(size.cols));
+  }
+  return runSession(ctx, client, `/api/v1/containers/${id}/attach?${query}`, {
+    tty,
+    stdin: body['openStdin'] === true,
+    onSignal: (signal) => {
+      void client.call('POST', `/api/v1/containers/${id}/kill?signal=${signal}`).catch(() => undefined);
+    },
+  });
+}
+
+export const runCommand: Command = {
+  name: 'run',
+  summary: 'Create and run a new container from an image (or, after --, on the host filesystem)',
+  usage: 'run [OPTIONS] IMAGE [COMMAND] [ARG...]\n        capstan run [OPTIONS] -- COMMAND [ARG...]',
+  flags: RUN_FLAGS,
+  flagsEndAtFirstArgument: true,
+  run: (ctx, args, rawArgv) => runRun(ctx, args, rawArgv),
+};
+
+/**
+ * docker's way with several containers (stop a b c): act on each in turn, print each reference
+ * that worked, report each failure on stderr, and fail (1) if any did.
+ */
+export async function eachContainer(
+  ctx: CommandContext,
+  references: readonly string[],
+  commandName: string,
+  act: (reference: string) => Promise<string | undefined>,
+): Promise<number> {
+  if (references.length === 0) {
+    throw new CliError(`"capstan ${commandName}" requires at least 1 argument.\nSee 'capstan ${commandName} --help'.`, 1);
+  }
+  let failed = false;
+  for (const reference of references) {
+    try {
+      const output = await act(reference);
+      if (output !== undefined) ctx.stdout.write(`${output}\n`);
+    } catch (error) {
+      if (!(error instanceof CliError)) throw error;
+      ctx.stderr.write(`${error.message}\n`);
+      failed = true;
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+/** A reference as a URL path segment. */
+export function containerPath(reference: string): string {
+  return `/api/v1/containers/${encodeURIComponent(reference)}`;
+}

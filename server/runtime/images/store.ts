@@ -1,0 +1,480 @@
+/**
+ * The image store, under <stateDir>/images:
+ *
+ *   layers/<hex>/root/        one extracted layer (an overlayfs lower directory), <hex> = its diff ID
+ *   layers/<hex>/layer.json   LayerRecord
+ *   records/<hex>.json        ImageRecord, <hex> = the image ID (digest of the image config)
+ *   tmp/import-<pid>-<rand>/  staging of one import: uploads, gunzipped archives, new layers
+ *
+ * Layers are shared between images and kept once. An import extracts everything into its staging
+ * folder first and only then, in one short locked step, renames new layers into place and writes
+ * the records (atomically: write, fsync, rename). A failed import removes its staging folder and
+ * leaves the store as it was.
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { pipeline, Transform, type Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { writeFileAtomic } from '../../agent/state';
+import { prepareOverlay, type OverlayRootfs } from '../rootfs';
+import { DirectoryArchive, TarArchive, type ArchiveSource } from './archive';
+import { badArchive, ImageError, noSuchImage } from './errors';
+import { extractLayer, sniffCompression } from './extract';
+import { detectFormat, planDockerSave, planOciLayout, planRootfs, sha256Hex, type ImagePlan } from './formats';
+import { shimMarkerWriter, type MarkerWriter } from './markers';
+import { idPrefix, normalizeReference, tryNormalizeReference } from './reference';
+import type { ImageConfig, ImageRecord, ImportProgress, LayerRecord, RemoveResult } from './types';
+
+export interface ImageStoreOptions {
+  stateDir: string;
+  /** Whether a container uses the image (by ID); the runtime manager provides it. Default: never. */
+  isImageInUse?: (imageId: string) => boolean;
+  /** Writes overlayfs whiteouts into a new layer; defaults to `capstan-shim overlay-markers`. */
+  markers?: MarkerWriter;
+  now?: () => Date;
+}
+
+export interface ImportOptions {
+  /** Name (NAME[:TAG]) for the imported image; replaces the names the archive gives. */
+  name?: string;
+  onProgress?: (progress: ImportProgress) => void;
+}
+
+/** The member name standing for "the whole archive" in a rootfs plan. */
+const WHOLE_ARCHIVE = '\0whole-archive';
+
+function hexOf(digest: string): string {
+  return digest.slice(digest.indexOf(':') + 1);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function architecture(): string {
+  return ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386' } as Record<string, string>)[process.arch] ?? process.arch;
+}
+
+interface StagedLayer {
+  digest: string;
+  /** The staging folder holding root/ and layer.json, renamed into layers/ on commit. */
+  directory?: string;
+  record: LayerRecord;
+}
+
+export class ImageStore {
+  readonly root: string;
+  private readonly layersDirectory: string;
+  private readonly recordsDirectory: string;
+  private readonly stagingDirectory: string;
+  private isImageInUse: (imageId: string) => boolean;
+  private readonly markers: MarkerWriter;
+  private readonly now: () => Date;
+  /** Commits and removals, one at a time. */
+  private lock: Promise<unknown> = Promise.resolve();
+  /** Layers an import in progress relies on: never garbage-collected meanwhile. */
+  private readonly pinned = new Map<string, number>();
+
+  constructor(options: ImageStoreOptions) {
+    this.root = path.join(options.stateDir, 'images');
+    this.layersDirectory = path.join(this.root, 'layers');
+    this.recordsDirectory = path.join(this.root, 'records');
+    this.stagingDirectory = path.join(this.root, 'tmp');
+    this.isImageInUse = options.isImageInUse ?? (() => false);
+    this.markers = options.markers ?? shimMarkerWriter();
+    this.now = options.now ?? (() => new Date());
+    for (const directory of [this.root, this.layersDirectory, this.recordsDirectory, this.stagingDirectory]) {
+      fs.mkdirSync(directory, { recursive: true, mode: 0o700 });
+    }
+    this.removeAbandonedStaging();
+  }
+
+  /** The manager is created after the store; it hands its predicate over here. */
+  setInUsePredicate(isImageInUse: (imageId: string) => boolean): void {
+    this.isImageInUse = isImageInUse;
+  }
+
+  /** Staging folders of imports whose process died (a crash or SIGKILL mid-import). */
+  private removeAbandonedStaging(): void {
+    for (const name of fs.readdirSync(this.stagingDirectory)) {
+      const pid = Number(/^import-(\d+)-/.exec(name)?.[1]);
+      if (pid > 0 && pid !== process.pid && isAlive(pid)) continue;
+      if (pid === process.pid) continue;
+      fs.rmSync(path.join(this.stagingDirectory, name), { recursive: true, force: true });
+    }
+  }
+
+  private serialize<T>(work: () => T | Promise<T>): Promise<T> {
+    const result = this.lock.then(work, work);
+    this.lock = result.catch(() => undefined);
+    return result;
+  }
+
+  /* ---- reading ---- */
+
+  /** Every image, newest first. */
+  list(): ImageRecord[] {
+    const records: ImageRecord[] = [];
+    for (const name of fs.readdirSync(this.recordsDirectory)) {
+      if (!/^[0-9a-f]{64}\.json$/.test(name)) continue;
+      const record = this.readRecord(path.join(this.recordsDirectory, name));
+      if (record) records.push(record);
+    }
+    return records.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || a.id.localeCompare(b.id));
+  }
+
+  private readRecord(file: string): ImageRecord | undefined {
+    try {
+      const record = JSON.parse(fs.readFileSync(file, 'utf8')) as ImageRecord;
+      return record.version === 1 && typeof record.id === 'string' ? record : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * An image by name (`busybox`, `busybox:1.36`) or ID (full, `sha256:`-prefixed, or a unique
+   * prefix). undefined when nothing (or more than one image, for a short ID) matches.
+   */
+  resolve(reference: string): ImageRecord | undefined {
+    const images = this.list();
+    const name = tryNormalizeReference(reference);
+    if (name !== undefined) {
+      const byName = images.find((image) => image.repoTags.includes(name));
+      if (byName) return byName;
+    }
+    const prefix = idPrefix(reference);
+    if (prefix === undefined) return undefined;
+    const matches = images.filter((image) => hexOf(image.id).startsWith(prefix));
+    return matches.length === 1 ? matches[0] : undefined;
+  }
+
+  /** Like resolve, but throws ImageError 404 (no_such_image). */
+  get(reference: string): ImageRecord {
+    const image = this.resolve(reference);
+    if (!image) throw noSuchImage(reference);
+    return image;
+  }
+
+  /** The image's layer directories, bottom first: overlayfs lowerdirs, as ShimConfig lists them. */
+  layerDirs(image: ImageRecord): string[] {
+    return image.layers.map((digest) => this.layerRoot(digest));
+  }
+
+  private layerRoot(digest: string): string {
+    return path.join(this.layersDirectory, hexOf(digest), 'root');
+  }
+
+  config(image: ImageRecord): ImageConfig {
+    return image.config;
+  }
+
+  /** The ShimConfig rootfs for a container of `image`: its layers under the container's own upper/work. */
+  prepareOverlay(containerDirectory: string, image: ImageRecord): OverlayRootfs {
+    return prepareOverlay(containerDirectory, this.layerDirs(image));
+  }
+
+  /* ---- import ---- */
+
+  /**
+   * Imports a plain rootfs tarball (gzip or not), a `docker save` archive, or an OCI image layout
+   * (tar or directory). Returns the images it holds (one for most archives).
+   */
+  async importImage(file: string, options: ImportOptions = {}): Promise<ImageRecord[]> {
+    const name = options.name !== undefined ? normalizeReference(options.name) : undefined;
+    const staging = this.newStaging();
+    try {
+      return await this.importFrom(file, staging, { ...options, ...(name !== undefined ? { name } : {}) });
+    } finally {
+      fs.rmSync(staging, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Imports an archive arriving as a stream (an HTTP upload): stored in the staging folder first,
+   * because the formats need random access. Units: totalBytes in bytes, when known.
+   */
+  async importStream(input: Readable, options: ImportOptions & { totalBytes?: number } = {}): Promise<ImageRecord[]> {
+    const name = options.name !== undefined ? normalizeReference(options.name) : undefined;
+    const staging = this.newStaging();
+    try {
+      const upload = path.join(staging, 'upload');
+      let received = 0;
+      const counter = new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          received += chunk.length;
+          options.onProgress?.({ phase: 'receive', currentBytes: received, ...(options.totalBytes !== undefined ? { totalBytes: options.totalBytes } : {}) });
+          callback(null, chunk);
+        },
+      });
+      await new Promise<void>((resolve, reject) => {
+        pipeline(input, counter, fs.createWriteStream(upload, { mode: 0o600 }), (error) => (error ? reject(error) : resolve()));
+      });
+      if (options.totalBytes !== undefined && received !== options.totalBytes) {
+        throw badArchive(`the upload ended after ${received} of ${options.totalBytes} bytes`);
+      }
+      return await this.importFrom(upload, staging, { ...options, ...(name !== undefined ? { name } : {}) });
+    } finally {
+      fs.rmSync(staging, { recursive: true, force: true });
+    }
+  }
+
+  private newStaging(): string {
+    const staging = path.join(this.stagingDirectory, `import-${process.pid}-${randomBytes(6).toString('hex')}`);
+    fs.mkdirSync(staging, { mode: 0o700 });
+    return staging;
+  }
+
+  private async importFrom(file: string, staging: string, options: ImportOptions): Promise<ImageRecord[]> {
+    const { source, tarFile } = await this.openArchive(file, staging, options);
+    try {
+      const format = detectFormat(source);
+      const plans =
+        format === 'docker-save'
+          ? await planDockerSave(source)
+          : format === 'oci-layout'
+            ? await planOciLayout(source)
+            : [planRootfs(WHOLE_ARCHIVE, fs.statSync(tarFile!).size, this.now().toISOString())];
+      if (plans.length === 0) throw badArchive(`${source.description} holds no image`);
+      if (options.name !== undefined && plans.length > 1) {
+        throw new ImageError(400, 'ambiguous_name', `the archive holds ${plans.length} images; import it without a name to keep their own`);
+      }
+      const pins: string[] = [];
+      try {
+        const layers = await this.extractLayers(plans, source, tarFile, staging, pins, options);
+        return await this.serialize(() => this.commit(plans, layers, options.name));
+      } finally {
+        for (const digest of pins) this.unpin(digest);
+      }
+    } finally {
+      await source.close();
+    }
+  }
+
+  /** The archive as random-access members; gzip is unpacked into the staging folder first. */
+  private async openArchive(file: string, staging: string, options: ImportOptions): Promise<{ source: ArchiveSource; tarFile?: string }> {
+    let stat: fs.Stats;
+    try {
+      stat = fs.statSync(file);
+    } catch (error) {
+      throw new ImageError(400, 'no_such_file', `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+    if (stat.isDirectory()) {
+      const directory = new DirectoryArchive(file);
+      if (!directory.has('oci-layout') || !directory.has('index.json')) {
+        throw new ImageError(400, 'unsupported_archive', `${file} is a directory but not an OCI image layout (no oci-layout and index.json)`);
+      }
+      return { source: directory };
+    }
+    const head = Buffer.alloc(8);
+    const fd = fs.openSync(file, 'r');
+    try {
+      fs.readSync(fd, head, 0, 8, 0);
+    } finally {
+      fs.closeSync(fd);
+    }
+    let tarFile = file;
+    const compression = sniffCompression(head);
+    if (compression === 'gzip') {
+      tarFile = path.join(staging, 'archive.tar');
+      await this.gunzipTo(file, tarFile, stat.size, options);
+    } else if (compression !== 'none') {
+      throw new ImageError(400, 'unsupported_archive', `${path.basename(file)} is ${compression}-compressed; only plain and gzip-compressed tar archives are supported`);
+    }
+    return { source: await TarArchive.open(tarFile), tarFile };
+  }
+
+  private gunzipTo(file: string, target: string, totalBytes: number, options: ImportOptions): Promise<void> {
+    let read = 0;
+    const input = fs.createReadStream(file, { highWaterMark: 256 * 1024 });
+    input.on('data', (chunk) => {
+      read += chunk.length;
+      options.onProgress?.({ phase: 'decompress', currentBytes: read, totalBytes });
+    });
+    return new Promise((resolve, reject) => {
+      pipeline(input, createGunzip(), fs.createWriteStream(target, { mode: 0o600 }), (error) => {
+        if (!error) resolve();
+        else if ((error as NodeJS.ErrnoException).code?.startsWith('Z_')) reject(badArchive(`${path.basename(file)} is not valid gzip data: ${error.message}`));
+        else reject(error);
+      });
+    });
+  }
+
+  private pin(digest: string): void {
+    this.pinned.set(digest, (this.pinned.get(digest) ?? 0) + 1);
+  }
+
+  private unpin(digest: string): void {
+    const count = (this.pinned.get(digest) ?? 1) - 1;
+    if (count <= 0) this.pinned.delete(digest);
+    else this.pinned.set(digest, count);
+  }
+
+  private readLayerRecord(digest: string): LayerRecord | undefined {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(this.layersDirectory, hexOf(digest), 'layer.json'), 'utf8')) as LayerRecord;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Extracts every layer the store lacks into staging; returns the layers of each plan, by member. */
+  private async extractLayers(
+    plans: ImagePlan[],
+    source: ArchiveSource,
+    tarFile: string | undefined,
+    staging: string,
+    pins: string[],
+    options: ImportOptions,
+  ): Promise<Map<string, StagedLayer>> {
+    const byMember = new Map<string, StagedLayer>();
+    const todo: Array<{ member: string; diffId?: string; storedBytes: number }> = [];
+    for (const plan of plans) {
+      for (const layer of plan.layers) {
+        if (byMember.has(layer.member) || todo.some((t) => t.member === layer.member)) continue;
+        const existing = layer.diffId !== undefined ? this.readLayerRecord(layer.diffId) : undefined;
+        if (existing && layer.diffId !== undefined) {
+          this.pin(layer.diffId);
+          pins.push(layer.diffId);
+          byMember.set(layer.member, { digest: layer.diffId, record: existing });
+        } else {
+          todo.push(layer);
+        }
+      }
+    }
+    const totalBytes = todo.reduce((sum, layer) => sum + layer.storedBytes, 0);
+    let doneBytes = 0;
+    for (const [index, layer] of todo.entries()) {
+      const directory = path.join(staging, `layer-${index}`);
+      const root = path.join(directory, 'root');
+      fs.mkdirSync(root, { recursive: true, mode: 0o755 });
+      fs.chmodSync(root, 0o755);
+      const input = layer.member === WHOLE_ARCHIVE ? fs.createReadStream(tarFile!, { highWaterMark: 256 * 1024 }) : source.open(layer.member);
+      const result = await extractLayer(input, root, {
+        onStoredBytes: (bytes) =>
+          options.onProgress?.({ phase: 'extract', currentBytes: doneBytes + bytes, totalBytes, layer: index + 1, layers: todo.length }),
+      });
+      doneBytes += layer.storedBytes;
+      if (layer.diffId !== undefined && result.digest !== layer.diffId) {
+        throw new ImageError(400, 'digest_mismatch', `layer ${layer.member}: its content has digest ${result.digest}, the image config says ${layer.diffId}`);
+      }
+      await this.markers(root, result.markers);
+      const record: LayerRecord = {
+        digest: result.digest,
+        sizeBytes: result.sizeBytes,
+        whiteouts: result.markers.whiteouts.length,
+        opaqueDirectories: result.markers.opaqueDirectories.length,
+      };
+      fs.writeFileSync(path.join(directory, 'layer.json'), JSON.stringify(record) + '\n', { mode: 0o644 });
+      this.pin(result.digest);
+      pins.push(result.digest);
+      byMember.set(layer.member, { digest: result.digest, directory, record });
+    }
+    return byMember;
+  }
+
+  /** The locked step: layers into place, records written, names moved. */
+  private commit(plans: ImagePlan[], layers: Map<string, StagedLayer>, name: string | undefined): ImageRecord[] {
+    for (const layer of new Set(layers.values())) {
+      if (!layer.directory) {
+        if (!this.readLayerRecord(layer.digest)) throw new ImageError(500, 'layer_missing', `layer ${layer.digest} vanished during the import`);
+        continue;
+      }
+      const target = path.join(this.layersDirectory, hexOf(layer.digest));
+      if (fs.existsSync(target)) continue; // another import brought the same layer meanwhile
+      fs.renameSync(layer.directory, target);
+    }
+    const nowIso = this.now().toISOString();
+    const results: ImageRecord[] = [];
+    for (const plan of plans) {
+      const digests = plan.layers.map((layer) => layers.get(layer.member)!.digest);
+      let configJson = plan.configJson;
+      if (configJson === '') {
+        // A plain rootfs has no config: make Docker's minimal one, so the ID is a config digest too.
+        configJson = JSON.stringify({
+          architecture: architecture(),
+          os: 'linux',
+          created: plan.created ?? nowIso,
+          config: {},
+          rootfs: { type: 'layers', diff_ids: digests },
+        });
+      }
+      const hex = sha256Hex(configJson);
+      const id = `sha256:${hex}`;
+      const tags = name !== undefined ? [name] : plan.repoTags;
+      const existing = this.readRecord(path.join(this.recordsDirectory, `${hex}.json`));
+      const record: ImageRecord = {
+        version: 1,
+        id,
+        repoTags: [...new Set([...(existing?.repoTags ?? []), ...tags])],
+        layers: digests,
+        config: plan.config,
+        createdAt: plan.created ?? existing?.createdAt ?? nowIso,
+        importedAt: nowIso,
+        sizeBytes: plan.layers.reduce((sum, layer) => sum + layers.get(layer.member)!.record.sizeBytes, 0),
+        ...(plan.architecture ? { architecture: plan.architecture } : {}),
+        ...(plan.os ? { os: plan.os } : {}),
+      };
+      // A name points at one image: the previous holder keeps its other names (or becomes dangling).
+      for (const other of this.list()) {
+        if (other.id === id) continue;
+        const kept = other.repoTags.filter((tag) => !tags.includes(tag));
+        if (kept.length !== other.repoTags.length) this.writeRecord({ ...other, repoTags: kept });
+      }
+      this.writeRecord(record);
+      results.push(record);
+    }
+    return results;
+  }
+
+  private writeRecord(record: ImageRecord): void {
+    writeFileAtomic(path.join(this.recordsDirectory, `${hexOf(record.id)}.json`), JSON.stringify(record, null, 2) + '\n', 0o644);
+  }
+
+  /* ---- removal ---- */
+
+  /**
+   * `image rm`: a name that is one of several only loses that name; otherwise the image is deleted
+   * (refused while a container uses it) and layers no other image needs are removed.
+   */
+  remove(reference: string, options: { force?: boolean } = {}): Promise<RemoveResult> {
+    return this.serialize(() => {
+      const image = this.get(reference);
+      const name = tryNormalizeReference(reference);
+      const byName = name !== undefined && image.repoTags.includes(name);
+      if (byName && image.repoTags.length > 1) {
+        this.writeRecord({ ...image, repoTags: image.repoTags.filter((tag) => tag !== name) });
+        return { untagged: [name], deleted: [] };
+      }
+      if (!byName && image.repoTags.length > 1 && !options.force) {
+        throw new ImageError(
+          409,
+          'image_referenced',
+          `conflict: unable to delete ${hexOf(image.id).slice(0, 12)} (must be forced) - image is referenced in multiple repositories`,
+        );
+      }
+      if (this.isImageInUse(image.id)) {
+        const what = byName ? `repository reference "${name}"` : `image ${hexOf(image.id).slice(0, 12)}`;
+        throw new ImageError(409, 'image_in_use', `conflict: unable to remove ${what} - a container is using the image`);
+      }
+      fs.rmSync(path.join(this.recordsDirectory, `${hexOf(image.id)}.json`), { force: true });
+      this.collectLayers();
+      return { untagged: [...image.repoTags], deleted: [image.id] };
+    });
+  }
+
+  /** Removes layers that no image references and no import in progress relies on. */
+  private collectLayers(): void {
+    const needed = new Set<string>([...this.pinned.keys()].map(hexOf));
+    for (const image of this.list()) for (const digest of image.layers) needed.add(hexOf(digest));
+    for (const hex of fs.readdirSync(this.layersDirectory)) {
+      if (!needed.has(hex)) fs.rmSync(path.join(this.layersDirectory, hex), { recursive: true, force: true });
+    }
+  }
+}

@@ -1,0 +1,62 @@
+/** Plain types of the image store. No I/O. */
+
+/** The runtime defaults an image carries (Docker's image config "config" object, names kept). */
+export interface ImageConfig {
+  Env?: string[];
+  Cmd?: string[];
+  Entrypoint?: string[];
+  WorkingDir?: string;
+  User?: string;
+  /** "80/tcp", ... */
+  ExposedPorts?: string[];
+  Labels?: Record<string, string>;
+}
+
+/** One image, as stored in <stateDir>/images/records/<hex>.json. */
+export interface ImageRecord {
+  version: 1;
+  /** "sha256:<64 hex>": the digest of the image config, Docker's image ID. */
+  id: string;
+  /** Normalized "repository:tag" names pointing at this image; empty for a dangling image. */
+  repoTags: string[];
+  /** Layer digests ("sha256:<hex>" of the uncompressed layer tar), bottom first. */
+  layers: string[];
+  config: ImageConfig;
+  /** When the image was built (its config says), else when it was imported. Units: RFC 3339. */
+  createdAt: string;
+  /** When it was imported here. Units: RFC 3339. */
+  importedAt: string;
+  /** Extracted size of all layers (regular files). Units: bytes. */
+  sizeBytes: number;
+  architecture?: string;
+  os?: string;
+}
+
+/** One extracted layer, <stateDir>/images/layers/<hex>/layer.json. */
+export interface LayerRecord {
+  digest: string;
+  /** Bytes of regular files in the layer. Units: bytes. */
+  sizeBytes: number;
+  /** overlayfs markers written into it. */
+  whiteouts: number;
+  opaqueDirectories: number;
+}
+
+export interface ImportProgress {
+  /** "receive": an upload being stored; "decompress": a gzip archive being unpacked; "extract": layers. */
+  phase: 'receive' | 'decompress' | 'extract';
+  /** Units: bytes. */
+  currentBytes: number;
+  /** Units: bytes; undefined when unknown (an upload without Content-Length). */
+  totalBytes?: number;
+  /** 1-based layer number and count, during "extract". */
+  layer?: number;
+  layers?: number;
+}
+
+export interface RemoveResult {
+  /** Names removed from images. */
+  untagged: string[];
+  /** Image IDs deleted. */
+  deleted: string[];
+}

@@ -1,0 +1,116 @@
+/**
+ * The runtime's plain types: what a container is configured as and what state it is in. One
+ * ContainerRecord per container is persisted as `<stateDir>/containers/<id>/spec.json`.
+ */
+
+/** docker's State.Status values (capstan never reports "removing" or "dead" for long). */
+export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+
+/** One published port: `-p [HOSTIP:][HOSTPORT:]CONTAINERPORT[/tcp]`. */
+export interface PortBinding {
+  /** Address the agent listens on ("127.0.0.1" unless given). */
+  hostIp: string;
+  /** 0 asks for any free port (`-p 80`). Units: TCP port number. */
+  hostPort: number;
+  /** Units: TCP port number. */
+  containerPort: number;
+  protocol: 'tcp';
+}
+
+export type RestartPolicyName = 'no' | 'on-failure' | 'always' | 'unless-stopped';
+
+export interface RestartPolicy {
+  name: RestartPolicyName;
+  /** on-failure only; 0 = retry for ever. Units: restarts (count). */
+  maximumRetryCount: number;
+}
+
+/** Limits applied to the container's cgroup before its process runs. 0 / null = not set. */
+export interface ContainerLimits {
+  /** Units: nano-CPUs (1e9 = one CPU). */
+  nanoCpus: number;
+  /** Units: bytes. */
+  memoryBytes: number;
+  /** Memory + swap; -1 = unlimited, 0 = not set. Units: bytes. */
+  memorySwapBytes: number;
+  /** null = unlimited. Units: tasks (count). */
+  pidsLimit: number | null;
+}
+
+export interface ContainerConfig {
+  /** The image reference as the user gave it; "" runs on the host's filesystem (read-only). */
+  image: string;
+  /** The resolved image id ("" for the host filesystem). */
+  imageId: string;
+  /** The process to run: entrypoint + cmd, after the image's defaults were applied. */
+  args: string[];
+  entrypoint: string[];
+  cmd: string[];
+  /** "KEY=value". */
+  env: string[];
+  workingDir: string;
+  /** As given: "", "name", "uid", "name:group", "uid:gid". Resolved at each start. */
+  user: string;
+  hostname: string;
+  tty: boolean;
+  openStdin: boolean;
+  labels: Record<string, string>;
+}
+
+export interface HostConfig {
+  limits: ContainerLimits;
+  portBindings: PortBinding[];
+  restartPolicy: RestartPolicy;
+  autoRemove: boolean;
+}
+
+export interface ContainerState {
+  status: ContainerStatus;
+  /** Host PID of the main process; 0 when not running. */
+  pid: number;
+  /** /proc/<pid>/stat start time of `pid`, to tell PID reuse apart. Units: clock ticks since boot. */
+  startTimeTicks: number;
+  shimPid: number;
+  /** RFC 3339 with nanoseconds, UTC; "0001-01-01T00:00:00Z" when never. */
+  startedAt: string;
+  finishedAt: string;
+  exitCode: number;
+  oomKilled: boolean;
+  /** Why the last start failed ("" when it did not). */
+  error: string;
+  /** Units: restarts (count). */
+  restartCount: number;
+  /** Stopped by a user (stop, kill, rm -f): restart policies leave it alone. */
+  manuallyStopped: boolean;
+  /** Host addresses actually bound while running (hostPort resolved when 0 was asked). */
+  boundPorts: PortBinding[];
+}
+
+export interface ContainerRecord {
+  /** Format version of spec.json. */
+  version: 1;
+  id: string;
+  name: string;
+  /** RFC 3339 with nanoseconds, UTC. */
+  created: string;
+  config: ContainerConfig;
+  hostConfig: HostConfig;
+  state: ContainerState;
+}
+
+/** docker's zero time, for StartedAt/FinishedAt that never happened. */
+export const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+/** What the rest of capstan may ask the runtime about one container (the source, the API list). */
+export interface ContainerSummary {
+  id: string;
+  name: string;
+  image: string;
+  imageId: string;
+  status: ContainerStatus;
+  pid: number;
+  labels: Record<string, string>;
+  cgroupPath: string;
+  /** Units: milliseconds since the Unix epoch. */
+  createdAtMs: number;
+}

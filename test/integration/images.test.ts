@@ -1,0 +1,105 @@
+/**
+ * The image store with the real marker writer (capstan-shim overlay-markers), as root: the busybox
+ * test image imported from each format, whiteouts written as overlayfs expects them, and tar-slip
+ * archives refused without leaving anything behind.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import test, { type ExecutionContext } from 'ava';
+import { ImageError } from '../../server/runtime/images/errors';
+import { ImageStore } from '../../server/runtime/images/store';
+import { packTar, type TarWriteEntry } from '../../server/runtime/images/tar';
+import { busyboxAvailable, writeBusyboxImages, type BusyboxImageFiles } from '../helpers/busybox-image';
+import { REPO_ROOT, requireCapability } from '../helpers/repo';
+
+const SHIM = path.join(REPO_ROOT, 'native', 'build', 'Release', 'capstan-shim');
+const isRoot = process.getuid?.() === 0;
+
+function canRun(t: ExecutionContext): boolean {
+  const ok =
+    requireCapability(isRoot, 'root (whiteout device nodes, trusted.* xattrs)') &&
+    requireCapability(fs.existsSync(SHIM), `${SHIM} (npm run build)`) &&
+    requireCapability(busyboxAvailable(), '/usr/bin/busybox (apt-get install busybox-static)');
+  if (!ok) t.log('skipped: needs root, the built shim and busybox-static');
+  return ok;
+}
+
+function setUp(t: ExecutionContext): { store: ImageStore; stateDir: string; files: BusyboxImageFiles; scratch: string } {
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'capstan-images-it-'));
+  t.teardown(() => fs.rmSync(scratch, { recursive: true, force: true }));
+  const stateDir = path.join(scratch, 'state');
+  const archives = path.join(scratch, 'archives');
+  fs.mkdirSync(archives);
+  return { store: new ImageStore({ stateDir }), stateDir, files: writeBusyboxImages(archives), scratch };
+}
+
+function isWhiteout(file: string): boolean {
+  const stat = fs.lstatSync(file);
+  return stat.isCharacterDevice() && stat.rdev === 0;
+}
+
+test('the busybox image imports from a rootfs tarball, a docker save archive and an OCI layout (tar and directory)', async (t) => {
+  if (!canRun(t)) return;
+  const { store, files, stateDir } = setUp(t);
+
+  const [rootfs] = await store.importImage(files.rootfsTar, { name: 'busybox-rootfs' });
+  t.deepEqual(rootfs!.layers, [files.diffIds[0]]);
+  const [rootfsLayer] = store.layerDirs(rootfs!);
+  t.true(fs.statSync(path.join(rootfsLayer!, 'bin/busybox')).isFile());
+  t.is(fs.readlinkSync(path.join(rootfsLayer!, 'bin/sh')), 'busybox');
+  t.is(fs.statSync(path.join(rootfsLayer!, 'tmp')).mode & 0o7777, 0o1777);
+
+  const [saved] = await store.importImage(files.dockerSave);
+  t.deepEqual(saved!.repoTags, [files.dockerSaveTag]);
+  t.deepEqual(saved!.layers, files.diffIds);
+  t.deepEqual(saved!.config.Cmd, ['sh']);
+  const top = store.layerDirs(saved!)[1]!;
+  t.true(isWhiteout(path.join(top, 'etc/issue')), 'a .wh. file became a 0/0 character device');
+  t.false(fs.existsSync(path.join(top, 'etc/.wh.issue')));
+
+  const [ociTar] = await store.importImage(files.ociTar);
+  t.true(ociTar!.repoTags.includes(files.ociTag));
+  t.is(ociTar!.id, saved!.id, 'the same config and layers: the same image');
+
+  const [ociDirectory] = await store.importImage(files.ociDirectory, { name: 'busybox-oci-dir:2' });
+  t.is(ociDirectory!.id, saved!.id);
+  t.deepEqual(store.list().map((image) => image.id).sort(), [rootfs!.id, saved!.id].sort());
+  t.is(fs.readdirSync(path.join(stateDir, 'images', 'layers')).length, 2, 'layers are stored once');
+  t.deepEqual(fs.readdirSync(path.join(stateDir, 'images', 'tmp')), []);
+});
+
+const SLIP_ARCHIVES: Array<{ title: string; entries: Array<TarWriteEntry & { content?: string }>; entry: string }> = [
+  { title: '../x', entries: [{ name: 'fine', type: 'file', content: 'ok' }, { name: '../capstan-slip-dotdot', type: 'file', content: 'x' }], entry: '../capstan-slip-dotdot' },
+  { title: '/etc/x', entries: [{ name: '/etc/capstan-slip-absolute', type: 'file', content: 'x' }], entry: '/etc/capstan-slip-absolute' },
+  {
+    title: 'a symlink pointing out, then a file through it',
+    entries: [
+      { name: 'etc/', type: 'directory' },
+      { name: 'escape', type: 'symlink', linkname: '/etc' },
+      { name: 'escape/capstan-slip-symlink', type: 'file', content: 'x' },
+    ],
+    entry: 'escape/capstan-slip-symlink',
+  },
+];
+
+for (const slip of SLIP_ARCHIVES) {
+  test(`a tar-slip archive (${slip.title}) is refused naming the entry and leaves nothing behind`, async (t) => {
+    if (!canRun(t)) return;
+    const { store, stateDir, scratch } = setUp(t);
+    const archive = path.join(scratch, 'slip.tar');
+    fs.writeFileSync(archive, packTar(slip.entries));
+    const before = fs.readdirSync(scratch).sort();
+    const error = await t.throwsAsync(store.importImage(archive, { name: 'slip' }), { instanceOf: ImageError });
+    t.is(error?.code, 'unsafe_entry');
+    t.is((error as ImageError).entry, slip.entry);
+    t.true(error!.message.includes(slip.entry), error!.message);
+    for (const escaped of ['/etc/capstan-slip-absolute', '/etc/capstan-slip-symlink', path.join(os.tmpdir(), 'capstan-slip-dotdot')]) {
+      t.false(fs.existsSync(escaped), `${escaped} was not written`);
+    }
+    t.deepEqual(fs.readdirSync(scratch).sort(), before);
+    t.deepEqual(store.list(), []);
+    t.deepEqual(fs.readdirSync(path.join(stateDir, 'images', 'layers')), []);
+    t.deepEqual(fs.readdirSync(path.join(stateDir, 'images', 'tmp')), []);
+  });
+}
