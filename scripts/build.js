@@ -36,7 +36,7 @@ function run(command, args) {
 }
 
 function buildNative() {
-  const outputs = ['native/build/Release/capstan.node', 'native/build/Release/capstan-readfloor'];
+  const outputs = ['native/build/Release/capstan.node', 'native/build/Release/capstan-readfloor', 'native/build/Release/capstan-shim'];
   const built = Math.min(...outputs.map(mtimeMs));
   if (built > 0 && built >= newestMtimeMs(['native/src', 'native/binding.gyp'])) return;
   log('native addon (node-gyp)');
@@ -55,9 +55,33 @@ function buildTypeScript() {
   if (fs.existsSync(bin)) fs.chmodSync(bin, 0o755);
 }
 
+/** What the page is built from: web/ and the server modules it imports (types and pure formatters). */
+const WEB_INPUTS = [
+  'web',
+  'server/model',
+  'server/cli/columns',
+  'server/cli/format',
+  'server/limits/units.ts',
+  'server/limits/current.ts',
+  'server/limits/service.ts',
+  'server/api/live.ts',
+  'server/api/socket.ts',
+  'server/events/types.ts',
+  'server/collector/history.ts',
+  'server/runtime/shim-protocol.ts',
+  'server/runtime/top.ts',
+  'server/runtime/images/types.ts',
+];
+/** The shipped JavaScript must stay under this, gzipped (test/unit/web.bundle.test.ts checks it). Units: bytes. */
+const WEB_JS_GZIP_BUDGET_BYTES = 300 * 1024;
+
 function buildWeb() {
   const bundle = 'build/web/app.js';
-  if (mtimeMs(bundle) > 0 && mtimeMs(bundle) >= newestMtimeMs(['web', 'server/model'])) return;
+  if (mtimeMs(bundle) > 0 && mtimeMs(bundle) >= newestMtimeMs(WEB_INPUTS)) return;
+  // The page imports the server's types (model, socket contract, columns): type-check it against
+  // them, so a server change that the page does not follow fails the build, not the browser.
+  log('web type-check (tsc -p web)');
+  run(process.execPath, [require.resolve('typescript/bin/tsc'), '--noEmit', '-p', 'web']);
   log('web bundle (esbuild)');
   const esbuild = require('esbuild');
   fs.mkdirSync(path.join(repo, 'build/web'), { recursive: true });
@@ -67,6 +91,10 @@ function buildWeb() {
     minify: true,
     sourcemap: true,
     target: 'es2020',
+    platform: 'browser',
+    format: 'iife',
+    // chart.js and socket.io-client read it to drop their development-only code.
+    define: { 'process.env.NODE_ENV': '"production"' },
     outfile: path.join(repo, bundle),
     logLevel: quiet ? 'error' : 'warning',
   });
@@ -75,6 +103,9 @@ function buildWeb() {
       fs.copyFileSync(path.join(repo, 'web', name), path.join(repo, 'build/web', name));
     }
   }
+  const gzipped = require('node:zlib').gzipSync(fs.readFileSync(path.join(repo, bundle)), { level: 9 }).length;
+  log(`web bundle: ${(gzipped / 1024).toFixed(1)} KiB gzipped (budget ${WEB_JS_GZIP_BUDGET_BYTES / 1024} KiB)`);
+  if (gzipped > WEB_JS_GZIP_BUDGET_BYTES) throw new Error(`the web bundle is ${gzipped} bytes gzipped, over the ${WEB_JS_GZIP_BUDGET_BYTES}-byte budget`);
 }
 
 try {

@@ -178,6 +178,7 @@ class CapstanAddon : public Napi::Addon<CapstanAddon> {
                              InstanceMethod("writeFile", &CapstanAddon::WriteFileSync, kMethodAttributes),
                              InstanceMethod("createOomWatcher", &CapstanAddon::CreateOomWatcher, kMethodAttributes),
                              InstanceMethod("connectInNetns", &CapstanAddon::ConnectInNetnsAsync, kMethodAttributes),
+                             InstanceMethod("spawnDaemon", &CapstanAddon::SpawnDaemonAsync, kMethodAttributes),
                          });
   }
 
@@ -229,6 +230,7 @@ class CapstanAddon : public Napi::Addon<CapstanAddon> {
   OomErrorFactory oom_make_error_;
   Napi::FunctionReference oom_watcher_class_;
   Napi::Value ConnectInNetnsAsync(const Napi::CallbackInfo& info);
+  Napi::Value SpawnDaemonAsync(const Napi::CallbackInfo& info);
 
   // The only native state: a reference to the JS error class. It is released with the addon's
   // instance data when the environment is torn down, so no separate cleanup hook is needed; no
@@ -356,6 +358,23 @@ Napi::Value CapstanAddon::ConnectInNetnsAsync(const Napi::CallbackInfo& info) {
   return ConnectInNetns(info.Env(), pid, port, [this](Napi::Env env, int error, const char* syscall, const std::string* path) {
     return MakeError(env, error, syscall, path);
   });
+}
+
+// spawnDaemon(file, argv, logPath): the work lives in netns.cc; only argument checks are here.
+Napi::Value CapstanAddon::SpawnDaemonAsync(const Napi::CallbackInfo& info) {
+  std::string file = CheckString(info, 0, "spawnDaemon");
+  StringPack argv_pack;
+  CheckStringArray(info.Env(), info.Length() > 1 ? info[1] : info.Env().Undefined(), &argv_pack, "spawnDaemon");
+  std::string log_path = CheckString(info, 2, "spawnDaemon");
+  if (file.find('\0') != std::string::npos || log_path.find('\0') != std::string::npos) {
+    throw Napi::TypeError::New(info.Env(), "spawnDaemon: paths must not contain NUL bytes");
+  }
+  std::vector<std::string> argv;
+  argv.reserve(argv_pack.size());
+  for (size_t i = 0; i < argv_pack.size(); i++) argv.emplace_back(argv_pack.data(i), argv_pack.entry(i).length);
+  if (argv.empty()) throw Napi::TypeError::New(info.Env(), "spawnDaemon: argument 1 must hold at least argv[0]");
+  return SpawnDaemon(info.Env(), std::move(file), std::move(argv), std::move(log_path),
+                     [this](Napi::Env env, int error, const char* syscall, const std::string* path) { return MakeError(env, error, syscall, path); });
 }
 
 }  // namespace

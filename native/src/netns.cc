@@ -6,8 +6,11 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -123,6 +126,147 @@ Napi::Promise ConnectInNetns(Napi::Env env, int pid, int port, ErrorFactory make
     }).detach();
   } catch (const std::exception&) {
     // Could not start a thread (EAGAIN): report it like any failed syscall.
+    tsfn.Release();
+    job->deferred.Reject(job->make_error(env, EAGAIN, "pthread_create", nullptr));
+    delete job;
+  }
+  return promise;
+}
+
+// ---- Starting the container shim (see netns.h) ----------------------------------------------------
+
+extern "C" char** environ;
+
+namespace {
+
+// A pipe whose ends are >= 10, so that adding "dup2 onto 3" can never meet an end that already is
+// fd 3 (dup2 of an fd onto itself would keep its close-on-exec flag).
+int HighPipe(int fds[2]) {
+  int raw[2];
+  if (pipe2(raw, O_CLOEXEC) != 0) return errno;
+  for (int i = 0; i < 2; i++) {
+    fds[i] = fcntl(raw[i], F_DUPFD_CLOEXEC, 10);
+    const int error = errno;
+    close(raw[i]);
+    if (fds[i] < 0) {
+      if (i == 1) close(fds[0]);
+      return error;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int SpawnDaemonBlocking(const std::string& file, const std::vector<std::string>& argv, const std::string& log_path, DaemonResult* result,
+                        const char** syscall) {
+  int status_pipe[2];
+  int error = HighPipe(status_pipe);
+  if (error != 0) {
+    *syscall = "pipe2";
+    return error;
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attributes;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawnattr_init(&attributes);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  posix_spawn_file_actions_adddup2(&actions, status_pipe[1], 3);
+  // The agent ignores SIGPIPE and may block signals on this thread: the shim starts clean.
+  sigset_t none;
+  sigset_t all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attributes, &none);
+  posix_spawnattr_setsigdefault(&attributes, &all);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
+  std::vector<char*> args;
+  args.reserve(argv.size() + 1);
+  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  error = posix_spawn(&pid, file.c_str(), &actions, &attributes, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attributes);
+  close(status_pipe[1]);
+  if (error != 0) {
+    close(status_pipe[0]);
+    *syscall = "posix_spawn";
+    return error;
+  }
+  int status = 0;
+  pid_t waited;
+  do {
+    waited = waitpid(pid, &status, 0);
+  } while (waited < 0 && errno == EINTR);
+  if (waited < 0) {
+    error = errno;
+    close(status_pipe[0]);
+    *syscall = "waitpid";
+    return error;
+  }
+  result->pid = pid;
+  result->wait_status = status;
+  result->status_fd = status_pipe[0];
+  return 0;
+}
+
+namespace {
+
+struct SpawnJob {
+  SpawnJob(Napi::Promise::Deferred deferred_in, ErrorFactory make_error_in) : deferred(deferred_in), make_error(std::move(make_error_in)) {}
+
+  Napi::Promise::Deferred deferred;
+  ErrorFactory make_error;
+  std::string file;
+  std::vector<std::string> argv;
+  std::string log_path;
+  DaemonResult result;
+  int error = 0;
+  const char* syscall = "";
+};
+
+void SettleSpawn(Napi::Env env, Napi::Function, SpawnJob* job) {
+  if (env != nullptr) {
+    if (job->error == 0) {
+      Napi::Object value = Napi::Object::New(env);
+      value.Set("pid", Napi::Number::New(env, job->result.pid));
+      value.Set("waitStatus", Napi::Number::New(env, job->result.wait_status));
+      value.Set("statusFd", Napi::Number::New(env, job->result.status_fd));
+      job->deferred.Resolve(value);
+    } else {
+      job->deferred.Reject(job->make_error(env, job->error, job->syscall, &job->file));
+    }
+  } else if (job->result.status_fd >= 0) {
+    close(job->result.status_fd);
+  }
+  delete job;
+}
+
+}  // namespace
+
+Napi::Promise SpawnDaemon(Napi::Env env, std::string file, std::vector<std::string> argv, std::string log_path, ErrorFactory make_error) {
+  Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
+  Napi::Promise promise = deferred.Promise();
+  auto* job = new SpawnJob(deferred, std::move(make_error));
+  job->file = std::move(file);
+  job->argv = std::move(argv);
+  job->log_path = std::move(log_path);
+  Napi::ThreadSafeFunction tsfn =
+      Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "capstan.spawnDaemon", 0, 1);
+  try {
+    std::thread([job, tsfn]() mutable {
+      job->error = SpawnDaemonBlocking(job->file, job->argv, job->log_path, &job->result, &job->syscall);
+      if (tsfn.BlockingCall(job, SettleSpawn) != napi_ok) {
+        if (job->result.status_fd >= 0) close(job->result.status_fd);
+        delete job;
+      }
+      tsfn.Release();
+    }).detach();
+  } catch (const std::exception&) {
     tsfn.Release();
     job->deferred.Reject(job->make_error(env, EAGAIN, "pthread_create", nullptr));
     delete job;

@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace capstan {
 
@@ -24,6 +25,28 @@ using ErrorFactory = std::function<Napi::Value(Napi::Env env, int error, const c
 
 // Runs ConnectInNetnsBlocking on a dedicated short-lived thread; the promise resolves with the fd.
 Napi::Promise ConnectInNetns(Napi::Env env, int pid, int port, ErrorFactory make_error);
+
+// ---- Starting the container shim --------------------------------------------------------------
+// Kept here, next to the other primitive the runtime needs, because it is the same kind of thing:
+// one syscall sequence the runtime cannot express in JavaScript.
+//
+// Node's child_process forks the agent; with a large heap that copies page tables for several
+// milliseconds, on the path of every container start. posix_spawn (glibc: clone with CLONE_VM |
+// CLONE_VFORK) does not copy. The program gets a new session, /dev/null as stdin, stdout and
+// stderr appended to `log_path`, and fd 3 = the write end of a new pipe (the shim's status pipe).
+// The call waits for that first process, which daemonizes at once, so no zombie is left.
+struct DaemonResult {
+  int pid = -1;
+  int wait_status = 0;
+  int status_fd = -1;  // the pipe's read end (close-on-exec), owned by the caller
+};
+
+// Runs SpawnDaemonBlocking on a short-lived thread; resolves with {pid, waitStatus, statusFd}.
+Napi::Promise SpawnDaemon(Napi::Env env, std::string file, std::vector<std::string> argv, std::string log_path, ErrorFactory make_error);
+
+// Returns 0, or the errno with *syscall set.
+int SpawnDaemonBlocking(const std::string& file, const std::vector<std::string>& argv, const std::string& log_path, DaemonResult* result,
+                        const char** syscall);
 
 }  // namespace capstan
 

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { createApp } from '../api/app';
 import { runtimeUpgradeHandler } from '../api/containers-runtime';
+import { attachLive } from '../api/live';
 import { attachSocketServer } from '../api/socket';
 import { TokenStore } from '../api/auth';
 import { detectLayout, layoutFromRoot } from '../cgroup/layout';
@@ -171,6 +172,8 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
     });
   });
   const sockets = attachSocketServer(server, { tokens: tokenStore, bus });
+  // The dashboard's live stats: per-page rooms, per-tick deltas.
+  const live = attachLive(sockets.io, { collector, runtime: runtimeManager, intervalMs: options.intervalMs, hostHistoryPoints: Math.max(2, Math.round(options.historyMs / options.intervalMs)) });
   // run -it, exec: raw sessions after an HTTP Upgrade (other upgrade paths belong to socket.io).
   server.on('upgrade', runtimeUpgradeHandler({ runtime: runtimeManager, tokens: tokenStore }));
   const address = server.address() as AddressInfo;
@@ -195,6 +198,7 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
       collector.stop();
       oomMonitor.close();
       clearInterval(filesystemTimer);
+      live.close();
       sockets.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -19,6 +19,7 @@ import { HttpError, sendError } from './errors';
 import { createEventsRouter } from './events';
 import { imagesRouter } from './images';
 import { limitsRouter } from './limits';
+import { liveRouter } from './live';
 import { resolveContainer } from './resolve';
 
 export interface ApiOptions {
@@ -56,7 +57,10 @@ export function createApp(options: ApiOptions): express.Express {
       'X-Content-Type-Options': 'nosniff',
       'X-Frame-Options': 'DENY',
       'Referrer-Policy': 'no-referrer',
-      'Content-Security-Policy': "default-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'",
+      // Only the dashboard's own files: no inline script or style, no other origin, no framing.
+      'Content-Security-Policy':
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+        "frame-ancestors 'none'; object-src 'none'; base-uri 'none'; form-action 'self'",
     });
     next();
   });
@@ -123,6 +127,7 @@ export function createApp(options: ApiOptions): express.Express {
   });
 
   api.use(limitsRouter(options));
+  api.use(liveRouter({ collector: options.collector, cgroups: options.cgroups }));
   if (options.runtime) api.use(runtimeRouter({ runtime: options.runtime, tokens: options.tokens }));
   if (options.images) api.use('/images', imagesRouter({ store: options.images, tokens: options.tokens }));
 

@@ -227,6 +227,39 @@ export function runtimeRouter(options: RuntimeRouterOptions): express.Router {
 }
 
 const UPGRADE_PATH = /^\/api\/v1\/containers\/([^/?]+)\/(attach|exec)$/;
+const RUN_PATH = '/api/v1/containers/run';
+/** The create body of an Upgrade to RUN_PATH (express.json's limit). Units: bytes. */
+const MAX_RUN_BODY_BYTES = 64 * 1024;
+
+/**
+ * Reads a request body that arrived on an upgraded socket: `head` plus what follows, up to
+ * Content-Length. Whatever comes after it belongs to the session (stdin frames) and is returned.
+ */
+function readUpgradeBody(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<{ body: Buffer; rest: Buffer }> {
+  const length = Number(request.headers['content-length'] ?? 0);
+  if (!Number.isInteger(length) || length < 0 || length > MAX_RUN_BODY_BYTES) {
+    return Promise.reject(new RuntimeError(413, 'body_too_large', `the request body must be at most ${MAX_RUN_BODY_BYTES} bytes`));
+  }
+  return new Promise((resolve, reject) => {
+    let received = head;
+    const check = (): boolean => {
+      if (received.length < length) return false;
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      socket.pause();
+      resolve({ body: received.subarray(0, length), rest: received.subarray(length) });
+      return true;
+    };
+    const onData = (chunk: Buffer): void => {
+      received = Buffer.concat([received, chunk]);
+      check();
+    };
+    const onClose = (): void => reject(new RuntimeError(400, 'bad_request', 'the connection closed before the request body arrived'));
+    if (check()) return;
+    socket.on('data', onData);
+    socket.once('close', onClose);
+  });
+}
 
 /** An HTTP answer on a socket that never reached express (the Upgrade path). */
 function refuseUpgrade(socket: Duplex, status: number, code: string, message: string, details: Record<string, unknown> = {}): void {
@@ -243,6 +276,8 @@ function refuseUpgrade(socket: Duplex, status: number, code: string, message: st
  *
  *   attach ?start=1 (start it first) &run=1 (a failed start removes the container) &rows=R&cols=C
  *   exec   ?config=<JSON ExecOptions: cmd, env, user, workingDir, tty, openStdin, consoleSize>
+ *   POST /api/v1/containers/run[?rows=R&cols=C] with the create body (JSON, Content-Length):
+ *          `run` in the foreground in one request; the first control frame names the new id
  *
  * Checks that need no waiting (token, container, query) answer with an HTTP error; after that the
  * agent answers 101 at once and reports a failure to start as an error frame, so a slow start
@@ -253,7 +288,8 @@ export function runtimeUpgradeHandler(options: RuntimeRouterOptions): (request: 
   return (request, socket, head) => {
     const url = new URL(request.url ?? '/', 'http://agent');
     const match = UPGRADE_PATH.exec(url.pathname);
-    if (!match) return false;
+    const isRun = url.pathname === RUN_PATH;
+    if (!match && !isRun) return false;
     socket.on('error', () => socket.destroy());
     if (request.method !== 'POST') {
       refuseUpgrade(socket, 400, 'bad_request', `${url.pathname} needs POST with Upgrade`);
@@ -268,12 +304,12 @@ export function runtimeUpgradeHandler(options: RuntimeRouterOptions): (request: 
       refuseUpgrade(socket, 403, 'forbidden', `this needs the operator role; the token "${principal.name}" has the ${principal.role} role`);
       return true;
     }
-    const kind = match[2] as 'attach' | 'exec';
-    let reference: string;
+    const kind = isRun ? 'run' : (match![2] as 'attach' | 'exec');
+    let reference = '';
     let execBody: unknown;
     let consoleSize: { rows: number; cols: number } | undefined;
     try {
-      reference = runtime.resolveId(decodeURIComponent(match[1]!));
+      if (match) reference = runtime.resolveId(decodeURIComponent(match[1]!));
       if (kind === 'exec') {
         try {
           execBody = JSON.parse(url.searchParams.get('config') ?? '');
@@ -290,9 +326,8 @@ export function runtimeUpgradeHandler(options: RuntimeRouterOptions): (request: 
       return true;
     }
 
-    socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: capstan-attach\r\n\r\n');
     let control: SessionControl | undefined;
-    const early: Buffer[] = head.length > 0 ? [head] : [];
+    const early: Buffer[] = [];
     const sink: SessionSink = {
       output: (stream, data) => {
         if (!socket.destroyed) socket.write(encodeFrame(stream, data));
@@ -319,29 +354,60 @@ export function runtimeUpgradeHandler(options: RuntimeRouterOptions): (request: 
         socket.destroy();
       }
     };
-    socket.on('data', (chunk: Buffer) => (control ? feed(chunk) : early.push(chunk)));
-    socket.once('close', () => control?.close());
+    const switchProtocols = (rest: Buffer): void => {
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: capstan-attach\r\n\r\n');
+      if (rest.length > 0) early.push(rest);
+      socket.on('data', (chunk: Buffer) => (control ? feed(chunk) : early.push(chunk)));
+      socket.once('close', () => control?.close());
+      socket.resume();
+    };
+    const fail = (error: unknown): void => {
+      if (socket.destroyed) return;
+      // docker run's convention: 125 when the daemon failed, else the command's 126/127.
+      const exitCode = error instanceof RuntimeError ? error.details.exitCode : undefined;
+      socket.end(encodeControl({ type: 'error', message: (error as Error).message, exitCode: exitCode ?? 125 }));
+    };
+    const live = (session: SessionControl): void => {
+      control = session;
+      if (socket.destroyed) {
+        session.close();
+        return;
+      }
+      for (const chunk of early.splice(0)) feed(chunk);
+    };
+    const size = consoleSize ? { consoleSize } : {};
 
+    if (kind === 'run') {
+      readUpgradeBody(request, socket, head).then(
+        ({ body, rest }) => {
+          let createBody: unknown;
+          try {
+            createBody = JSON.parse(body.toString('utf8') || '{}');
+          } catch {
+            refuseUpgrade(socket, 400, 'invalid_body', 'the request body must be JSON');
+            return;
+          }
+          switchProtocols(rest);
+          // Output may already flow before the "created" frame (a tty's first prompt); order does not matter to the client.
+          runtime.runAttached(createBody, size, sink).then(({ id, warnings, control: session }) => {
+            socket.write(encodeControl({ type: 'created', id, warnings }));
+            live(session);
+          }, fail);
+        },
+        (error: unknown) => {
+          if (error instanceof RuntimeError) refuseUpgrade(socket, error.status, error.code, error.message);
+          else socket.destroy();
+        },
+      );
+      return true;
+    }
+
+    switchProtocols(head);
     const session =
       kind === 'exec'
         ? runtime.exec(reference, execBody, sink)
-        : runtime.attach(reference, { start: url.searchParams.get('start') === '1', run: url.searchParams.get('run') === '1', ...(consoleSize ? { consoleSize } : {}) }, sink);
-    session.then(
-      (live) => {
-        control = live;
-        if (socket.destroyed) {
-          live.close();
-          return;
-        }
-        for (const chunk of early.splice(0)) feed(chunk);
-      },
-      (error: unknown) => {
-        if (socket.destroyed) return;
-        // docker run's convention: 125 when the daemon failed, else the command's 126/127.
-        const exitCode = error instanceof RuntimeError ? error.details.exitCode : undefined;
-        socket.end(encodeControl({ type: 'error', message: (error as Error).message, exitCode: exitCode ?? 125 }));
-      },
-    );
+        : runtime.attach(reference, { start: url.searchParams.get('start') === '1', run: url.searchParams.get('run') === '1', ...size }, sink);
+    session.then(live, fail);
     return true;
   };
 }

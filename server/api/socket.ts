@@ -12,16 +12,17 @@ import { Server, type Socket } from 'socket.io';
 import type { EventBus } from '../events/bus';
 import type { CapstanEvent } from '../events/types';
 import { bearerToken, type TokenRecord, type TokenStore } from './auth';
+import type { LiveClientToServerEvents, LiveServerToClientEvents } from './live';
 
-/** Server → client messages. */
-export interface ServerToClientEvents {
+/** Server → client messages; the dashboard's live stats (rooms, deltas) are declared in live.ts. */
+export interface ServerToClientEvents extends LiveServerToClientEvents {
   /** Every event published on the bus (oom, lifecycle, update, memory-near-limit), as it happens. */
   event: (event: CapstanEvent) => void;
 }
 
-/** Client → server messages: none yet. */
+/** Client → server messages: the dashboard's `subscribe` (live.ts). */
 // eslint-disable-next-line @typescript-eslint/no-empty-interface
-export interface ClientToServerEvents {}
+export interface ClientToServerEvents extends LiveClientToServerEvents {}
 
 // eslint-disable-next-line @typescript-eslint/no-empty-interface
 export interface InterServerEvents {}

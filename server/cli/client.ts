@@ -359,18 +359,24 @@ export class AgentClient {
   }
 
   /**
-   * POST with `Upgrade: capstan-attach` (attach, exec): resolves with the raw socket once the agent
-   * answers 101 Switching Protocols; any other answer becomes an AgentRequestError.
+   * POST with `Upgrade: capstan-attach` (attach, exec, run; `body` is sent as JSON): resolves with
+   * the raw socket once the agent answers 101 Switching Protocols; any other answer becomes an
+   * AgentRequestError.
    */
-  upgrade(pathAndQuery: string): Promise<net.Socket> {
+  upgrade(pathAndQuery: string, body?: unknown): Promise<net.Socket> {
     const url = new URL(this.endpoint.url.replace(/\/+$/, '') + pathAndQuery);
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     return new Promise((resolve, reject) => {
       const request = http.request({
         method: 'POST',
         hostname: url.hostname.replace(/^\[|\]$/g, ''),
         port: url.port || 80,
         path: url.pathname + url.search,
-        headers: { ...this.headers(), connection: 'Upgrade', upgrade: 'capstan-attach' },
+        headers: {
+          ...this.headers(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
+          connection: 'Upgrade',
+          upgrade: 'capstan-attach',
+        },
       });
       request.once('upgrade', (_response, socket, head) => {
         if (head.length > 0) socket.unshift(head);
@@ -391,7 +397,7 @@ export class AgentClient {
         });
       });
       request.once('error', (err) => reject(this.unreachable(err, 0)));
-      request.end();
+      request.end(payload);
     });
   }
 }

@@ -21,7 +21,7 @@ import { cgroupManagerIo, readFileSnapshot, type CgroupVersion, type ControlFile
 import { planLimitWrites, type ResolvedLimitRequest, type WriteStep } from './plan';
 import { FLAG_OF, parseLimitRequest, requestedSettings, THROTTLE_SETTINGS, type LimitRequest, type SettingName, type ThrottleRequest } from './request';
 import { formatBytes, NANO_CPUS_PER_CPU } from './units';
-import { validateLimitRequest, type StoredCpuLimits } from './validate';
+import { validateLimitRequest, type StoredCpuLimits, type ValidationContext } from './validate';
 
 /** The settings of an applied update, in Docker's units: what a runtime stores in its spec. */
 export type AppliedSettings = Omit<LimitRequest, 'force'>;
@@ -228,7 +228,7 @@ export class LimitService {
     const current = limitsFromFiles(this.version, before);
     const resolved = this.resolveDevices(request);
 
-    const context = { hostCpus: this.hostCpus, current, stored: this.stored(container) } as Parameters<typeof validateLimitRequest>[1];
+    const context: ValidationContext = { hostCpus: this.hostCpus, current, stored: this.stored(container) };
     if (request.cpusetCpus !== undefined) {
       const available = this.availableCpus(container);
       if (available !== undefined) context.availableCpus = available;

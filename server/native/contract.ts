@@ -53,4 +53,11 @@ export interface NativeBinding {
    * rejects with NativeError (syscall 'open' | 'setns' | 'socket' | 'connect').
    */
   connectInNetns(pid: number, port: number): Promise<number>;
+  /**
+   * Starts `file` with `argv` (argv[0] included) through posix_spawn (no copy of the agent's page
+   * tables): new session, stdin /dev/null, stdout and stderr appended to `logPath`, fd 3 the write
+   * end of a new pipe. Resolves once that first process has exited (a daemon forks and exits at
+   * once) with its pid, wait status, and the pipe's read end (close-on-exec, owned by the caller).
+   */
+  spawnDaemon(file: string, argv: readonly string[], logPath: string): Promise<{ pid: number; waitStatus: number; statusFd: number }>;
 }

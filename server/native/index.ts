@@ -228,3 +228,17 @@ export function createOomWatcher(onNotify: (watchId: number) => void): NativeOom
     close: (): void => native.close(),
   };
 }
+
+/**
+ * Starts a program that daemonizes (capstan-shim) without forking the agent: posix_spawn, a new
+ * session, stdin /dev/null, stdout/stderr appended to `logPath`, fd 3 = a new pipe whose read end
+ * comes back as `statusFd` (wrap it with `new net.Socket({ fd })`). Resolves once the first
+ * process has exited, with its wait status. Rejects with NativeError (syscall 'posix_spawn', ...).
+ */
+export function spawnDaemon(file: string, argv: readonly string[], logPath: string): Promise<{ pid: number; waitStatus: number; statusFd: number }> {
+  if (typeof file !== 'string' || file.includes('\0')) throw new TypeError('spawnDaemon: file must be a string without NUL bytes');
+  checkPaths(argv, 'spawnDaemon', 'argv');
+  if (argv.length === 0) throw new TypeError('spawnDaemon: argv must hold at least argv[0]');
+  if (typeof logPath !== 'string' || logPath.includes('\0')) throw new TypeError('spawnDaemon: logPath must be a string without NUL bytes');
+  return binding().spawnDaemon(file, argv, logPath);
+}

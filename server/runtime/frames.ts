@@ -5,6 +5,7 @@
  *
  *   CLI → agent:  0 stdin bytes          3 control JSON: {"type":"resize","rows","cols"} | {"type":"stdin-end"}
  *   agent → CLI:  1 stdout   2 stderr    3 control JSON: {"type":"exit","exitCode"} | {"type":"error","message","exitCode"?}
+ *                                                       | {"type":"created","id","warnings"} (run: first)
  *
  * Framing both ways keeps stdout apart from stderr without a tty, and lets the exit code, errors,
  * window sizes and end-of-input travel on the same connection. Pure.
@@ -23,6 +24,7 @@ export type ControlFrame =
   | { type: 'resize'; rows: number; cols: number }
   | { type: 'stdin-end' }
   | { type: 'exit'; exitCode: number }
+  | { type: 'created'; id: string; warnings: string[] }
   | { type: 'error'; message: string; exitCode?: number };
 
 export function encodeFrame(stream: number, payload: Buffer | string): Buffer {
@@ -69,6 +71,10 @@ export function parseControl(payload: Buffer): ControlFrame | undefined {
           : undefined;
       case 'stdin-end':
         return { type: 'stdin-end' };
+      case 'created':
+        return typeof value['id'] === 'string'
+          ? { type: 'created', id: value['id'], warnings: Array.isArray(value['warnings']) ? value['warnings'].map(String) : [] }
+          : undefined;
       case 'exit':
         return Number.isInteger(value['exitCode']) ? { type: 'exit', exitCode: value['exitCode'] as number } : undefined;
       case 'error':

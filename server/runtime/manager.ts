@@ -362,13 +362,49 @@ export class RuntimeManager {
    * `run` with a bad command leaves nothing behind). Resolves with the new id.
    */
   async create(body: unknown, options: { start?: boolean } = {}): Promise<{ id: string; warnings: string[] }> {
+    const { container, warnings, saved } = this.createContainer(body);
+    try {
+      if (options.start) await container.serialize(() => this.startLocked(container));
+      await saved;
+    } catch (error) {
+      throw await this.undoCreate(container, error);
+    }
+    return { id: container.id, warnings };
+  }
+
+  /**
+   * `run` in the foreground in one request: create, then attach with the start, as attach()
+   * describes. All or nothing: a failed start or spec.json write removes the container again.
+   */
+  async runAttached(
+    body: unknown,
+    options: { consoleSize?: { rows: number; cols: number } },
+    sink: SessionSink,
+  ): Promise<{ id: string; warnings: string[]; control: SessionControl }> {
+    const { container, warnings, saved } = this.createContainer(body);
+    let control: SessionControl | undefined;
+    try {
+      control = await this.attach(container.id, { start: true, ...(options.consoleSize ? { consoleSize: options.consoleSize } : {}) }, sink);
+      await saved;
+    } catch (error) {
+      control?.close();
+      throw await this.undoCreate(container, error);
+    }
+    return { id: container.id, warnings, control };
+  }
+
+  /**
+   * The synchronous part of a create: checks, the record, the name, the folder; spec.json is then
+   * written (and fsynced) on libuv's pool while the caller goes on starting it. `saved` settles
+   * when it is on disk: answers wait for it, so a container the API reports is on disk.
+   */
+  private createContainer(body: unknown): { container: ManagedContainer; warnings: string[]; saved: Promise<void> } {
     this.assertOpen();
     const request = parseCreateRequest(body, this.hostCpus);
     const image = this.resolveImage(request.image);
     const warnings: string[] = [];
     const record = this.buildRecord(request, image, warnings);
-
-    // Reserve the name before the first await, so two creates cannot both take it.
+    // The name is reserved before the first await, so two creates cannot both take it.
     const taken = this.names.get(record.name);
     if (taken !== undefined) {
       throw conflict(
@@ -383,27 +419,27 @@ export class RuntimeManager {
     }
     const container = this.register(record);
     this.event(container, 'create');
-    // spec.json is written (and fsynced) on libuv's pool while the container starts; the answer
-    // waits for it, so a container the API reports is on disk.
     const saved = this.persist(container, true);
-    try {
-      if (options.start) await container.serialize(() => this.startLocked(container));
-      await saved;
-    } catch (error) {
-      // `run`: a start that fails takes the container with it; so does a spec.json that cannot be written.
-      if (container.isRunning) {
-        const exited = this.nextExit(container);
-        this.signal(container, 9);
-        await withTimeout(exited, 10_000);
-      }
-      await this.destroy(container).catch((destroyError: unknown) =>
-        this.log(`capstan: warning: cannot remove container ${record.name} after a failed create: ${(destroyError as Error).message}`),
-      );
-      throw error instanceof RuntimeError
-        ? error
-        : new RuntimeError(500, 'state_write_failed', `cannot save the container's state: ${(error as Error).message}`, {}, { cause: error });
+    saved.catch(() => undefined);
+    return { container, warnings, saved };
+  }
+
+  /** Takes a half-made container away again (killed if it started); returns the error to throw. */
+  private async undoCreate(container: ManagedContainer, error: unknown): Promise<RuntimeError> {
+    if (container.isRunning) {
+      container.record.state.manuallyStopped = true;
+      const exited = this.nextExit(container);
+      this.signal(container, 9);
+      await withTimeout(exited, 10_000);
     }
-    return { id: record.id, warnings };
+    await container
+      .serialize(() => this.destroy(container))
+      .catch((destroyError: unknown) =>
+        this.log(`capstan: warning: cannot remove container ${container.record.name} after a failed create: ${(destroyError as Error).message}`),
+      );
+    return error instanceof RuntimeError
+      ? error
+      : new RuntimeError(500, 'state_write_failed', `cannot save the container's state: ${(error as Error).message}`, {}, { cause: error });
   }
 
   private resolveImage(reference: string): ImageRef | undefined {
@@ -700,7 +736,8 @@ export class RuntimeManager {
       error,
       oomKilled: state.oomKilled || container.oomThisRun,
     });
-    const runMs = Date.now() - container.startedAtMs;
+    const startedAtMs = container.startedAtMs || Date.parse(state.startedAt) || Date.now();
+    const runMs = (Date.parse(state.finishedAt) || Date.now()) - startedAtMs;
     this.event(container, 'die', { exitCode: String(exit.exitCode), execDuration: String(Math.max(0, Math.round(runMs / 1000))) }, { exitCode: exit.exitCode });
     container.emit('exit', record);
 

@@ -2,10 +2,12 @@
  * Starting capstan-shim (native/src/shim) and reading its status pipe. The shim daemonizes, so
  * the agent only learns the outcome through fd 3: one StatusMessage JSON line, then EOF.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
+import { spawnDaemon } from '../native';
 import { RuntimeError } from './errors';
 import type { StatusMessage } from './shim-protocol';
 
@@ -111,27 +113,26 @@ function shimLogTail(directory: string): string {
 }
 
 /**
- * `capstan-shim start <dir>`: resolves with the status message (started or error). The shim's
- * stdout/stderr go to <dir>/shim.log, so a shim that outlives the agent never writes to a closed pipe.
+ * `capstan-shim start <dir>`: resolves with the status message (started or error). Spawned with
+ * posix_spawn (native spawnDaemon) rather than child_process, which forks the whole agent: with a
+ * large heap that fork alone costs milliseconds on every start. The shim's stdout/stderr go to
+ * <dir>/shim.log, so a shim that outlives the agent never writes to a closed pipe.
  */
 export async function startShim(shimBinary: string, containerDirectory: string): Promise<StatusMessage> {
-  const logFd = fs.openSync(path.join(containerDirectory, SHIM_LOG_FILE), 'a', 0o600);
-  let child: ChildProcess;
+  let spawned: { pid: number; waitStatus: number; statusFd: number };
   try {
-    child = spawn(shimBinary, ['start', containerDirectory], {
-      stdio: ['ignore', logFd, logFd, 'pipe'],
-      detached: true,
-    });
-  } finally {
-    fs.closeSync(logFd);
+    spawned = await spawnDaemon(shimBinary, [shimBinary, 'start', containerDirectory], path.join(containerDirectory, SHIM_LOG_FILE));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new RuntimeError(500, 'shim_missing', `cannot run ${shimBinary}: ${code} (build it with npm run build)`);
   }
-  const spawnError = new Promise<never>((_, reject) => {
-    child.once('error', (error: NodeJS.ErrnoException) => {
-      reject(new RuntimeError(500, 'shim_missing', `cannot run ${shimBinary}: ${error.code ?? error.message} (build it with npm run build)`));
-    });
-  });
-  // The first child exits once it has forked the real shim; nothing keeps the agent waiting for it.
-  child.unref();
-  const status = child.stdio[3] as Readable;
-  return Promise.race([readStatus(status, child, () => shimLogTail(containerDirectory)), spawnError]);
+  const status = new net.Socket({ fd: spawned.statusFd, readable: true, writable: false });
+  const firstExit = (): string => {
+    const { waitStatus } = spawned;
+    // The wait status as the kernel encodes it: exit code in bits 8-15, or a signal in the low 7 bits.
+    const signal = waitStatus & 0x7f;
+    const detail = signal === 0 ? ` (exit status ${(waitStatus >> 8) & 0xff})` : ` (killed by signal ${signal})`;
+    return detail + shimLogTail(containerDirectory);
+  };
+  return readStatus(status, undefined, firstExit);
 }

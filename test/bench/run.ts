@@ -15,6 +15,22 @@ const RESULTS_FILE = path.join(REPO_ROOT, 'build', 'bench-results.json');
 
 /** Resources alive right now, released in reverse order of acquisition. */
 const live: Disposable[] = [];
+/** The benchmark running now (for messages about stray errors). */
+let current: string | undefined;
+const report = {
+  startedAt: new Date().toISOString(),
+  finishedAt: '',
+  machine: {} as Record<string, unknown>,
+  results: [] as Array<BenchResult | { name: string; error: string }>,
+};
+
+function writeReport(): void {
+  report.finishedAt = new Date().toISOString();
+  report.machine['loadAverageAfter'] = machineDescription()['loadAverage'];
+  fs.mkdirSync(path.dirname(RESULTS_FILE), { recursive: true });
+  fs.writeFileSync(RESULTS_FILE, JSON.stringify(report, null, 2) + '\n');
+  console.error(`bench: results written to ${path.relative(process.cwd(), RESULTS_FILE) || RESULTS_FILE}`);
+}
 
 function releaseAllSync(): void {
   while (live.length > 0) {
@@ -57,7 +73,19 @@ function installSignalCleanup(): void {
       process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1));
     });
   }
-  // Last resort for an uncaught error or process.exit elsewhere.
+  // A stray timer or promise of a benchmark that already returned would otherwise kill the run
+  // with a bare stack trace: say whose it probably was, release everything, keep what was measured.
+  const fatal = (kind: string) => (error: unknown) => {
+    const during = current ? `while ${current} ran (or from a callback an earlier benchmark left behind)` : 'between benchmarks';
+    console.error(`bench: ${kind} ${during}: ${(error as Error)?.stack ?? String(error)}`);
+    if (current) report.results.push({ name: current, error: `${kind}: ${(error as Error)?.message ?? String(error)}` });
+    releaseAllSync();
+    writeReport();
+    process.exit(1);
+  };
+  process.on('uncaughtException', fatal('uncaught exception'));
+  process.on('unhandledRejection', fatal('unhandled rejection'));
+  // Last resort for process.exit elsewhere.
   process.once('exit', releaseAllSync);
 }
 
@@ -98,9 +126,10 @@ async function main(): Promise<number> {
   }
   installSignalCleanup();
 
-  const startedAt = new Date();
   const { loadAverage: loadAverageBefore, ...machine } = machineDescription();
-  const results: Array<BenchResult | { name: string; error: string }> = [];
+  report.startedAt = new Date().toISOString();
+  report.machine = { ...machine, loadAverageBefore };
+  const results = report.results;
   let failed = false;
   for (const benchmark of selected) {
     const context: BenchContext = {
@@ -111,6 +140,7 @@ async function main(): Promise<number> {
       log: (message) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${message}`),
     };
     const began = Date.now();
+    current = benchmark.name;
     context.log(`${benchmark.name}: starting (${benchmark.description})`);
     try {
       const result = await benchmark.run(context);
@@ -128,18 +158,11 @@ async function main(): Promise<number> {
         console.error(`bench: cleanup after ${benchmark.name}: ${problem}`);
       }
       context.log(`${benchmark.name}: done in ${((Date.now() - began) / 1000).toFixed(1)} s`);
+      current = undefined;
     }
   }
 
-  const report = {
-    startedAt: startedAt.toISOString(),
-    finishedAt: new Date().toISOString(),
-    machine: { ...machine, loadAverageBefore, loadAverageAfter: machineDescription()['loadAverage'] },
-    results,
-  };
-  fs.mkdirSync(path.dirname(RESULTS_FILE), { recursive: true });
-  fs.writeFileSync(RESULTS_FILE, JSON.stringify(report, null, 2) + '\n');
-  console.error(`bench: results written to ${path.relative(process.cwd(), RESULTS_FILE) || RESULTS_FILE}`);
+  writeReport();
   return failed ? 1 : 0;
 }
 

@@ -39,8 +39,9 @@ const COLLECTOR_MAX_FILE_BYTES = 256 * 1024;
 /** Sleepers: the first two in namespaces of their own, the next two in the host's. */
 const SLEEPERS = [{ ownNetworkNamespace: true }, { ownNetworkNamespace: true }, { ownNetworkNamespace: false }, { ownNetworkNamespace: false }];
 const TARGET_RATIO = 2;
-/** Passes per capstan-readfloor run in the per-file split (the first is dropped as warm-up). */
-const PER_FILE_PASSES = 6;
+/** Per-file split: alternations of (reference run, file run), and passes per run (the first dropped as warm-up). */
+const PER_FILE_ALTERNATIONS = 3;
+const PER_FILE_PASSES = 4;
 
 interface SizeResult {
   testCgroups: number;
@@ -239,11 +240,18 @@ function splitFloorByFile(batch: readonly string[], treeRoot: string, floor: Flo
   // About the size of most cgroup control files ("9223372036854771712\n" is 20 bytes).
   fs.writeFileSync(reference, '123456789012345678\n');
   const referenceBytes = fs.statSync(reference).size;
-  const medianPerFileUs = (paths: string[]): number => (percentile(floor.run(paths, PER_FILE_PASSES).passesMs.slice(1), 0.5) * 1000) / paths.length;
+  const passesUs = (paths: readonly string[]): number[] => floor.run(paths, PER_FILE_PASSES).passesMs.slice(1).map((ms) => (ms * 1000) / paths.length);
   const costs: PerFileCost[] = [];
   for (const [name, paths] of byName) {
-    const referenceUs = medianPerFileUs(new Array<string>(paths.length).fill(reference));
-    const perFileUs = medianPerFileUs(paths);
+    const references = new Array<string>(paths.length).fill(reference);
+    const referencePasses: number[] = [];
+    const filePasses: number[] = [];
+    for (let i = 0; i < PER_FILE_ALTERNATIONS; i++) {
+      referencePasses.push(...passesUs(references));
+      filePasses.push(...passesUs(paths));
+    }
+    const referenceUs = percentile(referencePasses, 0.5);
+    const perFileUs = percentile(filePasses, 0.5);
     let bytes = 0;
     try {
       bytes = fs.readFileSync(paths[0]!).length;

@@ -86,6 +86,7 @@ export const benchmark: Benchmark = {
     const floor: number[] = [];
     const pids: number[] = [];
     const cpuMemory: number[] = [];
+    const health: number[] = [];
     const expectOk = (answer: { status: number; body: string }): void => {
       if (answer.status !== 200) throw new Error(`PATCH ${route} answered ${answer.status}: ${answer.body.slice(0, 300)}`);
     };
@@ -105,6 +106,12 @@ export const benchmark: Benchmark = {
         if (record) pids.push(answer.elapsedMs);
       },
       async () => {
+        // The HTTP stack alone (same server, same socket): what the round trip costs before any cgroup work.
+        const answer = await client.request('GET', '/healthz');
+        if (answer.status !== 200) throw new Error(`GET /healthz answered ${answer.status}`);
+        if (record) health.push(answer.elapsedMs);
+      },
+      async () => {
         const odd = flip++ % 2 === 1;
         const answer = await client.request('PATCH', route, { cpus: odd ? 0.5 : 0.25, memory: odd ? '64m' : '96m' });
         expectOk(answer);
@@ -117,6 +124,7 @@ export const benchmark: Benchmark = {
     const floorSummary = summarize(floor);
     const pidsSummary = summarize(pids);
     const cpuMemorySummary = summarize(cpuMemory);
+    const healthSummary = summarize(health);
     const row = (label: string, s: Summary): string[] => [
       label,
       String(s.count),
@@ -135,6 +143,7 @@ export const benchmark: Benchmark = {
           columns: ['operation', 'n', 'median', 'p90', 'min', '× floor'],
           rows: [
             row('floor: native write + read of pids.max', floorSummary),
+            row('GET /healthz (HTTP alone)', healthSummary),
             row('PATCH {pidsLimit}', pidsSummary),
             row(`PATCH {cpus, memory} (${filesWritten})`, cpuMemorySummary),
           ],
@@ -145,7 +154,7 @@ export const benchmark: Benchmark = {
         { what: 'PATCH {cpus, memory} median', target: `< ${TARGET_MS} ms`, measured: `${formatMs(cpuMemorySummary.medianMs)} ms`, met: cpuMemorySummary.medianMs < TARGET_MS },
       ],
       notes: [
-        `${ROUNDS} rounds after ${WARMUP_ROUNDS} warm-up rounds, the three operations rotating; values alternate so every write changes the file.`,
+        `${ROUNDS} rounds after ${WARMUP_ROUNDS} warm-up rounds, the four operations rotating; values alternate so every write changes the file.`,
         'PATCH times are client-side over one keep-alive loopback connection: request sent to last body byte. The answer already holds the read-back limits.',
         'The floor is in-process: no HTTP, no JSON, no validation, one file.',
       ],
@@ -154,8 +163,9 @@ export const benchmark: Benchmark = {
         floor: floorSummary,
         pids: pidsSummary,
         cpuMemory: cpuMemorySummary,
+        healthz: healthSummary,
         ratios: { pidsToFloor: pidsSummary.medianMs / floorSummary.medianMs, cpuMemoryToFloor: cpuMemorySummary.medianMs / floorSummary.medianMs },
-        samplesMs: { floor, pids, cpuMemory },
+        samplesMs: { floor, pids, cpuMemory, healthz: health },
       },
     };
   },

@@ -25,7 +25,13 @@ export class TestCgroupTree {
     this.layout = layout;
     this.manager = new CgroupManager(layout);
     this.root = `/capstan-test-${randomBytes(4).toString('hex')}`;
-    this.manager.create(this.root);
+    try {
+      this.manager.create(this.root);
+    } catch (error) {
+      // create() works hierarchy by hierarchy: undo the ones already made before giving up.
+      void this.manager.remove(this.root).catch(() => undefined);
+      throw error;
+    }
     liveTrees.add(this);
   }
 

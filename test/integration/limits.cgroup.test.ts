@@ -8,6 +8,7 @@
  * than taken from one sample.
  */
 import { execFile, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
 import { promisify } from 'node:util';
 import test, { type ExecutionContext } from 'ava';
 import { eventually, startAgentProcess, type AgentProcess } from '../helpers/agent';
@@ -40,57 +41,81 @@ async function waitForContainer(agent: AgentProcess, cgroupPath: string): Promis
   }, 60_000, `the agent to list ${cgroupPath}`);
 }
 
-interface CpuTick {
-  /** docker stats' CPU % from the API (Δcgroup ÷ Δhost CPU time × CPUs). Units: percent. */
-  apiPercent: number;
-  /** Δ cpuUsageSeconds ÷ Δ wall time between two ticks, from the same API answers. Units: percent of one CPU. */
-  wallPercent: number;
+/** One collector tick of a cgroup, as the API reports it. */
+interface CpuSample {
+  /** When the tick started. Units: milliseconds since the Unix epoch. */
+  timestampMs: number;
+  /** Cumulative CPU time. Units: seconds. */
+  usageSeconds: number;
+  /** docker stats' CPU % for the tick (Δcgroup ÷ Δhost CPU time × CPUs). Units: percent. */
+  apiPercent?: number;
 }
 
 /**
- * Follows one cgroup's stats tick by tick through the API. Two figures per tick: docker's CPU %
- * divides by the host's CPU time, which leaves out steal time, so on a virtual machine whose
- * hypervisor steals (this one: ~20 % under load) it reads high; the cgroup's own CPU seconds over
- * wall-clock time is what the CFS quota bounds, so that is the one asserted.
+ * The share of one CPU a cgroup used between two ticks: Δ cpuUsageSeconds ÷ Δ tick time, both
+ * from the API. This is what a CFS quota bounds. docker's CPU % (logged alongside) divides by the
+ * host's CPU time instead, which leaves out steal time, so it reads high on a virtual machine whose
+ * hypervisor steals (this one: ~20 % under load). A tick's files are read a little after the tick
+ * starts, by a varying delay on a loaded machine, so rates are taken over two or more ticks.
+ * Units: percent of one CPU.
  */
+function cpuRate(from: CpuSample, to: CpuSample): number {
+  return ((to.usageSeconds - from.usageSeconds) / ((to.timestampMs - from.timestampMs) / 1000)) * 100;
+}
+
+/** Follows one cgroup's stats tick by tick through the API. */
 class CpuFollower {
-  private last: { timestampMs: number; usageSeconds: number } | undefined;
+  private lastTimestampMs = -1;
 
   constructor(
     private readonly agent: AgentProcess,
     private readonly cgroupPath: string,
   ) {}
 
-  /** The next tick's figures (waits for a tick after the previous call's). */
-  async next(timeoutMs = 20_000): Promise<CpuTick> {
+  /** The next tick after the one returned last. */
+  async next(timeoutMs = 20_000): Promise<CpuSample> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (Date.now() > deadline) throw new Error(`no new CPU sample of ${this.cgroupPath} within ${timeoutMs} ms`);
       const response = await this.agent.get(`/api/v1/containers/${encodeURIComponent(this.cgroupPath)}`, this.agent.viewerToken);
       const { stats } = (await response.json()) as { stats: { timestampMs: number; cpuPercent?: number; cpuUsageSeconds?: number } };
-      if (stats.cpuUsageSeconds !== undefined && stats.timestampMs !== this.last?.timestampMs) {
-        const previous = this.last;
-        this.last = { timestampMs: stats.timestampMs, usageSeconds: stats.cpuUsageSeconds };
-        if (previous !== undefined && stats.cpuPercent !== undefined) {
-          const wallSeconds = (stats.timestampMs - previous.timestampMs) / 1000;
-          return { apiPercent: stats.cpuPercent, wallPercent: ((stats.cpuUsageSeconds - previous.usageSeconds) / wallSeconds) * 100 };
-        }
+      if (stats.cpuUsageSeconds !== undefined && stats.timestampMs !== this.lastTimestampMs) {
+        this.lastTimestampMs = stats.timestampMs;
+        const sample: CpuSample = { timestampMs: stats.timestampMs, usageSeconds: stats.cpuUsageSeconds };
+        if (stats.cpuPercent !== undefined) sample.apiPercent = stats.cpuPercent;
+        return sample;
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
 
-  async ticks(count: number): Promise<CpuTick[]> {
-    const ticks: CpuTick[] = [];
-    while (ticks.length < count) ticks.push(await this.next());
-    return ticks;
+  async ticks(count: number): Promise<CpuSample[]> {
+    const samples: CpuSample[] = [];
+    while (samples.length < count) samples.push(await this.next());
+    return samples;
   }
 }
 
-const describeTicks = (ticks: CpuTick[]): string =>
-  ticks.map((tick) => `${tick.wallPercent.toFixed(1)} (docker formula ${tick.apiPercent.toFixed(1)})`).join(', ');
+const docker = (samples: CpuSample[]): string => samples.map((s) => (s.apiPercent === undefined ? '--' : s.apiPercent.toFixed(1))).join(', ');
 
-const mean = (values: number[]): number => values.reduce((a, b) => a + b, 0) / values.length;
+/**
+ * Two-tick window rates over up to `maxTicks` ticks, stopping early after three windows once
+ * one is within `target ± tolerance`. Units: percent of one CPU.
+ */
+async function atTheCap(cpu: CpuFollower, target: number, tolerance: number, first?: CpuSample, maxTicks = 8) {
+  const samples: CpuSample[] = first ? [first] : [await cpu.next()];
+  const windows: number[] = [];
+  let reached = false;
+  while (samples.length < maxTicks) {
+    samples.push(await cpu.next());
+    if (samples.length < 3) continue;
+    const rate = cpuRate(samples[samples.length - 3]!, samples[samples.length - 1]!);
+    windows.push(rate);
+    if (Math.abs(rate - target) <= tolerance) reached = true;
+    if (reached && windows.length >= 3) break;
+  }
+  return { reached, windows, samples };
+}
 
 function readFile(tree: TestCgroupTree, cgroupPath: string, v1Controller: 'cpu' | 'memory' | 'pids', file: string): string {
   return tree.manager.readControl(tree.layout.controllersOn === 2 ? 'unified' : v1Controller, cgroupPath, file);
@@ -168,17 +193,18 @@ test.serial('a busy loop capped at --cpus 0.2 runs at 20 %; `capstan update --cp
   t.deepEqual(first.body.clamped, []);
   if (tree.layout.controllersOn === 2) t.is(readFile(tree, busy, 'cpu', 'cpu.weight'), '10000');
   else t.is(readFile(tree, busy, 'cpu', 'cpu.shares'), '262144');
-  // Let one full tick pass at the new cap, then average three.
+  // Let one full tick pass at the new cap, then measure over two-tick windows. A cap is a
+  // ceiling: no window may exceed it, and the loop must reach it in some window (a starved
+  // machine — the emulated VM on a loaded host — can hold it below for a while).
   const cpu = new CpuFollower(agent, busy);
-  await cpu.ticks(1);
-  const capped = await cpu.ticks(3);
-  t.log(`at --cpus 0.2: ${describeTicks(capped)} %`);
-  const cappedMean = mean(capped.map((tick) => tick.wallPercent));
-  t.true(Math.abs(cappedMean - 20) <= 5, `CPU ${cappedMean.toFixed(1)} % should be 20 ± 5 (${describeTicks(capped)})`);
+  await cpu.next();
+  const capped = await atTheCap(cpu, 20, 5);
+  t.log(`at --cpus 0.2: windows ${capped.windows.map((r) => r.toFixed(1)).join(', ')} % of a CPU (docker formula per tick: ${docker(capped.samples)})`);
+  t.true(capped.reached, `CPU never within 20 ± 5 %: ${capped.windows.join(', ')}`);
+  t.true(capped.windows.every((r) => r <= 25), `CPU above the 0.2 cap: ${capped.windows.join(', ')}`);
 
-  await cpu.next(); // start the clock on a fresh tick boundary
-  const changedAt = Date.now();
   const cli = await runCli(['update', '--cpus', '0.5', '--state-dir', agent.stateDir, busy]);
+  const changedAt = Date.now();
   t.is(cli.code, 0, cli.stderr);
   t.is(cli.stdout, `${busy}\n`);
   if (tree.layout.controllersOn === 2) {
@@ -188,24 +214,24 @@ test.serial('a busy loop capped at --cpus 0.2 runs at 20 %; `capstan update --cp
     t.is(readFile(tree, busy, 'cpu', 'cpu.cfs_period_us'), '100000');
   }
 
-  // Poll tick by tick: the first tick covering a full second after the change shows the new rate.
-  const recent: CpuTick[] = [];
-  let reachedAfterMs: number | undefined;
-  while (Date.now() - changedAt < 10_000) {
-    const tick = await cpu.next();
-    recent.push(tick);
-    if (Math.abs(tick.wallPercent - 50) <= 8) {
-      reachedAfterMs = Date.now() - changedAt;
-      break;
-    }
-  }
-  t.log(`after --cpus 0.5: ${describeTicks(recent)} %; in range after ${reachedAfterMs ?? '--'} ms`);
-  t.not(reachedAfterMs, undefined, `CPU never reached 50 ± 8 %: ${describeTicks(recent)}`);
-  t.true(reachedAfterMs! <= 3500, `reached 50 ± 8 % only after ${reachedAfterMs} ms`);
-  const settled = await cpu.ticks(3);
-  const settledMean = mean(settled.map((tick) => tick.wallPercent));
-  t.log(`settled: ${describeTicks(settled)} %`);
-  t.true(Math.abs(settledMean - 50) <= 8, `CPU ${settledMean.toFixed(1)} % should stay 50 ± 8 (${describeTicks(settled)})`);
+  // Within three ticks (3 s at --interval 1s): from the first tick that starts after the update,
+  // the rate over the next one or two ticks is the new cap.
+  let start: CpuSample;
+  do start = await cpu.next();
+  while (start.timestampMs <= changedAt);
+  const second = await cpu.next();
+  const third = await cpu.next();
+  const oneTick = cpuRate(start, second);
+  const twoTicks = cpuRate(start, third);
+  t.log(
+    `after --cpus 0.5: ${oneTick.toFixed(1)} % over 1 tick, ${twoTicks.toFixed(1)} % over 2 ticks, ` +
+      `by ${third.timestampMs - changedAt} ms after the update (docker formula: ${docker([second, third])})`,
+  );
+  t.true(Math.abs(oneTick - 50) <= 8 || Math.abs(twoTicks - 50) <= 8, `CPU ${oneTick.toFixed(1)} / ${twoTicks.toFixed(1)} % should be 50 ± 8`);
+  const settled = await atTheCap(cpu, 50, 8, third);
+  t.log(`then: windows ${settled.windows.map((r) => r.toFixed(1)).join(', ')} % (docker formula per tick: ${docker(settled.samples)})`);
+  t.true(settled.reached, `CPU not within 50 ± 8 % again: ${settled.windows.join(', ')}`);
+  t.true(settled.windows.every((r) => r <= 58), `CPU above the 0.5 cap: ${settled.windows.join(', ')}`);
 });
 
 test.serial('memory below the current usage is refused with the usage, and the old limit stays in the file', async (t) => {
@@ -286,6 +312,16 @@ test.serial('bad input: docker\'s message with 400 and nothing changed, viewer 4
   t.is(mixed.stdout, `${quiet}\n`);
   t.is(mixed.stderr, 'Error response from daemon: No such container: no-such-container-here\n');
   t.is(readFile(tree, quiet, 'pids', 'pids.max'), '64');
+
+  // A cgroup removed after the agent listed it: a clear 404 (whether or not a tick has passed
+  // since), and the agent carries on.
+  const doomed = tree.child('doomed');
+  await waitForContainer(agent, doomed);
+  for (const { directory } of tree.manager.directories(doomed)) fs.rmdirSync(directory);
+  const gone = await patchLimits(agent, doomed, { pidsLimit: 10 });
+  t.is(gone.status, 404, JSON.stringify(gone.body));
+  t.regex(gone.body.error.message, /^No such container: /);
+  t.is((await agent.get('/healthz')).status, 200);
 });
 
 test.serial('the kernel refusing the second write of an update rolls the first one back (real EINVAL)', async (t) => {

@@ -127,9 +127,11 @@ class TestAgent {
     return { status: response.status, json, text };
   }
 
+  /** docker inspect's object, through the API (the CLI's output is tested on its own). */
   async inspect(t: ExecutionContext, name: string): Promise<Inspect> {
-    const [value] = JSON.parse(await this.ok(t, ['inspect', name])) as Inspect[];
-    return value!;
+    const response = await this.api('GET', `/api/v1/containers/${encodeURIComponent(name)}/json`);
+    if (response.status !== 200) t.fail(`inspect ${name}: ${response.status} ${response.text}`);
+    return response.json as Inspect;
   }
 }
 
@@ -327,9 +329,9 @@ maybe('writes stay in the container: the image is unchanged and two containers d
   await shared.ok(t, ['run', '-d', '--name', b, IMAGE, 'sleep', '60']);
   await shared.ok(t, ['exec', a, 'sh', '-c', 'echo mine > /etc/written-by-a && rm /etc/hostname']);
   t.is(await shared.ok(t, ['exec', a, 'cat', '/etc/written-by-a']), 'mine\n');
-  const inB = await shared.cli(['exec', b, 'sh', '-c', 'cat /etc/written-by-a; cat /etc/hostname']);
-  t.is(inB.code, 1);
-  t.regex(inB.stdout, /^busybox$/m, 'b still has the file a deleted');
+  const inB = await shared.cli(['exec', b, 'cat', '/etc/written-by-a']);
+  t.is(inB.code, 1, 'b does not see what a wrote');
+  t.is(await shared.ok(t, ['exec', b, 'cat', '/etc/hostname']), 'busybox\n', 'b still has the file a deleted');
   const fresh = await shared.cli(['run', '--rm', IMAGE, 'cat', '/etc/written-by-a']);
   t.not(fresh.code, 0, 'a new container from the image does not see it');
   await shared.ok(t, ['rm', '-f', a, b]);
@@ -480,7 +482,8 @@ maybe('run in the foreground streams output and exits with the container code; -
 
 maybe('stop, kill -s, restart, pause and unpause, wait, exec, and restart policies', async (t) => {
   const name = uniqueName('life');
-  await shared.ok(t, ['run', '-d', '--name', name, IMAGE, 'sh', '-c', 'trap "exit 12" TERM; while true; do sleep 0.1; done']);
+  // PID 1 of a namespace only gets the signals it handles, as in docker: hence the traps.
+  await shared.ok(t, ['run', '-d', '--name', name, IMAGE, 'sh', '-c', 'trap "exit 12" TERM; trap "exit 13" USR1; while true; do sleep 0.1; done']);
   await shared.ok(t, ['pause', name]);
   t.like((await shared.inspect(t, name)).State, { Status: 'paused', Paused: true, Running: true });
   const paused = await shared.cli(['pause', name]);
@@ -499,7 +502,7 @@ maybe('stop, kill -s, restart, pause and unpause, wait, exec, and restart polici
   await shared.ok(t, ['restart', name]);
   t.is((await shared.inspect(t, name)).State.Status, 'running');
   await shared.ok(t, ['kill', '-s', 'USR1', name]);
-  t.is(await shared.ok(t, ['wait', name]), '138\n', 'SIGUSR1 kills sh: 128 + 10');
+  t.is(await shared.ok(t, ['wait', name]), '13\n', 'SIGUSR1 reached its trap');
   const notRunning = await shared.cli(['kill', name]);
   t.regex(notRunning.stderr, /is not running/);
   const running = await shared.cli(['rm', name]);
@@ -516,10 +519,8 @@ maybe('stop, kill -s, restart, pause and unpause, wait, exec, and restart polici
 });
 
 maybe('bad input gets a clear error and leaves no container folder, cgroup or mount behind', async (t) => {
-  const before = fs.readdirSync(path.join(shared.stateDir, 'containers')).sort();
   const taken = uniqueName('taken');
   await shared.ok(t, ['create', '--name', taken, IMAGE, 'true']);
-  const afterCreate = fs.readdirSync(path.join(shared.stateDir, 'containers')).sort();
   const port = await freePort();
   const blocker = net.createServer().listen(port, '127.0.0.1');
   await new Promise((resolve) => blocker.once('listening', resolve));
@@ -542,12 +543,11 @@ maybe('bad input gets a clear error and leaves no container folder, cgroup or mo
     t.is(result.code, code, `capstan ${args.join(' ').slice(0, 60)}: ${result.stderr}`);
     t.regex(result.stderr, message);
   }
-  t.deepEqual(fs.readdirSync(path.join(shared.stateDir, 'containers')).sort(), afterCreate, 'no container folder left');
-  t.is(afterCreate.length, before.length + 1);
-  t.deepEqual(mountsUnder(shared.stateDir), []);
-  // Only running containers of other tests may hold a cgroup; none of the refused ones did.
+  // Other tests run containers meanwhile: every folder and cgroup must belong to a listed container.
   const ids = new Set(((await shared.api('GET', '/api/v1/runtime/containers')).json as { containers: Array<{ id: string }> }).containers.map((c) => c.id));
+  for (const folder of fs.readdirSync(path.join(shared.stateDir, 'containers'))) t.true(ids.has(folder), `stray container folder ${folder}`);
   for (const child of cgroupChildren(shared.cgroupParent)) t.true(ids.has(path.basename(child)), `stray cgroup ${child}`);
+  t.deepEqual(mountsUnder(shared.stateDir), []);
   await shared.ok(t, ['rm', taken]);
 });
 
@@ -564,13 +564,14 @@ maybeSerial('SIGKILL of the agent loses nothing: running containers are re-adopt
   for (const name of names) {
     await agent.ok(t, ['run', '-d', '--name', name, IMAGE, 'sh', '-c', `i=0; while true; do echo ${name} $i; i=$((i+1)); sleep 0.2; done`]);
   }
-  await agent.ok(t, ['run', '-d', '--name', 'brief', IMAGE, 'sh', '-c', 'sleep 2; exit 3']);
   const pids = new Map<string, number>();
   for (const name of names) pids.set(name, (await agent.inspect(t, name)).State.Pid);
   const sinceMs = Date.now();
+  await agent.ok(t, ['run', '-d', '--name', 'brief', IMAGE, 'sh', '-c', 'sleep 2; exit 3']);
 
   await agent.kill();
-  await sleep(3000); // "brief" exits while no agent runs
+  // "brief" exits while no agent runs.
+  await eventually(() => (fs.existsSync(path.join(agent.stateDir, 'containers', fs.readdirSync(path.join(agent.stateDir, 'containers')).find((id) => fs.readFileSync(path.join(agent.stateDir, 'containers', id, 'spec.json'), 'utf8').includes('"name": "brief"'))!, 'exit.json')) ? true : undefined), 15_000, 'brief to exit');
   await agent.start();
 
   const listed = await eventually(async () => {

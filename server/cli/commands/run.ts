@@ -124,6 +124,10 @@ export interface SessionOptions {
   stdin: boolean;
   /** Forwarded Ctrl-C / SIGTERM (docker's --sig-proxy), without a tty. */
   onSignal?: (signal: 'SIGINT' | 'SIGTERM') => void;
+  /** The request body (run: the create body). */
+  body?: unknown;
+  /** run: the agent created the container. */
+  onCreated?: (id: string, warnings: string[]) => void;
 }
 
 /**
@@ -132,7 +136,7 @@ export interface SessionOptions {
  * the exit code the agent reports (125 with its message when it reports an error instead).
  */
 export async function runSession(ctx: CommandContext, client: AgentClient, pathAndQuery: string, options: SessionOptions): Promise<number> {
-  const socket = await client.upgrade(pathAndQuery);
+  const socket = await client.upgrade(pathAndQuery, options.body);
   const stdin = process.stdin;
   const rawMode = options.tty && options.stdin && stdin.isTTY === true;
   const cleanups: Array<() => void> = [];
@@ -155,6 +159,7 @@ export async function runSession(ctx: CommandContext, client: AgentClient, pathA
       else if (stream === STREAM_CONTROL) {
         const message = parseControl(payload);
         if (message?.type === 'exit') exitCode ??= message.exitCode;
+        else if (message?.type === 'created') options.onCreated?.(message.id, message.warnings);
         else if (message?.type === 'error') {
           ctx.stderr.write(`Error response from daemon: ${message.message}\n`);
           exitCode = message.exitCode ?? 125;
@@ -239,21 +244,31 @@ async function runRun(ctx: CommandContext, args: ParsedArgs, rawArgv: readonly s
     ctx.stdout.write(`${id}\n`);
     return 0;
   }
-  const id = await createContainer(ctx, client, body, false);
+  // One request: create, start and attach (the agent writes spec.json while the container starts).
   const tty = body['tty'] === true;
   const size = terminalSize();
-  const query = new URLSearchParams({ start: '1', run: '1' });
+  const query = new URLSearchParams();
   if (tty && size) {
     query.set('rows', String(size.rows));
     query.set('cols', String(size.cols));
   }
-  return runSession(ctx, client, `/api/v1/containers/${id}/attach?${query}`, {
-    tty,
-    stdin: body['openStdin'] === true,
-    onSignal: (signal) => {
-      void client.call('POST', `/api/v1/containers/${id}/kill?signal=${signal}`).catch(() => undefined);
-    },
-  });
+  let id: string | undefined;
+  try {
+    return await runSession(ctx, client, `/api/v1/containers/run${query.size > 0 ? `?${query}` : ''}`, {
+      tty,
+      stdin: body['openStdin'] === true,
+      body,
+      onCreated: (created, warnings) => {
+        id = created;
+        for (const warning of warnings) ctx.stderr.write(`WARNING: ${warning}\n`);
+      },
+      onSignal: (signal) => {
+        if (id !== undefined) void client.call('POST', `/api/v1/containers/${id}/kill?signal=${signal}`).catch(() => undefined);
+      },
+    });
+  } catch (error) {
+    runFailure(error);
+  }
 }
 
 export const runCommand: Command = {

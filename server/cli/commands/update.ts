@@ -16,7 +16,7 @@ import type { Command, CommandContext } from './types';
 
 /** Flag → PATCH body field, in docker update's help order. */
 const VALUE_FLAGS: ReadonlyArray<FlagSpec & { field: string }> = [
-  { name: 'blkio-weight', kind: 'string', valueName: 'uint16', field: 'blkioWeight', description: 'Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)' },
+  { name: 'blkio-weight', kind: 'string', valueName: 'uint16', field: 'blkioWeight', description: 'Block IO (relative weight), between 10 and 1000' },
   { name: 'cpu-period', kind: 'string', valueName: 'int', field: 'cpuPeriod', description: 'Limit CPU CFS (Completely Fair Scheduler) period' },
   { name: 'cpu-quota', kind: 'string', valueName: 'int', field: 'cpuQuota', description: 'Limit CPU CFS (Completely Fair Scheduler) quota' },
   { name: 'cpu-shares', short: 'c', kind: 'string', valueName: 'int', field: 'cpuShares', description: 'CPU shares (relative weight)' },

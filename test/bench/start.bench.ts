@@ -1,0 +1,468 @@
+/**
+ * start: container start latency for `true` in the busybox test image, everything in one run,
+ * interleaved round by round (rotating order) so the shared machine's noise hits all alike:
+ *
+ *   capstan API   POST /api/v1/containers?start=1 (autoRemove) → the `die` event on the agent's
+ *                 /api/v1/events stream, as a client sees it                          (judged)
+ *   runc          `runc run` of the same rootfs (Debian's runc), spawn → exit           (baseline)
+ *   floor         `unshare -pfmuin chroot ROOTFS /bin/true`: namespaces + exec, nothing else
+ *   capstan CLI   `capstan run --rm IMAGE true` as a user types it, spawn → exit        (judged)
+ *   docker        `docker run --rm --network none IMAGE true` (Debian's docker.io, a private
+ *                 dockerd with its data in a temp dir, the same rootfs `docker import`ed)
+ *
+ * Targets (issue 4): the API under a third of runc's median; the CLI under a third of docker's.
+ * docker is skipped with a note when its packages cannot be installed or dockerd cannot start.
+ */
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { detectLayout } from '../../server/cgroup/layout';
+import { CgroupManager } from '../../server/cgroup/manage';
+import { writeBusyboxImages } from '../helpers/busybox-image';
+import { CLI, REPO_ROOT } from '../helpers/repo';
+import { BenchAgent } from './agent';
+import { formatMs, formatRatio, interleave, sleep, sleepSync, summarize, type Benchmark, type BenchContext, type BenchResult, type Disposable, type Summary, type TargetCheck } from './harness';
+
+const ROUNDS = 15;
+const WARMUP_ROUNDS = 2;
+const IMAGE = 'capstan-bench/busybox:start';
+const TARGET_FRACTION = 1 / 3;
+
+interface DebianHelpers {
+  ensureDebianPackages(names: string[], options?: { log?: (message: string) => void }): void;
+}
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const debian = require(path.join(REPO_ROOT, 'scripts/lib/debian.js')) as DebianHelpers;
+
+/** Spawns a command and resolves with how long it took to exit. Units: milliseconds. */
+function timeCommand(command: string, args: readonly string[], env?: NodeJS.ProcessEnv): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(command, [...args], { stdio: ['ignore', 'ignore', 'pipe'], ...(env ? { env } : {}) });
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      const elapsed = performance.now() - started;
+      if (code === 0) resolve(elapsed);
+      else reject(new Error(`${command} ${args.join(' ')} exited ${code ?? signal}: ${stderr.trim()}`));
+    });
+  });
+}
+
+/** A cgroup parent of our own (/capstan-test-bench-…), removed with whatever is left in it. */
+class CgroupParent implements Disposable {
+  readonly label: string;
+  private readonly manager = new CgroupManager(detectLayout());
+
+  constructor(readonly path: string) {
+    this.label = `cgroup parent ${path}`;
+  }
+
+  private killAll(): void {
+    for (const { directory } of this.manager.directories(this.path)) {
+      const visit = (dir: string): void => {
+        let entries: fs.Dirent[] = [];
+        try {
+          entries = fs.readdirSync(dir, { withFileTypes: true });
+        } catch {
+          return;
+        }
+        for (const entry of entries) if (entry.isDirectory()) visit(`${dir}/${entry.name}`);
+        try {
+          for (const pid of fs.readFileSync(`${dir}/cgroup.procs`, 'utf8').split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // Gone already.
+        }
+      };
+      visit(directory);
+    }
+  }
+
+  async dispose(): Promise<void> {
+    this.killAll();
+    await sleep(200);
+    await this.manager.remove(this.path);
+  }
+
+  disposeSync(): void {
+    this.killAll();
+    sleepSync(200);
+    for (const { directory } of this.manager.directories(this.path)) {
+      const remove = (dir: string): void => {
+        let entries: fs.Dirent[] = [];
+        try {
+          entries = fs.readdirSync(dir, { withFileTypes: true });
+        } catch {
+          return;
+        }
+        for (const entry of entries) if (entry.isDirectory()) remove(`${dir}/${entry.name}`);
+        try {
+          fs.rmdirSync(dir);
+        } catch {
+          // Still busy: reported by the next run's cleanup.
+        }
+      };
+      remove(directory);
+    }
+  }
+}
+
+/** A temporary directory, removed at the end (after unmounting anything a runtime left below it). */
+class TempDirectory implements Disposable {
+  readonly label: string;
+  readonly path: string;
+
+  constructor(stem: string) {
+    this.path = fs.mkdtempSync(path.join(os.tmpdir(), stem));
+    this.label = `temp dir ${this.path}`;
+  }
+
+  private unmountBelow(): void {
+    const mounts = fs
+      .readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((line) => line.split(' ')[4] ?? '')
+      .filter((mountPoint) => mountPoint.startsWith(this.path + '/'))
+      .sort((a, b) => b.length - a.length);
+    for (const mountPoint of mounts) {
+      try {
+        execFileSync('umount', ['-l', mountPoint], { stdio: 'ignore' });
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+
+  async dispose(): Promise<void> {
+    this.disposeSync();
+  }
+
+  disposeSync(): void {
+    this.unmountBelow();
+    fs.rmSync(this.path, { recursive: true, force: true });
+  }
+}
+
+/** A private dockerd: data, exec root and socket in a temp dir, containers under our cgroup parent. */
+class PrivateDocker implements Disposable {
+  readonly label: string;
+  readonly socket: string;
+  private readonly child: ChildProcess;
+  private output = '';
+
+  constructor(readonly root: string, cgroupParent: string) {
+    this.socket = path.join(root, 'docker.sock');
+    this.child = spawn(
+      'dockerd',
+      [
+        '--data-root', path.join(root, 'data'),
+        '--exec-root', path.join(root, 'exec'),
+        '--pidfile', path.join(root, 'docker.pid'),
+        '-H', `unix://${this.socket}`,
+        '--bridge', 'none',
+        '--iptables=false',
+        '--ip6tables=false',
+        '--cgroup-parent', cgroupParent,
+        '--storage-driver', 'overlay2',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    this.label = `dockerd pid ${this.child.pid}`;
+    const keep = (chunk: Buffer): void => {
+      this.output = (this.output + chunk.toString()).slice(-8000);
+    };
+    this.child.stdout!.on('data', keep);
+    this.child.stderr!.on('data', keep);
+  }
+
+  docker(args: readonly string[]): string[] {
+    return ['-H', `unix://${this.socket}`, ...args];
+  }
+
+  async ready(): Promise<void> {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (this.child.exitCode !== null) throw new Error(`dockerd exited with ${this.child.exitCode}: ${this.output}`);
+      if (fs.existsSync(this.socket)) {
+        const ok = await new Promise<boolean>((resolve) => {
+          const request = http.get({ socketPath: this.socket, path: '/_ping' }, (response) => {
+            response.resume();
+            resolve(response.statusCode === 200);
+          });
+          request.on('error', () => resolve(false));
+        });
+        if (ok) return;
+      }
+      if (Date.now() > deadline) throw new Error(`dockerd did not answer within 60 s: ${this.output}`);
+      await sleep(250);
+    }
+  }
+
+  async dispose(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 20_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  disposeSync(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null && this.child.pid) {
+      try {
+        process.kill(this.child.pid, 'SIGKILL');
+      } catch {
+        // Gone.
+      }
+    }
+  }
+}
+
+/** Lifecycle events from the agent's /api/v1/events stream, kept by container id. */
+class DieWatcher implements Disposable {
+  readonly label = 'agent events stream';
+  private readonly arrivals = new Map<string, number>();
+  private readonly waiters = new Map<string, (atMs: number) => void>();
+  private request: http.ClientRequest | undefined;
+
+  start(url: string, token: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.request = http.get(`${url}/api/v1/events`, { headers: { authorization: `Bearer ${token}` } }, (response) => {
+        if (response.statusCode !== 200) {
+          reject(new Error(`GET /api/v1/events: ${response.statusCode}`));
+          return;
+        }
+        let pending = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          const atMs = performance.now();
+          pending += chunk;
+          let newline: number;
+          while ((newline = pending.indexOf('\n')) !== -1) {
+            const line = pending.slice(0, newline);
+            pending = pending.slice(newline + 1);
+            if (line === '') continue;
+            const event = JSON.parse(line) as { action: string; actor: { id: string } };
+            if (event.action !== 'die') continue;
+            const waiter = this.waiters.get(event.actor.id);
+            if (waiter) {
+              this.waiters.delete(event.actor.id);
+              waiter(atMs);
+            } else {
+              this.arrivals.set(event.actor.id, atMs);
+            }
+          }
+        });
+        resolve();
+      });
+      this.request.on('error', reject);
+    });
+  }
+
+  /** When the die event of `id` arrived (it may have come before the id was known). Units: performance.now() ms. */
+  dieOf(id: string, timeoutMs = 30_000): Promise<number> {
+    const arrived = this.arrivals.get(id);
+    if (arrived !== undefined) {
+      this.arrivals.delete(id);
+      return Promise.resolve(arrived);
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(id);
+        reject(new Error(`no die event for ${id} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiters.set(id, (atMs) => {
+        clearTimeout(timer);
+        resolve(atMs);
+      });
+    });
+  }
+
+  async dispose(): Promise<void> {
+    this.disposeSync();
+  }
+
+  disposeSync(): void {
+    this.request?.destroy();
+  }
+}
+
+/** One POST to the API with a keep-alive agent; resolves with the parsed answer. */
+function postJson(httpAgent: http.Agent, url: string, token: string, body: unknown): Promise<{ status: number; json: { Id?: string; error?: { message: string } } }> {
+  return new Promise((resolve, reject) => {
+    const text = JSON.stringify(body);
+    const request = http.request(url, {
+      method: 'POST',
+      agent: httpAgent,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) },
+    });
+    request.on('response', (response) => {
+      let answer = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (answer += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, json: JSON.parse(answer || '{}') }));
+    });
+    request.on('error', reject);
+    request.end(text);
+  });
+}
+
+function runFile(command: string, args: readonly string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(command, [...args], { maxBuffer: 16 * 1024 * 1024, timeout: 300_000 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`${command} ${args.join(' ')}: ${stderr || error.message}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+async function setUpDocker(context: BenchContext, rootfsTar: string, cgroupParent: string, notes: string[]): Promise<PrivateDocker | undefined> {
+  try {
+    debian.ensureDebianPackages(['docker.io'], { log: context.log });
+  } catch (error) {
+    notes.push(`docker skipped: cannot install docker.io (${(error as Error).message.split('\n')[0]})`);
+    return undefined;
+  }
+  const root = context.own(new TempDirectory('capstan-bench-docker-'));
+  const docker = context.own(new PrivateDocker(root.path, cgroupParent));
+  try {
+    await docker.ready();
+    await runFile('docker', docker.docker(['import', rootfsTar, IMAGE]));
+    // One run first: the first container pays for docker's own set-up.
+    await runFile('docker', docker.docker(['run', '--rm', '--network', 'none', IMAGE, '/bin/true']));
+    return docker;
+  } catch (error) {
+    notes.push(`docker skipped: ${(error as Error).message.split('\n')[0]}`);
+    return undefined;
+  }
+}
+
+export const benchmark: Benchmark = {
+  name: 'start',
+  description: 'container start latency for `true`: capstan API and CLI vs runc, unshare+chroot and docker',
+  async run(context): Promise<BenchResult> {
+    const notes: string[] = [];
+    debian.ensureDebianPackages(['runc', 'busybox-static', 'util-linux'], { log: context.log });
+
+    const work = context.own(new TempDirectory('capstan-bench-start-'));
+    const images = writeBusyboxImages(work.path);
+    // The same rootfs for runc, the floor and docker: the image's base layer, unpacked.
+    const bundle = path.join(work.path, 'bundle');
+    const rootfs = path.join(bundle, 'rootfs');
+    fs.mkdirSync(rootfs, { recursive: true });
+    execFileSync('tar', ['-xf', images.rootfsTar, '-C', rootfs]);
+    execFileSync('runc', ['spec', '--bundle', bundle]);
+    const spec = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as { process: { terminal: boolean; args: string[] } };
+    spec.process.terminal = false;
+    spec.process.args = ['/bin/true'];
+    fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(spec));
+    const runcRoot = path.join(work.path, 'runc-state');
+
+    const parent = context.own(new CgroupParent(`/capstan-test-bench-start-${randomBytes(4).toString('hex')}`));
+    const dockerParent = context.own(new CgroupParent(`/capstan-test-bench-docker-${randomBytes(4).toString('hex')}`));
+    const agent = await BenchAgent.start(['--cgroup-parent', parent.path], (a) => context.own(a));
+    const cli = (args: string[]): string[] => [CLI, '--state-dir', agent.stateDir, ...args];
+    await runFile(process.execPath, cli(['image', 'import', '--name', IMAGE, images.rootfsTar]));
+    const token = (JSON.parse(fs.readFileSync(path.join(agent.stateDir, 'tokens.json'), 'utf8')) as { tokens: Array<{ role: string; token: string }> }).tokens.find(
+      (entry) => entry.role === 'operator',
+    )!.token;
+    const dies = context.own(new DieWatcher());
+    await dies.start(agent.url, token);
+    const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+
+    const docker = await setUpDocker(context, images.rootfsTar, dockerParent.path, notes);
+
+    const samples: Record<string, number[]> = { api: [], runc: [], floor: [], cli: [], docker: [] };
+    let runcCounter = 0;
+    let recording = false;
+    const record = (key: string, ms: number): void => {
+      if (recording) samples[key]!.push(ms);
+    };
+    const steps: Array<() => Promise<void>> = [
+      async () => {
+        const started = performance.now();
+        const answer = await postJson(httpAgent, `${agent.url}/api/v1/containers?start=1`, token, { image: IMAGE, cmd: ['true'], autoRemove: true });
+        if (answer.status !== 201 || !answer.json.Id) throw new Error(`capstan API run: ${answer.status} ${answer.json.error?.message ?? ''}`);
+        record('api', (await dies.dieOf(answer.json.Id)) - started);
+      },
+      async () => {
+        record('runc', await timeCommand('runc', ['--root', runcRoot, 'run', '--bundle', bundle, `capstan-bench-${process.pid}-${++runcCounter}`]));
+      },
+      async () => {
+        record('floor', await timeCommand('unshare', ['--pid', '--fork', '--mount', '--uts', '--ipc', '--net', 'chroot', rootfs, '/bin/true']));
+      },
+      async () => {
+        record('cli', await timeCommand(process.execPath, cli(['run', '--rm', IMAGE, 'true'])));
+      },
+      ...(docker
+        ? [
+            async (): Promise<void> => {
+              record('docker', await timeCommand('docker', docker.docker(['run', '--rm', '--network', 'none', IMAGE, '/bin/true'])));
+            },
+          ]
+        : []),
+    ];
+    context.log(`start: ${WARMUP_ROUNDS} warm-up rounds, then ${ROUNDS} measured (${steps.length} ways each)`);
+    await interleave(WARMUP_ROUNDS, steps);
+    recording = true;
+    await interleave(ROUNDS, steps);
+    httpAgent.destroy();
+
+    const summaries: Record<string, Summary> = {};
+    for (const [key, values] of Object.entries(samples)) if (values.length > 0) summaries[key] = summarize(values);
+    const median = (key: string): number => summaries[key]?.medianMs ?? NaN;
+    const rows: Array<[string, string, string]> = [
+      ['capstan API (request → die event)', 'api', 'runc'],
+      ['runc run', 'runc', 'runc'],
+      ['unshare + chroot (floor)', 'floor', 'runc'],
+      ['capstan run --rm (CLI)', 'cli', docker ? 'docker' : 'runc'],
+      ...(docker ? ([['docker run --rm', 'docker', 'docker']] as Array<[string, string, string]>) : []),
+    ];
+    const targets: TargetCheck[] = [
+      {
+        what: 'capstan API start / runc run (medians)',
+        target: '< 0.33×',
+        measured: formatRatio(median('api') / median('runc')),
+        met: median('api') < median('runc') * TARGET_FRACTION,
+      },
+    ];
+    if (docker) {
+      targets.push({
+        what: 'capstan run --rm / docker run --rm (medians)',
+        target: '< 0.33×',
+        measured: formatRatio(median('cli') / median('docker')),
+        met: median('cli') < median('docker') * TARGET_FRACTION,
+      });
+    }
+    notes.push('capstan API: from sending POST /api/v1/containers?start=1 to reading the die event on /api/v1/events, both on loopback');
+    notes.push('the CLI time includes starting node for the capstan command (as docker run includes the docker client)');
+    return {
+      name: 'start',
+      description: this.description,
+      tables: [
+        {
+          title: `Start latency of \`true\` (${ROUNDS} rounds, interleaved; ms)`,
+          columns: ['way', 'median', 'p90', 'min', 'max', 'vs baseline'],
+          rows: rows
+            .filter(([, key]) => summaries[key])
+            .map(([label, key, baseline]) => [
+              label,
+              formatMs(median(key)),
+              formatMs(summaries[key]!.p90Ms),
+              formatMs(summaries[key]!.minMs),
+              formatMs(summaries[key]!.maxMs),
+              `${formatRatio(median(key) / median(baseline))} ${baseline}`,
+            ]),
+        },
+      ],
+      targets,
+      notes,
+      data: { summaries, samplesMs: samples, rounds: ROUNDS },
+    };
+  },
+};

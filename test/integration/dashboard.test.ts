@@ -1,0 +1,360 @@
+/**
+ * The dashboard in a real browser (Debian's chromium, driven by playwright-core) against the real
+ * agent binary and real cgroups under a capstan-test-<random> parent:
+ *
+ * - operator: signs in with the URL the agent printed (the token leaves the address bar), sees a
+ *   test cgroup in the table with a CPU value that changes between ticks, opens its page and sees
+ *   the CPU chart gain points, sets memory to 64m in the limits editor (the cgroup file holds
+ *   67108864, the limit line moves), tries 3m (the API's message, word for word; nothing changes),
+ *   and gets the OOM toast within 2 s of a kill in another test cgroup;
+ * - viewer: signs in by pasting a token, sees no edit controls, and a forged edit is refused;
+ * - the agent going away: the page says so and reconnects by itself when it is back.
+ *
+ * Every test fails on any console error, uncaught exception or failed request. Screenshots of the
+ * overview, the container page and the OOM toast (light and dark) go to test-artifacts/.
+ */
+import * as fs from 'node:fs';
+import test, { type ExecutionContext } from 'ava';
+import type { Page } from 'playwright-core';
+import type { ContainerInfo } from '../../server/model';
+import { eventually } from '../helpers/agent';
+import { chromiumAvailable, freePort, launchBrowser, openPage, screenshot, startDashboardAgent, type DashboardAgent } from '../helpers/browser';
+import { TestCgroupTree } from '../helpers/cgroups';
+import { REPO_ROOT, requireCapability } from '../helpers/repo';
+
+const isRoot = process.getuid?.() === 0;
+const capable = requireCapability(isRoot && chromiumAvailable(), 'root (real cgroups) and /usr/bin/chromium (apt-get install chromium)');
+const serial = capable ? test.serial : test.skip;
+
+const SHIM = `${REPO_ROOT}/native/build/Release/capstan-shim`;
+const MIB = 1024 * 1024;
+/** The issue's bound from the kill to the toast on an open page. Units: milliseconds. */
+const OOM_TOAST_WITHIN_MS = 2000;
+
+async function api<T>(agent: DashboardAgent, pathname: string, init: RequestInit & { token?: string } = {}): Promise<{ status: number; body: T }> {
+  const response = await fetch(agent.url + pathname, {
+    ...init,
+    headers: { authorization: `Bearer ${init.token ?? agent.operatorToken}`, ...(init.body ? { 'content-type': 'application/json' } : {}) },
+  });
+  return { status: response.status, body: (await response.json()) as T };
+}
+
+/** The id the agent gives a cgroup, once a tick has seen it. */
+async function containerId(agent: DashboardAgent, cgroupPath: string): Promise<string> {
+  return eventually(
+    async () => {
+      const { status, body } = await api<{ info: ContainerInfo }>(agent, `/api/v1/containers/${encodeURIComponent(cgroupPath)}`);
+      return status === 200 ? body.info.id : undefined;
+    },
+    20_000,
+    `the agent to see ${cgroupPath}`,
+  );
+}
+
+function memoryLimitFile(tree: TestCgroupTree, cgroup: string): string {
+  return tree.layout.controllersOn === 2 ? tree.manager.readControl('unified', cgroup, 'memory.max') : tree.manager.readControl('memory', cgroup, 'memory.limit_in_bytes');
+}
+
+async function text(page: Page, selector: string): Promise<string> {
+  return ((await page.locator(selector).first().textContent()) ?? '').trim();
+}
+
+// The browser globals the probes below use. They run in the page (playwright serialises them);
+// the root tsconfig has no DOM library, so they are declared here, for this module only.
+interface ProbeElement {
+  textContent: string | null;
+  hidden: boolean;
+  dataset: Record<string, string | undefined>;
+}
+declare const document: { querySelector(selector: string): ProbeElement | null };
+declare const location: { hash: string };
+declare const sessionStorage: { getItem(key: string): string | null };
+
+/**
+ * Waits until `probe(arg)`, run in the page, is true. A function, not a string: the page's CSP
+ * (rightly) refuses to evaluate strings.
+ */
+async function until<A>(page: Page, what: string, probe: (arg: A) => boolean, arg: A, timeoutMs = 10_000): Promise<void> {
+  try {
+    await page.waitForFunction(probe as (arg: unknown) => boolean, arg as unknown, { timeout: timeoutMs, polling: 100 });
+  } catch (error) {
+    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${(error as Error).message.split('\n')[0]}`);
+  }
+}
+
+const textIs = ([selector, expected]: [string, string]): boolean => document.querySelector(selector)?.textContent === expected;
+const textMatches = ([selector, pattern]: [string, string]): boolean => new RegExp(pattern).test(document.querySelector(selector)?.textContent ?? '');
+const dataAtLeast = ([selector, key, minimum]: [string, string, number]): boolean => Number(document.querySelector(selector)?.dataset[key]) >= minimum;
+const dataIs = ([selector, key, expected]: [string, string, string]): boolean => document.querySelector(selector)?.dataset[key] === expected;
+
+function noErrors(t: ExecutionContext, errors: readonly string[]): void {
+  t.deepEqual(errors, [], 'no console errors, page errors or failed requests');
+}
+
+/**
+ * Runs `step`, which provokes an HTTP error on purpose (a refused value), and removes the one line
+ * Chromium logs for any fetch answered with an error status; anything else stays to fail the test.
+ */
+async function expectingHttpError<T>(errors: string[], status: number, step: () => Promise<T>): Promise<T> {
+  const before = errors.length;
+  const result = await step();
+  const index = errors.findIndex((line, i) => i >= before && line.includes(`status of ${status}`));
+  if (index >= 0) errors.splice(index, 1);
+  return result;
+}
+
+serial('operator: printed URL signs in; live table and charts; limits editor; OOM toast', async (t) => {
+  const tree = TestCgroupTree.forTest(t);
+  const busy = tree.child('busy');
+  tree.setCpuQuota(busy, 50_000);
+  await tree.busyLoop(busy);
+  const limited = tree.child('limits');
+  await tree.run(limited, 'sleep 600');
+  const oom = tree.child('oom');
+  tree.setMemoryLimit(oom, 32 * MIB);
+
+  const agent = await startDashboardAgent(t, ['--interval', '1s']);
+  const [busyId, limitedId, oomId] = [await containerId(agent, busy), await containerId(agent, limited), await containerId(agent, oom)];
+  const browser = await launchBrowser(t);
+  const { page, errors } = await openPage(browser);
+
+  // Sign in with the URL the agent printed: the token moves to sessionStorage, out of the address bar.
+  t.true(agent.printedUrl.includes('#token='));
+  await page.goto(agent.printedUrl);
+  await page.waitForSelector('#containers-table');
+  t.false(page.url().includes('token'), `the address bar shows ${page.url()}`);
+  t.is(await page.evaluate(() => sessionStorage.getItem('capstan-token')), agent.operatorToken);
+  t.regex(await text(page, '#who'), /operator/);
+
+  // The table: every cgroup, filtered to this test's tree; the busy cgroup's CPU % changes per tick.
+  await page.check('#scope-all');
+  await page.fill('#filter', tree.root);
+  const cpuCell = `#containers-table tr[data-id="${busyId}"] td[data-field="CPUPerc"] .value`;
+  await page.waitForSelector(cpuCell, { timeout: 15_000 });
+  await until(page, 'the busy cgroup to show a CPU %', textMatches, [cpuCell, '%$'], 15_000);
+  const firstCpu = await text(page, cpuCell);
+  t.regex(firstCpu, /^\d+\.\d\d%$/, 'docker stats formatting');
+  await eventually(async () => ((await text(page, cpuCell)) !== firstCpu ? true : undefined), 10_000, 'the CPU value to change between ticks');
+  t.is(await page.locator('#containers-table tbody tr:not([hidden])').count(), 4, 'the tree root and its three children');
+  // Sorting by CPU puts the busy cgroup (or its parent, which contains it) on top.
+  await page.click('button.sort[data-field="CPUPerc"]');
+  await until(page, 'CPU sort', textMatches, ['#containers-table tbody tr:not([hidden]) .row-link', 'busy$|capstan-test-[0-9a-f]+$']);
+  t.is(await page.getAttribute('#containers-table th:has(button[data-field="CPUPerc"])', 'aria-sort'), 'descending');
+  await screenshot(page, 'dashboard-overview');
+
+  // The container page: charts start from history, then gain a point per tick.
+  await page.click(`#containers-table tr[data-id="${busyId}"] a.row-link`);
+  await page.waitForSelector('#chart-cpu');
+  await until(page, 'the CPU chart to have points', dataAtLeast, ['#chart-cpu', 'points', 1], 15_000);
+  const pointsBefore = Number(await page.getAttribute('#chart-cpu', 'data-points'));
+  await eventually(async () => (Number(await page.getAttribute('#chart-cpu', 'data-points')) > pointsBefore ? true : undefined), 10_000, 'the CPU chart to gain points');
+  t.is(await page.getAttribute('#chart-cpu', 'data-limit'), '50', 'the quota line at 0.5 CPU = 50%');
+  await page.waitForSelector('#processes-table tbody tr');
+  await screenshot(page, 'dashboard-container');
+
+  // The limits editor: memory 64m; confirmed as old → new; the cgroup file holds 67108864 and the line moves.
+  await page.goto(`${agent.url}/#/containers/${limitedId}`);
+  await page.waitForSelector('#limits-form');
+  await until(page, 'the current limits', textIs, ['td.current[data-field="memory"]', 'unlimited']);
+  t.is(await page.getAttribute('#chart-memory', 'data-limit'), '', 'no limit line without a limit');
+  await page.fill('#limit-memory', '64m');
+  t.is(await text(page, 'td.preview[data-field="memory"]'), 'unlimited → 64MiB');
+  await page.click('#limits-review');
+  await page.waitForSelector('#limits-confirm[open]');
+  t.regex(await text(page, '#limits-confirm .change-list'), /Memory:\s*unlimited → 64MiB \(64m\)/);
+  await page.click('#limits-confirm button[value="confirm"]');
+  await until(page, 'the update to apply', textMatches, ['#limits-result', 'Applied']);
+  t.is(memoryLimitFile(tree, limited), String(64 * MIB));
+  t.is(await text(page, 'td.current[data-field="memory"]'), '64MiB');
+  await until(page, 'the memory limit line to move', dataIs, ['#chart-memory', 'limit', String(64 * MIB)]);
+
+  // An invalid value: the API's message word for word, and nothing changes.
+  const direct = await api<{ error: { message: string } }>(agent, `/api/v1/containers/${limitedId}/limits`, { method: 'PATCH', body: JSON.stringify({ memory: '3m' }) });
+  t.is(direct.status, 400);
+  await page.fill('#limit-memory', '3m');
+  await page.click('#limits-review');
+  await expectingHttpError(errors, 400, async () => {
+    await page.click('#limits-confirm button[value="confirm"]');
+    await page.waitForSelector('#limits-error:not([hidden])');
+  });
+  t.is(await text(page, '#limits-error .api-message'), direct.body.error.message);
+  t.is(memoryLimitFile(tree, limited), String(64 * MIB));
+  t.is(await text(page, 'td.current[data-field="memory"]'), '64MiB');
+  t.is(await page.getAttribute('#chart-memory', 'data-limit'), String(64 * MIB));
+
+  // An OOM kill elsewhere: the toast on this open page within 2 s, naming container, limit, usage.
+  await eventually(
+    async () => {
+      const { body } = await api<{ stats: { memoryLimitIsSet?: boolean } }>(agent, `/api/v1/containers/${oomId}`);
+      return body.stats.memoryLimitIsSet ? true : undefined;
+    },
+    20_000,
+    'the agent to see the OOM cgroup limited',
+  );
+  const hog = await tree.holdMemory(oom, 96);
+  const killedAt = await new Promise<number>((resolve) => hog.once('exit', () => resolve(Date.now())));
+  t.is(hog.signalCode, 'SIGKILL');
+  await page.waitForSelector(`.toast-oom[data-container="${oomId}"]`, { timeout: OOM_TOAST_WITHIN_MS + 3000 });
+  const shownAt = Date.now();
+  t.true(shownAt - killedAt <= OOM_TOAST_WITHIN_MS, `the toast appeared ${shownAt - killedAt} ms after the kill`);
+  const toastText = await text(page, `.toast-oom[data-container="${oomId}"]`);
+  t.true(toastText.includes(oom), `the toast names the container: ${toastText}`);
+  t.is(await text(page, `.toast-oom[data-container="${oomId}"] .oom-limit`), '32MiB');
+  t.regex(await text(page, `.toast-oom[data-container="${oomId}"] .oom-usage`), /^\d+(\.\d+)?(MiB|KiB)$/);
+  await until(page, 'the unseen-events badge', () => document.querySelector('#unseen-badge')?.hidden === false, undefined);
+  await screenshot(page, 'dashboard-oom-toast');
+
+  // The toast links to the container; the events page lists the kill, highlighted.
+  await page.click(`.toast-oom[data-container="${oomId}"] a.toast-link`);
+  await until(page, 'the OOM container page', (id) => decodeURIComponent(location.hash) === `#/containers/${id}` && (document.querySelector('#container-name')?.textContent ?? '').endsWith('/oom'), oomId);
+  await page.click('#nav a[data-route="events"]');
+  await page.waitForSelector('tr.event-oom');
+  t.true((await text(page, 'tr.event-oom')).includes('limit 32MiB'));
+  t.true(await page.locator('#unseen-badge').isHidden(), 'opening the events page marks them seen');
+
+  noErrors(t, errors);
+});
+
+serial('viewer: pasted token; sees everything, no edit controls; a forged edit is refused; dark scheme', async (t) => {
+  const tree = TestCgroupTree.forTest(t);
+  const watched = tree.child('watched');
+  tree.setMemoryLimit(watched, 128 * MIB);
+  await tree.run(watched, 'sleep 600');
+  const agent = await startDashboardAgent(t, ['--interval', '1s']);
+  const watchedId = await containerId(agent, watched);
+
+  // Security headers on the page itself.
+  const index = await fetch(`${agent.url}/`);
+  t.is(index.headers.get('x-frame-options'), 'DENY');
+  const csp = index.headers.get('content-security-policy') ?? '';
+  t.regex(csp, /script-src 'self'/);
+  t.regex(csp, /frame-ancestors 'none'/);
+  t.notRegex(csp, /unsafe-inline|unsafe-eval/);
+  t.is(index.headers.get('x-content-type-options'), 'nosniff');
+  t.notRegex(await index.text(), /<script>|<style|style=/, 'no inline scripts or styles in the page');
+
+  const browser = await launchBrowser(t);
+  const { page, errors } = await openPage(browser, { colorScheme: 'dark' });
+  await page.goto(`${agent.url}/`);
+  await page.waitForSelector('#signin-form');
+  await page.fill('#token-input', 'not-a-token');
+  await page.click('#signin-form button[type="submit"]');
+  await page.waitForSelector('#signin-error:not([hidden])');
+  t.regex(await text(page, '#signin-error'), /does not know this token/);
+  // The refused sign-in answered 401 on purpose; only what follows must be clean.
+  errors.length = 0;
+  await page.fill('#token-input', agent.viewerToken);
+  await page.click('#signin-form button[type="submit"]');
+  await page.waitForSelector('#containers-table');
+  t.regex(await text(page, '#who'), /viewer/);
+  t.true(await page.locator('#nav-run').isHidden(), 'no Run for viewers');
+
+  await page.goto(`${agent.url}/#/containers/${watchedId}`);
+  await page.waitForSelector('#limits-heading');
+  await until(page, 'the limits', textIs, ['td.current[data-field="memory"]', '128MiB']);
+  await until(page, 'the CPU chart to have points', dataAtLeast, ['#chart-cpu', 'points', 2], 15_000);
+  t.is(await page.locator('#limits-form').count(), 0, 'no limits editor');
+  t.is(await page.locator('.limits-panel input, .limits-panel button').count(), 0, 'no inputs or buttons in the limits panel');
+  t.is(await page.locator('#container-actions button').count(), 0, 'no lifecycle actions');
+  await screenshot(page, 'dashboard-container-viewer-dark');
+
+  // A forged edit from the page with the viewer's token: 403, and the cgroup keeps its limit.
+  const forged = await expectingHttpError(errors, 403, () => page.evaluate(async ({ id, token }) => {
+    const response = await fetch(`/api/v1/containers/${id}/limits`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ memory: '64m' }),
+    });
+    return { status: response.status, body: (await response.json()) as { error: { code: string } } };
+  }, { id: watchedId, token: agent.viewerToken }));
+  t.is(forged.status, 403);
+  t.is(forged.body.error.code, 'forbidden');
+  t.is(memoryLimitFile(tree, watched), String(128 * MIB));
+  await page.goto(`${agent.url}/#/`);
+  await page.check('#scope-all');
+  await page.fill('#filter', tree.root);
+  await page.waitForSelector(`#containers-table tr[data-id="${watchedId}"]`);
+  await screenshot(page, 'dashboard-overview-dark');
+  noErrors(t, errors);
+});
+
+serial('the page says when the agent is unreachable and reconnects by itself', async (t) => {
+  const agent = await startDashboardAgent(t, ['--interval', '1s']);
+  const browser = await launchBrowser(t);
+  const { page, errors } = await openPage(browser);
+  await page.goto(agent.printedUrl);
+  await page.waitForSelector('#containers-table');
+  await until(page, 'live', textIs, ['#connection', 'live']);
+  noErrors(t, errors);
+
+  await agent.stop();
+  await page.waitForSelector('#banner:not([hidden])', { timeout: 10_000 });
+  t.regex(await text(page, '#banner'), /Cannot reach the agent/);
+  t.is(await text(page, '#connection'), 'offline');
+  await screenshot(page, 'dashboard-offline');
+
+  await agent.restart();
+  await page.waitForSelector('#banner', { state: 'hidden', timeout: 20_000 });
+  t.is(await text(page, '#connection'), 'live');
+  // Data flows again without a reload: the host chart gains points.
+  const before = Number(await page.getAttribute('#chart-host-cpu', 'data-points'));
+  await eventually(async () => (Number(await page.getAttribute('#chart-host-cpu', 'data-points')) > before ? true : undefined), 10_000, 'host points after the reconnect');
+  // While the agent was down the browser logged refused connections; after it, nothing.
+  errors.length = 0;
+  await page.waitForTimeout(2500);
+  noErrors(t, errors);
+  t.true(fs.existsSync(agent.stateDir));
+});
+
+serial('operator: the run form starts a capstan container; its page shows ports, logs, inspect and runs the actions', async (t) => {
+  if (!requireCapability(fs.existsSync(SHIM), 'the built capstan-shim')) return t.pass('skipped: no shim');
+  const tree = TestCgroupTree.forTest(t);
+  const agent = await startDashboardAgent(t, ['--interval', '1s', '--cgroup-parent', `${tree.root}/run`]);
+  // Registered last, so it runs first: remove the containers through the agent (shims included).
+  t.teardown(async () => {
+    const { body } = await api<{ containers: Array<{ id: string }> }>(agent, '/api/v1/runtime/containers').catch(() => ({ body: { containers: [] } }));
+    for (const { id } of body.containers) await fetch(`${agent.url}/api/v1/containers/${id}?force=1`, { method: 'DELETE', headers: { authorization: `Bearer ${agent.operatorToken}` } }).catch(() => undefined);
+  });
+  const hostPort = await freePort();
+  const browser = await launchBrowser(t);
+  const { page, errors } = await openPage(browser);
+  await page.goto(agent.printedUrl);
+  await page.waitForSelector('#containers-table');
+
+  await page.click('#nav-run');
+  await page.waitForSelector('#run-form');
+  // On the host's filesystem (read-only): a tiny web server that says hello first.
+  await page.fill('#run-command', `sh -c "echo hello-from-capstan; exec ${process.execPath} -e 'require(\\"http\\").createServer((q, s) => s.end(\\"ok\\")).listen(8000, \\"127.0.0.1\\")'"`);
+  await page.fill('#run-name', 'dashboard-web');
+  await page.fill('#run-memory', '64m');
+  await page.fill('#run-cpus', '0.5');
+  await page.fill('#run-ports', `127.0.0.1:${hostPort}:8000`);
+  await page.click('#run-form button[type="submit"]');
+  await until(page, 'the new container page', () => /^#\/containers\/[0-9a-f]{64}$/.test(location.hash) && document.querySelector('#container-name')?.textContent === 'dashboard-web', undefined, 15_000);
+  await until(page, 'running', textIs, ['.title-row .badge', 'running'], 15_000);
+  await until(page, 'the limits', textIs, ['td.current[data-field="memory"]', '64MiB'], 15_000);
+  t.is(await text(page, 'td.current[data-field="cpus"]'), '0.5');
+  // The published port answers through the agent.
+  t.is(await eventually(async () => (await fetch(`http://127.0.0.1:${hostPort}/`).then((r) => r.text()).catch(() => undefined)) ?? undefined, 10_000, 'the published port'), 'ok');
+
+  await page.click('#tab-ports');
+  await until(page, 'the published mapping', textMatches, ['#ports-published', `127\\.0\\.0\\.1:${hostPort} → 8000/tcp`]);
+  await until(page, 'the listening socket', textMatches, ['#ports-listening', '127\\.0\\.0\\.1\\s*8000']);
+  await page.click('#tab-logs');
+  await until(page, 'the log line', textMatches, ['#logs-output', 'hello-from-capstan']);
+  await page.click('#tab-inspect');
+  await until(page, 'inspect', textMatches, ['#inspect-json', '"/dashboard-web"']);
+  await screenshot(page, 'dashboard-run-container');
+
+  await page.click('button[data-action="pause"]');
+  await until(page, 'paused', textIs, ['.title-row .badge', 'paused'], 10_000);
+  await page.click('button[data-action="unpause"]');
+  await until(page, 'running again', textIs, ['.title-row .badge', 'running'], 10_000);
+  await page.click('button[data-action="rm"]');
+  await page.waitForSelector('#remove-dialog[open]');
+  await page.click('#remove-dialog button[value="confirm"]');
+  await until(page, 'the overview', () => location.hash === '#/', undefined, 15_000);
+  const { body } = await api<{ containers: unknown[] }>(agent, '/api/v1/runtime/containers');
+  t.deepEqual(body.containers, []);
+  noErrors(t, errors);
+});

@@ -1,0 +1,75 @@
+import test from 'ava';
+import { RuntimeError } from '../../server/runtime/errors';
+import { parseCreateRequest, parsePortBinding, parsePublish, parseRestartPolicy } from '../../server/runtime/request';
+
+const message = (fn: () => unknown): string => {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof RuntimeError) return `${error.status} ${error.message}`;
+    throw error;
+  }
+  throw new Error('did not throw');
+};
+
+test('an empty request is valid (the image or host decides the command later)', (t) => {
+  const options = parseCreateRequest({}, 2);
+  t.like(options, { image: '', env: [], tty: false, openStdin: false, autoRemove: false, portBindings: [] });
+  t.deepEqual(options.limits, { nanoCpus: 0, memoryBytes: 0, memorySwapBytes: 0, pidsLimit: null });
+  t.deepEqual(options.restartPolicy, { name: 'no', maximumRetryCount: 0 });
+});
+
+test('limits are parsed with docker units and refused with docker messages', (t) => {
+  const options = parseCreateRequest({ cpus: '1.5', memory: '64m', memorySwap: '128m', pidsLimit: '100' }, 2);
+  t.deepEqual(options.limits, { nanoCpus: 1_500_000_000, memoryBytes: 64 * 1024 * 1024, memorySwapBytes: 128 * 1024 * 1024, pidsLimit: 100 });
+  t.true(options.memorySwapGiven);
+  t.is(parseCreateRequest({ memorySwap: '-1', memory: '10m' }, 2).limits.memorySwapBytes, -1);
+  t.is(parseCreateRequest({ pidsLimit: -1 }, 2).limits.pidsLimit, null);
+  t.is(parseCreateRequest({ cpus: 2 }, 2).limits.nanoCpus, 2e9);
+  t.is(message(() => parseCreateRequest({ cpus: '3' }, 2)), '400 range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available');
+  t.is(message(() => parseCreateRequest({ cpus: '0.001' }, 2)), '400 range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available');
+  t.regex(message(() => parseCreateRequest({ cpus: '0.0000000001' }, 2)), /value is too precise/);
+  t.is(message(() => parseCreateRequest({ memory: '4m' }, 2)), '400 Minimum memory limit allowed is 6MB');
+  t.is(message(() => parseCreateRequest({ memory: '64m', memorySwap: '32m' }, 2)), '400 Minimum memoryswap limit should be larger than memory limit, see usage');
+  t.is(message(() => parseCreateRequest({ memorySwap: '64m' }, 2)), '400 You should always set the Memory limit when using Memoryswap limit, see usage');
+  t.regex(message(() => parseCreateRequest({ memory: '12q' }, 2)), /invalid argument "12q" for "--memory" flag/);
+  t.regex(message(() => parseCreateRequest({ pidsLimit: 'many' }, 2)), /invalid argument "many" for "--pids-limit" flag/);
+});
+
+test('published ports: docker -p forms, loopback by default, tcp only, no duplicates', (t) => {
+  t.deepEqual(parsePortBinding('8080:80'), { hostIp: '127.0.0.1', hostPort: 8080, containerPort: 80, protocol: 'tcp' });
+  t.deepEqual(parsePortBinding('0.0.0.0:8080:80/tcp'), { hostIp: '0.0.0.0', hostPort: 8080, containerPort: 80, protocol: 'tcp' });
+  t.deepEqual(parsePortBinding('80'), { hostIp: '127.0.0.1', hostPort: 0, containerPort: 80, protocol: 'tcp' });
+  t.deepEqual(parsePortBinding('127.0.0.2::80'), { hostIp: '127.0.0.2', hostPort: 0, containerPort: 80, protocol: 'tcp' });
+  t.deepEqual(parsePortBinding('[::1]:8080:80'), { hostIp: '::1', hostPort: 8080, containerPort: 80, protocol: 'tcp' });
+  t.regex(message(() => parsePortBinding('53:53/udp')), /only tcp ports can be published/);
+  t.regex(message(() => parsePortBinding('8000-8010:80')), /port ranges are not supported/);
+  t.regex(message(() => parsePortBinding('70000:80')), /ports are 1 to 65535/);
+  t.regex(message(() => parsePortBinding('8080:0')), /ports are 1 to 65535/);
+  t.regex(message(() => parsePortBinding('host:8080:80')), /not an IPv4 address/);
+  t.regex(message(() => parsePublish(['8080:80', '8080:81'])), /published twice/);
+  t.is(parsePublish(['80', '81']).length, 2, 'several "any free port" bindings are fine');
+});
+
+test('restart policies with docker messages', (t) => {
+  t.deepEqual(parseRestartPolicy('always'), { name: 'always', maximumRetryCount: 0 });
+  t.deepEqual(parseRestartPolicy('on-failure:5'), { name: 'on-failure', maximumRetryCount: 5 });
+  t.regex(message(() => parseRestartPolicy('sometimes')), /invalid restart policy/);
+  t.regex(message(() => parseRestartPolicy('always:3')), /maximum retry count can only be used with 'on-failure'/);
+  t.regex(message(() => parseRestartPolicy('on-failure:x')), /maximum retry count must be an integer/);
+  t.is(message(() => parseCreateRequest({ restart: 'always', autoRemove: true }, 2)), '400 Conflicting options: --restart and --rm');
+});
+
+test('fields are checked: unknown ones, wrong types, NUL characters, relative paths, bad users and hostnames', (t) => {
+  t.regex(message(() => parseCreateRequest({ nope: 1 }, 2)), /unknown field "nope"/);
+  t.regex(message(() => parseCreateRequest([], 2)), /must be a JSON object/);
+  t.regex(message(() => parseCreateRequest({ cmd: 'ls' }, 2)), /cmd must be an array of strings/);
+  t.regex(message(() => parseCreateRequest({ cmd: ['a\0b'] }, 2)), /NUL/);
+  t.regex(message(() => parseCreateRequest({ workingDir: 'tmp' }, 2)), /needs to be an absolute path/);
+  t.regex(message(() => parseCreateRequest({ user: 'root;rm' }, 2)), /invalid user/);
+  t.regex(message(() => parseCreateRequest({ hostname: '-bad' }, 2)), /invalid hostname/);
+  t.regex(message(() => parseCreateRequest({ image: '../../etc' }, 2)), /invalid reference format/);
+  t.regex(message(() => parseCreateRequest({ env: ['=x'] }, 2)), /invalid environment variable/);
+  t.regex(message(() => parseCreateRequest({ name: '../x' }, 2)), /Invalid container name/);
+  t.regex(message(() => parseCreateRequest({ consoleSize: { rows: 0, cols: 80 } }, 2)), /consoleSize/);
+});
