@@ -13,6 +13,7 @@ import { TokenStore } from '../api/auth';
 import { detectLayout, layoutFromRoot } from '../cgroup/layout';
 import { CgroupManager } from '../cgroup/manage';
 import { EventBus, EventLog } from '../events';
+import { LimitService } from '../limits';
 import { Collector } from '../collector/collector';
 import { MetricsExporter } from '../metrics';
 import { createDeviceNameResolver } from '../metrics/devices';
@@ -145,9 +146,19 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
   const first = await collector.start();
 
   const tokenStore = new TokenStore(tokens);
+  // `capstan update` on capstan's own containers also lands in their spec (inspect, next start).
+  const cgroupManager = new CgroupManager(layout);
+  const limits = LimitService.forCgroups(cgroupManager, {
+    bus,
+    storedCpuLimits: (container) => (container.source === 'capstan' ? runtimeManager.storedCpuLimits(container.id) : undefined),
+    persist: (applied) => {
+      if (applied.container.source === 'capstan') runtimeManager.recordLimitUpdate(applied.container.id, applied.settings);
+    },
+  });
   const app = createApp({
     collector,
-    cgroups: new CgroupManager(layout),
+    cgroups: cgroupManager,
+    limits,
     bus,
     eventLog,
     stateDir: options.stateDir,

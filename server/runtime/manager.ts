@@ -267,6 +267,31 @@ export class RuntimeManager {
     return [...this.containers.values()].filter((c) => !c.removed).map((c) => this.summary(c));
   }
 
+  /**
+   * `capstan update` changed the cgroup of one of our containers: keep the new values in its spec
+   * (inspect shows them, the next start applies them again). Settings this runtime does not model
+   * (shares, reservation, block I/O) live in the cgroup only, until the container stops.
+   * Units as in docker: nano-CPUs, bytes, tasks (-1 = unlimited).
+   */
+  recordLimitUpdate(containerId: string, settings: { nanoCpus?: number; cpuQuota?: number; memory?: number; memorySwap?: number; pidsLimit?: number }): void {
+    const container = this.containers.get(containerId);
+    if (!container || container.removed) return;
+    const limits = container.record.hostConfig.limits;
+    if (settings.nanoCpus !== undefined) limits.nanoCpus = settings.nanoCpus;
+    else if (settings.cpuQuota !== undefined) limits.nanoCpus = 0;
+    if (settings.memory !== undefined) limits.memoryBytes = settings.memory;
+    if (settings.memorySwap !== undefined) limits.memorySwapBytes = settings.memorySwap;
+    if (settings.pidsLimit !== undefined) limits.pidsLimit = settings.pidsLimit > 0 ? settings.pidsLimit : null;
+    void this.persist(container);
+  }
+
+  /** How --cpus was stored for `containerId`, for docker's "Conflicting options" rules on update. */
+  storedCpuLimits(containerId: string): { nanoCpus?: number } | undefined {
+    const container = this.containers.get(containerId);
+    const nanoCpus = container?.record.hostConfig.limits.nanoCpus;
+    return nanoCpus ? { nanoCpus } : undefined;
+  }
+
   /** Whether any container (running or not) was created from image `imageId`: `image rm` refuses then. */
   isImageInUse(imageId: string): boolean {
     for (const container of this.containers.values()) if (!container.removed && container.record.config.imageId === imageId) return true;

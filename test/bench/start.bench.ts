@@ -375,7 +375,11 @@ export const benchmark: Benchmark = {
     await dies.start(agent.url, token);
     const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
-    const docker = await setUpDocker(context, images.rootfsTar, dockerParent.path, notes);
+    // docker gets the unpacked rootfs packed again by GNU tar: `docker import` applies a hard link
+    // entry's own mode to the linked file, and the test image's hard link entry is not executable.
+    const dockerTar = path.join(work.path, 'rootfs-for-docker.tar');
+    execFileSync('tar', ['-C', rootfs, '-cf', dockerTar, '.']);
+    const docker = await setUpDocker(context, dockerTar, dockerParent.path, notes);
 
     const samples: Record<string, number[]> = { api: [], runc: [], floor: [], cli: [], docker: [] };
     let runcCounter = 0;

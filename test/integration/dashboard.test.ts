@@ -358,3 +358,53 @@ serial('operator: the run form starts a capstan container; its page shows ports,
   t.deepEqual(body.containers, []);
   noErrors(t, errors);
 });
+
+serial('200 cgroups: per-tick deltas are a fraction of the table, and the page keeps up without long tasks', async (t) => {
+  const tree = TestCgroupTree.forTest(t);
+  const ROWS = 200;
+  for (let i = 0; i < ROWS; i++) tree.child(`c${String(i).padStart(3, '0')}`);
+  // Some with processes, so CPU and memory columns have values that move.
+  for (let i = 0; i < 10; i++) await tree.run(`${tree.root}/c${String(i).padStart(3, '0')}`, 'sleep 600');
+  await tree.busyLoop(`${tree.root}/c010`);
+  const agent = await startDashboardAgent(t, ['--interval', '1s']);
+  await containerId(agent, `${tree.root}/c${String(ROWS - 1).padStart(3, '0')}`);
+  const browser = await launchBrowser(t);
+  const { page, errors } = await openPage(browser);
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Network.enable');
+  const frames: string[] = [];
+  cdp.on('Network.webSocketFrameReceived', (event: { response: { payloadData: string } }) => frames.push(event.response.payloadData));
+
+  await page.goto(agent.printedUrl);
+  await page.waitForSelector('#containers-table');
+  await page.evaluate(() => {
+    const w = globalThis as unknown as { longTasks: number[]; PerformanceObserver: new (callback: (list: { getEntries(): Array<{ duration: number }> }) => void) => { observe(options: object): void } };
+    w.longTasks = [];
+    new w.PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) w.longTasks.push(Math.round(entry.duration));
+    }).observe({ type: 'longtask' });
+  });
+  await page.check('#scope-all');
+  await page.fill('#filter', tree.root);
+  // The tree's root and its children.
+  await until(page, `${ROWS + 1} rows`, textMatches, ['#row-count', `^${ROWS + 1} of`], 15_000);
+  await page.click('button.sort[data-field="CPUPerc"]');
+  frames.length = 0;
+  await page.waitForTimeout(6000);
+
+  // socket.io frames: "42[event, payload]" for pushes, "43<id>[payload]" for acks (baselines).
+  const overviewDeltas = frames.filter((frame) => frame.startsWith('42["overview"'));
+  t.true(overviewDeltas.length >= 4, `${overviewDeltas.length} table deltas in 6 s`);
+  t.is(frames.filter((frame) => frame.startsWith('42["container"')).length, 0, 'no container-page messages on the overview');
+  const baseline = await page.evaluate(async () => {
+    const response = await fetch('/api/v1/containers?all=1', { headers: { authorization: `Bearer ${(globalThis as unknown as { sessionStorage: { getItem(k: string): string } }).sessionStorage.getItem('capstan-token')}` } });
+    return (await response.text()).length;
+  });
+  const meanDelta = overviewDeltas.reduce((sum, frame) => sum + frame.length, 0) / overviewDeltas.length;
+  t.log(`mean table delta ${Math.round(meanDelta)} bytes; the full table over REST ${baseline} bytes`);
+  t.true(meanDelta < baseline / 10, 'a tick sends a small fraction of the table');
+  const longTasks = await page.evaluate(() => (globalThis as unknown as { longTasks: number[] }).longTasks);
+  t.log(`long tasks: ${JSON.stringify(longTasks)}`);
+  t.true(longTasks.every((ms) => ms < 250), `no long task of 250 ms or more: ${JSON.stringify(longTasks)}`);
+  noErrors(t, errors);
+});

@@ -607,3 +607,26 @@ maybeSerial('SIGKILL of the agent loses nothing: running containers are re-adopt
   await agent.ok(t, ['stop', '-t', '1', 'one']);
   t.is((await agent.inspect(t, 'one')).State.Status, 'exited');
 });
+
+maybe('capstan update reaches the spec (inspect), and an OOM kill sets State.OOMKilled with exit code 137', async (t) => {
+  const name = uniqueName('upd');
+  await shared.ok(t, ['run', '-d', '--name', name, '--memory', '64m', IMAGE, 'sleep', '300']);
+  await shared.ok(t, ['update', '--memory', '100m', '--pids-limit', '20', name]);
+  const updated = await shared.inspect(t, name);
+  t.is(updated.HostConfig['Memory'], 100 * 1024 * 1024);
+  t.is(updated.HostConfig['PidsLimit'], 20);
+  await shared.ok(t, ['rm', '-f', name]);
+
+  const oom = uniqueName('oom');
+  // The pause lets the collector (and with it the OOM watcher) see the cgroup before the kill.
+  await shared.ok(t, ['run', '-d', '--name', oom, '--memory', '8m', IMAGE, 'sh', '-c', 'sleep 3; dd if=/dev/zero of=/dev/null bs=64M count=1']);
+  t.is(await shared.ok(t, ['wait', oom], { timeoutMs: 60_000 }), '137\n');
+  const state = await eventually(async () => {
+    const value = await shared.inspect(t, oom);
+    return value.State.OOMKilled ? value.State : undefined;
+  }, 10_000, 'OOMKilled to be set');
+  t.like(state, { Status: 'exited', ExitCode: 137, OOMKilled: true });
+  await shared.ok(t, ['start', oom]);
+  t.false((await shared.inspect(t, oom)).State.OOMKilled, 'reset at the next start, as docker does');
+  await shared.ok(t, ['rm', '-f', oom]);
+});

@@ -215,6 +215,10 @@ export class TimeChart {
       const y = this.chart.options.scales!['y']! as { ticks: { stepSize?: number } };
       y.ticks.stepSize = binaryStep(max);
     }
+    // A lone sample has no line to draw: show it as a dot until the next one arrives.
+    this.chart.data.datasets.forEach((dataset, index) => {
+      dataset.pointRadius = (this.data[index]?.length ?? 0) < 2 ? 2.5 : 0;
+    });
     this.chart.update('none');
     this.updateCaption();
   }

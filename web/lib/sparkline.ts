@@ -1,7 +1,9 @@
 /**
  * Table-cell sparklines drawn straight on a small canvas: hundreds of rows would make hundreds of
- * chart.js instances stutter; a 2D polyline per visible row per tick costs next to nothing.
- * Values are decorative here (the cell beside shows the number), so the canvas is aria-hidden.
+ * chart.js instances stutter; a 2D polyline per visible row per tick costs next to nothing. The
+ * canvas itself is created on the first draw, i.e. when the row first scrolls into view, so a
+ * table of a thousand cgroups does not start with two thousand canvases. Values are decorative
+ * (the cell beside shows the number), so the element is aria-hidden.
  */
 import { cssVar, h } from './dom';
 
@@ -9,7 +11,9 @@ const WIDTH = 72;
 const HEIGHT = 20;
 
 export class Sparkline {
-  readonly canvas: HTMLCanvasElement;
+  /** A fixed-size placeholder that receives the canvas on the first draw. */
+  readonly element: HTMLElement;
+  private canvas: HTMLCanvasElement | undefined;
   private readonly values: Array<number | null> = [];
   private dirty = true;
 
@@ -19,7 +23,7 @@ export class Sparkline {
     /** The value drawn as the full height at least (100 for percentages); the max of the values otherwise. */
     private readonly floorMax = 0,
   ) {
-    this.canvas = h('canvas', { class: 'spark', 'aria-hidden': 'true', width: WIDTH, height: HEIGHT });
+    this.element = h('span', { class: 'spark', 'aria-hidden': 'true' });
   }
 
   set(values: ReadonlyArray<number | null>): void {
@@ -39,9 +43,9 @@ export class Sparkline {
     if (!this.dirty) return;
     this.dirty = false;
     const ratio = window.devicePixelRatio || 1;
-    if (this.canvas.width !== WIDTH * ratio) {
-      this.canvas.width = WIDTH * ratio;
-      this.canvas.height = HEIGHT * ratio;
+    if (!this.canvas) {
+      this.canvas = h('canvas', { width: WIDTH * ratio, height: HEIGHT * ratio });
+      this.element.appendChild(this.canvas);
     }
     const context = this.canvas.getContext('2d');
     if (!context) return;

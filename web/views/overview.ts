@@ -198,6 +198,8 @@ export function overviewView(ctx: AppContext): View {
       if (!row) continue;
       row.onScreen = entry.isIntersecting;
       if (row.onScreen) {
+        // Rows off screen are not re-rendered per tick; catch up now.
+        if (row.dirty) renderRow(row, Date.now());
         row.cpu.draw();
         row.memory.draw();
       }
@@ -230,7 +232,7 @@ export function overviewView(ctx: AppContext): View {
       let td: HTMLTableCellElement;
       if (column.field === 'State') td = h('td', null, badge);
       else if (column.field === 'Name') td = h('td', { class: 'name' }, link, live.info.name !== live.info.cgroupPath && h('span', { class: 'sub' }, live.info.cgroupPath));
-      else if (column.spark) td = h('td', { class: 'num' }, h('div', { class: 'with-spark' }, column.spark === 'cpu' ? cpu.canvas : memory.canvas, value));
+      else if (column.spark) td = h('td', { class: 'num' }, h('div', { class: 'with-spark' }, column.spark === 'cpu' ? cpu.element : memory.element, value));
       else td = h('td', { class: column.numeric ? 'num' : 'mono' }, value);
       td.dataset['field'] = column.field;
       tr.appendChild(td);
@@ -263,27 +265,36 @@ export function overviewView(ctx: AppContext): View {
     return row.info.name.toLowerCase().includes(filter) || row.info.cgroupPath.toLowerCase().includes(filter);
   }
 
-  function compare(a: Row, b: Row): number {
+  const byName = (a: Row, b: Row): number => (a.info.name < b.info.name ? -1 : a.info.name > b.info.name ? 1 : 0);
+
+  /** Sorts by the chosen column; unknown last whichever the direction ("--" is not a small number). */
+  function sortRows(list: Row[]): Row[] {
     const column = COLUMNS.find((c) => c.field === sortField) ?? COLUMNS[1]!;
-    const x = column.sortValue(a);
-    const y = column.sortValue(b);
-    // Unknown sorts last whichever the direction: "--" is not a small number.
-    if (x === undefined && y === undefined) return a.info.name.localeCompare(b.info.name);
-    if (x === undefined) return 1;
-    if (y === undefined) return -1;
-    let result = typeof x === 'number' && typeof y === 'number' ? x - y : String(x).localeCompare(String(y));
-    if (sortDescending) result = -result;
-    return result !== 0 ? result : a.info.name.localeCompare(b.info.name);
+    // The keys once per row, not once per comparison.
+    const keys = new Map<Row, SortValue>();
+    for (const row of list) keys.set(row, column.sortValue(row));
+    const sign = sortDescending ? -1 : 1;
+    return list.sort((a, b) => {
+      const x = keys.get(a);
+      const y = keys.get(b);
+      if (x === undefined || y === undefined) return x === y ? byName(a, b) : x === undefined ? 1 : -1;
+      const result = typeof x === 'number' && typeof y === 'number' ? x - y : x < y ? -1 : x > y ? 1 : 0;
+      return result !== 0 ? sign * result : byName(a, b);
+    });
   }
 
   function render(reorder: boolean): void {
     const nowMs = Date.now();
-    for (const row of rows.values()) if (row.dirty) renderRow(row, nowMs);
-    const sorted = [...rows.values()].sort(compare);
+    for (const row of rows.values()) if (row.dirty && row.onScreen) renderRow(row, nowMs);
+    const sorted = sortRows([...rows.values()]);
     if (reorder || sorted.length !== order.length || sorted.some((row, i) => order[i] !== row)) {
       order = sorted;
-      // Re-append in order: moves only rows whose place changed relative to the others.
-      tbody.append(...sorted.map((row) => row.tr));
+      // Move only the rows that are out of place: a re-sort usually swaps a few neighbours.
+      let cursor: ChildNode | null = tbody.firstChild;
+      for (const row of sorted) {
+        if (cursor === row.tr) cursor = cursor.nextSibling;
+        else tbody.insertBefore(row.tr, cursor);
+      }
     }
     let shown = 0;
     for (const row of sorted) {
