@@ -8,7 +8,8 @@ const { execFileSync } = require('node:child_process');
 const { ensureDebianPackages } = require('./lib/debian');
 
 // promtool validates /metrics; busybox-static provides the test workloads' tools.
-const TEST_PACKAGES = ['prometheus', 'busybox-static'];
+// chromium runs the dashboard's browser tests (test/integration/dashboard.test.ts).
+const TEST_PACKAGES = ['prometheus', 'busybox-static', 'chromium'];
 
 const packages = [...TEST_PACKAGES];
 if (process.argv.includes('--vm')) {

@@ -151,12 +151,21 @@ async function startApp(): Promise<void> {
   signOut.hidden = false;
   setText(who, `${session.name} (${session.role})`);
 
+  let wasOffline = false;
   cleanups.push(
     live.onEvent((event: CapstanEvent) => {
       events.add(event);
       if (event.action === 'oom') oomToast(event);
     }),
     events.onChange(() => updateUnseen(events)),
+    // Events that happened while the agent was unreachable come from its log once it is back.
+    live.onState((state) => {
+      if (state === 'offline') wasOffline = true;
+      if (state === 'online' && wasOffline) {
+        wasOffline = false;
+        events.loadPast(loading.signal).catch(() => undefined);
+      }
+    }),
   );
   events.loadPast(loading.signal).catch(() => undefined);
   updateUnseen(events);

@@ -213,8 +213,8 @@ export class RuntimeManager {
   private async adopt(id: string): Promise<void> {
     const record = this.store.readRecord(id);
     const directory = this.store.directory(id);
-    const cgroupPath = this.cgroupPathOf(id);
     if (!record) {
+      const cgroupPath = this.cgroupPathOf(id);
       // A folder without spec.json is a create that crashed half-way: finish undoing it.
       this.log(`capstan: removing half-created container folder ${directory}`);
       await this.removeCgroup(cgroupPath);
@@ -499,6 +499,7 @@ export class RuntimeManager {
       id,
       name,
       created: nowRfc3339(),
+      cgroupPath: this.cgroupPathOf(id),
       config: {
         image: image?.reference ?? '',
         imageId: image?.id ?? '',
@@ -542,7 +543,8 @@ export class RuntimeManager {
   }
 
   private register(record: ContainerRecord): ManagedContainer {
-    const container = new ManagedContainer(record, this.store.directory(record.id), this.cgroupPathOf(record.id));
+    const cgroupPath = record.cgroupPath !== undefined && isSafeCgroupPath(record.cgroupPath, record.id) ? record.cgroupPath : this.cgroupPathOf(record.id);
+    const container = new ManagedContainer(record, this.store.directory(record.id), cgroupPath);
     this.containers.set(record.id, container);
     this.names.set(record.name, record.id);
     this.byCgroup.set(container.cgroupPath, container);
@@ -954,6 +956,7 @@ export class RuntimeManager {
       if (container.isRunning) {
         container.record.state.manuallyStopped = true;
         await this.stopLocked(container, timeoutSeconds);
+        this.event(container, 'stop');
       }
       container.record.state.manuallyStopped = false;
       await this.startLocked(container);
@@ -1451,4 +1454,9 @@ async function withTimeout(promise: Promise<unknown>, ms: number | undefined): P
 /** `-u` resolved against the container's own /etc/passwd and /etc/group. */
 function userIn(prepared: PreparedRootfs, spec: string): ResolvedUser {
   return resolveUser(spec, readFromLayers(prepared.layersTopFirst, 'etc/passwd'), readFromLayers(prepared.layersTopFirst, 'etc/group'));
+}
+
+/** A cgroup path read back from spec.json: absolute, plain names only, ending in the container's id. */
+function isSafeCgroupPath(cgroupPath: string, id: string): boolean {
+  return /^(\/[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,127}){1,9}$/.test(cgroupPath) && cgroupPath.endsWith(`/${id}`);
 }

@@ -93,6 +93,8 @@ export interface ContainerRecord {
   name: string;
   /** RFC 3339 with nanoseconds, UTC. */
   created: string;
+  /** The container's cgroup, fixed at create (a later agent with another --cgroup-parent still finds it). */
+  cgroupPath?: string;
   config: ContainerConfig;
   hostConfig: HostConfig;
   state: ContainerState;
