@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError, flagBool, formatFlagHelp, parseArgs, type FlagSpec, type ParsedArgs } from './args';
 import { AgentClient, resolveEndpoint, type ConnectionFlags } from './client';
-import { COMMANDS, findCommand } from './commands';
+import { allCommands, findCommand } from './commands';
 import { CONNECTION_FLAGS, connectionFlags } from './commands/common';
 import type { Command, CommandContext, OutputStream } from './commands/types';
 import { CliError } from './errors';
@@ -54,7 +54,8 @@ export function capstanVersion(startDir: string = __dirname): string {
 }
 
 export function mainHelp(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 3;
+  const commands = allCommands();
+  const width = Math.max(...commands.map((c) => c.name.length)) + 3;
   return [
     'Usage:  capstan [OPTIONS] COMMAND',
     '',
@@ -64,7 +65,7 @@ export function mainHelp(): string {
     formatFlagHelp(GLOBAL_FLAGS),
     '',
     'Commands:',
-    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
+    ...commands.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
     '',
     "Run 'capstan COMMAND --help' for more information on a command.",
     '',

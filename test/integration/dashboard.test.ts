@@ -182,6 +182,36 @@ serial('operator: printed URL signs in; live table and charts; limits editor; OO
   t.is(await text(page, 'td.current[data-field="memory"]'), '64MiB');
   t.is(await page.getAttribute('#chart-memory', 'data-limit'), String(64 * MIB));
 
+  // The cgroup v2 refusal (this host is v1, so the agent's 409 is played back by the browser; the
+  // forced retry goes to the real agent): the message as the API wrote it, then an explicit force.
+  const v2Refusal =
+    'unable to set memory limit to 8388608 (current usage: 9437184, peak usage: unknown): on cgroup v2 the kernel would reclaim memory and then ' +
+    'OOM-kill processes in the container to get below it; pass force (capstan update --force) to apply it anyway';
+  const sent: Array<Record<string, unknown>> = [];
+  await page.route('**/api/v1/containers/*/limits', async (route) => {
+    if (route.request().method() !== 'PATCH') return route.continue();
+    const body = route.request().postDataJSON() as Record<string, unknown>;
+    sent.push(body);
+    if (body['force'] === true) return route.continue();
+    return route.fulfill({ status: 409, contentType: 'application/json', body: JSON.stringify({ error: { code: 'memory_below_usage', message: v2Refusal, flag: '--memory' } }) });
+  });
+  await page.fill('#limit-memory', '8m');
+  await page.click('#limits-review');
+  await expectingHttpError(errors, 409, async () => {
+    await page.click('#limits-confirm button[value="confirm"]');
+    await page.waitForSelector('#limits-force');
+  });
+  t.is(await text(page, '#limits-error .api-message'), v2Refusal);
+  t.is(memoryLimitFile(tree, limited), String(64 * MIB), 'nothing written before the force');
+  await page.click('#limits-force');
+  await page.waitForSelector('#force-dialog[open]');
+  await page.click('#force-dialog button[value="confirm"]');
+  await until(page, 'the forced update', textMatches, ['#limits-result', 'Applied']);
+  t.deepEqual(sent, [{ memory: '8m' }, { memory: '8m', force: true }]);
+  t.is(memoryLimitFile(tree, limited), String(8 * MIB));
+  await until(page, 'the limit line at 8 MiB', dataIs, ['#chart-memory', 'limit', String(8 * MIB)]);
+  await page.unroute('**/api/v1/containers/*/limits');
+
   // An OOM kill elsewhere: the toast on this open page within 2 s, naming container, limit, usage.
   await eventually(
     async () => {
@@ -208,8 +238,8 @@ serial('operator: printed URL signs in; live table and charts; limits editor; OO
   await page.click(`.toast-oom[data-container="${oomId}"] a.toast-link`);
   await until(page, 'the OOM container page', (id) => decodeURIComponent(location.hash) === `#/containers/${id}` && (document.querySelector('#container-name')?.textContent ?? '').endsWith('/oom'), oomId);
   await page.click('#nav a[data-route="events"]');
-  await page.waitForSelector('tr.event-oom');
-  t.true((await text(page, 'tr.event-oom')).includes('limit 32MiB'));
+  await page.waitForSelector('tr.oom-row');
+  t.true((await text(page, 'tr.oom-row')).includes('limit 32MiB'));
   await screenshot(page, 'dashboard-events');
   t.true(await page.locator('#unseen-badge').isHidden(), 'opening the events page marks them seen');
 

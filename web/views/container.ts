@@ -154,7 +154,8 @@ export function containerView(ctx: AppContext, id: string): View {
     },
   ];
 
-  const chartSection = h('section', { class: 'panel', 'aria-labelledby': 'charts-heading' }, h('h2', { id: 'charts-heading' }, 'Live'), summary, h('div', { class: 'chart-grid' }, ...charts.map((c) => c.chart.figure)));
+  // Hidden until the agent says which container this is (a wrong id shows no empty charts).
+  const chartSection = h('section', { class: 'panel', 'aria-labelledby': 'charts-heading', hidden: true }, h('h2', { id: 'charts-heading' }, 'Live'), summary, h('div', { class: 'chart-grid' }, ...charts.map((c) => c.chart.figure)));
   const limitsSlot = h('div');
   const tabsSlot = h('div');
   const header = h(
@@ -172,6 +173,7 @@ export function containerView(ctx: AppContext, id: string): View {
   function renderMeta(): void {
     if (!info) return;
     setText(title, info.name || info.cgroupPath);
+    document.title = `Capstan: ${info.name || info.cgroupPath}`;
     updateBadge(badge, state);
     const item = (label: string, value: string): HTMLElement[] => [h('dt', null, label), h('dd', { class: 'mono' }, value)];
     replaceChildren(
@@ -294,6 +296,7 @@ export function containerView(ctx: AppContext, id: string): View {
     stats = { ...container.stats };
     sequence = container.sequence;
     message.hidden = true;
+    chartSection.hidden = false;
     renderMeta();
     renderSummary();
     renderActions();

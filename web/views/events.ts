@@ -52,7 +52,7 @@ export function eventRow(event: CapstanEvent, withContainer: boolean): HTMLTable
   const name = event.actor.name || event.actor.cgroupPath;
   return h(
     'tr',
-    { class: event.action === 'oom' ? 'event-oom' : '', 'data-action': event.action },
+    { class: event.action === 'oom' ? 'oom-row' : '', 'data-action': event.action },
     h('td', { class: 'mono nowrap' }, dateTime(event.timeMs)),
     h('td', null, h('span', { class: `badge event-${event.action}` }, event.action)),
     withContainer && h('td', null, h('a', { href: `#/containers/${encodeURIComponent(event.actor.id)}` }, name)),

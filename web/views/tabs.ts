@@ -82,7 +82,7 @@ export function containerTabs(ctx: AppContext, info: ContainerInfo, sampled: () 
             h('thead', null, h('tr', null, ...top.Titles.map((title) => h('th', { scope: 'col' }, title)))),
             h('tbody', null, ...top.Processes.map((row) => h('tr', null, ...row.map((cell, i) => h('td', { class: i === row.length - 1 ? 'cmd' : 'mono' }, cell))))),
           );
-          setText(status, top.Processes.length === 0 ? 'No processes in this cgroup.' : `${top.Processes.length} processes · every ${PROCESSES_EVERY_MS / 1000} s`);
+          setText(status, top.Processes.length === 0 ? 'No processes in this cgroup.' : `${top.Processes.length} ${top.Processes.length === 1 ? 'process' : 'processes'} · every ${PROCESSES_EVERY_MS / 1000} s`);
         } catch (problem) {
           const text = errorText(problem);
           if (text) setText(status, text);

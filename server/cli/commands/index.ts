@@ -1,53 +1,43 @@
 /**
  * The subcommand table. A new command is one file in this folder plus one line here.
+ *
+ * Modules load when their command is used: a CLI starts on every call, and on a small machine Node
+ * spends milliseconds per module, so `capstan run` does not parse what `update` or `image` need.
+ * (A lazy require typed against the module, as the agent command does for the server.)
  */
-import { agentCommand } from './agent';
-import { eventsCommand } from './events';
-import { psCommand } from './ps';
-import { statsCommand } from './stats';
-import { createCommand } from './create';
-import { execCommand } from './exec';
-import { imageCommand } from './image';
-import { inspectCommand } from './inspect';
-import { killCommand } from './kill';
-import { logsCommand } from './logs';
-import { pauseCommand } from './pause';
-import { portCommand } from './port';
-import { restartCommand } from './restart';
-import { rmCommand } from './rm';
-import { runCommand } from './run';
-import { startCommand } from './start';
-import { stopCommand } from './stop';
-import { topCommand } from './top';
-import { unpauseCommand } from './unpause';
-import { waitCommand } from './wait';
 import type { Command } from './types';
-import { updateCommand } from './update';
 
-export const COMMANDS: readonly Command[] = [
-  agentCommand,
-  createCommand,
-  eventsCommand,
-  execCommand,
-  imageCommand,
-  inspectCommand,
-  killCommand,
-  logsCommand,
-  pauseCommand,
-  portCommand,
-  psCommand,
-  restartCommand,
-  rmCommand,
-  runCommand,
-  startCommand,
-  statsCommand,
-  stopCommand,
-  topCommand,
-  unpauseCommand,
-  updateCommand,
-  waitCommand,
-];
+/* eslint-disable @typescript-eslint/no-require-imports */
+const LOADERS: Readonly<Record<string, () => Command>> = {
+  agent: () => (require('./agent') as typeof import('./agent')).agentCommand,
+  create: () => (require('./create') as typeof import('./create')).createCommand,
+  events: () => (require('./events') as typeof import('./events')).eventsCommand,
+  exec: () => (require('./exec') as typeof import('./exec')).execCommand,
+  image: () => (require('./image') as typeof import('./image')).imageCommand,
+  inspect: () => (require('./inspect') as typeof import('./inspect')).inspectCommand,
+  kill: () => (require('./kill') as typeof import('./kill')).killCommand,
+  logs: () => (require('./logs') as typeof import('./logs')).logsCommand,
+  pause: () => (require('./pause') as typeof import('./pause')).pauseCommand,
+  port: () => (require('./port') as typeof import('./port')).portCommand,
+  ps: () => (require('./ps') as typeof import('./ps')).psCommand,
+  restart: () => (require('./restart') as typeof import('./restart')).restartCommand,
+  rm: () => (require('./rm') as typeof import('./rm')).rmCommand,
+  run: () => (require('./run') as typeof import('./run')).runCommand,
+  start: () => (require('./start') as typeof import('./start')).startCommand,
+  stats: () => (require('./stats') as typeof import('./stats')).statsCommand,
+  stop: () => (require('./stop') as typeof import('./stop')).stopCommand,
+  top: () => (require('./top') as typeof import('./top')).topCommand,
+  unpause: () => (require('./unpause') as typeof import('./unpause')).unpauseCommand,
+  update: () => (require('./update') as typeof import('./update')).updateCommand,
+  wait: () => (require('./wait') as typeof import('./wait')).waitCommand,
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+/** Every command, loaded (for the help text). */
+export function allCommands(): Command[] {
+  return Object.values(LOADERS).map((load) => load());
+}
 
 export function findCommand(name: string): Command | undefined {
-  return COMMANDS.find((c) => c.name === name);
+  return Object.prototype.hasOwnProperty.call(LOADERS, name) ? LOADERS[name]!() : undefined;
 }
