@@ -73,6 +73,8 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
   const version = capstanVersion();
   const machine = await readMachineInfo();
 
+  // One manager for every cgroup write: the runtime's containers, live limits, the API.
+  const cgroupManager = new CgroupManager(layout);
   // capstan's own containers; created once the event bus exists, asked first by the collector.
   let runtime: RuntimeManager | undefined;
   const collector = new Collector({
@@ -117,7 +119,7 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
   const images = new ImageStore({ stateDir: options.stateDir });
   const runtimeManager = new RuntimeManager({
     stateDir: options.stateDir,
-    cgroups: new CgroupManager(layout),
+    cgroups: cgroupManager,
     cgroupParent: options.cgroupParent,
     bus,
     rootfs: new ImageRootfs(images),
@@ -147,7 +149,6 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
 
   const tokenStore = new TokenStore(tokens);
   // `capstan update` on capstan's own containers also lands in their spec (inspect, next start).
-  const cgroupManager = new CgroupManager(layout);
   const limits = LimitService.forCgroups(cgroupManager, {
     bus,
     storedCpuLimits: (container) => (container.source === 'capstan' ? runtimeManager.storedCpuLimits(container.id) : undefined),

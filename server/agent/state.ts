@@ -7,18 +7,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Role, TokenRecord } from '../api/auth';
-
-export function writeFileAtomic(file: string, data: string, mode = 0o600): void {
-  const temporary = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(temporary, 'w', mode);
-  try {
-    fs.writeSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(temporary, file);
-}
+import { writeFileAtomic } from '../storage/atomic-file';
 
 export function ensureStateDir(stateDir: string): void {
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });

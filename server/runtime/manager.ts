@@ -25,7 +25,7 @@ import { connectInNetns } from '../native';
 import { conflict, noSuchContainer, RuntimeError } from './errors';
 import { hostRootfs, type ImageRef, type PreparedRootfs, type RootfsProvider } from './filesystems';
 import { inspectContainer } from './inspect';
-import { applyLimits, hasSwapAccounting, limitWrites } from './limits';
+import { applyContainerLimits, hasSwapAccounting, validateContainerLimits } from './limits';
 import { LogFollower, readLogs, type LogQuery } from './logs';
 import { generateContainerName, newContainerId } from './names';
 import { newPortCounters, publishPorts, type ConnectInNamespace, type PortCounters, type PublishedPorts } from './ports';
@@ -229,23 +229,21 @@ export class RuntimeManager {
     }
     const container = this.register(record);
     const state = record.state;
-    if (state.status === 'created' || state.status === 'exited' || state.status === 'dead') {
-      // It may have been started just before the agent died (spec.json not yet rewritten).
-      const init = this.store.readInit(id);
-      if (state.status === 'created' && init) {
-        Object.assign(state, { status: 'running', pid: init.pid, startTimeTicks: init.startTimeTicks, shimPid: init.shimPid, startedAt: init.startedAt });
-      } else {
-        // Nothing runs: make sure nothing is left of the last run either.
-        if (state.status !== 'created') container.cleanup = this.removeCgroup(container.cgroupPath);
-        return;
-      }
+    // init.json names the latest run the shim started. spec.json may not know it yet (the agent
+    // died between the start and the save), so the process decides, not the recorded status.
+    const init = this.store.readInit(id);
+    const unrecordedRun = init !== undefined && init.startTimeTicks !== state.startTimeTicks;
+    const alive = init !== undefined && isSameProcess(init.pid, init.startTimeTicks);
+    if (init && (alive || unrecordedRun)) {
+      Object.assign(state, { status: 'running', pid: init.pid, startTimeTicks: init.startTimeTicks, shimPid: init.shimPid, startedAt: init.startedAt });
     }
-    if (state.status === 'restarting') {
-      this.scheduleRestart(container);
+    if (!alive && state.status !== 'running' && state.status !== 'paused') {
+      if (state.status === 'restarting') this.scheduleRestart(container);
+      // Nothing runs: make sure nothing is left of the last run either.
+      else if (state.status !== 'created') container.cleanup = this.removeCgroup(container.cgroupPath);
       return;
     }
-    // running or paused when the agent went away
-    if (isSameProcess(state.pid, state.startTimeTicks)) {
+    if (alive) {
       container.startedAtMs = Date.parse(state.startedAt) || Date.now();
       state.status = this.isFrozen(container) ? 'paused' : 'running';
       this.watch(container);
@@ -430,7 +428,8 @@ export class RuntimeManager {
    */
   private createContainer(body: unknown): { container: ManagedContainer; warnings: string[]; saved: Promise<void> } {
     this.assertOpen();
-    const request = parseCreateRequest(body, this.hostCpus);
+    const request = parseCreateRequest(body);
+    validateContainerLimits(request.limits, this.hostCpus);
     const image = this.resolveImage(request.image);
     const warnings: string[] = [];
     const record = this.buildRecord(request, image, warnings);
@@ -596,7 +595,7 @@ export class RuntimeManager {
         throw new RuntimeError(500, 'cgroup_create_failed', `cannot create cgroup ${container.cgroupPath}: ${(error as Error).message}`);
       }
       undo.push(() => this.removeCgroup(container.cgroupPath));
-      applyLimits(cgroups, container.cgroupPath, limitWrites(record.hostConfig.limits, cgroups.layout.controllersOn, this.canLimitSwap()));
+      applyContainerLimits(cgroups, container.cgroupPath, record.hostConfig.limits);
 
       container.ports = await this.bindPorts(container);
       const ports = container.ports;
@@ -761,12 +760,14 @@ export class RuntimeManager {
     this.unwatch(container);
     Object.assign(state, {
       status: 'exited' as ContainerStatus,
+      // startTimeTicks stays: it names the run that ended (re-adoption compares init.json with it).
       pid: 0,
-      startTimeTicks: 0,
       exitCode: exit.exitCode,
       finishedAt: exit.finishedAt || nowRfc3339(),
       error,
-      oomKilled: state.oomKilled || container.oomThisRun,
+      // The OOM watcher's event usually comes first; the kernel's own counter in the cgroup (fresh
+      // at every start) settles it when the event is late or the watcher never saw the cgroup.
+      oomKilled: state.oomKilled || container.oomThisRun || this.oomKillCount(container.cgroupPath) > 0,
     });
     const startedAtMs = container.startedAtMs || Date.parse(state.startedAt) || Date.now();
     const runMs = (Date.parse(state.finishedAt) || Date.now()) - startedAtMs;
@@ -891,6 +892,20 @@ export class RuntimeManager {
       }
     }
     await cgroups.remove(cgroupPath);
+  }
+
+  /** oom_kill in memory.oom_control (v1) or memory.events (v2); 0 when unknown. Units: kills (count). */
+  private oomKillCount(cgroupPath: CgroupPath): number {
+    const { cgroups } = this.options;
+    try {
+      const text =
+        cgroups.layout.controllersOn === 2
+          ? cgroups.readControl('unified', cgroupPath, 'memory.events')
+          : cgroups.readControl('memory', cgroupPath, 'memory.oom_control');
+      return Number(/^oom_kill (\d+)$/m.exec(text)?.[1] ?? 0);
+    } catch {
+      return 0;
+    }
   }
 
   private onBusEvent(event: CapstanEvent): void {
@@ -1230,9 +1245,11 @@ export class RuntimeManager {
     };
     // Registered before the start: `true` can exit before the start call returns.
     let exited = false;
+    /** The output comes from the log instead (the shim never took our connection). */
+    let replaying = false;
     container.once('exit', () => {
       exited = true;
-      if (tty && socket?.destroyed) finish();
+      if (tty && socket?.destroyed && !replaying) finish();
     });
 
     let following: Promise<void> | undefined;
@@ -1267,23 +1284,34 @@ export class RuntimeManager {
       } catch (error) {
         if (!tty) throw error;
         // The process ended before the shim took a client: its output is in the log.
+        replaying = true;
         this.replayLogAfterExit(container, startedAtMs - 1000, sink, finish);
       }
     }
     if (socket) {
       socket.on('error', () => socket?.destroy());
       if (tty) {
-        socket.on('data', (chunk: Buffer) => sink.output(1, chunk));
-        // The shim closes the connection once the pty's output is drained; the exit follows.
+        let received = 0;
+        socket.on('data', (chunk: Buffer) => {
+          received += chunk.length;
+          sink.output(1, chunk);
+        });
+        // The shim closes the connection once the pty's output is drained; the exit follows. A
+        // connection closed before any byte came was never accepted (the process ended first):
+        // the output is in the log then.
         socket.once('close', () => {
-          if (exited || !container.isRunning) finish();
+          if (received === 0) {
+            replaying = true;
+            this.replayLogAfterExit(container, startedAtMs - 1000, sink, finish);
+          }
+          else if (exited || !container.isRunning) finish();
         });
         if (options.consoleSize) this.sendControl(container.directory, CONTAINER_FILES.control, { type: 'resize', ...options.consoleSize });
       } else {
         socket.resume();
       }
     }
-    if (tty && socket?.destroyed && exited) finish();
+    if (tty && socket?.destroyed && exited && !replaying) finish();
     this.hold(container, done);
     return {
       write: (data) => {

@@ -4,13 +4,11 @@
  * Nothing here touches the filesystem; image lookup and name uniqueness come later.
  */
 import * as net from 'node:net';
-import { parseNanoCpus, parseRamInBytes, NANO_CPUS_PER_CPU } from '../limits/units';
+import { parseNanoCpus, parseRamInBytes } from '../limits/units';
 import { badRequest, quoteInput, RuntimeError } from './errors';
 import { validateContainerName } from './names';
 import type { ContainerLimits, PortBinding, RestartPolicy, RestartPolicyName } from './types';
 
-/** docker's floor for --memory (moby daemon_unix.go linuxMinMemory). Units: bytes. */
-export const MIN_MEMORY_BYTES = 6 * 1024 * 1024;
 /** Linux HOST_NAME_MAX. Units: characters. */
 const MAX_HOSTNAME_LENGTH = 64;
 /** One argument or environment entry. Units: bytes (UTF-16 code units, close enough). */
@@ -75,8 +73,12 @@ const FIELDS = new Set<string>([
   'memorySwap', 'pidsLimit', 'publish', 'restart', 'autoRemove', 'labels', 'consoleSize',
 ]);
 
-/** Checks a create request. `hostCpus` bounds --cpus as docker does (the CPUs the agent may use). */
-export function parseCreateRequest(body: unknown, hostCpus: number): CreateOptions {
+/**
+ * Checks a create request's fields and parses its flag values. The limits' own rules (docker's
+ * 6 MB minimum, the CPU range, memory+swap) are the live-limits module's: runtime/limits.ts
+ * validateContainerLimits.
+ */
+export function parseCreateRequest(body: unknown): CreateOptions {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('invalid_body', 'the request body must be a JSON object');
   const request = body as Record<string, unknown>;
   for (const key of Object.keys(request)) {
@@ -122,7 +124,7 @@ export function parseCreateRequest(body: unknown, hostCpus: number): CreateOptio
     options.hostname = hostname;
   }
 
-  parseLimits(request, options, hostCpus);
+  parseLimits(request, options);
 
   if (options.autoRemove && options.restartPolicy.name !== 'no') {
     throw badRequest('conflicting_options', 'Conflicting options: --restart and --rm');
@@ -202,35 +204,22 @@ function flagText(value: unknown, flag: string): string | undefined {
   throw badRequest('invalid_argument', `invalid argument for "${flag}" flag: expected a number or a size`);
 }
 
-function parseLimits(request: Record<string, unknown>, options: CreateOptions, hostCpus: number): void {
+function parseLimits(request: Record<string, unknown>, options: CreateOptions): void {
   const cpus = flagText(request['cpus'], '--cpus');
   if (cpus !== undefined) {
-    let nano: number;
     try {
-      nano = parseNanoCpus(cpus);
+      // 0 means "no limit", as in docker; a negative value is refused by the range rule later.
+      options.limits.nanoCpus = parseNanoCpus(cpus);
     } catch (error) {
       throw badRequest('invalid_argument', `invalid argument "${cpus}" for "--cpus" flag: ${(error as Error).message}`);
     }
-    // moby daemon_unix.go: 0 means "no limit"; anything else must lie within what the host has.
-    if (nano !== 0 && (nano < 0.01 * NANO_CPUS_PER_CPU || nano > hostCpus * NANO_CPUS_PER_CPU)) {
-      throw badRequest('invalid_limit', `range of CPUs is from 0.01 to ${hostCpus}.00, as there are only ${hostCpus} CPUs available`);
-    }
-    options.limits.nanoCpus = nano;
   }
   const memory = flagText(request['memory'], '--memory');
-  if (memory !== undefined) {
-    const bytes = parseSize(memory, '--memory');
-    if (bytes !== 0 && bytes < MIN_MEMORY_BYTES) throw badRequest('invalid_limit', 'Minimum memory limit allowed is 6MB');
-    options.limits.memoryBytes = bytes;
-  }
+  if (memory !== undefined) options.limits.memoryBytes = parseSize(memory, '--memory');
   const swap = flagText(request['memorySwap'], '--memory-swap');
   if (swap !== undefined) {
     const bytes = swap === '-1' ? -1 : parseSize(swap, '--memory-swap');
     if (bytes !== 0) {
-      if (options.limits.memoryBytes === 0) throw badRequest('invalid_limit', 'You should always set the Memory limit when using Memoryswap limit, see usage');
-      if (bytes > 0 && bytes < options.limits.memoryBytes) {
-        throw badRequest('invalid_limit', 'Minimum memoryswap limit should be larger than memory limit, see usage');
-      }
       options.limits.memorySwapBytes = bytes;
       options.memorySwapGiven = true;
     }

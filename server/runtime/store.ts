@@ -12,37 +12,8 @@ import type { ContainerRecord } from './types';
 
 export const RECORD_FILE = 'spec.json';
 
-/** Writes `data` to `file` atomically: a temporary sibling, fsync, rename. */
-export function writeFileAtomic(file: string, data: string, mode = 0o600): void {
-  const temporary = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(temporary, 'w', mode);
-  try {
-    fs.writeSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(temporary, file);
-}
-
-let temporaryCounter = 0;
-
-/**
- * writeFileAtomic off the JS thread (fsync can take tens of milliseconds on a busy disk): the
- * same write, fsync, rename, on libuv's pool. Concurrent writes to one file must be chained by
- * the caller; each uses its own temporary name.
- */
-export async function writeFileAtomicAsync(file: string, data: string, mode = 0o600): Promise<void> {
-  const temporary = `${file}.tmp-${process.pid}-${++temporaryCounter}`;
-  const handle = await fs.promises.open(temporary, 'w', mode);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await fs.promises.rename(temporary, file);
-}
+export { writeFileAtomic, writeFileAtomicAsync } from '../storage/atomic-file';
+import { writeFileAtomic, writeFileAtomicAsync } from '../storage/atomic-file';
 
 /**
  * Atomic against a crash of the agent (rename), but not synced: for files a reader consumes at

@@ -20,8 +20,6 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { detectLayout } from '../../server/cgroup/layout';
-import { CgroupManager } from '../../server/cgroup/manage';
 import { writeBusyboxImages } from '../helpers/busybox-image';
 import { CLI, REPO_ROOT } from '../helpers/repo';
 import { BenchAgent } from './agent';
@@ -54,17 +52,35 @@ function timeCommand(command: string, args: readonly string[], env?: NodeJS.Proc
   });
 }
 
-/** A cgroup parent of our own (/capstan-test-bench-…), removed with whatever is left in it. */
+/** Every mounted cgroup hierarchy (v1 controllers, name=systemd, v2): dockerd uses more than capstan does. */
+function cgroupMounts(): string[] {
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((line) => / - cgroup2? /.test(line))
+    .map((line) => line.split(' ')[4]!)
+    .filter(Boolean);
+}
+
+/**
+ * A cgroup parent of our own (/capstan-test-bench-…), removed from every hierarchy with whatever
+ * is left in it (processes killed by PID first).
+ */
 class CgroupParent implements Disposable {
   readonly label: string;
-  private readonly manager = new CgroupManager(detectLayout());
 
   constructor(readonly path: string) {
     this.label = `cgroup parent ${path}`;
   }
 
+  private directories(): string[] {
+    return cgroupMounts()
+      .map((mount) => mount + this.path)
+      .filter((directory) => fs.existsSync(directory));
+  }
+
   private killAll(): void {
-    for (const { directory } of this.manager.directories(this.path)) {
+    for (const root of this.directories()) {
       const visit = (dir: string): void => {
         let entries: fs.Dirent[] = [];
         try {
@@ -79,20 +95,12 @@ class CgroupParent implements Disposable {
           // Gone already.
         }
       };
-      visit(directory);
+      visit(root);
     }
   }
 
-  async dispose(): Promise<void> {
-    this.killAll();
-    await sleep(200);
-    await this.manager.remove(this.path);
-  }
-
-  disposeSync(): void {
-    this.killAll();
-    sleepSync(200);
-    for (const { directory } of this.manager.directories(this.path)) {
+  private removeAll(): void {
+    for (const root of this.directories()) {
       const remove = (dir: string): void => {
         let entries: fs.Dirent[] = [];
         try {
@@ -104,11 +112,27 @@ class CgroupParent implements Disposable {
         try {
           fs.rmdirSync(dir);
         } catch {
-          // Still busy: reported by the next run's cleanup.
+          // Still busy: retried below, reported if it stays.
         }
       };
-      remove(directory);
+      remove(root);
     }
+  }
+
+  async dispose(): Promise<void> {
+    for (let attempt = 0; attempt < 10 && this.directories().length > 0; attempt++) {
+      this.killAll();
+      await sleep(100);
+      this.removeAll();
+    }
+    const left = this.directories();
+    if (left.length > 0) throw new Error(`cannot remove ${left.join(', ')}`);
+  }
+
+  disposeSync(): void {
+    this.killAll();
+    sleepSync(200);
+    this.removeAll();
   }
 }
 

@@ -137,8 +137,9 @@ export interface SessionOptions {
  */
 export async function runSession(ctx: CommandContext, client: AgentClient, pathAndQuery: string, options: SessionOptions): Promise<number> {
   const socket = await client.upgrade(pathAndQuery, options.body);
-  const stdin = process.stdin;
-  const rawMode = options.tty && options.stdin && stdin.isTTY === true;
+  // process.stdin is a getter that builds a stream: only touched when stdin is relayed.
+  const stdin = options.stdin ? process.stdin : undefined;
+  const rawMode = options.tty && stdin?.isTTY === true;
   const cleanups: Array<() => void> = [];
   return new Promise<number>((resolve) => {
     let exitCode: number | undefined;
@@ -176,7 +177,7 @@ export async function runSession(ctx: CommandContext, client: AgentClient, pathA
     socket.once('close', finish);
     socket.on('error', () => socket.destroy());
 
-    if (options.stdin) {
+    if (stdin) {
       if (rawMode) {
         stdin.setRawMode(true);
         cleanups.push(() => stdin.setRawMode(false));

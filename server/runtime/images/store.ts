@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pipeline, Transform, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { writeFileAtomic } from '../../agent/state';
+import { writeFileAtomic } from '../../storage/atomic-file';
 import { prepareOverlay, type OverlayRootfs } from '../rootfs';
 import { DirectoryArchive, TarArchive, type ArchiveSource } from './archive';
 import { badArchive, ImageError, noSuchImage } from './errors';
