@@ -246,6 +246,13 @@ export class RuntimeManager {
     if (alive) {
       container.startedAtMs = Date.parse(state.startedAt) || Date.now();
       state.status = this.isFrozen(container) ? 'paused' : 'running';
+      // The spec is the truth for the limits it records (create, and every `capstan update` since):
+      // whatever changed the cgroup while no agent watched, the container gets its limits back.
+      try {
+        applyContainerLimits(this.options.cgroups, container.cgroupPath, record.hostConfig.limits);
+      } catch (error) {
+        this.log(`capstan: warning: container ${record.name}: cannot re-apply its limits: ${(error as Error).message}`);
+      }
       this.watch(container);
       try {
         container.ports = await this.bindPorts(container);

@@ -562,14 +562,23 @@ maybeSerial('SIGKILL of the agent loses nothing: running containers are re-adopt
   await agent.ok(t, ['image', 'import', '--name', IMAGE, images.rootfsTar]);
   const names = ['one', 'two', 'three'];
   for (const name of names) {
-    await agent.ok(t, ['run', '-d', '--name', name, IMAGE, 'sh', '-c', `i=0; while true; do echo ${name} $i; i=$((i+1)); sleep 0.2; done`]);
+    const limits = name === 'two' ? ['--memory', '64m', '--pids-limit', '50'] : [];
+    await agent.ok(t, ['run', '-d', '--name', name, ...limits, IMAGE, 'sh', '-c', `i=0; while true; do echo ${name} $i; i=$((i+1)); sleep 0.2; done`]);
   }
   const pids = new Map<string, number>();
   for (const name of names) pids.set(name, (await agent.inspect(t, name)).State.Pid);
   const sinceMs = Date.now();
   await agent.ok(t, ['run', '-d', '--name', 'brief', IMAGE, 'sh', '-c', 'sleep 2; exit 3']);
+  // A live update is persisted in the spec; a change behind capstan's back while no agent runs
+  // is undone at re-adoption.
+  await agent.ok(t, ['update', '--memory', '96m', 'two']);
+  const twoCgroup = `${agent.cgroupParent}/${(await agent.inspect(t, 'two')).Id}`;
+  const pidsController = cgroups!.layout.controllersOn === 2 ? 'unified' : 'pids';
+  const memoryController = cgroups!.layout.controllersOn === 2 ? 'unified' : 'memory';
+  const memoryFile = cgroups!.layout.controllersOn === 2 ? 'memory.max' : 'memory.limit_in_bytes';
 
   await agent.kill();
+  cgroups!.writeControl(pidsController, twoCgroup, 'pids.max', '1000');
   // "brief" exits while no agent runs.
   await eventually(() => (fs.existsSync(path.join(agent.stateDir, 'containers', fs.readdirSync(path.join(agent.stateDir, 'containers')).find((id) => fs.readFileSync(path.join(agent.stateDir, 'containers', id, 'spec.json'), 'utf8').includes('"name": "brief"'))!, 'exit.json')) ? true : undefined), 15_000, 'brief to exit');
   await agent.start();
@@ -584,6 +593,8 @@ maybeSerial('SIGKILL of the agent loses nothing: running containers are re-adopt
     const state = await agent.inspect(t, name);
     t.like(state.State, { Status: 'running', Pid: pids.get(name)! });
   }
+  t.is(cgroups!.readControl(pidsController, twoCgroup, 'pids.max'), '50', 'the persisted pids limit is re-applied');
+  t.is(cgroups!.readControl(memoryController, twoCgroup, memoryFile), String(96 * 2 ** 20), 'the updated memory limit survived the restart');
   const brief = await agent.inspect(t, 'brief');
   t.like(brief.State, { Status: 'exited', ExitCode: 3, Running: false });
 
