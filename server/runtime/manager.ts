@@ -1241,6 +1241,9 @@ export class RuntimeManager {
     const stopFollowing = new AbortController();
     let markDone!: () => void;
     const done = new Promise<void>((resolve) => (markDone = resolve));
+    // Held from the start: a `run --rm` whose process ends while we still connect must not have
+    // its folder (and log, which the output may have to be replayed from) removed meanwhile.
+    this.hold(container, done);
     const finish = (): void => {
       if (finished) return;
       finished = true;
@@ -1254,9 +1257,12 @@ export class RuntimeManager {
     let exited = false;
     /** The output comes from the log instead (the shim never took our connection). */
     let replaying = false;
+    /** Set by the socket's 'close' handler, which decides about a replay: `destroyed` is set a
+     * tick earlier, and an exit seen in between must not finish the session without the output. */
+    let socketClosed = false;
     container.once('exit', () => {
       exited = true;
-      if (tty && socket?.destroyed && !replaying) finish();
+      if (tty && socketClosed && !replaying) finish();
     });
 
     let following: Promise<void> | undefined;
@@ -1307,6 +1313,7 @@ export class RuntimeManager {
         // connection closed before any byte came was never accepted (the process ended first):
         // the output is in the log then.
         socket.once('close', () => {
+          socketClosed = true;
           if (received === 0) {
             replaying = true;
             this.replayLogAfterExit(container, startedAtMs - 1000, sink, finish);
@@ -1318,8 +1325,7 @@ export class RuntimeManager {
         socket.resume();
       }
     }
-    if (tty && socket?.destroyed && exited && !replaying) finish();
-    this.hold(container, done);
+    if (tty && socketClosed && exited && !replaying) finish();
     return {
       write: (data) => {
         if (openStdin && socket && !socket.destroyed) socket.write(data);

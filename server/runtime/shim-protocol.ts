@@ -32,6 +32,11 @@
  * - Socket paths can be longer than sun_path (108 bytes) when the state dir is deep (tests use
  *   /tmp/capstan-agent-XXXXXX/containers/<64 hex>/attach.sock = 112): bind them relative to the
  *   container directory (fchdir, or /proc/self/fd/<dirfd>/NAME); the agent connects the same way.
+ * - Done (shim): both requests below. exec -t lingers 5 s for its first client (relay_t.linger_ms);
+ *   `start` does not (its pty output is in the log, and a detached -t container's exit must not
+ *   wait 5 s). The start and exec children join their cgroups themselves ("0" to <dir>/tasks, or
+ *   cgroup.procs on v2) before anything else; a failure is stage "cgroup". shim.pid and init.json
+ *   are renamed without fsync; exit.json is renamed first, then synced; the log after exit.json.
  * - Requested (runtime manager): with tty, when no client has connected yet and the process has
  *   already exited, keep the attach socket listening for up to 5 s before the shim exits, so the
  *   first client still receives the replayed output. `exec -t ... sh -c 'tty'` finishes before the

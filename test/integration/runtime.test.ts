@@ -474,7 +474,7 @@ maybe('run in the foreground streams output and exits with the container code; -
   t.is(piped.stdout, 'hello from stdin\nend\n');
   t.is(piped.code, 0);
   const tty = await shared.cli(['run', '--rm', '-t', IMAGE, 'sh', '-c', 'tty; echo in-tty']);
-  t.regex(tty.stdout, /\/dev\/pts\/\d+\r?\n/);
+  t.regex(tty.stdout, /\/dev\/pts\/\d+\r?\n/, `exit ${tty.code}, stderr: ${tty.stderr}`);
   t.regex(tty.stdout, /in-tty/);
   const list = (await shared.api('GET', '/api/v1/runtime/containers')).json as { containers: Array<{ name: string; image: string }> };
   t.false(list.containers.some((c) => c.image === IMAGE && c.name.startsWith('--')));
@@ -589,6 +589,9 @@ maybeSerial('SIGKILL of the agent loses nothing: running containers are re-adopt
     return names.every((name) => shown.includes(name)) ? shown : undefined;
   }, 15_000, 'the three containers listed after the restart');
   t.false(listed.includes('brief'), 'an exited container has no cgroup to list');
+  // ps -a lists it anyway, as docker ps -a lists stopped containers: the runtime knows it.
+  const listedAll = (await agent.ok(t, ['ps', '-a', '--format', '{{.Name}}\t{{.Source}}'])).split('\n');
+  t.true(listedAll.includes('brief\tcapstan'), `ps -a shows the exited container:\n${listedAll.join('\n')}`);
   for (const name of names) {
     const state = await agent.inspect(t, name);
     t.like(state.State, { Status: 'running', Pid: pids.get(name)! });

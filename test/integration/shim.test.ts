@@ -402,6 +402,10 @@ test('a cgroup that cannot be joined fails the start before anything runs', asyn
   t.like(result.status, { type: 'error', stage: 'cgroup', code: 'ENOENT', path: '/sys/fs/cgroup/no-such-controller/capstan-test-none/cgroup.procs' });
   t.false(fs.existsSync(path.join(setup.directory, 'init.json')));
   t.false(fs.existsSync(path.join(setup.directory, 'exit.json')));
+  // The child joined the good cgroups itself before it failed on the last one: it must be gone.
+  for (const file of setup.config.cgroupProcsFiles.slice(0, -1)) {
+    t.is(fs.readFileSync(file, 'utf8').trim(), '', `nothing left in ${file}`);
+  }
 });
 
 test('the log is rotated at maxBytes and keeps maxFiles old files', async (t) => {
@@ -741,6 +745,38 @@ test('exec with a tty serves its pty on its own attach socket', async (t) => {
   t.is(run.status.type, 'started');
   t.is(run.exitCode, 4);
   t.false(fs.existsSync(attachSocket));
+});
+
+test('exec -t of a command that ends at once keeps its output for a client that connects late', async (t) => {
+  if (!canRun(t)) return;
+  const target = await runningContainer(t);
+  const attachSocket = path.join(target.directory, 'late.sock');
+  let received = '';
+  const run = await execShim(t, target.directory, { args: [HOST_BUSYBOX, 'sh', '-c', 'tty; echo "late-output"'], tty: true, attachSocket, env: ['PATH=/bin'] }, async () => {
+    // By now the command has most likely finished: the shim must still be listening.
+    await sleep(500);
+    const socket = await connectUnix(t, attachSocket);
+    const output = collector(socket);
+    await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    received = output.text();
+  });
+  t.is(run.status.type, 'started');
+  t.is(run.exitCode, 0);
+  t.regex(received, /\/dev\/pts\/\d+/);
+  t.regex(received, /late-output/);
+  t.false(fs.existsSync(attachSocket));
+});
+
+test('exec into a cgroup that cannot be joined fails with stage "cgroup" and runs nothing', async (t) => {
+  if (!canRun(t)) return;
+  const target = await runningContainer(t);
+  const good = target.config.cgroupProcsFiles;
+  const bad = '/sys/fs/cgroup/no-such-controller/capstan-test-none/cgroup.procs';
+  const run = await execShim(t, target.directory, { args: [HOST_BUSYBOX, 'sleep', '1000'], cgroupProcsFiles: [...good, bad] });
+  t.like(run.status, { type: 'error', stage: 'cgroup', code: 'ENOENT', path: bad });
+  for (const file of good) {
+    t.deepEqual(fs.readFileSync(file, 'utf8').trim().split('\n'), [String(target.pid)], `only the container's own process in ${file}`);
+  }
 });
 
 test('exec of a missing command reports 127; exec into a container that is gone reports ESRCH', async (t) => {

@@ -1,7 +1,7 @@
 /*
  * `capstan-shim exec <container-dir> <exec-config.json>`: run one more process in a running
  * container. The shim joins the container's PID namespace for its children (setns only changes
- * where children go), forks, puts the child in the container's cgroups, and the child joins the
+ * where children go) and forks; the child moves itself into the container's cgroups, joins the
  * IPC, UTS, network and mount namespaces, then finishes as `start` does (user, capabilities,
  * no_new_privs, cwd, exec).
  *
@@ -24,7 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-enum { kStatusFd = 3 };
+enum { kStatusFd = 3, kLingerMs = 5000 };
 
 typedef struct {
   const char *name;
@@ -58,22 +58,6 @@ static int container_pid(const char *container_dir, pid_t *pid, failure_t *f) {
   return 0;
 }
 
-static int write_cgroups(const strv_t *files, pid_t pid, failure_t *f) {
-  char text[32];
-  int len = snprintf(text, sizeof(text), "%d", (int)pid);
-  for (size_t i = 0; i < files->count; i++) {
-    int fd = open(files->items[i], O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return fail(f, "cgroup", "open", errno, files->items[i], "open %s", files->items[i]);
-    if (write(fd, text, (size_t)len) != len) {
-      int err = errno;
-      close(fd);
-      return fail(f, "cgroup", "write", err, files->items[i], "write pid %d to %s", (int)pid, files->items[i]);
-    }
-    close(fd);
-  }
-  return 0;
-}
-
 static void write_exec_exit(const char *path, int status) {
   if (!path) return;
   struct timespec now;
@@ -87,7 +71,7 @@ static void write_exec_exit(const char *path, int status) {
     buf_printf(&b, "{\"exitCode\":%d,\"finishedAt\":\"%s\"}\n", WEXITSTATUS(status), when);
   }
   failure_t f;
-  if (write_file_atomic(path, b.data, b.len, 0644, &f, "exit") < 0) dprintf(STDERR_FILENO, "capstan-shim: %s\n", f.message);
+  if (write_file_atomic(path, b.data, b.len, 0644, &f, "exit", ATOMIC_SYNC_AFTER) < 0) dprintf(STDERR_FILENO, "capstan-shim: %s\n", f.message);
   buf_free(&b);
 }
 
@@ -180,7 +164,12 @@ int cmd_exec(const char *container_dir, const char *exec_config_path) {
     if (control_fd >= 0) close(control_fd);
     close(sigfd);
     failure_t cf;
-    if (ctl_wait_go(ctl[1], &cf) < 0) _exit(126);
+    /* Into the container's cgroups first, while /sys/fs/cgroup is still the host's (before
+     * setns(mnt)), and before anything else runs. */
+    if (join_cgroups_self(&ecfg.cgroup_procs_files, &cf) < 0) {
+      ctl_send_failure(ctl[1], &cf);
+      _exit(126);
+    }
     /* The mount namespace last: after it, /proc is the container's. setns(mnt) also moves the
      * root and working directory to the namespace's root (the container's pivoted root). */
     for (size_t i = 1; i < kNamespaces; i++) {
@@ -202,12 +191,6 @@ int cmd_exec(const char *container_dir, const char *exec_config_path) {
   close(ctl[1]);
   for (size_t i = 0; i < kNamespaces; i++) close(namespaces[i].fd);
 
-  if (write_cgroups(&ecfg.cgroup_procs_files, child, &f) < 0 || ctl_send_go(ctl[0]) < 0) {
-    if (f.stage[0] == '\0') fail(&f, "sync", "send", errno, "", "releasing the process");
-    kill(child, SIGKILL);
-    waitpid(child, NULL, 0);
-    goto report;
-  }
   int pty_master = -1;
   int rc = ctl_receive_until_exec(ctl[0], &pty_master, &f);
   close(ctl[0]);
@@ -231,6 +214,9 @@ int cmd_exec(const char *container_dir, const char *exec_config_path) {
       .listen_fd = listen_fd,
       .control_fd = control_fd,
       .log = NULL,
+      /* An exec has no log to fall back on: a command that ends before the agent has connected
+       * (`exec -t c tty`) would lose its output without this. */
+      .linger_ms = kLingerMs,
   };
   int status = relay_run(&relay);
   if (listen_fd >= 0) {

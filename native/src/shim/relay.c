@@ -9,7 +9,9 @@
  *     `run -it` sees the first prompt. End of input from the client ends that attach.
  *   - no tty (openStdin): client → the container's stdin pipe only; output goes to the log alone.
  *     End of input from the client closes the container's stdin (docker's StdinOnce).
- * One client at a time: a newer connection replaces the attached one. A client that does not read
+ * With relay_t.linger_ms (exec), a tty command that ended before anyone attached keeps the socket
+ * listening that long for its first client, so a command that finishes at once still shows its
+ * output. One client at a time: a newer connection replaces the attached one. A client that does not read
  * what it is sent within 5 s is dropped, so it can never stall the container's output.
  *
  * Control socket (controlSocket, tty only): any number of JSON lines
@@ -341,11 +343,22 @@ int relay_run(relay_t *r) {
   bool exited = false;
   int status = 0;
   long long drain_deadline = 0;
+  long long linger_deadline = 0;
   long long last_output = now_ms();
+  /* Replay exists only with a pty, and the master is closed once it reports EIO. */
+  const bool tty = r->pty_master >= 0;
 
   for (;;) {
     bool outputs_open = r->stdout_fd >= 0 || r->stderr_fd >= 0 || r->pty_master >= 0;
-    if (exited && (!outputs_open || now_ms() >= drain_deadline)) break;
+    bool draining = false;
+    bool lingering = false;
+    if (exited) {
+      long long now = now_ms();
+      draining = outputs_open && now < drain_deadline;
+      /* Nobody has attached yet: keep the socket for the first client, who gets the replay. */
+      lingering = tty && !s.ever_attached && r->listen_fd >= 0 && now < linger_deadline;
+      if (!draining && !lingering) break;
+    }
 
     struct pollfd fds[8 + kControlConnections];
     int n = 0;
@@ -372,7 +385,7 @@ int relay_run(relay_t *r) {
       i_stdin = n;
       fds[n++] = (struct pollfd){.fd = r->stdin_fd, .events = POLLOUT};
     }
-    if (r->listen_fd >= 0 && !exited) {
+    if (r->listen_fd >= 0 && (!exited || lingering)) {
       i_listen = n;
       fds[n++] = (struct pollfd){.fd = r->listen_fd, .events = POLLIN};
     }
@@ -399,7 +412,9 @@ int relay_run(relay_t *r) {
       timeout = left > 0 ? (int)left : 0;
     }
     if (exited) {
-      long long left = drain_deadline - now_ms();
+      long long until = draining ? drain_deadline : 0;
+      if (lingering && linger_deadline > until) until = linger_deadline;
+      long long left = until - now_ms();
       if (left < 0) left = 0;
       if (timeout < 0 || left < timeout) timeout = (int)left;
     }
@@ -441,6 +456,7 @@ int relay_run(relay_t *r) {
       if (reap(r, &status)) {
         exited = true;
         drain_deadline = now_ms() + kDrainMs;
+        linger_deadline = now_ms() + r->linger_ms;
       }
     }
   }

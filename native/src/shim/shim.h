@@ -81,7 +81,14 @@ int write_all(int fd, const void *data, size_t len);
 /* Reads a whole (small) file into a NUL-terminated malloc'd buffer. */
 char *read_file(const char *path, size_t max_bytes, size_t *len_out, failure_t *f, const char *stage);
 /* write temp + fsync + rename + fsync(directory): readers see the old file or the new one. */
-int write_file_atomic(const char *path, const char *data, size_t len, mode_t mode, failure_t *f, const char *stage);
+/*
+ * When write_file_atomic makes the file durable (see util.c):
+ *   ATOMIC_NO_SYNC       rename only: the content means nothing after a reboot (PIDs, start times).
+ *   ATOMIC_SYNC_AFTER    rename first (readers act on it at once), then fdatasync the file and fsync
+ *                        the directory before returning.
+ */
+typedef enum { ATOMIC_NO_SYNC = 0, ATOMIC_SYNC_AFTER = 1 } atomic_sync_t;
+int write_file_atomic(const char *path, const char *data, size_t len, mode_t mode, failure_t *f, const char *stage, atomic_sync_t sync);
 /* RFC 3339 with nanoseconds, UTC: 2024-05-01T12:00:00.123456789Z. `out` needs 40 bytes. */
 void format_rfc3339nano(const struct timespec *ts, char *out, size_t out_size);
 /* Field 22 of /proc/<pid>/stat: start time in clock ticks after boot; 0 when unreadable. */
@@ -187,11 +194,10 @@ int finish_and_exec(const process_spec_t *spec, failure_t *f);
 
 /* ---- the control channel between the shim and its child (process.c) ------------------------ */
 
-enum { CTL_GO = 1, CTL_PTY = 2, CTL_FAILURE = 3 };
+enum { CTL_PTY = 2, CTL_FAILURE = 3 };
 
-int ctl_send_go(int sock);
-/* Child: blocks until the shim says go. */
-int ctl_wait_go(int sock, failure_t *f);
+/* Child, first thing after fork: moves itself into every cgroup (see process.c). Stage "cgroup". */
+int join_cgroups_self(const strv_t *procs_files, failure_t *f);
 int ctl_send_pty(int sock, int master_fd);
 void ctl_send_failure(int sock, const failure_t *f);
 /*
@@ -239,6 +245,8 @@ typedef struct {
   int listen_fd;        /* attach socket, -1 when none */
   int control_fd;       /* control socket (window size), -1 when none */
   logfile_t *log;       /* NULL: output is not logged (exec) */
+  int linger_ms;        /* with a tty: after the exit, how long the attach socket still waits for a
+                           first client (which then gets the replayed output); 0: not at all */
 } relay_t;
 
 /* Runs until the child has exited and its output is drained; returns the wait status. */

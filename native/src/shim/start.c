@@ -23,24 +23,7 @@ enum { kStatusFd = 3 };
 /* The status pipe, when the agent gave us one; otherwise messages only go to stderr. */
 static int status_fd_or_none(void) { return fcntl(kStatusFd, F_GETFD) >= 0 ? kStatusFd : -1; }
 
-static int write_cgroup_membership(const shim_config_t *cfg, pid_t pid, failure_t *f) {
-  char text[32];
-  int len = snprintf(text, sizeof(text), "%d", (int)pid);
-  for (size_t i = 0; i < cfg->cgroup_procs_files.count; i++) {
-    const char *path = cfg->cgroup_procs_files.items[i];
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return fail(f, "cgroup", "open", errno, path, "open %s", path);
-    if (write(fd, text, (size_t)len) != len) {
-      int err = errno;
-      close(fd);
-      return fail(f, "cgroup", "write", err, path, "write pid %d to %s", (int)pid, path);
-    }
-    close(fd);
-  }
-  return 0;
-}
-
-/* Runs in the child (PID 1 of the new PID namespace) once it is inside its cgroups. */
+/* Runs in the child (PID 1 of the new PID namespace) once it has joined its cgroups. */
 static int child_setup(const shim_config_t *cfg, int ctl, failure_t *f) {
   if (unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET) < 0) {
     return fail(f, "namespaces", "unshare", errno, "", "unshare(mount, uts, ipc, net)");
@@ -63,7 +46,7 @@ static void write_init_record(const shim_config_t *cfg, pid_t pid, unsigned long
   buf_t b = {0};
   buf_printf(&b, "{\"pid\":%d,\"startTimeTicks\":%llu,\"shimPid\":%d,\"startedAt\":\"%s\"}\n", (int)pid, ticks, (int)getpid(), when);
   failure_t f;
-  if (write_file_atomic(cfg->init_record_path, b.data, b.len, 0644, &f, "init") < 0) dprintf(STDERR_FILENO, "capstan-shim: %s\n", f.message);
+  if (write_file_atomic(cfg->init_record_path, b.data, b.len, 0644, &f, "init", ATOMIC_NO_SYNC) < 0) dprintf(STDERR_FILENO, "capstan-shim: %s\n", f.message);
   buf_free(&b);
 }
 
@@ -81,7 +64,7 @@ static void write_exit_record(const char *path, int status) {
     buf_printf(&b, "{\"exitCode\":%d,\"finishedAt\":\"%s\"}\n", WEXITSTATUS(status), when);
   }
   failure_t f;
-  if (write_file_atomic(path, b.data, b.len, 0644, &f, "exit") < 0) dprintf(STDERR_FILENO, "capstan-shim: %s\n", f.message);
+  if (write_file_atomic(path, b.data, b.len, 0644, &f, "exit", ATOMIC_SYNC_AFTER) < 0) dprintf(STDERR_FILENO, "capstan-shim: %s\n", f.message);
   buf_free(&b);
 }
 
@@ -93,7 +76,7 @@ static int run_shim(const shim_config_t *cfg, const char *container_dir, int sta
   failure_t f;
   char pid_text[32];
   int pid_len = snprintf(pid_text, sizeof(pid_text), "%d\n", (int)getpid());
-  if (write_file_atomic(cfg->shim_pid_path, pid_text, (size_t)pid_len, 0644, &f, "shim") < 0) goto report;
+  if (write_file_atomic(cfg->shim_pid_path, pid_text, (size_t)pid_len, 0644, &f, "shim", ATOMIC_NO_SYNC) < 0) goto report;
 
   logfile_t log = {.fd = -1};
   if (log_open(&log, cfg->log_path, cfg->log_max_bytes, cfg->log_max_files, &f) < 0) goto report;
@@ -155,7 +138,12 @@ static int run_shim(const shim_config_t *cfg, const char *container_dir, int sta
     close(sigfd);
     failure_t cf;
     int devnull = -1;
-    if (ctl_wait_go(ctl[1], &cf) < 0) _exit(126);
+    /* The command never runs outside its cgroups: joining them is the child's first act, and a
+     * failure ends the start (the shim reports it with stage "cgroup"). */
+    if (join_cgroups_self(&cfg->cgroup_procs_files, &cf) < 0) {
+      ctl_send_failure(ctl[1], &cf);
+      _exit(126);
+    }
     if (!cfg->tty) {
       if (in[0] < 0) {
         devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -181,13 +169,6 @@ static int run_shim(const shim_config_t *cfg, const char *container_dir, int sta
   if (err[1] >= 0) close(err[1]);
   if (in[0] >= 0) close(in[0]);
 
-  /* The command never runs outside its cgroups: the child waits for this before anything else. */
-  if (write_cgroup_membership(cfg, child, &f) < 0 || ctl_send_go(ctl[0]) < 0) {
-    if (f.stage[0] == '\0') fail(&f, "sync", "send", errno, "", "releasing the container");
-    kill(child, SIGKILL);
-    waitpid(child, NULL, 0);
-    goto report;
-  }
   int pty_master = -1;
   int rc = ctl_receive_until_exec(ctl[0], &pty_master, &f);
   close(ctl[0]);
@@ -223,7 +204,9 @@ static int run_shim(const shim_config_t *cfg, const char *container_dir, int sta
       .log = &log,
   };
   int status = relay_run(&relay);
-  log_sync(&log);
+  /* Every log record is already written (page cache) when exit.json appears, so a reader that
+   * acts on exit.json sees the whole log; making it durable can wait until after (see
+   * write_file_atomic on exit.json's own durability). */
   if (listen_fd >= 0) {
     close(listen_fd);
     unlink(cfg->attach_socket);
@@ -233,6 +216,7 @@ static int run_shim(const shim_config_t *cfg, const char *container_dir, int sta
     unlink(cfg->control_socket);
   }
   write_exit_record(cfg->exit_record_path, status);
+  log_sync(&log);
   (void)container_dir;
   return exit_code_of(status);
 

@@ -1,14 +1,17 @@
 /**
- * `capstan ps [-a] [-q] [--no-trunc] [--format ...]`: the containers the agent tracks (every
- * cgroup with -a), sorted by name, in docker ps' table and format conventions.
+ * `capstan ps [-a] [-q] [--no-trunc] [--format ...]`: the containers the agent tracks (with -a:
+ * every cgroup, and capstan containers that are created or exited, as `docker ps -a` lists
+ * stopped ones), sorted by name, in docker ps' table and format conventions.
  */
 import { flagBool, flagString, type FlagSpec, type ParsedArgs } from '../args';
 import { truncateId } from '../columns/column';
 import { DEFAULT_PS_TABLE_FORMAT, PS_COLUMNS, PS_COLUMN_REGISTRY, type PsRow } from '../columns/ps';
+import { AgentRequestError, type AgentClient } from '../client';
 import { CliError } from '../errors';
 import { FormatError, compileListingFormat } from '../format/listing';
 import { HIDDEN_CONNECTION_FLAGS, byNameThenId, connectionFlags, formatFlagDescription } from './common';
 import type { Command, CommandContext } from './types';
+import { parseRuntimeContainerList, runtimeOnlyContainers } from '../../runtime/listing';
 
 const FLAGS: readonly FlagSpec[] = [
   { name: 'all', short: 'a', kind: 'bool', description: 'Show all cgroups (default shows just containers)' },
@@ -41,10 +44,12 @@ async function runPs(ctx: CommandContext, args: ParsedArgs): Promise<number> {
   }
 
   const client = ctx.connect(connectionFlags(ctx.connection, args));
-  const rows: PsRow[] = (await client.listContainersWhenReady(true))
-    .filter((e) => all || e.info.isContainer)
-    .sort(byNameThenId)
-    .map((e) => ({ info: e.info }));
+  const listed = (await client.listContainersWhenReady(true)).filter((e) => all || e.info.isContainer).map((e) => e.info);
+  // Created and exited capstan containers have no cgroup, so only the runtime knows them.
+  const infos = all ? [...listed, ...runtimeOnlyContainers(await stoppedCandidates(client), listed)] : listed;
+  const rows: PsRow[] = infos
+    .map((info) => ({ info }))
+    .sort(byNameThenId);
 
   if (format === undefined) {
     ctx.stdout.write(rows.map((r) => (trunc ? truncateId(r.info.id) : r.info.id) + '\n').join(''));
@@ -57,6 +62,16 @@ async function runPs(ctx: CommandContext, args: ParsedArgs): Promise<number> {
     throw err;
   }
   return 0;
+}
+
+/** The runtime's containers; none when the agent runs without the runtime (404). */
+async function stoppedCandidates(client: AgentClient): Promise<ReturnType<typeof parseRuntimeContainerList>> {
+  try {
+    return parseRuntimeContainerList(await client.getJson('/api/v1/runtime/containers'));
+  } catch (err) {
+    if (err instanceof AgentRequestError && err.status === 404) return [];
+    throw err;
+  }
 }
 
 export const psCommand: Command = {
