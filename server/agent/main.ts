@@ -82,9 +82,14 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
     procRoot: options.procRoot,
     intervalMs: options.intervalMs,
     historyCapacity: Math.max(2, Math.round(options.historyMs / options.intervalMs)),
-    sources: [new CapstanSource({ byCgroupPath: (cgroupPath) => runtime?.byCgroupPath(cgroupPath) }), new RawSource()],
+    sources: [
+      new CapstanSource({
+        byCgroupPath: (cgroupPath) => runtime?.byCgroupPath(cgroupPath),
+        networkCounters: (cgroupPath) => runtime?.networkCounters(cgroupPath),
+      }),
+      new RawSource(),
+    ],
     perCpu: options.perCpu,
-    extraNetwork: (info) => (info.source === 'capstan' ? runtime?.networkCounters(info.cgroupPath) : undefined),
   });
 
   let filesystems: FilesystemUsage[] = [];

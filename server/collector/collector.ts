@@ -50,12 +50,6 @@ export interface CollectorOptions {
   sources: ContainerSource[];
   /** Read cpuacct.usage_percpu too (v1). */
   perCpu?: boolean;
-  /**
-   * Network counters a source knows beyond the namespace's own interfaces, appended to the
-   * cgroup's sample: capstan's runtime reports bytes through published ports here (inside the
-   * container that traffic is on `lo`, which docker-style totals skip).
-   */
-  extraNetwork?: (info: ContainerInfo) => NetworkInterfaceSample | undefined;
   /** Clock, injectable for tests. Units: milliseconds since the Unix epoch. */
   now?: () => number;
 }
@@ -63,6 +57,8 @@ export interface CollectorOptions {
 interface TrackedCgroup {
   path: CgroupPath;
   info: ContainerInfo;
+  /** The source that described it (and may add network counters). */
+  source: ContainerSource;
   /** Index in the batch of this cgroup's first stat file. */
   batchOffset: number;
   /** Root (from statRoots) whose cgroup.procs lists this cgroup's processes. */
@@ -193,11 +189,9 @@ export class Collector extends EventEmitter<CollectorEvents> {
     }
 
     await this.collectNetwork(samples, firstPids, results);
-    if (this.options.extraNetwork) {
-      for (const [tracked, sample] of samples) {
-        const extra = this.options.extraNetwork(tracked.info);
-        if (extra) sample.network = [...(sample.network ?? []), extra];
-      }
+    for (const [tracked, sample] of samples) {
+      const extra = tracked.source.networkCounters?.(tracked.path);
+      if (extra) sample.network = [...(sample.network ?? []), extra];
     }
 
     const containers: ContainerSnapshot[] = [];
@@ -229,7 +223,7 @@ export class Collector extends EventEmitter<CollectorEvents> {
     const tracked = this.tracked.get(cgroupPath);
     if (!tracked) return;
     const createdAtMs = tracked.info.createdAtMs;
-    tracked.info = describeCgroup(this.options.sources, cgroupPath, createdAtMs === undefined ? {} : { createdAtMs });
+    ({ info: tracked.info, source: tracked.source } = describeCgroup(this.options.sources, cgroupPath, createdAtMs === undefined ? {} : { createdAtMs }));
   }
 
   private reconcile(found: ReadonlyMap<CgroupPath, { firstRootIndex: number }>): void {
@@ -241,10 +235,11 @@ export class Collector extends EventEmitter<CollectorEvents> {
         continue;
       }
       const createdAtMs = this.creationTime(path, firstRootIndex);
-      const info = describeCgroup(this.options.sources, path, createdAtMs === undefined ? {} : { createdAtMs });
+      const { info, source } = describeCgroup(this.options.sources, path, createdAtMs === undefined ? {} : { createdAtMs });
       this.tracked.set(path, {
         path,
         info,
+        source,
         batchOffset: -1,
         procsRootIndex: firstRootIndex,
         history: this.clock.createHistory(),

@@ -3,13 +3,15 @@
  * is described with the container's name, image and labels, so `capstan stats`, `ps`, /metrics
  * and the API show names, not hashes. Asked before the raw source, which would otherwise claim it.
  */
-import type { CgroupPath, ContainerInfo } from '../model';
+import type { CgroupPath, ContainerInfo, NetworkInterfaceSample } from '../model';
 import type { ContainerSummary } from '../runtime/types';
 import type { CgroupFacts, ContainerSource } from './source';
 
 /** What the source needs from the runtime (RuntimeManager implements it). */
 export interface CapstanContainerLookup {
   byCgroupPath(cgroupPath: CgroupPath): ContainerSummary | undefined;
+  /** Bytes through the container's published ports, as an interface of their own. */
+  networkCounters(cgroupPath: CgroupPath): NetworkInterfaceSample | undefined;
 }
 
 export class CapstanSource implements ContainerSource {
@@ -30,5 +32,9 @@ export class CapstanSource implements ContainerSource {
       labels: { ...container.labels },
       createdAtMs: Number.isFinite(container.createdAtMs) ? container.createdAtMs : (facts.createdAtMs ?? Date.now()),
     };
+  }
+
+  networkCounters(cgroupPath: CgroupPath): NetworkInterfaceSample | undefined {
+    return this.runtime.networkCounters(cgroupPath);
   }
 }

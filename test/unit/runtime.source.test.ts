@@ -19,9 +19,16 @@ const container: ContainerSummary = {
 };
 
 test("capstan's containers are described with their names and images; other cgroups go to the next source", (t) => {
-  const source = new CapstanSource({ byCgroupPath: (path) => (path === container.cgroupPath ? container : undefined) });
+  const portBytes = { name: 'capstan-ports', rxBytes: 10, txBytes: 20, rxPackets: 0, rxErrors: 0, rxDropped: 0, txPackets: 0, txErrors: 0, txDropped: 0 };
+  const source = new CapstanSource({
+    byCgroupPath: (path) => (path === container.cgroupPath ? container : undefined),
+    networkCounters: (path) => (path === container.cgroupPath ? portBytes : undefined),
+  });
   const sources = [source, new RawSource()];
-  t.deepEqual(describeCgroup(sources, container.cgroupPath, {}), {
+  const described = describeCgroup(sources, container.cgroupPath, {});
+  t.is(described.source, source, 'the source that answered is named, so the collector can ask it for port bytes');
+  t.is(described.source.networkCounters?.(container.cgroupPath), portBytes);
+  t.deepEqual(described.info, {
     id: container.id,
     name: 'web',
     cgroupPath: container.cgroupPath,
@@ -31,7 +38,7 @@ test("capstan's containers are described with their names and images; other cgro
     labels: { team: 'a' },
     createdAtMs: 1_700_000_000_000,
   });
-  t.is(describeCgroup(sources, '/capstan', {}).source, 'raw');
+  t.is(describeCgroup(sources, '/capstan', {}).info.source, 'raw');
 });
 
 test('exec requests are checked like run requests', (t) => {
