@@ -109,7 +109,11 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
   const bus = new EventBus((error) => log(`capstan: warning: an event listener failed: ${(error as Error).message}`));
   let eventLog: EventLog;
   try {
-    eventLog = new EventLog({ directory: path.join(options.stateDir, 'events'), onError: (error) => log(`capstan: warning: ${error.message}`) });
+    eventLog = new EventLog({
+      directory: path.join(options.stateDir, 'events'),
+      ...options.eventLog,
+      onError: (error) => log(`capstan: warning: ${error.message}`),
+    });
   } catch (error) {
     throw new StartupError(`cannot open the event log in ${path.join(options.stateDir, 'events')}: ${(error as Error).message}`);
   }

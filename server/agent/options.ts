@@ -14,6 +14,8 @@ export interface AgentOptions {
   procRoot: string;
   metricsToken?: string;
   perCpu: boolean;
+  /** Event log bounds: one file's size (Units: bytes), files kept, and age (Units: milliseconds). */
+  eventLog: { maxFileBytes: number; maxFiles: number; maxAgeMs: number };
   /** Parent cgroup of capstan's own containers (`/capstan`; tests use their own). */
   cgroupParent: string;
 }
@@ -33,6 +35,9 @@ Options:
   --history DURATION       history kept per cgroup, e.g. 15m, 1h (default 15m)
   --metrics-token TOKEN    require "Authorization: Bearer TOKEN" on /metrics (default: open)
   --metrics-token-file F   the same, with the token read from file F (keeps it out of ps)
+  --events-max-size SIZE   rotate the event log at this size, e.g. 10m (default 10m)
+  --events-max-files N     event log files kept (default 5)
+  --events-max-age DURATION  drop events older than this, e.g. 168h (default 168h = 7 days)
   --percpu                 export per-CPU container_cpu_usage_seconds_total series (cgroup v1)
   --cgroup-parent PATH     parent cgroup of the containers capstan runs (default ${DEFAULT_CGROUP_PARENT})
   --cgroup-root DIR        read cgroups from DIR instead of the host's mounts (tests, fixtures)
@@ -73,6 +78,9 @@ export function parseAgentOptions(argv: string[], env: NodeJS.ProcessEnv = proce
         'metrics-token': { type: 'string' },
         'metrics-token-file': { type: 'string' },
         percpu: { type: 'boolean' },
+        'events-max-size': { type: 'string' },
+        'events-max-files': { type: 'string' },
+        'events-max-age': { type: 'string' },
         'cgroup-root': { type: 'string' },
         'proc-root': { type: 'string' },
         'cgroup-parent': { type: 'string' },
@@ -101,11 +109,31 @@ export function parseAgentOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     historyMs,
     procRoot: values['proc-root'] ?? '/proc',
     perCpu: values.percpu ?? false,
+    eventLog: {
+      maxFileBytes: parseSize(values['events-max-size'] ?? '10m', '--events-max-size'),
+      maxFiles: parseCount(values['events-max-files'] ?? '5', '--events-max-files'),
+      maxAgeMs: parseDuration(values['events-max-age'] ?? '168h', '--events-max-age'),
+    },
     cgroupParent: parseCgroupParent(values['cgroup-parent'] ?? DEFAULT_CGROUP_PARENT),
   };
   if (values['cgroup-root'] !== undefined) options.cgroupRoot = values['cgroup-root'];
   if (token !== undefined) options.metricsToken = token;
   return options;
+}
+
+/** A size like Docker's: "512k", "10m", "1g" or plain bytes → bytes; at least 4 KiB. */
+export function parseSize(text: string, flag: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?$/i.exec(text.trim());
+  if (!match) throw new UsageError(`invalid ${flag} "${text}": use a size like 512k, 10m or 1g`);
+  const unit = (match[2] ?? 'b').toLowerCase()[0] as 'b' | 'k' | 'm' | 'g';
+  const bytes = Math.floor(Number(match[1]) * { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[unit]);
+  if (bytes < 4096) throw new UsageError(`${flag} must be at least 4k, got ${text}`);
+  return bytes;
+}
+
+function parseCount(text: string, flag: string): number {
+  if (!/^\d+$/.test(text.trim()) || Number(text) < 1 || Number(text) > 1000) throw new UsageError(`invalid ${flag} "${text}": use a whole number from 1 to 1000`);
+  return Number(text);
 }
 
 /**

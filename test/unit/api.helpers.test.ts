@@ -66,3 +66,15 @@ test('agent flags: durations, listen addresses and their errors', (t) => {
   t.throws(() => parseAgentOptions(['--bogus'], {}), { instanceOf: UsageError });
   t.throws(() => parseAgentOptions(['--interval', '10ms'], {}), { instanceOf: UsageError, message: /between 100ms and 1h/ });
 });
+
+test('agent flags: event log bounds', (t) => {
+  const defaults = parseAgentOptions([], {});
+  if (defaults === 'help') return t.fail();
+  t.deepEqual(defaults.eventLog, { maxFileBytes: 10 * 1024 ** 2, maxFiles: 5, maxAgeMs: 168 * 3_600_000 });
+  const custom = parseAgentOptions(['--events-max-size', '512k', '--events-max-files', '3', '--events-max-age', '24h'], {});
+  if (custom === 'help') return t.fail();
+  t.deepEqual(custom.eventLog, { maxFileBytes: 512 * 1024, maxFiles: 3, maxAgeMs: 86_400_000 });
+  t.throws(() => parseAgentOptions(['--events-max-size', 'huge'], {}), { instanceOf: UsageError, message: /invalid --events-max-size "huge"/ });
+  t.throws(() => parseAgentOptions(['--events-max-size', '1k'], {}), { instanceOf: UsageError, message: /at least 4k/ });
+  t.throws(() => parseAgentOptions(['--events-max-files', '0'], {}), { instanceOf: UsageError, message: /whole number/ });
+});
