@@ -213,6 +213,8 @@ export class RuntimeManager {
       await container.ports?.close();
       container.ports = undefined;
     }
+    // A change made just before shutdown (an exit, an update) must still reach spec.json.
+    await this.saved();
   }
 
   private async adopt(id: string): Promise<void> {
@@ -850,6 +852,11 @@ export class RuntimeManager {
    * The promise settles once a write that includes this change is on disk; failures are logged,
    * and with `strict` the promise rejects too.
    */
+  /** Resolves once every spec.json write requested so far is on disk (or has failed and been logged). */
+  async saved(): Promise<void> {
+    await Promise.all([...this.containers.values()].map((container) => container.saving?.catch(() => undefined)));
+  }
+
   private persist(container: ManagedContainer, strict = false): Promise<void> {
     if (container.removed || container.removing) return Promise.resolve();
     container.saveRequested = true;

@@ -101,7 +101,7 @@ test('an exit while no agent ran is reported with its code; a missing exit recor
   const dies = events.filter((event) => event.action === 'die');
   t.deepEqual(dies.map((event) => [event.actor.name, event.exitCode]).sort(), [['gone', 3], ['lost', 255]]);
   // The new state is saved.
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  await manager.saved();
   const saved = JSON.parse(fs.readFileSync(path.join(stateDir, 'containers', dead, 'spec.json'), 'utf8')) as ContainerRecord;
   t.is(saved.state.status, 'exited');
   t.is(saved.state.exitCode, 3);
