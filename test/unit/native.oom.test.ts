@@ -37,11 +37,20 @@ function watcherFor(t: ExecutionContext, onNotify: (watchId: number) => void = (
 /** Resolves with the first watch id delivered, or rejects after timeoutMs. */
 function nextNotification(timeoutMs: number): { onNotify: (watchId: number) => void; received: Promise<number> } {
   let resolve!: (watchId: number) => void;
+  let timer: NodeJS.Timeout | undefined;
+  // The timer is ref'd on purpose: the watcher does not hold the event loop open, so something
+  // must until the notification arrives.
   const received = new Promise<number>((ok, fail) => {
     resolve = ok;
-    setTimeout(() => fail(new Error(`no notification within ${timeoutMs} ms`)), timeoutMs).unref();
+    timer = setTimeout(() => fail(new Error(`no notification within ${timeoutMs} ms`)), timeoutMs);
   });
-  return { onNotify: (watchId) => resolve(watchId), received };
+  return {
+    onNotify: (watchId) => {
+      clearTimeout(timer);
+      resolve(watchId);
+    },
+    received,
+  };
 }
 
 test.serial('200 watch/unwatch cycles leave no fd behind, and close() releases the rest', (t) => {
@@ -207,7 +216,16 @@ test('a real OOM kill in a 32 MiB cgroup is delivered, and the kernel counted th
     hog.once('exit', (code, signal) => resolve({ code, signal })),
   );
   t.is(exit.signal, 'SIGKILL', 'the OOM killer ends the process with SIGKILL');
-  await firstNotification;
+  // The watcher does not hold the event loop open (it must not keep an agent alive), and with the
+  // hog gone nothing else does: a ref'd timer keeps this test's loop running until the
+  // notification, possibly a moment behind the exit, arrives — or fails it clearly.
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    firstNotification,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('no OOM notification within 10 s of the kill')), 10_000);
+    }),
+  ]).finally(() => clearTimeout(timer));
   t.true(seen.every((watchId) => watchId === id));
   // v1's eventfd fires on the OOM condition, just before the kill is counted: the counter says.
   let kills = readKills();
