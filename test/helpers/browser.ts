@@ -8,12 +8,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { eventually } from './agent';
+import { eventually, freePort } from './wait';
 import { CLI, REPO_ROOT } from './repo';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -80,17 +79,7 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   return file;
 }
 
-/** A free loopback TCP port (bound and released; fine for one test at a time). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface DashboardAgent {
   url: string;

@@ -17,6 +17,7 @@ import { CgroupManager } from '../../server/cgroup/manage';
 import { DOCKER_DEFAULT_CAPABILITIES } from '../../server/runtime/shim-protocol';
 import { busyboxAvailable, writeBusyboxImages, type BusyboxImageFiles } from '../helpers/busybox-image';
 import { CLI, REPO_ROOT, requireCapability } from '../helpers/repo';
+import { eventually, freePort, sleep } from '../helpers/wait';
 
 const SHIM = path.join(REPO_ROOT, 'native/build/Release/capstan-shim');
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -144,31 +145,6 @@ interface Inspect {
   HostConfig: Record<string, unknown> & { PortBindings: Record<string, unknown>; RestartPolicy: { Name: string; MaximumRetryCount: number } };
   NetworkSettings: { Ports: Record<string, Array<{ HostIp: string; HostPort: string }>> };
   Mounts: unknown[];
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function eventually<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function httpGet(url: string): Promise<{ status: number; body: string }> {

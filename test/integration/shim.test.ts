@@ -26,6 +26,7 @@ import type { ImageRecord } from '../../server/runtime/images/types';
 import { busyboxAvailable, writeBusyboxImages } from '../helpers/busybox-image';
 import { TestCgroupTree } from '../helpers/cgroups';
 import { REPO_ROOT, requireCapability } from '../helpers/repo';
+import { sleep } from '../helpers/wait';
 
 const SHIM_BINARY = path.join(REPO_ROOT, 'native', 'build', 'Release', 'capstan-shim');
 
@@ -156,10 +157,6 @@ function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Waits for exit.json. Units: timeoutMs in milliseconds. */
