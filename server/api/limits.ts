@@ -12,6 +12,8 @@ import type { CgroupManager } from '../cgroup/manage';
 import type { Collector } from '../collector/collector';
 import type { EventBus } from '../events';
 import { LimitError, LimitService } from '../limits';
+import type { CgroupPath, ContainerInfo } from '../model';
+import { CapstanSource, type CapstanContainerLookup } from '../sources/capstan';
 import { requireRole, type TokenStore } from './auth';
 import { HttpError } from './errors';
 import { resolveContainer } from './resolve';
@@ -24,6 +26,8 @@ export interface LimitsRouterOptions {
   bus: EventBus;
   /** The agent's own service (so the runtime can subscribe to applied updates); built here when absent. */
   limits?: LimitService;
+  /** capstan's runtime: knows a container it just started before the collector's next tick does. */
+  runtime?: CapstanContainerLookup & { cgroupOfRunning(reference: string): CgroupPath | undefined };
 }
 
 function sendLimitError(response: Response, error: LimitError): void {
@@ -40,10 +44,20 @@ export function limitsRouter(options: LimitsRouterOptions): express.Router {
   const service = options.limits ?? LimitService.forCgroups(options.cgroups, { bus: options.bus });
   const router = express.Router();
 
-  const containerOf = (request: Request) => {
+  const capstanSource = options.runtime ? new CapstanSource(options.runtime) : undefined;
+  const containerOf = (request: Request): { info: ContainerInfo } => {
     const snapshot = options.collector.latest();
     if (!snapshot) throw new HttpError(503, 'starting', 'the collector has not finished its first tick yet');
-    return resolveContainer(snapshot.containers, String(request.params['reference']));
+    const reference = String(request.params['reference']);
+    try {
+      return resolveContainer(snapshot.containers, reference);
+    } catch (error) {
+      // Started since the latest tick: the runtime already knows it.
+      const cgroupPath = error instanceof HttpError && error.status === 404 ? options.runtime?.cgroupOfRunning(reference) : undefined;
+      const info = cgroupPath === undefined ? undefined : capstanSource?.describe(cgroupPath, {});
+      if (info) return { info };
+      throw error;
+    }
   };
 
   router.get('/containers/:reference/limits', (request, response) => {

@@ -316,6 +316,20 @@ export class RuntimeManager {
     return container && !container.removed ? this.summary(container) : undefined;
   }
 
+  /**
+   * The cgroup of the running container `reference` names (id, name or id prefix). The API asks
+   * this for a container started after the collector's latest tick, so `update` right after `run`
+   * works as it does with docker.
+   */
+  cgroupOfRunning(reference: string): CgroupPath | undefined {
+    try {
+      const container = this.find(reference);
+      return container.isRunning && !container.removed ? container.cgroupPath : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Bytes through the published ports of the container at `cgroupPath`, as one pseudo-interface. */
   networkCounters(cgroupPath: CgroupPath): NetworkInterfaceSample | undefined {
     const container = this.byCgroup.get(cgroupPath);
