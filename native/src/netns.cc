@@ -139,11 +139,11 @@ extern "C" char** environ;
 
 namespace {
 
-// A pipe whose ends are >= 10, so that adding "dup2 onto 3" can never meet an end that already is
-// fd 3 (dup2 of an fd onto itself would keep its close-on-exec flag).
-int HighPipe(int fds[2]) {
+// A socket pair (a pipe both ways) whose ends are >= 10, so that adding "dup2 onto 3" can never
+// meet an end that already is fd 3 (dup2 of an fd onto itself would keep its close-on-exec flag).
+int HighSocketPair(int fds[2]) {
   int raw[2];
-  if (pipe2(raw, O_CLOEXEC) != 0) return errno;
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, raw) != 0) return errno;
   for (int i = 0; i < 2; i++) {
     fds[i] = fcntl(raw[i], F_DUPFD_CLOEXEC, 10);
     const int error = errno;
@@ -161,9 +161,9 @@ int HighPipe(int fds[2]) {
 int SpawnDaemonBlocking(const std::string& file, const std::vector<std::string>& argv, const std::string& log_path, DaemonResult* result,
                         const char** syscall) {
   int status_pipe[2];
-  int error = HighPipe(status_pipe);
+  int error = HighSocketPair(status_pipe);
   if (error != 0) {
-    *syscall = "pipe2";
+    *syscall = "socketpair";
     return error;
   }
   posix_spawn_file_actions_t actions;

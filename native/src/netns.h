@@ -33,12 +33,13 @@ Napi::Promise ConnectInNetns(Napi::Env env, int pid, int port, ErrorFactory make
 // Node's child_process forks the agent; with a large heap that copies page tables for several
 // milliseconds, on the path of every container start. posix_spawn (glibc: clone with CLONE_VM |
 // CLONE_VFORK) does not copy. The program gets a new session, /dev/null as stdin, stdout and
-// stderr appended to `log_path`, and fd 3 = the write end of a new pipe (the shim's status pipe).
+// stderr appended to `log_path`, and fd 3 = one end of a new unix socket pair (the shim's status
+// channel: it reports there, and with `start --when-told` it also waits there for the go byte).
 // The call waits for that first process, which daemonizes at once, so no zombie is left.
 struct DaemonResult {
   int pid = -1;
   int wait_status = 0;
-  int status_fd = -1;  // the pipe's read end (close-on-exec), owned by the caller
+  int status_fd = -1;  // the caller's end of the socket pair (close-on-exec), owned by the caller
 };
 
 // Runs SpawnDaemonBlocking on a short-lived thread; resolves with {pid, waitStatus, statusFd}.

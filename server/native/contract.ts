@@ -55,9 +55,10 @@ export interface NativeBinding {
   connectInNetns(pid: number, port: number): Promise<number>;
   /**
    * Starts `file` with `argv` (argv[0] included) through posix_spawn (no copy of the agent's page
-   * tables): new session, stdin /dev/null, stdout and stderr appended to `logPath`, fd 3 the write
-   * end of a new pipe. Resolves once that first process has exited (a daemon forks and exits at
-   * once) with its pid, wait status, and the pipe's read end (close-on-exec, owned by the caller).
+   * tables): new session, stdin /dev/null, stdout and stderr appended to `logPath`, fd 3 one end
+   * of a new unix socket pair. Resolves once that first process has exited (a daemon forks and
+   * exits at once) with its pid, wait status, and the other end (close-on-exec, owned by the
+   * caller; readable and writable).
    */
   spawnDaemon(file: string, argv: readonly string[], logPath: string): Promise<{ pid: number; waitStatus: number; statusFd: number }>;
 }

@@ -231,8 +231,9 @@ export function createOomWatcher(onNotify: (watchId: number) => void): NativeOom
 
 /**
  * Starts a program that daemonizes (capstan-shim) without forking the agent: posix_spawn, a new
- * session, stdin /dev/null, stdout/stderr appended to `logPath`, fd 3 = a new pipe whose read end
- * comes back as `statusFd` (wrap it with `new net.Socket({ fd })`). Resolves once the first
+ * session, stdin /dev/null, stdout/stderr appended to `logPath`, fd 3 = one end of a new unix
+ * socket pair whose other end comes back as `statusFd` (wrap it with `new net.Socket({ fd })`; it
+ * reads the shim's status and can write to it). Resolves once the first
  * process has exited, with its wait status. Rejects with NativeError (syscall 'posix_spawn', ...).
  */
 export function spawnDaemon(file: string, argv: readonly string[], logPath: string): Promise<{ pid: number; waitStatus: number; statusFd: number }> {

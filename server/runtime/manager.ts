@@ -32,7 +32,7 @@ import { newPortCounters, publishPorts, type ConnectInNamespace, type PortCounte
 import { isSameProcess, parseSignal } from './process';
 import { parseCreateRequest, type CreateOptions } from './request';
 import { parseExecRequest, type SessionControl, type SessionSink } from './sessions';
-import { defaultShimPath, readStatus, SHIM_LOG_FILE, startShim } from './shim';
+import { defaultShimPath, launchShim, readStatus, SHIM_LOG_FILE, type PendingShim } from './shim';
 import {
   CONTAINER_FILES,
   DEFAULT_MASKED_PATHS,
@@ -606,6 +606,17 @@ export class RuntimeManager {
     const { record } = container;
     const { cgroups } = this.options;
     const undo: Array<() => Promise<void> | void> = [];
+    for (const name of [CONTAINER_FILES.init, CONTAINER_FILES.exit, CONTAINER_FILES.shimPid]) {
+      fs.rmSync(path.join(container.directory, name), { force: true });
+    }
+    // The shim starts first and waits to be told: its exec and daemonizing overlap the work below.
+    const launching = launchShim(this.shimBinary, container.directory);
+    launching.catch(() => undefined);
+    let shim: PendingShim | undefined;
+    undo.push(() => {
+      if (shim) shim.cancel();
+      else launching.then((pending) => pending.cancel(), () => undefined);
+    });
     try {
       const prepared = record.config.imageId === '' ? hostRootfs(container.directory) : this.options.rootfs.prepare(container.directory, this.imageOf(record));
       container.prepared = prepared;
@@ -625,9 +636,6 @@ export class RuntimeManager {
       undo.push(() => ports.close());
       record.state.boundPorts = ports.bound;
 
-      for (const name of [CONTAINER_FILES.init, CONTAINER_FILES.exit, CONTAINER_FILES.shimPid]) {
-        fs.rmSync(path.join(container.directory, name), { force: true });
-      }
       const env = [...record.config.env];
       if (!env.some((entry) => entry.startsWith('HOME='))) env.push(`HOME=${user.home}`);
       if (!env.some((entry) => entry.startsWith('HOSTNAME='))) env.push(`HOSTNAME=${record.config.hostname}`);
@@ -660,7 +668,8 @@ export class RuntimeManager {
       this.watch(container);
       undo.push(() => this.unwatch(container));
       container.oomThisRun = false;
-      const status = await startShim(this.shimBinary, container.directory);
+      shim = await launching;
+      const status = await shim.go();
       if (status.type === 'error') {
         const exitCode = status.exitCode ?? 128;
         record.state.exitCode = exitCode;
@@ -1281,8 +1290,14 @@ export class RuntimeManager {
     /** Set by the socket's 'close' handler, which decides about a replay: `destroyed` is set a
      * tick earlier, and an exit seen in between must not finish the session without the output. */
     let socketClosed = false;
+    // The attach socket lives only while the shim relays: once the exit is recorded it is gone for
+    // good, so a connect still retrying then would only wait out its timeout (and, under --rm,
+    // outlive the folder the log is replayed from). Stop it; the output is in the log.
+    const connectAbort = new AbortController();
+    stopFollowing.signal.addEventListener('abort', () => connectAbort.abort(), { once: true });
     container.once('exit', () => {
       exited = true;
+      if (!socket) connectAbort.abort();
       if (tty && socketClosed && !replaying) finish();
     });
 
@@ -1293,7 +1308,7 @@ export class RuntimeManager {
     }
 
     // Connect while the shim starts, so the first output (replayed to the first client) is ours.
-    const connecting = tty || openStdin ? connectWhenListening(container.directory, CONTAINER_FILES.attach, stopFollowing.signal) : undefined;
+    const connecting = tty || openStdin ? connectWhenListening(container.directory, CONTAINER_FILES.attach, connectAbort.signal) : undefined;
     connecting?.catch(() => undefined);
     const startedAtMs = Date.now();
     try {
@@ -1316,10 +1331,13 @@ export class RuntimeManager {
       try {
         socket = await connecting;
       } catch (error) {
-        if (!tty) throw error;
+        // Without a tty the socket only carries stdin, which a process that has ended no longer reads.
+        if (!tty && !exited) throw error;
         // The process ended before the shim took a client: its output is in the log.
-        replaying = true;
-        this.replayLogAfterExit(container, startedAtMs - 1000, sink, finish);
+        if (tty && !finished) {
+          replaying = true;
+          this.replayLogAfterExit(container, startedAtMs - 1000, sink, finish);
+        }
       }
     }
     if (socket) {

@@ -17,6 +17,18 @@
  * lines to fd 3 and closes it: exactly one of {"type":"started",...} or {"type":"error",...}.
  * The main process is placed in every cgroup listed in config.cgroupProcsFiles BEFORE it execs.
  *
+ * What the agent actually runs is `capstan-shim start --when-told <container-dir>`, with fd 3 one
+ * end of a unix socket pair: the shim execs and daemonizes while the agent prepares the container
+ * (root filesystem, cgroups, limits, config.json), then waits for one byte on fd 3 ("go") before it
+ * reads config.json; end of file instead calls the start off (the shim exits 0 having done nothing).
+ * Status lines then come back on the same socket. This takes the shim's own start-up off the path
+ * of every container start.
+ *
+ * Once the main process has its namespaces, the shim holds a reference to its mount namespace
+ * until exit.json is written: the kernel's unmount of the container's mounts (an RCU grace period
+ * paid inside the last process's exit, before its parent hears of it) then happens after the exit
+ * is recorded, not before.
+ *
  * Exec: `capstan-shim exec <container-dir> <exec-config.json>` joins the main process's namespaces
  * and cgroups and runs a command; same status pipe protocol; with tty it serves a pty on the
  * exec config's socket path.
@@ -35,8 +47,9 @@
  * - Done (shim): both requests below. exec -t lingers 5 s for its first client (relay_t.linger_ms);
  *   `start` does not (its pty output is in the log, and a detached -t container's exit must not
  *   wait 5 s). The start and exec children join their cgroups themselves ("0" to <dir>/tasks, or
- *   cgroup.procs on v2) before anything else; a failure is stage "cgroup". shim.pid and init.json
- *   are renamed without fsync; exit.json is renamed first, then synced; the log after exit.json.
+ *   cgroup.procs on v2) before anything else; a failure is stage "cgroup". shim.pid is written
+ *   while the child sets itself up (after the fork). shim.pid and init.json are
+ *   renamed without fsync; exit.json is renamed first, then synced; the log after exit.json.
  * - Requested (runtime manager): with tty, when no client has connected yet and the process has
  *   already exited, keep the attach socket listening for up to 5 s before the shim exits, so the
  *   first client still receives the replayed output. `exec -t ... sh -c 'tty'` finishes before the

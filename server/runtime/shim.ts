@@ -1,6 +1,7 @@
 /**
- * Starting capstan-shim (native/src/shim) and reading its status pipe. The shim daemonizes, so
- * the agent only learns the outcome through fd 3: one StatusMessage JSON line, then EOF.
+ * Starting capstan-shim (native/src/shim) and reading its status channel. The shim daemonizes, so
+ * the agent only learns the outcome through fd 3: one StatusMessage JSON line, then EOF. For
+ * `start` fd 3 is a socket pair, and the agent also uses it to say when config.json is ready.
  */
 import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -112,21 +113,33 @@ function shimLogTail(directory: string): string {
   }
 }
 
+/** A shim started with `--when-told`: daemonized and waiting to be told to read config.json. */
+export interface PendingShim {
+  /** Tells the shim to go (config.json must be written); resolves with its status (started or error). */
+  go(): Promise<StatusMessage>;
+  /** Calls the start off: the shim exits without touching anything. */
+  cancel(): void;
+}
+
 /**
- * `capstan-shim start <dir>`: resolves with the status message (started or error). Spawned with
+ * `capstan-shim start --when-told <dir>`: resolves once the shim has daemonized and waits for the
+ * word. Started before the agent prepares the container (root filesystem, cgroups, config.json),
+ * so the shim's exec and daemonizing overlap that work instead of following it. Spawned with
  * posix_spawn (native spawnDaemon) rather than child_process, which forks the whole agent: with a
  * large heap that fork alone costs milliseconds on every start. The shim's stdout/stderr go to
  * <dir>/shim.log, so a shim that outlives the agent never writes to a closed pipe.
  */
-export async function startShim(shimBinary: string, containerDirectory: string): Promise<StatusMessage> {
+export async function launchShim(shimBinary: string, containerDirectory: string): Promise<PendingShim> {
   let spawned: { pid: number; waitStatus: number; statusFd: number };
   try {
-    spawned = await spawnDaemon(shimBinary, [shimBinary, 'start', containerDirectory], path.join(containerDirectory, SHIM_LOG_FILE));
+    spawned = await spawnDaemon(shimBinary, [shimBinary, 'start', '--when-told', containerDirectory], path.join(containerDirectory, SHIM_LOG_FILE));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     throw new RuntimeError(500, 'shim_missing', `cannot run ${shimBinary}: ${code} (build it with npm run build)`);
   }
-  const status = new net.Socket({ fd: spawned.statusFd, readable: true, writable: false });
+  const channel = new net.Socket({ fd: spawned.statusFd, readable: true, writable: true });
+  // A shim that died before the word makes the write fail; readStatus then reports its end.
+  channel.on('error', () => undefined);
   const firstExit = (): string => {
     const { waitStatus } = spawned;
     // The wait status as the kernel encodes it: exit code in bits 8-15, or a signal in the low 7 bits.
@@ -134,5 +147,11 @@ export async function startShim(shimBinary: string, containerDirectory: string):
     const detail = signal === 0 ? ` (exit status ${(waitStatus >> 8) & 0xff})` : ` (killed by signal ${signal})`;
     return detail + shimLogTail(containerDirectory);
   };
-  return readStatus(status, undefined, firstExit);
+  return {
+    go: () => {
+      channel.write('g');
+      return readStatus(channel, undefined, firstExit);
+    },
+    cancel: () => channel.destroy(),
+  };
 }

@@ -450,13 +450,22 @@ maybe('run in the foreground streams output and exits with the container code; -
   t.is(piped.stdout, 'hello from stdin\nend\n');
   t.is(piped.code, 0);
   // The pause keeps the container alive until the CLI is attached, so this tests the live pty path.
-  // Known race, left for the runtime issue: a -t container that exits before the agent attaches
-  // can lose its output under --rm (seen about once in five loaded runs).
   const tty = await shared.cli(['run', '--rm', '-t', IMAGE, 'sh', '-c', 'tty; echo in-tty; sleep 1']);
   t.regex(tty.stdout, /\/dev\/pts\/\d+\r?\n/, `exit ${tty.code}, stderr: ${tty.stderr}`);
   t.regex(tty.stdout, /in-tty/);
   const list = (await shared.api('GET', '/api/v1/runtime/containers')).json as { containers: Array<{ name: string; image: string }> };
   t.false(list.containers.some((c) => c.image === IMAGE && c.name.startsWith('--')));
+});
+
+maybe('run --rm -t of a command that ends at once still prints its output (replayed from the log)', async (t) => {
+  // The shim's attach socket can come and go between two connect attempts of the agent: the output
+  // must then come from the log, before --rm takes the folder away. Unfixed, about one run in
+  // thirty lost its output here (after a 10 s wait), so twenty runs catch it often, not always.
+  for (let run = 1; run <= 20; run++) {
+    const result = await shared.cli(['run', '--rm', '-t', IMAGE, 'echo', `instant-${run}`]);
+    t.is(result.code, 0, result.stderr);
+    t.is(result.stdout, `instant-${run}\r\n`, `run ${run}`);
+  }
 });
 
 maybe('stop, kill -s, restart, pause and unpause, wait, exec, and restart policies', async (t) => {

@@ -1,6 +1,6 @@
 /*
  * capstan-shim: entry point.
- *   capstan-shim start <container-dir>                     start a container (fd 3: status pipe)
+ *   capstan-shim start [--when-told] <container-dir>       start a container (fd 3: status pipe)
  *   capstan-shim exec <container-dir> <exec-config.json>   run a process in a running container
  *   capstan-shim overlay-markers <layer-root>              write overlayfs whiteouts (stdin list)
  * The contract with the agent is server/runtime/shim-protocol.ts.
@@ -13,7 +13,7 @@
 
 static int usage(void) {
   fprintf(stderr,
-          "usage: capstan-shim start <container-dir>\n"
+          "usage: capstan-shim start [--when-told] <container-dir>\n"
           "       capstan-shim exec <container-dir> <exec-config.json>\n"
           "       capstan-shim overlay-markers <layer-root>\n");
   return 2;
@@ -22,7 +22,8 @@ static int usage(void) {
 int main(int argc, char **argv) {
   /* A vanished attach client or agent must be an EPIPE to handle, not the shim's death. */
   signal(SIGPIPE, SIG_IGN);
-  if (argc == 3 && strcmp(argv[1], "start") == 0) return cmd_start(argv[2]);
+  if (argc == 3 && strcmp(argv[1], "start") == 0) return cmd_start(argv[2], false);
+  if (argc == 4 && strcmp(argv[1], "start") == 0 && strcmp(argv[2], "--when-told") == 0) return cmd_start(argv[3], true);
   if (argc == 4 && strcmp(argv[1], "exec") == 0) return cmd_exec(argv[2], argv[3]);
   if (argc == 3 && strcmp(argv[1], "overlay-markers") == 0) return cmd_overlay_markers(argv[2]);
   return usage();

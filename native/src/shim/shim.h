@@ -263,7 +263,9 @@ void status_started(int status_fd, pid_t pid, unsigned long long start_ticks);
 
 /* ---- subcommands ---------------------------------------------------------------------------- */
 
-int cmd_start(const char *container_dir);
+/* when_told: after daemonizing, wait for one byte on fd 3 (a socket) before reading config.json;
+ * end of file instead means the start was called off. */
+int cmd_start(const char *container_dir, bool when_told);
 int cmd_exec(const char *container_dir, const char *exec_config_path);
 int cmd_overlay_markers(const char *layer_root);
 

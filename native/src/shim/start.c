@@ -1,7 +1,8 @@
 /*
- * `capstan-shim start <container-dir>`: daemonize, start the container's main process in new
- * namespaces inside its cgroups, report the result on the status pipe (fd 3), then stay as the
- * process's parent: log its output, serve the attach socket, record its exit.
+ * `capstan-shim start [--when-told] <container-dir>`: daemonize, (with --when-told, wait for the
+ * agent's go on fd 3,) start the container's main process in new namespaces inside its cgroups,
+ * report the result on the status pipe (fd 3), then stay as the process's parent: log its output,
+ * serve the attach socket, record its exit.
  */
 #include "shim.h"
 
@@ -68,19 +69,20 @@ static void write_exit_record(const char *path, int status) {
   buf_free(&b);
 }
 
+/* A reference to the mount namespace `pid` is in, or -1. */
+static int open_mount_namespace(pid_t pid) {
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)pid);
+  return open(path, O_RDONLY | O_CLOEXEC);
+}
+
 /* Returns the container process's status as the shim's own exit status would: 128+signal, or the code. */
 static int exit_code_of(int status) { return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status); }
 
 /* Everything after daemonizing. Returns the shim's exit status. */
 static int run_shim(const shim_config_t *cfg, const char *container_dir, int status_fd) {
   failure_t f;
-  char pid_text[32];
-  int pid_len = snprintf(pid_text, sizeof(pid_text), "%d\n", (int)getpid());
-  if (write_file_atomic(cfg->shim_pid_path, pid_text, (size_t)pid_len, 0644, &f, "shim", ATOMIC_NO_SYNC) < 0) goto report;
-
   logfile_t log = {.fd = -1};
-  if (log_open(&log, cfg->log_path, cfg->log_max_bytes, cfg->log_max_files, &f) < 0) goto report;
-
   int ctl[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) < 0) {
     fail(&f, "sync", "socketpair", errno, "", "socketpair");
@@ -169,21 +171,30 @@ static int run_shim(const shim_config_t *cfg, const char *container_dir, int sta
   if (err[1] >= 0) close(err[1]);
   if (in[0] >= 0) close(in[0]);
 
+  /* The shim's own files, written while the child sets itself up (on the other CPU, if any). */
   int pty_master = -1;
+  char pid_text[32];
+  int pid_len = snprintf(pid_text, sizeof(pid_text), "%d\n", (int)getpid());
+  if (write_file_atomic(cfg->shim_pid_path, pid_text, (size_t)pid_len, 0644, &f, "shim", ATOMIC_NO_SYNC) < 0 ||
+      log_open(&log, cfg->log_path, cfg->log_max_bytes, cfg->log_max_files, &f) < 0) {
+    close(ctl[0]);
+    goto kill_child;
+  }
+
   int rc = ctl_receive_until_exec(ctl[0], &pty_master, &f);
   close(ctl[0]);
-  if (rc != 0) {
-    kill(child, SIGKILL);
-    waitpid(child, NULL, 0);
-    if (pty_master >= 0) close(pty_master);
-    goto report;
-  }
-  if (cfg->tty && pty_master < 0) {
+  if (rc == 0 && cfg->tty && pty_master < 0) {
     fail(&f, "tty", "recvmsg", EPROTO, "", "the container did not hand over its pty");
-    kill(child, SIGKILL);
-    waitpid(child, NULL, 0);
-    goto report;
+    rc = -1;
   }
+  if (rc != 0) goto kill_child;
+
+  /* Keep the container's mount namespace alive until its exit is recorded. When the last process
+   * in a mount namespace exits, the kernel tears down every mount in it (and waits an RCU grace
+   * period, several milliseconds) inside that exit, before the parent hears of it; holding a
+   * reference moves the teardown to our close() below, after exit.json is written. Best effort:
+   * without the reference only the exit is slower. */
+  int mount_ns_fd = open_mount_namespace(child);
 
   struct timespec started;
   clock_gettime(CLOCK_REALTIME, &started);
@@ -217,9 +228,14 @@ static int run_shim(const shim_config_t *cfg, const char *container_dir, int sta
   }
   write_exit_record(cfg->exit_record_path, status);
   log_sync(&log);
+  if (mount_ns_fd >= 0) close(mount_ns_fd);
   (void)container_dir;
   return exit_code_of(status);
 
+kill_child:
+  kill(child, SIGKILL);
+  waitpid(child, NULL, 0);
+  if (pty_master >= 0) close(pty_master);
 report:
   status_error(status_fd, &f);
   if (cfg->attach_socket && (cfg->tty || cfg->open_stdin)) unlink(cfg->attach_socket);
@@ -227,12 +243,27 @@ report:
   return 1;
 }
 
-int cmd_start(const char *container_dir) {
+/* Blocks until the agent says go (one byte on fd 3); false when it hung up instead. */
+static bool told_to_go(int status_fd) {
+  char go;
+  ssize_t n;
+  do {
+    n = read(status_fd, &go, 1);
+  } while (n < 0 && errno == EINTR);
+  return n == 1;
+}
+
+int cmd_start(const char *container_dir, bool when_told) {
   int status_fd = status_fd_or_none();
   if (status_fd >= 0) fcntl(status_fd, F_SETFD, FD_CLOEXEC);
   failure_t f;
   if (container_dir[0] != '/') {
     fail(&f, "config", "", EINVAL, container_dir, "the container directory must be an absolute path: %s", container_dir);
+    status_error(status_fd, &f);
+    return 1;
+  }
+  if (when_told && status_fd < 0) {
+    fail(&f, "config", "", EBADF, "", "--when-told needs the agent's socket as fd 3");
     status_error(status_fd, &f);
     return 1;
   }
@@ -243,7 +274,7 @@ int cmd_start(const char *container_dir) {
     return 1;
   }
   shim_config_t cfg;
-  if (load_shim_config(config_path, &cfg, &f) < 0) {
+  if (!when_told && load_shim_config(config_path, &cfg, &f) < 0) {
     status_error(status_fd, &f);
     return 1;
   }
@@ -295,6 +326,15 @@ int cmd_start(const char *container_dir) {
     close(logfd);
   }
   umask(022);
+  /* --when-told: the agent started us before preparing the container (cgroups, root filesystem,
+   * config.json), so our exec and daemonizing overlap its work; only now is config.json there. */
+  if (when_told) {
+    if (!told_to_go(status_fd)) _exit(0);
+    if (load_shim_config(config_path, &cfg, &f) < 0) {
+      status_error(status_fd, &f);
+      _exit(1);
+    }
+  }
   int code = run_shim(&cfg, container_dir, status_fd);
   _exit(code);
 }
