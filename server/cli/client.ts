@@ -6,16 +6,16 @@
  * agent.json ({"url","pid","startedAt"}) and tokens.json (mode 0600; we prefer the operator
  * token, else the viewer one). Every failure becomes one line that says what to do.
  *
- * Talking to it: Node's global fetch with `Authorization: Bearer <token>`; agent errors arrive as
+ * Talking to it: node:http (./http.ts) with `Authorization: Bearer <token>`; agent errors arrive as
  * {"error":{"code","message"}} and are reported with docker's "Error response from daemon:"
  * prefix, which is what people who use docker expect to read.
  */
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import type * as net from 'node:net';
 import * as path from 'node:path';
 import type { ContainerInfo, ContainerStats } from '../model';
 import { CliError } from './errors';
+import { openUpgrade, sendRequest, UpgradeRefused, type AgentRequestInit, type AgentResponse } from './http';
 
 export const DEFAULT_STATE_DIR = '/var/lib/capstan';
 
@@ -143,7 +143,6 @@ export interface ContainerEntry {
 }
 
 export interface ClientOptions {
-  fetch?: typeof fetch;
   /** Per-request limit. Units: milliseconds. */
   timeoutMs?: number;
   /** Whether a process exists (for a better message when the agent has died). */
@@ -159,7 +158,7 @@ function processAlive(pid: number): boolean {
   }
 }
 
-/** "connect ECONNREFUSED" from a fetch failure (undici puts the socket error in `cause`). */
+/** "connect ECONNREFUSED" from a socket error (or a fetch failure, where undici puts it in `cause`). */
 export function describeNetworkError(err: unknown): string {
   let cause = (err as { cause?: unknown })?.cause ?? err;
   if (cause instanceof AggregateError && cause.errors.length > 0 && errnoCode(cause) === undefined) cause = cause.errors[0];
@@ -174,7 +173,6 @@ export function describeNetworkError(err: unknown): string {
 }
 
 export class AgentClient {
-  private readonly fetchImpl: typeof fetch;
   private readonly timeoutMs: number;
   private readonly isProcessAlive: (pid: number) => boolean;
 
@@ -182,7 +180,6 @@ export class AgentClient {
     readonly endpoint: AgentEndpoint,
     options: ClientOptions = {},
   ) {
-    this.fetchImpl = options.fetch ?? fetch;
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.isProcessAlive = options.isProcessAlive ?? processAlive;
   }
@@ -202,14 +199,16 @@ export class AgentClient {
     const url = this.endpoint.url.replace(/\/+$/, '') + pathAndQuery;
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.endpoint.token !== undefined) headers.authorization = `Bearer ${this.endpoint.token}`;
-    const init: RequestInit = { method, headers, signal: AbortSignal.timeout(this.timeoutMs) };
+    const init: AgentRequestInit = { method, headers, signal: AbortSignal.timeout(this.timeoutMs) };
     if (body !== undefined) {
       headers['content-type'] = 'application/json';
       init.body = JSON.stringify(body);
     }
-    let response: Response;
+    let response: AgentResponse;
+    let text: string;
     try {
-      response = await this.fetchImpl(url, init);
+      response = await sendRequest(url, init);
+      text = await response.text();
     } catch (err) {
       if ((err as Error)?.name === 'TimeoutError') {
         throw new CliError(`capstan: the agent at ${this.endpoint.url} did not answer within ${this.timeoutMs / 1000}s`, 1, { cause: err });
@@ -220,7 +219,6 @@ export class AgentClient {
       }
       throw new CliError(`capstan: cannot reach the agent at ${this.endpoint.url}: ${describeNetworkError(err)}${hint}`, 1, { cause: err });
     }
-    const text = await response.text();
     let answer: unknown;
     try {
       answer = text === '' ? undefined : JSON.parse(text);
@@ -295,13 +293,13 @@ export class AgentClient {
   async call(method: string, pathAndQuery: string, options: { body?: unknown; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<unknown> {
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
     const signals = [...(timeoutMs > 0 ? [AbortSignal.timeout(timeoutMs)] : []), ...(options.signal ? [options.signal] : [])];
-    const init: RequestInit = { method, headers: this.headers(options.body !== undefined ? { 'content-type': 'application/json' } : {}) };
+    const init: AgentRequestInit = { method, headers: this.headers(options.body !== undefined ? { 'content-type': 'application/json' } : {}) };
     if (signals.length > 0) init.signal = AbortSignal.any(signals);
     if (options.body !== undefined) init.body = JSON.stringify(options.body);
-    let response: Response;
+    let response: AgentResponse;
     let text: string;
     try {
-      response = await this.fetchImpl(this.endpoint.url.replace(/\/+$/, '') + pathAndQuery, init);
+      response = await sendRequest(this.endpoint.url.replace(/\/+$/, '') + pathAndQuery, init);
       text = await response.text();
     } catch (err) {
       if (options.signal?.aborted) throw err;
@@ -319,9 +317,9 @@ export class AgentClient {
 
   /** A streaming GET of JSON lines (logs): yields each parsed line until the agent ends the response. */
   async *streamLines(pathAndQuery: string, signal?: AbortSignal): AsyncGenerator<unknown> {
-    let response: Response;
+    let response: AgentResponse;
     try {
-      response = await this.fetchImpl(this.endpoint.url.replace(/\/+$/, '') + pathAndQuery, {
+      response = await sendRequest(this.endpoint.url.replace(/\/+$/, '') + pathAndQuery, {
         headers: this.headers(),
         ...(signal ? { signal } : {}),
       });
@@ -339,11 +337,10 @@ export class AgentClient {
       }
       throw agentError(response.status, response.statusText, answer);
     }
-    if (!response.body) return;
     const decoder = new TextDecoder();
     let pending = '';
     try {
-      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      for await (const chunk of response.body as AsyncIterable<Buffer>) {
         pending += decoder.decode(chunk, { stream: true });
         let newline: number;
         while ((newline = pending.indexOf('\n')) !== -1) {
@@ -360,45 +357,23 @@ export class AgentClient {
 
   /**
    * POST with `Upgrade: capstan-attach` (attach, exec, run; `body` is sent as JSON): resolves with
-   * the raw socket once the agent answers 101 Switching Protocols; any other answer becomes an
-   * AgentRequestError.
+   * the raw socket, paused (resume it once its 'data' listener is on), once the agent answers 101
+   * Switching Protocols; any other answer becomes an AgentRequestError.
    */
-  upgrade(pathAndQuery: string, body?: unknown): Promise<net.Socket> {
-    const url = new URL(this.endpoint.url.replace(/\/+$/, '') + pathAndQuery);
+  async upgrade(pathAndQuery: string, body?: unknown): Promise<net.Socket> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    return new Promise((resolve, reject) => {
-      const request = http.request({
-        method: 'POST',
-        hostname: url.hostname.replace(/^\[|\]$/g, ''),
-        port: url.port || 80,
-        path: url.pathname + url.search,
-        headers: {
-          ...this.headers(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
-          connection: 'Upgrade',
-          upgrade: 'capstan-attach',
-        },
-      });
-      request.once('upgrade', (_response, socket, head) => {
-        if (head.length > 0) socket.unshift(head);
-        resolve(socket);
-      });
-      request.once('response', (response) => {
-        let text = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => (text += chunk));
-        response.once('end', () => {
-          let answer: unknown;
-          try {
-            answer = JSON.parse(text);
-          } catch {
-            answer = undefined;
-          }
-          reject(agentError(response.statusCode ?? 500, response.statusMessage ?? '', answer));
-        });
-      });
-      request.once('error', (err) => reject(this.unreachable(err, 0)));
-      request.end(payload);
-    });
+    try {
+      return await openUpgrade(this.endpoint.url.replace(/\/+$/, ''), pathAndQuery, this.headers(payload ? { 'content-type': 'application/json' } : {}), payload);
+    } catch (err) {
+      if (!(err instanceof UpgradeRefused)) throw this.unreachable(err, 0);
+      let answer: unknown;
+      try {
+        answer = JSON.parse(err.body);
+      } catch {
+        answer = undefined;
+      }
+      throw agentError(err.head.status, err.head.statusText, answer);
+    }
   }
 }
 

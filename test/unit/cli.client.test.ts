@@ -5,8 +5,9 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { AgentClient, describeNetworkError, pickToken, resolveEndpoint, type EndpointDeps } from '../../server/cli/client';
+import { AgentClient, AgentRequestError, describeNetworkError, pickToken, resolveEndpoint, type EndpointDeps } from '../../server/cli/client';
 import { CliError } from '../../server/cli/errors';
+import { openUpgrade, parseResponseHead } from '../../server/cli/http';
 
 function stateDir(t: { teardown(fn: () => void): void }, files: Record<string, unknown>): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'capstan-cli-'));
@@ -186,4 +187,72 @@ test('network errors are described by syscall and code', (t) => {
   t.is(describeNetworkError(Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('x'), { code: 'ECONNREFUSED', syscall: 'connect' }) })), 'connect ECONNREFUSED');
   t.is(describeNetworkError(Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new AggregateError([]), { code: 'ECONNREFUSED' }) })), 'connect ECONNREFUSED');
   t.is(describeNetworkError(new Error('plain')), 'plain');
+});
+
+test('response heads are parsed; anything else is not taken for one', (t) => {
+  t.deepEqual(parseResponseHead('HTTP/1.1 101 Switching Protocols\r\nUpgrade: capstan-attach\r\nConnection: Upgrade'), {
+    status: 101,
+    statusText: 'Switching Protocols',
+    headers: { upgrade: 'capstan-attach', connection: 'Upgrade' },
+  });
+  t.is(parseResponseHead('HTTP/1.0 404\r\nContent-Length: 2')?.headers['content-length'], '2');
+  t.is(parseResponseHead('SSH-2.0-OpenSSH_9.2'), undefined);
+  t.is(parseResponseHead(''), undefined);
+});
+
+test('the attach upgrade: 101 hands over the socket with the bytes that came with the head; a refusal is the agent\'s error', async (t) => {
+  const server = http.createServer();
+  let seen: { url?: string; auth?: string; body?: string } = {};
+  server.on('upgrade', (req: http.IncomingMessage, socket: import('node:net').Socket, head: Buffer) => {
+    if (req.url === '/refuse') {
+      // As the agent refuses: a JSON error with its length, then close.
+      const body = JSON.stringify({ error: { code: 'no_such_container', message: 'No such container: nope', exitCode: 125 } });
+      socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+      return;
+    }
+    let body = head.toString();
+    const answer = (): void => {
+      seen = { url: req.url!, auth: req.headers.authorization!, body };
+      // The first frame arrives in the same write as the head: it must not be lost.
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: capstan-attach\r\n\r\nfirst-bytes');
+      socket.on('data', (chunk: Buffer) => socket.write(`echo:${chunk.toString()}`));
+    };
+    if (body.length >= Number(req.headers['content-length'])) answer();
+    else
+      socket.on('data', function collect(chunk: Buffer) {
+        body += chunk.toString();
+        if (body.length >= Number(req.headers['content-length'])) {
+          socket.off('data', collect);
+          answer();
+        }
+      });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const client = new AgentClient({ url, token: 'tok', stateDir: '/x' });
+
+  const socket = await client.upgrade('/api/v1/containers/run', { image: 'x', cmd: ['true'] });
+  t.teardown(() => socket.destroy());
+  t.deepEqual(seen, { url: '/api/v1/containers/run', auth: 'Bearer tok', body: '{"image":"x","cmd":["true"]}' });
+  const received = await new Promise<string>((resolve) => {
+    let text = '';
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      if (text.includes('echo:ping')) resolve(text);
+    });
+    socket.resume();
+    socket.write('ping');
+  });
+  t.is(received, 'first-bytesecho:ping');
+
+  const refused = await t.throwsAsync(client.upgrade('/refuse'), { instanceOf: AgentRequestError, message: 'Error response from daemon: No such container: nope' });
+  t.is(refused!.status, 404);
+  t.is(refused!.commandExitCode, 125);
+  await t.throwsAsync(openUpgrade('https://127.0.0.1:1', '/x', {}, undefined), { message: 'attaching needs an http:// agent URL, not https://' });
+  const error = await t.throwsAsync(new AgentClient({ url: 'http://127.0.0.1:1', stateDir: '/x' }).upgrade('/x'), { instanceOf: CliError });
+  t.regex(error!.message, /^capstan: cannot reach the agent at http:\/\/127\.0\.0\.1:1: connect ECONNREFUSED/);
 });

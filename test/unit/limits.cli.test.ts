@@ -1,38 +1,55 @@
 /**
- * `capstan update` through runCli against a fake fetch: what it sends, what it prints, its exit
- * status. The real binary against the real agent is in test/integration/limits.cgroup.test.ts.
+ * `capstan update` through runCli against a stand-in agent on loopback: what it sends, what it
+ * prints, its exit status. The real binary against the real agent is in
+ * test/integration/limits.cgroup.test.ts.
  */
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import test from 'ava';
 import { AgentClient } from '../../server/cli/client';
 import { runCli, type CliDeps } from '../../server/cli/main';
 
 interface Sent {
   method: string;
+  /** Path and query, as the CLI built them. */
   url: string;
   body: unknown;
 }
 
 /** Answers PATCHes for `web` and `db`; 404 for anything else, in the agent's error shape. */
-function fakeFetch(sent: Sent[]): typeof fetch {
-  return (async (input: string | URL | Request, init?: RequestInit) => {
-    const url = String(input);
-    sent.push({ method: init?.method ?? 'GET', url, body: init?.body === undefined ? undefined : JSON.parse(String(init.body)) });
-    const name = decodeURIComponent(/containers\/([^/]+)\/limits$/.exec(url)?.[1] ?? '');
-    if (name === 'web' || name === 'db') {
-      const answer = {
+function answer(url: string): { status: number; body: unknown } {
+  const name = decodeURIComponent(/containers\/([^/]+)\/limits$/.exec(url)?.[1] ?? '');
+  if (name === 'web' || name === 'db') {
+    return {
+      status: 200,
+      body: {
         applied: [],
         clamped: name === 'web' ? [{ setting: 'cpuShares', file: 'cpu.shares', requested: '1', applied: '2' }] : [],
         limits: {},
         warnings: name === 'db' ? ['Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.'] : [],
-      };
-      return new Response(JSON.stringify(answer), { status: 200, headers: { 'content-type': 'application/json' } });
-    }
-    return new Response(JSON.stringify({ error: { code: 'no_such_container', message: `No such container: ${name}` } }), { status: 404 });
-  }) as typeof fetch;
+      },
+    };
+  }
+  return { status: 404, body: { error: { code: 'no_such_container', message: `No such container: ${name}` } } };
 }
 
+/** Runs the CLI against a loopback server that records each request. */
 async function cli(argv: string[]) {
   const sent: Sent[] = [];
+  const server = http.createServer((request, response) => {
+    let text = '';
+    request.setEncoding('utf8');
+    request.on('data', (chunk: string) => (text += chunk));
+    request.on('end', () => {
+      const url = request.url ?? '';
+      sent.push({ method: request.method ?? 'GET', url, body: text === '' ? undefined : JSON.parse(text) });
+      const { status, body } = answer(url);
+      response.writeHead(status, { 'content-type': 'application/json' });
+      response.end(JSON.stringify(body));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
   let stdout = '';
   let stderr = '';
   const deps: CliDeps = {
@@ -40,12 +57,17 @@ async function cli(argv: string[]) {
     stderr: { write: (text: string) => (stderr += text) },
     env: {},
     now: () => 0,
-    connect: () => new AgentClient({ url: 'http://127.0.0.1:9', token: 'secret', stateDir: '/nonexistent' }, { fetch: fakeFetch(sent) }),
+    connect: () => new AgentClient({ url: `http://127.0.0.1:${port}`, token: 'secret', stateDir: '/nonexistent' }),
     onInterrupt: () => () => {},
     timing: { pollMs: 10, redrawMs: 10 },
   };
-  const { code } = await runCli(argv, deps);
-  return { code, stdout, stderr, sent };
+  try {
+    const { code } = await runCli(argv, deps);
+    return { code, stdout, stderr, sent };
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
 }
 
 test('update sends the flags as typed to each container and prints each name, warnings to stderr', async (t) => {
@@ -65,8 +87,8 @@ test('update sends the flags as typed to each container and prints each name, wa
   t.is(run.code, 0, run.stderr);
   t.is(run.stdout, 'web\ndb\n');
   t.deepEqual(run.sent.map((s) => `${s.method} ${s.url}`), [
-    'PATCH http://127.0.0.1:9/api/v1/containers/web/limits',
-    'PATCH http://127.0.0.1:9/api/v1/containers/db/limits',
+    'PATCH /api/v1/containers/web/limits',
+    'PATCH /api/v1/containers/db/limits',
   ]);
   t.deepEqual(run.sent[0]!.body, {
     cpuShares: '1',
@@ -86,7 +108,7 @@ test('update sends the flags as typed to each container and prints each name, wa
 
 test('a cgroup path is sent URL-encoded', async (t) => {
   const run = await cli(['update', '--pids-limit', '10', '/system.slice/x.service']);
-  t.is(run.sent[0]!.url, 'http://127.0.0.1:9/api/v1/containers/%2Fsystem.slice%2Fx.service/limits');
+  t.is(run.sent[0]!.url, '/api/v1/containers/%2Fsystem.slice%2Fx.service/limits');
 });
 
 test('errors of every container are printed together at the end, exit status 1', async (t) => {

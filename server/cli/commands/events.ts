@@ -12,6 +12,7 @@
 import { flagList, flagString, type FlagSpec, type ParsedArgs } from '../args';
 import { describeNetworkError } from '../client';
 import { CliError } from '../errors';
+import { sendRequest, type AgentResponse } from '../http';
 import { compareBytewise, goJsonString, goJsonStringMap } from '../format/gojson';
 import { TemplateError, executeTemplate, parseTemplate, type HeaderData, type RowData, type Template } from '../format/template';
 import { parseEventLine } from '../../events/log';
@@ -187,20 +188,21 @@ async function runEvents(ctx: CommandContext, args: ParsedArgs): Promise<number>
   const { endpoint } = ctx.connect(connectionFlags(ctx.connection, args));
   const headers: Record<string, string> = { accept: 'application/x-ndjson' };
   if (endpoint.token !== undefined) headers['authorization'] = `Bearer ${endpoint.token}`;
-  let response: Response;
+  let response: AgentResponse;
   try {
-    response = await fetch(endpoint.url.replace(/\/+$/, '') + '/api/v1/events' + query, { headers, signal: ctx.signal });
+    response = await sendRequest(endpoint.url.replace(/\/+$/, '') + '/api/v1/events' + query, { headers, signal: ctx.signal });
   } catch (error) {
     if (ctx.signal.aborted) return 0;
     throw new CliError(`capstan: cannot reach the agent at ${endpoint.url}: ${describeNetworkError(error)}`, 1, { cause: error });
   }
   if (!response.ok) {
-    const body = (await response.json().catch(() => undefined)) as { error?: { message?: unknown } } | undefined;
+    const body = (await response
+      .text()
+      .then((text) => JSON.parse(text) as unknown)
+      .catch(() => undefined)) as { error?: { message?: unknown } } | undefined;
     const message = typeof body?.error?.message === 'string' ? body.error.message : `${response.status} ${response.statusText}`;
     throw new CliError(`Error response from daemon: ${message}`);
   }
-  if (!response.body) throw new CliError(`capstan: the agent at ${endpoint.url} sent no event stream`);
-
   const decoder = new TextDecoder();
   let pending = '';
   const emit = (line: string): void => {
@@ -208,7 +210,7 @@ async function runEvents(ctx: CommandContext, args: ParsedArgs): Promise<number>
     if (event) ctx.stdout.write(print(event) + '\n');
   };
   try {
-    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    for await (const chunk of response.body as AsyncIterable<Buffer>) {
       pending += decoder.decode(chunk, { stream: true });
       let newline: number;
       while ((newline = pending.indexOf('\n')) >= 0) {

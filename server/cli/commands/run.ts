@@ -176,6 +176,7 @@ export async function runSession(ctx: CommandContext, client: AgentClient, pathA
     });
     socket.once('close', finish);
     socket.on('error', () => socket.destroy());
+    socket.resume();
 
     if (stdin) {
       if (rawMode) {
