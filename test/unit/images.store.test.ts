@@ -196,3 +196,25 @@ test('archives that are not images are refused clearly', async (t) => {
   t.is((await t.throwsAsync(store.importImage(notTar, { name: 'Bad Name' }), { instanceOf: ImageError }))?.code, 'invalid_reference');
   t.true(stagingEmpty(stateDir));
 });
+
+test('the listing is kept while the records directory is unchanged, and re-read after any change', async (t) => {
+  const { store, files, stateDir } = fixture(t);
+  const [image] = await store.importImage(files.rootfsTar, { name: 'tiny' });
+  const records = path.join(stateDir, 'images', 'records');
+  const file = path.join(records, `${image!.id.slice(7)}.json`);
+  // A record changed in place (the store never does this) leaves the directory's mtime alone: while
+  // that mtime is recent the listing is re-read each time, so the change shows…
+  const original = fs.readFileSync(file, 'utf8');
+  fs.writeFileSync(file, original.replace('"tiny:latest"', '"renamed:latest"'));
+  t.is(store.resolve('renamed')?.id, image!.id);
+  // …and once it is settled (here: set a minute back) one listing is kept and no file is read again.
+  const past = new Date(Date.now() - 60_000);
+  fs.utimesSync(records, past, past);
+  t.is(store.resolve('renamed')?.id, image!.id);
+  fs.writeFileSync(file, original);
+  t.is(store.resolve('tiny'), undefined, 'the kept listing is used');
+  // A new record (create, rename over, unlink: what the store does) changes the mtime: re-read.
+  fs.writeFileSync(path.join(records, 'unrelated.tmp'), '');
+  t.is(store.resolve('tiny')?.id, image!.id);
+  t.is(store.list().length, 1);
+});

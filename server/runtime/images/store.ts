@@ -57,6 +57,9 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** How long after a change of the records directory its listing is not trusted to the mtime. Units: nanoseconds. */
+const RACY_WINDOW_NS = 1_000_000_000n;
+
 function architecture(): string {
   return ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386' } as Record<string, string>)[process.arch] ?? process.arch;
 }
@@ -80,6 +83,8 @@ export class ImageStore {
   private lock: Promise<unknown> = Promise.resolve();
   /** Layers an import in progress relies on: never garbage-collected meanwhile. */
   private readonly pinned = new Map<string, number>();
+  /** The last listing and the records directory's mtime it was read at (see list()). */
+  private listing: { mtimeNs: bigint; records: ImageRecord[] } | undefined;
 
   constructor(options: ImageStoreOptions) {
     this.root = path.join(options.stateDir, 'images');
@@ -118,15 +123,26 @@ export class ImageStore {
 
   /* ---- reading ---- */
 
-  /** Every image, newest first. */
+  /**
+   * Every image, newest first. Every container start resolves its image, so the listing is kept:
+   * records are only ever created, renamed over or removed, and each of those changes the records
+   * directory's mtime, so one stat says whether the kept listing still holds. The kernel stamps
+   * mtimes from a coarse clock, so two changes a few milliseconds apart can share one; a listing
+   * read within a second of the last change is therefore not kept (git's "racy" rule).
+   */
   list(): ImageRecord[] {
+    const mtimeNs = fs.statSync(this.recordsDirectory, { bigint: true }).mtimeNs;
+    if (this.listing?.mtimeNs === mtimeNs) return [...this.listing.records];
     const records: ImageRecord[] = [];
     for (const name of fs.readdirSync(this.recordsDirectory)) {
       if (!/^[0-9a-f]{64}\.json$/.test(name)) continue;
       const record = this.readRecord(path.join(this.recordsDirectory, name));
       if (record) records.push(record);
     }
-    return records.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || a.id.localeCompare(b.id));
+    records.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || a.id.localeCompare(b.id));
+    const settled = BigInt(Date.now()) * 1_000_000n - mtimeNs > RACY_WINDOW_NS;
+    this.listing = settled ? { mtimeNs, records } : undefined;
+    return [...records];
   }
 
   private readRecord(file: string): ImageRecord | undefined {
