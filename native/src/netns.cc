@@ -158,8 +158,8 @@ int HighSocketPair(int fds[2]) {
 
 }  // namespace
 
-int SpawnDaemonBlocking(const std::string& file, const std::vector<std::string>& argv, const std::string& log_path, DaemonResult* result,
-                        const char** syscall) {
+int SpawnDaemonProcess(const std::string& file, const std::vector<std::string>& argv, const std::string& log_path, DaemonResult* result,
+                       const char** syscall) {
   int status_pipe[2];
   int error = HighSocketPair(status_pipe);
   if (error != 0) {
@@ -197,22 +197,22 @@ int SpawnDaemonBlocking(const std::string& file, const std::vector<std::string>&
     *syscall = "posix_spawn";
     return error;
   }
-  int status = 0;
-  pid_t waited;
-  do {
-    waited = waitpid(pid, &status, 0);
-  } while (waited < 0 && errno == EINTR);
-  if (waited < 0) {
-    error = errno;
-    close(status_pipe[0]);
-    *syscall = "waitpid";
-    return error;
-  }
   result->pid = pid;
-  result->wait_status = status;
   result->status_fd = status_pipe[0];
   return 0;
 }
+
+namespace {
+
+// Reaps the first process once it has daemonized (it forks and exits at once). Its exit status
+// says nothing the status channel does not: a failure there is reported on fd 3 first.
+void ReapFirstProcess(pid_t pid) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+}
+
+}  // namespace
 
 namespace {
 
@@ -234,7 +234,6 @@ void SettleSpawn(Napi::Env env, Napi::Function, SpawnJob* job) {
     if (job->error == 0) {
       Napi::Object value = Napi::Object::New(env);
       value.Set("pid", Napi::Number::New(env, job->result.pid));
-      value.Set("waitStatus", Napi::Number::New(env, job->result.wait_status));
       value.Set("statusFd", Napi::Number::New(env, job->result.status_fd));
       job->deferred.Resolve(value);
     } else {
@@ -259,11 +258,14 @@ Napi::Promise SpawnDaemon(Napi::Env env, std::string file, std::vector<std::stri
       Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "capstan.spawnDaemon", 0, 1);
   try {
     std::thread([job, tsfn]() mutable {
-      job->error = SpawnDaemonBlocking(job->file, job->argv, job->log_path, &job->result, &job->syscall);
+      job->error = SpawnDaemonProcess(job->file, job->argv, job->log_path, &job->result, &job->syscall);
+      // Copied first: the settle callback owns (and deletes) the job.
+      const pid_t pid = job->error == 0 ? job->result.pid : -1;
       if (tsfn.BlockingCall(job, SettleSpawn) != napi_ok) {
         if (job->result.status_fd >= 0) close(job->result.status_fd);
         delete job;
       }
+      if (pid > 0) ReapFirstProcess(pid);
       tsfn.Release();
     }).detach();
   } catch (const std::exception&) {

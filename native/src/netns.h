@@ -35,19 +35,19 @@ Napi::Promise ConnectInNetns(Napi::Env env, int pid, int port, ErrorFactory make
 // CLONE_VFORK) does not copy. The program gets a new session, /dev/null as stdin, stdout and
 // stderr appended to `log_path`, and fd 3 = one end of a new unix socket pair (the shim's status
 // channel: it reports there, and with `start --when-told` it also waits there for the go byte).
-// The call waits for that first process, which daemonizes at once, so no zombie is left.
+// The call settles as soon as the process runs (the caller can talk to it at once); the same thread
+// then waits for that first process, which daemonizes at once, so no zombie is left.
 struct DaemonResult {
   int pid = -1;
-  int wait_status = 0;
   int status_fd = -1;  // the caller's end of the socket pair (close-on-exec), owned by the caller
 };
 
-// Runs SpawnDaemonBlocking on a short-lived thread; resolves with {pid, waitStatus, statusFd}.
+// Runs SpawnDaemonProcess on a short-lived thread; resolves with {pid, statusFd}, then reaps.
 Napi::Promise SpawnDaemon(Napi::Env env, std::string file, std::vector<std::string> argv, std::string log_path, ErrorFactory make_error);
 
-// Returns 0, or the errno with *syscall set.
-int SpawnDaemonBlocking(const std::string& file, const std::vector<std::string>& argv, const std::string& log_path, DaemonResult* result,
-                        const char** syscall);
+// Starts the process. Returns 0, or the errno with *syscall set.
+int SpawnDaemonProcess(const std::string& file, const std::vector<std::string>& argv, const std::string& log_path, DaemonResult* result,
+                       const char** syscall);
 
 }  // namespace capstan
 

@@ -56,9 +56,9 @@ export interface NativeBinding {
   /**
    * Starts `file` with `argv` (argv[0] included) through posix_spawn (no copy of the agent's page
    * tables): new session, stdin /dev/null, stdout and stderr appended to `logPath`, fd 3 one end
-   * of a new unix socket pair. Resolves once that first process has exited (a daemon forks and
-   * exits at once) with its pid, wait status, and the other end (close-on-exec, owned by the
-   * caller; readable and writable).
+   * of a new unix socket pair. Resolves as soon as the process runs, with its pid and the other end
+   * (close-on-exec, owned by the caller; readable and writable); the native side then reaps that
+   * first process (a daemon forks and exits at once).
    */
-  spawnDaemon(file: string, argv: readonly string[], logPath: string): Promise<{ pid: number; waitStatus: number; statusFd: number }>;
+  spawnDaemon(file: string, argv: readonly string[], logPath: string): Promise<{ pid: number; statusFd: number }>;
 }

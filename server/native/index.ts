@@ -233,10 +233,11 @@ export function createOomWatcher(onNotify: (watchId: number) => void): NativeOom
  * Starts a program that daemonizes (capstan-shim) without forking the agent: posix_spawn, a new
  * session, stdin /dev/null, stdout/stderr appended to `logPath`, fd 3 = one end of a new unix
  * socket pair whose other end comes back as `statusFd` (wrap it with `new net.Socket({ fd })`; it
- * reads the shim's status and can write to it). Resolves once the first
- * process has exited, with its wait status. Rejects with NativeError (syscall 'posix_spawn', ...).
+ * reads the shim's status and can write to it). Resolves as soon as the process runs; the
+ * native side reaps that first process once it has daemonized. Rejects with NativeError (syscall
+ * 'posix_spawn', ...).
  */
-export function spawnDaemon(file: string, argv: readonly string[], logPath: string): Promise<{ pid: number; waitStatus: number; statusFd: number }> {
+export function spawnDaemon(file: string, argv: readonly string[], logPath: string): Promise<{ pid: number; statusFd: number }> {
   if (typeof file !== 'string' || file.includes('\0')) throw new TypeError('spawnDaemon: file must be a string without NUL bytes');
   checkPaths(argv, 'spawnDaemon', 'argv');
   if (argv.length === 0) throw new TypeError('spawnDaemon: argv must hold at least argv[0]');

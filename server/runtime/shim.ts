@@ -130,7 +130,7 @@ export interface PendingShim {
  * <dir>/shim.log, so a shim that outlives the agent never writes to a closed pipe.
  */
 export async function launchShim(shimBinary: string, containerDirectory: string): Promise<PendingShim> {
-  let spawned: { pid: number; waitStatus: number; statusFd: number };
+  let spawned: { pid: number; statusFd: number };
   try {
     spawned = await spawnDaemon(shimBinary, [shimBinary, 'start', '--when-told', containerDirectory], path.join(containerDirectory, SHIM_LOG_FILE));
   } catch (error) {
@@ -140,17 +140,10 @@ export async function launchShim(shimBinary: string, containerDirectory: string)
   const channel = new net.Socket({ fd: spawned.statusFd, readable: true, writable: true });
   // A shim that died before the word makes the write fail; readStatus then reports its end.
   channel.on('error', () => undefined);
-  const firstExit = (): string => {
-    const { waitStatus } = spawned;
-    // The wait status as the kernel encodes it: exit code in bits 8-15, or a signal in the low 7 bits.
-    const signal = waitStatus & 0x7f;
-    const detail = signal === 0 ? ` (exit status ${(waitStatus >> 8) & 0xff})` : ` (killed by signal ${signal})`;
-    return detail + shimLogTail(containerDirectory);
-  };
   return {
     go: () => {
       channel.write('g');
-      return readStatus(channel, undefined, firstExit);
+      return readStatus(channel, undefined, () => shimLogTail(containerDirectory));
     },
     cancel: () => channel.destroy(),
   };
