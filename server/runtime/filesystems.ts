@@ -36,7 +36,7 @@ export interface RootfsProvider {
   /** Creates the container's writable layer (kept across restarts) and returns the shim's rootfs. */
   prepare(containerDirectory: string, image: ImageRef | undefined): PreparedRootfs;
   /** Undoes prepare (the folder itself is removed by the caller). */
-  release(containerDirectory: string): void;
+  release(containerDirectory: string): Promise<void>;
 }
 
 /** The mount point the shim assembles the root at, inside the container's folder. */
@@ -59,5 +59,5 @@ export class HostOnlyRootfs implements RootfsProvider {
     return hostRootfs(containerDirectory);
   }
 
-  release(): void {}
+  async release(): Promise<void> {}
 }

@@ -185,6 +185,7 @@ export class RuntimeManager {
   /** Loads every container folder and re-adopts running containers. */
   async start(): Promise<void> {
     this.store.ensureRoot();
+    await this.store.removeAbandoned();
     this.unsubscribe = this.options.bus.subscribe((event) => this.onBusEvent(event));
     for (const id of this.store.list()) {
       try {
@@ -225,8 +226,8 @@ export class RuntimeManager {
       // A folder without spec.json is a create that crashed half-way: finish undoing it.
       this.log(`capstan: removing half-created container folder ${directory}`);
       await this.removeCgroup(cgroupPath);
-      this.releaseRootfs(directory);
-      this.store.removeDirectory(id);
+      await this.releaseRootfs(directory);
+      await this.store.removeDirectory(id);
       return;
     }
     const container = this.register(record);
@@ -1150,8 +1151,8 @@ export class RuntimeManager {
       await container.ports?.close();
       await this.removeCgroup(container.cgroupPath);
       await container.saving;
-      this.releaseRootfs(container.directory);
-      this.store.removeDirectory(container.id, readMountinfo());
+      await this.releaseRootfs(container.directory);
+      await this.store.removeDirectory(container.id, readMountinfo());
     } catch (error) {
       // Still there: keep it listed (as "dead", docker's word for a container that failed removal).
       container.removing = false;
@@ -1167,9 +1168,9 @@ export class RuntimeManager {
     container.emit('removed');
   }
 
-  private releaseRootfs(directory: string): void {
+  private async releaseRootfs(directory: string): Promise<void> {
     try {
-      this.options.rootfs.release(directory);
+      await this.options.rootfs.release(directory);
     } catch (error) {
       this.log(`capstan: warning: releasing the root filesystem in ${directory}: ${(error as Error).message}`);
     }

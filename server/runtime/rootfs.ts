@@ -36,11 +36,11 @@ export function prepareOverlay(containerDirectory: string, layerDirs: readonly s
   return { kind: 'overlay', lowerDirs: [...layerDirs], upperDir, workDir, mountpoint };
 }
 
-/** Removes what prepareOverlay created (overlayfs leaves a root-only work/work inside work/). */
-export function releaseOverlay(containerDirectory: string): void {
-  for (const name of [UPPER_DIRECTORY, WORK_DIRECTORY, ROOTFS_DIRECTORY]) {
-    fs.rmSync(path.join(containerDirectory, name), { recursive: true, force: true });
-  }
+/** Removes what prepareOverlay created (overlayfs leaves a root-only work/work inside work/), on libuv's pool. */
+export async function releaseOverlay(containerDirectory: string): Promise<void> {
+  await Promise.all(
+    [UPPER_DIRECTORY, WORK_DIRECTORY, ROOTFS_DIRECTORY].map((name) => fs.promises.rm(path.join(containerDirectory, name), { recursive: true, force: true })),
+  );
 }
 
 /** An image's record as the manager sees it (ImageRef). */
@@ -73,7 +73,7 @@ export class ImageRootfs implements RootfsProvider {
     return { rootfs, layersTopFirst: [rootfs.upperDir, ...[...rootfs.lowerDirs].reverse()] };
   }
 
-  release(containerDirectory: string): void {
-    releaseOverlay(containerDirectory);
+  release(containerDirectory: string): Promise<void> {
+    return releaseOverlay(containerDirectory);
   }
 }

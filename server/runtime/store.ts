@@ -106,9 +106,11 @@ export class ContainerStore {
 
   /**
    * Deletes the folder. Refuses while anything is mounted below it: removing files through a
-   * mount would delete them in the mounted filesystem, not in the folder.
+   * mount would delete them in the mounted filesystem, not in the folder. The folder is renamed
+   * out of the way first (one syscall: the container is no longer listed at once), then deleted on
+   * libuv's pool, so a large writable layer never holds up the agent's other requests.
    */
-  removeDirectory(id: string, mountinfo: string = readMountinfo()): void {
+  async removeDirectory(id: string, mountinfo: string = readMountinfo()): Promise<void> {
     const directory = this.directory(id);
     const mounted = mountPointsBelow(mountinfo, directory);
     if (mounted.length > 0) {
@@ -117,9 +119,32 @@ export class ContainerStore {
       error.path = mounted[0];
       throw error;
     }
-    fs.rmSync(directory, { recursive: true, force: true });
+    const doomed = path.join(this.root, `${REMOVING_PREFIX}${id}`);
+    try {
+      fs.renameSync(directory, doomed);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
+    }
+    await fs.promises.rm(doomed, { recursive: true, force: true });
+  }
+
+  /** Finishes removals an agent was stopped in the middle of (see removeDirectory). */
+  async removeAbandoned(): Promise<void> {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.root);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      if (name.startsWith(REMOVING_PREFIX)) await fs.promises.rm(path.join(this.root, name), { recursive: true, force: true });
+    }
   }
 }
+
+/** A container folder being deleted is renamed to this plus its id (never a container id itself). */
+const REMOVING_PREFIX = '.removing-';
 
 export function readMountinfo(): string {
   try {

@@ -39,17 +39,22 @@ test('container folders: only 64-hex ids become paths; records and shim files ar
   t.is(store.readExit(id)?.exitCode, 137);
   await store.writeRecordText(id, JSON.stringify({ version: 1, id, name: 'x' }));
   t.is(store.readRecord(id)?.name, 'x');
-  store.removeDirectory(id, '');
+  // Renamed away (no longer listed), then deleted; an agent stopped in between leaves the rest to the next.
+  fs.mkdirSync(path.join(store.root, `.removing-${'e'.repeat(64)}`));
+  await store.removeDirectory(id, '');
   t.deepEqual(store.list(), []);
+  t.deepEqual(fs.readdirSync(store.root), ['.removing-' + 'e'.repeat(64), 'not-a-container']);
+  await store.removeAbandoned();
+  t.deepEqual(fs.readdirSync(store.root), ['not-a-container']);
 });
 
-test('a folder with something mounted below is not removed', (t) => {
+test('a folder with something mounted below is not removed', async (t) => {
   const store = new ContainerStore(stateDir(t));
   store.ensureRoot();
   const id = 'd'.repeat(64);
   const directory = store.createDirectory(id);
   const mountinfo = `36 35 98:0 / ${directory}/rootfs rw,noatime master:1 - overlay overlay rw\n`;
-  t.throws(() => store.removeDirectory(id, mountinfo), { code: 'EBUSY' });
+  await t.throwsAsync(store.removeDirectory(id, mountinfo), { code: 'EBUSY' });
   t.true(fs.existsSync(directory));
   t.deepEqual(mountPointsBelow('1 2 0:1 / /a\\040b/c rw - tmpfs t rw\n', '/a b'), ['/a b/c']);
   t.deepEqual(mountPointsBelow('1 2 0:1 / /ab rw - tmpfs t rw\n', '/a'), [], '/ab is not below /a');
