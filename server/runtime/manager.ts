@@ -685,6 +685,7 @@ export class RuntimeManager {
         status: 'running',
         pid: status.pid,
         startTimeTicks: status.startTimeTicks,
+        shimPid: status.shimPid ?? 0,
         startedAt: nowRfc3339(),
         finishedAt: ZERO_TIME,
         exitCode: 0,

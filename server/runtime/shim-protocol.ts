@@ -169,7 +169,14 @@ export type ControlMessage = { type: 'resize'; rows: number; cols: number };
 
 /** One status-pipe line. */
 export type StatusMessage =
-  | { type: 'started'; pid: number; /** /proc/<pid>/stat field 22, to tell PID reuse apart. Units: clock ticks since boot. */ startTimeTicks: number }
+  | {
+      type: 'started';
+      pid: number;
+      /** /proc/<pid>/stat field 22, to tell PID reuse apart. Units: clock ticks since boot. */
+      startTimeTicks: number;
+      /** The shim's own PID (init.json repeats it; `start` writes init.json just after this line). */
+      shimPid?: number;
+    }
   | {
       type: 'error';
       /** "config", "daemonize", "namespaces", "cgroup", "mount", "pivot_root", "mask", "readonly", "network", "hostname", "tty", "user", "capabilities", "cwd", "exec", "setns", "attach", "log", "sync". */

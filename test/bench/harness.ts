@@ -157,12 +157,48 @@ export function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+export interface InterleaveOptions {
+  /**
+   * Each round in a new random order (seeded, so runs repeat) instead of a rotation. A rotation
+   * moves every step through every position but always puts it after the same neighbour (B after
+   * A in A B C, B C A, C A B), so work one tool leaves running in the background (a daemon's
+   * clean-up after `docker run --rm`) always lands on the same other tool.
+   */
+  shuffle?: boolean;
+  /** A pause after every step, so such background work is over before the next one. Units: milliseconds. */
+  settleMs?: number;
+}
+
+/** A small seeded generator (mulberry32): the same seed gives the same orders in every run. */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 /**
- * Rotates the order of interleaved measurements each round (A B C, B C A, C A B, …), so a
- * systematic effect of going first or last (cache state, a tick timer) is shared by all of them.
+ * Runs the steps once per round. By default the order rotates each round (A B C, B C A, C A B,
+ * …), so a systematic effect of going first or last (cache state, a tick timer) is shared by all
+ * of them; see InterleaveOptions for shuffled orders and a pause between steps.
  */
-export async function interleave(rounds: number, steps: ReadonlyArray<() => Promise<void>>): Promise<void> {
+export async function interleave(rounds: number, steps: ReadonlyArray<() => Promise<void>>, options: InterleaveOptions = {}): Promise<void> {
+  const random = seededRandom(0x5eed + steps.length);
   for (let round = 0; round < rounds; round++) {
-    for (let i = 0; i < steps.length; i++) await steps[(round + i) % steps.length]!();
+    const order = steps.map((_, i) => (round + i) % steps.length);
+    if (options.shuffle) {
+      for (let i = order.length - 1; i > 0; i--) {
+        const j = Math.floor(random() * (i + 1));
+        [order[i], order[j]] = [order[j]!, order[i]!];
+      }
+    }
+    for (const index of order) {
+      await steps[index]!();
+      if (options.settleMs) await sleep(options.settleMs);
+    }
   }
 }

@@ -1,6 +1,7 @@
 /**
  * start: container start latency for `true` in the busybox test image, everything in one run,
- * interleaved round by round (rotating order) so the shared machine's noise hits all alike:
+ * interleaved round by round (a new random order each round, a pause after each way) so the
+ * shared machine's noise hits all alike and no way inherits another's background clean-up:
  *
  *   capstan API   POST /api/v1/containers?start=1 (autoRemove) → the `die` event on the agent's
  *                 /api/v1/events stream, as a client sees it                          (judged)
@@ -25,8 +26,15 @@ import { CLI, REPO_ROOT } from '../helpers/repo';
 import { BenchAgent } from './agent';
 import { formatMs, formatRatio, interleave, sleep, sleepSync, summarize, type Benchmark, type BenchContext, type BenchResult, type Disposable, type Summary, type TargetCheck } from './harness';
 
-const ROUNDS = 15;
-const WARMUP_ROUNDS = 2;
+const ROUNDS = 25;
+const WARMUP_ROUNDS = 3;
+/**
+ * Each round runs the ways in a new random order with a pause after each: `docker run --rm`
+ * returns before dockerd and containerd have finished cleaning up, and runc and capstan leave
+ * namespace teardown to kernel workers; on 2 cores that work must not land on whichever way
+ * happens to run next. Units: milliseconds.
+ */
+const SETTLE_MS = 0;
 const IMAGE = 'capstan-bench/busybox:start';
 const TARGET_FRACTION = 1 / 3;
 
@@ -436,9 +444,9 @@ export const benchmark: Benchmark = {
         : []),
     ];
     context.log(`start: ${WARMUP_ROUNDS} warm-up rounds, then ${ROUNDS} measured (${steps.length} ways each)`);
-    await interleave(WARMUP_ROUNDS, steps);
+    await interleave(WARMUP_ROUNDS, steps, { shuffle: true, settleMs: SETTLE_MS });
     recording = true;
-    await interleave(ROUNDS, steps);
+    await interleave(ROUNDS, steps, { shuffle: true, settleMs: SETTLE_MS });
     httpAgent.destroy();
 
     const summaries: Record<string, Summary> = {};
@@ -474,7 +482,7 @@ export const benchmark: Benchmark = {
       description: this.description,
       tables: [
         {
-          title: `Start latency of \`true\` (${ROUNDS} rounds, interleaved; ms)`,
+          title: `Start latency of \`true\` (${ROUNDS} rounds, shuffled, ${SETTLE_MS} ms apart; ms)`,
           columns: ['way', 'median', 'p90', 'min', 'max', 'vs baseline'],
           rows: rows
             .filter(([, key]) => summaries[key])

@@ -199,9 +199,11 @@ static int run_shim(const shim_config_t *cfg, const char *container_dir, int sta
   struct timespec started;
   clock_gettime(CLOCK_REALTIME, &started);
   unsigned long long ticks = process_start_ticks(child);
-  write_init_record(cfg, child, ticks, &started);
+  /* The agent hears first (it records the pid in spec.json itself); init.json, for an agent that
+   * re-adopts the container later, follows at once. */
   status_started(status_fd, child, ticks);
   if (status_fd >= 0) close(status_fd);
+  write_init_record(cfg, child, ticks, &started);
 
   relay_t relay = {
       .child = child,

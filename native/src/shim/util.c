@@ -346,7 +346,8 @@ void status_error(int status_fd, const failure_t *f) {
 }
 
 void status_started(int status_fd, pid_t pid, unsigned long long start_ticks) {
-  char line[128];
-  int n = snprintf(line, sizeof(line), "{\"type\":\"started\",\"pid\":%d,\"startTimeTicks\":%llu}\n", (int)pid, start_ticks);
+  char line[160];
+  int n = snprintf(line, sizeof(line), "{\"type\":\"started\",\"pid\":%d,\"startTimeTicks\":%llu,\"shimPid\":%d}\n", (int)pid, start_ticks,
+                   (int)getpid());
   if (status_fd >= 0) write_all(status_fd, line, (size_t)n);
 }
