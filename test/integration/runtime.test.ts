@@ -175,6 +175,22 @@ function mountsUnder(directory: string): string[] {
     .filter((mountPoint) => mountPoint.startsWith(directory));
 }
 
+/** The container folders that a running `capstan-shim start` below `stateDir` serves (from /proc/<pid>/cmdline). */
+function shimFoldersUnder(stateDir: string): string[] {
+  const folders: string[] = [];
+  for (const pid of fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    let argv: string[];
+    try {
+      argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    } catch {
+      continue; // gone meanwhile
+    }
+    const folder = argv[argv.length - 1] ?? '';
+    if (argv[0]?.endsWith('capstan-shim') && argv[1] === 'start' && folder.startsWith(stateDir + '/')) folders.push(folder);
+  }
+  return folders;
+}
+
 /** Kills whatever is left in the parent's cgroups (the containers' processes), then removes them. */
 async function removeCgroupTree(parent: string): Promise<void> {
   for (let round = 0; round < 3; round++) {
@@ -536,6 +552,13 @@ maybe('bad input gets a clear error and leaves no container folder, cgroup or mo
   for (const folder of fs.readdirSync(path.join(shared.stateDir, 'containers'))) t.true(ids.has(folder), `stray container folder ${folder}`);
   for (const child of cgroupChildren(shared.cgroupParent)) t.true(ids.has(path.basename(child)), `stray cgroup ${child}`);
   t.deepEqual(mountsUnder(shared.stateDir), []);
+  // The shim is launched before the container is prepared; a start that fails in between (the
+  // port case) calls it off, and it exits instead of waiting.
+  await eventually(
+    () => (shimFoldersUnder(shared.stateDir).every((folder) => ids.has(path.basename(folder))) ? true : undefined),
+    5000,
+    `no shim left for a failed start (running: ${shimFoldersUnder(shared.stateDir).join(', ')})`,
+  );
   await shared.ok(t, ['rm', taken]);
 });
 
