@@ -26,8 +26,11 @@ export interface LimitsRouterOptions {
   bus: EventBus;
   /** The agent's own service (so the runtime can subscribe to applied updates); built here when absent. */
   limits?: LimitService;
-  /** capstan's runtime: knows a container it just started before the collector's next tick does. */
-  runtime?: CapstanContainerLookup & { cgroupOfRunning(reference: string): CgroupPath | undefined };
+  /**
+   * capstan's runtime: knows a container it just started before the collector's next tick does,
+   * and keeps an update of its container in spec.json (`saved` resolves once that is on disk).
+   */
+  runtime?: CapstanContainerLookup & { cgroupOfRunning(reference: string): CgroupPath | undefined; saved?(): Promise<void> };
 }
 
 function sendLimitError(response: Response, error: LimitError): void {
@@ -71,14 +74,17 @@ export function limitsRouter(options: LimitsRouterOptions): express.Router {
     }
   });
 
-  router.patch('/containers/:reference/limits', requireRole(options.tokens, 'operator'), (request, response) => {
-    const container = containerOf(request);
+  router.patch('/containers/:reference/limits', requireRole(options.tokens, 'operator'), async (request, response, next) => {
     try {
+      const container = containerOf(request);
       const result = service.update(container.info, request.body, { principal: request.principal?.name ?? 'unknown' });
+      // A capstan container's new limits go into its spec.json too: answer once that is on disk,
+      // so an agent killed right after `capstan update` returned re-applies the new values.
+      if (container.info.source === 'capstan') await options.runtime?.saved?.();
       response.json({ id: container.info.id, name: container.info.name, ...result });
     } catch (error) {
       if (error instanceof LimitError) sendLimitError(response, error);
-      else throw error;
+      else next(error);
     }
   });
 

@@ -580,10 +580,10 @@ maybeSerial('SIGKILL of the agent loses nothing: running containers are re-adopt
   for (const name of names) pids.set(name, (await agent.inspect(t, name)).State.Pid);
   const sinceMs = Date.now();
   await agent.ok(t, ['run', '-d', '--name', 'brief', IMAGE, 'sh', '-c', 'sleep 2; exit 3']);
-  // A live update is persisted in the spec; a change behind capstan's back while no agent runs
-  // is undone at re-adoption.
-  await agent.ok(t, ['update', '--memory', '96m', 'two']);
   const twoCgroup = `${agent.cgroupParent}/${(await agent.inspect(t, 'two')).Id}`;
+  // A live update is persisted in the spec before `update` returns (the agent is killed right
+  // after it); a change behind capstan's back while no agent runs is undone at re-adoption.
+  await agent.ok(t, ['update', '--memory', '96m', 'two']);
   const pidsController = cgroups!.layout.controllersOn === 2 ? 'unified' : 'pids';
   const memoryController = cgroups!.layout.controllersOn === 2 ? 'unified' : 'memory';
   const memoryFile = cgroups!.layout.controllersOn === 2 ? 'memory.max' : 'memory.limit_in_bytes';

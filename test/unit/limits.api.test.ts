@@ -8,6 +8,7 @@ import { EventBus, type CapstanEvent } from '../../server/events';
 import { LimitService } from '../../server/limits/service';
 import { errnoError, freshV1Files, MemoryControlFiles } from '../../server/limits/testing';
 import type { CollectorSnapshot, ContainerSnapshot } from '../../server/model';
+import type { RuntimeManager } from '../../server/runtime/manager';
 
 const MiB = 1024 * 1024;
 const VIEWER = 'v'.repeat(32);
@@ -19,12 +20,22 @@ const web: ContainerSnapshot = {
   stats: { timestampMs: 0 },
 };
 
-/** The real express app, with a fake collector and the limit service on in-memory control files. */
-async function withApi(t: import('ava').ExecutionContext) {
+/** One of capstan's own containers: its updates also go into its spec.json. */
+const own: ContainerSnapshot = {
+  ...web,
+  info: { ...web.info, id: 'cd'.repeat(32), name: 'own', cgroupPath: '/capstan-test/own', source: 'capstan' },
+};
+
+/**
+ * The real express app, with a fake collector and the limit service on in-memory control files;
+ * `runtime` stands in for capstan's runtime where a test needs one.
+ */
+async function withApi(t: import('ava').ExecutionContext, runtime?: Partial<RuntimeManager>) {
   const io = new MemoryControlFiles(1);
   io.addCgroup(web.info.cgroupPath, freshV1Files());
+  io.addCgroup(own.info.cgroupPath, freshV1Files());
   const layout = { mode: 'hybrid' as const, controllersOn: 1 as const, v1Mounts: {}, v2Controllers: [] };
-  const snapshot = { sequence: 1, timestampMs: 0, tickDurationSeconds: 0, layout, host: { systemCpuNanoseconds: 0, onlineCpus: 2 }, containers: [web] } as CollectorSnapshot;
+  const snapshot = { sequence: 1, timestampMs: 0, tickDurationSeconds: 0, layout, host: { systemCpuNanoseconds: 0, onlineCpus: 2 }, containers: [web, own] } as CollectorSnapshot;
   const bus = new EventBus();
   const events: CapstanEvent[] = [];
   bus.subscribe((event) => events.push(event));
@@ -42,6 +53,7 @@ async function withApi(t: import('ava').ExecutionContext) {
     webRoot: '/nonexistent',
     version: 'test',
     limits: new LimitService({ layout, io, hostCpus: 2, bus }),
+    ...(runtime ? { runtime: runtime as RuntimeManager } : {}),
   } satisfies ApiOptions;
   const server = createApp(options).listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
@@ -117,4 +129,32 @@ test('a failed multi-setting update answers with what was rolled back', async (t
   t.is(body['error'].code, 'kernel_refused');
   t.deepEqual(body['error'].rolledBack, [{ setting: 'memory', file: 'memory.limit_in_bytes', restored: '-1' }]);
   t.regex(body['error'].message, /rolled back: memory\.limit_in_bytes restored to "-1"$/);
+});
+
+test('an update of a capstan container is answered only once its spec.json is on disk', async (t) => {
+  let markSaved!: () => void;
+  const saved = new Promise<void>((resolve) => (markSaved = resolve));
+  let savedCalls = 0;
+  const { patch } = await withApi(t, {
+    saved: () => {
+      savedCalls++;
+      return saved;
+    },
+    cgroupOfRunning: () => undefined,
+  });
+  // Another source's container does not wait for capstan's spec files.
+  t.is((await patch('web', { memory: '64m' })).status, 200);
+  t.is(savedCalls, 0);
+  let answered = false;
+  const answer = patch('own', { memory: '96m' }).then((result) => {
+    answered = true;
+    return result;
+  });
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.false(answered, 'answered before spec.json was written');
+  t.is(savedCalls, 1);
+  markSaved();
+  const { status, body } = await answer;
+  t.is(status, 200);
+  t.like(body['limits'], { memoryBytes: 96 * MiB });
 });
