@@ -454,6 +454,18 @@ test('the container outlives the process that started the shim', async (t) => {
   t.true(isAlive(pid), 'the container is still running');
   t.true(isAlive(shimPid), 'the shim is still running');
   t.false(fs.existsSync(path.join(setup.directory, 'exit.json')));
+  t.is(status.type === 'started' ? status.shimPid : undefined, shimPid, 'the status line names the shim');
+  // The shim holds the container's mount namespace, so its teardown waits until the exit is recorded.
+  const containerMountNamespace = fs.readlinkSync(`/proc/${pid}/ns/mnt`);
+  t.not(containerMountNamespace, fs.readlinkSync('/proc/self/ns/mnt'));
+  const shimHolds = fs.readdirSync(`/proc/${shimPid}/fd`).some((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/${shimPid}/fd/${fd}`) === containerMountNamespace;
+    } catch {
+      return false;
+    }
+  });
+  t.true(shimHolds, 'the shim holds a reference to the container\'s mount namespace');
 
   process.kill(pid, 'SIGKILL');
   const exit = await waitForExit(setup.directory);

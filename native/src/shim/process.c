@@ -106,6 +106,14 @@ void ctl_send_failure(int sock, const failure_t *f) {
   } while (n < 0 && errno == EINTR);
 }
 
+void ctl_send_namespaces(int sock) {
+  uint32_t kind = CTL_NAMESPACES;
+  ssize_t n;
+  do {
+    n = send(sock, &kind, sizeof(kind), MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+}
+
 int ctl_receive_until_exec(int sock, int *pty_fd, failure_t *f) {
   for (;;) {
     ctl_msg_t msg;
@@ -120,6 +128,7 @@ int ctl_receive_until_exec(int sock, int *pty_fd, failure_t *f) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return fail(f, "sync", "recvmsg", errno, "", "reading the container's set-up result");
     if (n == 0) return 0;
+    if (msg.kind == CTL_NAMESPACES) return CTL_NAMESPACES;
     if (msg.kind == CTL_PTY) {
       for (struct cmsghdr *c = CMSG_FIRSTHDR(&hdr); c; c = CMSG_NXTHDR(&hdr, c)) {
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) memcpy(pty_fd, CMSG_DATA(c), sizeof(int));

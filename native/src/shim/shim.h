@@ -194,15 +194,18 @@ int finish_and_exec(const process_spec_t *spec, failure_t *f);
 
 /* ---- the control channel between the shim and its child (process.c) ------------------------ */
 
-enum { CTL_PTY = 2, CTL_FAILURE = 3 };
+enum { CTL_PTY = 2, CTL_FAILURE = 3, CTL_NAMESPACES = 4 };
 
 /* Child, first thing after fork: moves itself into every cgroup (see process.c). Stage "cgroup". */
 int join_cgroups_self(const strv_t *procs_files, failure_t *f);
 int ctl_send_pty(int sock, int master_fd);
 void ctl_send_failure(int sock, const failure_t *f);
+/* Child of `start`: its new namespaces exist (the shim can take a reference to them now). */
+void ctl_send_namespaces(int sock);
 /*
  * Shim: reads what the child reports until it execs (EOF). Returns 0 on exec, 1 when the child
- * reported a failure (copied into `f`), -1 on a transport error. A pty master arrives in *pty_fd.
+ * reported a failure (copied into `f`), -1 on a transport error, and CTL_NAMESPACES when the child
+ * says its namespaces exist (call again to read on). A pty master arrives in *pty_fd.
  */
 int ctl_receive_until_exec(int sock, int *pty_fd, failure_t *f);
 

@@ -29,6 +29,7 @@ static int child_setup(const shim_config_t *cfg, int ctl, failure_t *f) {
   if (unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET) < 0) {
     return fail(f, "namespaces", "unshare", errno, "", "unshare(mount, uts, ipc, net)");
   }
+  ctl_send_namespaces(ctl);
   if (bring_up_loopback(f) < 0) return -1;
   if (setup_rootfs(cfg, f) < 0) return -1;
   if (cfg->hostname && cfg->hostname[0] && sethostname(cfg->hostname, strlen(cfg->hostname)) < 0) {
@@ -173,6 +174,7 @@ static int run_shim(const shim_config_t *cfg, const char *container_dir, int sta
 
   /* The shim's own files, written while the child sets itself up (on the other CPU, if any). */
   int pty_master = -1;
+  int mount_ns_fd = -1;
   char pid_text[32];
   int pid_len = snprintf(pid_text, sizeof(pid_text), "%d\n", (int)getpid());
   if (write_file_atomic(cfg->shim_pid_path, pid_text, (size_t)pid_len, 0644, &f, "shim", ATOMIC_NO_SYNC) < 0 ||
@@ -181,20 +183,22 @@ static int run_shim(const shim_config_t *cfg, const char *container_dir, int sta
     goto kill_child;
   }
 
-  int rc = ctl_receive_until_exec(ctl[0], &pty_master, &f);
+  /* Keep the container's mount namespace alive until its exit is recorded. When the last process
+   * in a mount namespace exits, the kernel tears down every mount in it (and waits an RCU grace
+   * period, several milliseconds) inside that exit, before the parent hears of it; holding a
+   * reference moves the teardown to our close() below, after exit.json is written. The child says
+   * when its namespaces exist, so the reference is taken while it still sets up, never too late.
+   * Best effort: without it only the exit is slower. */
+  int rc;
+  while ((rc = ctl_receive_until_exec(ctl[0], &pty_master, &f)) == CTL_NAMESPACES) {
+    if (mount_ns_fd < 0) mount_ns_fd = open_mount_namespace(child);
+  }
   close(ctl[0]);
   if (rc == 0 && cfg->tty && pty_master < 0) {
     fail(&f, "tty", "recvmsg", EPROTO, "", "the container did not hand over its pty");
     rc = -1;
   }
   if (rc != 0) goto kill_child;
-
-  /* Keep the container's mount namespace alive until its exit is recorded. When the last process
-   * in a mount namespace exits, the kernel tears down every mount in it (and waits an RCU grace
-   * period, several milliseconds) inside that exit, before the parent hears of it; holding a
-   * reference moves the teardown to our close() below, after exit.json is written. Best effort:
-   * without the reference only the exit is slower. */
-  int mount_ns_fd = open_mount_namespace(child);
 
   struct timespec started;
   clock_gettime(CLOCK_REALTIME, &started);
@@ -238,6 +242,7 @@ kill_child:
   kill(child, SIGKILL);
   waitpid(child, NULL, 0);
   if (pty_master >= 0) close(pty_master);
+  if (mount_ns_fd >= 0) close(mount_ns_fd);
 report:
   status_error(status_fd, &f);
   if (cfg->attach_socket && (cfg->tty || cfg->open_stdin)) unlink(cfg->attach_socket);
