@@ -48,12 +48,32 @@ function readText(body: http.IncomingMessage, signal: AbortSignal | undefined): 
   });
 }
 
+/**
+ * The trusted certificates for an https request when NODE_EXTRA_CA_CERTS was set: the `capstan`
+ * launcher keeps Node from loading that file at start-up (see main.ts), so it is added here, for
+ * the one kind of request that needs it. undefined: Node's defaults.
+ */
+export function extraCertificates(env: NodeJS.ProcessEnv = process.env): string[] | undefined {
+  const file = env['NODE_EXTRA_CA_CERTS'];
+  if (!file) return undefined;
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const { rootCertificates } = require('node:tls') as typeof import('node:tls');
+  const fs = require('node:fs') as typeof import('node:fs');
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  try {
+    return [...rootCertificates, fs.readFileSync(file, 'utf8')];
+  } catch {
+    return undefined; // as Node does with a file it cannot load: its defaults
+  }
+}
+
 /** One request; resolves once the status line and headers are in. */
 export function sendRequest(url: string, init: AgentRequestInit = {}): Promise<AgentResponse> {
   const target = new URL(url);
   // Loaded here, not at the top: each costs milliseconds of start-up that `capstan run` never needs.
   /* eslint-disable @typescript-eslint/no-require-imports */
   const transport: typeof http | typeof https = target.protocol === 'https:' ? (require('node:https') as typeof https) : (require('node:http') as typeof http);
+  const tls = target.protocol === 'https:' ? extraCertificates() : undefined;
   /* eslint-enable @typescript-eslint/no-require-imports */
   const headers: Record<string, string> = { ...init.headers };
   if (init.body !== undefined) headers['content-length'] = String(Buffer.byteLength(init.body));
@@ -63,7 +83,7 @@ export function sendRequest(url: string, init: AgentRequestInit = {}): Promise<A
       reject(signal.reason);
       return;
     }
-    const request = transport.request(target, { method: init.method ?? 'GET', headers });
+    const request = transport.request(target, { method: init.method ?? 'GET', headers, ...(tls ? { ca: tls } : {}) });
     const onAbort = (): void => {
       request.destroy();
       reject(signal!.reason);

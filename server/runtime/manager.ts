@@ -607,12 +607,13 @@ export class RuntimeManager {
     const { record } = container;
     const { cgroups } = this.options;
     const undo: Array<() => Promise<void> | void> = [];
-    for (const name of [CONTAINER_FILES.init, CONTAINER_FILES.exit, CONTAINER_FILES.shimPid]) {
-      fs.rmSync(path.join(container.directory, name), { force: true });
-    }
     // The shim starts first and waits to be told: its exec and daemonizing overlap the work below.
     const launching = launchShim(this.shimBinary, container.directory);
     launching.catch(() => undefined);
+    // The previous run's records go before the go (the shim writes new ones only after it).
+    for (const name of [CONTAINER_FILES.init, CONTAINER_FILES.exit, CONTAINER_FILES.shimPid]) {
+      fs.rmSync(path.join(container.directory, name), { force: true });
+    }
     let shim: PendingShim | undefined;
     undo.push(() => {
       if (shim) shim.cancel();

@@ -1,5 +1,6 @@
 /** Finding the agent (flags, environment, state directory) and talking to it over HTTP. */
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -7,7 +8,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { AgentClient, AgentRequestError, describeNetworkError, pickToken, resolveEndpoint, type EndpointDeps } from '../../server/cli/client';
 import { CliError } from '../../server/cli/errors';
-import { openUpgrade, parseResponseHead } from '../../server/cli/http';
+import { extraCertificates, openUpgrade, parseResponseHead } from '../../server/cli/http';
+import { restoreExtraCaCerts } from '../../server/cli/main';
 
 function stateDir(t: { teardown(fn: () => void): void }, files: Record<string, unknown>): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'capstan-cli-'));
@@ -255,4 +257,35 @@ test('the attach upgrade: 101 hands over the socket with the bytes that came wit
   await t.throwsAsync(openUpgrade('https://127.0.0.1:1', '/x', {}, undefined), { message: 'attaching needs an http:// agent URL, not https://' });
   const error = await t.throwsAsync(new AgentClient({ url: 'http://127.0.0.1:1', stateDir: '/x' }).upgrade('/x'), { instanceOf: CliError });
   t.regex(error!.message, /^capstan: cannot reach the agent at http:\/\/127\.0\.0\.1:1: connect ECONNREFUSED/);
+});
+
+test('NODE_EXTRA_CA_CERTS: the launcher\'s swap is undone for child processes, and https requests still trust the file', (t) => {
+  const swapped: NodeJS.ProcessEnv = { CAPSTAN_EXTRA_CA_CERTS: '/etc/corp-ca.pem', NODE_EXTRA_CA_CERTS: '' };
+  restoreExtraCaCerts(swapped);
+  t.deepEqual(swapped, { NODE_EXTRA_CA_CERTS: '/etc/corp-ca.pem' });
+  const neverSet: NodeJS.ProcessEnv = { CAPSTAN_EXTRA_CA_CERTS: '', NODE_EXTRA_CA_CERTS: '' };
+  restoreExtraCaCerts(neverSet);
+  t.deepEqual(neverSet, {});
+  // Started as `node main.js` (no #! line): the user's own setting stays as it is.
+  const direct: NodeJS.ProcessEnv = { NODE_EXTRA_CA_CERTS: '/etc/corp-ca.pem' };
+  restoreExtraCaCerts(direct);
+  t.deepEqual(direct, { NODE_EXTRA_CA_CERTS: '/etc/corp-ca.pem' });
+
+  const dir = stateDir(t, {});
+  const pem = path.join(dir, 'ca.pem');
+  fs.writeFileSync(pem, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+  const trusted = extraCertificates({ NODE_EXTRA_CA_CERTS: pem });
+  t.true(trusted!.length > 1);
+  t.is(trusted![trusted!.length - 1], fs.readFileSync(pem, 'utf8'));
+  t.is(extraCertificates({}), undefined);
+  t.is(extraCertificates({ NODE_EXTRA_CA_CERTS: path.join(dir, 'missing.pem') }), undefined, 'a file that cannot be read: Node\'s defaults');
+});
+
+test('the capstan launcher (#! line) starts the CLI with the CA bundle setting set aside', (t) => {
+  const main = path.join(__dirname, '../../server/cli/main.js');
+  const result = spawnSync(main, ['--version'], { env: { ...process.env, NODE_EXTRA_CA_CERTS: '/nonexistent/ca.pem' }, encoding: 'utf8' });
+  t.is(result.status, 0, result.stderr);
+  t.regex(result.stdout, /^capstan version /);
+  // Node warns when it cannot load the file: that it says nothing shows the file was never read.
+  t.is(result.stderr, '');
 });
