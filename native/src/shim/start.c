@@ -24,23 +24,13 @@ enum { kStatusFd = 3 };
 /* The status pipe, when the agent gave us one; otherwise messages only go to stderr. */
 static int status_fd_or_none(void) { return fcntl(kStatusFd, F_GETFD) >= 0 ? kStatusFd : -1; }
 
-/* The namespaces a container gets that need nothing from its configuration, and `lo` up in the
- * new network namespace. The child makes them after fork, or (start --when-told) the shim makes
- * them for itself while the agent prepares the container, and the child inherits them. */
-static const int kPreparedNamespaces = CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET;
-
-static int prepare_namespaces(failure_t *f) {
-  if (unshare(kPreparedNamespaces) < 0) return fail(f, "namespaces", "unshare", errno, "", "unshare(uts, ipc, net)");
-  return bring_up_loopback(f);
-}
-
-/* Runs in the child (PID 1 of the new PID namespace) once it has joined its cgroups. With
- * `namespaces_ready` it already is in the shim's new UTS, IPC and network namespaces. The mount
- * namespace is always the child's own: pivot_root there must not move the shim's root. */
-static int child_setup(const shim_config_t *cfg, int ctl, bool namespaces_ready, failure_t *f) {
-  if (!namespaces_ready && prepare_namespaces(f) < 0) return -1;
-  if (unshare(CLONE_NEWNS) < 0) return fail(f, "namespaces", "unshare", errno, "", "unshare(mount)");
+/* Runs in the child (PID 1 of the new PID namespace) once it has joined its cgroups. */
+static int child_setup(const shim_config_t *cfg, int ctl, failure_t *f) {
+  if (unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET) < 0) {
+    return fail(f, "namespaces", "unshare", errno, "", "unshare(mount, uts, ipc, net)");
+  }
   ctl_send_namespaces(ctl);
+  if (bring_up_loopback(f) < 0) return -1;
   if (setup_rootfs(cfg, f) < 0) return -1;
   if (cfg->hostname && cfg->hostname[0] && sethostname(cfg->hostname, strlen(cfg->hostname)) < 0) {
     return fail(f, "hostname", "sethostname", errno, "", "sethostname(%s)", cfg->hostname);
@@ -91,7 +81,7 @@ static int open_mount_namespace(pid_t pid) {
 static int exit_code_of(int status) { return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status); }
 
 /* Everything after daemonizing. Returns the shim's exit status. */
-static int run_shim(const shim_config_t *cfg, const char *container_dir, int status_fd, bool namespaces_ready) {
+static int run_shim(const shim_config_t *cfg, const char *container_dir, int status_fd) {
   failure_t f;
   logfile_t log = {.fd = -1};
   int ctl[2];
@@ -172,7 +162,7 @@ static int run_shim(const shim_config_t *cfg, const char *container_dir, int sta
         _exit(126);
       }
     }
-    child_setup(cfg, ctl[1], namespaces_ready, &cf);
+    child_setup(cfg, ctl[1], &cf);
     ctl_send_failure(ctl[1], &cf);
     _exit(cf.exit_code ? cf.exit_code : 126);
   }
@@ -344,21 +334,14 @@ int cmd_start(const char *container_dir, bool when_told) {
   }
   umask(022);
   /* --when-told: the agent started us before preparing the container (cgroups, root filesystem,
-   * config.json), so our exec and daemonizing, and the namespaces that need no configuration (the
-   * network namespace is the costly one), overlap its work; only after the go is config.json there. */
+   * config.json), so our exec and daemonizing overlap its work; only now is config.json there. */
   if (when_told) {
-    failure_t early;
-    bool prepared = prepare_namespaces(&early) == 0;
     if (!told_to_go(status_fd)) _exit(0);
-    if (!prepared) {
-      status_error(status_fd, &early);
-      _exit(1);
-    }
     if (load_shim_config(config_path, &cfg, &f) < 0) {
       status_error(status_fd, &f);
       _exit(1);
     }
   }
-  int code = run_shim(&cfg, container_dir, status_fd, when_told);
+  int code = run_shim(&cfg, container_dir, status_fd);
   _exit(code);
 }
