@@ -73,8 +73,8 @@ export function sendRequest(url: string, init: AgentRequestInit = {}): Promise<A
   // Loaded here, not at the top: each costs milliseconds of start-up that `capstan run` never needs.
   /* eslint-disable @typescript-eslint/no-require-imports */
   const transport: typeof http | typeof https = target.protocol === 'https:' ? (require('node:https') as typeof https) : (require('node:http') as typeof http);
-  const tls = target.protocol === 'https:' ? extraCertificates() : undefined;
   /* eslint-enable @typescript-eslint/no-require-imports */
+  const trusted = target.protocol === 'https:' ? extraCertificates() : undefined;
   const headers: Record<string, string> = { ...init.headers };
   if (init.body !== undefined) headers['content-length'] = String(Buffer.byteLength(init.body));
   return new Promise((resolve, reject) => {
@@ -83,7 +83,7 @@ export function sendRequest(url: string, init: AgentRequestInit = {}): Promise<A
       reject(signal.reason);
       return;
     }
-    const request = transport.request(target, { method: init.method ?? 'GET', headers, ...(tls ? { ca: tls } : {}) });
+    const request = transport.request(target, { method: init.method ?? 'GET', headers, ...(trusted ? { ca: trusted } : {}) });
     const onAbort = (): void => {
       request.destroy();
       reject(signal!.reason);
