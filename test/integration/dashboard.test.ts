@@ -243,6 +243,15 @@ serial('operator: printed URL signs in; live table and charts; limits editor; OO
   await screenshot(page, 'dashboard-events');
   t.true(await page.locator('#unseen-badge').isHidden(), 'opening the events page marks them seen');
 
+  // Leaving a container page while its charts wait for their next frame (the history has just
+  // arrived) must not redraw the destroyed charts: back and forth, at varying moments.
+  for (let round = 0; round < 20; round++) {
+    await page.evaluate((id) => (location.hash = `#/containers/${id}`), limitedId);
+    await page.waitForTimeout((round * 7) % 45);
+    await page.evaluate(() => (location.hash = '#/'));
+  }
+  await page.waitForTimeout(200);
+
   noErrors(t, errors);
 });
 

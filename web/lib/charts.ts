@@ -70,7 +70,9 @@ export class TimeChart {
   private readonly caption: HTMLElement;
   private readonly chart: Chart<'line', Point[]>;
   private readonly data: Point[][];
-  private pending = false;
+  /** The frame a redraw waits for, if one is scheduled. */
+  private pendingFrame: number | undefined;
+  private destroyed = false;
 
   constructor(private readonly options: TimeChartOptions) {
     const canvas = h('canvas', { role: 'img', 'aria-label': options.title });
@@ -179,16 +181,21 @@ export class TimeChart {
   }
 
   destroy(): void {
+    // A redraw already scheduled would update a chart whose canvas is gone (chart.js then throws
+    // reading the canvas' ownerDocument): leaving a page with live charts cancels it.
+    if (this.pendingFrame !== undefined) cancelAnimationFrame(this.pendingFrame);
+    this.pendingFrame = undefined;
+    this.destroyed = true;
     charts.delete(this);
     this.chart.destroy();
   }
 
   /** One redraw per animation frame at most, whatever the number of pushes. */
   private schedule(): void {
-    if (this.pending) return;
-    this.pending = true;
-    requestAnimationFrame(() => {
-      this.pending = false;
+    // Data can still arrive for a page being left (a live delta already on its way).
+    if (this.pendingFrame !== undefined || this.destroyed) return;
+    this.pendingFrame = requestAnimationFrame(() => {
+      this.pendingFrame = undefined;
       this.render();
     });
   }
