@@ -165,8 +165,6 @@ export interface InterleaveOptions {
    * clean-up after `docker run --rm`) always lands on the same other tool.
    */
   shuffle?: boolean;
-  /** A pause after every step, so such background work is over before the next one. Units: milliseconds. */
-  settleMs?: number;
 }
 
 /** A small seeded generator (mulberry32): the same seed gives the same orders in every run. */
@@ -184,7 +182,7 @@ function seededRandom(seed: number): () => number {
 /**
  * Runs the steps once per round. By default the order rotates each round (A B C, B C A, C A B,
  * …), so a systematic effect of going first or last (cache state, a tick timer) is shared by all
- * of them; see InterleaveOptions for shuffled orders and a pause between steps.
+ * of them; see InterleaveOptions for shuffled orders.
  */
 export async function interleave(rounds: number, steps: ReadonlyArray<() => Promise<void>>, options: InterleaveOptions = {}): Promise<void> {
   const random = seededRandom(0x5eed + steps.length);
@@ -196,9 +194,6 @@ export async function interleave(rounds: number, steps: ReadonlyArray<() => Prom
         [order[i], order[j]] = [order[j]!, order[i]!];
       }
     }
-    for (const index of order) {
-      await steps[index]!();
-      if (options.settleMs) await sleep(options.settleMs);
-    }
+    for (const index of order) await steps[index]!();
   }
 }

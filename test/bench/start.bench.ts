@@ -1,7 +1,7 @@
 /**
  * start: container start latency for `true` in the busybox test image, everything in one run,
- * interleaved round by round (a new random order each round, a pause after each way) so the
- * shared machine's noise hits all alike and no way inherits another's background clean-up:
+ * interleaved round by round in a new random order each round, so the shared machine's noise hits
+ * all alike and no way always inherits the same other way's background clean-up:
  *
  *   capstan API   POST /api/v1/containers?start=1 (autoRemove) → the `die` event on the agent's
  *                 /api/v1/events stream, as a client sees it                          (judged)
@@ -29,12 +29,12 @@ import { formatMs, formatRatio, interleave, sleep, sleepSync, summarize, type Be
 const ROUNDS = 25;
 const WARMUP_ROUNDS = 3;
 /**
- * Each round runs the ways in a new random order with a pause after each: `docker run --rm`
- * returns before dockerd and containerd have finished cleaning up, and runc and capstan leave
- * namespace teardown to kernel workers; on 2 cores that work must not land on whichever way
- * happens to run next. Units: milliseconds.
+ * Each round runs the ways in a new random order: `docker run --rm` returns before dockerd and
+ * containerd have finished cleaning up, and runc and capstan leave namespace teardown to kernel
+ * workers. A fixed rotation would put that work on the same next way every time. (A pause between
+ * ways was tried: it made every way slower alike, as idle vCPUs wake slowly; see BENCHMARKS.md.)
  */
-const SETTLE_MS = 0;
+const ORDER = { shuffle: true } as const;
 const IMAGE = 'capstan-bench/busybox:start';
 const TARGET_FRACTION = 1 / 3;
 
@@ -445,9 +445,9 @@ export const benchmark: Benchmark = {
         : []),
     ];
     context.log(`start: ${WARMUP_ROUNDS} warm-up rounds, then ${ROUNDS} measured (${steps.length} ways each)`);
-    await interleave(WARMUP_ROUNDS, steps, { shuffle: true, settleMs: SETTLE_MS });
+    await interleave(WARMUP_ROUNDS, steps, ORDER);
     recording = true;
-    await interleave(ROUNDS, steps, { shuffle: true, settleMs: SETTLE_MS });
+    await interleave(ROUNDS, steps, ORDER);
     httpAgent.destroy();
 
     const summaries: Record<string, Summary> = {};
@@ -488,7 +488,7 @@ export const benchmark: Benchmark = {
       description: this.description,
       tables: [
         {
-          title: `Start latency of \`true\` (${ROUNDS} rounds, shuffled, ${SETTLE_MS} ms apart; ms)`,
+          title: `Start latency of \`true\` (${ROUNDS} rounds, shuffled; ms)`,
           columns: ['way', 'median', 'p90', 'min', 'max', 'vs baseline'],
           rows: rows
             .filter(([, key]) => summaries[key])
