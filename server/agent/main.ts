@@ -10,6 +10,7 @@ import { runtimeUpgradeHandler } from '../api/containers-runtime';
 import { attachLive } from '../api/live';
 import { attachSocketServer } from '../api/socket';
 import { TokenStore } from '../api/auth';
+import { BlkioAccounting } from '../cgroup/blkio-accounting';
 import { detectLayout, layoutFromRoot } from '../cgroup/layout';
 import { CgroupManager } from '../cgroup/manage';
 import { EventBus, EventLog } from '../events';
@@ -41,6 +42,9 @@ function packageRoot(): string {
 export function capstanVersion(): string {
   return (JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
 }
+
+/** How often new disks are looked for, to set up their block I/O accounting. Units: milliseconds. */
+const BLKIO_REFRESH_MS = 5_000;
 
 /** A fatal start-up problem: printed as one line, exit code 1. */
 class StartupError extends Error {
@@ -77,6 +81,7 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
   const cgroupManager = new CgroupManager(layout);
   // capstan's own containers; created once the event bus exists, asked first by the collector.
   let runtime: RuntimeManager | undefined;
+  let blkioAccounting: BlkioAccounting | undefined;
   const collector = new Collector({
     layout,
     procRoot: options.procRoot,
@@ -90,7 +95,19 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
       new RawSource(),
     ],
     perCpu: options.perCpu,
+    blockIoCounted: () => blkioAccounting?.complete ?? true,
   });
+  // v1 disks without scheduler stats count per cgroup only once blk-throttle is set up for them:
+  // do that now, and for disks that appear later (a loop device attached, a disk hot-plugged).
+  blkioAccounting = new BlkioAccounting({
+    layout,
+    cgroupPath: options.cgroupParent,
+    throttleFilesOnly: collector.blkioThrottleFilesOnly,
+    onWarning: (message) => log(`capstan: warning: ${message}`),
+  });
+  if (!options.cgroupRoot) blkioAccounting.refresh();
+  const blkioTimer = options.cgroupRoot ? undefined : setInterval(() => blkioAccounting?.refresh(), BLKIO_REFRESH_MS);
+  blkioTimer?.unref();
 
   let filesystems: FilesystemUsage[] = [];
   const refreshFilesystems = (): void => {
@@ -219,6 +236,7 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
       collector.stop();
       oomMonitor.close();
       clearInterval(filesystemTimer);
+      if (blkioTimer) clearInterval(blkioTimer);
       live.close();
       sockets.close();
       server.closeAllConnections();

@@ -52,6 +52,11 @@ export interface CollectorOptions {
   perCpu?: boolean;
   /** Clock, injectable for tests. Units: milliseconds since the Unix epoch. */
   now?: () => number;
+  /**
+   * Whether the kernel counts block I/O per cgroup right now (cgroup/blkio-accounting.ts): when
+   * false, block I/O is left unknown rather than reported as the zeros the files show.
+   */
+  blockIoCounted?: () => boolean;
 }
 
 interface TrackedCgroup {
@@ -82,6 +87,8 @@ export class Collector extends EventEmitter<CollectorEvents> {
   private readonly roots: HierarchyRoot[];
   private readonly files: readonly StatFile[];
   private readonly assemble: typeof assembleV1;
+  /** v1: the blkio.throttle.* files are the only per-cgroup block I/O counters (no scheduler stats). */
+  readonly blkioThrottleFilesOnly: boolean;
   private readonly clock: HistoryClock;
   private readonly now: () => number;
   private readonly tracked = new Map<CgroupPath, TrackedCgroup>();
@@ -105,8 +112,10 @@ export class Collector extends EventEmitter<CollectorEvents> {
     if (options.layout.controllersOn === 2) {
       this.files = V2_STAT_FILES;
       this.assemble = assembleV2;
+      this.blkioThrottleFilesOnly = false;
     } else {
-      this.files = v1StatFiles({ blkioThrottleOnly: probeBlkioThrottleOnly(options.layout), perCpu: options.perCpu ?? false });
+      this.blkioThrottleFilesOnly = probeBlkioThrottleOnly(options.layout);
+      this.files = v1StatFiles({ blkioThrottleOnly: this.blkioThrottleFilesOnly, perCpu: options.perCpu ?? false });
       this.assemble = assembleV1;
     }
     this.clock = new HistoryClock(options.historyCapacity);
@@ -169,6 +178,7 @@ export class Collector extends EventEmitter<CollectorEvents> {
 
     const samples = new Map<TrackedCgroup, CgroupSample>();
     const firstPids = new Map<TrackedCgroup, number>();
+    const blockIoCounted = this.options.blockIoCounted?.() ?? true;
     const procsOffset = this.files.length;
     for (const tracked of this.tracked.values()) {
       const offset = tracked.batchOffset;
@@ -180,6 +190,7 @@ export class Collector extends EventEmitter<CollectorEvents> {
       const sample = this.assemble(this.files, results, offset, (index, message) =>
         this.warnOnce(this.batch[offset + index]!, `cannot use ${this.batch[offset + index]}: ${message}`),
       );
+      if (!blockIoCounted) delete sample.io;
       samples.set(tracked, sample);
       const procs = results[offset + procsOffset];
       if (typeof procs === 'string') {

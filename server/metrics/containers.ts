@@ -144,6 +144,21 @@ function perDevice(field: DeviceCounter) {
   };
 }
 
+/** cAdvisor's container_blkio_device_usage_total: one series per device and operation. */
+function blkioDeviceUsage(c: ContainerSnapshot, ctx: CollectContext): readonly MetricValue[] | undefined {
+  const devices = c.sample.io?.devices;
+  if (devices === undefined) return undefined;
+  const values: MetricValue[] = [];
+  for (const device of devices) {
+    const name = ctx.deviceName(device.major, device.minor);
+    const major = String(device.major);
+    const minor = String(device.minor);
+    if (device.readBytes !== undefined) values.push({ value: device.readBytes, labels: [name, major, minor, 'Read'] });
+    if (device.writeBytes !== undefined) values.push({ value: device.writeBytes, labels: [name, major, minor, 'Write'] });
+  }
+  return values;
+}
+
 /** Root cgroup only: one series per filesystem device (the first mount of a device wins, so bind mounts do not duplicate series). */
 function perFilesystem(field: 'usedBytes' | 'sizeBytes') {
   return (c: ContainerSnapshot, ctx: CollectContext): readonly MetricValue[] | undefined => {
@@ -520,6 +535,15 @@ const TABLE: ContainerMetricDescriptor[] = [
     labelNames: ['device'],
     availability: BOTH,
     collect: perDevice('writeOps'),
+  },
+  {
+    name: 'container_blkio_device_usage_total',
+    help: 'Bytes transferred to and from the block device, by operation (Read, Write), as cAdvisor reports blkio.',
+    type: 'counter',
+    unit: 'bytes',
+    labelNames: ['device', 'major', 'minor', 'operation'],
+    availability: BOTH,
+    collect: blkioDeviceUsage,
   },
   {
     name: 'container_fs_usage_bytes',

@@ -1,17 +1,23 @@
 /**
  * Starts the real agent binary (`capstan agent`) on a free loopback port with a private state
- * directory, and stops it at the end of the test.
+ * directory and a cgroup parent of its own (`/capstan-test-agent-<random>`, unless the test gives
+ * `--cgroup-parent`), and stops it at the end of the test, removing both.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ExecutionContext } from 'ava';
+import { detectLayout } from '../../server/cgroup/layout';
+import { CgroupManager } from '../../server/cgroup/manage';
 import { CLI } from './repo';
 
 export interface AgentProcess {
   url: string;
   stateDir: string;
+  /** The agent's --cgroup-parent (its containers' parent, and the cgroup it sets block I/O accounting up in). */
+  cgroupParent: string;
   viewerToken: string;
   operatorToken: string;
   process: ChildProcess;
@@ -21,9 +27,17 @@ export interface AgentProcess {
   stop(): Promise<void>;
 }
 
-export async function startAgentProcess(t: ExecutionContext, extraArgs: string[] = []): Promise<AgentProcess> {
-  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'capstan-agent-'));
-  const child = spawn(process.execPath, [CLI, 'agent', '--listen', '127.0.0.1:0', '--state-dir', stateDir, ...extraArgs], {
+export interface AgentProcessOptions {
+  /** Where the state directory goes (default: the system's temp directory). */
+  stateDirParent?: string;
+}
+
+export async function startAgentProcess(t: ExecutionContext, extraArgs: string[] = [], options: AgentProcessOptions = {}): Promise<AgentProcess> {
+  const stateDir = fs.mkdtempSync(path.join(options.stateDirParent ?? os.tmpdir(), 'capstan-agent-'));
+  const givenParent = extraArgs.indexOf('--cgroup-parent');
+  const cgroupParent = givenParent >= 0 ? extraArgs[givenParent + 1]! : `/capstan-test-agent-${randomBytes(4).toString('hex')}`;
+  const parentArgs = givenParent >= 0 ? [] : ['--cgroup-parent', cgroupParent];
+  const child = spawn(process.execPath, [CLI, 'agent', '--listen', '127.0.0.1:0', '--state-dir', stateDir, ...parentArgs, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -43,6 +57,8 @@ export async function startAgentProcess(t: ExecutionContext, extraArgs: string[]
       });
     }
     fs.rmSync(stateDir, { recursive: true, force: true });
+    // The parent this helper chose is the test's to remove; a parent the test gave is the test's own.
+    if (givenParent < 0) await new CgroupManager(detectLayout()).remove(cgroupParent);
   };
   t.teardown(stop);
 
@@ -62,6 +78,7 @@ export async function startAgentProcess(t: ExecutionContext, extraArgs: string[]
   return {
     url,
     stateDir,
+    cgroupParent,
     viewerToken,
     operatorToken,
     process: child,

@@ -19,6 +19,7 @@ import type { Page } from 'playwright-core';
 import type { ContainerInfo } from '../../server/model';
 import { eventually } from '../helpers/agent';
 import { chromiumAvailable, freePort, launchBrowser, openPage, screenshot, startDashboardAgent, type DashboardAgent } from '../helpers/browser';
+import { blockDeviceDirectory, directIo, withinFivePercent } from '../helpers/block-io';
 import { TestCgroupTree } from '../helpers/cgroups';
 import { REPO_ROOT, requireCapability } from '../helpers/repo';
 
@@ -112,9 +113,14 @@ serial('operator: printed URL signs in; live table and charts; limits editor; OO
   await tree.run(limited, 'sleep 600');
   const oom = tree.child('oom');
   tree.setMemoryLimit(oom, 32 * MIB);
+  const io = tree.child('io');
 
   const agent = await startDashboardAgent(t, ['--interval', '1s']);
-  const [busyId, limitedId, oomId] = [await containerId(agent, busy), await containerId(agent, limited), await containerId(agent, oom)];
+  const [busyId, limitedId, oomId, ioId] = [await containerId(agent, busy), await containerId(agent, limited), await containerId(agent, oom), await containerId(agent, io)];
+  // 20 MiB written and read back with O_DIRECT on a disk: the table's BLOCK I/O must show it.
+  const ioDirectory = fs.mkdtempSync(`${blockDeviceDirectory().directory}/capstan-dashboard-io-`);
+  t.teardown(() => fs.rmSync(ioDirectory, { recursive: true, force: true }));
+  await directIo(tree, io, `${ioDirectory}/data`, 20 * MIB);
   const browser = await launchBrowser(t);
   const { page, errors } = await openPage(browser);
 
@@ -135,7 +141,11 @@ serial('operator: printed URL signs in; live table and charts; limits editor; OO
   const firstCpu = await text(page, cpuCell);
   t.regex(firstCpu, /^\d+\.\d\d%$/, 'docker stats formatting');
   await eventually(async () => ((await text(page, cpuCell)) !== firstCpu ? true : undefined), 10_000, 'the CPU value to change between ticks');
-  t.is(await page.locator('#containers-table tbody tr:not([hidden])').count(), 4, 'the tree root and its three children');
+  t.is(await page.locator('#containers-table tbody tr:not([hidden])').count(), 5, 'the tree root and its four children');
+  const blockCell = `#containers-table tr[data-id="${ioId}"] td[data-field="BlockIO"] .value`;
+  await until(page, 'the io cgroup\'s block I/O', textMatches, [blockCell, 'MB / [0-9.]+MB$'], 15_000);
+  const [readText, writeText] = (await text(page, blockCell)).split(' / ').map((part) => Number.parseFloat(part) * 1e6);
+  t.true(withinFivePercent(readText, 20 * MIB) && withinFivePercent(writeText, 20 * MIB), `BLOCK I/O shows ${await text(page, blockCell)} for 20 MiB read and written`);
   // Sorting by CPU puts the busy cgroup (or its parent, which contains it) on top.
   await page.click('button.sort[data-field="CPUPerc"]');
   await until(page, 'CPU sort', textMatches, ['#containers-table tbody tr:not([hidden]) .row-link', 'busy$|capstan-test-[0-9a-f]+$']);

@@ -25,6 +25,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { startAgentProcess, eventually, type AgentProcess } from '../helpers/agent';
+import { blockDeviceDirectory, directIo, withinFivePercent } from '../helpers/block-io';
 import { TestCgroupTree } from '../helpers/cgroups';
 import { REPO_ROOT, requireCapability } from '../helpers/repo';
 import {
@@ -46,6 +47,8 @@ const RULES_FILE = path.join(REPO_ROOT, 'dashboards', 'prometheus', 'rules.yml')
 const MEBIBYTE = 1024 * 1024;
 /** Small enough that a Node process holding 64 MiB is killed by the kernel at once. */
 const OOM_LIMIT_BYTES = 32 * MEBIBYTE;
+/** Written and read back with O_DIRECT by the io cgroup, so the Block I/O panels have data. Units: bytes. */
+const IO_BYTES = 8 * MEBIBYTE;
 /** 10% of one CPU: a busy loop is throttled in almost every period. */
 const BUSY_QUOTA_MICROSECONDS = 10_000;
 const BUSY_PERIOD_MICROSECONDS = 100_000;
@@ -184,6 +187,9 @@ interface Environment {
   metricsToken: string;
   oomCgroup: string;
   busyCgroup: string;
+  /** Did IO_BYTES of O_DIRECT writes and reads on `ioDevice` (a disk name, e.g. "vda"). */
+  ioCgroup: string;
+  ioDevice: string;
   /** cgroup v2 kernels before 5.19 have no memory.peak, so no container_memory_max_usage_bytes. */
   hasMaxUsage: boolean;
 }
@@ -226,6 +232,14 @@ test.before(async (t) => {
   const agents = await Promise.all([0, 1].map(() => startAgentProcess(untilAfterAll, ['--interval', '1s', '--metrics-token', metricsToken])));
   const instances = agents.map(instanceOf);
   phase(`agents listening on ${instances.join(' and ')}`);
+
+  // Block I/O the test makes itself: nothing else on a quiet machine is charged to any cgroup.
+  const ioCgroup = tree.child('io');
+  const block = blockDeviceDirectory();
+  const ioDirectory = fs.mkdtempSync(path.join(block.directory, 'capstan-prometheus-io-'));
+  cleanups.push(() => fs.rmSync(ioDirectory, { recursive: true, force: true }));
+  await directIo(tree, ioCgroup, path.join(ioDirectory, 'data'), IO_BYTES);
+  phase(`${IO_BYTES} bytes written and read with O_DIRECT on ${block.device.name}`);
 
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'capstan-prometheus-'));
   cleanups.push(() => fs.rmSync(directory, { recursive: true, force: true }));
@@ -278,7 +292,7 @@ test.before(async (t) => {
   const hasMaxUsage =
     tree.layout.controllersOn === 1 ||
     tree.manager.directories(oomCgroup).some(({ directory }) => fs.existsSync(path.join(directory, 'memory.peak')));
-  environment = { prometheus, agents, instances, deadInstance, metricsToken, oomCgroup, busyCgroup, hasMaxUsage };
+  environment = { prometheus, agents, instances, deadInstance, metricsToken, oomCgroup, busyCgroup, ioCgroup, ioDevice: block.device.name, hasMaxUsage };
 });
 
 test.after.always(async () => {
@@ -437,6 +451,14 @@ test.serial('the throttled busy loop and the OOM kill show in their panels', asy
   t.true((await single(panelQuery('OOM kills', 'B', env.oomCgroup))) >= 1, 'kills in total');
   // A cgroup without a kill is not in the table.
   t.deepEqual(await query(env.prometheus, panelQuery('OOM kills', 'A', env.busyCgroup)), []);
+
+  // The Block I/O panel has the io cgroup's series, from the bytes the test wrote and read.
+  for (const refId of ['A', 'B']) t.true((await query(env.prometheus, panelQuery('Block I/O read (+) / write (−)', refId, env.ioCgroup))).length >= 1, `Block I/O ${refId}`);
+  for (const metric of ['container_fs_writes_bytes_total', 'container_fs_reads_bytes_total']) {
+    const series = await query(env.prometheus, `${metric}{id="${env.ioCgroup}", device="/dev/${env.ioDevice}"}`);
+    t.is(series.length, 2, `${metric} of the io cgroup from both agents`);
+    for (const one of series) t.true(withinFivePercent(Number(one.value[1]), IO_BYTES), `${metric} = ${one.value[1]}, expected ${IO_BYTES} ± 5 %`);
+  }
 });
 
 test.serial('ContainerOOMKilled goes pending or firing for the OOM-killed cgroup only', async (t) => {
