@@ -18,11 +18,22 @@ export interface AgentOptions {
   eventLog: { maxFileBytes: number; maxFiles: number; maxAgeMs: number };
   /** Parent cgroup of capstan's own containers (`/capstan`; tests use their own). */
   cgroupParent: string;
+  /** Where Docker's and Podman's Engine APIs listen ("unix:///…", "tcp://…"); undefined = not asked. */
+  dockerHost?: string;
+  podmanHost?: string;
+  /** Export every container label as container_label_* (cAdvisor's --store_container_labels). */
+  storeContainerLabels: boolean;
+  /** With storeContainerLabels off, the label keys still exported. */
+  whitelistedContainerLabels: string[];
+  /** Environment variable names exported as container_env_* (cAdvisor's --env_metadata_whitelist). */
+  envMetadataWhitelist: string[];
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:9180';
 export const DEFAULT_STATE_DIR = '/var/lib/capstan';
 export const DEFAULT_CGROUP_PARENT = '/capstan';
+export const DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock';
+export const DEFAULT_PODMAN_HOST = 'unix:///run/podman/podman.sock';
 
 export const AGENT_USAGE = `Usage: capstan agent [OPTIONS]
 
@@ -40,6 +51,15 @@ Options:
   --events-max-age DURATION  drop events older than this, e.g. 168h (default 168h = 7 days)
   --percpu                 export per-CPU container_cpu_usage_seconds_total series (cgroup v1)
   --cgroup-parent PATH     parent cgroup of the containers capstan runs (default ${DEFAULT_CGROUP_PARENT})
+  --docker-host URL        Docker's Engine API: unix:///PATH or tcp://HOST:PORT, or "none"
+                           (default: env DOCKER_HOST, else ${DEFAULT_DOCKER_HOST})
+  --podman-host URL        Podman's Docker-compatible API, or "none" (default ${DEFAULT_PODMAN_HOST})
+  --store-container-labels[=false]
+                           export container labels as container_label_* (default true, as cAdvisor)
+  --whitelisted-container-labels K1,K2
+                           with --store-container-labels=false, the label keys still exported
+  --env-metadata-whitelist N1,N2
+                           environment variables exported as container_env_* (default none)
   --cgroup-root DIR        read cgroups from DIR instead of the host's mounts (tests, fixtures)
   --proc-root DIR          read /proc from DIR (tests, fixtures)
   -h, --help               show this help`;
@@ -67,7 +87,8 @@ export function parseAgentOptions(argv: string[], env: NodeJS.ProcessEnv = proce
   let values;
   try {
     ({ values } = parseArgs({
-      args: argv,
+      // A Go-style boolean: "--store-container-labels" alone means true, "=false" turns it off.
+      args: argv.map((arg) => (arg === '--store-container-labels' ? '--store-container-labels=true' : arg)),
       strict: true,
       allowPositionals: false,
       options: {
@@ -84,6 +105,11 @@ export function parseAgentOptions(argv: string[], env: NodeJS.ProcessEnv = proce
         'cgroup-root': { type: 'string' },
         'proc-root': { type: 'string' },
         'cgroup-parent': { type: 'string' },
+        'docker-host': { type: 'string' },
+        'podman-host': { type: 'string' },
+        'store-container-labels': { type: 'string' },
+        'whitelisted-container-labels': { type: 'string' },
+        'env-metadata-whitelist': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -115,10 +141,35 @@ export function parseAgentOptions(argv: string[], env: NodeJS.ProcessEnv = proce
       maxAgeMs: parseDuration(values['events-max-age'] ?? '168h', '--events-max-age'),
     },
     cgroupParent: parseCgroupParent(values['cgroup-parent'] ?? DEFAULT_CGROUP_PARENT),
+    storeContainerLabels: parseBoolean(values['store-container-labels'] ?? 'true', '--store-container-labels'),
+    whitelistedContainerLabels: parseList(values['whitelisted-container-labels']),
+    envMetadataWhitelist: parseList(values['env-metadata-whitelist']),
   };
+  const dockerHost = engineHost(values['docker-host'] ?? env['DOCKER_HOST'] ?? DEFAULT_DOCKER_HOST);
+  if (dockerHost !== undefined) options.dockerHost = dockerHost;
+  const podmanHost = engineHost(values['podman-host'] ?? DEFAULT_PODMAN_HOST);
+  if (podmanHost !== undefined) options.podmanHost = podmanHost;
   if (values['cgroup-root'] !== undefined) options.cgroupRoot = values['cgroup-root'];
   if (token !== undefined) options.metricsToken = token;
   return options;
+}
+
+/** "none" (or empty) turns an engine source off. The address itself is checked by the engine client. */
+function engineHost(text: string): string | undefined {
+  const trimmed = text.trim();
+  return trimmed === '' || trimmed === 'none' ? undefined : trimmed;
+}
+
+function parseBoolean(text: string, flag: string): boolean {
+  const value = text.trim().toLowerCase();
+  if (['true', '1', 'yes', ''].includes(value)) return true;
+  if (['false', '0', 'no'].includes(value)) return false;
+  throw new UsageError(`invalid ${flag} "${text}": use true or false`);
+}
+
+/** "a,b, c" → ["a", "b", "c"]. */
+function parseList(text: string | undefined): string[] {
+  return (text ?? '').split(',').map((item) => item.trim()).filter((item) => item !== '');
 }
 
 /** A size like Docker's: "512k", "10m", "1g" or plain bytes → bytes; at least 4 KiB. */

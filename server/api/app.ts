@@ -6,13 +6,16 @@
 import * as os from 'node:os';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { CgroupManager } from '../cgroup/manage';
+import type { OwnedLimits } from '../containers/limits';
+import type { Containers } from '../containers/registry';
+import type { OwnedContainer } from '../containers/types';
 import type { Collector } from '../collector/collector';
 import type { EventBus, EventLog } from '../events';
 import type { LimitService } from '../limits';
 import type { MetricsExporter } from '../metrics';
 import type { ImageStore } from '../runtime/images';
 import type { RuntimeManager } from '../runtime/manager';
-import type { CollectorSnapshot, ContainerSnapshot, MachineInfo } from '../model';
+import type { CollectorSnapshot, ContainerInfo, ContainerSnapshot, MachineInfo } from '../model';
 import { bearerToken, requireRole, type TokenStore } from './auth';
 import { runtimeRouter } from './containers-runtime';
 import { HttpError, sendError } from './errors';
@@ -46,6 +49,12 @@ export interface ApiOptions {
   runtime?: RuntimeManager;
   /** The image store behind /api/v1/images (list, import, rm); the routes are absent without it. */
   images?: ImageStore;
+  /** Every owner's containers (capstan's runtime, Docker, Podman); capstan's alone when absent. */
+  containers?: Containers;
+  /** Limit updates routed to each container's owner; plain cgroup writes when absent. */
+  ownedLimits?: OwnedLimits;
+  /** An engine container's description by owner and id. */
+  describeOwned?: (owner: string, id: string) => ContainerInfo | undefined;
 }
 
 export function createApp(options: ApiOptions): express.Express {
@@ -126,9 +135,25 @@ export function createApp(options: ApiOptions): express.Express {
     });
   });
 
-  api.use(limitsRouter(options));
+  api.use(limitsRouter({ ...options, ...(options.ownedLimits && { owned: options.ownedLimits, limits: options.ownedLimits.service }) }));
   api.use(liveRouter({ collector: options.collector, cgroups: options.cgroups }));
-  if (options.runtime) api.use(runtimeRouter({ runtime: options.runtime, tokens: options.tokens }));
+  // capstan's view of an engine's container, next to the engine's own inspect document.
+  const cgroupView = (container: OwnedContainer): Record<string, unknown> => {
+    const snapshot = options.collector.latest()?.containers.find((c) => c.info.id === container.id);
+    const view: Record<string, unknown> = { owner: container.owner, cgroupPath: container.cgroupPath ?? null };
+    if (snapshot) {
+      view['stats'] = snapshot.stats;
+      try {
+        view['limits'] = options.ownedLimits?.service.read(snapshot.info);
+      } catch {
+        // The cgroup went away between the tick and now: no limits to show.
+      }
+    }
+    return view;
+  };
+  if (options.runtime) {
+    api.use(runtimeRouter({ runtime: options.runtime, tokens: options.tokens, ...(options.containers && { containers: options.containers }), cgroupView }));
+  }
   if (options.images) api.use('/images', imagesRouter({ store: options.images, tokens: options.tokens }));
 
   api.use('/events', createEventsRouter({ bus: options.bus, ...(options.eventLog && { log: options.eventLog }) }));

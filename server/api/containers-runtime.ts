@@ -19,6 +19,10 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { CapstanOwner } from '../containers/capstan-owner';
+import { ContainerError } from '../containers/errors';
+import { Containers } from '../containers/registry';
+import type { OwnedContainer } from '../containers/types';
 import { RuntimeError } from '../runtime/errors';
 import { encodeControl, encodeFrame, FrameDecoder, parseControl, STREAM_CONTROL, STREAM_STDIN } from '../runtime/frames';
 import type { RuntimeManager, WaitCondition } from '../runtime/manager';
@@ -28,9 +32,13 @@ import { bearerToken, requireRole, type TokenStore } from './auth';
 export interface RuntimeRouterOptions {
   runtime: RuntimeManager;
   tokens: TokenStore;
+  /** Every owner's containers (capstan's runtime and the engines); capstan's alone when absent. */
+  containers?: Containers;
+  /** capstan's view of an engine's container (its cgroup and the limits in force), added to its inspect as "Capstan". */
+  cgroupView?: (container: OwnedContainer) => Record<string, unknown>;
 }
 
-export function sendRuntimeError(response: Response, error: RuntimeError): void {
+export function sendRuntimeError(response: Response, error: RuntimeError | ContainerError): void {
   const body: Record<string, unknown> = { code: error.code, message: error.message };
   if (error.details.exitCode !== undefined) body['exitCode'] = error.details.exitCode;
   if (error.details.errno !== undefined) body['errno'] = error.details.errno;
@@ -49,7 +57,7 @@ function route(handler: Handler) {
           response.destroy();
           return;
         }
-        if (error instanceof RuntimeError) sendRuntimeError(response, error);
+        if (error instanceof RuntimeError || error instanceof ContainerError) sendRuntimeError(response, error);
         else next(error);
       });
   };
@@ -75,8 +83,11 @@ function reference(request: Request): string {
 
 export function runtimeRouter(options: RuntimeRouterOptions): express.Router {
   const { runtime } = options;
+  const containers = options.containers ?? new Containers([new CapstanOwner(runtime)]);
   const router = express.Router();
   const operator = requireRole(options.tokens, 'operator');
+  /** The owner and the container a request names (404 in docker's words when nobody has it). */
+  const target = (request: Request) => containers.resolve(reference(request));
 
   router.get('/runtime/containers', (_request, response) => {
     response.json({ containers: runtime.list() });
@@ -95,7 +106,8 @@ export function runtimeRouter(options: RuntimeRouterOptions): express.Router {
     '/containers/:reference/start',
     operator,
     route(async (request, response) => {
-      await runtime.startContainer(reference(request));
+      const { owner, container } = target(request);
+      await owner.start(container.id);
       response.status(204).end();
     }),
   );
@@ -104,7 +116,8 @@ export function runtimeRouter(options: RuntimeRouterOptions): express.Router {
     '/containers/:reference/stop',
     operator,
     route(async (request, response) => {
-      await runtime.stop(reference(request), integerQuery(request, 't', true));
+      const { owner, container } = target(request);
+      await owner.stop(container.id, integerQuery(request, 't', true));
       response.status(204).end();
     }),
   );
@@ -113,7 +126,8 @@ export function runtimeRouter(options: RuntimeRouterOptions): express.Router {
     '/containers/:reference/restart',
     operator,
     route(async (request, response) => {
-      await runtime.restart(reference(request), integerQuery(request, 't', true));
+      const { owner, container } = target(request);
+      await owner.restart(container.id, integerQuery(request, 't', true));
       response.status(204).end();
     }),
   );
@@ -124,7 +138,8 @@ export function runtimeRouter(options: RuntimeRouterOptions): express.Router {
     route(async (request, response) => {
       const signal = request.query['signal'];
       if (signal !== undefined && typeof signal !== 'string') throw new RuntimeError(400, 'invalid_signal', 'signal must be given once');
-      await runtime.kill(reference(request), signal || 'SIGKILL');
+      const { owner, container } = target(request);
+      await owner.kill(container.id, signal || 'SIGKILL');
       response.status(204).end();
     }),
   );
@@ -133,7 +148,8 @@ export function runtimeRouter(options: RuntimeRouterOptions): express.Router {
     '/containers/:reference/pause',
     operator,
     route(async (request, response) => {
-      await runtime.pause(reference(request));
+      const { owner, container } = target(request);
+      await owner.pause(container.id);
       response.status(204).end();
     }),
   );
@@ -142,7 +158,8 @@ export function runtimeRouter(options: RuntimeRouterOptions): express.Router {
     '/containers/:reference/unpause',
     operator,
     route(async (request, response) => {
-      await runtime.unpause(reference(request));
+      const { owner, container } = target(request);
+      await owner.unpause(container.id);
       response.status(204).end();
     }),
   );
@@ -151,7 +168,8 @@ export function runtimeRouter(options: RuntimeRouterOptions): express.Router {
     '/containers/:reference',
     operator,
     route(async (request, response) => {
-      await runtime.remove(reference(request), flag(request.query['force']));
+      const { owner, container } = target(request);
+      await owner.remove(container.id, flag(request.query['force']));
       response.status(204).end();
     }),
   );
@@ -164,17 +182,17 @@ export function runtimeRouter(options: RuntimeRouterOptions): express.Router {
         throw new RuntimeError(400, 'invalid_condition', 'condition must be not-running, next-exit or removed');
       }
       // Unknown containers are a 404 before any header goes out.
-      const id = runtime.resolveId(reference(request));
+      const { owner, container } = target(request);
       const aborted = new AbortController();
       response.on('close', () => aborted.abort());
       // Headers go out now, so a client's own timeout does not fire during a long wait.
       response.status(200).type('application/json');
       response.flushHeaders();
       try {
-        response.end(JSON.stringify(await runtime.wait(id, condition, aborted.signal)));
+        response.end(JSON.stringify(await owner.wait(container.id, condition, aborted.signal)));
       } catch (error) {
         // After the headers, an error can only be said in the body.
-        if (error instanceof RuntimeError) response.end(JSON.stringify({ StatusCode: -1, Error: { Message: error.message } }));
+        if (error instanceof RuntimeError || error instanceof ContainerError) response.end(JSON.stringify({ StatusCode: -1, Error: { Message: error.message } }));
         else throw error;
       }
     }),
@@ -182,8 +200,11 @@ export function runtimeRouter(options: RuntimeRouterOptions): express.Router {
 
   router.get(
     '/containers/:reference/json',
-    route((request, response) => {
-      response.json(runtime.inspect(reference(request)));
+    route(async (request, response) => {
+      const { owner, container } = target(request);
+      const document = await owner.inspect(container.id);
+      // An engine's document stays as the engine wrote it; capstan's own view goes under a key of its own.
+      response.json(owner.kind === 'capstan' || !options.cgroupView ? document : { ...document, Capstan: options.cgroupView(container) });
     }),
   );
 
@@ -194,14 +215,15 @@ export function runtimeRouter(options: RuntimeRouterOptions): express.Router {
       if (psArgs !== undefined && (typeof psArgs !== 'string' || psArgs.length > 1024)) {
         throw new RuntimeError(400, 'invalid_ps_args', 'ps_args must be given once, at most 1024 characters');
       }
-      response.json(await runtime.top(reference(request), psArgs || '-ef'));
+      const { owner, container } = target(request);
+      response.json(await owner.top(container.id, psArgs || '-ef'));
     }),
   );
 
   router.get(
     '/containers/:reference/logs',
     route(async (request, response) => {
-      const id = runtime.resolveId(reference(request));
+      const { owner, container } = target(request);
       const sinceMs = integerQuery(request, 'since');
       const untilMs = integerQuery(request, 'until');
       const tailText = request.query['tail'];
@@ -212,8 +234,8 @@ export function runtimeRouter(options: RuntimeRouterOptions): express.Router {
       response.on('close', () => aborted.abort());
       response.status(200).type('application/x-ndjson');
       response.flushHeaders();
-      await runtime.followLogs(
-        id,
+      await owner.logs(
+        container.id,
         { ...(sinceMs !== undefined ? { sinceMs } : {}), ...(untilMs !== undefined ? { untilMs } : {}), ...(tail !== undefined ? { tail } : {}) },
         follow,
         (line) => response.write(JSON.stringify(line) + '\n'),

@@ -10,6 +10,8 @@
 import express, { type Request, type Response } from 'express';
 import type { CgroupManager } from '../cgroup/manage';
 import type { Collector } from '../collector/collector';
+import type { OwnedLimits } from '../containers/limits';
+import type { Containers } from '../containers/registry';
 import type { EventBus } from '../events';
 import { LimitError, LimitService } from '../limits';
 import type { CgroupPath, ContainerInfo } from '../model';
@@ -31,6 +33,12 @@ export interface LimitsRouterOptions {
    * and keeps an update of its container in spec.json (`saved` resolves once that is on disk).
    */
   runtime?: CapstanContainerLookup & { cgroupOfRunning(reference: string): CgroupPath | undefined; saved?(): Promise<void> };
+  /** Routes each update to the container's owner (engines through their API); the service alone when absent. */
+  owned?: OwnedLimits;
+  /** Every owner's containers: finds one an engine started since the latest tick. */
+  containers?: Containers;
+  /** The description of an engine's container by owner and id (the engine sources). */
+  describeOwned?: (owner: string, id: string) => ContainerInfo | undefined;
 }
 
 function sendLimitError(response: Response, error: LimitError): void {
@@ -55,10 +63,14 @@ export function limitsRouter(options: LimitsRouterOptions): express.Router {
     try {
       return resolveContainer(snapshot.containers, reference);
     } catch (error) {
-      // Started since the latest tick: the runtime already knows it.
-      const cgroupPath = error instanceof HttpError && error.status === 404 ? options.runtime?.cgroupOfRunning(reference) : undefined;
+      if (!(error instanceof HttpError && error.status === 404)) throw error;
+      // Started since the latest tick: its owner already knows it.
+      const cgroupPath = options.runtime?.cgroupOfRunning(reference);
       const info = cgroupPath === undefined ? undefined : capstanSource?.describe(cgroupPath, {});
       if (info) return { info };
+      const owned = options.containers?.find(reference);
+      const engineInfo = owned && owned.owner.kind !== 'capstan' ? options.describeOwned?.(owned.owner.kind, owned.container.id) : undefined;
+      if (engineInfo && engineInfo.cgroupPath !== '') return { info: engineInfo };
       throw error;
     }
   };
@@ -77,7 +89,8 @@ export function limitsRouter(options: LimitsRouterOptions): express.Router {
   router.patch('/containers/:reference/limits', requireRole(options.tokens, 'operator'), async (request, response, next) => {
     try {
       const container = containerOf(request);
-      const result = service.update(container.info, request.body, { principal: request.principal?.name ?? 'unknown' });
+      const principal = { principal: request.principal?.name ?? 'unknown' };
+      const result = options.owned ? await options.owned.update(container.info, request.body, principal) : service.update(container.info, request.body, principal);
       // A capstan container's new limits go into its spec.json too: answer once that is on disk,
       // so an agent killed right after `capstan update` returned re-applies the new values.
       if (container.info.source === 'capstan') await options.runtime?.saved?.();

@@ -14,6 +14,7 @@ export type EventAction =
   | 'unpause'
   | 'restart'
   | 'destroy'
+  | 'rename'
   | 'oom'
   | 'update'
   | 'memory-near-limit'

@@ -18,7 +18,7 @@ import { limitsFromFiles, THROTTLE_FIELD, type CurrentLimits } from './current';
 import { resolveThrottle, type ResolvedThrottle, type StatDevice } from './devices';
 import { LimitError } from './errors';
 import { cgroupManagerIo, readFileSnapshot, type CgroupVersion, type ControlFileIo } from './files';
-import { planLimitWrites, type ResolvedLimitRequest, type WriteStep } from './plan';
+import { planLimitWrites, type ResolvedLimitRequest } from './plan';
 import { FLAG_OF, parseLimitRequest, requestedSettings, THROTTLE_SETTINGS, type LimitRequest, type SettingName, type ThrottleRequest } from './request';
 import { formatBytes, NANO_CPUS_PER_CPU } from './units';
 import { validateLimitRequest, type StoredCpuLimits, type ValidationContext } from './validate';
@@ -246,22 +246,12 @@ export class LimitService {
       // Written and verified file by file already; the cgroup vanished right after.
       throw new LimitError(410, 'cgroup_gone', `the cgroup ${container.cgroupPath} was removed right after the update: ${(error as Error).message}`);
     }
-    const changes = this.changes(request, resolved, plan.steps, current, limits);
+    const filesOf = (setting: SettingName): string[] => [...new Set(plan.steps.filter((step) => step.settings.includes(setting)).map((step) => step.file))];
+    const changes = this.changes(request, resolved, filesOf, current, limits);
     this.remember(container, request);
 
     const warnings = [...plan.warnings];
-    const timeMs = (this.options.now ?? Date.now)();
-    const attributes: Record<string, string> = { name: container.name };
-    if (container.image !== '') attributes['image'] = container.image;
-    this.options.bus?.publish({
-      type: 'container',
-      action: 'update',
-      actor: { id: container.id, name: container.name, cgroupPath: container.cgroupPath, image: container.image },
-      timeMs,
-      attributes,
-      principal,
-      changes,
-    });
+    const timeMs = this.publishUpdate(container, principal, changes);
     const { force: _force, ...settings } = request;
     void _force;
     const applied: AppliedLimits = { container, principal, settings, changes, limits, timeMs };
@@ -274,6 +264,52 @@ export class LimitService {
       }
     }
     return { applied: changes, clamped, limits, warnings };
+  }
+
+  /**
+   * Applies the PATCH `body` through the container's owner (an engine's API) instead of its cgroup
+   * files, which capstan never writes for a container another owner manages. Parsing (and its
+   * messages) and the v2 below-usage guard are capstan's; validation is the owner's, whose refusal
+   * `apply` throws as it is. Then the files are read back and the change recorded as an `update`.
+   */
+  async updateThroughOwner(
+    container: ContainerInfo,
+    body: unknown,
+    { principal }: UpdateOptions,
+    owner: string,
+    apply: (request: LimitRequest, resolved: ResolvedLimitRequest) => Promise<string[]>,
+  ): Promise<LimitUpdateResult> {
+    const request = parseLimitRequest(body);
+    const current = limitsFromFiles(this.version, this.snapshot(container));
+    this.refuseV2MemoryBelowUsage(request, current);
+    const resolved = this.resolveDevices(request);
+    const warnings = await apply(request, resolved);
+    let limits: CurrentLimits;
+    try {
+      limits = this.read(container);
+    } catch (error) {
+      throw new LimitError(410, 'cgroup_gone', `${owner} applied the update, but the cgroup ${container.cgroupPath} was removed right after: ${(error as Error).message}`);
+    }
+    const changes = this.changes(request, resolved, () => [`${owner} API`], current, limits);
+    this.publishUpdate(container, principal, changes);
+    return { applied: changes, clamped: [], limits, warnings };
+  }
+
+  /** The `update` event of an applied change; returns its time. Units: milliseconds since the Unix epoch. */
+  private publishUpdate(container: ContainerInfo, principal: string, changes: LimitChange[]): number {
+    const timeMs = (this.options.now ?? Date.now)();
+    const attributes: Record<string, string> = { name: container.name };
+    if (container.image !== '') attributes['image'] = container.image;
+    this.options.bus?.publish({
+      type: 'container',
+      action: 'update',
+      actor: { id: container.id, name: container.name, cgroupPath: container.cgroupPath, image: container.image },
+      timeMs,
+      attributes,
+      principal,
+      changes,
+    });
+    return timeMs;
   }
 
   private resolveDevices(request: LimitRequest): ResolvedLimitRequest {
@@ -310,13 +346,13 @@ export class LimitService {
   private changes(
     request: LimitRequest,
     resolved: ResolvedLimitRequest,
-    steps: readonly WriteStep[],
+    filesOf: (setting: SettingName) => string[],
     before: CurrentLimits,
     after: CurrentLimits,
   ): LimitChange[] {
     const changes: LimitChange[] = [];
     for (const setting of requestedSettings(request)) {
-      const files = [...new Set(steps.filter((s) => s.settings.includes(setting)).map((s) => s.file))];
+      const files = filesOf(setting);
       if (files.length === 0) continue; // dropped with a warning
       if ((THROTTLE_SETTINGS as readonly string[]).includes(setting)) {
         const throttleSetting = setting as (typeof THROTTLE_SETTINGS)[number];

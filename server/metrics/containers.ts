@@ -10,6 +10,7 @@
  * Absent in the snapshot means unknown, and an unknown value produces no series (never a 0).
  * A family whose `availability` excludes the host's cgroup version is not emitted at all.
  */
+import { containerLabelPairs, type ContainerLabelPolicy } from './labels';
 import type { ContainerSnapshot } from '../model';
 import { ExpositionWriter, familyHeader, escapeLabelValue, formatValue } from './exposition';
 
@@ -48,6 +49,8 @@ export interface CollectContext {
   oomCounts?: ReadonlyMap<string, number>;
   /** Host filesystems for the root cgroup's container_fs_usage_bytes / container_fs_limit_bytes. */
   filesystems?: ReadonlyArray<FilesystemUsage>;
+  /** Which container labels become container_label_* (default: none). */
+  labelPolicy?: ContainerLabelPolicy;
 }
 
 export interface ContainerMetricDescriptor {
@@ -644,9 +647,13 @@ export const CONTAINER_METRICS: readonly ContainerMetricDescriptor[] = [...TABLE
   a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
 );
 
-/** The `id`, `name`, `image` label pairs of one container, escaped, without braces. */
-export function baseLabels(c: ContainerSnapshot): string {
-  return `id="${escapeLabelValue(c.info.cgroupPath)}",name="${escapeLabelValue(c.info.name)}",image="${escapeLabelValue(c.info.image)}"`;
+/**
+ * The `id`, `name`, `image` label pairs of one container, escaped, without braces; then its
+ * container_label_* and container_env_* pairs when a policy is given.
+ */
+export function baseLabels(c: ContainerSnapshot, policy?: ContainerLabelPolicy): string {
+  const base = `id="${escapeLabelValue(c.info.cgroupPath)}",name="${escapeLabelValue(c.info.name)}",image="${escapeLabelValue(c.info.image)}"`;
+  return policy ? base + containerLabelPairs(c.info, policy) : base;
 }
 
 const LINE_FEED = 0x0a;
@@ -663,7 +670,7 @@ export function renderContainerMetrics(
   writer: ExpositionWriter = new ExpositionWriter(),
 ): string {
   writer.reset();
-  const bases = containers.map((c) => Buffer.from(baseLabels(c)));
+  const bases = containers.map((c) => Buffer.from(baseLabels(c, ctx.labelPolicy)));
   const version = ctx.cgroupVersion === 1 ? 'v1' : 'v2';
   for (const d of descriptors) {
     if (!d.availability[version]) continue;

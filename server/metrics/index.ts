@@ -21,6 +21,7 @@ import {
 import { createDeviceNameResolver, deviceNumberLabel, type DeviceNameResolver } from './devices';
 import { ExpositionWriter } from './exposition';
 import * as machineMetrics from './machine';
+import type { ContainerLabelPolicy } from './labels';
 import * as selfMetrics from './self';
 
 export { CONTAINER_METRICS, renderContainerMetrics } from './containers';
@@ -47,6 +48,10 @@ export interface MetricsExporterOptions {
   intervalSeconds?: number;
   /** prom-client registry for the machine_* and capstan_* families. Default: a fresh one (never the global). */
   registry?: Registry;
+  /** Which container labels become container_label_* series labels. Default: none. */
+  labelPolicy?: ContainerLabelPolicy;
+  /** The container sources that talk to an engine, for capstan_source_up. */
+  sourceStates?: () => ReadonlyArray<{ source: string; up: boolean }>;
 }
 
 /** One metric family as documented in the README table. */
@@ -120,6 +125,7 @@ export class MetricsExporter {
       kernel: options.machine.kernel,
       getSnapshot: () => options.getSnapshot(),
       ...(options.intervalSeconds !== undefined && { intervalSeconds: options.intervalSeconds }),
+      ...(options.sourceStates !== undefined && { sourceStates: options.sourceStates }),
     });
   }
 
@@ -184,6 +190,7 @@ export class MetricsExporter {
     if (oomCounts !== undefined) ctx.oomCounts = oomCounts;
     const filesystems = this.optional(this.options.filesystems);
     if (filesystems !== undefined) ctx.filesystems = filesystems;
+    if (this.options.labelPolicy !== undefined) ctx.labelPolicy = this.options.labelPolicy;
     return ctx;
   }
 

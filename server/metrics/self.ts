@@ -19,6 +19,7 @@ export const SCRAPE_DURATION = 'capstan_scrape_duration_seconds';
 export const COLLECTOR_WARNINGS = 'capstan_collector_warnings_total';
 export const INFO = 'capstan_info';
 export const COLLECTOR_INTERVAL = 'capstan_collector_interval_seconds';
+export const SOURCE_UP = 'capstan_source_up';
 
 const INFO_LABELS = ['version', 'cgroup_mode', 'kernel'] as const;
 type InfoLabel = (typeof INFO_LABELS)[number];
@@ -42,6 +43,13 @@ export const SELF_METRICS: readonly SelfMetricDescription[] = [
     labels: [],
     help: 'The configured collection interval (--interval); a tick slower than this falls behind.',
   },
+  {
+    name: SOURCE_UP,
+    type: 'gauge',
+    unit: 'boolean',
+    labels: ['source'],
+    help: 'Whether a container engine capstan names containers from (docker, podman) answers: 1 up, 0 unreachable (its containers are then named by cgroup path).',
+  },
 ];
 
 export const metricNames: readonly string[] = SELF_METRICS.map((m) => m.name);
@@ -56,6 +64,8 @@ export interface SelfMetricsOptions {
   getSnapshot(): CollectorSnapshot | undefined;
   /** The collection interval, when known. Units: seconds. */
   intervalSeconds?: number;
+  /** The engine sources' states, for capstan_source_up. */
+  sourceStates?: () => ReadonlyArray<{ source: string; up: boolean }>;
 }
 
 /** Handles on the self-metrics that the exporter and the agent update. */
@@ -105,6 +115,19 @@ export function register(registry: Registry, options: SelfMetricsOptions): SelfM
   if (options.intervalSeconds !== undefined) {
     const interval = new Gauge({ name: COLLECTOR_INTERVAL, help: helpOf(COLLECTOR_INTERVAL), registers: [registry] });
     interval.set(options.intervalSeconds);
+  }
+  if (options.sourceStates !== undefined) {
+    const sourceStates = options.sourceStates;
+    const sourceUp = new Gauge<'source'>({
+      name: SOURCE_UP,
+      help: helpOf(SOURCE_UP),
+      labelNames: ['source'],
+      registers: [registry],
+      collect() {
+        sourceUp.reset();
+        for (const { source, up } of sourceStates()) sourceUp.set({ source }, up ? 1 : 0);
+      },
+    });
   }
   return {
     observeTick: (seconds) => tick.observe(seconds),

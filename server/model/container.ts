@@ -4,8 +4,11 @@
  */
 import type { CgroupPath, CgroupSample } from './cgroup';
 
-/** Which source named this container. */
-export type SourceKind = 'raw' | 'systemd' | 'capstan' | 'docker';
+/**
+ * Which source named this container: its owner. capstan, docker and podman own containers they
+ * run; kubernetes cgroups belong to a kubelet; systemd units to systemd; raw cgroups to nobody.
+ */
+export type SourceKind = 'raw' | 'systemd' | 'capstan' | 'docker' | 'podman' | 'kubernetes';
 
 /** Identity and description of a tracked container. */
 export interface ContainerInfo {
@@ -20,8 +23,15 @@ export interface ContainerInfo {
   source: SourceKind;
   /** True for capstan/docker containers and systemd services; false for plain cgroups (slices, internal nodes). */
   isContainer: boolean;
-  /** Free-form labels from the source. */
+  /** Free-form labels from the source (an engine's container labels). */
   labels: Record<string, string>;
+  /** The image's id ("sha256:…") where the owner knows it. */
+  imageId?: string;
+  /**
+   * Environment values of the container, only for the names on the agent's allow-list
+   * (--env-metadata-whitelist, as cAdvisor's): every other variable is never stored.
+   */
+  env?: Record<string, string>;
   /** When the cgroup (or container) was created. Units: milliseconds since the Unix epoch. */
   createdAtMs?: number;
 }

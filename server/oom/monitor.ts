@@ -39,6 +39,13 @@ const CGROUP2_SUPER_MAGIC = 0x63677270;
  * Units: ms after the notification.
  */
 export const DEFAULT_V1_FOLLOW_UP_DELAYS_MS: readonly number[] = [1, 2, 4, 7, 10, 15, 20, 30, 45, 60, 100, 150, 250, 400, 700, 1000];
+/**
+ * How long after an engine's `oom` report the counters have to show the kill, before the engine's
+ * word is published instead: longer than the v1 follow-up readings. Units: milliseconds.
+ */
+export const ENGINE_OOM_CONFIRM_MS = 1_200;
+/** A kill published for the container this close to the engine's report is the same kill. Units: milliseconds. */
+const ENGINE_OOM_WINDOW_MS = 5_000;
 /** At most this many events for one reading (an OOM storm must not flood the log). Units: events. */
 const MAX_EVENTS_PER_READING = 1000;
 
@@ -108,7 +115,7 @@ interface Reading {
 
 /** Whether the monitor watches this container for OOM kills. */
 export function wantsOomWatch(container: ContainerSnapshot): boolean {
-  return container.stats.memoryLimitIsSet === true || container.info.source === 'capstan' || container.info.source === 'docker';
+  return container.stats.memoryLimitIsSet === true || (container.info.isContainer && ['capstan', 'docker', 'podman', 'kubernetes'].includes(container.info.source));
 }
 
 /** docker's event attributes for a container: its labels, then image and name. */
@@ -139,6 +146,8 @@ export class OomMonitor {
   private readonly unwatchable = new Set<CgroupPath>();
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
+  /** When an oom was last published for each container id and cgroup path. Units: milliseconds since the Unix epoch. */
+  private readonly lastOomMs = new Map<string, number>();
 
   constructor(options: OomMonitorOptions) {
     this.layout = options.layout;
@@ -219,6 +228,33 @@ export class OomMonitor {
       return;
     }
     this.subscribe(info, undefined, true);
+  }
+
+  /**
+   * An engine reported an OOM kill in one of its containers (Docker's and Podman's `oom` event).
+   * The kernel's counter stays the truth, so each kill is one event whoever saw it first: the
+   * cgroup is read now (on v1 again over the next second, as after a notification). Only when no
+   * kill of this container has been published from the counters near the engine's report — the
+   * cgroup was gone before a reading saw the kill, or was watched only after it — is the engine's
+   * word published, once, at the engine's time, and the watch moved past it so a late reading
+   * does not count it again.
+   */
+  engineReportedOom(info: ContainerInfo, timeMs: number): void {
+    if (this.closed) return;
+    let subscription = info.cgroupPath !== '' ? this.byPath.get(info.cgroupPath) : undefined;
+    if (!subscription && info.cgroupPath !== '') subscription = this.subscribe(info, undefined, true);
+    if (subscription) this.onNotify(subscription.watchId);
+    const timer = setTimeout(() => {
+      void this.idle().then(() => {
+        if (this.closed) return;
+        const seenAt = Math.max(this.lastOomMs.get(info.id) ?? -Infinity, info.cgroupPath !== '' ? (this.lastOomMs.get(info.cgroupPath) ?? -Infinity) : -Infinity);
+        if (seenAt >= timeMs - ENGINE_OOM_WINDOW_MS) return;
+        const current = subscription && this.byPath.get(info.cgroupPath) === subscription ? subscription : undefined;
+        if (current?.baseline !== undefined) current.baseline += 1;
+        this.publishOom(info, { count: undefined, limitBytes: undefined, usageBytes: undefined, vanished: current === undefined }, timeMs);
+      });
+    }, ENGINE_OOM_CONFIRM_MS);
+    timer.unref();
   }
 
   /** Stops watching a cgroup (the runtime, when it removes a container). */
@@ -430,6 +466,12 @@ export class OomMonitor {
     const event: CapstanEvent = { ...eventBase(info, 'oom', timeMs), attributes };
     if (reading.limitBytes !== undefined) event.memoryLimitBytes = reading.limitBytes;
     if (reading.usageBytes !== undefined) event.memoryUsageBytes = reading.usageBytes;
+    // Only recent kills matter for engine reports: an OOM storm over many containers must not grow this for ever.
+    if (this.lastOomMs.size > 1000) {
+      for (const [key, at] of this.lastOomMs) if (at < timeMs - ENGINE_OOM_WINDOW_MS) this.lastOomMs.delete(key);
+    }
+    this.lastOomMs.set(info.id, timeMs);
+    if (info.cgroupPath !== '') this.lastOomMs.set(info.cgroupPath, timeMs);
     this.bus.publish(event);
   }
 

@@ -71,3 +71,34 @@ export interface EngineLogLine {
 
 /** What went wrong talking to an engine; `message` is the engine's own words for an engine refusal. */
 export type EngineErrorCode = 'unreachable' | 'timeout' | 'protocol' | 'engine';
+
+/**
+ * What the engine sources need from a client (client.ts implements it over the engine's socket;
+ * unit tests use a fake). Every call fails fast with an EngineError when the engine is away.
+ */
+export interface EngineApi {
+  readonly address: EngineAddress;
+  version(): Promise<EngineVersion>;
+  listContainers(): Promise<EngineContainerSummary[]>;
+  inspectContainer(id: string): Promise<EngineInspect>;
+  /** Docker's POST /containers/{id}/update (Docker's field names); answers the engine's warnings. */
+  updateContainer(id: string, body: Record<string, unknown>): Promise<{ Warnings?: string[] | null }>;
+  /** Podman's POST /libpod/containers/{id}/update with an OCI LinuxResources body (its compat API has none). */
+  libpodUpdate(id: string, resources: Record<string, unknown>): Promise<void>;
+  top(id: string, psArgs: string): Promise<{ Titles: string[]; Processes: string[][] }>;
+  /** POST /containers/{id}/{action} with its query (stop and restart take t, kill takes signal). */
+  containerAction(id: string, action: 'start' | 'stop' | 'restart' | 'kill' | 'pause' | 'unpause', query?: Record<string, string>): Promise<void>;
+  /** DELETE /containers/{id}?force=… */
+  removeContainer(id: string, force: boolean): Promise<void>;
+  /** POST /containers/{id}/wait?condition=…: resolves when the condition holds. */
+  waitContainer(id: string, condition: string, signal?: AbortSignal): Promise<{ StatusCode: number }>;
+  logs(
+    id: string,
+    options: { follow?: boolean; sinceMs?: number; untilMs?: number; tail?: number; timestamps?: boolean },
+    onLine: (line: EngineLogLine) => void,
+    signal?: AbortSignal,
+  ): Promise<void>;
+  /** The events stream, from `sinceMs` when given; ends (or throws) when the engine goes away. */
+  events(options: { sinceMs?: number; untilMs?: number; filters?: Record<string, string[]> }, signal?: AbortSignal): AsyncIterable<EngineEvent>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,55 @@
+/**
+ * The runtime-neutral containers interface: what the API, the CLI and the dashboard ask of a
+ * container, whoever owns it. One implementation per owner: capstan's own runtime
+ * (capstan-owner.ts) and one per engine (sources/engine/source.ts, for Docker and Podman).
+ * Raw cgroups, systemd units and Kubernetes pods are watched but owned by no one capstan can ask;
+ * they are not here, and their limits go through server/containers/limits.ts.
+ */
+import type { CgroupPath } from '../model';
+import type { LogQuery } from '../runtime/logs';
+import type { LogLine } from '../runtime/shim-protocol';
+import type { TopResult } from '../runtime/top';
+
+/** Who runs a container. */
+export type OwnerKind = 'capstan' | 'docker' | 'podman';
+
+/** docker's State.Status values. */
+export type OwnedStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+
+/** One container as its owner knows it, running or not. */
+export interface OwnedContainer {
+  /** 64 hex digits. */
+  id: string;
+  /** Without docker's leading "/". */
+  name: string;
+  owner: OwnerKind;
+  image: string;
+  status: OwnedStatus;
+  /** Its cgroup, where the owner or capstan knows it (undefined for an engine container not seen yet). */
+  cgroupPath?: CgroupPath;
+  /** Units: milliseconds since the Unix epoch. */
+  createdAtMs?: number;
+  labels: Record<string, string>;
+}
+
+/** What `wait` waits for (docker's conditions). */
+export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
+
+export interface ContainerOwner {
+  readonly kind: OwnerKind;
+  /** Every container it has, from its own state (never from the collector's last tick). */
+  list(): OwnedContainer[];
+  /** docker's inspect document, as the owner gives it. */
+  inspect(id: string): Promise<Record<string, unknown>>;
+  top(id: string, psArgs: string): Promise<TopResult>;
+  logs(id: string, query: LogQuery, follow: boolean, onLine: (line: LogLine) => void, signal?: AbortSignal): Promise<void>;
+  start(id: string): Promise<void>;
+  /** Units: seconds (undefined: the owner's default). */
+  stop(id: string, timeoutSeconds?: number): Promise<void>;
+  restart(id: string, timeoutSeconds?: number): Promise<void>;
+  kill(id: string, signal: string): Promise<void>;
+  pause(id: string): Promise<void>;
+  unpause(id: string): Promise<void>;
+  remove(id: string, force: boolean): Promise<void>;
+  wait(id: string, condition: WaitCondition, signal?: AbortSignal): Promise<{ StatusCode: number }>;
+}
