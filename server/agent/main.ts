@@ -22,7 +22,14 @@ import { OomCounter, OomMonitor } from '../oom';
 import { ImageStore } from '../runtime/images';
 import { RuntimeManager } from '../runtime/manager';
 import { ImageRootfs } from '../runtime/rootfs';
+import { CapstanOwner } from '../containers/capstan-owner';
+import { OwnedLimits } from '../containers/limits';
+import { Containers } from '../containers/registry';
+import { STORE_ALL_LABELS } from '../metrics/labels';
 import { CapstanSource } from '../sources/capstan';
+import { connectEngine } from '../sources/engine/connect';
+import type { EngineSource } from '../sources/engine/source';
+import { KubepodsSource } from '../sources/kubepods';
 import { RawSource } from '../sources/raw';
 import { readFilesystems, readMachineInfo, type FilesystemUsage } from './machine';
 import { AGENT_USAGE, parseAgentOptions, UsageError, type AgentOptions } from './options';
@@ -82,7 +89,33 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
   // capstan's own containers; created once the event bus exists, asked first by the collector.
   let runtime: RuntimeManager | undefined;
   let blkioAccounting: BlkioAccounting | undefined;
-  const collector = new Collector({
+  // The event bus exists before the sources: engines publish their containers' events on it.
+  const bus = new EventBus((error) => log(`capstan: warning: an event listener failed: ${(error as Error).message}`));
+  // Docker's and Podman's containers, named from their Engine APIs. They are asked after capstan's
+  // own runtime and before the kubepods paths (a kubelet on Docker: Docker knows better names).
+  let collector: Collector | undefined;
+  let oomMonitor: OomMonitor | undefined;
+  const engines = new Map<string, EngineSource>();
+  for (const [kind, host] of [['docker', options.dockerHost], ['podman', options.podmanHost]] as const) {
+    if (host === undefined) continue;
+    try {
+      engines.set(
+        kind,
+        connectEngine(kind, host, {
+          layout,
+          bus,
+          envAllowList: options.envMetadataWhitelist,
+          log,
+          onDescriptionChanged: (cgroupPath) => collector?.redescribe(cgroupPath),
+          onContainerStarted: (info) => oomMonitor?.watch(info),
+          onEngineOom: (info, timeMs) => oomMonitor?.engineReportedOom(info, timeMs),
+        }),
+      );
+    } catch (error) {
+      throw new StartupError(`--${kind}-host: ${(error as Error).message}`);
+    }
+  }
+  collector = new Collector({
     layout,
     procRoot: options.procRoot,
     intervalMs: options.intervalMs,
@@ -92,6 +125,8 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
         byCgroupPath: (cgroupPath) => runtime?.byCgroupPath(cgroupPath),
         networkCounters: (cgroupPath) => runtime?.networkCounters(cgroupPath),
       }),
+      ...engines.values(),
+      new KubepodsSource(),
       new RawSource(),
     ],
     perCpu: options.perCpu,
@@ -123,7 +158,6 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
 
   // Events: the bus, the log on disk (replayed into the OOM counter, so container_oom_events_total
   // survives restarts), and the OOM monitor following the collector from its first tick.
-  const bus = new EventBus((error) => log(`capstan: warning: an event listener failed: ${(error as Error).message}`));
   let eventLog: EventLog;
   try {
     eventLog = new EventLog({
@@ -137,8 +171,9 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
   eventLog.attach(bus);
   const oomCounter = new OomCounter();
   await oomCounter.attach(bus, eventLog);
-  const oomMonitor = new OomMonitor({ layout, bus, onWarning: (message) => log(`capstan: warning: ${message}`) });
+  oomMonitor = new OomMonitor({ layout, bus, onWarning: (message) => log(`capstan: warning: ${message}`) });
   oomMonitor.attach(collector);
+  for (const engine of engines.values()) engine.connect();
 
   // Re-adopt the containers left running (or exited) while no agent ran, before the first tick
   // names their cgroups.
@@ -164,6 +199,8 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
     deviceName: createDeviceNameResolver({ onError: (error) => console.error(`capstan: warning: cannot resolve a block device name: ${error.message}`) }),
     filesystems: () => filesystems,
     oomCounts: () => oomCounter.byName(),
+    labelPolicy: options.storeContainerLabels ? STORE_ALL_LABELS : { storeAll: false, allowList: options.whitelistedContainerLabels },
+    sourceStates: () => [...engines.values()].map((engine) => ({ source: engine.kind, up: engine.up })),
   });
   collector.on('tick', (snapshot) => exporter.recordTick(snapshot));
   collector.on('warning', (message) => {
@@ -182,8 +219,13 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
       if (applied.container.source === 'capstan') runtimeManager.recordLimitUpdate(applied.container.id, applied.settings);
     },
   });
+  const containers = new Containers([new CapstanOwner(runtimeManager), ...engines.values()]);
+  const ownedLimits = new OwnedLimits({ service: limits, engines });
   const app = createApp({
     collector,
+    containers,
+    ownedLimits,
+    describeOwned: (owner, id) => engines.get(owner)?.describeContainer(id),
     cgroups: cgroupManager,
     limits,
     bus,
@@ -202,16 +244,17 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
     const listening = app.listen(options.listenPort, options.listenHost);
     listening.once('listening', () => resolve(listening));
     listening.once('error', (error: NodeJS.ErrnoException) => {
-      collector.stop();
-      oomMonitor.close();
+      collector?.stop();
+      oomMonitor?.close();
       void runtime?.close();
+      for (const engine of engines.values()) void engine.close();
       eventLog.close();
       reject(new StartupError(`cannot listen on ${options.listenHost}:${options.listenPort}: ${error.code ?? error.message}`));
     });
   });
   const sockets = attachSocketServer(server, { tokens: tokenStore, bus });
   // The dashboard's live stats: per-page rooms, per-tick deltas.
-  const live = attachLive(sockets.io, { collector, runtime: runtimeManager, intervalMs: options.intervalMs, hostHistoryPoints: Math.max(2, Math.round(options.historyMs / options.intervalMs)) });
+  const live = attachLive(sockets.io, { collector, owners: containers, intervalMs: options.intervalMs, hostHistoryPoints: Math.max(2, Math.round(options.historyMs / options.intervalMs)) });
   // run -it, exec: raw sessions after an HTTP Upgrade (other upgrade paths belong to socket.io).
   server.on('upgrade', runtimeUpgradeHandler({ runtime: runtimeManager, tokens: tokenStore }));
   const address = server.address() as AddressInfo;
@@ -233,8 +276,9 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
     async close() {
       if (closed) return;
       closed = true;
-      collector.stop();
-      oomMonitor.close();
+      collector?.stop();
+      oomMonitor?.close();
+      await Promise.all([...engines.values()].map((engine) => engine.close()));
       clearInterval(filesystemTimer);
       if (blkioTimer) clearInterval(blkioTimer);
       live.close();

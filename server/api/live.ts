@@ -24,9 +24,8 @@ import type { CgroupManager } from '../cgroup/manage';
 import type { Collector } from '../collector/collector';
 import type { CollectorSnapshot, ContainerInfo, ContainerSnapshot, ContainerStats } from '../model';
 import { parsePsOutput, runPs } from '../runtime/top';
-import type { RuntimeManager } from '../runtime/manager';
+import type { OwnedContainer, OwnedStatus } from '../containers/types';
 import type { TopResult } from '../runtime/top';
-import type { ContainerSummary } from '../runtime/types';
 import type { Role } from './auth';
 import { HttpError } from './errors';
 import { resolveContainer } from './resolve';
@@ -226,25 +225,25 @@ export function diffStats(
   return { ...(set && { set: set as Partial<ContainerStats> }), ...(unset && { unset }) };
 }
 
-/** The state badge of a tracked cgroup. */
-export function rowState(container: ContainerSnapshot, runtimeStatus: ContainerSummary['status'] | undefined): RowState {
+/** The state badge of a tracked cgroup: its owner's status, else whether the cgroup has tasks. */
+export function rowState(container: ContainerSnapshot, runtimeStatus: OwnedStatus | undefined): RowState {
   if (runtimeStatus !== undefined) return runtimeStatus;
   const pids = container.stats.pids;
   if (pids === undefined) return 'unknown';
   return pids > 0 ? 'running' : 'empty';
 }
 
-/** A capstan container with no cgroup in the snapshot (created, exited), as the table describes it. */
-export function infoOfSummary(summary: ContainerSummary): ContainerInfo {
+/** An owned container with no cgroup in the snapshot (created, exited), as the table describes it. */
+export function infoOfSummary(summary: OwnedContainer): ContainerInfo {
   return {
     id: summary.id,
     name: summary.name,
-    cgroupPath: summary.cgroupPath,
+    cgroupPath: summary.cgroupPath ?? '',
     image: summary.image,
-    source: 'capstan',
+    source: summary.owner,
     isContainer: true,
     labels: { ...summary.labels },
-    ...(Number.isFinite(summary.createdAtMs) && { createdAtMs: summary.createdAtMs }),
+    ...(summary.createdAtMs !== undefined && Number.isFinite(summary.createdAtMs) && { createdAtMs: summary.createdAtMs }),
   };
 }
 
@@ -348,13 +347,15 @@ interface ContainerRoomState {
   stats: Partial<ContainerStats>;
 }
 
-/** The subset of RuntimeManager the live module reads. */
-export type LiveRuntime = Pick<RuntimeManager, 'list' | 'byCgroupPath'>;
+/** What the live module reads of the owners: every owned container with its status (the containers interface). */
+export interface LiveOwners {
+  list(): OwnedContainer[];
+}
 
 export interface LiveOptions {
   collector: Collector;
-  /** capstan's own containers: states for the badges and rows for containers that are not running. */
-  runtime?: LiveRuntime;
+  /** Every owner's containers: states for the badges, and rows for containers that are not running. */
+  owners?: LiveOwners;
   /** Units: milliseconds. */
   intervalMs: number;
   /** Host points kept for a page that opens later. Units: ticks. Default 900. */
@@ -367,7 +368,7 @@ export interface AttachedLive {
 }
 
 export function attachLive(io: CapstanSocketServer, options: LiveOptions): AttachedLive {
-  const { collector, runtime } = options;
+  const { collector, owners } = options;
   const overviewRooms = new Map<OverviewScope, OverviewRoomState>();
   const containerRooms = new Map<string, ContainerRoomState>();
   const hostCapacity = options.hostHistoryPoints ?? 900;
@@ -376,8 +377,16 @@ export function attachLive(io: CapstanSocketServer, options: LiveOptions): Attac
 
   const members = (room: string): number => io.sockets.adapter.rooms.get(room)?.size ?? 0;
 
-  const runtimeStatus = (info: ContainerInfo): ContainerSummary['status'] | undefined =>
-    info.source === 'capstan' ? runtime?.byCgroupPath(info.cgroupPath)?.status : undefined;
+  // The owners' statuses, listed once per snapshot (a tick asks for every row's).
+  let statusOf: { sequence: number; byId: Map<string, OwnedStatus>; list: OwnedContainer[] } | undefined;
+  const ownedNow = (snapshot: CollectorSnapshot): { byId: Map<string, OwnedStatus>; list: OwnedContainer[] } => {
+    if (statusOf?.sequence !== snapshot.sequence) {
+      const list = owners?.list() ?? [];
+      statusOf = { sequence: snapshot.sequence, list, byId: new Map(list.map((c) => [c.id, c.status])) };
+    }
+    return statusOf;
+  };
+  const runtimeStatus = (snapshot: CollectorSnapshot, info: ContainerInfo): OwnedStatus | undefined => ownedNow(snapshot).byId.get(info.id);
 
   /** Rows of a scope from a snapshot: tracked cgroups plus capstan containers without one. */
   const overviewRows = (snapshot: CollectorSnapshot, scope: OverviewScope): Array<Omit<OverviewRowState, 'key'>> => {
@@ -386,9 +395,9 @@ export function attachLive(io: CapstanSocketServer, options: LiveOptions): Attac
     for (const container of snapshot.containers) {
       if (scope === 'containers' && !container.info.isContainer) continue;
       seen.add(container.info.id);
-      rows.push({ info: container.info, state: rowState(container, runtimeStatus(container.info)), stats: projectStats(container.stats, OVERVIEW_STAT_KEYS) });
+      rows.push({ info: container.info, state: rowState(container, runtimeStatus(snapshot, container.info)), stats: projectStats(container.stats, OVERVIEW_STAT_KEYS) });
     }
-    for (const summary of runtime?.list() ?? []) {
+    for (const summary of ownedNow(snapshot).list) {
       if (seen.has(summary.id)) continue;
       rows.push({ info: infoOfSummary(summary), state: summary.status, stats: {} });
     }
@@ -487,11 +496,11 @@ export function attachLive(io: CapstanSocketServer, options: LiveOptions): Attac
         sequence: snapshot.sequence,
         timestampMs: snapshot.timestampMs,
         info: container.info,
-        state: rowState(container, runtimeStatus(container.info)),
+        state: rowState(container, runtimeStatus(snapshot, container.info)),
         stats: projectStats(container.stats, Object.keys(container.stats) as StatKey[]),
       };
     }
-    const summary = runtime?.list().find((s) => s.id === id);
+    const summary = ownedNow(snapshot).list.find((s) => s.id === id);
     if (!summary) return undefined;
     return { sequence: snapshot.sequence, timestampMs: snapshot.timestampMs, info: infoOfSummary(summary), state: summary.status, stats: {} };
   };
@@ -536,7 +545,7 @@ export function attachLive(io: CapstanSocketServer, options: LiveOptions): Attac
     try {
       return resolveContainer(snapshot.containers, reference).info.id;
     } catch {
-      const summary = runtime?.list().find((s) => s.id === reference || s.name === reference || (reference.length >= 3 && s.id.startsWith(reference)));
+      const summary = (owners?.list() ?? []).find((s) => s.id === reference || s.name === reference || (reference.length >= 3 && s.id.startsWith(reference)));
       return summary?.id;
     }
   };

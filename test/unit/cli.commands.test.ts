@@ -279,7 +279,7 @@ test('ps: containers sorted by name; -a adds cgroups; -q prints IDs', async (t) 
   const table = await cli([...flags, 'ps']);
   t.is(
     table.stdout,
-    'CONTAINER ID   NAME      IMAGE     SOURCE    CGROUP         CREATED\n' +
+    'CONTAINER ID   NAME      IMAGE     RUNTIME   CGROUP         CREATED\n' +
       'aaaaaaaaaaaa   db        busybox   capstan   /capstan/db    --\n' +
       'bbbbbbbbbbbb   web       busybox   capstan   /capstan/web   --\n',
   );

@@ -111,7 +111,7 @@ test('ps: default table, relative creation time, labels', (t) => {
   ];
   t.is(
     ps.render(rows, { trunc: true, nowMs }),
-    'CONTAINER ID   NAME               IMAGE     SOURCE    CGROUP                      CREATED\n' +
+    'CONTAINER ID   NAME               IMAGE     RUNTIME   CGROUP                      CREATED\n' +
       'b95a83497c91   awesome_brattain   busybox   capstan   /capstan/awesome_brattain   5 minutes ago\n' +
       'aaaaaaaaaaaa   system.slice                 raw       /system.slice               --\n',
   );

@@ -11,7 +11,7 @@ export interface PsRow {
   info: ContainerInfo;
 }
 
-export const DEFAULT_PS_TABLE_FORMAT = 'table {{.ID}}\t{{.Name}}\t{{.Image}}\t{{.Source}}\t{{.Cgroup}}\t{{.RunningFor}}';
+export const DEFAULT_PS_TABLE_FORMAT = 'table {{.ID}}\t{{.Name}}\t{{.Image}}\t{{.Runtime}}\t{{.Cgroup}}\t{{.RunningFor}}';
 
 const pad2 = (n: number): string => String(n).padStart(2, '0');
 
@@ -41,7 +41,14 @@ export const PS_COLUMNS: readonly Column<PsRow>[] = [
   { field: 'Name', header: 'NAME', description: 'Container name', format: (row) => row.info.name || UNKNOWN },
   // An empty image means none applies (a plain cgroup), which is not the same as unknown.
   { field: 'Image', header: 'IMAGE', description: 'Image reference, empty for plain cgroups', format: (row) => row.info.image },
-  { field: 'Source', header: 'SOURCE', description: 'Who named it: capstan, docker, systemd or raw', format: (row) => row.info.source },
+  {
+    field: 'Runtime',
+    header: 'RUNTIME',
+    description: 'Who owns it: capstan, docker, podman, kubernetes, systemd or raw',
+    format: (row) => row.info.source,
+  },
+  // The earlier name of the same column, kept for templates written against it.
+  { field: 'Source', header: 'SOURCE', description: 'Same as .Runtime', format: (row) => row.info.source },
   { field: 'Cgroup', header: 'CGROUP', description: 'Cgroup path relative to the hierarchy root', format: (row) => row.info.cgroupPath },
   {
     field: 'RunningFor',
