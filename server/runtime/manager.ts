@@ -22,6 +22,7 @@ import type { CgroupManager } from '../cgroup/manage';
 import type { CapstanEvent, EventAction, EventBus } from '../events';
 import type { CgroupPath, NetworkInterfaceSample } from '../model';
 import { connectInNetns } from '../native';
+import { isFrozen, oomKillCount, removeCgroup, setFrozen, thaw } from './container-cgroup';
 import { conflict, noSuchContainer, RuntimeError } from './errors';
 import { hostRootfs, type ImageRef, type PreparedRootfs, type RootfsProvider } from './filesystems';
 import { inspectContainer } from './inspect';
@@ -29,7 +30,7 @@ import { applyContainerLimits, hasSwapAccounting, validateContainerLimits } from
 import { LogFollower, readLogs, type LogQuery } from './logs';
 import { generateContainerName, newContainerId } from './names';
 import { newPortCounters, publishPorts, type ConnectInNamespace, type PortCounters, type PublishedPorts } from './ports';
-import { isSameProcess, parseSignal } from './process';
+import { isSameProcess, parseSignal, processExists } from './process';
 import { parseCreateRequest, type CreateOptions } from './request';
 import { parseExecRequest, type SessionControl, type SessionSink } from './sessions';
 import { defaultShimPath, launchShim, readStatus, SHIM_LOG_FILE, type PendingShim } from './shim';
@@ -38,7 +39,6 @@ import {
   DEFAULT_MASKED_PATHS,
   DEFAULT_READONLY_PATHS,
   DOCKER_DEFAULT_CAPABILITIES,
-  type ControlMessage,
   type ExecConfig,
   type ExitRecord,
   type LogLine,
@@ -48,7 +48,7 @@ import { ContainerStore, readMountinfo, writeFileAtomic, writeFileReplace } from
 import { parsePsOutput, runPs, splitPsArgs, validatePsArgs, type TopResult } from './top';
 import type { ContainerRecord, ContainerStatus, ContainerSummary } from './types';
 import { ZERO_TIME } from './types';
-import { connectUnix, connectWhenListening } from './unix';
+import { connectWhenListening, sendControl } from './unix';
 import { readFromLayers, resolveUser, type ResolvedUser } from './user';
 
 export interface RuntimeManagerOptions {
@@ -225,7 +225,7 @@ export class RuntimeManager {
       const cgroupPath = this.cgroupPathOf(id);
       // A folder without spec.json is a create that crashed half-way: finish undoing it.
       this.log(`capstan: removing half-created container folder ${directory}`);
-      await this.removeCgroup(cgroupPath);
+      await removeCgroup(this.options.cgroups, cgroupPath);
       await this.releaseRootfs(directory);
       await this.store.removeDirectory(id);
       return;
@@ -243,12 +243,12 @@ export class RuntimeManager {
     if (!alive && state.status !== 'running' && state.status !== 'paused') {
       if (state.status === 'restarting') this.scheduleRestart(container);
       // Nothing runs: make sure nothing is left of the last run either.
-      else if (state.status !== 'created') container.cleanup = this.removeCgroup(container.cgroupPath);
+      else if (state.status !== 'created') container.cleanup = removeCgroup(this.options.cgroups, container.cgroupPath);
       return;
     }
     if (alive) {
       container.startedAtMs = Date.parse(state.startedAt) || Date.now();
-      state.status = this.isFrozen(container) ? 'paused' : 'running';
+      state.status = isFrozen(this.options.cgroups, container.cgroupPath) ? 'paused' : 'running';
       // The spec is the truth for the limits it records (create, and every `capstan update` since):
       // whatever changed the cgroup while no agent watched, the container gets its limits back.
       try {
@@ -630,7 +630,7 @@ export class RuntimeManager {
       } catch (error) {
         throw new RuntimeError(500, 'cgroup_create_failed', `cannot create cgroup ${container.cgroupPath}: ${(error as Error).message}`);
       }
-      undo.push(() => this.removeCgroup(container.cgroupPath));
+      undo.push(() => removeCgroup(this.options.cgroups, container.cgroupPath));
       applyContainerLimits(cgroups, container.cgroupPath, record.hostConfig.limits);
 
       container.ports = await this.bindPorts(container);
@@ -802,7 +802,7 @@ export class RuntimeManager {
       error,
       // The OOM watcher's event usually comes first; the kernel's own counter in the cgroup (fresh
       // at every start) settles it when the event is late or the watcher never saw the cgroup.
-      oomKilled: state.oomKilled || container.oomThisRun || this.oomKillCount(container.cgroupPath) > 0,
+      oomKilled: state.oomKilled || container.oomThisRun || oomKillCount(this.options.cgroups, container.cgroupPath) > 0,
     });
     const startedAtMs = container.startedAtMs || Date.parse(state.startedAt) || Date.now();
     const runMs = (Date.parse(state.finishedAt) || Date.now()) - startedAtMs;
@@ -814,7 +814,7 @@ export class RuntimeManager {
     state.boundPorts = [];
     container.cleanup = (async () => {
       await ports?.close();
-      await this.removeCgroup(container.cgroupPath);
+      await removeCgroup(this.options.cgroups, container.cgroupPath);
     })().catch((cleanupError: unknown) => this.log(`capstan: warning: container ${record.name}: ${(cleanupError as Error).message}`));
 
     if (this.shouldRestart(container)) {
@@ -914,40 +914,6 @@ export class RuntimeManager {
     container.writerRunning = false;
   }
 
-  /** Removes the container's cgroup; processes left in it (it should be empty once init died) are killed first. */
-  private async removeCgroup(cgroupPath: CgroupPath): Promise<void> {
-    const { cgroups } = this.options;
-    try {
-      await cgroups.remove(cgroupPath);
-      return;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EBUSY') throw error;
-    }
-    this.thaw(cgroupPath);
-    for (const pid of cgroups.processes(cgroupPath)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }
-    await cgroups.remove(cgroupPath);
-  }
-
-  /** oom_kill in memory.oom_control (v1) or memory.events (v2); 0 when unknown. Units: kills (count). */
-  private oomKillCount(cgroupPath: CgroupPath): number {
-    const { cgroups } = this.options;
-    try {
-      const text =
-        cgroups.layout.controllersOn === 2
-          ? cgroups.readControl('unified', cgroupPath, 'memory.events')
-          : cgroups.readControl('memory', cgroupPath, 'memory.oom_control');
-      return Number(/^oom_kill (\d+)$/m.exec(text)?.[1] ?? 0);
-    } catch {
-      return 0;
-    }
-  }
-
   private onBusEvent(event: CapstanEvent): void {
     if (event.action !== 'oom') return;
     const container = this.byCgroup.get(event.actor.cgroupPath) ?? this.containers.get(event.actor.id);
@@ -1021,7 +987,7 @@ export class RuntimeManager {
     }
     // A frozen process only acts on a signal once thawed: a kill must not wait for unpause.
     if (container.status === 'paused' && (signal === 9 || signal === 15)) {
-      this.thaw(container.cgroupPath);
+      thaw(this.options.cgroups, container.cgroupPath);
       container.record.state.status = 'running';
       this.event(container, 'unpause');
     }
@@ -1055,7 +1021,7 @@ export class RuntimeManager {
     await container.serialize(async () => {
       if (container.status === 'paused') throw conflict('already_paused', `Container ${container.id} is already paused`);
       if (container.status !== 'running') throw conflict('not_running', `Container ${container.id} is not running`);
-      await this.setFrozen(container.cgroupPath, true);
+      await setFrozen(this.options.cgroups, container.cgroupPath, true);
       container.record.state.status = 'paused';
       void this.persist(container);
       this.event(container, 'pause');
@@ -1067,52 +1033,11 @@ export class RuntimeManager {
     const container = this.find(reference);
     await container.serialize(async () => {
       if (container.status !== 'paused') throw conflict('not_paused', `Container ${container.id} is not paused`);
-      await this.setFrozen(container.cgroupPath, false);
+      await setFrozen(this.options.cgroups, container.cgroupPath, false);
       container.record.state.status = 'running';
       void this.persist(container);
       this.event(container, 'unpause');
     });
-  }
-
-  /** v1: freezer.state FROZEN/THAWED; v2: cgroup.freeze. Waits until the kernel reports it done. */
-  private async setFrozen(cgroupPath: CgroupPath, frozen: boolean): Promise<void> {
-    const { cgroups } = this.options;
-    const v2 = cgroups.layout.controllersOn === 2;
-    try {
-      if (v2) cgroups.writeControl('unified', cgroupPath, 'cgroup.freeze', frozen ? '1' : '0');
-      else cgroups.writeControl('freezer', cgroupPath, 'freezer.state', frozen ? 'FROZEN' : 'THAWED');
-    } catch (error) {
-      throw new RuntimeError(500, 'freezer_failed', `cannot ${frozen ? 'freeze' : 'thaw'} ${cgroupPath}: ${(error as Error).message}`);
-    }
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const done = v2
-        ? /(^|\n)frozen (\d)/.exec(cgroups.readControl('unified', cgroupPath, 'cgroup.events'))?.[2] === (frozen ? '1' : '0')
-        : cgroups.readControl('freezer', cgroupPath, 'freezer.state') === (frozen ? 'FROZEN' : 'THAWED');
-      if (done) return;
-      if (Date.now() > deadline) throw new RuntimeError(500, 'freezer_timeout', `the kernel did not finish ${frozen ? 'freezing' : 'thawing'} ${cgroupPath}`);
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-  }
-
-  private thaw(cgroupPath: CgroupPath): void {
-    const { cgroups } = this.options;
-    try {
-      if (cgroups.layout.controllersOn === 2) cgroups.writeControl('unified', cgroupPath, 'cgroup.freeze', '0');
-      else cgroups.writeControl('freezer', cgroupPath, 'freezer.state', 'THAWED');
-    } catch {
-      // No freezer, or the cgroup is gone: nothing is frozen.
-    }
-  }
-
-  private isFrozen(container: ManagedContainer): boolean {
-    const { cgroups } = this.options;
-    try {
-      if (cgroups.layout.controllersOn === 2) return /(^|\n)frozen 1/.test(cgroups.readControl('unified', container.cgroupPath, 'cgroup.events'));
-      return cgroups.readControl('freezer', container.cgroupPath, 'freezer.state') !== 'THAWED';
-    } catch {
-      return false;
-    }
   }
 
   // ---------------------------------------------------------------- rm
@@ -1151,7 +1076,7 @@ export class RuntimeManager {
       await container.cleanup;
       await withTimeout(Promise.allSettled([...container.holds]), DRAIN_TIMEOUT_MS);
       await container.ports?.close();
-      await this.removeCgroup(container.cgroupPath);
+      await removeCgroup(this.options.cgroups, container.cgroupPath);
       await container.saving;
       await this.releaseRootfs(container.directory);
       await this.store.removeDirectory(container.id, readMountinfo());
@@ -1362,7 +1287,7 @@ export class RuntimeManager {
           }
           else if (exited || !container.isRunning) finish();
         });
-        if (options.consoleSize) this.sendControl(container.directory, CONTAINER_FILES.control, { type: 'resize', ...options.consoleSize });
+        if (options.consoleSize) sendControl(container.directory, CONTAINER_FILES.control, { type: 'resize', ...options.consoleSize });
       } else {
         socket.resume();
       }
@@ -1376,7 +1301,7 @@ export class RuntimeManager {
         if (!tty) socket?.end();
       },
       resize: (rows, cols) => {
-        if (tty && !finished) this.sendControl(container.directory, CONTAINER_FILES.control, { type: 'resize', rows, cols });
+        if (tty && !finished) sendControl(container.directory, CONTAINER_FILES.control, { type: 'resize', rows, cols });
       },
       close: () => {
         clientGone = true;
@@ -1393,17 +1318,6 @@ export class RuntimeManager {
     };
     if (container.isRunning) container.once('exit', replay);
     else replay();
-  }
-
-  /** One ControlMessage line to a shim control socket; best effort (a lost resize only costs a redraw). */
-  private sendControl(directory: string, name: string, message: ControlMessage): void {
-    connectUnix(directory, name).then(
-      (control) => {
-        control.on('error', () => control.destroy());
-        control.end(JSON.stringify(message) + '\n');
-      },
-      () => undefined,
-    );
   }
 
   /** Runs a command in a running container (`capstan exec`), through `capstan-shim exec`. */
@@ -1509,7 +1423,7 @@ export class RuntimeManager {
         if (!request.tty) child.stdin?.end();
       },
       resize: (rows, cols) => {
-        if (request.tty) this.sendControl(container.directory, names.control, { type: 'resize', rows, cols });
+        if (request.tty) sendControl(container.directory, names.control, { type: 'resize', rows, cols });
       },
       close: () => {
         clientGone = true;
@@ -1534,15 +1448,6 @@ export function mergeEnv(base: readonly string[], overrides: readonly string[]):
   const merged = new Map<string, string>();
   for (const entry of [...base, ...overrides]) merged.set(entry.split('=', 1)[0]!, entry);
   return [...merged.values()];
-}
-
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Resolves true when `promise` settles within `ms` (undefined: no limit), false on timeout. */
