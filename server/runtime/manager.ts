@@ -12,28 +12,25 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import type * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
-import type { CgroupManager } from '../cgroup/manage';
-import type { CapstanEvent, EventAction, EventBus } from '../events';
+import type { CapstanEvent } from '../events';
 import type { CgroupPath, NetworkInterfaceSample } from '../model';
-import { connectInNetns } from '../native';
 import { isFrozen, oomKillCount, removeCgroup, setFrozen, thaw } from './container-cgroup';
+import { buildRecord, mergeEnv } from './create-record';
 import { conflict, noSuchContainer, RuntimeError } from './errors';
-import { hostRootfs, type ImageRef, type PreparedRootfs, type RootfsProvider } from './filesystems';
-import { inspectContainer } from './inspect';
+import { hostRootfs, type ImageRef, type PreparedRootfs } from './filesystems';
 import { applyContainerLimits, hasSwapAccounting, validateContainerLimits } from './limits';
-import { LogFollower, readLogs, type LogQuery } from './logs';
-import { generateContainerName, newContainerId } from './names';
-import { newPortCounters, publishPorts, type ConnectInNamespace, type PortCounters, type PublishedPorts } from './ports';
+import { readLogs, type LogQuery } from './logs';
+import { publishPorts, type PublishedPorts } from './ports';
 import { isSameProcess, parseSignal, processExists } from './process';
-import { parseCreateRequest, type CreateOptions } from './request';
+import { Queries } from './queries';
+import { parseCreateRequest } from './request';
+import { nowRfc3339, RuntimeState, withTimeout, type ManagedContainer, type RuntimeManagerOptions } from './runtime-state';
 import { parseExecRequest, type SessionControl, type SessionSink } from './sessions';
-import { defaultShimPath, launchShim, readStatus, SHIM_LOG_FILE, type PendingShim } from './shim';
+import { launchShim, readStatus, SHIM_LOG_FILE, type PendingShim } from './shim';
 import {
   CONTAINER_FILES,
   DEFAULT_MASKED_PATHS,
@@ -44,33 +41,17 @@ import {
   type LogLine,
   type ShimConfig,
 } from './shim-protocol';
-import { ContainerStore, readMountinfo, writeFileAtomic, writeFileReplace } from './store';
-import { parsePsOutput, runPs, splitPsArgs, validatePsArgs, type TopResult } from './top';
+import { SpecWriter } from './spec-writer';
+import { readMountinfo, writeFileAtomic, writeFileReplace } from './store';
+import type { TopResult } from './top';
 import type { ContainerRecord, ContainerStatus, ContainerSummary } from './types';
 import { ZERO_TIME } from './types';
 import { connectWhenListening, sendControl } from './unix';
 import { readFromLayers, resolveUser, type ResolvedUser } from './user';
 
-export interface RuntimeManagerOptions {
-  stateDir: string;
-  cgroups: CgroupManager;
-  /** Parent of every container cgroup (`/capstan`, or `--cgroup-parent`). */
-  cgroupParent: CgroupPath;
-  bus: EventBus;
-  rootfs: RootfsProvider;
-  /** Defaults to native/build/Release/capstan-shim in this checkout. */
-  shimBinary?: string;
-  /** CPUs --cpus may ask for; defaults to the CPUs the agent may run on. Units: CPUs. */
-  hostCpus?: number;
-  /** Opens the container end of a published port (tests inject a fake). */
-  connect?: ConnectInNamespace;
-  log?: (message: string) => void;
-  /** First restart-policy delay; doubles per restart up to a minute, as docker does. Units: milliseconds. */
-  restartDelayMs?: number;
-}
+export type { RuntimeManagerOptions } from './runtime-state';
+export { mergeEnv } from './create-record';
 
-/** docker's defaults for a new container's environment. */
-const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** container.log rotation. Units: bytes, files. */
 const LOG_MAX_BYTES = 10 * 1024 * 1024;
 const LOG_MAX_FILES = 3;
@@ -86,112 +67,36 @@ const DRAIN_TIMEOUT_MS = 5_000;
 
 export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
 
-interface ContainerEvents {
-  exit: [ContainerRecord];
-  removed: [];
-  directory: [string | null];
-}
-
-/** One container as the manager holds it. */
-class ManagedContainer extends EventEmitter<ContainerEvents> {
-  readonly counters: PortCounters = newPortCounters();
-  ports: PublishedPorts | undefined;
-  watcher: fs.FSWatcher | undefined;
-  prepared: PreparedRootfs | undefined;
-  restartTimer: NodeJS.Timeout | undefined;
-  /** Work to finish before the next start (cgroup removal, closing ports) after an exit. */
-  cleanup: Promise<void> = Promise.resolve();
-  /** Attached clients and log followers that must drain before an automatic removal. */
-  readonly holds = new Set<Promise<unknown>>();
-  /** An OOM kill was reported during the current run. */
-  oomThisRun = false;
-  /** Units: milliseconds since the Unix epoch. */
-  startedAtMs = 0;
-  removed = false;
-  /** destroy() is under way: no more spec.json writes. */
-  removing = false;
-  /** The spec.json writer while it runs (see RuntimeManager.persist); settled when idle. */
-  saving: Promise<void> = Promise.resolve();
-  /** A change happened since the write in progress began. */
-  saveRequested = false;
-  writerRunning = false;
-  /** Callers waiting for a write that includes their change. */
-  saveWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
-  private queue: Promise<unknown> = Promise.resolve();
-
-  constructor(
-    public record: ContainerRecord,
-    readonly directory: string,
-    readonly cgroupPath: CgroupPath,
-  ) {
-    super();
-    this.setMaxListeners(0);
-  }
-
-  get id(): string {
-    return this.record.id;
-  }
-
-  get status(): ContainerStatus {
-    return this.record.state.status;
-  }
-
-  get isRunning(): boolean {
-    return this.status === 'running' || this.status === 'paused';
-  }
-
-  /** Runs `work` after every earlier operation on this container has finished. */
-  serialize<T>(work: () => Promise<T>): Promise<T> {
-    const result = this.queue.then(work, work);
-    this.queue = result.catch(() => undefined);
-    return result;
-  }
-}
-
-function nowRfc3339(): string {
-  return new Date().toISOString().replace('Z', '000000Z');
-}
-
 export class RuntimeManager {
-  private readonly store: ContainerStore;
-  private readonly containers = new Map<string, ManagedContainer>();
-  private readonly names = new Map<string, string>();
-  private readonly byCgroup = new Map<CgroupPath, ManagedContainer>();
-  private readonly shimBinary: string;
-  private readonly hostCpus: number;
-  private readonly connect: ConnectInNamespace;
-  private readonly log: (message: string) => void;
-  private readonly restartDelayMs: number;
+  private readonly state: RuntimeState;
+  private readonly specs: SpecWriter;
+  private readonly queries: Queries;
   private safetyTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private swapAccounting: boolean | undefined;
-  private closed = false;
 
-  constructor(private readonly options: RuntimeManagerOptions) {
-    this.store = new ContainerStore(options.stateDir);
-    this.shimBinary = options.shimBinary ?? defaultShimPath();
-    this.hostCpus = options.hostCpus ?? os.availableParallelism();
-    this.connect = options.connect ?? connectInNetns;
-    this.log = options.log ?? ((message) => console.error(message));
-    this.restartDelayMs = options.restartDelayMs ?? 100;
+  constructor(options: RuntimeManagerOptions) {
+    this.state = new RuntimeState(options);
+    this.specs = new SpecWriter(this.state);
+    this.queries = new Queries(this.state);
   }
 
   get cgroupParent(): CgroupPath {
-    return this.options.cgroupParent;
+    return this.state.options.cgroupParent;
   }
 
   // ---------------------------------------------------------------- start-up and shut-down
 
   /** Loads every container folder and re-adopts running containers. */
   async start(): Promise<void> {
-    this.store.ensureRoot();
-    await this.store.removeAbandoned();
-    this.unsubscribe = this.options.bus.subscribe((event) => this.onBusEvent(event));
-    for (const id of this.store.list()) {
+    this.state.store.ensureRoot();
+    await this.state.store.removeAbandoned();
+    this.unsubscribe = this.state.options.bus.subscribe((event) => this.onBusEvent(event));
+    for (const id of this.state.store.list()) {
       try {
         await this.adopt(id);
       } catch (error) {
-        this.log(`capstan: warning: cannot re-adopt container ${id}: ${(error as Error).message}`);
+        this.state.log(`capstan: warning: cannot re-adopt container ${id}: ${(error as Error).message}`);
       }
     }
     this.safetyTimer = setInterval(() => this.safetyPoll(), SAFETY_POLL_MS);
@@ -203,11 +108,11 @@ export class RuntimeManager {
    * agent, as they live in it, and come back when the next agent re-adopts.
    */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.state.closed) return;
+    this.state.closed = true;
     if (this.safetyTimer) clearInterval(this.safetyTimer);
     this.unsubscribe?.();
-    for (const container of this.containers.values()) {
+    for (const container of this.state.all()) {
       container.watcher?.close();
       container.watcher = undefined;
       if (container.restartTimer) clearTimeout(container.restartTimer);
@@ -219,22 +124,22 @@ export class RuntimeManager {
   }
 
   private async adopt(id: string): Promise<void> {
-    const record = this.store.readRecord(id);
-    const directory = this.store.directory(id);
+    const record = this.state.store.readRecord(id);
+    const directory = this.state.store.directory(id);
     if (!record) {
-      const cgroupPath = this.cgroupPathOf(id);
+      const cgroupPath = this.state.cgroupPathOf(id);
       // A folder without spec.json is a create that crashed half-way: finish undoing it.
-      this.log(`capstan: removing half-created container folder ${directory}`);
-      await removeCgroup(this.options.cgroups, cgroupPath);
+      this.state.log(`capstan: removing half-created container folder ${directory}`);
+      await removeCgroup(this.state.options.cgroups, cgroupPath);
       await this.releaseRootfs(directory);
-      await this.store.removeDirectory(id);
+      await this.state.store.removeDirectory(id);
       return;
     }
-    const container = this.register(record);
+    const container = this.state.register(record);
     const state = record.state;
     // init.json names the latest run the shim started. spec.json may not know it yet (the agent
     // died between the start and the save), so the process decides, not the recorded status.
-    const init = this.store.readInit(id);
+    const init = this.state.store.readInit(id);
     const unrecordedRun = init !== undefined && init.startTimeTicks !== state.startTimeTicks;
     const alive = init !== undefined && isSameProcess(init.pid, init.startTimeTicks);
     if (init && (alive || unrecordedRun)) {
@@ -243,33 +148,33 @@ export class RuntimeManager {
     if (!alive && state.status !== 'running' && state.status !== 'paused') {
       if (state.status === 'restarting') this.scheduleRestart(container);
       // Nothing runs: make sure nothing is left of the last run either.
-      else if (state.status !== 'created') container.cleanup = removeCgroup(this.options.cgroups, container.cgroupPath);
+      else if (state.status !== 'created') container.cleanup = removeCgroup(this.state.options.cgroups, container.cgroupPath);
       return;
     }
     if (alive) {
       container.startedAtMs = Date.parse(state.startedAt) || Date.now();
-      state.status = isFrozen(this.options.cgroups, container.cgroupPath) ? 'paused' : 'running';
+      state.status = isFrozen(this.state.options.cgroups, container.cgroupPath) ? 'paused' : 'running';
       // The spec is the truth for the limits it records (create, and every `capstan update` since):
       // whatever changed the cgroup while no agent watched, the container gets its limits back.
       try {
-        applyContainerLimits(this.options.cgroups, container.cgroupPath, record.hostConfig.limits);
+        applyContainerLimits(this.state.options.cgroups, container.cgroupPath, record.hostConfig.limits);
       } catch (error) {
-        this.log(`capstan: warning: container ${record.name}: cannot re-apply its limits: ${(error as Error).message}`);
+        this.state.log(`capstan: warning: container ${record.name}: cannot re-apply its limits: ${(error as Error).message}`);
       }
       this.watch(container);
       try {
         container.ports = await this.bindPorts(container);
         state.boundPorts = container.ports.bound;
       } catch (error) {
-        this.log(`capstan: warning: container ${record.name}: cannot publish its ports again: ${(error as Error).message}`);
+        this.state.log(`capstan: warning: container ${record.name}: cannot publish its ports again: ${(error as Error).message}`);
         state.boundPorts = [];
       }
-      void this.persist(container);
+      void this.specs.persist(container);
       // It may have exited between the check and the watch.
       this.checkExit(container);
       return;
     }
-    const exit = this.store.readExit(id);
+    const exit = this.state.store.readExit(id);
     this.handleExit(container, exit ?? { exitCode: 255, finishedAt: nowRfc3339() }, exit ? '' : 'the shim ended without recording an exit status');
   }
 
@@ -277,7 +182,7 @@ export class RuntimeManager {
 
   /** Every container, as the source and the API list them. */
   list(): ContainerSummary[] {
-    return [...this.containers.values()].filter((c) => !c.removed).map((c) => this.summary(c));
+    return this.queries.list();
   }
 
   /**
@@ -287,7 +192,7 @@ export class RuntimeManager {
    * Units as in docker: nano-CPUs, bytes, tasks (-1 = unlimited).
    */
   recordLimitUpdate(containerId: string, settings: { nanoCpus?: number; cpuQuota?: number; memory?: number; memorySwap?: number; pidsLimit?: number }): void {
-    const container = this.containers.get(containerId);
+    const container = this.state.get(containerId);
     if (!container || container.removed) return;
     const limits = container.record.hostConfig.limits;
     if (settings.nanoCpus !== undefined) limits.nanoCpus = settings.nanoCpus;
@@ -295,26 +200,22 @@ export class RuntimeManager {
     if (settings.memory !== undefined) limits.memoryBytes = settings.memory;
     if (settings.memorySwap !== undefined) limits.memorySwapBytes = settings.memorySwap;
     if (settings.pidsLimit !== undefined) limits.pidsLimit = settings.pidsLimit > 0 ? settings.pidsLimit : null;
-    void this.persist(container);
+    void this.specs.persist(container);
   }
 
   /** How --cpus was stored for `containerId`, for docker's "Conflicting options" rules on update. */
   storedCpuLimits(containerId: string): { nanoCpus?: number } | undefined {
-    const container = this.containers.get(containerId);
-    const nanoCpus = container?.record.hostConfig.limits.nanoCpus;
-    return nanoCpus ? { nanoCpus } : undefined;
+    return this.queries.storedCpuLimits(containerId);
   }
 
   /** Whether any container (running or not) was created from image `imageId`: `image rm` refuses then. */
   isImageInUse(imageId: string): boolean {
-    for (const container of this.containers.values()) if (!container.removed && container.record.config.imageId === imageId) return true;
-    return false;
+    return this.queries.isImageInUse(imageId);
   }
 
   /** The container whose cgroup is `cgroupPath` (for the collector's source). */
   byCgroupPath(cgroupPath: CgroupPath): ContainerSummary | undefined {
-    const container = this.byCgroup.get(cgroupPath);
-    return container && !container.removed ? this.summary(container) : undefined;
+    return this.queries.byCgroupPath(cgroupPath);
   }
 
   /**
@@ -323,88 +224,25 @@ export class RuntimeManager {
    * works as it does with docker.
    */
   cgroupOfRunning(reference: string): CgroupPath | undefined {
-    try {
-      const container = this.find(reference);
-      return container.isRunning && !container.removed ? container.cgroupPath : undefined;
-    } catch {
-      return undefined;
-    }
+    return this.queries.cgroupOfRunning(reference);
   }
 
   /** Bytes through the published ports of the container at `cgroupPath`, as one pseudo-interface. */
   networkCounters(cgroupPath: CgroupPath): NetworkInterfaceSample | undefined {
-    const container = this.byCgroup.get(cgroupPath);
-    if (!container || container.record.hostConfig.portBindings.length === 0) return undefined;
-    const counters = container.counters;
-    return {
-      name: 'capstan-ports',
-      rxBytes: counters.rxBytes,
-      rxPackets: counters.rxPackets,
-      rxErrors: 0,
-      rxDropped: 0,
-      txBytes: counters.txBytes,
-      txPackets: counters.txPackets,
-      txErrors: 0,
-      txDropped: 0,
-    };
-  }
-
-  private summary(container: ManagedContainer): ContainerSummary {
-    const { record } = container;
-    return {
-      id: record.id,
-      name: record.name,
-      image: record.config.image,
-      imageId: record.config.imageId,
-      status: record.state.status,
-      pid: container.isRunning ? record.state.pid : 0,
-      labels: record.config.labels,
-      cgroupPath: container.cgroupPath,
-      createdAtMs: Date.parse(record.created),
-    };
-  }
-
-  /** docker's lookup: full id, name ("x" or "/x"), then a unique id prefix. */
-  private find(reference: string): ManagedContainer {
-    if (typeof reference !== 'string' || reference === '' || reference.length > 256) throw noSuchContainer(String(reference).slice(0, 80));
-    const byId = this.containers.get(reference);
-    if (byId && !byId.removed) return byId;
-    const name = reference.startsWith('/') ? reference.slice(1) : reference;
-    const idForName = this.names.get(name);
-    if (idForName !== undefined) return this.containers.get(idForName)!;
-    if (/^[0-9a-f]{1,63}$/.test(reference)) {
-      const matches = [...this.containers.values()].filter((c) => !c.removed && c.id.startsWith(reference));
-      if (matches.length === 1) return matches[0]!;
-      if (matches.length > 1) throw new RuntimeError(400, 'ambiguous_reference', `multiple IDs found with provided prefix: ${reference}`);
-    }
-    throw noSuchContainer(JSON.stringify(reference).slice(1, -1).slice(0, 80));
+    return this.queries.networkCounters(cgroupPath);
   }
 
   /** The full id for a reference (404 when unknown). */
   resolveId(reference: string): string {
-    return this.find(reference).id;
+    return this.state.find(reference).id;
   }
 
   inspect(reference: string): Record<string, unknown> {
-    const container = this.find(reference);
-    const prepared = container.prepared?.rootfs;
-    return inspectContainer(container.record, {
-      directory: container.directory,
-      logPath: path.join(container.directory, CONTAINER_FILES.log),
-      cgroupPath: container.cgroupPath,
-      ...(prepared?.kind === 'overlay'
-        ? { overlay: { lowerDirs: prepared.lowerDirs, upperDir: prepared.upperDir, workDir: prepared.workDir, mergedDir: prepared.mountpoint } }
-        : {}),
-    });
+    return this.queries.inspect(reference);
   }
 
-  async top(reference: string, psArgs = '-ef'): Promise<TopResult> {
-    const container = this.find(reference);
-    if (!container.isRunning) throw conflict('not_running', `container ${container.id} is not running`);
-    validatePsArgs(psArgs);
-    const pids = new Set(this.options.cgroups.processes(container.cgroupPath));
-    const output = await runPs(splitPsArgs(psArgs));
-    return parsePsOutput(output, pids);
+  top(reference: string, psArgs = '-ef'): Promise<TopResult> {
+    return this.queries.top(reference, psArgs);
   }
 
   // ---------------------------------------------------------------- create
@@ -451,14 +289,18 @@ export class RuntimeManager {
    * when it is on disk: answers wait for it, so a container the API reports is on disk.
    */
   private createContainer(body: unknown): { container: ManagedContainer; warnings: string[]; saved: Promise<void> } {
-    this.assertOpen();
+    this.state.assertOpen();
     const request = parseCreateRequest(body);
-    validateContainerLimits(request.limits, this.hostCpus);
+    validateContainerLimits(request.limits, this.state.hostCpus);
     const image = this.resolveImage(request.image);
     const warnings: string[] = [];
-    const record = this.buildRecord(request, image, warnings);
+    const record = buildRecord(request, image, warnings, {
+      isNameTaken: (name) => this.state.nameOwner(name) !== undefined,
+      canLimitSwap: () => this.canLimitSwap(),
+      cgroupPathOf: (id) => this.state.cgroupPathOf(id),
+    });
     // The name is reserved before the first await, so two creates cannot both take it.
-    const taken = this.names.get(record.name);
+    const taken = this.state.nameOwner(record.name);
     if (taken !== undefined) {
       throw conflict(
         'name_in_use',
@@ -466,13 +308,13 @@ export class RuntimeManager {
       );
     }
     try {
-      this.store.createDirectory(record.id);
+      this.state.store.createDirectory(record.id);
     } catch (error) {
       throw new RuntimeError(500, 'state_write_failed', `cannot create the container's state folder: ${(error as Error).message}`, {}, { cause: error });
     }
-    const container = this.register(record);
-    this.event(container, 'create');
-    const saved = this.persist(container, true);
+    const container = this.state.register(record);
+    this.state.event(container, 'create');
+    const saved = this.specs.persist(container, true);
     saved.catch(() => undefined);
     return { container, warnings, saved };
   }
@@ -488,7 +330,7 @@ export class RuntimeManager {
     await container
       .serialize(() => this.destroy(container))
       .catch((destroyError: unknown) =>
-        this.log(`capstan: warning: cannot remove container ${container.record.name} after a failed create: ${(destroyError as Error).message}`),
+        this.state.log(`capstan: warning: cannot remove container ${container.record.name} after a failed create: ${(destroyError as Error).message}`),
       );
     return error instanceof RuntimeError
       ? error
@@ -497,99 +339,22 @@ export class RuntimeManager {
 
   private resolveImage(reference: string): ImageRef | undefined {
     if (reference === '') return undefined;
-    const image = this.options.rootfs.resolveImage(reference);
+    const image = this.state.options.rootfs.resolveImage(reference);
     if (!image) throw new RuntimeError(404, 'no_such_image', `No such image: ${reference}`);
     return image;
   }
 
-  private buildRecord(request: CreateOptions, image: ImageRef | undefined, warnings: string[]): ContainerRecord {
-    const defaults = image?.defaults ?? {};
-    const entrypoint = request.entrypoint ?? defaults.entrypoint ?? [];
-    // docker: a new entrypoint drops the image's cmd; a cmd given replaces it.
-    const cmd = request.cmd !== undefined && request.cmd.length > 0 ? request.cmd : request.entrypoint !== undefined ? [] : (defaults.cmd ?? []);
-    const args = [...entrypoint, ...cmd];
-    if (args.length === 0) throw new RuntimeError(400, 'no_command', 'No command specified');
-
-    const id = newContainerId();
-    const name = request.name ?? generateContainerName((candidate) => this.names.has(candidate));
-    const hostname = request.hostname ?? id.slice(0, 12);
-    const env = mergeEnv([DEFAULT_PATH, ...(defaults.env ?? [])], request.env);
-    if (request.tty && !env.some((entry) => entry.startsWith('TERM='))) env.push('TERM=xterm');
-
-    const limits = { ...request.limits };
-    if (limits.memoryBytes > 0 && !request.memorySwapGiven) {
-      // docker: memory+swap defaults to twice the memory where swap can be limited.
-      if (this.canLimitSwap()) limits.memorySwapBytes = limits.memoryBytes * 2;
-      else warnings.push('Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.');
-    }
-    return {
-      version: 1,
-      id,
-      name,
-      created: nowRfc3339(),
-      cgroupPath: this.cgroupPathOf(id),
-      config: {
-        image: image?.reference ?? '',
-        imageId: image?.id ?? '',
-        args,
-        entrypoint,
-        cmd,
-        env,
-        workingDir: request.workingDir ?? defaults.workingDir ?? '',
-        user: request.user ?? defaults.user ?? '',
-        hostname,
-        tty: request.tty,
-        openStdin: request.openStdin,
-        labels: request.labels,
-      },
-      hostConfig: {
-        limits,
-        portBindings: request.portBindings,
-        restartPolicy: request.restartPolicy,
-        autoRemove: request.autoRemove,
-      },
-      state: {
-        status: 'created',
-        pid: 0,
-        startTimeTicks: 0,
-        shimPid: 0,
-        startedAt: ZERO_TIME,
-        finishedAt: ZERO_TIME,
-        exitCode: 0,
-        oomKilled: false,
-        error: '',
-        restartCount: 0,
-        manuallyStopped: false,
-        boundPorts: [],
-      },
-    };
-  }
-
   private canLimitSwap(): boolean {
-    if (this.swapAccounting === undefined) this.swapAccounting = hasSwapAccounting(this.options.cgroups, '/');
+    if (this.swapAccounting === undefined) this.swapAccounting = hasSwapAccounting(this.state.options.cgroups, '/');
     return this.swapAccounting;
-  }
-
-  private register(record: ContainerRecord): ManagedContainer {
-    const cgroupPath = record.cgroupPath !== undefined && isSafeCgroupPath(record.cgroupPath, record.id) ? record.cgroupPath : this.cgroupPathOf(record.id);
-    const container = new ManagedContainer(record, this.store.directory(record.id), cgroupPath);
-    this.containers.set(record.id, container);
-    this.names.set(record.name, record.id);
-    this.byCgroup.set(container.cgroupPath, container);
-    return container;
-  }
-
-  private cgroupPathOf(id: string): CgroupPath {
-    const parent = this.options.cgroupParent === '/' ? '' : this.options.cgroupParent;
-    return `${parent}/${id}`;
   }
 
   // ---------------------------------------------------------------- start
 
   /** docker start: a running container is left alone. */
   async startContainer(reference: string): Promise<void> {
-    this.assertOpen();
-    const container = this.find(reference);
+    this.state.assertOpen();
+    const container = this.state.find(reference);
     await container.serialize(async () => {
       if (container.isRunning) return;
       container.record.state.manuallyStopped = false;
@@ -605,10 +370,10 @@ export class RuntimeManager {
     }
     await container.cleanup;
     const { record } = container;
-    const { cgroups } = this.options;
+    const { cgroups } = this.state.options;
     const undo: Array<() => Promise<void> | void> = [];
     // The shim starts first and waits to be told: its exec and daemonizing overlap the work below.
-    const launching = launchShim(this.shimBinary, container.directory);
+    const launching = launchShim(this.state.shimBinary, container.directory);
     launching.catch(() => undefined);
     // The previous run's records go before the go (the shim writes new ones only after it).
     for (const name of [CONTAINER_FILES.init, CONTAINER_FILES.exit, CONTAINER_FILES.shimPid]) {
@@ -620,7 +385,7 @@ export class RuntimeManager {
       else launching.then((pending) => pending.cancel(), () => undefined);
     });
     try {
-      const prepared = record.config.imageId === '' ? hostRootfs(container.directory) : this.options.rootfs.prepare(container.directory, this.imageOf(record));
+      const prepared = record.config.imageId === '' ? hostRootfs(container.directory) : this.state.options.rootfs.prepare(container.directory, this.imageOf(record));
       container.prepared = prepared;
       const user = userIn(prepared, record.config.user);
 
@@ -630,7 +395,7 @@ export class RuntimeManager {
       } catch (error) {
         throw new RuntimeError(500, 'cgroup_create_failed', `cannot create cgroup ${container.cgroupPath}: ${(error as Error).message}`);
       }
-      undo.push(() => removeCgroup(this.options.cgroups, container.cgroupPath));
+      undo.push(() => removeCgroup(this.state.options.cgroups, container.cgroupPath));
       applyContainerLimits(cgroups, container.cgroupPath, record.hostConfig.limits);
 
       container.ports = await this.bindPorts(container);
@@ -694,27 +459,27 @@ export class RuntimeManager {
         error: '',
       });
       container.startedAtMs = Date.now();
-      this.event(container, 'start');
+      this.state.event(container, 'start');
       // The exit may already be on disk; the watcher only reports changes after it was set up.
-      if (!this.checkExit(container)) void this.persist(container);
+      if (!this.checkExit(container)) void this.specs.persist(container);
     } catch (error) {
       for (const step of undo.reverse()) {
         try {
           await step();
         } catch (undoError) {
-          this.log(`capstan: warning: container ${record.name}: cleaning up a failed start: ${(undoError as Error).message}`);
+          this.state.log(`capstan: warning: container ${record.name}: cleaning up a failed start: ${(undoError as Error).message}`);
         }
       }
       container.ports = undefined;
       record.state.boundPorts = [];
       if (record.state.error === '') record.state.error = (error as Error).message;
-      void this.persist(container);
+      void this.specs.persist(container);
       throw error;
     }
   }
 
   private imageOf(record: ContainerRecord): ImageRef {
-    const image = this.options.rootfs.resolveImage(record.config.imageId);
+    const image = this.state.options.rootfs.resolveImage(record.config.imageId);
     if (!image) throw new RuntimeError(404, 'no_such_image', `No such image: ${record.config.image} (${record.config.imageId})`);
     return image;
   }
@@ -725,22 +490,9 @@ export class RuntimeManager {
       bindings: container.record.hostConfig.portBindings,
       targetPid: () => (container.status === 'running' ? container.record.state.pid : undefined),
       counters: container.counters,
-      connect: this.connect,
+      connect: this.state.connect,
       onConnectError: (binding, error) =>
-        this.log(`capstan: container ${container.record.name}: cannot forward a connection to port ${binding.containerPort}: ${error.message}`),
-    });
-  }
-
-  /** Publishes a lifecycle event with docker's attributes (labels, image, name, then the action's own). */
-  private event(container: ManagedContainer, action: EventAction, attributes: Record<string, string> = {}, extra: Partial<CapstanEvent> = {}): void {
-    const { record } = container;
-    this.options.bus.publish({
-      type: 'container',
-      action,
-      actor: { id: record.id, name: record.name, cgroupPath: container.cgroupPath, image: record.config.image },
-      timeMs: Date.now(),
-      attributes: { ...record.config.labels, image: record.config.image, name: record.name, ...attributes },
-      ...extra,
+        this.state.log(`capstan: container ${container.record.name}: cannot forward a connection to port ${binding.containerPort}: ${error.message}`),
     });
   }
 
@@ -757,7 +509,7 @@ export class RuntimeManager {
       container.watcher.on('error', () => this.unwatch(container));
     } catch (error) {
       // The safety poll still notices the exit, a second later.
-      this.log(`capstan: warning: cannot watch ${container.directory}: ${(error as Error).message}`);
+      this.state.log(`capstan: warning: cannot watch ${container.directory}: ${(error as Error).message}`);
     }
   }
 
@@ -769,20 +521,20 @@ export class RuntimeManager {
   /** Handles exit.json if it is there; true when the container has exited. */
   private checkExit(container: ManagedContainer): boolean {
     if (!container.isRunning) return false;
-    const exit = this.store.readExit(container.id);
+    const exit = this.state.store.readExit(container.id);
     if (!exit) return false;
     this.handleExit(container, exit, '');
     return true;
   }
 
   private safetyPoll(): void {
-    for (const container of this.containers.values()) {
+    for (const container of this.state.all()) {
       if (!container.isRunning || container.removed) continue;
       if (this.checkExit(container)) continue;
       const { pid, startTimeTicks, shimPid } = container.record.state;
       if (isSameProcess(pid, startTimeTicks)) continue;
       // The process is gone and no exit was recorded: wait for the shim while it still lives.
-      const shim = shimPid || this.store.readInit(container.id)?.shimPid || 0;
+      const shim = shimPid || this.state.store.readInit(container.id)?.shimPid || 0;
       if (shim > 0 && processExists(shim)) continue;
       this.handleExit(container, { exitCode: 255, finishedAt: nowRfc3339() }, 'the shim ended without recording an exit status');
     }
@@ -802,11 +554,11 @@ export class RuntimeManager {
       error,
       // The OOM watcher's event usually comes first; the kernel's own counter in the cgroup (fresh
       // at every start) settles it when the event is late or the watcher never saw the cgroup.
-      oomKilled: state.oomKilled || container.oomThisRun || oomKillCount(this.options.cgroups, container.cgroupPath) > 0,
+      oomKilled: state.oomKilled || container.oomThisRun || oomKillCount(this.state.options.cgroups, container.cgroupPath) > 0,
     });
     const startedAtMs = container.startedAtMs || Date.parse(state.startedAt) || Date.now();
     const runMs = (Date.parse(state.finishedAt) || Date.now()) - startedAtMs;
-    this.event(container, 'die', { exitCode: String(exit.exitCode), execDuration: String(Math.max(0, Math.round(runMs / 1000))) }, { exitCode: exit.exitCode });
+    this.state.event(container, 'die', { exitCode: String(exit.exitCode), execDuration: String(Math.max(0, Math.round(runMs / 1000))) }, { exitCode: exit.exitCode });
     container.emit('exit', record);
 
     const ports = container.ports;
@@ -814,26 +566,26 @@ export class RuntimeManager {
     state.boundPorts = [];
     container.cleanup = (async () => {
       await ports?.close();
-      await removeCgroup(this.options.cgroups, container.cgroupPath);
-    })().catch((cleanupError: unknown) => this.log(`capstan: warning: container ${record.name}: ${(cleanupError as Error).message}`));
+      await removeCgroup(this.state.options.cgroups, container.cgroupPath);
+    })().catch((cleanupError: unknown) => this.state.log(`capstan: warning: container ${record.name}: ${(cleanupError as Error).message}`));
 
     if (this.shouldRestart(container)) {
       state.status = 'restarting';
-      void this.persist(container);
+      void this.specs.persist(container);
       this.scheduleRestart(container);
       return;
     }
-    void this.persist(container);
+    void this.specs.persist(container);
     if (record.hostConfig.autoRemove && !container.removed) {
       void container.serialize(() => this.destroy(container)).catch((removeError: unknown) =>
-        this.log(`capstan: warning: cannot remove container ${record.name} (--rm): ${(removeError as Error).message}`),
+        this.state.log(`capstan: warning: cannot remove container ${record.name} (--rm): ${(removeError as Error).message}`),
       );
     }
   }
 
   private shouldRestart(container: ManagedContainer): boolean {
     const { state, hostConfig } = container.record;
-    if (state.manuallyStopped || container.removed || this.closed) return false;
+    if (state.manuallyStopped || container.removed || this.state.closed) return false;
     const policy = hostConfig.restartPolicy;
     switch (policy.name) {
       case 'always':
@@ -847,10 +599,10 @@ export class RuntimeManager {
   }
 
   private scheduleRestart(container: ManagedContainer): void {
-    if (this.closed) return;
+    if (this.state.closed) return;
     const runMs = Date.now() - container.startedAtMs;
     const attempt = runMs >= RESTART_RESET_MS ? 0 : Math.min(container.record.state.restartCount, 16);
-    const delay = Math.min(this.restartDelayMs * 2 ** attempt, MAX_RESTART_DELAY_MS);
+    const delay = Math.min(this.state.restartDelayMs * 2 ** attempt, MAX_RESTART_DELAY_MS);
     container.restartTimer = setTimeout(() => {
       container.restartTimer = undefined;
       void container
@@ -859,11 +611,11 @@ export class RuntimeManager {
           container.record.state.restartCount++;
           try {
             await this.startLocked(container);
-            this.event(container, 'restart');
+            this.state.event(container, 'restart');
           } catch (error) {
-            this.log(`capstan: warning: restarting container ${container.record.name} failed: ${(error as Error).message}`);
+            this.state.log(`capstan: warning: restarting container ${container.record.name} failed: ${(error as Error).message}`);
             container.record.state.status = 'exited';
-            void this.persist(container);
+            void this.specs.persist(container);
           }
         })
         .catch(() => undefined);
@@ -871,75 +623,37 @@ export class RuntimeManager {
     container.restartTimer.unref();
   }
 
-  /**
-   * Saves spec.json as the record is now, on libuv's pool (an fsync must not stall the agent).
-   * Writes never overlap and changes that arrive during one are coalesced into the next, so a burst
-   * (create, start, exit of `true`) costs two fsyncs, not four, on a disk the shim also syncs to.
-   * The promise settles once a write that includes this change is on disk; failures are logged,
-   * and with `strict` the promise rejects too.
-   */
   /** Resolves once every spec.json write requested so far is on disk (or has failed and been logged). */
-  async saved(): Promise<void> {
-    await Promise.all([...this.containers.values()].map((container) => container.saving?.catch(() => undefined)));
-  }
-
-  private persist(container: ManagedContainer, strict = false): Promise<void> {
-    if (container.removed || container.removing) return Promise.resolve();
-    container.saveRequested = true;
-    const done = new Promise<void>((resolve, reject) => container.saveWaiters.push({ resolve, reject }));
-    if (!container.writerRunning) {
-      container.writerRunning = true;
-      container.saving = this.writeRecordLoop(container);
-    }
-    return strict ? done : done.catch(() => undefined);
-  }
-
-  private async writeRecordLoop(container: ManagedContainer): Promise<void> {
-    while (container.saveRequested && !container.removed && !container.removing) {
-      container.saveRequested = false;
-      const waiters = container.saveWaiters.splice(0);
-      const text = JSON.stringify(container.record, null, 2) + '\n';
-      try {
-        await this.store.writeRecordText(container.id, text);
-        for (const waiter of waiters) waiter.resolve();
-      } catch (error) {
-        if (!container.removed && !container.removing) {
-          this.log(`capstan: warning: cannot save the state of container ${container.record.name}: ${(error as Error).message}`);
-        }
-        for (const waiter of waiters) waiter.reject(error);
-      }
-    }
-    // Removed meanwhile: nobody needs the file any more.
-    for (const waiter of container.saveWaiters.splice(0)) waiter.resolve();
-    container.writerRunning = false;
+  saved(): Promise<void> {
+    return this.specs.saved();
   }
 
   private onBusEvent(event: CapstanEvent): void {
     if (event.action !== 'oom') return;
-    const container = this.byCgroup.get(event.actor.cgroupPath) ?? this.containers.get(event.actor.id);
+    const container = this.state.atCgroup(event.actor.cgroupPath) ?? this.state.get(event.actor.id);
     if (!container || container.removed) return;
     // docker sets OOMKilled at the event (the main process is usually the victim and dies with 137)
     // and clears it at the next start.
     container.oomThisRun = true;
     container.record.state.oomKilled = true;
-    void this.persist(container);
+    void this.specs.persist(container);
   }
 
   // ---------------------------------------------------------------- stop, kill, restart
 
   async stop(reference: string, timeoutSeconds = DEFAULT_STOP_TIMEOUT_SECONDS): Promise<void> {
-    this.assertOpen();
-    const container = this.find(reference);
+    this.state.assertOpen();
+    const container = this.state.find(reference);
     await container.serialize(async () => {
       if (container.status === 'restarting') {
         this.cancelRestart(container);
-        this.event(container, 'stop');
+        this.state.event(container, 'stop');
         return;
       }
       if (!container.isRunning) return;
       container.record.state.manuallyStopped = true;
       await this.stopLocked(container, timeoutSeconds);
-      this.event(container, 'stop');
+      this.state.event(container, 'stop');
     });
   }
 
@@ -948,7 +662,7 @@ export class RuntimeManager {
     container.restartTimer = undefined;
     container.record.state.manuallyStopped = true;
     container.record.state.status = 'exited';
-    void this.persist(container);
+    void this.specs.persist(container);
   }
 
   /** SIGTERM, then SIGKILL after `timeoutSeconds` (negative: wait for ever), as docker stop does. */
@@ -964,10 +678,10 @@ export class RuntimeManager {
   }
 
   async kill(reference: string, signalText = 'SIGKILL'): Promise<void> {
-    this.assertOpen();
+    this.state.assertOpen();
     const signal = parseSignal(signalText);
     if (signal === undefined) throw new RuntimeError(400, 'invalid_signal', `Invalid signal: ${JSON.stringify(signalText).slice(1, -1).slice(0, 20)}`);
-    const container = this.find(reference);
+    const container = this.state.find(reference);
     await container.serialize(async () => {
       if (!container.isRunning) throw conflict('not_running', `Cannot kill container: ${container.id}: Container ${container.id} is not running`);
       if (signal === 9 || signal === 15 || signal === 2) container.record.state.manuallyStopped = true;
@@ -978,7 +692,7 @@ export class RuntimeManager {
   /** Sends `signal` to the main process (checked to still be the same process); publishes `kill`. */
   private signal(container: ManagedContainer, signal: number): void {
     const { pid, startTimeTicks } = container.record.state;
-    this.event(container, 'kill', { signal: String(signal) });
+    this.state.event(container, 'kill', { signal: String(signal) });
     if (!isSameProcess(pid, startTimeTicks)) return;
     try {
       process.kill(pid, signal);
@@ -987,9 +701,9 @@ export class RuntimeManager {
     }
     // A frozen process only acts on a signal once thawed: a kill must not wait for unpause.
     if (container.status === 'paused' && (signal === 9 || signal === 15)) {
-      thaw(this.options.cgroups, container.cgroupPath);
+      thaw(this.state.options.cgroups, container.cgroupPath);
       container.record.state.status = 'running';
-      this.event(container, 'unpause');
+      this.state.event(container, 'unpause');
     }
   }
 
@@ -998,53 +712,53 @@ export class RuntimeManager {
   }
 
   async restart(reference: string, timeoutSeconds = DEFAULT_STOP_TIMEOUT_SECONDS): Promise<void> {
-    this.assertOpen();
-    const container = this.find(reference);
+    this.state.assertOpen();
+    const container = this.state.find(reference);
     await container.serialize(async () => {
       if (container.status === 'restarting') this.cancelRestart(container);
       if (container.isRunning) {
         container.record.state.manuallyStopped = true;
         await this.stopLocked(container, timeoutSeconds);
-        this.event(container, 'stop');
+        this.state.event(container, 'stop');
       }
       container.record.state.manuallyStopped = false;
       await this.startLocked(container);
-      this.event(container, 'restart');
+      this.state.event(container, 'restart');
     });
   }
 
   // ---------------------------------------------------------------- pause
 
   async pause(reference: string): Promise<void> {
-    this.assertOpen();
-    const container = this.find(reference);
+    this.state.assertOpen();
+    const container = this.state.find(reference);
     await container.serialize(async () => {
       if (container.status === 'paused') throw conflict('already_paused', `Container ${container.id} is already paused`);
       if (container.status !== 'running') throw conflict('not_running', `Container ${container.id} is not running`);
-      await setFrozen(this.options.cgroups, container.cgroupPath, true);
+      await setFrozen(this.state.options.cgroups, container.cgroupPath, true);
       container.record.state.status = 'paused';
-      void this.persist(container);
-      this.event(container, 'pause');
+      void this.specs.persist(container);
+      this.state.event(container, 'pause');
     });
   }
 
   async unpause(reference: string): Promise<void> {
-    this.assertOpen();
-    const container = this.find(reference);
+    this.state.assertOpen();
+    const container = this.state.find(reference);
     await container.serialize(async () => {
       if (container.status !== 'paused') throw conflict('not_paused', `Container ${container.id} is not paused`);
-      await setFrozen(this.options.cgroups, container.cgroupPath, false);
+      await setFrozen(this.state.options.cgroups, container.cgroupPath, false);
       container.record.state.status = 'running';
-      void this.persist(container);
-      this.event(container, 'unpause');
+      void this.specs.persist(container);
+      this.state.event(container, 'unpause');
     });
   }
 
   // ---------------------------------------------------------------- rm
 
   async remove(reference: string, force = false): Promise<void> {
-    this.assertOpen();
-    const container = this.find(reference);
+    this.state.assertOpen();
+    const container = this.state.find(reference);
     await container.serialize(async () => {
       if (container.removed) return;
       if (container.isRunning) {
@@ -1076,30 +790,28 @@ export class RuntimeManager {
       await container.cleanup;
       await withTimeout(Promise.allSettled([...container.holds]), DRAIN_TIMEOUT_MS);
       await container.ports?.close();
-      await removeCgroup(this.options.cgroups, container.cgroupPath);
+      await removeCgroup(this.state.options.cgroups, container.cgroupPath);
       await container.saving;
       await this.releaseRootfs(container.directory);
-      await this.store.removeDirectory(container.id, readMountinfo());
+      await this.state.store.removeDirectory(container.id, readMountinfo());
     } catch (error) {
       // Still there: keep it listed (as "dead", docker's word for a container that failed removal).
       container.removing = false;
       container.record.state.status = 'dead';
-      void this.persist(container);
+      void this.specs.persist(container);
       throw error;
     }
     container.removed = true;
-    this.containers.delete(container.id);
-    if (this.names.get(container.record.name) === container.id) this.names.delete(container.record.name);
-    if (this.byCgroup.get(container.cgroupPath) === container) this.byCgroup.delete(container.cgroupPath);
-    this.event(container, 'destroy');
+    this.state.forget(container);
+    this.state.event(container, 'destroy');
     container.emit('removed');
   }
 
   private async releaseRootfs(directory: string): Promise<void> {
     try {
-      await this.options.rootfs.release(directory);
+      await this.state.options.rootfs.release(directory);
     } catch (error) {
-      this.log(`capstan: warning: releasing the root filesystem in ${directory}: ${(error as Error).message}`);
+      this.state.log(`capstan: warning: releasing the root filesystem in ${directory}: ${(error as Error).message}`);
     }
   }
 
@@ -1107,7 +819,7 @@ export class RuntimeManager {
 
   /** docker wait: resolves with the exit code once the condition holds. */
   async wait(reference: string, condition: WaitCondition = 'not-running', signal?: AbortSignal): Promise<{ StatusCode: number; Error?: { Message: string } }> {
-    const container = this.find(reference);
+    const container = this.state.find(reference);
     const result = (): { StatusCode: number; Error?: { Message: string } } => {
       const { exitCode, error } = container.record.state;
       return error ? { StatusCode: exitCode, Error: { Message: error } } : { StatusCode: exitCode };
@@ -1132,46 +844,7 @@ export class RuntimeManager {
 
   /** Lines logged so far (with `follow`, then new ones until the container stops or `signal` aborts). */
   followLogs(reference: string, query: LogQuery, follow: boolean, onLine: (line: LogLine) => void, signal?: AbortSignal): Promise<void> {
-    const container = this.find(reference);
-    if (!follow || !(container.isRunning || container.status === 'restarting')) {
-      const follower = new LogFollower(container.directory, query, onLine);
-      follower.start();
-      follower.close();
-      return Promise.resolve();
-    }
-    return this.follow(container, query, onLine, signal);
-  }
-
-  /**
-   * Emits the backlog (per `query`), then every new line until the container's current (or next)
-   * run ends and its last lines are read, or `signal` aborts. Holds off an automatic removal meanwhile.
-   */
-  private follow(container: ManagedContainer, query: LogQuery, onLine: (line: LogLine) => void, signal?: AbortSignal): Promise<void> {
-    const follower = new LogFollower(container.directory, query, onLine);
-    follower.start();
-    const done = new Promise<void>((resolve) => {
-      const poll = (): void => follower.poll();
-      const timer = setInterval(poll, 250);
-      const onDirectory = (name: string | null): void => {
-        if (name === null || name.startsWith(CONTAINER_FILES.log)) poll();
-      };
-      const finish = (): void => {
-        clearInterval(timer);
-        container.off('directory', onDirectory);
-        container.off('exit', finish);
-        signal?.removeEventListener('abort', finish);
-        // The shim writes exit.json after the last log line: one more read gets everything.
-        follower.poll();
-        follower.close();
-        resolve();
-      };
-      container.on('directory', onDirectory);
-      container.once('exit', finish);
-      if (signal?.aborted) finish();
-      else signal?.addEventListener('abort', finish, { once: true });
-    });
-    this.hold(container, done);
-    return done;
+    return this.queries.followLogs(reference, query, follow, onLine, signal);
   }
 
   // ---------------------------------------------------------------- attach and exec
@@ -1188,8 +861,8 @@ export class RuntimeManager {
     options: { start?: boolean; run?: boolean; consoleSize?: { rows: number; cols: number } },
     sink: SessionSink,
   ): Promise<SessionControl> {
-    this.assertOpen();
-    const container = this.find(reference);
+    this.state.assertOpen();
+    const container = this.state.find(reference);
     const { tty, openStdin } = container.record.config;
     if (!options.start && !container.isRunning) throw conflict('not_running', 'You cannot attach to a stopped container, start it first');
 
@@ -1201,7 +874,7 @@ export class RuntimeManager {
     const done = new Promise<void>((resolve) => (markDone = resolve));
     // Held from the start: a `run --rm` whose process ends while we still connect must not have
     // its folder (and log, which the output may have to be replayed from) removed meanwhile.
-    this.hold(container, done);
+    container.hold(done);
     const finish = (): void => {
       if (finished) return;
       finished = true;
@@ -1231,7 +904,7 @@ export class RuntimeManager {
 
     let following: Promise<void> | undefined;
     if (!tty) {
-      following = this.follow(container, { tail: 0 }, (line) => sink.output(line.stream === 'stderr' ? 2 : 1, Buffer.from(line.log, 'utf8')), stopFollowing.signal);
+      following = this.queries.follow(container, { tail: 0 }, (line) => sink.output(line.stream === 'stderr' ? 2 : 1, Buffer.from(line.log, 'utf8')), stopFollowing.signal);
       void following.then(finish);
     }
 
@@ -1322,13 +995,13 @@ export class RuntimeManager {
 
   /** Runs a command in a running container (`capstan exec`), through `capstan-shim exec`. */
   async exec(reference: string, body: unknown, sink: SessionSink): Promise<SessionControl> {
-    this.assertOpen();
+    this.state.assertOpen();
     const request = parseExecRequest(body);
-    const container = this.find(reference);
+    const container = this.state.find(reference);
     const { record } = container;
     if (container.status === 'paused') throw conflict('container_paused', `Container ${record.id} is paused, unpause the container before exec`);
     if (container.status !== 'running') throw conflict('not_running', `Container ${record.id} is not running`);
-    const prepared = container.prepared ?? (record.config.imageId === '' ? hostRootfs(container.directory) : this.options.rootfs.prepare(container.directory, this.imageOf(record)));
+    const prepared = container.prepared ?? (record.config.imageId === '' ? hostRootfs(container.directory) : this.state.options.rootfs.prepare(container.directory, this.imageOf(record)));
     container.prepared = prepared;
     const user = userIn(prepared, request.user ?? record.config.user);
 
@@ -1351,7 +1024,7 @@ export class RuntimeManager {
       ...(request.consoleSize ? { consoleSize: request.consoleSize } : {}),
       pid: record.state.pid,
       startTimeTicks: record.state.startTimeTicks,
-      cgroupProcsFiles: this.options.cgroups.directories(container.cgroupPath).map(({ directory }) => path.join(directory, 'cgroup.procs')),
+      cgroupProcsFiles: this.state.options.cgroups.directories(container.cgroupPath).map(({ directory }) => path.join(directory, 'cgroup.procs')),
       capabilities: [...DOCKER_DEFAULT_CAPABILITIES],
       exitRecordPath: file(names.exit),
     };
@@ -1360,7 +1033,7 @@ export class RuntimeManager {
     const logFd = fs.openSync(file(SHIM_LOG_FILE), 'a', 0o600);
     let child;
     try {
-      child = spawn(this.shimBinary, ['exec', container.directory, file(names.config)], {
+      child = spawn(this.state.shimBinary, ['exec', container.directory, file(names.config)], {
         stdio: [request.openStdin && !request.tty ? 'pipe' : 'ignore', request.tty ? logFd : 'pipe', request.tty ? logFd : 'pipe', 'pipe'],
       });
     } finally {
@@ -1399,7 +1072,7 @@ export class RuntimeManager {
         socket.on('error', () => socket?.destroy());
         socket.on('data', (chunk: Buffer) => sink.output(1, chunk));
       } catch (error) {
-        this.log(`capstan: warning: exec in ${record.name}: cannot attach to its terminal: ${(error as Error).message}`);
+        this.state.log(`capstan: warning: exec in ${record.name}: cannot attach to its terminal: ${(error as Error).message}`);
       }
     } else {
       child.stdout!.on('data', (chunk: Buffer) => sink.output(1, chunk));
@@ -1412,7 +1085,7 @@ export class RuntimeManager {
       removeFiles();
       if (!clientGone) sink.end(exitCode);
     });
-    this.hold(container, done);
+    container.hold(done);
     return {
       write: (data) => {
         if (!request.openStdin) return;
@@ -1431,48 +1104,9 @@ export class RuntimeManager {
       },
     };
   }
-
-  /** Keeps an automatic removal waiting until `work` is done (bounded by DRAIN_TIMEOUT_MS). */
-  private hold(container: ManagedContainer, work: Promise<unknown>): void {
-    container.holds.add(work);
-    void work.finally(() => container.holds.delete(work)).catch(() => undefined);
-  }
-
-  private assertOpen(): void {
-    if (this.closed) throw new RuntimeError(503, 'shutting_down', 'the agent is shutting down');
-  }
-}
-
-/** docker's -e handling: later entries replace earlier ones with the same key. */
-export function mergeEnv(base: readonly string[], overrides: readonly string[]): string[] {
-  const merged = new Map<string, string>();
-  for (const entry of [...base, ...overrides]) merged.set(entry.split('=', 1)[0]!, entry);
-  return [...merged.values()];
-}
-
-/** Resolves true when `promise` settles within `ms` (undefined: no limit), false on timeout. */
-async function withTimeout(promise: Promise<unknown>, ms: number | undefined): Promise<boolean> {
-  if (ms === undefined) {
-    await promise;
-    return true;
-  }
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([promise.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** `-u` resolved against the container's own /etc/passwd and /etc/group. */
 function userIn(prepared: PreparedRootfs, spec: string): ResolvedUser {
   return resolveUser(spec, readFromLayers(prepared.layersTopFirst, 'etc/passwd'), readFromLayers(prepared.layersTopFirst, 'etc/group'));
-}
-
-/** A cgroup path read back from spec.json: absolute, plain names only, ending in the container's id. */
-function isSafeCgroupPath(cgroupPath: string, id: string): boolean {
-  return /^(\/[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,127}){1,9}$/.test(cgroupPath) && cgroupPath.endsWith(`/${id}`);
 }
