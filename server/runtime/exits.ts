@@ -183,6 +183,7 @@ export class ExitMonitor {
             this.state.log(`capstan: warning: restarting container ${container.record.name} failed: ${(error as Error).message}`);
             container.record.state.status = 'exited';
             void this.specs.persist(container);
+            container.emit('restartDropped');
           }
         })
         .catch(() => undefined);
@@ -197,5 +198,6 @@ export class ExitMonitor {
     container.record.state.manuallyStopped = true;
     container.record.state.status = 'exited';
     void this.specs.persist(container);
+    container.emit('restartDropped');
   }
 }

@@ -292,15 +292,23 @@ export class Lifecycle {
     if (condition === 'removed' && container.removed) return result();
     await new Promise<void>((resolve, reject) => {
       const event = condition === 'removed' ? 'removed' : 'exit';
+      // A restarting container whose restart is dropped is not running any more, yet no exit comes.
+      const dropped = condition === 'not-running';
+      const stopListening = (): void => {
+        container.off(event, done);
+        if (dropped) container.off('restartDropped', done);
+      };
       const done = (): void => {
+        stopListening();
         signal?.removeEventListener('abort', aborted);
         resolve();
       };
       const aborted = (): void => {
-        container.off(event, done);
+        stopListening();
         reject(new RuntimeError(499, 'aborted', 'the client went away'));
       };
       container.once(event, done);
+      if (dropped) container.once('restartDropped', done);
       signal?.addEventListener('abort', aborted, { once: true });
     });
     return result();

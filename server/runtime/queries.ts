@@ -127,6 +127,7 @@ export class Queries {
         clearInterval(timer);
         container.off('directory', onDirectory);
         container.off('exit', finish);
+        container.off('restartDropped', finish);
         signal?.removeEventListener('abort', finish);
         // The shim writes exit.json after the last log line: one more read gets everything.
         follower.poll();
@@ -135,6 +136,8 @@ export class Queries {
       };
       container.on('directory', onDirectory);
       container.once('exit', finish);
+      // Followed while restarting: a dropped restart means no next run whose end would stop us.
+      container.once('restartDropped', finish);
       if (signal?.aborted) finish();
       else signal?.addEventListener('abort', finish, { once: true });
     });

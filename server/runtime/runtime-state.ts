@@ -41,6 +41,8 @@ interface ContainerEvents {
   exit: [ContainerRecord];
   removed: [];
   directory: [string | null];
+  /** A restart it waited for will not come (a user stopped it, or the start failed): it stays exited without another exit. */
+  restartDropped: [];
 }
 
 /** One container as the manager holds it. */
