@@ -14,6 +14,7 @@
  *   adoption.ts    re-adoption at start-up                  queries.ts  list, inspect, top, logs
  *   launch.ts      one run: rootfs, cgroup, ports, shim     exits.ts    exits and restart policy
  *   removal.ts     cgroup, rootfs, folder and name away     spec-writer.ts  spec.json writes
+ *   create-record.ts  what a create request becomes       container-cgroup.ts  freeze, OOM count, rmdir
  */
 import type { CgroupPath, NetworkInterfaceSample } from '../model';
 import { Adoption } from './adoption';
