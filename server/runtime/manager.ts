@@ -6,196 +6,83 @@
  * time both match) keep running, exits that happened meanwhile are reported with their codes, and
  * restart policies resume.
  *
- * Every change to one container runs through that container's queue, so `stop` and `rm -f` racing
- * each other see a consistent state. Exits are not queued: they arrive from the shim (exit.json,
- * noticed through inotify) whenever they happen and only ever move a container out of "running".
+ * RuntimeManager is the one face the API, the agent and the capstan source see; each concern lives
+ * in a module of its own, all sharing one RuntimeState (runtime-state.ts), wired together here:
+ *
+ *   lifecycle.ts   create, start, stop, kill, restart, pause, unpause, rm, wait (per-container queue)
+ *   attach.ts      attach and `run` in the foreground      exec.ts     exec sessions
+ *   adoption.ts    re-adoption at start-up                  queries.ts  list, inspect, top, logs
+ *   launch.ts      one run: rootfs, cgroup, ports, shim     exits.ts    exits and restart policy
+ *   removal.ts     cgroup, rootfs, folder and name away     spec-writer.ts  spec.json writes
+ *   create-record.ts  what a create request becomes       container-cgroup.ts  freeze, OOM count, rmdir
  */
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { EventEmitter } from 'node:events';
-import * as fs from 'node:fs';
-import type * as net from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import type { Readable } from 'node:stream';
-import type { CgroupManager } from '../cgroup/manage';
-import type { CapstanEvent, EventAction, EventBus } from '../events';
 import type { CgroupPath, NetworkInterfaceSample } from '../model';
-import { connectInNetns } from '../native';
-import { conflict, noSuchContainer, RuntimeError } from './errors';
-import { hostRootfs, type ImageRef, type PreparedRootfs, type RootfsProvider } from './filesystems';
-import { inspectContainer } from './inspect';
-import { applyContainerLimits, hasSwapAccounting, validateContainerLimits } from './limits';
-import { LogFollower, readLogs, type LogQuery } from './logs';
-import { generateContainerName, newContainerId } from './names';
-import { newPortCounters, publishPorts, type ConnectInNamespace, type PortCounters, type PublishedPorts } from './ports';
-import { isSameProcess, parseSignal } from './process';
-import { parseCreateRequest, type CreateOptions } from './request';
-import { parseExecRequest, type SessionControl, type SessionSink } from './sessions';
-import { defaultShimPath, launchShim, readStatus, SHIM_LOG_FILE, type PendingShim } from './shim';
-import {
-  CONTAINER_FILES,
-  DEFAULT_MASKED_PATHS,
-  DEFAULT_READONLY_PATHS,
-  DOCKER_DEFAULT_CAPABILITIES,
-  type ControlMessage,
-  type ExecConfig,
-  type ExitRecord,
-  type LogLine,
-  type ShimConfig,
-} from './shim-protocol';
-import { ContainerStore, readMountinfo, writeFileAtomic, writeFileReplace } from './store';
-import { parsePsOutput, runPs, splitPsArgs, validatePsArgs, type TopResult } from './top';
-import type { ContainerRecord, ContainerStatus, ContainerSummary } from './types';
-import { ZERO_TIME } from './types';
-import { connectUnix, connectWhenListening } from './unix';
-import { readFromLayers, resolveUser, type ResolvedUser } from './user';
+import { Adoption } from './adoption';
+import { AttachSessions } from './attach';
+import { ExecSessions } from './exec';
+import { ExitMonitor } from './exits';
+import { Launcher } from './launch';
+import { DEFAULT_STOP_TIMEOUT_SECONDS, Lifecycle, type WaitCondition } from './lifecycle';
+import type { LogQuery } from './logs';
+import { Queries } from './queries';
+import { Removal } from './removal';
+import { RuntimeState, type RuntimeManagerOptions } from './runtime-state';
+import type { SessionControl, SessionSink } from './sessions';
+import type { LogLine } from './shim-protocol';
+import { SpecWriter } from './spec-writer';
+import type { TopResult } from './top';
+import type { ContainerSummary } from './types';
 
-export interface RuntimeManagerOptions {
-  stateDir: string;
-  cgroups: CgroupManager;
-  /** Parent of every container cgroup (`/capstan`, or `--cgroup-parent`). */
-  cgroupParent: CgroupPath;
-  bus: EventBus;
-  rootfs: RootfsProvider;
-  /** Defaults to native/build/Release/capstan-shim in this checkout. */
-  shimBinary?: string;
-  /** CPUs --cpus may ask for; defaults to the CPUs the agent may run on. Units: CPUs. */
-  hostCpus?: number;
-  /** Opens the container end of a published port (tests inject a fake). */
-  connect?: ConnectInNamespace;
-  log?: (message: string) => void;
-  /** First restart-policy delay; doubles per restart up to a minute, as docker does. Units: milliseconds. */
-  restartDelayMs?: number;
-}
-
-/** docker's defaults for a new container's environment. */
-const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-/** container.log rotation. Units: bytes, files. */
-const LOG_MAX_BYTES = 10 * 1024 * 1024;
-const LOG_MAX_FILES = 3;
-/** docker's stop timeout. Units: seconds. */
-export const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
-/** How often running containers are checked besides inotify (a shim killed by hand writes no exit.json). Units: milliseconds. */
-const SAFETY_POLL_MS = 1000;
-/** A container that ran this long resets the restart back-off, as in docker. Units: milliseconds. */
-const RESTART_RESET_MS = 10_000;
-const MAX_RESTART_DELAY_MS = 60_000;
-/** How long removal waits for attached clients and log followers to drain. Units: milliseconds. */
-const DRAIN_TIMEOUT_MS = 5_000;
-
-export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
-
-interface ContainerEvents {
-  exit: [ContainerRecord];
-  removed: [];
-  directory: [string | null];
-}
-
-/** One container as the manager holds it. */
-class ManagedContainer extends EventEmitter<ContainerEvents> {
-  readonly counters: PortCounters = newPortCounters();
-  ports: PublishedPorts | undefined;
-  watcher: fs.FSWatcher | undefined;
-  prepared: PreparedRootfs | undefined;
-  restartTimer: NodeJS.Timeout | undefined;
-  /** Work to finish before the next start (cgroup removal, closing ports) after an exit. */
-  cleanup: Promise<void> = Promise.resolve();
-  /** Attached clients and log followers that must drain before an automatic removal. */
-  readonly holds = new Set<Promise<unknown>>();
-  /** An OOM kill was reported during the current run. */
-  oomThisRun = false;
-  /** Units: milliseconds since the Unix epoch. */
-  startedAtMs = 0;
-  removed = false;
-  /** destroy() is under way: no more spec.json writes. */
-  removing = false;
-  /** The spec.json writer while it runs (see RuntimeManager.persist); settled when idle. */
-  saving: Promise<void> = Promise.resolve();
-  /** A change happened since the write in progress began. */
-  saveRequested = false;
-  writerRunning = false;
-  /** Callers waiting for a write that includes their change. */
-  saveWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
-  private queue: Promise<unknown> = Promise.resolve();
-
-  constructor(
-    public record: ContainerRecord,
-    readonly directory: string,
-    readonly cgroupPath: CgroupPath,
-  ) {
-    super();
-    this.setMaxListeners(0);
-  }
-
-  get id(): string {
-    return this.record.id;
-  }
-
-  get status(): ContainerStatus {
-    return this.record.state.status;
-  }
-
-  get isRunning(): boolean {
-    return this.status === 'running' || this.status === 'paused';
-  }
-
-  /** Runs `work` after every earlier operation on this container has finished. */
-  serialize<T>(work: () => Promise<T>): Promise<T> {
-    const result = this.queue.then(work, work);
-    this.queue = result.catch(() => undefined);
-    return result;
-  }
-}
-
-function nowRfc3339(): string {
-  return new Date().toISOString().replace('Z', '000000Z');
-}
+export { mergeEnv } from './create-record';
+export { DEFAULT_STOP_TIMEOUT_SECONDS, type WaitCondition } from './lifecycle';
+export type { RuntimeManagerOptions } from './runtime-state';
 
 export class RuntimeManager {
-  private readonly store: ContainerStore;
-  private readonly containers = new Map<string, ManagedContainer>();
-  private readonly names = new Map<string, string>();
-  private readonly byCgroup = new Map<CgroupPath, ManagedContainer>();
-  private readonly shimBinary: string;
-  private readonly hostCpus: number;
-  private readonly connect: ConnectInNamespace;
-  private readonly log: (message: string) => void;
-  private readonly restartDelayMs: number;
-  private safetyTimer: NodeJS.Timeout | undefined;
+  private readonly state: RuntimeState;
+  private readonly specs: SpecWriter;
+  private readonly exits: ExitMonitor;
+  private readonly lifecycle: Lifecycle;
+  private readonly adoption: Adoption;
+  private readonly queries: Queries;
+  private readonly attachSessions: AttachSessions;
+  private readonly execSessions: ExecSessions;
   private unsubscribe: (() => void) | undefined;
-  private swapAccounting: boolean | undefined;
-  private closed = false;
 
-  constructor(private readonly options: RuntimeManagerOptions) {
-    this.store = new ContainerStore(options.stateDir);
-    this.shimBinary = options.shimBinary ?? defaultShimPath();
-    this.hostCpus = options.hostCpus ?? os.availableParallelism();
-    this.connect = options.connect ?? connectInNetns;
-    this.log = options.log ?? ((message) => console.error(message));
-    this.restartDelayMs = options.restartDelayMs ?? 100;
+  constructor(options: RuntimeManagerOptions) {
+    this.state = new RuntimeState(options);
+    this.specs = new SpecWriter(this.state);
+    const removal = new Removal(this.state, this.specs);
+    // A restart is a new run, which the launcher makes; the launcher in turn watches for exits.
+    // The exit monitor gets it as a function, read only when a restart fires, to close that loop.
+    this.exits = new ExitMonitor(this.state, this.specs, removal, (container) => launcher.launch(container));
+    const launcher = new Launcher(this.state, this.specs, this.exits);
+    this.lifecycle = new Lifecycle(this.state, this.specs, this.exits, launcher, removal);
+    this.adoption = new Adoption(this.state, this.specs, this.exits, launcher, removal);
+    this.queries = new Queries(this.state);
+    this.attachSessions = new AttachSessions(this.state, this.lifecycle, removal, this.queries);
+    this.execSessions = new ExecSessions(this.state);
   }
 
   get cgroupParent(): CgroupPath {
-    return this.options.cgroupParent;
+    return this.state.options.cgroupParent;
   }
 
   // ---------------------------------------------------------------- start-up and shut-down
 
   /** Loads every container folder and re-adopts running containers. */
   async start(): Promise<void> {
-    this.store.ensureRoot();
-    await this.store.removeAbandoned();
-    this.unsubscribe = this.options.bus.subscribe((event) => this.onBusEvent(event));
-    for (const id of this.store.list()) {
+    const { store } = this.state;
+    store.ensureRoot();
+    await store.removeAbandoned();
+    this.unsubscribe = this.state.options.bus.subscribe((event) => this.exits.onBusEvent(event));
+    for (const id of store.list()) {
       try {
-        await this.adopt(id);
+        await this.adoption.adopt(id);
       } catch (error) {
-        this.log(`capstan: warning: cannot re-adopt container ${id}: ${(error as Error).message}`);
+        this.state.log(`capstan: warning: cannot re-adopt container ${id}: ${(error as Error).message}`);
       }
     }
-    this.safetyTimer = setInterval(() => this.safetyPoll(), SAFETY_POLL_MS);
-    this.safetyTimer.unref();
+    this.exits.startSafetyPoll();
   }
 
   /**
@@ -203,14 +90,12 @@ export class RuntimeManager {
    * agent, as they live in it, and come back when the next agent re-adopts.
    */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.safetyTimer) clearInterval(this.safetyTimer);
+    if (this.state.closed) return;
+    this.state.closed = true;
+    this.exits.stopSafetyPoll();
     this.unsubscribe?.();
-    for (const container of this.containers.values()) {
-      container.watcher?.close();
-      container.watcher = undefined;
-      if (container.restartTimer) clearTimeout(container.restartTimer);
+    for (const container of this.state.all()) {
+      this.exits.stopWatching(container);
       await container.ports?.close();
       container.ports = undefined;
     }
@@ -218,66 +103,16 @@ export class RuntimeManager {
     await this.saved();
   }
 
-  private async adopt(id: string): Promise<void> {
-    const record = this.store.readRecord(id);
-    const directory = this.store.directory(id);
-    if (!record) {
-      const cgroupPath = this.cgroupPathOf(id);
-      // A folder without spec.json is a create that crashed half-way: finish undoing it.
-      this.log(`capstan: removing half-created container folder ${directory}`);
-      await this.removeCgroup(cgroupPath);
-      await this.releaseRootfs(directory);
-      await this.store.removeDirectory(id);
-      return;
-    }
-    const container = this.register(record);
-    const state = record.state;
-    // init.json names the latest run the shim started. spec.json may not know it yet (the agent
-    // died between the start and the save), so the process decides, not the recorded status.
-    const init = this.store.readInit(id);
-    const unrecordedRun = init !== undefined && init.startTimeTicks !== state.startTimeTicks;
-    const alive = init !== undefined && isSameProcess(init.pid, init.startTimeTicks);
-    if (init && (alive || unrecordedRun)) {
-      Object.assign(state, { status: 'running', pid: init.pid, startTimeTicks: init.startTimeTicks, shimPid: init.shimPid, startedAt: init.startedAt });
-    }
-    if (!alive && state.status !== 'running' && state.status !== 'paused') {
-      if (state.status === 'restarting') this.scheduleRestart(container);
-      // Nothing runs: make sure nothing is left of the last run either.
-      else if (state.status !== 'created') container.cleanup = this.removeCgroup(container.cgroupPath);
-      return;
-    }
-    if (alive) {
-      container.startedAtMs = Date.parse(state.startedAt) || Date.now();
-      state.status = this.isFrozen(container) ? 'paused' : 'running';
-      // The spec is the truth for the limits it records (create, and every `capstan update` since):
-      // whatever changed the cgroup while no agent watched, the container gets its limits back.
-      try {
-        applyContainerLimits(this.options.cgroups, container.cgroupPath, record.hostConfig.limits);
-      } catch (error) {
-        this.log(`capstan: warning: container ${record.name}: cannot re-apply its limits: ${(error as Error).message}`);
-      }
-      this.watch(container);
-      try {
-        container.ports = await this.bindPorts(container);
-        state.boundPorts = container.ports.bound;
-      } catch (error) {
-        this.log(`capstan: warning: container ${record.name}: cannot publish its ports again: ${(error as Error).message}`);
-        state.boundPorts = [];
-      }
-      void this.persist(container);
-      // It may have exited between the check and the watch.
-      this.checkExit(container);
-      return;
-    }
-    const exit = this.store.readExit(id);
-    this.handleExit(container, exit ?? { exitCode: 255, finishedAt: nowRfc3339() }, exit ? '' : 'the shim ended without recording an exit status');
+  /** Resolves once every spec.json write requested so far is on disk (or has failed and been logged). */
+  saved(): Promise<void> {
+    return this.specs.saved();
   }
 
   // ---------------------------------------------------------------- queries
 
   /** Every container, as the source and the API list them. */
   list(): ContainerSummary[] {
-    return [...this.containers.values()].filter((c) => !c.removed).map((c) => this.summary(c));
+    return this.queries.list();
   }
 
   /**
@@ -287,34 +122,22 @@ export class RuntimeManager {
    * Units as in docker: nano-CPUs, bytes, tasks (-1 = unlimited).
    */
   recordLimitUpdate(containerId: string, settings: { nanoCpus?: number; cpuQuota?: number; memory?: number; memorySwap?: number; pidsLimit?: number }): void {
-    const container = this.containers.get(containerId);
-    if (!container || container.removed) return;
-    const limits = container.record.hostConfig.limits;
-    if (settings.nanoCpus !== undefined) limits.nanoCpus = settings.nanoCpus;
-    else if (settings.cpuQuota !== undefined) limits.nanoCpus = 0;
-    if (settings.memory !== undefined) limits.memoryBytes = settings.memory;
-    if (settings.memorySwap !== undefined) limits.memorySwapBytes = settings.memorySwap;
-    if (settings.pidsLimit !== undefined) limits.pidsLimit = settings.pidsLimit > 0 ? settings.pidsLimit : null;
-    void this.persist(container);
+    this.lifecycle.recordLimitUpdate(containerId, settings);
   }
 
   /** How --cpus was stored for `containerId`, for docker's "Conflicting options" rules on update. */
   storedCpuLimits(containerId: string): { nanoCpus?: number } | undefined {
-    const container = this.containers.get(containerId);
-    const nanoCpus = container?.record.hostConfig.limits.nanoCpus;
-    return nanoCpus ? { nanoCpus } : undefined;
+    return this.queries.storedCpuLimits(containerId);
   }
 
   /** Whether any container (running or not) was created from image `imageId`: `image rm` refuses then. */
   isImageInUse(imageId: string): boolean {
-    for (const container of this.containers.values()) if (!container.removed && container.record.config.imageId === imageId) return true;
-    return false;
+    return this.queries.isImageInUse(imageId);
   }
 
   /** The container whose cgroup is `cgroupPath` (for the collector's source). */
   byCgroupPath(cgroupPath: CgroupPath): ContainerSummary | undefined {
-    const container = this.byCgroup.get(cgroupPath);
-    return container && !container.removed ? this.summary(container) : undefined;
+    return this.queries.byCgroupPath(cgroupPath);
   }
 
   /**
@@ -323,1251 +146,106 @@ export class RuntimeManager {
    * works as it does with docker.
    */
   cgroupOfRunning(reference: string): CgroupPath | undefined {
-    try {
-      const container = this.find(reference);
-      return container.isRunning && !container.removed ? container.cgroupPath : undefined;
-    } catch {
-      return undefined;
-    }
+    return this.queries.cgroupOfRunning(reference);
   }
 
   /** Bytes through the published ports of the container at `cgroupPath`, as one pseudo-interface. */
   networkCounters(cgroupPath: CgroupPath): NetworkInterfaceSample | undefined {
-    const container = this.byCgroup.get(cgroupPath);
-    if (!container || container.record.hostConfig.portBindings.length === 0) return undefined;
-    const counters = container.counters;
-    return {
-      name: 'capstan-ports',
-      rxBytes: counters.rxBytes,
-      rxPackets: counters.rxPackets,
-      rxErrors: 0,
-      rxDropped: 0,
-      txBytes: counters.txBytes,
-      txPackets: counters.txPackets,
-      txErrors: 0,
-      txDropped: 0,
-    };
-  }
-
-  private summary(container: ManagedContainer): ContainerSummary {
-    const { record } = container;
-    return {
-      id: record.id,
-      name: record.name,
-      image: record.config.image,
-      imageId: record.config.imageId,
-      status: record.state.status,
-      pid: container.isRunning ? record.state.pid : 0,
-      labels: record.config.labels,
-      cgroupPath: container.cgroupPath,
-      createdAtMs: Date.parse(record.created),
-    };
-  }
-
-  /** docker's lookup: full id, name ("x" or "/x"), then a unique id prefix. */
-  private find(reference: string): ManagedContainer {
-    if (typeof reference !== 'string' || reference === '' || reference.length > 256) throw noSuchContainer(String(reference).slice(0, 80));
-    const byId = this.containers.get(reference);
-    if (byId && !byId.removed) return byId;
-    const name = reference.startsWith('/') ? reference.slice(1) : reference;
-    const idForName = this.names.get(name);
-    if (idForName !== undefined) return this.containers.get(idForName)!;
-    if (/^[0-9a-f]{1,63}$/.test(reference)) {
-      const matches = [...this.containers.values()].filter((c) => !c.removed && c.id.startsWith(reference));
-      if (matches.length === 1) return matches[0]!;
-      if (matches.length > 1) throw new RuntimeError(400, 'ambiguous_reference', `multiple IDs found with provided prefix: ${reference}`);
-    }
-    throw noSuchContainer(JSON.stringify(reference).slice(1, -1).slice(0, 80));
+    return this.queries.networkCounters(cgroupPath);
   }
 
   /** The full id for a reference (404 when unknown). */
   resolveId(reference: string): string {
-    return this.find(reference).id;
+    return this.state.find(reference).id;
   }
 
   inspect(reference: string): Record<string, unknown> {
-    const container = this.find(reference);
-    const prepared = container.prepared?.rootfs;
-    return inspectContainer(container.record, {
-      directory: container.directory,
-      logPath: path.join(container.directory, CONTAINER_FILES.log),
-      cgroupPath: container.cgroupPath,
-      ...(prepared?.kind === 'overlay'
-        ? { overlay: { lowerDirs: prepared.lowerDirs, upperDir: prepared.upperDir, workDir: prepared.workDir, mergedDir: prepared.mountpoint } }
-        : {}),
-    });
+    return this.queries.inspect(reference);
   }
 
-  async top(reference: string, psArgs = '-ef'): Promise<TopResult> {
-    const container = this.find(reference);
-    if (!container.isRunning) throw conflict('not_running', `container ${container.id} is not running`);
-    validatePsArgs(psArgs);
-    const pids = new Set(this.options.cgroups.processes(container.cgroupPath));
-    const output = await runPs(splitPsArgs(psArgs));
-    return parsePsOutput(output, pids);
+  top(reference: string, psArgs = '-ef'): Promise<TopResult> {
+    return this.queries.top(reference, psArgs);
   }
 
-  // ---------------------------------------------------------------- create
+  /** Lines logged so far (with `follow`, then new ones until the container stops or `signal` aborts). */
+  followLogs(reference: string, query: LogQuery, follow: boolean, onLine: (line: LogLine) => void, signal?: AbortSignal): Promise<void> {
+    return this.queries.followLogs(reference, query, follow, onLine, signal);
+  }
+
+  // ---------------------------------------------------------------- lifecycle
 
   /**
    * Creates a container (and with `start`, starts it: then a failed start removes it again, so
    * `run` with a bad command leaves nothing behind). Resolves with the new id.
    */
-  async create(body: unknown, options: { start?: boolean } = {}): Promise<{ id: string; warnings: string[] }> {
-    const { container, warnings, saved } = this.createContainer(body);
-    try {
-      if (options.start) await container.serialize(() => this.startLocked(container));
-      await saved;
-    } catch (error) {
-      throw await this.undoCreate(container, error);
-    }
-    return { id: container.id, warnings };
+  create(body: unknown, options: { start?: boolean } = {}): Promise<{ id: string; warnings: string[] }> {
+    return this.lifecycle.create(body, options);
   }
-
-  /**
-   * `run` in the foreground in one request: create, then attach with the start, as attach()
-   * describes. All or nothing: a failed start or spec.json write removes the container again.
-   */
-  async runAttached(
-    body: unknown,
-    options: { consoleSize?: { rows: number; cols: number } },
-    sink: SessionSink,
-  ): Promise<{ id: string; warnings: string[]; control: SessionControl }> {
-    const { container, warnings, saved } = this.createContainer(body);
-    let control: SessionControl | undefined;
-    try {
-      control = await this.attach(container.id, { start: true, ...(options.consoleSize ? { consoleSize: options.consoleSize } : {}) }, sink);
-      await saved;
-    } catch (error) {
-      control?.close();
-      throw await this.undoCreate(container, error);
-    }
-    return { id: container.id, warnings, control };
-  }
-
-  /**
-   * The synchronous part of a create: checks, the record, the name, the folder; spec.json is then
-   * written (and fsynced) on libuv's pool while the caller goes on starting it. `saved` settles
-   * when it is on disk: answers wait for it, so a container the API reports is on disk.
-   */
-  private createContainer(body: unknown): { container: ManagedContainer; warnings: string[]; saved: Promise<void> } {
-    this.assertOpen();
-    const request = parseCreateRequest(body);
-    validateContainerLimits(request.limits, this.hostCpus);
-    const image = this.resolveImage(request.image);
-    const warnings: string[] = [];
-    const record = this.buildRecord(request, image, warnings);
-    // The name is reserved before the first await, so two creates cannot both take it.
-    const taken = this.names.get(record.name);
-    if (taken !== undefined) {
-      throw conflict(
-        'name_in_use',
-        `Conflict. The container name "/${record.name}" is already in use by container "${taken}". You have to remove (or rename) that container to be able to reuse that name.`,
-      );
-    }
-    try {
-      this.store.createDirectory(record.id);
-    } catch (error) {
-      throw new RuntimeError(500, 'state_write_failed', `cannot create the container's state folder: ${(error as Error).message}`, {}, { cause: error });
-    }
-    const container = this.register(record);
-    this.event(container, 'create');
-    const saved = this.persist(container, true);
-    saved.catch(() => undefined);
-    return { container, warnings, saved };
-  }
-
-  /** Takes a half-made container away again (killed if it started); returns the error to throw. */
-  private async undoCreate(container: ManagedContainer, error: unknown): Promise<RuntimeError> {
-    if (container.isRunning) {
-      container.record.state.manuallyStopped = true;
-      const exited = this.nextExit(container);
-      this.signal(container, 9);
-      await withTimeout(exited, 10_000);
-    }
-    await container
-      .serialize(() => this.destroy(container))
-      .catch((destroyError: unknown) =>
-        this.log(`capstan: warning: cannot remove container ${container.record.name} after a failed create: ${(destroyError as Error).message}`),
-      );
-    return error instanceof RuntimeError
-      ? error
-      : new RuntimeError(500, 'state_write_failed', `cannot save the container's state: ${(error as Error).message}`, {}, { cause: error });
-  }
-
-  private resolveImage(reference: string): ImageRef | undefined {
-    if (reference === '') return undefined;
-    const image = this.options.rootfs.resolveImage(reference);
-    if (!image) throw new RuntimeError(404, 'no_such_image', `No such image: ${reference}`);
-    return image;
-  }
-
-  private buildRecord(request: CreateOptions, image: ImageRef | undefined, warnings: string[]): ContainerRecord {
-    const defaults = image?.defaults ?? {};
-    const entrypoint = request.entrypoint ?? defaults.entrypoint ?? [];
-    // docker: a new entrypoint drops the image's cmd; a cmd given replaces it.
-    const cmd = request.cmd !== undefined && request.cmd.length > 0 ? request.cmd : request.entrypoint !== undefined ? [] : (defaults.cmd ?? []);
-    const args = [...entrypoint, ...cmd];
-    if (args.length === 0) throw new RuntimeError(400, 'no_command', 'No command specified');
-
-    const id = newContainerId();
-    const name = request.name ?? generateContainerName((candidate) => this.names.has(candidate));
-    const hostname = request.hostname ?? id.slice(0, 12);
-    const env = mergeEnv([DEFAULT_PATH, ...(defaults.env ?? [])], request.env);
-    if (request.tty && !env.some((entry) => entry.startsWith('TERM='))) env.push('TERM=xterm');
-
-    const limits = { ...request.limits };
-    if (limits.memoryBytes > 0 && !request.memorySwapGiven) {
-      // docker: memory+swap defaults to twice the memory where swap can be limited.
-      if (this.canLimitSwap()) limits.memorySwapBytes = limits.memoryBytes * 2;
-      else warnings.push('Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.');
-    }
-    return {
-      version: 1,
-      id,
-      name,
-      created: nowRfc3339(),
-      cgroupPath: this.cgroupPathOf(id),
-      config: {
-        image: image?.reference ?? '',
-        imageId: image?.id ?? '',
-        args,
-        entrypoint,
-        cmd,
-        env,
-        workingDir: request.workingDir ?? defaults.workingDir ?? '',
-        user: request.user ?? defaults.user ?? '',
-        hostname,
-        tty: request.tty,
-        openStdin: request.openStdin,
-        labels: request.labels,
-      },
-      hostConfig: {
-        limits,
-        portBindings: request.portBindings,
-        restartPolicy: request.restartPolicy,
-        autoRemove: request.autoRemove,
-      },
-      state: {
-        status: 'created',
-        pid: 0,
-        startTimeTicks: 0,
-        shimPid: 0,
-        startedAt: ZERO_TIME,
-        finishedAt: ZERO_TIME,
-        exitCode: 0,
-        oomKilled: false,
-        error: '',
-        restartCount: 0,
-        manuallyStopped: false,
-        boundPorts: [],
-      },
-    };
-  }
-
-  private canLimitSwap(): boolean {
-    if (this.swapAccounting === undefined) this.swapAccounting = hasSwapAccounting(this.options.cgroups, '/');
-    return this.swapAccounting;
-  }
-
-  private register(record: ContainerRecord): ManagedContainer {
-    const cgroupPath = record.cgroupPath !== undefined && isSafeCgroupPath(record.cgroupPath, record.id) ? record.cgroupPath : this.cgroupPathOf(record.id);
-    const container = new ManagedContainer(record, this.store.directory(record.id), cgroupPath);
-    this.containers.set(record.id, container);
-    this.names.set(record.name, record.id);
-    this.byCgroup.set(container.cgroupPath, container);
-    return container;
-  }
-
-  private cgroupPathOf(id: string): CgroupPath {
-    const parent = this.options.cgroupParent === '/' ? '' : this.options.cgroupParent;
-    return `${parent}/${id}`;
-  }
-
-  // ---------------------------------------------------------------- start
 
   /** docker start: a running container is left alone. */
-  async startContainer(reference: string): Promise<void> {
-    this.assertOpen();
-    const container = this.find(reference);
-    await container.serialize(async () => {
-      if (container.isRunning) return;
-      container.record.state.manuallyStopped = false;
-      await this.startLocked(container);
-    });
+  startContainer(reference: string): Promise<void> {
+    return this.lifecycle.start(reference);
   }
 
-  private async startLocked(container: ManagedContainer, consoleSize?: { rows: number; cols: number }): Promise<void> {
-    if (container.removed) throw noSuchContainer(container.id);
-    if (container.restartTimer) {
-      clearTimeout(container.restartTimer);
-      container.restartTimer = undefined;
-    }
-    await container.cleanup;
-    const { record } = container;
-    const { cgroups } = this.options;
-    const undo: Array<() => Promise<void> | void> = [];
-    // The shim starts first and waits to be told: its exec and daemonizing overlap the work below.
-    const launching = launchShim(this.shimBinary, container.directory);
-    launching.catch(() => undefined);
-    // The previous run's records go before the go (the shim writes new ones only after it).
-    for (const name of [CONTAINER_FILES.init, CONTAINER_FILES.exit, CONTAINER_FILES.shimPid]) {
-      fs.rmSync(path.join(container.directory, name), { force: true });
-    }
-    let shim: PendingShim | undefined;
-    undo.push(() => {
-      if (shim) shim.cancel();
-      else launching.then((pending) => pending.cancel(), () => undefined);
-    });
-    try {
-      const prepared = record.config.imageId === '' ? hostRootfs(container.directory) : this.options.rootfs.prepare(container.directory, this.imageOf(record));
-      container.prepared = prepared;
-      const user = userIn(prepared, record.config.user);
-
-      // The cgroup, with its limits, exists before the process: the shim puts the child in it before exec.
-      try {
-        cgroups.create(container.cgroupPath);
-      } catch (error) {
-        throw new RuntimeError(500, 'cgroup_create_failed', `cannot create cgroup ${container.cgroupPath}: ${(error as Error).message}`);
-      }
-      undo.push(() => this.removeCgroup(container.cgroupPath));
-      applyContainerLimits(cgroups, container.cgroupPath, record.hostConfig.limits);
-
-      container.ports = await this.bindPorts(container);
-      const ports = container.ports;
-      undo.push(() => ports.close());
-      record.state.boundPorts = ports.bound;
-
-      const env = [...record.config.env];
-      if (!env.some((entry) => entry.startsWith('HOME='))) env.push(`HOME=${user.home}`);
-      if (!env.some((entry) => entry.startsWith('HOSTNAME='))) env.push(`HOSTNAME=${record.config.hostname}`);
-      const config: ShimConfig = {
-        id: record.id,
-        args: record.config.args,
-        env,
-        cwd: record.config.workingDir || '/',
-        user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
-        hostname: record.config.hostname,
-        tty: record.config.tty,
-        openStdin: record.config.openStdin,
-        attachSocket: path.join(container.directory, CONTAINER_FILES.attach),
-        controlSocket: path.join(container.directory, CONTAINER_FILES.control),
-        ...(consoleSize ? { consoleSize } : {}),
-        rootfs: prepared.rootfs,
-        cgroupProcsFiles: cgroups.directories(container.cgroupPath).map(({ directory }) => path.join(directory, 'cgroup.procs')),
-        capabilities: [...DOCKER_DEFAULT_CAPABILITIES],
-        maskedPaths: [...DEFAULT_MASKED_PATHS],
-        readonlyPaths: [...DEFAULT_READONLY_PATHS],
-        log: { path: path.join(container.directory, CONTAINER_FILES.log), maxBytes: LOG_MAX_BYTES, maxFiles: LOG_MAX_FILES },
-        initRecordPath: path.join(container.directory, CONTAINER_FILES.init),
-        exitRecordPath: path.join(container.directory, CONTAINER_FILES.exit),
-        shimPidPath: path.join(container.directory, CONTAINER_FILES.shimPid),
-      };
-      // Read once by the shim right away and rewritten at every start: atomic, but not worth an fsync.
-      writeFileReplace(path.join(container.directory, CONTAINER_FILES.config), JSON.stringify(config) + '\n');
-
-      // Watch before the shim runs: `true` can be gone before the status line is read.
-      this.watch(container);
-      undo.push(() => this.unwatch(container));
-      container.oomThisRun = false;
-      shim = await launching;
-      const status = await shim.go();
-      if (status.type === 'error') {
-        const exitCode = status.exitCode ?? 128;
-        record.state.exitCode = exitCode;
-        record.state.error = status.message;
-        const userError = status.stage === 'exec' || status.stage === 'cwd' || status.stage === 'user';
-        throw new RuntimeError(userError ? 400 : 500, 'start_failed', `failed to start container ${record.name}: ${status.message}`, {
-          exitCode,
-          ...(status.code ? { errno: status.code } : {}),
-        });
-      }
-      Object.assign(record.state, {
-        status: 'running',
-        pid: status.pid,
-        startTimeTicks: status.startTimeTicks,
-        shimPid: status.shimPid ?? 0,
-        startedAt: nowRfc3339(),
-        finishedAt: ZERO_TIME,
-        exitCode: 0,
-        oomKilled: false,
-        error: '',
-      });
-      container.startedAtMs = Date.now();
-      this.event(container, 'start');
-      // The exit may already be on disk; the watcher only reports changes after it was set up.
-      if (!this.checkExit(container)) void this.persist(container);
-    } catch (error) {
-      for (const step of undo.reverse()) {
-        try {
-          await step();
-        } catch (undoError) {
-          this.log(`capstan: warning: container ${record.name}: cleaning up a failed start: ${(undoError as Error).message}`);
-        }
-      }
-      container.ports = undefined;
-      record.state.boundPorts = [];
-      if (record.state.error === '') record.state.error = (error as Error).message;
-      void this.persist(container);
-      throw error;
-    }
+  stop(reference: string, timeoutSeconds = DEFAULT_STOP_TIMEOUT_SECONDS): Promise<void> {
+    return this.lifecycle.stop(reference, timeoutSeconds);
   }
 
-  private imageOf(record: ContainerRecord): ImageRef {
-    const image = this.options.rootfs.resolveImage(record.config.imageId);
-    if (!image) throw new RuntimeError(404, 'no_such_image', `No such image: ${record.config.image} (${record.config.imageId})`);
-    return image;
+  kill(reference: string, signalText = 'SIGKILL'): Promise<void> {
+    return this.lifecycle.kill(reference, signalText);
   }
 
-  /** Listens on the container's published ports; connections go to its current main process. */
-  private bindPorts(container: ManagedContainer): Promise<PublishedPorts> {
-    return publishPorts({
-      bindings: container.record.hostConfig.portBindings,
-      targetPid: () => (container.status === 'running' ? container.record.state.pid : undefined),
-      counters: container.counters,
-      connect: this.connect,
-      onConnectError: (binding, error) =>
-        this.log(`capstan: container ${container.record.name}: cannot forward a connection to port ${binding.containerPort}: ${error.message}`),
-    });
+  restart(reference: string, timeoutSeconds = DEFAULT_STOP_TIMEOUT_SECONDS): Promise<void> {
+    return this.lifecycle.restart(reference, timeoutSeconds);
   }
 
-  /** Publishes a lifecycle event with docker's attributes (labels, image, name, then the action's own). */
-  private event(container: ManagedContainer, action: EventAction, attributes: Record<string, string> = {}, extra: Partial<CapstanEvent> = {}): void {
-    const { record } = container;
-    this.options.bus.publish({
-      type: 'container',
-      action,
-      actor: { id: record.id, name: record.name, cgroupPath: container.cgroupPath, image: record.config.image },
-      timeMs: Date.now(),
-      attributes: { ...record.config.labels, image: record.config.image, name: record.name, ...attributes },
-      ...extra,
-    });
+  pause(reference: string): Promise<void> {
+    return this.lifecycle.pause(reference);
   }
 
-  // ---------------------------------------------------------------- exits
-
-  private watch(container: ManagedContainer): void {
-    if (container.watcher) return;
-    try {
-      container.watcher = fs.watch(container.directory, { persistent: false }, (_event, file) => {
-        const name = file === null ? null : String(file);
-        if (name === CONTAINER_FILES.exit || name === null) this.checkExit(container);
-        container.emit('directory', name);
-      });
-      container.watcher.on('error', () => this.unwatch(container));
-    } catch (error) {
-      // The safety poll still notices the exit, a second later.
-      this.log(`capstan: warning: cannot watch ${container.directory}: ${(error as Error).message}`);
-    }
+  unpause(reference: string): Promise<void> {
+    return this.lifecycle.unpause(reference);
   }
 
-  private unwatch(container: ManagedContainer): void {
-    container.watcher?.close();
-    container.watcher = undefined;
+  remove(reference: string, force = false): Promise<void> {
+    return this.lifecycle.remove(reference, force);
   }
-
-  /** Handles exit.json if it is there; true when the container has exited. */
-  private checkExit(container: ManagedContainer): boolean {
-    if (!container.isRunning) return false;
-    const exit = this.store.readExit(container.id);
-    if (!exit) return false;
-    this.handleExit(container, exit, '');
-    return true;
-  }
-
-  private safetyPoll(): void {
-    for (const container of this.containers.values()) {
-      if (!container.isRunning || container.removed) continue;
-      if (this.checkExit(container)) continue;
-      const { pid, startTimeTicks, shimPid } = container.record.state;
-      if (isSameProcess(pid, startTimeTicks)) continue;
-      // The process is gone and no exit was recorded: wait for the shim while it still lives.
-      const shim = shimPid || this.store.readInit(container.id)?.shimPid || 0;
-      if (shim > 0 && processExists(shim)) continue;
-      this.handleExit(container, { exitCode: 255, finishedAt: nowRfc3339() }, 'the shim ended without recording an exit status');
-    }
-  }
-
-  /** The main process has ended: record it, tell everyone, then clean up and apply the restart policy. */
-  private handleExit(container: ManagedContainer, exit: ExitRecord, error: string): void {
-    const { record } = container;
-    const state = record.state;
-    this.unwatch(container);
-    Object.assign(state, {
-      status: 'exited' as ContainerStatus,
-      // startTimeTicks stays: it names the run that ended (re-adoption compares init.json with it).
-      pid: 0,
-      exitCode: exit.exitCode,
-      finishedAt: exit.finishedAt || nowRfc3339(),
-      error,
-      // The OOM watcher's event usually comes first; the kernel's own counter in the cgroup (fresh
-      // at every start) settles it when the event is late or the watcher never saw the cgroup.
-      oomKilled: state.oomKilled || container.oomThisRun || this.oomKillCount(container.cgroupPath) > 0,
-    });
-    const startedAtMs = container.startedAtMs || Date.parse(state.startedAt) || Date.now();
-    const runMs = (Date.parse(state.finishedAt) || Date.now()) - startedAtMs;
-    this.event(container, 'die', { exitCode: String(exit.exitCode), execDuration: String(Math.max(0, Math.round(runMs / 1000))) }, { exitCode: exit.exitCode });
-    container.emit('exit', record);
-
-    const ports = container.ports;
-    container.ports = undefined;
-    state.boundPorts = [];
-    container.cleanup = (async () => {
-      await ports?.close();
-      await this.removeCgroup(container.cgroupPath);
-    })().catch((cleanupError: unknown) => this.log(`capstan: warning: container ${record.name}: ${(cleanupError as Error).message}`));
-
-    if (this.shouldRestart(container)) {
-      state.status = 'restarting';
-      void this.persist(container);
-      this.scheduleRestart(container);
-      return;
-    }
-    void this.persist(container);
-    if (record.hostConfig.autoRemove && !container.removed) {
-      void container.serialize(() => this.destroy(container)).catch((removeError: unknown) =>
-        this.log(`capstan: warning: cannot remove container ${record.name} (--rm): ${(removeError as Error).message}`),
-      );
-    }
-  }
-
-  private shouldRestart(container: ManagedContainer): boolean {
-    const { state, hostConfig } = container.record;
-    if (state.manuallyStopped || container.removed || this.closed) return false;
-    const policy = hostConfig.restartPolicy;
-    switch (policy.name) {
-      case 'always':
-      case 'unless-stopped':
-        return true;
-      case 'on-failure':
-        return state.exitCode !== 0 && (policy.maximumRetryCount === 0 || state.restartCount < policy.maximumRetryCount);
-      default:
-        return false;
-    }
-  }
-
-  private scheduleRestart(container: ManagedContainer): void {
-    if (this.closed) return;
-    const runMs = Date.now() - container.startedAtMs;
-    const attempt = runMs >= RESTART_RESET_MS ? 0 : Math.min(container.record.state.restartCount, 16);
-    const delay = Math.min(this.restartDelayMs * 2 ** attempt, MAX_RESTART_DELAY_MS);
-    container.restartTimer = setTimeout(() => {
-      container.restartTimer = undefined;
-      void container
-        .serialize(async () => {
-          if (container.status !== 'restarting' || container.removed) return;
-          container.record.state.restartCount++;
-          try {
-            await this.startLocked(container);
-            this.event(container, 'restart');
-          } catch (error) {
-            this.log(`capstan: warning: restarting container ${container.record.name} failed: ${(error as Error).message}`);
-            container.record.state.status = 'exited';
-            void this.persist(container);
-          }
-        })
-        .catch(() => undefined);
-    }, delay);
-    container.restartTimer.unref();
-  }
-
-  /**
-   * Saves spec.json as the record is now, on libuv's pool (an fsync must not stall the agent).
-   * Writes never overlap and changes that arrive during one are coalesced into the next, so a burst
-   * (create, start, exit of `true`) costs two fsyncs, not four, on a disk the shim also syncs to.
-   * The promise settles once a write that includes this change is on disk; failures are logged,
-   * and with `strict` the promise rejects too.
-   */
-  /** Resolves once every spec.json write requested so far is on disk (or has failed and been logged). */
-  async saved(): Promise<void> {
-    await Promise.all([...this.containers.values()].map((container) => container.saving?.catch(() => undefined)));
-  }
-
-  private persist(container: ManagedContainer, strict = false): Promise<void> {
-    if (container.removed || container.removing) return Promise.resolve();
-    container.saveRequested = true;
-    const done = new Promise<void>((resolve, reject) => container.saveWaiters.push({ resolve, reject }));
-    if (!container.writerRunning) {
-      container.writerRunning = true;
-      container.saving = this.writeRecordLoop(container);
-    }
-    return strict ? done : done.catch(() => undefined);
-  }
-
-  private async writeRecordLoop(container: ManagedContainer): Promise<void> {
-    while (container.saveRequested && !container.removed && !container.removing) {
-      container.saveRequested = false;
-      const waiters = container.saveWaiters.splice(0);
-      const text = JSON.stringify(container.record, null, 2) + '\n';
-      try {
-        await this.store.writeRecordText(container.id, text);
-        for (const waiter of waiters) waiter.resolve();
-      } catch (error) {
-        if (!container.removed && !container.removing) {
-          this.log(`capstan: warning: cannot save the state of container ${container.record.name}: ${(error as Error).message}`);
-        }
-        for (const waiter of waiters) waiter.reject(error);
-      }
-    }
-    // Removed meanwhile: nobody needs the file any more.
-    for (const waiter of container.saveWaiters.splice(0)) waiter.resolve();
-    container.writerRunning = false;
-  }
-
-  /** Removes the container's cgroup; processes left in it (it should be empty once init died) are killed first. */
-  private async removeCgroup(cgroupPath: CgroupPath): Promise<void> {
-    const { cgroups } = this.options;
-    try {
-      await cgroups.remove(cgroupPath);
-      return;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EBUSY') throw error;
-    }
-    this.thaw(cgroupPath);
-    for (const pid of cgroups.processes(cgroupPath)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }
-    await cgroups.remove(cgroupPath);
-  }
-
-  /** oom_kill in memory.oom_control (v1) or memory.events (v2); 0 when unknown. Units: kills (count). */
-  private oomKillCount(cgroupPath: CgroupPath): number {
-    const { cgroups } = this.options;
-    try {
-      const text =
-        cgroups.layout.controllersOn === 2
-          ? cgroups.readControl('unified', cgroupPath, 'memory.events')
-          : cgroups.readControl('memory', cgroupPath, 'memory.oom_control');
-      return Number(/^oom_kill (\d+)$/m.exec(text)?.[1] ?? 0);
-    } catch {
-      return 0;
-    }
-  }
-
-  private onBusEvent(event: CapstanEvent): void {
-    if (event.action !== 'oom') return;
-    const container = this.byCgroup.get(event.actor.cgroupPath) ?? this.containers.get(event.actor.id);
-    if (!container || container.removed) return;
-    // docker sets OOMKilled at the event (the main process is usually the victim and dies with 137)
-    // and clears it at the next start.
-    container.oomThisRun = true;
-    container.record.state.oomKilled = true;
-    void this.persist(container);
-  }
-
-  // ---------------------------------------------------------------- stop, kill, restart
-
-  async stop(reference: string, timeoutSeconds = DEFAULT_STOP_TIMEOUT_SECONDS): Promise<void> {
-    this.assertOpen();
-    const container = this.find(reference);
-    await container.serialize(async () => {
-      if (container.status === 'restarting') {
-        this.cancelRestart(container);
-        this.event(container, 'stop');
-        return;
-      }
-      if (!container.isRunning) return;
-      container.record.state.manuallyStopped = true;
-      await this.stopLocked(container, timeoutSeconds);
-      this.event(container, 'stop');
-    });
-  }
-
-  private cancelRestart(container: ManagedContainer): void {
-    if (container.restartTimer) clearTimeout(container.restartTimer);
-    container.restartTimer = undefined;
-    container.record.state.manuallyStopped = true;
-    container.record.state.status = 'exited';
-    void this.persist(container);
-  }
-
-  /** SIGTERM, then SIGKILL after `timeoutSeconds` (negative: wait for ever), as docker stop does. */
-  private async stopLocked(container: ManagedContainer, timeoutSeconds: number): Promise<void> {
-    const exited = this.nextExit(container);
-    this.signal(container, 15);
-    if (timeoutSeconds !== 0 && (await withTimeout(exited, timeoutSeconds < 0 ? undefined : timeoutSeconds * 1000))) return;
-    if (!container.isRunning) return;
-    this.signal(container, 9);
-    if (!(await withTimeout(exited, 30_000))) {
-      throw new RuntimeError(500, 'stop_failed', `container ${container.record.name} did not exit within 30 s of SIGKILL`);
-    }
-  }
-
-  async kill(reference: string, signalText = 'SIGKILL'): Promise<void> {
-    this.assertOpen();
-    const signal = parseSignal(signalText);
-    if (signal === undefined) throw new RuntimeError(400, 'invalid_signal', `Invalid signal: ${JSON.stringify(signalText).slice(1, -1).slice(0, 20)}`);
-    const container = this.find(reference);
-    await container.serialize(async () => {
-      if (!container.isRunning) throw conflict('not_running', `Cannot kill container: ${container.id}: Container ${container.id} is not running`);
-      if (signal === 9 || signal === 15 || signal === 2) container.record.state.manuallyStopped = true;
-      this.signal(container, signal);
-    });
-  }
-
-  /** Sends `signal` to the main process (checked to still be the same process); publishes `kill`. */
-  private signal(container: ManagedContainer, signal: number): void {
-    const { pid, startTimeTicks } = container.record.state;
-    this.event(container, 'kill', { signal: String(signal) });
-    if (!isSameProcess(pid, startTimeTicks)) return;
-    try {
-      process.kill(pid, signal);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
-    }
-    // A frozen process only acts on a signal once thawed: a kill must not wait for unpause.
-    if (container.status === 'paused' && (signal === 9 || signal === 15)) {
-      this.thaw(container.cgroupPath);
-      container.record.state.status = 'running';
-      this.event(container, 'unpause');
-    }
-  }
-
-  private nextExit(container: ManagedContainer): Promise<ContainerRecord> {
-    return new Promise((resolve) => container.once('exit', resolve));
-  }
-
-  async restart(reference: string, timeoutSeconds = DEFAULT_STOP_TIMEOUT_SECONDS): Promise<void> {
-    this.assertOpen();
-    const container = this.find(reference);
-    await container.serialize(async () => {
-      if (container.status === 'restarting') this.cancelRestart(container);
-      if (container.isRunning) {
-        container.record.state.manuallyStopped = true;
-        await this.stopLocked(container, timeoutSeconds);
-        this.event(container, 'stop');
-      }
-      container.record.state.manuallyStopped = false;
-      await this.startLocked(container);
-      this.event(container, 'restart');
-    });
-  }
-
-  // ---------------------------------------------------------------- pause
-
-  async pause(reference: string): Promise<void> {
-    this.assertOpen();
-    const container = this.find(reference);
-    await container.serialize(async () => {
-      if (container.status === 'paused') throw conflict('already_paused', `Container ${container.id} is already paused`);
-      if (container.status !== 'running') throw conflict('not_running', `Container ${container.id} is not running`);
-      await this.setFrozen(container.cgroupPath, true);
-      container.record.state.status = 'paused';
-      void this.persist(container);
-      this.event(container, 'pause');
-    });
-  }
-
-  async unpause(reference: string): Promise<void> {
-    this.assertOpen();
-    const container = this.find(reference);
-    await container.serialize(async () => {
-      if (container.status !== 'paused') throw conflict('not_paused', `Container ${container.id} is not paused`);
-      await this.setFrozen(container.cgroupPath, false);
-      container.record.state.status = 'running';
-      void this.persist(container);
-      this.event(container, 'unpause');
-    });
-  }
-
-  /** v1: freezer.state FROZEN/THAWED; v2: cgroup.freeze. Waits until the kernel reports it done. */
-  private async setFrozen(cgroupPath: CgroupPath, frozen: boolean): Promise<void> {
-    const { cgroups } = this.options;
-    const v2 = cgroups.layout.controllersOn === 2;
-    try {
-      if (v2) cgroups.writeControl('unified', cgroupPath, 'cgroup.freeze', frozen ? '1' : '0');
-      else cgroups.writeControl('freezer', cgroupPath, 'freezer.state', frozen ? 'FROZEN' : 'THAWED');
-    } catch (error) {
-      throw new RuntimeError(500, 'freezer_failed', `cannot ${frozen ? 'freeze' : 'thaw'} ${cgroupPath}: ${(error as Error).message}`);
-    }
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const done = v2
-        ? /(^|\n)frozen (\d)/.exec(cgroups.readControl('unified', cgroupPath, 'cgroup.events'))?.[2] === (frozen ? '1' : '0')
-        : cgroups.readControl('freezer', cgroupPath, 'freezer.state') === (frozen ? 'FROZEN' : 'THAWED');
-      if (done) return;
-      if (Date.now() > deadline) throw new RuntimeError(500, 'freezer_timeout', `the kernel did not finish ${frozen ? 'freezing' : 'thawing'} ${cgroupPath}`);
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-  }
-
-  private thaw(cgroupPath: CgroupPath): void {
-    const { cgroups } = this.options;
-    try {
-      if (cgroups.layout.controllersOn === 2) cgroups.writeControl('unified', cgroupPath, 'cgroup.freeze', '0');
-      else cgroups.writeControl('freezer', cgroupPath, 'freezer.state', 'THAWED');
-    } catch {
-      // No freezer, or the cgroup is gone: nothing is frozen.
-    }
-  }
-
-  private isFrozen(container: ManagedContainer): boolean {
-    const { cgroups } = this.options;
-    try {
-      if (cgroups.layout.controllersOn === 2) return /(^|\n)frozen 1/.test(cgroups.readControl('unified', container.cgroupPath, 'cgroup.events'));
-      return cgroups.readControl('freezer', container.cgroupPath, 'freezer.state') !== 'THAWED';
-    } catch {
-      return false;
-    }
-  }
-
-  // ---------------------------------------------------------------- rm
-
-  async remove(reference: string, force = false): Promise<void> {
-    this.assertOpen();
-    const container = this.find(reference);
-    await container.serialize(async () => {
-      if (container.removed) return;
-      if (container.isRunning) {
-        if (!force) {
-          throw conflict(
-            'container_running',
-            `You cannot remove a running container ${container.id}. Stop the container before attempting removal or force remove`,
-          );
-        }
-        container.record.state.manuallyStopped = true;
-        const exited = this.nextExit(container);
-        this.signal(container, 9);
-        if (!(await withTimeout(exited, 30_000))) {
-          throw new RuntimeError(500, 'kill_failed', `container ${container.record.name} did not exit within 30 s of SIGKILL`);
-        }
-      }
-      if (container.status === 'restarting') this.cancelRestart(container);
-      await this.destroy(container);
-    });
-  }
-
-  /** Removes a stopped container: cgroup, rootfs, folder, name; publishes `destroy`. */
-  private async destroy(container: ManagedContainer): Promise<void> {
-    if (container.removed || container.removing) return;
-    container.record.state.status = 'removing';
-    container.removing = true;
-    if (container.restartTimer) clearTimeout(container.restartTimer);
-    try {
-      await container.cleanup;
-      await withTimeout(Promise.allSettled([...container.holds]), DRAIN_TIMEOUT_MS);
-      await container.ports?.close();
-      await this.removeCgroup(container.cgroupPath);
-      await container.saving;
-      await this.releaseRootfs(container.directory);
-      await this.store.removeDirectory(container.id, readMountinfo());
-    } catch (error) {
-      // Still there: keep it listed (as "dead", docker's word for a container that failed removal).
-      container.removing = false;
-      container.record.state.status = 'dead';
-      void this.persist(container);
-      throw error;
-    }
-    container.removed = true;
-    this.containers.delete(container.id);
-    if (this.names.get(container.record.name) === container.id) this.names.delete(container.record.name);
-    if (this.byCgroup.get(container.cgroupPath) === container) this.byCgroup.delete(container.cgroupPath);
-    this.event(container, 'destroy');
-    container.emit('removed');
-  }
-
-  private async releaseRootfs(directory: string): Promise<void> {
-    try {
-      await this.options.rootfs.release(directory);
-    } catch (error) {
-      this.log(`capstan: warning: releasing the root filesystem in ${directory}: ${(error as Error).message}`);
-    }
-  }
-
-  // ---------------------------------------------------------------- wait, logs
 
   /** docker wait: resolves with the exit code once the condition holds. */
-  async wait(reference: string, condition: WaitCondition = 'not-running', signal?: AbortSignal): Promise<{ StatusCode: number; Error?: { Message: string } }> {
-    const container = this.find(reference);
-    const result = (): { StatusCode: number; Error?: { Message: string } } => {
-      const { exitCode, error } = container.record.state;
-      return error ? { StatusCode: exitCode, Error: { Message: error } } : { StatusCode: exitCode };
-    };
-    if (condition === 'not-running' && !container.isRunning && container.status !== 'restarting') return result();
-    if (condition === 'removed' && container.removed) return result();
-    await new Promise<void>((resolve, reject) => {
-      const event = condition === 'removed' ? 'removed' : 'exit';
-      const done = (): void => {
-        signal?.removeEventListener('abort', aborted);
-        resolve();
-      };
-      const aborted = (): void => {
-        container.off(event, done);
-        reject(new RuntimeError(499, 'aborted', 'the client went away'));
-      };
-      container.once(event, done);
-      signal?.addEventListener('abort', aborted, { once: true });
-    });
-    return result();
-  }
-
-  /** Lines logged so far (with `follow`, then new ones until the container stops or `signal` aborts). */
-  followLogs(reference: string, query: LogQuery, follow: boolean, onLine: (line: LogLine) => void, signal?: AbortSignal): Promise<void> {
-    const container = this.find(reference);
-    if (!follow || !(container.isRunning || container.status === 'restarting')) {
-      const follower = new LogFollower(container.directory, query, onLine);
-      follower.start();
-      follower.close();
-      return Promise.resolve();
-    }
-    return this.follow(container, query, onLine, signal);
-  }
-
-  /**
-   * Emits the backlog (per `query`), then every new line until the container's current (or next)
-   * run ends and its last lines are read, or `signal` aborts. Holds off an automatic removal meanwhile.
-   */
-  private follow(container: ManagedContainer, query: LogQuery, onLine: (line: LogLine) => void, signal?: AbortSignal): Promise<void> {
-    const follower = new LogFollower(container.directory, query, onLine);
-    follower.start();
-    const done = new Promise<void>((resolve) => {
-      const poll = (): void => follower.poll();
-      const timer = setInterval(poll, 250);
-      const onDirectory = (name: string | null): void => {
-        if (name === null || name.startsWith(CONTAINER_FILES.log)) poll();
-      };
-      const finish = (): void => {
-        clearInterval(timer);
-        container.off('directory', onDirectory);
-        container.off('exit', finish);
-        signal?.removeEventListener('abort', finish);
-        // The shim writes exit.json after the last log line: one more read gets everything.
-        follower.poll();
-        follower.close();
-        resolve();
-      };
-      container.on('directory', onDirectory);
-      container.once('exit', finish);
-      if (signal?.aborted) finish();
-      else signal?.addEventListener('abort', finish, { once: true });
-    });
-    this.hold(container, done);
-    return done;
+  wait(reference: string, condition: WaitCondition = 'not-running', signal?: AbortSignal): Promise<{ StatusCode: number; Error?: { Message: string } }> {
+    return this.lifecycle.wait(reference, condition, signal);
   }
 
   // ---------------------------------------------------------------- attach and exec
 
   /**
+   * `run` in the foreground in one request: create, then attach with the start, as attach()
+   * describes. All or nothing: a failed start or spec.json write removes the container again.
+   */
+  runAttached(
+    body: unknown,
+    options: { consoleSize?: { rows: number; cols: number } },
+    sink: SessionSink,
+  ): Promise<{ id: string; warnings: string[]; control: SessionControl }> {
+    return this.attachSessions.runAttached(body, options, sink);
+  }
+
+  /**
    * Connects a client to a container: with a tty, to its pty through the shim's attach socket;
    * without, to its log (from now on) and, with -i, to its stdin. With `start`, the container is
-   * started once the output is being followed, so nothing is missed; with `run` too, a failed start
-   * removes the container (`run` leaves nothing behind). Resolves when the session is live; the
-   * sink hears the output and, once the run is over and drained, its exit code.
+   * started once the output is being followed; with `run` too, a failed start removes it again.
+   * Resolves when the session is live; the sink hears the output and, at the end, the exit code.
    */
-  async attach(
+  attach(
     reference: string,
     options: { start?: boolean; run?: boolean; consoleSize?: { rows: number; cols: number } },
     sink: SessionSink,
   ): Promise<SessionControl> {
-    this.assertOpen();
-    const container = this.find(reference);
-    const { tty, openStdin } = container.record.config;
-    if (!options.start && !container.isRunning) throw conflict('not_running', 'You cannot attach to a stopped container, start it first');
-
-    let clientGone = false;
-    let finished = false;
-    let socket: net.Socket | undefined;
-    const stopFollowing = new AbortController();
-    let markDone!: () => void;
-    const done = new Promise<void>((resolve) => (markDone = resolve));
-    // Held from the start: a `run --rm` whose process ends while we still connect must not have
-    // its folder (and log, which the output may have to be replayed from) removed meanwhile.
-    this.hold(container, done);
-    const finish = (): void => {
-      if (finished) return;
-      finished = true;
-      stopFollowing.abort();
-      socket?.destroy();
-      const { exitCode, error } = container.record.state;
-      if (!clientGone) sink.end(exitCode, error || undefined);
-      markDone();
-    };
-    // Registered before the start: `true` can exit before the start call returns.
-    let exited = false;
-    /** The output comes from the log instead (the shim never took our connection). */
-    let replaying = false;
-    /** Set by the socket's 'close' handler, which decides about a replay: `destroyed` is set a
-     * tick earlier, and an exit seen in between must not finish the session without the output. */
-    let socketClosed = false;
-    // The attach socket lives only while the shim relays: once the exit is recorded it is gone for
-    // good, so a connect still retrying then would only wait out its timeout (and, under --rm,
-    // outlive the folder the log is replayed from). Stop it; the output is in the log.
-    const connectAbort = new AbortController();
-    stopFollowing.signal.addEventListener('abort', () => connectAbort.abort(), { once: true });
-    container.once('exit', () => {
-      exited = true;
-      if (!socket) connectAbort.abort();
-      if (tty && socketClosed && !replaying) finish();
-    });
-
-    let following: Promise<void> | undefined;
-    if (!tty) {
-      following = this.follow(container, { tail: 0 }, (line) => sink.output(line.stream === 'stderr' ? 2 : 1, Buffer.from(line.log, 'utf8')), stopFollowing.signal);
-      void following.then(finish);
-    }
-
-    // Connect while the shim starts, so the first output (replayed to the first client) is ours.
-    const connecting = tty || openStdin ? connectWhenListening(container.directory, CONTAINER_FILES.attach, connectAbort.signal) : undefined;
-    connecting?.catch(() => undefined);
-    const startedAtMs = Date.now();
-    try {
-      if (options.start) {
-        await container.serialize(async () => {
-          if (container.isRunning) return;
-          container.record.state.manuallyStopped = false;
-          await this.startLocked(container, options.consoleSize);
-        });
-      }
-    } catch (error) {
-      clientGone = true;
-      finish();
-      if (options.run && container.record.state.startedAt === ZERO_TIME && !container.removed) {
-        await container.serialize(() => this.destroy(container)).catch(() => undefined);
-      }
-      throw error;
-    }
-    if (connecting) {
-      try {
-        socket = await connecting;
-      } catch (error) {
-        // Without a tty the socket only carries stdin, which a process that has ended no longer reads.
-        if (!tty && !exited) throw error;
-        // The process ended before the shim took a client: its output is in the log.
-        if (tty && !finished) {
-          replaying = true;
-          this.replayLogAfterExit(container, startedAtMs - 1000, sink, finish);
-        }
-      }
-    }
-    if (socket) {
-      socket.on('error', () => socket?.destroy());
-      if (tty) {
-        let received = 0;
-        socket.on('data', (chunk: Buffer) => {
-          received += chunk.length;
-          sink.output(1, chunk);
-        });
-        // The shim closes the connection once the pty's output is drained; the exit follows. A
-        // connection closed before any byte came was never accepted (the process ended first):
-        // the output is in the log then.
-        socket.once('close', () => {
-          socketClosed = true;
-          if (received === 0) {
-            replaying = true;
-            this.replayLogAfterExit(container, startedAtMs - 1000, sink, finish);
-          }
-          else if (exited || !container.isRunning) finish();
-        });
-        if (options.consoleSize) this.sendControl(container.directory, CONTAINER_FILES.control, { type: 'resize', ...options.consoleSize });
-      } else {
-        socket.resume();
-      }
-    }
-    if (tty && socketClosed && exited && !replaying) finish();
-    return {
-      write: (data) => {
-        if (openStdin && socket && !socket.destroyed) socket.write(data);
-      },
-      endInput: () => {
-        if (!tty) socket?.end();
-      },
-      resize: (rows, cols) => {
-        if (tty && !finished) this.sendControl(container.directory, CONTAINER_FILES.control, { type: 'resize', rows, cols });
-      },
-      close: () => {
-        clientGone = true;
-        finish();
-      },
-    };
-  }
-
-  /** Sends the log lines written since `sinceMs` once the run is over, then ends the session. */
-  private replayLogAfterExit(container: ManagedContainer, sinceMs: number, sink: SessionSink, finish: () => void): void {
-    const replay = (): void => {
-      for (const line of readLogs(container.directory, { sinceMs })) sink.output(line.stream === 'stderr' ? 2 : 1, Buffer.from(line.log, 'utf8'));
-      finish();
-    };
-    if (container.isRunning) container.once('exit', replay);
-    else replay();
-  }
-
-  /** One ControlMessage line to a shim control socket; best effort (a lost resize only costs a redraw). */
-  private sendControl(directory: string, name: string, message: ControlMessage): void {
-    connectUnix(directory, name).then(
-      (control) => {
-        control.on('error', () => control.destroy());
-        control.end(JSON.stringify(message) + '\n');
-      },
-      () => undefined,
-    );
+    return this.attachSessions.attach(reference, options, sink);
   }
 
   /** Runs a command in a running container (`capstan exec`), through `capstan-shim exec`. */
-  async exec(reference: string, body: unknown, sink: SessionSink): Promise<SessionControl> {
-    this.assertOpen();
-    const request = parseExecRequest(body);
-    const container = this.find(reference);
-    const { record } = container;
-    if (container.status === 'paused') throw conflict('container_paused', `Container ${record.id} is paused, unpause the container before exec`);
-    if (container.status !== 'running') throw conflict('not_running', `Container ${record.id} is not running`);
-    const prepared = container.prepared ?? (record.config.imageId === '' ? hostRootfs(container.directory) : this.options.rootfs.prepare(container.directory, this.imageOf(record)));
-    container.prepared = prepared;
-    const user = userIn(prepared, request.user ?? record.config.user);
-
-    const execId = randomBytes(8).toString('hex');
-    const names = { config: `exec-${execId}.json`, attach: `exec-${execId}.sock`, control: `exec-${execId}.ctl`, exit: `exec-${execId}.exit.json` };
-    const file = (name: string): string => path.join(container.directory, name);
-    const removeFiles = (): void => {
-      for (const name of Object.values(names)) fs.rmSync(file(name), { force: true });
-    };
-    const env = mergeEnv([...record.config.env, `HOSTNAME=${record.config.hostname}`, `HOME=${user.home}`], request.env);
-    if (request.tty && !env.some((entry) => entry.startsWith('TERM='))) env.push('TERM=xterm');
-    const config: ExecConfig = {
-      args: request.cmd,
-      env,
-      cwd: request.workingDir ?? (record.config.workingDir || '/'),
-      user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
-      tty: request.tty,
-      openStdin: request.openStdin,
-      ...(request.tty ? { attachSocket: file(names.attach), controlSocket: file(names.control) } : {}),
-      ...(request.consoleSize ? { consoleSize: request.consoleSize } : {}),
-      pid: record.state.pid,
-      startTimeTicks: record.state.startTimeTicks,
-      cgroupProcsFiles: this.options.cgroups.directories(container.cgroupPath).map(({ directory }) => path.join(directory, 'cgroup.procs')),
-      capabilities: [...DOCKER_DEFAULT_CAPABILITIES],
-      exitRecordPath: file(names.exit),
-    };
-    writeFileAtomic(file(names.config), JSON.stringify(config) + '\n');
-
-    const logFd = fs.openSync(file(SHIM_LOG_FILE), 'a', 0o600);
-    let child;
-    try {
-      child = spawn(this.shimBinary, ['exec', container.directory, file(names.config)], {
-        stdio: [request.openStdin && !request.tty ? 'pipe' : 'ignore', request.tty ? logFd : 'pipe', request.tty ? logFd : 'pipe', 'pipe'],
-      });
-    } finally {
-      fs.closeSync(logFd);
-    }
-    const exitStatus = new Promise<number>((resolve) => {
-      child.once('error', () => resolve(126));
-      child.once('close', (code, signal) => resolve(code ?? 128 + (signal ? (parseSignal(signal) ?? 0) : 0)));
-    });
-    // With a tty, be the shim's first client as early as possible (it replays output to that one).
-    const connectAbort = new AbortController();
-    const connecting = request.tty ? connectWhenListening(container.directory, names.attach, connectAbort.signal) : undefined;
-    connecting?.catch(() => undefined);
-    const status = await readStatus(child.stdio[3] as Readable, child, () => '').catch((error: unknown) => {
-      connectAbort.abort();
-      removeFiles();
-      throw error;
-    });
-    if (status.type === 'error') {
-      connectAbort.abort();
-      removeFiles();
-      const exitCode = status.exitCode ?? 126;
-      throw new RuntimeError(exitCode === 126 || exitCode === 127 ? 400 : 500, 'exec_failed', status.message, { exitCode, ...(status.code ? { errno: status.code } : {}) });
-    }
-
-    let clientGone = false;
-    let socket: net.Socket | undefined;
-    if (request.tty) {
-      try {
-        socket = await Promise.race([
-          connecting!,
-          exitStatus.then(() => {
-            throw new Error('the command ended before its terminal could be attached');
-          }),
-        ]);
-        socket.on('error', () => socket?.destroy());
-        socket.on('data', (chunk: Buffer) => sink.output(1, chunk));
-      } catch (error) {
-        this.log(`capstan: warning: exec in ${record.name}: cannot attach to its terminal: ${(error as Error).message}`);
-      }
-    } else {
-      child.stdout!.on('data', (chunk: Buffer) => sink.output(1, chunk));
-      child.stderr!.on('data', (chunk: Buffer) => sink.output(2, chunk));
-      child.stdin?.on('error', () => undefined);
-    }
-    const done = exitStatus.then((exitCode) => {
-      connectAbort.abort();
-      socket?.destroy();
-      removeFiles();
-      if (!clientGone) sink.end(exitCode);
-    });
-    this.hold(container, done);
-    return {
-      write: (data) => {
-        if (!request.openStdin) return;
-        if (request.tty) socket?.write(data);
-        else child.stdin?.write(data);
-      },
-      endInput: () => {
-        if (!request.tty) child.stdin?.end();
-      },
-      resize: (rows, cols) => {
-        if (request.tty) this.sendControl(container.directory, names.control, { type: 'resize', rows, cols });
-      },
-      close: () => {
-        clientGone = true;
-        socket?.destroy();
-      },
-    };
+  exec(reference: string, body: unknown, sink: SessionSink): Promise<SessionControl> {
+    return this.execSessions.exec(reference, body, sink);
   }
-
-  /** Keeps an automatic removal waiting until `work` is done (bounded by DRAIN_TIMEOUT_MS). */
-  private hold(container: ManagedContainer, work: Promise<unknown>): void {
-    container.holds.add(work);
-    void work.finally(() => container.holds.delete(work)).catch(() => undefined);
-  }
-
-  private assertOpen(): void {
-    if (this.closed) throw new RuntimeError(503, 'shutting_down', 'the agent is shutting down');
-  }
-}
-
-/** docker's -e handling: later entries replace earlier ones with the same key. */
-export function mergeEnv(base: readonly string[], overrides: readonly string[]): string[] {
-  const merged = new Map<string, string>();
-  for (const entry of [...base, ...overrides]) merged.set(entry.split('=', 1)[0]!, entry);
-  return [...merged.values()];
-}
-
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Resolves true when `promise` settles within `ms` (undefined: no limit), false on timeout. */
-async function withTimeout(promise: Promise<unknown>, ms: number | undefined): Promise<boolean> {
-  if (ms === undefined) {
-    await promise;
-    return true;
-  }
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([promise.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** `-u` resolved against the container's own /etc/passwd and /etc/group. */
-function userIn(prepared: PreparedRootfs, spec: string): ResolvedUser {
-  return resolveUser(spec, readFromLayers(prepared.layersTopFirst, 'etc/passwd'), readFromLayers(prepared.layersTopFirst, 'etc/group'));
-}
-
-/** A cgroup path read back from spec.json: absolute, plain names only, ending in the container's id. */
-function isSafeCgroupPath(cgroupPath: string, id: string): boolean {
-  return /^(\/[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,127}){1,9}$/.test(cgroupPath) && cgroupPath.endsWith(`/${id}`);
 }

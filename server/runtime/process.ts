@@ -64,3 +64,13 @@ export function parseSignal(text: string): number | undefined {
 export function signalName(signal: number): string {
   return Object.keys(SIGNALS).find((name) => SIGNALS[name] === signal) ?? String(signal);
 }
+
+/** Whether `pid` exists at all (EPERM: it does, owned by someone else). */
+export function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import type { ControlMessage } from './shim-protocol';
 
 /** sun_path minus its terminating NUL. Units: bytes. */
 const MAX_SOCKET_PATH_BYTES = 107;
@@ -59,4 +60,15 @@ export async function connectWhenListening(directory: string, name: string, sign
     }
     await new Promise((resolve) => setTimeout(resolve, delayMs));
   }
+}
+
+/** One ControlMessage line to a shim control socket; best effort (a lost resize only costs a redraw). */
+export function sendControl(directory: string, name: string, message: ControlMessage): void {
+  connectUnix(directory, name).then(
+    (control) => {
+      control.on('error', () => control.destroy());
+      control.end(JSON.stringify(message) + '\n');
+    },
+    () => undefined,
+  );
 }

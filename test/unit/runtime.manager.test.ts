@@ -130,6 +130,26 @@ test('restart policies resume; an exited container stays exited; a folder withou
   t.deepEqual(manager.list().map((c) => c.name).sort(), ['done', 'flaky']);
 });
 
+test('stopping or removing a container that waits for its restart ends `wait` and log followers', async (t) => {
+  const { stateDir, manager } = fixture(t);
+  const waiting = (id: string, name: string): ContainerRecord =>
+    record(id, name, { status: 'restarting', exitCode: 1, startTimeTicks: 46, restartCount: 1 }, { name: 'always', maximumRetryCount: 0 });
+  const stopped = '7'.repeat(64);
+  const removed = '8'.repeat(64);
+  writeContainer(stateDir, waiting(stopped, 'stopped'));
+  writeContainer(stateDir, waiting(removed, 'removed'));
+  await manager.start();
+  const pending = <T>(promise: Promise<T>): Promise<T | 'pending'> => Promise.race([promise, new Promise<'pending'>((resolve) => setTimeout(() => resolve('pending'), 2000))]);
+  const waitStopped = pending(manager.wait('stopped'));
+  const followStopped = pending(manager.followLogs('stopped', {}, true, () => undefined).then(() => 'ended'));
+  const waitRemoved = pending(manager.wait('removed'));
+  await manager.stop('stopped');
+  await manager.remove('removed');
+  t.deepEqual(await waitStopped, { StatusCode: 1 });
+  t.is(await followStopped, 'ended');
+  t.deepEqual(await waitRemoved, { StatusCode: 1 });
+});
+
 test('names stay unique across re-adoption, and lookups accept id, prefix, name and /name', async (t) => {
   const { stateDir, manager } = fixture(t);
   writeContainer(stateDir, record('1'.repeat(63) + 'a', 'one', {}));

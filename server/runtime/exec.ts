@@ -1,0 +1,138 @@
+/**
+ * Exec sessions (`capstan exec`): one more process in a running container, through
+ * `capstan-shim exec`, which joins the container's namespaces and cgroups. Unlike the main process
+ * an exec is not part of the container's state: its files carry a fresh id, live only as long as
+ * the session, and nothing of it reaches spec.json.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import type * as net from 'node:net';
+import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import { mergeEnv } from './create-record';
+import { conflict, RuntimeError } from './errors';
+import { prepareRootfs, userIn } from './launch';
+import { parseSignal } from './process';
+import type { RuntimeState } from './runtime-state';
+import { parseExecRequest, type SessionControl, type SessionSink } from './sessions';
+import { readStatus, SHIM_LOG_FILE } from './shim';
+import { DOCKER_DEFAULT_CAPABILITIES, type ExecConfig } from './shim-protocol';
+import { writeFileAtomic } from './store';
+import { connectWhenListening, sendControl } from './unix';
+
+export class ExecSessions {
+  constructor(private readonly state: RuntimeState) {}
+
+  /** Runs a command in a running container (`capstan exec`), through `capstan-shim exec`. */
+  async exec(reference: string, body: unknown, sink: SessionSink): Promise<SessionControl> {
+    this.state.assertOpen();
+    const request = parseExecRequest(body);
+    const container = this.state.find(reference);
+    const { record } = container;
+    if (container.status === 'paused') throw conflict('container_paused', `Container ${record.id} is paused, unpause the container before exec`);
+    if (container.status !== 'running') throw conflict('not_running', `Container ${record.id} is not running`);
+    const prepared = container.prepared ?? prepareRootfs(this.state.options.rootfs, record, container.directory);
+    container.prepared = prepared;
+    const user = userIn(prepared, request.user ?? record.config.user);
+
+    const execId = randomBytes(8).toString('hex');
+    const names = { config: `exec-${execId}.json`, attach: `exec-${execId}.sock`, control: `exec-${execId}.ctl`, exit: `exec-${execId}.exit.json` };
+    const file = (name: string): string => path.join(container.directory, name);
+    const removeFiles = (): void => {
+      for (const name of Object.values(names)) fs.rmSync(file(name), { force: true });
+    };
+    const env = mergeEnv([...record.config.env, `HOSTNAME=${record.config.hostname}`, `HOME=${user.home}`], request.env);
+    if (request.tty && !env.some((entry) => entry.startsWith('TERM='))) env.push('TERM=xterm');
+    const config: ExecConfig = {
+      args: request.cmd,
+      env,
+      cwd: request.workingDir ?? (record.config.workingDir || '/'),
+      user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
+      tty: request.tty,
+      openStdin: request.openStdin,
+      ...(request.tty ? { attachSocket: file(names.attach), controlSocket: file(names.control) } : {}),
+      ...(request.consoleSize ? { consoleSize: request.consoleSize } : {}),
+      pid: record.state.pid,
+      startTimeTicks: record.state.startTimeTicks,
+      cgroupProcsFiles: this.state.options.cgroups.directories(container.cgroupPath).map(({ directory }) => path.join(directory, 'cgroup.procs')),
+      capabilities: [...DOCKER_DEFAULT_CAPABILITIES],
+      exitRecordPath: file(names.exit),
+    };
+    writeFileAtomic(file(names.config), JSON.stringify(config) + '\n');
+
+    const logFd = fs.openSync(file(SHIM_LOG_FILE), 'a', 0o600);
+    let child;
+    try {
+      child = spawn(this.state.shimBinary, ['exec', container.directory, file(names.config)], {
+        stdio: [request.openStdin && !request.tty ? 'pipe' : 'ignore', request.tty ? logFd : 'pipe', request.tty ? logFd : 'pipe', 'pipe'],
+      });
+    } finally {
+      fs.closeSync(logFd);
+    }
+    const exitStatus = new Promise<number>((resolve) => {
+      child.once('error', () => resolve(126));
+      child.once('close', (code, signal) => resolve(code ?? 128 + (signal ? (parseSignal(signal) ?? 0) : 0)));
+    });
+    // With a tty, be the shim's first client as early as possible (it replays output to that one).
+    const connectAbort = new AbortController();
+    const connecting = request.tty ? connectWhenListening(container.directory, names.attach, connectAbort.signal) : undefined;
+    connecting?.catch(() => undefined);
+    const status = await readStatus(child.stdio[3] as Readable, child, () => '').catch((error: unknown) => {
+      connectAbort.abort();
+      removeFiles();
+      throw error;
+    });
+    if (status.type === 'error') {
+      connectAbort.abort();
+      removeFiles();
+      const exitCode = status.exitCode ?? 126;
+      throw new RuntimeError(exitCode === 126 || exitCode === 127 ? 400 : 500, 'exec_failed', status.message, { exitCode, ...(status.code ? { errno: status.code } : {}) });
+    }
+
+    let clientGone = false;
+    let socket: net.Socket | undefined;
+    if (request.tty) {
+      try {
+        socket = await Promise.race([
+          connecting!,
+          exitStatus.then(() => {
+            throw new Error('the command ended before its terminal could be attached');
+          }),
+        ]);
+        socket.on('error', () => socket?.destroy());
+        socket.on('data', (chunk: Buffer) => sink.output(1, chunk));
+      } catch (error) {
+        this.state.log(`capstan: warning: exec in ${record.name}: cannot attach to its terminal: ${(error as Error).message}`);
+      }
+    } else {
+      child.stdout!.on('data', (chunk: Buffer) => sink.output(1, chunk));
+      child.stderr!.on('data', (chunk: Buffer) => sink.output(2, chunk));
+      child.stdin?.on('error', () => undefined);
+    }
+    const done = exitStatus.then((exitCode) => {
+      connectAbort.abort();
+      socket?.destroy();
+      removeFiles();
+      if (!clientGone) sink.end(exitCode);
+    });
+    container.hold(done);
+    return {
+      write: (data) => {
+        if (!request.openStdin) return;
+        if (request.tty) socket?.write(data);
+        else child.stdin?.write(data);
+      },
+      endInput: () => {
+        if (!request.tty) child.stdin?.end();
+      },
+      resize: (rows, cols) => {
+        if (request.tty) sendControl(container.directory, names.control, { type: 'resize', rows, cols });
+      },
+      close: () => {
+        clientGone = true;
+        socket?.destroy();
+      },
+    };
+  }
+}
