@@ -17,8 +17,15 @@ export interface EngineVersion {
   flavour: EngineFlavour;
   /** The engine's own version, e.g. "20.10.24+dfsg1", "4.3.1". */
   version: string;
-  /** The Engine API version the client uses in its paths: min(the engine's, the client's). */
+  /**
+   * The Engine API version the client uses in its paths: min(the engine's, the client's), raised
+   * to the engine's minimum when that is higher (Docker 29 refuses anything below 1.44).
+   */
   apiVersion: string;
+  /** The newest Engine API version the engine speaks (its ApiVersion). */
+  engineApiVersion: string;
+  /** The oldest it accepts (its MinAPIVersion), when it says. */
+  engineMinApiVersion?: string;
   /** Podman's libpod API version (for /libpod/ paths); absent for Docker. */
   libpodApiVersion?: string;
 }
@@ -101,4 +108,120 @@ export interface EngineApi {
   /** The events stream, from `sinceMs` when given; ends (or throws) when the engine goes away. */
   events(options: { sinceMs?: number; untilMs?: number; filters?: Record<string, string[]> }, signal?: AbortSignal): AsyncIterable<EngineEvent>;
   close(): Promise<void>;
+
+
+/** GET /_ping: the engine is there; its headers say which API versions it speaks. */
+export interface EnginePing {
+  /** The Api-Version header, when sent. */
+  apiVersion?: string;
+  /** Podman's Libpod-Api-Version header; its presence means Podman. */
+  libpodApiVersion?: string;
+}
+
+/**
+ * POST /containers/{id}/update, with Docker's field names (Docker only: Podman 4.3's compat API has
+ * no update route; use libpodUpdate there). Absent fields are left as they are; 0 means "unset"
+ * for most of them, as Docker reads it.
+ */
+export interface EngineUpdateBody {
+  /** Units: bytes. */
+  Memory?: number;
+  /** Units: bytes. */
+  MemoryReservation?: number;
+  /** Memory + swap; -1 is unlimited swap. Units: bytes. */
+  MemorySwap?: number;
+  /** Units: 1e-9 CPUs (billionths of a CPU). */
+  NanoCpus?: number;
+  /** Units: microseconds per CpuPeriod. */
+  CpuQuota?: number;
+  /** Units: microseconds. */
+  CpuPeriod?: number;
+  /** Relative weight. Units: shares. */
+  CpuShares?: number;
+  CpusetCpus?: string;
+  CpusetMems?: string;
+  /** 0 or -1 is unlimited. Units: processes. */
+  PidsLimit?: number;
+  /** 10 to 1000, 0 is unset. Units: weight. */
+  BlkioWeight?: number;
+  BlkioDeviceReadBps?: Array<{ Path: string; Rate: number }>;
+  BlkioDeviceWriteBps?: Array<{ Path: string; Rate: number }>;
+  BlkioDeviceReadIOps?: Array<{ Path: string; Rate: number }>;
+  BlkioDeviceWriteIOps?: Array<{ Path: string; Rate: number }>;
+  RestartPolicy?: { Name: string; MaximumRetryCount?: number };
+}
+
+/** The answer to POST /containers/{id}/update. */
+export interface EngineUpdateResult {
+  /** Docker's warnings (e.g. a kernel without swap accounting), never null. */
+  warnings: string[];
+}
+
+/**
+ * An OCI runtime-spec LinuxResources document, the body of Podman's
+ * POST /v{libpod}/libpod/containers/{id}/update (only the fields capstan sets).
+ */
+export interface LinuxResources {
+  memory?: {
+    /** Units: bytes. */
+    limit?: number;
+    /** Units: bytes. */
+    reservation?: number;
+    /** Memory + swap. Units: bytes. */
+    swap?: number;
+  };
+  cpu?: {
+    /** Units: shares. */
+    shares?: number;
+    /** Units: microseconds per period; -1 is unlimited. */
+    quota?: number;
+    /** Units: microseconds. */
+    period?: number;
+    cpus?: string;
+    mems?: string;
+  };
+  pids?: {
+    /** Units: processes; -1 or 0 is unlimited. */
+    limit: number;
+  };
+  blockIO?: {
+    /** Units: weight (10 to 1000). */
+    weight?: number;
+    throttleReadBpsDevice?: Array<{ major: number; minor: number; rate: number }>;
+    throttleWriteBpsDevice?: Array<{ major: number; minor: number; rate: number }>;
+    throttleReadIOPSDevice?: Array<{ major: number; minor: number; rate: number }>;
+    throttleWriteIOPSDevice?: Array<{ major: number; minor: number; rate: number }>;
+  };
+}
+
+/** GET /containers/{id}/top: ps's header and rows, as the engine ran it. */
+export interface EngineTop {
+  Titles: string[];
+  Processes: string[][];
+}
+
+/**
+ * A point in time for `since` / `until`: a Date, or seconds since the Unix epoch (fractions kept
+ * to the nanosecond, as the API takes them).
+ */
+export type EngineTime = Date | number;
+
+export interface EngineLogsOptions {
+  /** Keep streaming until the container stops (or the signal aborts). */
+  follow?: boolean;
+  since?: EngineTime;
+  until?: EngineTime;
+  /** The last N lines only; all when absent. */
+  tail?: number;
+  /** Prefix each line with the engine's RFC 3339 timestamp (split off into EngineLogLine.time). */
+  timestamps?: boolean;
+  /** Whether the container has a tty (raw stream) or not (multiplexed); asked of the engine when absent. */
+  tty?: boolean;
+}
+
+export interface EngineEventsOptions {
+  since?: EngineTime;
+  until?: EngineTime;
+  /** The API's filters, e.g. { type: ['container'], event: ['start', 'die', 'oom'] }. */
+  filters?: Record<string, string[]>;
 }
