@@ -409,7 +409,10 @@ class EngineInstance implements TestEngine {
     } catch {
       // Already gone.
     }
-    await Promise.race([exited, sleep(timeoutMs)]);
+    // A timer of its own, cleared: a pending sleep would hold the test worker for the full timeout.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([exited, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
   }
 
   /** The exit handler's version: no event loop, so no CLI and no waiting on events. */

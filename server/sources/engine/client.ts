@@ -45,6 +45,10 @@ export interface EngineTimeouts {
   bodyMs: number;
 }
 
+/**
+ * undici checks headers and body timeouts on a coarse clock (ticks of about half a second), so a
+ * timeout fires up to a second after its nominal value: 2 s for headers means 2 to 3 s.
+ */
 export const DEFAULT_ENGINE_TIMEOUTS: Readonly<EngineTimeouts> = { connectMs: 1000, headersMs: 2000, bodyMs: 5000 };
 
 export interface EngineClientOptions {

@@ -142,9 +142,15 @@ export function transportError(error: unknown, context: RequestContext): Error {
     });
   }
   if (name === 'HTTPParserError' || (code !== undefined && code.startsWith('HPE_')) || (code && PROTOCOL_CODES.has(code))) {
-    return new EngineError('protocol', `${engine} answered ${context.request} with something that is not HTTP as the Engine API speaks it (${code ?? name}: ${err?.message})`, details, {
-      cause: error,
-    });
+    // undici's parser error keeps the bytes it choked on.
+    const data = (err as { data?: unknown }).data;
+    const starting = typeof data === 'string' && data !== '' ? `, starting ${firstBytes(data)}` : '';
+    return new EngineError(
+      'protocol',
+      `${engine} answered ${context.request} with something that is not HTTP as the Engine API speaks it (${code ?? name}: ${err?.message})${starting}`,
+      details,
+      { cause: error },
+    );
   }
   if (code === 'UND_ERR_SOCKET' || (code && DROPPED_ERRNOS.has(code))) {
     const errno = code === 'UND_ERR_SOCKET' ? undefined : code;
