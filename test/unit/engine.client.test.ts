@@ -166,7 +166,7 @@ test('events arrive whole however the engine chunks them; ready comes first; the
     await trickle(response, wire);
     response.end();
   });
-  const stream = engine.client.events({ since: 1_700_000_000, filters: { type: ['container'] } });
+  const stream = engine.client.events({ sinceMs: 1_700_000_000_000, filters: { type: ['container'] } });
   await stream.ready;
   t.regex(engine.requests[1]!, /^GET \/v1\.41\/events\?since=1700000000&filters=/);
   release();
@@ -209,7 +209,7 @@ test('a socket closed under the events stream ends it as unreachable; an abort e
       response.socket!.destroy();
     }
   });
-  const dropped = engine.client.events({ until: new Date(1_800_000_000_123) });
+  const dropped = engine.client.events({ untilMs: 1_800_000_000_123 });
   t.is((await dropped.next()).value?.Action, 'create');
   t.is(engine.requests.at(-1), `GET /v1.41/events?until=1800000000.123000000`);
   const error = await t.throwsAsync(dropped.next(), { instanceOf: EngineError });
@@ -232,7 +232,7 @@ test('logs: the tty is asked of the engine when not given, frames are cut into l
     response.end();
   });
   const lines: EngineLogLine[] = [];
-  await engine.client.logs('abc', { timestamps: true, tail: 10, since: 5 }, (line) => lines.push(line));
+  await engine.client.logs('abc', { timestamps: true, tail: 10, sinceMs: 5000 }, (line) => lines.push(line));
   t.deepEqual(
     lines.map((line) => `${line.stream} ${line.text}`),
     ['stdout out1', 'stderr err1', 'stdout no newline at the end'],
@@ -266,10 +266,52 @@ test('followed logs end quietly on abort, and what onLine throws comes back unch
   );
 });
 
-test('apiTime: seconds, with the nanosecond fraction the API takes', (t) => {
-  t.is(apiTime(1_700_000_000), '1700000000');
-  t.is(apiTime(new Date(1_700_000_000_250)), '1700000000.250000000');
-  t.is(apiTime(1.5), '1.500000000');
+test('apiTime: milliseconds become the seconds, with a nanosecond fraction, the API takes', (t) => {
+  t.is(apiTime(1_700_000_000_000), '1700000000');
+  t.is(apiTime(1_700_000_000_250), '1700000000.250000000');
+  t.is(apiTime(1500.5), '1.500500000');
+  t.is(apiTime(0), '0');
   t.throws(() => apiTime(-1), { instanceOf: RangeError });
-  t.throws(() => apiTime(new Date(Number.NaN)), { instanceOf: RangeError });
+  t.throws(() => apiTime(Number.NaN), { instanceOf: RangeError });
+});
+
+test('lifecycle: actions with their query, 304 as done, DELETE with force, wait for as long as it takes', async (t) => {
+  let waited: (() => void) | undefined;
+  const engine = await fakeEngine(t, (request, response) => {
+    if (request.url === '/version') return sendJson(response, 200, podmanVersion);
+    if (request.url?.includes('/start')) {
+      response.writeHead(304);
+      return response.end();
+    }
+    if (request.url?.includes('/wait')) {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.flushHeaders();
+      waited = () => response.end('{"StatusCode":137,"Error":null}');
+      return;
+    }
+    if (request.url?.includes('/kill')) return sendJson(response, 409, { message: 'container 1234 is not running' });
+    response.writeHead(204);
+    response.end();
+  });
+  await engine.client.containerAction('web', 'start');
+  await engine.client.containerAction('web', 'stop', { t: '3' });
+  const kill = await t.throwsAsync(engine.client.containerAction('web', 'kill', { signal: 'SIGKILL' }), { instanceOf: EngineError });
+  t.is(kill!.status, 409);
+  await engine.client.removeContainer('web', true);
+  await engine.client.removeContainer('web', false);
+  const waiting = engine.client.waitContainer('web', 'not-running');
+  // Longer than the headers and body timeouts (1 s here): a wait has none.
+  await sleep(1500);
+  waited!();
+  t.deepEqual(await waiting, { StatusCode: 137 });
+  t.deepEqual(engine.requests.slice(1), [
+    'POST /v1.41/containers/web/start',
+    'POST /v1.41/containers/web/stop?t=3',
+    'POST /v1.41/containers/web/kill?signal=SIGKILL',
+    // Podman: the SIGKILL first (refused here: not running), then the DELETE.
+    'POST /v1.41/containers/web/kill?signal=SIGKILL',
+    'DELETE /v1.41/containers/web?force=1',
+    'DELETE /v1.41/containers/web',
+    'POST /v1.41/containers/web/wait?condition=not-running',
+  ]);
 });

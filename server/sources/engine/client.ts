@@ -19,6 +19,8 @@ import { EngineError, engineRefusal, firstBytes, transportError, type RequestCon
 import { LogDecoder, JsonLineSplitter, toEngineEvent } from './streams';
 import type {
   EngineAddress,
+  EngineApi,
+  EngineContainerAction,
   EngineContainerSummary,
   EngineEvent,
   EngineEventsOptions,
@@ -26,7 +28,6 @@ import type {
   EngineLogLine,
   EngineLogsOptions,
   EnginePing,
-  EngineTime,
   EngineTop,
   EngineUpdateBody,
   EngineUpdateResult,
@@ -43,13 +44,20 @@ export interface EngineTimeouts {
   headersMs: number;
   /** The longest pause between two chunks of a body (not applied to events or followed logs). */
   bodyMs: number;
+  /**
+   * For a lifecycle action (start, pause, remove, ...) to be answered: the engine answers when it
+   * is done, which takes longer than a read. stop and restart add their own grace period (t).
+   */
+  actionMs: number;
 }
 
 /**
  * undici checks headers and body timeouts on a coarse clock (ticks of about half a second), so a
  * timeout fires up to a second after its nominal value: 2 s for headers means 2 to 3 s.
  */
-export const DEFAULT_ENGINE_TIMEOUTS: Readonly<EngineTimeouts> = { connectMs: 1000, headersMs: 2000, bodyMs: 5000 };
+export const DEFAULT_ENGINE_TIMEOUTS: Readonly<EngineTimeouts> = { connectMs: 1000, headersMs: 2000, bodyMs: 5000, actionMs: 30_000 };
+/** Docker's stop grace period when the request names none. Units: seconds. */
+const DEFAULT_STOP_SECONDS = 10;
 
 export interface EngineClientOptions {
   address: EngineAddress;
@@ -72,28 +80,27 @@ function loadUndici(): UndiciModule {
 }
 
 interface RequestSpec {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
   path: string;
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
   /** Body timeout override; 0 for a stream that may be idle for ever. Units: milliseconds. */
   bodyTimeoutMs?: number;
+  /** Headers timeout override; 0 to wait for ever (a wait). Units: milliseconds. */
   headersTimeoutMs?: number;
   signal?: AbortSignal;
 }
 
-/** `since` / `until` as the API takes them: seconds since the epoch, nanosecond fraction. Pure. */
-export function apiTime(time: EngineTime): string {
-  if (time instanceof Date) {
-    const ms = time.getTime();
-    if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`not a time the engine can take: ${String(time)}`);
-    return `${Math.floor(ms / 1000)}.${String(ms % 1000).padStart(3, '0')}000000`;
-  }
-  if (!Number.isFinite(time) || time < 0) throw new RangeError(`not a time the engine can take: ${time}`);
-  if (Number.isInteger(time)) return String(time);
-  const seconds = Math.floor(time);
-  const nanoseconds = Math.round((time - seconds) * 1e9);
-  return nanoseconds >= 1e9 ? String(seconds + 1) : `${seconds}.${String(nanoseconds).padStart(9, '0')}`;
+/**
+ * `since` / `until` as the API takes them, from milliseconds since the epoch: seconds with a
+ * nanosecond fraction ("1700000000.250000000"). Pure.
+ */
+export function apiTime(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`not a time the engine can take: ${ms} ms`);
+  const whole = Math.floor(ms);
+  const seconds = Math.floor(whole / 1000);
+  const nanoseconds = (whole % 1000) * 1_000_000 + Math.round((ms - whole) * 1_000_000);
+  return nanoseconds === 0 ? String(seconds) : `${seconds}.${String(nanoseconds).padStart(9, '0')}`;
 }
 
 /** A container reference in a path: a name or ID, never a path of its own. */
@@ -118,7 +125,7 @@ function isAbort(error: unknown, signal: AbortSignal | undefined): boolean {
   return signal?.aborted === true || err?.name === 'AbortError' || err?.code === 'UND_ERR_ABORTED';
 }
 
-export class EngineClient {
+export class EngineClient implements EngineApi {
   readonly address: EngineAddress;
   readonly timeouts: Readonly<EngineTimeouts>;
   private readonly clientApiVersion: string;
@@ -189,7 +196,7 @@ export class EngineClient {
   async updateContainer(id: string, body: EngineUpdateBody): Promise<EngineUpdateResult> {
     const answer = await this.versionedJson({ method: 'POST', path: containerPath(id, '/update'), body });
     const warnings = (answer as { Warnings?: unknown } | null)?.Warnings;
-    return { warnings: Array.isArray(warnings) ? warnings.filter((w): w is string => typeof w === 'string') : [] };
+    return { Warnings: Array.isArray(warnings) ? warnings.filter((w): w is string => typeof w === 'string') : [] };
   }
 
   /**
@@ -218,6 +225,62 @@ export class EngineClient {
   }
 
   /**
+   * POST /containers/{id}/{action}, with its query as the API takes it (stop and restart take t in
+   * seconds, kill takes signal). An engine answering 304 (already started, already stopped) is done.
+   */
+  async containerAction(id: string, action: EngineContainerAction, query: Record<string, string> = {}): Promise<void> {
+    const graceSeconds = action === 'stop' || action === 'restart' ? Number(query['t'] ?? DEFAULT_STOP_SECONDS) : 0;
+    const path = containerPath(id, `/${action}`);
+    const response = await this.versioned({
+      method: 'POST',
+      path,
+      query,
+      headersTimeoutMs: this.timeouts.actionMs + (Number.isFinite(graceSeconds) && graceSeconds > 0 ? graceSeconds * 1000 : 0),
+    });
+    await this.readText(response, `POST ${path}`);
+  }
+
+  /**
+   * DELETE /containers/{id}: with `force`, a running container is killed first. Docker SIGKILLs it;
+   * Podman 4.3's compat API stops it with SIGTERM and its 10 s grace (its `t` and `timeout` are
+   * ignored here), so for Podman the client sends the SIGKILL itself first.
+   */
+  async removeContainer(id: string, force: boolean): Promise<void> {
+    const path = containerPath(id, '');
+    if (force && (await this.negotiate()).flavour === 'podman') {
+      // Not running (409) or already gone (404) are fine: the DELETE decides.
+      await this.containerAction(id, 'kill', { signal: 'SIGKILL' }).catch((error: unknown) => {
+        if (!(error instanceof EngineError && error.code === 'engine')) throw error;
+      });
+    }
+    const response = await this.versioned({ method: 'DELETE', path, query: { force: force ? true : undefined }, headersTimeoutMs: this.timeouts.actionMs });
+    await this.readText(response, `DELETE ${path}`);
+  }
+
+  /**
+   * POST /containers/{id}/wait?condition= (not-running, next-exit, removed): resolves with the exit
+   * status once the condition holds, however long that takes; `signal` gives up.
+   */
+  async waitContainer(id: string, condition: string, signal?: AbortSignal): Promise<{ StatusCode: number }> {
+    const path = containerPath(id, '/wait');
+    const body = await this.versionedJson({
+      method: 'POST',
+      path,
+      query: { condition: condition === '' ? undefined : condition },
+      headersTimeoutMs: 0,
+      bodyTimeoutMs: 0,
+      ...(signal ? { signal } : {}),
+    });
+    const answer = body as { StatusCode?: unknown; Error?: { Message?: unknown } | null } | null;
+    if (typeof answer?.StatusCode !== 'number') throw this.protocol(`POST ${path}`, `did not answer a StatusCode: ${firstBytes(JSON.stringify(body) ?? '')}`);
+    const message = answer.Error?.Message;
+    if (typeof message === 'string' && message !== '') {
+      throw new EngineError('engine', message, { address: this.address.text, request: `POST ${path}` });
+    }
+    return { StatusCode: answer.StatusCode };
+  }
+
+  /**
    * GET /containers/{id}/logs, demultiplexed into lines (stdcopy without a tty, raw lines with one).
    * Resolves when the body ends (with `follow`, when the container stops) or when `signal` aborts.
    */
@@ -232,8 +295,8 @@ export class EngineClient {
         stderr: true,
         follow: options.follow === true,
         timestamps,
-        since: options.since === undefined ? undefined : apiTime(options.since),
-        until: options.until === undefined ? undefined : apiTime(options.until),
+        since: options.sinceMs === undefined ? undefined : apiTime(options.sinceMs),
+        until: options.untilMs === undefined ? undefined : apiTime(options.untilMs),
         tail: options.tail === undefined ? undefined : Math.max(0, Math.floor(options.tail)),
       },
       ...(options.follow ? { bodyTimeoutMs: 0 } : {}),
@@ -300,8 +363,8 @@ export class EngineClient {
       method: 'GET',
       path: '/events',
       query: {
-        since: options.since === undefined ? undefined : apiTime(options.since),
-        until: options.until === undefined ? undefined : apiTime(options.until),
+        since: options.sinceMs === undefined ? undefined : apiTime(options.sinceMs),
+        until: options.untilMs === undefined ? undefined : apiTime(options.untilMs),
         filters: options.filters ? JSON.stringify(options.filters) : undefined,
       },
       bodyTimeoutMs: 0,

@@ -22,8 +22,8 @@ export interface EngineVersion {
    * to the engine's minimum when that is higher (Docker 29 refuses anything below 1.44).
    */
   apiVersion: string;
-  /** The newest Engine API version the engine speaks (its ApiVersion). */
-  engineApiVersion: string;
+  /** The newest Engine API version the engine speaks (its ApiVersion); EngineClient always sets it. */
+  engineApiVersion?: string;
   /** The oldest it accepts (its MinAPIVersion), when it says. */
   engineMinApiVersion?: string;
   /** Podman's libpod API version (for /libpod/ paths); absent for Docker. */
@@ -94,7 +94,7 @@ export interface EngineApi {
   libpodUpdate(id: string, resources: Record<string, unknown>): Promise<void>;
   top(id: string, psArgs: string): Promise<{ Titles: string[]; Processes: string[][] }>;
   /** POST /containers/{id}/{action} with its query (stop and restart take t, kill takes signal). */
-  containerAction(id: string, action: 'start' | 'stop' | 'restart' | 'kill' | 'pause' | 'unpause', query?: Record<string, string>): Promise<void>;
+  containerAction(id: string, action: EngineContainerAction, query?: Record<string, string>): Promise<void>;
   /** DELETE /containers/{id}?force=… */
   removeContainer(id: string, force: boolean): Promise<void>;
   /** POST /containers/{id}/wait?condition=…: resolves when the condition holds. */
@@ -108,7 +108,7 @@ export interface EngineApi {
   /** The events stream, from `sinceMs` when given; ends (or throws) when the engine goes away. */
   events(options: { sinceMs?: number; untilMs?: number; filters?: Record<string, string[]> }, signal?: AbortSignal): AsyncIterable<EngineEvent>;
   close(): Promise<void>;
-
+}
 
 /** GET /_ping: the engine is there; its headers say which API versions it speaks. */
 export interface EnginePing {
@@ -153,8 +153,8 @@ export interface EngineUpdateBody {
 
 /** The answer to POST /containers/{id}/update. */
 export interface EngineUpdateResult {
-  /** Docker's warnings (e.g. a kernel without swap accounting), never null. */
-  warnings: string[];
+  /** Docker's warnings (e.g. a kernel without swap accounting), never null here. */
+  Warnings: string[];
 }
 
 /**
@@ -200,17 +200,13 @@ export interface EngineTop {
   Processes: string[][];
 }
 
-/**
- * A point in time for `since` / `until`: a Date, or seconds since the Unix epoch (fractions kept
- * to the nanosecond, as the API takes them).
- */
-export type EngineTime = Date | number;
-
 export interface EngineLogsOptions {
   /** Keep streaming until the container stops (or the signal aborts). */
   follow?: boolean;
-  since?: EngineTime;
-  until?: EngineTime;
+  /** Units: milliseconds since the Unix epoch. */
+  sinceMs?: number;
+  /** Units: milliseconds since the Unix epoch. */
+  untilMs?: number;
   /** The last N lines only; all when absent. */
   tail?: number;
   /** Prefix each line with the engine's RFC 3339 timestamp (split off into EngineLogLine.time). */
@@ -220,8 +216,13 @@ export interface EngineLogsOptions {
 }
 
 export interface EngineEventsOptions {
-  since?: EngineTime;
-  until?: EngineTime;
+  /** Units: milliseconds since the Unix epoch. */
+  sinceMs?: number;
+  /** Units: milliseconds since the Unix epoch. */
+  untilMs?: number;
   /** The API's filters, e.g. { type: ['container'], event: ['start', 'die', 'oom'] }. */
   filters?: Record<string, string[]>;
 }
+
+/** The lifecycle actions of POST /containers/{id}/{action}. */
+export type EngineContainerAction = 'start' | 'stop' | 'restart' | 'kill' | 'pause' | 'unpause';
