@@ -79,6 +79,13 @@ export interface TestEngine {
   importBusybox(name: string): Promise<string>;
   /** The daemon's log so far. */
   log(): string;
+  /**
+   * Stops the daemon only, as an engine going away would: its containers keep running (dockerd
+   * runs with --live-restore; Podman's containers live under conmon) and its state stays.
+   */
+  stopDaemon(): Promise<void>;
+  /** Starts the daemon again on the same directory and socket, after stopDaemon(). */
+  startDaemon(): Promise<void>;
   /** Stops the engine and removes everything it left; idempotent. Resolves with how long it took (ms). */
   stop(): Promise<number>;
   /** What of this engine is still on the host: processes, mounts, cgroups, its directory. */
@@ -291,8 +298,10 @@ class EngineInstance implements TestEngine {
       fs.closeSync(log);
     }
     const child = this.child;
+    this.exited = false;
     child.once('exit', () => {
-      this.exited = true;
+      // A daemon stopped by stopDaemon() must not mark the one startDaemon() started.
+      if (this.child === child) this.exited = true;
     });
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
@@ -308,6 +317,18 @@ class EngineInstance implements TestEngine {
       await sleep(50);
     }
     this.startMs = Date.now() - started;
+  }
+
+  async stopDaemon(): Promise<void> {
+    if (!this.child || this.exited) return;
+    await this.signalAndWait('SIGTERM', STOP_TIMEOUT_MS);
+    if (!this.exited) await this.signalAndWait('SIGKILL', 5000);
+  }
+
+  async startDaemon(): Promise<void> {
+    if (this.stopping) throw new Error(`the test ${this.flavour} was stopped for good`);
+    if (this.child && !this.exited) throw new Error(`the test ${this.flavour} daemon is running (pid ${this.child.pid})`);
+    await this.start();
   }
 
   log(): string {
@@ -543,6 +564,8 @@ export function startDockerd(scope: EngineScope): Promise<TestEngine> {
         '--ip-masq=false',
         '--bridge=none',
         '--cgroup-parent', cgroupParent,
+        // Containers outlive a daemon stopped by stopDaemon(), as they do under Podman.
+        '--live-restore',
       ],
       cliCommand: DOCKER_CLI,
       cliPrefix: [],

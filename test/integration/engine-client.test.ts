@@ -254,6 +254,35 @@ for (const flavour of FLAVOURS) {
     t.is(gone!.status, 404);
   });
 
+  test.serial(`${flavour}: an engine that goes away ends the events stream and is unreachable; back, it answers again`, async (t) => {
+    const s = subject(t, flavour);
+    if (!s) return t.pass();
+    const id = await run(s.engine, ['-d', '--name', `${flavour}-away`, IMAGE, 'sleep', '600']);
+    await s.client.listContainers(); // a pooled keep-alive connection to the daemon about to go
+    const stream = s.client.events({ filters: { type: ['container'] } });
+    await stream.ready;
+    const ended = (async () => {
+      try {
+        for await (const event of stream) void event;
+        return 'the stream ended';
+      } catch (error) {
+        return `${(error as EngineError).code}: ${(error as Error).message}`;
+      }
+    })();
+    await s.engine.stopDaemon();
+    const how = await ended;
+    t.log(`${flavour}: when the daemon stopped, ${how}`);
+    t.regex(how, /^(the stream ended|unreachable: )/);
+    const away = await t.throwsAsync(s.client.listContainers(), { instanceOf: EngineError });
+    t.is(away!.code, 'unreachable');
+    t.is(away!.errno, 'ENOENT');
+
+    await s.engine.startDaemon();
+    const back = await s.client.inspectContainer(id);
+    t.is(back.State.Status, 'running', 'the container outlived its daemon');
+    t.is((await s.client.version()).flavour, flavour);
+  });
+
   test.serial(`${flavour}: logs are demultiplexed into stdout and stderr lines, a tty's are raw`, async (t) => {
     const s = subject(t, flavour);
     if (!s) return t.pass();
