@@ -10,6 +10,7 @@
  * container processes), mounts under its directory (deepest first, lazily if need be), the
  * directory, and the cgroup parent in every hierarchy. A process 'exit' handler does the same
  * synchronously for a test that never got to stop(). leftovers() says what is still there.
+ * stopDaemon() / startDaemon() take the daemon away and back with its containers still running.
  *
  * Binaries are Debian's, named by path: /usr/sbin/dockerd and /usr/bin/docker (this machine also
  * has an unrelated Docker 28 client in /usr/local/bin, earlier in PATH), /usr/bin/podman.
@@ -24,8 +25,15 @@
  *   the working directory of whoever started the container, and Podman 4.3 never reads it there: no
  *   "oom" event, State.OOMKilled stays false. The service and the CLI run in the temp directory so
  *   the marker lands there and not in the repository.
- * - Podman's compat API has no CgroupParent default: a container created through the API without
- *   HostConfig.CgroupParent lands in /libpod_parent, outside the test's parent. Pass cgroupParent.
+ * - Podman 4.3's containers.conf has no cgroup parent setting: a container created through the API
+ *   without HostConfig.CgroupParent lands in /libpod_parent, outside the test's parent. Pass
+ *   cgroupParent (runFlags does for the CLI). conmon then lives in <parent>/conmon (v1
+ *   controllers; it stays in the service's cgroup in name=systemd and the unified hierarchy).
+ * - Podman's image copy records blobs in the host-wide /var/lib/containers/cache whatever --root
+ *   says, so importBusybox runs `podman import` in a mount namespace with a /var/lib of its own.
+ * - Podman's runc keeps its state in the host's /run/runc/<id> (removed with the container; the
+ *   clean-up removes this engine's IDs if a container was killed instead). Docker's shims put their
+ *   sockets in /run/containerd/s, removed when they exit.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
