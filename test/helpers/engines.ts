@@ -36,7 +36,7 @@
  *   sockets in /run/containerd/s, removed when they exit.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
@@ -135,6 +135,25 @@ function installExitHook(): void {
 interface ProcessInfo {
   pid: number;
   command: string;
+  argv: string[];
+}
+
+/**
+ * The socket a containerd shim serves, which containerd 1.6 puts in the host-wide
+ * /run/containerd/s whatever its own state directory: sha256 of "<containerd address>/<namespace>/<id>".
+ * A shim killed rather than asked to exit leaves it behind.
+ */
+function shimSocketOf(argv: string[]): string | undefined {
+  if (!path.basename(argv[0] ?? '').startsWith('containerd-shim')) return undefined;
+  const arg = (name: string): string | undefined => {
+    const index = argv.indexOf(name);
+    return index === -1 ? undefined : argv[index + 1];
+  };
+  const address = arg('-address');
+  const namespace = arg('-namespace');
+  const id = arg('-id');
+  if (!address || !namespace || !id) return undefined;
+  return path.join('/run/containerd/s', createHash('sha256').update(path.join(address, namespace, id)).digest('hex'));
 }
 
 /** Live (non-zombie) processes whose command line contains `token` or whose cgroup is under `cgroupParent`. */
@@ -148,13 +167,14 @@ function processesOf(token: string, cgroupParent: string): ProcessInfo[] {
       const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
       // Field 3, after the parenthesised command (which may hold spaces).
       if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
-      const command = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+      const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      const command = argv.join(' ');
       const cgroups = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8');
       const inParent = cgroups.split('\n').some((line) => {
         const cgroupPath = line.slice(line.indexOf(':', line.indexOf(':') + 1) + 1);
         return cgroupPath === cgroupParent || cgroupPath.startsWith(`${cgroupParent}/`);
       });
-      if (command.includes(token) || inParent) found.push({ pid, command: command || `[${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}]` });
+      if (command.includes(token) || inParent) found.push({ pid, argv, command: command || `[${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}]` });
     } catch {
       // Gone meanwhile.
     }
@@ -279,6 +299,8 @@ class EngineInstance implements TestEngine {
   private child: ChildProcess | undefined;
   private exited = false;
   private stopping: Promise<number> | undefined;
+  /** Sockets of this engine's containerd shims, seen while they ran (see shimSocketOf). */
+  private readonly shimSockets = new Set<string>();
 
   constructor(private readonly spec: EngineSpec) {
     this.flavour = spec.flavour;
@@ -407,6 +429,7 @@ class EngineInstance implements TestEngine {
 
   private async stopAsync(): Promise<number> {
     const started = Date.now();
+    this.ownProcesses();
     try {
       if (!this.exited && this.child) {
         await this.spec.removeContainers((args, options) => this.cli(args, { timeoutMs: 30_000, ...options })).catch(() => undefined);
@@ -415,7 +438,7 @@ class EngineInstance implements TestEngine {
       }
       // What a daemon stopped mid-way leaves: its helpers (containerd, shims, conmon), then mounts.
       for (let round = 0; round < 50; round++) {
-        const left = processesOf(this.directory, this.cgroupParent);
+        const left = this.ownProcesses();
         if (left.length === 0) break;
         killAll(left);
         await sleep(100);
@@ -454,7 +477,7 @@ class EngineInstance implements TestEngine {
       }
     }
     for (let round = 0; round < 20; round++) {
-      const left = processesOf(this.directory, this.cgroupParent);
+      const left = this.ownProcesses();
       if (left.length === 0) break;
       killAll(left);
       spawnSync('sleep', ['0.1']);
@@ -463,8 +486,20 @@ class EngineInstance implements TestEngine {
     liveEngines.delete(this);
   }
 
+  /** This engine's processes, noting the sockets of its shims on the way. */
+  private ownProcesses(): ProcessInfo[] {
+    const processes = processesOf(this.directory, this.cgroupParent);
+    for (const { argv } of processes) {
+      const socket = shimSocketOf(argv);
+      if (socket) this.shimSockets.add(socket);
+    }
+    return processes;
+  }
+
   private removeFilesAndCgroups(): void {
     const runcStates = this.podmanRuncStates();
+    // The shims are gone by now: a socket still there was left by one that was killed.
+    for (const socket of this.shimSockets) fs.rmSync(socket, { force: true });
     unmountAll(this.directory);
     // Never delete through a mount that would not go: rmSync would descend into it.
     if (mountsUnder(this.directory).length === 0) fs.rmSync(this.directory, { recursive: true, force: true });
@@ -491,12 +526,15 @@ class EngineInstance implements TestEngine {
 
   leftovers(): string[] {
     const left: string[] = [];
-    for (const { pid, command } of processesOf(this.directory, this.cgroupParent)) left.push(`${this.flavour} process ${pid}: ${command.slice(0, 160)}`);
+    const processes = this.ownProcesses();
+    for (const { pid, command } of processes) left.push(`${this.flavour} process ${pid}: ${command.slice(0, 160)}`);
     if (this.child && !this.exited) left.push(`${this.flavour} daemon ${this.child.pid} still running`);
     for (const mountPoint of mountsUnder(this.directory)) left.push(`${this.flavour} mount ${mountPoint}`);
     for (const directory of cgroupDirectories(this.cgroupParent)) left.push(`${this.flavour} cgroup ${directory}`);
     if (fs.existsSync(this.directory)) left.push(`${this.flavour} directory ${this.directory}`);
     for (const state of this.podmanRuncStates()) left.push(`${this.flavour} runc state ${state}`);
+    const served = new Set(processes.map(({ argv }) => shimSocketOf(argv)));
+    for (const socket of this.shimSockets) if (!served.has(socket) && fs.existsSync(socket)) left.push(`${this.flavour} shim socket ${socket}`);
     return left;
   }
 }
