@@ -9,7 +9,10 @@ const { ensureDebianPackages } = require('./lib/debian');
 
 // promtool validates /metrics; busybox-static provides the test workloads' tools.
 // chromium runs the dashboard's browser tests (test/integration/dashboard.test.ts).
-const TEST_PACKAGES = ['prometheus', 'busybox-static', 'chromium'];
+// docker.io and podman are the real engines the engine client is tested against; the tests start
+// private daemons (test/helpers/engines.ts), never the host's services. runc is named because
+// podman depends on "crun | runc" and its test configuration runs runc.
+const TEST_PACKAGES = ['prometheus', 'busybox-static', 'chromium', 'docker.io', 'podman', 'runc'];
 
 const packages = [...TEST_PACKAGES];
 if (process.argv.includes('--vm')) {

@@ -1,7 +1,14 @@
 'use strict';
 // Installs Debian packages that the tests need, only when missing: idempotent and quick when
 // everything is there (one dpkg-query), as `npm test` must be on a fresh machine.
+// An install never starts a system service: docker.io's maintainer scripts would start the host's
+// dockerd (invoke-rc.d, without systemd as PID 1), and the tests start private engines of their
+// own. Debian's policy-rc.d hook answers 101 ("action not allowed") for the install's duration.
+const fs = require('node:fs');
 const { execFileSync, spawnSync } = require('node:child_process');
+
+const POLICY_RC_D = '/usr/sbin/policy-rc.d';
+const OUR_POLICY = '#!/bin/sh\n# Written by capstan (scripts/lib/debian.js) while apt-get installs test packages: start no service.\nexit 101\n';
 
 function missingPackages(names) {
   const missing = [];
@@ -27,10 +34,33 @@ function ensureDebianPackages(names, { log = console.error } = {}) {
     execFileSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'update', '-qq'], { stdio: ['ignore', 'ignore', 'inherit'], env });
     aptUpdated = true;
   }
-  execFileSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'install', '-y', '-qq', '--no-install-recommends', ...missing], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env,
-  });
+  withoutServiceStarts(() =>
+    execFileSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'install', '-y', '-qq', '--no-install-recommends', ...missing], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env,
+    }),
+  );
 }
 
-module.exports = { ensureDebianPackages, missingPackages };
+/**
+ * Runs `install` with a policy-rc.d that refuses every service start. A policy-rc.d already there
+ * is the machine's and is left alone; one with exactly our content is a leftover of an install
+ * that was killed, and is ours to remove.
+ */
+function withoutServiceStarts(install, policyPath = POLICY_RC_D) {
+  let existing;
+  try {
+    existing = fs.readFileSync(policyPath, 'utf8');
+  } catch (error) {
+    if (error.code !== 'ENOENT') throw error;
+  }
+  if (existing !== undefined && existing !== OUR_POLICY) return install();
+  fs.writeFileSync(policyPath, OUR_POLICY, { mode: 0o755 });
+  try {
+    return install();
+  } finally {
+    fs.rmSync(policyPath, { force: true });
+  }
+}
+
+module.exports = { ensureDebianPackages, missingPackages, withoutServiceStarts, OUR_POLICY };

@@ -17,8 +17,15 @@ export interface EngineVersion {
   flavour: EngineFlavour;
   /** The engine's own version, e.g. "20.10.24+dfsg1", "4.3.1". */
   version: string;
-  /** The Engine API version the client uses in its paths: min(the engine's, the client's). */
+  /**
+   * The Engine API version the client uses in its paths: min(the engine's, the client's), raised
+   * to the engine's minimum when that is higher (Docker 29 refuses anything below 1.44).
+   */
   apiVersion: string;
+  /** The newest Engine API version the engine speaks (its ApiVersion); EngineClient always sets it. */
+  engineApiVersion?: string;
+  /** The oldest it accepts (its MinAPIVersion), when it says. */
+  engineMinApiVersion?: string;
   /** Podman's libpod API version (for /libpod/ paths); absent for Docker. */
   libpodApiVersion?: string;
 }
@@ -87,7 +94,7 @@ export interface EngineApi {
   libpodUpdate(id: string, resources: Record<string, unknown>): Promise<void>;
   top(id: string, psArgs: string): Promise<{ Titles: string[]; Processes: string[][] }>;
   /** POST /containers/{id}/{action} with its query (stop and restart take t, kill takes signal). */
-  containerAction(id: string, action: 'start' | 'stop' | 'restart' | 'kill' | 'pause' | 'unpause', query?: Record<string, string>): Promise<void>;
+  containerAction(id: string, action: EngineContainerAction, query?: Record<string, string>): Promise<void>;
   /** DELETE /containers/{id}?force=… */
   removeContainer(id: string, force: boolean): Promise<void>;
   /** POST /containers/{id}/wait?condition=…: resolves when the condition holds. */
@@ -102,3 +109,120 @@ export interface EngineApi {
   events(options: { sinceMs?: number; untilMs?: number; filters?: Record<string, string[]> }, signal?: AbortSignal): AsyncIterable<EngineEvent>;
   close(): Promise<void>;
 }
+
+/** GET /_ping: the engine is there; its headers say which API versions it speaks. */
+export interface EnginePing {
+  /** The Api-Version header, when sent. */
+  apiVersion?: string;
+  /** Podman's Libpod-Api-Version header; its presence means Podman. */
+  libpodApiVersion?: string;
+}
+
+/**
+ * POST /containers/{id}/update, with Docker's field names (Docker only: Podman 4.3's compat API has
+ * no update route; use libpodUpdate there). Absent fields are left as they are; 0 means "unset"
+ * for most of them, as Docker reads it.
+ */
+export interface EngineUpdateBody {
+  /** Units: bytes. */
+  Memory?: number;
+  /** Units: bytes. */
+  MemoryReservation?: number;
+  /** Memory + swap; -1 is unlimited swap. Units: bytes. */
+  MemorySwap?: number;
+  /** Units: 1e-9 CPUs (billionths of a CPU). */
+  NanoCpus?: number;
+  /** Units: microseconds per CpuPeriod. */
+  CpuQuota?: number;
+  /** Units: microseconds. */
+  CpuPeriod?: number;
+  /** Relative weight. Units: shares. */
+  CpuShares?: number;
+  CpusetCpus?: string;
+  CpusetMems?: string;
+  /** 0 or -1 is unlimited. Units: processes. */
+  PidsLimit?: number;
+  /** 10 to 1000, 0 is unset. Units: weight. */
+  BlkioWeight?: number;
+  BlkioDeviceReadBps?: Array<{ Path: string; Rate: number }>;
+  BlkioDeviceWriteBps?: Array<{ Path: string; Rate: number }>;
+  BlkioDeviceReadIOps?: Array<{ Path: string; Rate: number }>;
+  BlkioDeviceWriteIOps?: Array<{ Path: string; Rate: number }>;
+  RestartPolicy?: { Name: string; MaximumRetryCount?: number };
+}
+
+/** The answer to POST /containers/{id}/update. */
+export interface EngineUpdateResult {
+  /** Docker's warnings (e.g. a kernel without swap accounting), never null here. */
+  Warnings: string[];
+}
+
+/**
+ * An OCI runtime-spec LinuxResources document, the body of Podman's
+ * POST /v{libpod}/libpod/containers/{id}/update (only the fields capstan sets).
+ */
+export interface LinuxResources {
+  memory?: {
+    /** Units: bytes. */
+    limit?: number;
+    /** Units: bytes. */
+    reservation?: number;
+    /** Memory + swap. Units: bytes. */
+    swap?: number;
+  };
+  cpu?: {
+    /** Units: shares. */
+    shares?: number;
+    /** Units: microseconds per period; -1 is unlimited. */
+    quota?: number;
+    /** Units: microseconds. */
+    period?: number;
+    cpus?: string;
+    mems?: string;
+  };
+  pids?: {
+    /** Units: processes; -1 or 0 is unlimited. */
+    limit: number;
+  };
+  blockIO?: {
+    /** Units: weight (10 to 1000). */
+    weight?: number;
+    throttleReadBpsDevice?: Array<{ major: number; minor: number; rate: number }>;
+    throttleWriteBpsDevice?: Array<{ major: number; minor: number; rate: number }>;
+    throttleReadIOPSDevice?: Array<{ major: number; minor: number; rate: number }>;
+    throttleWriteIOPSDevice?: Array<{ major: number; minor: number; rate: number }>;
+  };
+}
+
+/** GET /containers/{id}/top: ps's header and rows, as the engine ran it. */
+export interface EngineTop {
+  Titles: string[];
+  Processes: string[][];
+}
+
+export interface EngineLogsOptions {
+  /** Keep streaming until the container stops (or the signal aborts). */
+  follow?: boolean;
+  /** Units: milliseconds since the Unix epoch. */
+  sinceMs?: number;
+  /** Units: milliseconds since the Unix epoch. */
+  untilMs?: number;
+  /** The last N lines only; all when absent. */
+  tail?: number;
+  /** Prefix each line with the engine's RFC 3339 timestamp (split off into EngineLogLine.time). */
+  timestamps?: boolean;
+  /** Whether the container has a tty (raw stream) or not (multiplexed); asked of the engine when absent. */
+  tty?: boolean;
+}
+
+export interface EngineEventsOptions {
+  /** Units: milliseconds since the Unix epoch. */
+  sinceMs?: number;
+  /** Units: milliseconds since the Unix epoch. */
+  untilMs?: number;
+  /** The API's filters, e.g. { type: ['container'], event: ['start', 'die', 'oom'] }. */
+  filters?: Record<string, string[]>;
+}
+
+/** The lifecycle actions of POST /containers/{id}/{action}. */
+export type EngineContainerAction = 'start' | 'stop' | 'restart' | 'kill' | 'pause' | 'unpause';
