@@ -61,9 +61,11 @@ export class OwnedLimits {
       );
     }
     try {
-      return await this.options.service.updateThroughOwner(container, body, options, label, (request, resolved) => {
+      return await this.options.service.updateThroughOwner(container, body, options, label, async (request, resolved) => {
         const throttles = { deviceReadBps: resolved.deviceReadBps, deviceWriteBps: resolved.deviceWriteBps, deviceReadIops: resolved.deviceReadIops, deviceWriteIops: resolved.deviceWriteIops };
-        return engine.update(container.id, toDockerUpdateBody(request), toLibpodResources(request, stripUndefined(throttles)));
+        // The swap Docker has stored decides how a memory-only update is sent (engine-body.ts).
+        const stored = request.memory !== undefined && request.memorySwap === undefined ? (((await engine.inspect(container.id))['HostConfig'] ?? {}) as { MemorySwap?: unknown }) : {};
+        return engine.update(container.id, toDockerUpdateBody(request, stored), toLibpodResources(request, stripUndefined(throttles)));
       });
     } catch (error) {
       // The engine's refusal, in its own words and with its status.

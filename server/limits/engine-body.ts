@@ -15,9 +15,19 @@ const DOCKER_THROTTLE_FIELD: Readonly<Record<ThrottleSetting, string>> = {
   deviceWriteIops: 'BlkioDeviceWriteIOps',
 };
 
-/** Docker's update body: only the fields the request sets (absent = unchanged, as in the API). */
-export function toDockerUpdateBody(request: LimitRequest): Record<string, unknown> {
+/**
+ * Docker's update body: only the fields the request sets (absent = unchanged, as in the API).
+ *
+ * One deliberate difference from `docker update`: a new memory limit without --memory-swap, on a
+ * container whose swap is unlimited or unset (stored MemorySwap -1 or 0), is sent with
+ * MemorySwap -1, which keeps the swap as it was. Docker 20.10 itself refuses that update ("Memory
+ * limit should be smaller than already set memoryswap limit", moby#39541), so a plain
+ * `docker update -m 64m` of a container started without -m cannot work; with a real swap limit
+ * stored, Docker's own rule (and refusal) stands.
+ */
+export function toDockerUpdateBody(request: LimitRequest, stored: { MemorySwap?: unknown } = {}): Record<string, unknown> {
   const body: Record<string, unknown> = {};
+  if (request.memory !== undefined && request.memorySwap === undefined && (stored.MemorySwap === 0 || stored.MemorySwap === -1)) body['MemorySwap'] = -1;
   if (request.nanoCpus !== undefined) body['NanoCpus'] = request.nanoCpus;
   if (request.cpuQuota !== undefined) body['CpuQuota'] = request.cpuQuota;
   if (request.cpuPeriod !== undefined) body['CpuPeriod'] = request.cpuPeriod;

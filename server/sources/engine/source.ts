@@ -251,7 +251,8 @@ export class EngineSource implements ContainerSource, ContainerOwner {
       this.options.client.logs(
         id,
         { follow, timestamps: true, ...(query.sinceMs !== undefined ? { sinceMs: query.sinceMs } : {}), ...(query.untilMs !== undefined ? { untilMs: query.untilMs } : {}), ...(query.tail !== undefined ? { tail: query.tail } : {}) },
-        (line) => onLine({ time: line.time ?? new Date(this.now()).toISOString(), stream: line.stream, log: line.text }),
+        // The engine's lines come without their newline; capstan's log lines keep it, as the process wrote it.
+        (line) => onLine({ time: line.time ?? new Date(this.now()).toISOString(), stream: line.stream, log: `${line.text}\n` }),
         signal,
       ),
     );
