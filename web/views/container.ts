@@ -16,7 +16,7 @@ import { bytes, count, dateTime, percent, rate, UNKNOWN } from '../lib/format';
 import { toast } from '../lib/toast';
 import { limitsPanel, type LimitsPanel } from './limits';
 import { stateBadge, updateBadge } from './overview';
-import { containerTabs, type Tabs } from './tabs';
+import { containerTabs, OWNED_SOURCES, type Tabs } from './tabs';
 import type { AppContext, View } from './view';
 
 const CHART_WINDOW_MS = 10 * 60_000;
@@ -181,7 +181,7 @@ export function containerView(ctx: AppContext, id: string): View {
       ...item('ID', info.id),
       ...item('Image', info.image || (info.source === 'capstan' ? 'host filesystem (read-only)' : UNKNOWN)),
       ...item('cgroup', info.cgroupPath),
-      ...item('Source', info.source),
+      ...item('Runtime', info.source),
       ...item('Created', dateTime(info.createdAtMs)),
     );
   }
@@ -207,7 +207,7 @@ export function containerView(ctx: AppContext, id: string): View {
   }
 
   function renderActions(): void {
-    if (!info || ctx.role !== 'operator' || info.source !== 'capstan') {
+    if (!info || ctx.role !== 'operator' || !OWNED_SOURCES.includes(info.source)) {
       actions.replaceChildren();
       return;
     }

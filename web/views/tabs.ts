@@ -15,6 +15,9 @@ import { jsonTree } from '../lib/jsontree';
 import { eventRow, eventTable } from './events';
 import type { AppContext } from './view';
 
+/** The sources that own containers capstan can ask for inspect, logs and lifecycle. */
+export const OWNED_SOURCES: readonly string[] = ['capstan', 'docker', 'podman'];
+
 const PROCESSES_EVERY_MS = 2000;
 const PORTS_EVERY_MS = 5000;
 const MAX_LOG_LINES = 5000;
@@ -59,7 +62,8 @@ function errorText(problem: unknown): string | undefined {
 
 /** `sampled` tells whether the collector samples the container's cgroup now (it is running). */
 export function containerTabs(ctx: AppContext, info: ContainerInfo, sampled: () => boolean): Tabs {
-  const capstan = info.source === 'capstan';
+  // Containers an owner runs (capstan, Docker, Podman) have docker's inspect, logs and published ports.
+  const capstan = OWNED_SOURCES.includes(info.source);
   const base = `/api/v1/containers/${ref(info.id)}`;
 
   const processes: Tab = {
@@ -95,7 +99,7 @@ export function containerTabs(ctx: AppContext, info: ContainerInfo, sampled: () 
     id: 'ports',
     label: 'Ports',
     open(panel) {
-      const published = h('div', { id: 'ports-published' }, capstan ? 'Loading…' : 'Only capstan containers publish ports.');
+      const published = h('div', { id: 'ports-published' }, capstan ? 'Loading…' : 'Only containers that capstan, Docker or Podman run publish ports.');
       const listening = h('div', { id: 'ports-listening' }, 'Loading…');
       replaceChildren(panel, h('h3', null, 'Published'), published, h('h3', null, 'Listening inside'), listening);
       return poll(async (signal) => {
@@ -170,7 +174,7 @@ export function containerTabs(ctx: AppContext, info: ContainerInfo, sampled: () 
     label: 'Logs',
     open(panel) {
       if (!capstan) {
-        replaceChildren(panel, h('p', { class: 'muted' }, 'Logs are kept for capstan’s own containers only; this is a cgroup capstan did not start.'));
+        replaceChildren(panel, h('p', { class: 'muted' }, 'Logs are kept by the container’s owner (capstan, Docker, Podman); this cgroup has none.'));
         return () => undefined;
       }
       const controller = new AbortController();
