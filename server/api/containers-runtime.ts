@@ -89,8 +89,11 @@ export function runtimeRouter(options: RuntimeRouterOptions): express.Router {
   /** The owner and the container a request names (404 in docker's words when nobody has it). */
   const target = (request: Request) => containers.resolve(reference(request));
 
+  // Every owner's containers, running or not (capstan's with their runtime fields, engines' with theirs).
   router.get('/runtime/containers', (_request, response) => {
-    response.json({ containers: runtime.list() });
+    const own = runtime.list().map((summary) => ({ ...summary, owner: 'capstan' }));
+    const others = containers.list().filter((container) => container.owner !== 'capstan');
+    response.json({ containers: [...own, ...others.map((c) => ({ ...c, cgroupPath: c.cgroupPath ?? '', pid: 0, imageId: '' }))] });
   });
 
   router.post(

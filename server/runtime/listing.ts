@@ -12,7 +12,7 @@ import type { ContainerSummary } from './types';
  * containers. Running ones are normally already there; a missing one is added as well, so a
  * container never vanishes from `ps -a` between a start and the collector's next scan.
  */
-export function runtimeOnlyContainers(summaries: readonly ContainerSummary[], listed: readonly ContainerInfo[]): ContainerInfo[] {
+export function runtimeOnlyContainers(summaries: ReadonlyArray<ContainerSummary & { owner?: ContainerInfo['source'] }>, listed: readonly ContainerInfo[]): ContainerInfo[] {
   const known = new Set(listed.map((info) => info.id));
   return summaries
     .filter((summary) => !known.has(summary.id))
@@ -21,7 +21,7 @@ export function runtimeOnlyContainers(summaries: readonly ContainerSummary[], li
       name: summary.name,
       cgroupPath: summary.cgroupPath,
       image: summary.image,
-      source: 'capstan' as const,
+      source: summary.owner ?? 'capstan',
       isContainer: true,
       labels: { ...summary.labels },
       ...(Number.isFinite(summary.createdAtMs) ? { createdAtMs: summary.createdAtMs } : {}),
@@ -29,7 +29,7 @@ export function runtimeOnlyContainers(summaries: readonly ContainerSummary[], li
 }
 
 /** Reads GET /api/v1/runtime/containers' body; anything malformed is left out. */
-export function parseRuntimeContainerList(body: unknown): ContainerSummary[] {
+export function parseRuntimeContainerList(body: unknown): Array<ContainerSummary & { owner?: ContainerInfo['source'] }> {
   const list = (body as { containers?: unknown } | null | undefined)?.containers;
   if (!Array.isArray(list)) return [];
   return list.filter(
@@ -39,5 +39,13 @@ export function parseRuntimeContainerList(body: unknown): ContainerSummary[] {
       typeof (entry as ContainerSummary).id === 'string' &&
       typeof (entry as ContainerSummary).name === 'string' &&
       typeof (entry as ContainerSummary).cgroupPath === 'string',
-  ).map((entry) => ({ ...entry, image: typeof entry.image === 'string' ? entry.image : '', labels: entry.labels && typeof entry.labels === 'object' ? entry.labels : {} }));
+  ).map((entry) => {
+    const owner = (entry as { owner?: unknown }).owner;
+    return {
+      ...entry,
+      image: typeof entry.image === 'string' ? entry.image : '',
+      labels: entry.labels && typeof entry.labels === 'object' ? entry.labels : {},
+      ...(owner === 'docker' || owner === 'podman' || owner === 'capstan' ? { owner } : {}),
+    };
+  });
 }
