@@ -27,6 +27,26 @@ export interface AgentProcess {
   stop(): Promise<void>;
 }
 
+/**
+ * The flags that keep a test's agent to what the test made: a cgroup parent of its own unless the
+ * test gives one (`removeParent` removes it), and no engine unless the test names one — a
+ * machine's own dockerd or Podman must never be what a test sees.
+ */
+export function isolatedAgentArgs(extraArgs: readonly string[]): { args: string[]; cgroupParent: string; removeParent(): Promise<void> } {
+  const given = extraArgs.indexOf('--cgroup-parent');
+  const cgroupParent = given >= 0 ? extraArgs[given + 1]! : `/capstan-test-agent-${randomBytes(4).toString('hex')}`;
+  const args = [...(given >= 0 ? [] : ['--cgroup-parent', cgroupParent])];
+  for (const flag of ['--docker-host', '--podman-host']) if (!extraArgs.includes(flag)) args.push(flag, 'none');
+  return {
+    args: [...args, ...extraArgs],
+    cgroupParent,
+    // A parent the test gave is the test's own to remove.
+    removeParent: async () => {
+      if (given < 0) await new CgroupManager(detectLayout()).remove(cgroupParent);
+    },
+  };
+}
+
 export interface AgentProcessOptions {
   /** Where the state directory goes (default: the system's temp directory). */
   stateDirParent?: string;
@@ -34,10 +54,8 @@ export interface AgentProcessOptions {
 
 export async function startAgentProcess(t: ExecutionContext, extraArgs: string[] = [], options: AgentProcessOptions = {}): Promise<AgentProcess> {
   const stateDir = fs.mkdtempSync(path.join(options.stateDirParent ?? os.tmpdir(), 'capstan-agent-'));
-  const givenParent = extraArgs.indexOf('--cgroup-parent');
-  const cgroupParent = givenParent >= 0 ? extraArgs[givenParent + 1]! : `/capstan-test-agent-${randomBytes(4).toString('hex')}`;
-  const parentArgs = givenParent >= 0 ? [] : ['--cgroup-parent', cgroupParent];
-  const child = spawn(process.execPath, [CLI, 'agent', '--listen', '127.0.0.1:0', '--state-dir', stateDir, ...parentArgs, ...extraArgs], {
+  const { args, cgroupParent, removeParent } = isolatedAgentArgs(extraArgs);
+  const child = spawn(process.execPath, [CLI, 'agent', '--listen', '127.0.0.1:0', '--state-dir', stateDir, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -57,8 +75,7 @@ export async function startAgentProcess(t: ExecutionContext, extraArgs: string[]
       });
     }
     fs.rmSync(stateDir, { recursive: true, force: true });
-    // The parent this helper chose is the test's to remove; a parent the test gave is the test's own.
-    if (givenParent < 0) await new CgroupManager(detectLayout()).remove(cgroupParent);
+    await removeParent();
   };
   t.teardown(stop);
 

@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { eventually, freePort } from './wait';
+import { isolatedAgentArgs } from './agent';
 import { CLI, REPO_ROOT } from './repo';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -102,12 +103,13 @@ export interface DashboardAgent {
  */
 export async function startDashboardAgent(t: ExecutionContext, extraArgs: string[] = []): Promise<DashboardAgent> {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'capstan-dashboard-'));
+  const isolated = isolatedAgentArgs(extraArgs);
   const port = await freePort();
   let child: ChildProcess | undefined;
   let output = '';
 
   const launch = async (): Promise<void> => {
-    const started = spawn(process.execPath, [CLI, 'agent', '--listen', `127.0.0.1:${port}`, '--state-dir', stateDir, ...extraArgs], {
+    const started = spawn(process.execPath, [CLI, 'agent', '--listen', `127.0.0.1:${port}`, '--state-dir', stateDir, ...isolated.args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child = started;
@@ -140,6 +142,7 @@ export async function startDashboardAgent(t: ExecutionContext, extraArgs: string
   t.teardown(async () => {
     await stop();
     fs.rmSync(stateDir, { recursive: true, force: true });
+    await isolated.removeParent();
   });
 
   await launch();

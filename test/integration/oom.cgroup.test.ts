@@ -15,7 +15,7 @@ import test, { type ExecutionContext } from 'ava';
 import { io as connectSocket, type Socket } from 'socket.io-client';
 import type { ServerToClientEvents } from '../../server/api/socket';
 import type { CapstanEvent } from '../../server/events';
-import { eventually } from '../helpers/agent';
+import { eventually, isolatedAgentArgs } from '../helpers/agent';
 import { TestCgroupTree } from '../helpers/cgroups';
 import { CLI, requireCapability } from '../helpers/repo';
 
@@ -35,7 +35,8 @@ interface Agent {
 
 /** The real agent on a state directory the test owns (so a second agent can reuse it). */
 async function startAgent(t: ExecutionContext, stateDir: string): Promise<Agent> {
-  const child = spawn(process.execPath, [CLI, 'agent', '--listen', '127.0.0.1:0', '--state-dir', stateDir, '--interval', '1s'], {
+  const isolated = isolatedAgentArgs(['--interval', '1s']);
+  const child = spawn(process.execPath, [CLI, 'agent', '--listen', '127.0.0.1:0', '--state-dir', stateDir, ...isolated.args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -49,7 +50,10 @@ async function startAgent(t: ExecutionContext, stateDir: string): Promise<Agent>
     await exited;
     clearTimeout(timer);
   };
-  t.teardown(stop);
+  t.teardown(async () => {
+    await stop();
+    await isolated.removeParent();
+  });
   const agentFile = path.join(stateDir, 'agent.json');
   const agent = await eventually(async () => {
     if (child.exitCode !== null) throw new Error(`agent exited with ${child.exitCode}:\n${output}`);

@@ -50,7 +50,7 @@ async function ok(args: readonly string[]): Promise<string> {
 test.before(async () => {
   if (!capable) return;
   stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'capstan-runtime-cgroup-'));
-  agent = spawn(process.execPath, [CLI, 'agent', '--listen', '127.0.0.1:0', '--state-dir', stateDir, '--cgroup-parent', cgroupParent], {
+  agent = spawn(process.execPath, [CLI, 'agent', '--listen', '127.0.0.1:0', '--state-dir', stateDir, '--cgroup-parent', cgroupParent, '--docker-host', 'none', '--podman-host', 'none'], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let output = '';

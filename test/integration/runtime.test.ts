@@ -47,7 +47,7 @@ class TestAgent {
   async start(): Promise<void> {
     const agentFile = path.join(this.stateDir, 'agent.json');
     fs.rmSync(agentFile, { force: true });
-    const child = spawn(process.execPath, [CLI, 'agent', '--listen', '127.0.0.1:0', '--state-dir', this.stateDir, '--cgroup-parent', this.cgroupParent], {
+    const child = spawn(process.execPath, [CLI, 'agent', '--listen', '127.0.0.1:0', '--state-dir', this.stateDir, '--cgroup-parent', this.cgroupParent, '--docker-host', 'none', '--podman-host', 'none'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.process = child;
