@@ -7,11 +7,14 @@
  * connections (updates, sync, QUIC probes) would otherwise fail noisily or wait.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { detectLayout } from '../../server/cgroup/layout';
+import { CgroupManager } from '../../server/cgroup/manage';
 import { eventually, freePort } from './wait';
 import { CLI, REPO_ROOT } from './repo';
 
@@ -84,6 +87,8 @@ export { freePort };
 export interface DashboardAgent {
   url: string;
   stateDir: string;
+  /** The agent's --cgroup-parent: the test's own (see startDashboardAgent). */
+  cgroupParent: string;
   port: number;
   viewerToken: string;
   operatorToken: string;
@@ -98,16 +103,22 @@ export interface DashboardAgent {
 
 /**
  * The real agent on a fixed loopback port and a state directory of the test's own, so it can be
- * restarted under the page's feet. Removed (process and directory) at teardown.
+ * restarted under the page's feet. Like test/helpers/agent.ts, it gets a cgroup parent of its own
+ * (`/capstan-test-agent-<random>`) unless the test gives `--cgroup-parent`: the agent sets block
+ * I/O accounting up in its parent, and the default `/capstan` is the host's. Removed (process,
+ * directory and the parent this helper chose) at teardown.
  */
 export async function startDashboardAgent(t: ExecutionContext, extraArgs: string[] = []): Promise<DashboardAgent> {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'capstan-dashboard-'));
+  const givenParent = extraArgs.indexOf('--cgroup-parent');
+  const cgroupParent = givenParent >= 0 ? extraArgs[givenParent + 1]! : `/capstan-test-agent-${randomBytes(4).toString('hex')}`;
+  const parentArgs = givenParent >= 0 ? [] : ['--cgroup-parent', cgroupParent];
   const port = await freePort();
   let child: ChildProcess | undefined;
   let output = '';
 
   const launch = async (): Promise<void> => {
-    const started = spawn(process.execPath, [CLI, 'agent', '--listen', `127.0.0.1:${port}`, '--state-dir', stateDir, ...extraArgs], {
+    const started = spawn(process.execPath, [CLI, 'agent', '--listen', `127.0.0.1:${port}`, '--state-dir', stateDir, ...parentArgs, ...extraArgs], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child = started;
@@ -140,6 +151,8 @@ export async function startDashboardAgent(t: ExecutionContext, extraArgs: string
   t.teardown(async () => {
     await stop();
     fs.rmSync(stateDir, { recursive: true, force: true });
+    // The parent this helper chose is the test's to remove; a parent the test gave is the test's own.
+    if (givenParent < 0) await new CgroupManager(detectLayout()).remove(cgroupParent);
   });
 
   await launch();
@@ -149,6 +162,7 @@ export async function startDashboardAgent(t: ExecutionContext, extraArgs: string
   return {
     url: `http://127.0.0.1:${port}`,
     stateDir,
+    cgroupParent,
     port,
     viewerToken: tokens.find((token) => token.role === 'viewer')!.token,
     operatorToken: tokens.find((token) => token.role === 'operator')!.token,
