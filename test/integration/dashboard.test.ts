@@ -8,7 +8,10 @@
  *   67108864, the limit line moves), tries 3m (the API's message, word for word; nothing changes),
  *   and gets the OOM toast within 2 s of a kill in another test cgroup;
  * - viewer: signs in by pasting a token, sees no edit controls, and a forged edit is refused;
- * - the agent going away: the page says so and reconnects by itself when it is back.
+ * - the agent going away: the page says so and reconnects by itself when it is back;
+ * - a Docker container of a private dockerd (test/helpers/engines.ts): the overview names it by
+ *   Docker's name with its image, the limits editor's 64m reaches Docker (docker inspect's
+ *   HostConfig.Memory) and the kernel, and the inspect tab shows docker inspect's document.
  *
  * Every test fails on any console error, uncaught exception or failed request. Screenshots of the
  * overview, the container page and the OOM toast (light and dark) go to test-artifacts/.
@@ -23,7 +26,7 @@ import { eventually } from '../helpers/agent';
 import { chromiumAvailable, freePort, launchBrowser, openPage, screenshot, startDashboardAgent, type DashboardAgent } from '../helpers/browser';
 import { blockDeviceDirectory, directIo, withinFivePercent } from '../helpers/block-io';
 import { TestCgroupTree } from '../helpers/cgroups';
-import { dockerAvailable, startDockerd } from '../helpers/engines';
+import { dockerAvailable, engineLeftovers, startDockerd } from '../helpers/engines';
 import { REPO_ROOT, requireCapability } from '../helpers/repo';
 
 const isRoot = process.getuid?.() === 0;
@@ -32,6 +35,11 @@ const serial = capable ? test.serial : test.skip;
 /** Docker as well: a private dockerd (test/helpers/engines.ts). Never skipped in CI either. */
 const dockerSerial = capable && requireCapability(dockerAvailable(), 'Debian docker.io and busybox-static (apt-get install docker.io busybox-static)') ? test.serial : test.skip;
 const DOCKER_IMAGE = 'capstan-test-busybox';
+
+// The Docker test's dockerd is stopped by its teardown; nothing of it may remain.
+test.after.always((t) => {
+  t.deepEqual(engineLeftovers(), [], 'nothing of the test dockerd is left: processes, mounts, cgroups, directories');
+});
 
 const SHIM = `${REPO_ROOT}/native/build/Release/capstan-shim`;
 const MIB = 1024 * 1024;
@@ -434,6 +442,7 @@ serial('operator: the run form starts a capstan container; its page shows ports,
 
 dockerSerial('operator: a Docker container by its Docker name and image; the limits editor changes it through Docker; inspect is Docker\'s document', async (t) => {
   const docker = await startDockerd(t);
+  t.log(`dockerd in ${docker.directory} answered after ${docker.startMs} ms`);
   await docker.importBusybox(DOCKER_IMAGE);
   const run = await docker.cli(['run', '-d', ...docker.runFlags, '--name', 'web', DOCKER_IMAGE, 'sleep', '600']);
   t.is(run.status, 0, run.stderr);
