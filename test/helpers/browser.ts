@@ -85,6 +85,8 @@ export { freePort };
 export interface DashboardAgent {
   url: string;
   stateDir: string;
+  /** The agent's --cgroup-parent: the test's own (see startDashboardAgent). */
+  cgroupParent: string;
   port: number;
   viewerToken: string;
   operatorToken: string;
@@ -99,7 +101,10 @@ export interface DashboardAgent {
 
 /**
  * The real agent on a fixed loopback port and a state directory of the test's own, so it can be
- * restarted under the page's feet. Removed (process and directory) at teardown.
+ * restarted under the page's feet. Like test/helpers/agent.ts, it gets a cgroup parent of its own
+ * (`/capstan-test-agent-<random>`) unless the test gives `--cgroup-parent`: the agent sets block
+ * I/O accounting up in its parent, and the default `/capstan` is the host's. Removed (process,
+ * directory and the parent this helper chose) at teardown.
  */
 export async function startDashboardAgent(t: ExecutionContext, extraArgs: string[] = []): Promise<DashboardAgent> {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'capstan-dashboard-'));
@@ -152,6 +157,7 @@ export async function startDashboardAgent(t: ExecutionContext, extraArgs: string
   return {
     url: `http://127.0.0.1:${port}`,
     stateDir,
+    cgroupParent: isolated.cgroupParent,
     port,
     viewerToken: tokens.find((token) => token.role === 'viewer')!.token,
     operatorToken: tokens.find((token) => token.role === 'operator')!.token,

@@ -8,7 +8,10 @@
  *   67108864, the limit line moves), tries 3m (the API's message, word for word; nothing changes),
  *   and gets the OOM toast within 2 s of a kill in another test cgroup;
  * - viewer: signs in by pasting a token, sees no edit controls, and a forged edit is refused;
- * - the agent going away: the page says so and reconnects by itself when it is back.
+ * - the agent going away: the page says so and reconnects by itself when it is back;
+ * - a Docker container of a private dockerd (test/helpers/engines.ts): the overview names it by
+ *   Docker's name with its image, the limits editor's 64m reaches Docker (docker inspect's
+ *   HostConfig.Memory) and the kernel, and the inspect tab shows docker inspect's document.
  *
  * Every test fails on any console error, uncaught exception or failed request. Screenshots of the
  * overview, the container page and the OOM toast (light and dark) go to test-artifacts/.
@@ -16,16 +19,27 @@
 import * as fs from 'node:fs';
 import test, { type ExecutionContext } from 'ava';
 import type { Page } from 'playwright-core';
+import { detectLayout } from '../../server/cgroup/layout';
+import { CgroupManager } from '../../server/cgroup/manage';
 import type { ContainerInfo } from '../../server/model';
 import { eventually } from '../helpers/agent';
 import { chromiumAvailable, freePort, launchBrowser, openPage, screenshot, startDashboardAgent, type DashboardAgent } from '../helpers/browser';
 import { blockDeviceDirectory, directIo, withinFivePercent } from '../helpers/block-io';
 import { TestCgroupTree } from '../helpers/cgroups';
+import { dockerAvailable, engineLeftovers, startDockerd } from '../helpers/engines';
 import { REPO_ROOT, requireCapability } from '../helpers/repo';
 
 const isRoot = process.getuid?.() === 0;
 const capable = requireCapability(isRoot && chromiumAvailable(), 'root (real cgroups) and /usr/bin/chromium (apt-get install chromium)');
 const serial = capable ? test.serial : test.skip;
+/** Docker as well: a private dockerd (test/helpers/engines.ts). Never skipped in CI either. */
+const dockerSerial = capable && requireCapability(dockerAvailable(), 'Debian docker.io and busybox-static (apt-get install docker.io busybox-static)') ? test.serial : test.skip;
+const DOCKER_IMAGE = 'capstan-test-busybox';
+
+// The Docker test's dockerd is stopped by its teardown; nothing of it may remain.
+test.after.always((t) => {
+  t.deepEqual(engineLeftovers(), [], 'nothing of the test dockerd is left: processes, mounts, cgroups, directories');
+});
 
 const SHIM = `${REPO_ROOT}/native/build/Release/capstan-shim`;
 const MIB = 1024 * 1024;
@@ -52,8 +66,8 @@ async function containerId(agent: DashboardAgent, cgroupPath: string): Promise<s
   );
 }
 
-function memoryLimitFile(tree: TestCgroupTree, cgroup: string): string {
-  return tree.layout.controllersOn === 2 ? tree.manager.readControl('unified', cgroup, 'memory.max') : tree.manager.readControl('memory', cgroup, 'memory.limit_in_bytes');
+function memoryLimitFile(cgroups: CgroupManager, cgroup: string): string {
+  return cgroups.layout.controllersOn === 2 ? cgroups.readControl('unified', cgroup, 'memory.max') : cgroups.readControl('memory', cgroup, 'memory.limit_in_bytes');
 }
 
 async function text(page: Page, selector: string): Promise<string> {
@@ -174,7 +188,7 @@ serial('operator: printed URL signs in; live table and charts; limits editor; OO
   t.regex(await text(page, '#limits-confirm .change-list'), /Memory:\s*unlimited → 64MiB \(64m\)/);
   await page.click('#limits-confirm button[value="confirm"]');
   await until(page, 'the update to apply', textMatches, ['#limits-result', 'Applied']);
-  t.is(memoryLimitFile(tree, limited), String(64 * MIB));
+  t.is(memoryLimitFile(tree.manager, limited), String(64 * MIB));
   t.is(await text(page, 'td.current[data-field="memory"]'), '64MiB');
   await until(page, 'the memory limit line to move', dataIs, ['#chart-memory', 'limit', String(64 * MIB)]);
 
@@ -188,7 +202,7 @@ serial('operator: printed URL signs in; live table and charts; limits editor; OO
     await page.waitForSelector('#limits-error:not([hidden])');
   });
   t.is(await text(page, '#limits-error .api-message'), direct.body.error.message);
-  t.is(memoryLimitFile(tree, limited), String(64 * MIB));
+  t.is(memoryLimitFile(tree.manager, limited), String(64 * MIB));
   t.is(await text(page, 'td.current[data-field="memory"]'), '64MiB');
   t.is(await page.getAttribute('#chart-memory', 'data-limit'), String(64 * MIB));
 
@@ -212,13 +226,13 @@ serial('operator: printed URL signs in; live table and charts; limits editor; OO
     await page.waitForSelector('#limits-force');
   });
   t.is(await text(page, '#limits-error .api-message'), v2Refusal);
-  t.is(memoryLimitFile(tree, limited), String(64 * MIB), 'nothing written before the force');
+  t.is(memoryLimitFile(tree.manager, limited), String(64 * MIB), 'nothing written before the force');
   await page.click('#limits-force');
   await page.waitForSelector('#force-dialog[open]');
   await page.click('#force-dialog button[value="confirm"]');
   await until(page, 'the forced update', textMatches, ['#limits-result', 'Applied']);
   t.deepEqual(sent, [{ memory: '8m' }, { memory: '8m', force: true }]);
-  t.is(memoryLimitFile(tree, limited), String(8 * MIB));
+  t.is(memoryLimitFile(tree.manager, limited), String(8 * MIB));
   await until(page, 'the limit line at 8 MiB', dataIs, ['#chart-memory', 'limit', String(8 * MIB)]);
   await page.unroute('**/api/v1/containers/*/limits');
 
@@ -337,7 +351,7 @@ serial('viewer: pasted token; sees everything, no edit controls; a forged edit i
   }, { id: watchedId, token: agent.viewerToken }));
   t.is(forged.status, 403);
   t.is(forged.body.error.code, 'forbidden');
-  t.is(memoryLimitFile(tree, watched), String(128 * MIB));
+  t.is(memoryLimitFile(tree.manager, watched), String(128 * MIB));
   await page.goto(`${agent.url}/#/`);
   await page.fill('#filter', tree.root);
   await page.waitForSelector(`#containers-table tr[data-id="${watchedId}"]`);
@@ -423,6 +437,96 @@ serial('operator: the run form starts a capstan container; its page shows ports,
   await until(page, 'the overview', () => location.hash === '#/', undefined, 15_000);
   const { body } = await api<{ containers: unknown[] }>(agent, '/api/v1/runtime/containers');
   t.deepEqual(body.containers, []);
+  noErrors(t, errors);
+});
+
+dockerSerial('operator: a Docker container by its Docker name and image; the limits editor changes it through Docker; inspect is Docker\'s document', async (t) => {
+  const docker = await startDockerd(t);
+  t.log(`dockerd in ${docker.directory} answered after ${docker.startMs} ms`);
+  await docker.importBusybox(DOCKER_IMAGE);
+  const run = await docker.cli(['run', '-d', ...docker.runFlags, '--name', 'web', DOCKER_IMAGE, 'sleep', '600']);
+  t.is(run.status, 0, run.stderr);
+  const dockerId = run.stdout.trim();
+  const agent = await startDashboardAgent(t, ['--interval', '1s', '--docker-host', docker.address, '--podman-host', 'none']);
+  // The agent names it from Docker (the cgroup alone would give its path): wait for that first.
+  const info = await eventually(
+    async () => {
+      const { status, body } = await api<{ info: ContainerInfo }>(agent, '/api/v1/containers/web');
+      return status === 200 && body.info.source === 'docker' ? body.info : undefined;
+    },
+    20_000,
+    'the agent to name web from Docker',
+  );
+  t.is(info.id, dockerId);
+  t.true(info.cgroupPath.startsWith(`${docker.cgroupParent}/`) && info.cgroupPath.endsWith(dockerId), info.cgroupPath);
+  const cgroups = new CgroupManager(detectLayout());
+  const browser = await launchBrowser(t);
+  const { page, errors } = await openPage(browser);
+  await page.goto(agent.printedUrl);
+  await page.waitForSelector('#containers-table');
+
+  // The overview, in its default scope (containers, not every cgroup): Docker's name, its image
+  // and its ID as docker stats prints it; the cgroup path underneath.
+  const row = `#containers-table tr[data-id="${dockerId}"]`;
+  await page.waitForSelector(row, { timeout: 15_000 });
+  t.false(await page.isChecked('#scope-all'));
+  t.is(await text(page, `${row} a.row-link`), 'web');
+  t.is(await text(page, `${row} td[data-field="Name"] .image`), DOCKER_IMAGE);
+  t.true(await page.isVisible(`${row} td[data-field="Name"] .image`));
+  t.is(await text(page, `${row} td[data-field="Name"] .sub`), info.cgroupPath);
+  t.is(await text(page, `${row} td[data-field="ID"] .value`), dockerId.slice(0, 12));
+  await until(page, 'web to show as running', textIs, [`${row} td[data-field="State"] .badge`, 'running'], 15_000);
+  await until(page, 'web to show its PIDs', textIs, [`${row} td[data-field="PIDs"] .value`, '1'], 15_000);
+  await page.fill('#filter', 'web');
+  await until(page, 'the filter', textMatches, ['#row-count', '^1 of'], 5000);
+  await screenshot(page, 'dashboard-docker-overview');
+
+  // Its page: what Docker says it is.
+  await page.click(`${row} a.row-link`);
+  await until(page, 'the page of web', (id) => decodeURIComponent(location.hash) === `#/containers/${id}` && document.querySelector('#container-name')?.textContent === 'web', dockerId);
+  const fact = async (label: string): Promise<string> => ((await page.locator('.container-head dl.facts dt', { hasText: label }).locator('xpath=following-sibling::dd[1]').first().textContent()) ?? '').trim();
+  t.is(await fact('Image'), DOCKER_IMAGE);
+  t.is(await fact('Runtime'), 'docker');
+  t.is(await fact('cgroup'), info.cgroupPath);
+
+  // The limits editor: memory 64m, confirmed as old → new, sent to Docker (POST /containers/{id}/update).
+  await page.waitForSelector('#limits-form');
+  await until(page, 'the current limits', textIs, ['td.current[data-field="memory"]', 'unlimited']);
+  await page.fill('#limit-memory', '64m');
+  t.is(await text(page, 'td.preview[data-field="memory"]'), 'unlimited → 64MiB');
+  await page.click('#limits-review');
+  await page.waitForSelector('#limits-confirm[open]');
+  t.regex(await text(page, '#limits-confirm .change-list'), /Memory:\s*unlimited → 64MiB \(64m\)/);
+  await page.click('#limits-confirm button[value="confirm"]');
+  await until(page, 'the update to apply', textMatches, ['#limits-result', 'Applied'], 15_000);
+  // Docker holds the new limit (its own record, not only the cgroup), and the kernel has it.
+  const [inspected] = JSON.parse((await docker.cli(['inspect', 'web'])).stdout) as Array<{ HostConfig: { Memory: number } }>;
+  t.is(inspected!.HostConfig.Memory, 64 * MIB, 'docker inspect web: HostConfig.Memory');
+  t.is(memoryLimitFile(cgroups, info.cgroupPath), String(64 * MIB), 'the cgroup file');
+  // The page: the limit read back, the chart's limit line, and the next tick's MEM USAGE / LIMIT.
+  t.is(await text(page, 'td.current[data-field="memory"]'), '64MiB');
+  await until(page, 'the memory limit line', dataIs, ['#chart-memory', 'limit', String(64 * MIB)]);
+  await until(page, 'the summary to show the limit', textMatches, ['#container-summary dd[data-field="MemUsage"]', ' / 64MiB$'], 10_000);
+  t.regex(await text(page, '.toast-success'), /Limits of web updated/);
+  await screenshot(page, 'dashboard-docker-limits');
+  await page.locator('#container-name').scrollIntoViewIfNeeded();
+  await screenshot(page, 'dashboard-docker-container');
+
+  // The inspect tab: Docker's own document (plus capstan's view under "Capstan"), new limit included.
+  const documentResponse = page.waitForResponse((response) => response.url().endsWith(`/api/v1/containers/${dockerId}/json`));
+  await page.click('#tab-inspect');
+  const { Capstan: view, ...shown } = (await (await documentResponse).json()) as Record<string, unknown>;
+  const [theirs] = JSON.parse((await docker.cli(['inspect', 'web'])).stdout) as Array<Record<string, unknown>>;
+  t.deepEqual(shown, theirs, 'the page got docker inspect web, unchanged');
+  t.like(view as object, { owner: 'docker', cgroupPath: info.cgroupPath });
+  await until(page, 'the inspect tree', textMatches, ['#inspect-json', '"/web"']);
+  const tree = await page.locator('#inspect-json').innerText();
+  t.regex(tree, /^Name: "\/web"$/m);
+  t.regex(tree, new RegExp(`^Id: "${dockerId}"$`, 'm'));
+  t.regex(tree, /^Memory: 67108864$/m, 'HostConfig (open) shows the new limit');
+  t.is(await text(page, '#panel-inspect .tab-tools .muted'), 'docker inspect');
+  await page.locator('#inspect-json .json > details > .json-children > .json-row', { has: page.locator(':scope > .json-key', { hasText: /^Name:\s*$/ }) }).scrollIntoViewIfNeeded();
+  await screenshot(page, 'dashboard-docker-inspect');
   noErrors(t, errors);
 });
 

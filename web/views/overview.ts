@@ -38,6 +38,8 @@ interface Row {
   cells: Map<string, HTMLElement>;
   badge: HTMLElement;
   link: HTMLAnchorElement;
+  /** The image, next to the name (as `docker ps` shows it); hidden for cgroups without one. */
+  image: HTMLElement;
   cpu: Sparkline;
   memory: Sparkline;
   dirty: boolean;
@@ -223,6 +225,7 @@ export function overviewView(ctx: AppContext): View {
     const badge = stateBadge(live.state);
     const href = `#/containers/${encodeURIComponent(live.info.id)}`;
     const link = h('a', { href, class: 'row-link' }, live.info.name || live.info.cgroupPath);
+    const image = h('span', { class: 'image', hidden: !live.info.image }, live.info.image);
     const cpu = new Sparkline(SPARK_POINTS, '--series-1', 100);
     const memory = new Sparkline(SPARK_POINTS, '--series-2');
     cpu.set(live.spark.cpuPercent);
@@ -231,7 +234,7 @@ export function overviewView(ctx: AppContext): View {
       const value = h('span', { class: 'value' });
       let td: HTMLTableCellElement;
       if (column.field === 'State') td = h('td', null, badge);
-      else if (column.field === 'Name') td = h('td', { class: 'name' }, link, live.info.name !== live.info.cgroupPath && h('span', { class: 'sub' }, live.info.cgroupPath));
+      else if (column.field === 'Name') td = h('td', { class: 'name' }, link, image, live.info.name !== live.info.cgroupPath && h('span', { class: 'sub' }, live.info.cgroupPath));
       else if (column.spark) td = h('td', { class: 'num' }, h('div', { class: 'with-spark' }, column.spark === 'cpu' ? cpu.element : memory.element, value));
       else td = h('td', { class: column.numeric ? 'num' : 'mono' }, value);
       td.dataset['field'] = column.field;
@@ -242,7 +245,7 @@ export function overviewView(ctx: AppContext): View {
       if ((event.target as HTMLElement).closest('a')) return;
       location.hash = href;
     });
-    const row: Row = { key: live.key, info: live.info, state: live.state, stats: live.stats, tr, cells, badge, link, cpu, memory, dirty: true, onScreen: false };
+    const row: Row = { key: live.key, info: live.info, state: live.state, stats: live.stats, tr, cells, badge, link, image, cpu, memory, dirty: true, onScreen: false };
     rowByTr.set(tr, row);
     visibility.observe(tr);
     return row;
@@ -257,6 +260,9 @@ export function overviewView(ctx: AppContext): View {
     }
     updateBadge(row.badge, row.state);
     setText(row.link, row.info.name || row.info.cgroupPath);
+    // An engine names its containers a moment after their cgroup appears: the image comes with the name.
+    setText(row.image, row.info.image);
+    if (row.image.hidden === Boolean(row.info.image)) row.image.hidden = !row.info.image;
     row.dirty = false;
   }
 
