@@ -8,13 +8,14 @@
  *   runc          `runc run` of the same rootfs (Debian's runc), spawn → exit           (baseline)
  *   floor         `unshare -pfmuin chroot ROOTFS /bin/true`: namespaces + exec, nothing else
  *   capstan CLI   `capstan run --rm IMAGE true` as a user types it, spawn → exit        (judged)
- *   docker        `docker run --rm --network none IMAGE true` (Debian's docker.io, a private
- *                 dockerd with its data in a temp dir, the same rootfs `docker import`ed)
+ *   docker        `docker run --rm --network none IMAGE true`: Debian's docker.io by path, against
+ *                 a private dockerd (test/helpers/engines.ts, through dockerd.ts), the same busybox
+ *                 rootfs `docker import`ed from a tarball whose hard links keep their mode
  *
  * Targets (issue 4): the API under a third of runc's median; the CLI under a third of docker's.
  * docker is skipped with a note when its packages cannot be installed or dockerd cannot start.
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -23,7 +24,9 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { writeBusyboxImages } from '../helpers/busybox-image';
 import { CLI, REPO_ROOT } from '../helpers/repo';
+import type { TestEngine } from '../helpers/engines';
 import { BenchAgent } from './agent';
+import { dockerCli, dockerUnavailable, startBenchDockerd } from './dockerd';
 import { formatMs, formatRatio, interleave, sleep, sleepSync, summarize, type Benchmark, type BenchContext, type BenchResult, type Disposable, type Summary, type TargetCheck } from './harness';
 
 const ROUNDS = 25;
@@ -180,81 +183,6 @@ class TempDirectory implements Disposable {
   }
 }
 
-/** A private dockerd: data, exec root and socket in a temp dir, containers under our cgroup parent. */
-class PrivateDocker implements Disposable {
-  readonly label: string;
-  readonly socket: string;
-  private readonly child: ChildProcess;
-  private output = '';
-
-  constructor(readonly root: string, cgroupParent: string) {
-    this.socket = path.join(root, 'docker.sock');
-    this.child = spawn(
-      'dockerd',
-      [
-        '--data-root', path.join(root, 'data'),
-        '--exec-root', path.join(root, 'exec'),
-        '--pidfile', path.join(root, 'docker.pid'),
-        '-H', `unix://${this.socket}`,
-        '--bridge', 'none',
-        '--iptables=false',
-        '--ip6tables=false',
-        '--cgroup-parent', cgroupParent,
-        '--storage-driver', 'overlay2',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    this.label = `dockerd pid ${this.child.pid}`;
-    const keep = (chunk: Buffer): void => {
-      this.output = (this.output + chunk.toString()).slice(-8000);
-    };
-    this.child.stdout!.on('data', keep);
-    this.child.stderr!.on('data', keep);
-  }
-
-  docker(args: readonly string[]): string[] {
-    return ['-H', `unix://${this.socket}`, ...args];
-  }
-
-  async ready(): Promise<void> {
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      if (this.child.exitCode !== null) throw new Error(`dockerd exited with ${this.child.exitCode}: ${this.output}`);
-      if (fs.existsSync(this.socket)) {
-        const ok = await new Promise<boolean>((resolve) => {
-          const request = http.get({ socketPath: this.socket, path: '/_ping' }, (response) => {
-            response.resume();
-            resolve(response.statusCode === 200);
-          });
-          request.on('error', () => resolve(false));
-        });
-        if (ok) return;
-      }
-      if (Date.now() > deadline) throw new Error(`dockerd did not answer within 60 s: ${this.output}`);
-      await sleep(250);
-    }
-  }
-
-  async dispose(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = new Promise((resolve) => this.child.once('exit', resolve));
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 20_000);
-    await exited;
-    clearTimeout(timer);
-  }
-
-  disposeSync(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null && this.child.pid) {
-      try {
-        process.kill(this.child.pid, 'SIGKILL');
-      } catch {
-        // Gone.
-      }
-    }
-  }
-}
-
 /** Lifecycle events from the agent's /api/v1/events stream, kept by container id. */
 class DieWatcher implements Disposable {
   readonly label = 'agent events stream';
@@ -353,20 +281,23 @@ function runFile(command: string, args: readonly string[]): Promise<string> {
   });
 }
 
-async function setUpDocker(context: BenchContext, rootfsTar: string, cgroupParent: string, notes: string[]): Promise<PrivateDocker | undefined> {
+async function setUpDocker(context: BenchContext, notes: string[]): Promise<TestEngine | undefined> {
   try {
     debian.ensureDebianPackages(['docker.io'], { log: context.log });
   } catch (error) {
     notes.push(`docker skipped: cannot install docker.io (${(error as Error).message.split('\n')[0]})`);
     return undefined;
   }
-  const root = context.own(new TempDirectory('capstan-bench-docker-'));
-  const docker = context.own(new PrivateDocker(root.path, cgroupParent));
+  const unavailable = dockerUnavailable();
+  if (unavailable) {
+    notes.push(`docker skipped: ${unavailable}`);
+    return undefined;
+  }
   try {
-    await docker.ready();
-    await runFile('docker', docker.docker(['import', rootfsTar, IMAGE]));
+    const docker = await startBenchDockerd(context);
+    await docker.importBusybox(IMAGE);
     // One run first: the first container pays for docker's own set-up.
-    await runFile('docker', docker.docker(['run', '--rm', '--network', 'none', IMAGE, '/bin/true']));
+    await dockerCli(docker, ['run', '--rm', ...docker.runFlags, IMAGE, '/bin/true']);
     return docker;
   } catch (error) {
     notes.push(`docker skipped: ${(error as Error).message.split('\n')[0]}`);
@@ -396,7 +327,6 @@ export const benchmark: Benchmark = {
     const runcRoot = path.join(work.path, 'runc-state');
 
     const parent = context.own(new CgroupParent(`/capstan-test-bench-start-${randomBytes(4).toString('hex')}`));
-    const dockerParent = context.own(new CgroupParent(`/capstan-test-bench-docker-${randomBytes(4).toString('hex')}`));
     const agent = await BenchAgent.start(['--cgroup-parent', parent.path], (a) => context.own(a));
     const cli = (args: string[]): string[] => [CLI, '--state-dir', agent.stateDir, ...args];
     await runFile(process.execPath, cli(['image', 'import', '--name', IMAGE, images.rootfsTar]));
@@ -407,11 +337,7 @@ export const benchmark: Benchmark = {
     await dies.start(agent.url, token);
     const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
-    // docker gets the unpacked rootfs packed again by GNU tar: `docker import` applies a hard link
-    // entry's own mode to the linked file, and the test image's hard link entry is not executable.
-    const dockerTar = path.join(work.path, 'rootfs-for-docker.tar');
-    execFileSync('tar', ['-C', rootfs, '-cf', dockerTar, '.']);
-    const docker = await setUpDocker(context, dockerTar, dockerParent.path, notes);
+    const docker = await setUpDocker(context, notes);
 
     const samples: Record<string, number[]> = { api: [], runc: [], floor: [], cli: [], docker: [] };
     let runcCounter = 0;
@@ -439,7 +365,10 @@ export const benchmark: Benchmark = {
       ...(docker
         ? [
             async (): Promise<void> => {
-              record('docker', await timeCommand('docker', docker.docker(['run', '--rm', '--network', 'none', IMAGE, '/bin/true'])));
+              // Debian's client by path, with the engine's flags (no network, its cgroup parent).
+              const started = performance.now();
+              await dockerCli(docker, ['run', '--rm', ...docker.runFlags, IMAGE, '/bin/true']);
+              record('docker', performance.now() - started);
             },
           ]
         : []),

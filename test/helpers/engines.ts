@@ -96,6 +96,11 @@ export interface TestEngine {
   startDaemon(): Promise<void>;
   /** Stops the engine and removes everything it left; idempotent. Resolves with how long it took (ms). */
   stop(): Promise<number>;
+  /**
+   * The same without the event loop (a signal handler, an exit hook): SIGKILL to the daemon and
+   * its helpers, then mounts, the directory and the cgroup parent. Its containers are killed, not removed.
+   */
+  stopSync(): void;
   /** What of this engine is still on the host: processes, mounts, cgroups, its directory. */
   leftovers(): string[];
 }
