@@ -556,6 +556,8 @@ export function attachLive(io: CapstanSocketServer, options: LiveOptions): Attac
     for (const room of socket.rooms) if (room.startsWith('live:')) void socket.leave(room);
     const snapshot = collector.latest();
     if (!snapshot) return { containers: [], unknown: [], error: 'the collector has not finished its first tick yet' };
+    // A page that opens between ticks may name a container created since the last one: ask the owners afresh.
+    statusOf = undefined;
     const result: SubscribeResult = { containers: [], unknown: [] };
 
     if (request.overview) {

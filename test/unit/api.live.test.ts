@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import test, { type ExecutionContext } from 'ava';
+import type { OwnedContainer } from '../../server/containers/types';
 import { io as connectSocket, type Socket } from 'socket.io-client';
 
 import { TokenStore } from '../../server/api/auth';
@@ -106,7 +107,7 @@ function container(path: string, id: string, isContainer: boolean, stats: Partia
   };
 }
 
-async function withLive(t: ExecutionContext): Promise<{ url: string; collector: FakeCollector }> {
+async function withLive(t: ExecutionContext, owners?: { list(): OwnedContainer[] }): Promise<{ url: string; collector: FakeCollector }> {
   const server = http.createServer((_request, response) => response.end());
   const collector = new FakeCollector();
   const tokens = new TokenStore([
@@ -114,7 +115,7 @@ async function withLive(t: ExecutionContext): Promise<{ url: string; collector: 
     { name: 'admin', role: 'operator', token: OPERATOR },
   ]);
   const sockets = attachSocketServer(server, { tokens, bus: new EventBus() });
-  const live = attachLive(sockets.io, { collector: collector as unknown as Collector, intervalMs: 1000 });
+  const live = attachLive(sockets.io, { collector: collector as unknown as Collector, intervalMs: 1000, ...(owners && { owners }) });
   server.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   t.teardown(async () => {
@@ -209,4 +210,17 @@ test('a new subscription replaces the old one and a room nobody is in costs noth
   t.deepEqual(received, []);
   const refused = await subscribe(socket, { overview: 'everything' } as never);
   t.regex(refused.error ?? '', /overview must be/);
+});
+
+test('a page that opens between ticks finds a container its owner created since the last one', async (t) => {
+  const owned: OwnedContainer[] = [];
+  const { url, collector } = await withLive(t, { list: () => [...owned] });
+  collector.tick(1, []);
+  const { socket } = await connect(t, url, OPERATOR);
+  t.deepEqual((await subscribe(socket, { overview: 'containers' })).overview?.rows, []);
+  // Created by Docker (or capstan's runtime) after tick 1: no cgroup in any snapshot yet.
+  owned.push({ id: 'd'.repeat(64), name: 'web', owner: 'docker', image: 'busybox', status: 'created', labels: {} });
+  const page = await subscribe(socket, { containers: ['web'] });
+  t.deepEqual(page.unknown, []);
+  t.like(page.containers[0], { id: 'd'.repeat(64), state: 'created', info: { name: 'web', source: 'docker' } });
 });
