@@ -6,7 +6,9 @@
 #   /host   the host's / over virtio-9p, read-only, with the guest's own proc, sysfs, dev, a tmpfs
 #           /tmp and cgroup2 (and no cgroup v1 hierarchy) at /host/sys/fs/cgroup
 #   /out    the lane's writable export: job.env (what to run) in, ava.log and ava.rc out
-# then runs ava inside `chroot /host`, from the repository's own path, and powers off.
+#   /host/tmp/capstan-block  the scratch disk (virtio, ext4) when job.env sets LANE_BLOCK_DIR
+# then moves /host onto / (as switch_root does), runs ava chrooted into it, from the repository's
+# own path, and powers off.
 #
 # Lines starting with "capstan-lane:" are read by run-lane.js (timings, phase, failures).
 
@@ -37,6 +39,10 @@ while read -r module; do
   [ -n "$module" ] || continue
   insmod "/lib/modules/$module.ko" || die "insmod $module failed"
 done < /etc/lane-modules
+# Besides lo, an interface that goes nowhere (the dummy module made dummy0): every real host has
+# one, and the network series of the host (cAdvisor's and capstan's) leave lo out, so with lo
+# alone they would not exist at all. No address, no route: the guest still reaches only itself.
+ip link set dummy0 up || die "bringing up dummy0 failed"
 
 # msize: the default 8 KiB message makes every node_modules read a dozen round trips.
 NINEP_OPTS="trans=virtio,version=9p2000.L,msize=512000"
@@ -44,7 +50,7 @@ NINEP_OPTS="trans=virtio,version=9p2000.L,msize=512000"
 mount -t 9p -o "$NINEP_OPTS" laneout /out || die "mount of the writable export (tag laneout) failed"
 [ -r /out/job.env ] || die "/out/job.env is missing"
 # Sets LANE_REPO_DIR, LANE_NODE_BIN, LANE_MODE, LANE_AVA_TIMEOUT, LANE_HOSTROOT_CACHE,
-# LANE_GUEST_TIMEOUT_S, LANE_TMP_KEEP and, with `set --`, the test files (relative to the repo).
+# LANE_GUEST_TIMEOUT_S, LANE_TMP_KEEP, LANE_BLOCK_DIR and, with `set --`, the test files (relative to the repo).
 . /out/job.env
 
 # A VM must never outlive its lane, even if the host side was killed without a chance to kill
@@ -87,6 +93,19 @@ done
 mkdir -p /host/tmp/capstan-lane-out && mount -o bind /out /host/tmp/capstan-lane-out \
   || die "bind of the writable export into /host/tmp failed"
 
+# The scratch disk: run-lane.js makes a sparse ext4 image and gives it to qemu as the only virtio
+# disk (vda). Block I/O tests write there (CAPSTAN_TEST_BLOCK_DIR): tmpfs does no block I/O, a
+# disk does, and io.stat charges O_DIRECT requests to the writer's cgroup. noinit_itable: the
+# image is sparse (unused inode tables already read as zeros), so ext4's lazy-init thread would
+# only add I/O and CPU under emulation.
+if [ -n "$LANE_BLOCK_DIR" ]; then
+  [ -b /dev/vda ] || die "the scratch disk /dev/vda is missing (qemu -drive if=virtio)"
+  mkdir -p "/host$LANE_BLOCK_DIR" || die "mkdir $LANE_BLOCK_DIR failed"
+  mount -t ext4 -o noinit_itable /dev/vda "/host$LANE_BLOCK_DIR" || die "mount of the scratch disk at $LANE_BLOCK_DIR failed"
+  chmod 1777 "/host$LANE_BLOCK_DIR"
+  say "scratch disk vda ($(cat /sys/block/vda/dev)) mounted at $LANE_BLOCK_DIR"
+fi
+
 # Pure cgroup v2: one cgroup2 mount, no v1 hierarchy anywhere. nsdelegate and
 # memory_recursiveprot are what systemd uses on real hosts.
 mount -t cgroup2 -o nsdelegate,memory_recursiveprot cgroup2 /host/sys/fs/cgroup \
@@ -98,20 +117,30 @@ for controller in $(cat "$CGROOT/cgroup.controllers"); do
 done
 say "cgroup2 controllers: $(cat "$CGROOT/cgroup.controllers"); enabled: $(cat "$CGROOT/cgroup.subtree_control")"
 
+# The host root becomes the root of the mount namespace, as switch_root makes it on a booted
+# system: moved onto the initramfs' "/". A process entering a mount namespace with setns(2) (as
+# `capstan-shim exec` does) starts at the namespace's root mount, followed down through what is
+# mounted on it; after a plain `chroot /host` that would be the initramfs, not the container's
+# root. PID 1 keeps the initramfs as its own root, so its paths (/out, /bin) still work, and the
+# host root as its working directory, which `chroot .` enters.
+cd /host || die "cd /host failed"
+mount --move . / || die "moving the host root onto / failed"
+
 # What the tests see: a clean environment, node's own directory first on PATH.
 GUEST_PATH="$(dirname "$LANE_NODE_BIN"):/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 GUEST_ENV="HOME=/tmp TMPDIR=/tmp LANG=C.UTF-8 CI=true CAPSTAN_EXPECT_CGROUP2=1 CAPSTAN_LANE_OUT=/tmp/capstan-lane-out"
+[ -n "$LANE_BLOCK_DIR" ] && GUEST_ENV="$GUEST_ENV CAPSTAN_TEST_BLOCK_DIR=$LANE_BLOCK_DIR"
 
 # Runs a command inside the host root, in the repository. $GUEST_ENV splits into words on purpose.
 in_host() {
-  chroot /host /usr/bin/env -i "PATH=$GUEST_PATH" $GUEST_ENV \
+  chroot . /usr/bin/env -i "PATH=$GUEST_PATH" $GUEST_ENV \
     /bin/sh -c 'cd "$0" && exec "$@"' "$LANE_REPO_DIR" "$@"
 }
 
 if [ "$LANE_MODE" = shell ]; then
   say "shell: you are in the guest's chroot at $LANE_REPO_DIR; exit the shell to power off"
   # cttyhack gives the shell the serial console as controlling terminal, so ^C works.
-  setsid cttyhack chroot /host /usr/bin/env -i "PATH=$GUEST_PATH" $GUEST_ENV TERM=vt100 \
+  setsid cttyhack chroot . /usr/bin/env -i "PATH=$GUEST_PATH" $GUEST_ENV TERM=vt100 \
     /bin/sh -c 'cd "$0" || exit 1; if [ -x /bin/bash ]; then exec /bin/bash -i; else exec /bin/sh -i; fi' "$LANE_REPO_DIR"
   sync
   poweroff -f

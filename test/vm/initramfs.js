@@ -1,7 +1,7 @@
 'use strict';
 // Finds the guest kernel and builds (or reuses from .vm/) the initramfs the lane boots with:
-// static busybox with its applet links, the modules that virtio-9p needs in dependency order,
-// and guest-init.sh as /init.
+// static busybox with its applet links, the modules the guest needs (virtio-9p, the scratch disk
+// and ext4, overlayfs, loop; see ROOT_MODULES) in dependency order, and guest-init.sh as /init.
 
 const { execFileSync } = require('node:child_process');
 const crypto = require('node:crypto');
@@ -15,10 +15,19 @@ const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox'];
 const STALE_ARCHIVE_AGE_MS = 60 * 60 * 1000;
 
 /**
- * The modules the guest loads itself; everything they depend on is added. 9p is the filesystem,
- * 9pnet_virtio its virtio transport, virtio_pci the bus qemu puts the virtio-9p device on.
+ * The modules the guest loads itself, in this order; everything they depend on (`modinfo -F
+ * depends`) is added before them.
+ * - virtio_pci: the bus qemu puts the virtio devices on; 9pnet_virtio and 9p: the host's files.
+ * - virtio_blk: the lane's scratch disk (/dev/vda), ext4 on it at /tmp/capstan-block, where block
+ *   I/O is real (tmpfs does none). crc32c_generic first: ext4 and jbd2 ask the crypto API for
+ *   "crc32c" at mount time (a softdep, which `depends` does not list), and the guest has no
+ *   modprobe to load it then; the generic one, because crc32c_intel needs SSE4.2, which qemu's
+ *   default TCG CPU lacks.
+ * - overlay: image containers stack their layers with overlayfs.
+ * - loop: block I/O tests make loop devices of their own.
+ * - dummy: a network interface besides lo (dummy0), connected to nothing.
  */
-const ROOT_MODULES = ['virtio_pci', '9pnet_virtio', '9p'];
+const ROOT_MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'virtio_blk', 'crc32c_generic', 'ext4', 'overlay', 'loop', 'dummy'];
 
 class LaneSetupError extends Error {
   constructor(message, options) {

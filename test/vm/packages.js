@@ -6,8 +6,9 @@
 // - linux-image-amd64: the guest kernel in /boot and its modules in /lib/modules
 // - busybox-static: the guest's /init shell and tools (the dynamic busybox cannot run in the bare initramfs)
 // - kmod: `modinfo -k <version>` to find the modules and their dependency order
+// - e2fsprogs: mkfs.ext4, which formats the guest's scratch disk on the host
 // No cpio: the lane writes the initramfs archive itself (test/vm/cpio.js).
 
-const VM_DEBIAN_PACKAGES = ['qemu-system-x86', 'linux-image-amd64', 'busybox-static', 'kmod'];
+const VM_DEBIAN_PACKAGES = ['qemu-system-x86', 'linux-image-amd64', 'busybox-static', 'kmod', 'e2fsprogs'];
 
 module.exports = { VM_DEBIAN_PACKAGES };

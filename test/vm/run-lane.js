@@ -11,18 +11,21 @@
  * How:
  *  1. Host: take the newest /boot/vmlinuz-<v> that has /lib/modules/<v>; build or reuse
  *     .vm/initramfs-<v>-<hash>.cpio.gz (initramfs.js: static busybox + applet links, the
- *     virtio/9p modules in `modinfo -F depends` order, guest-init.sh as /init). The hash covers
+ *     modules of initramfs.js' ROOT_MODULES in `modinfo -F depends` order, guest-init.sh as /init). The hash covers
  *     guest-init.sh, the builder and busybox, so editing the init script rebuilds.
  *  2. Host: glob the compiled cgroup-facing tests (convention: test/integration/**\/*.cgroup.test.ts,
  *     so build/test/integration/**\/*.cgroup.test.js; override with CAPSTAN_LANE_GLOB). No file
- *     is a failure. Write job.env (repo path, node path, test files) into a fresh temp dir, the
- *     writable export.
+ *     is a failure. In a fresh temp dir, write job.env (repo path, node path, test files) into
+ *     out/, the writable export, and make scratch.img: a sparse 4 GiB raw image, formatted ext4
+ *     by the host's mkfs.ext4.
  *  3. qemu-system-x86_64 -m 2048 -smp 2 -nographic -no-reboot: the host's / is shared read-only
- *     (tag hostroot), the temp dir read-write (tag laneout). The guest (guest-init.sh) mounts
+ *     (tag hostroot), out/ read-write (tag laneout), scratch.img as a virtio disk (vda). The
+ *     guest (guest-init.sh) loads its modules, brings up lo and dummy0, mounts
  *     them, builds a pure cgroup2 world inside /host (its own proc, sysfs, devtmpfs with pts and
  *     shm, tmpfs /tmp and /run, loopback up, cgroup2 at /sys/fs/cgroup with every controller
- *     enabled in the root's subtree_control, no v1 hierarchy), chroots into it, cds into the
- *     repo and runs
+ *     enabled in the root's subtree_control, no v1 hierarchy), mounts the scratch disk (below)
+ *     at /tmp/capstan-block, moves /host onto / as switch_root does, chroots into it, cds into
+ *     the repo and runs
  *       CI=true CAPSTAN_EXPECT_CGROUP2=1 HOME=/tmp node node_modules/ava/entrypoints/cli.mjs
  *         --serial --timeout=5m <files>
  *     tee-ing the output to the console and to ava.log, the exit code to ava.rc; then it powers off.
@@ -46,7 +49,9 @@
  *                                    none if you suspect stale reads)
  *
  * What tests see in the guest: every host file read-only (the repo too: write under os.tmpdir()),
- * /tmp empty, 2 vCPUs, 2 GiB, loopback only. The writable export is at $CAPSTAN_LANE_OUT
+ * /tmp empty, 2 vCPUs, 2 GiB, loopback only (and dummy0, an interface that leads nowhere),
+ * overlayfs and loop devices, and CAPSTAN_TEST_BLOCK_DIR=/tmp/capstan-block, a directory on the
+ * ext4 scratch disk where O_DIRECT I/O is real block I/O. The writable export is at $CAPSTAN_LANE_OUT
  * (/tmp/capstan-lane-out) for artefacts; CAPSTAN_LANE_KEEP=1 keeps it on the host.
  * Emulation is slow and its clock is shared with a busy host: boot to node takes 5-10 s, ava's
  * first output 15-30 s after that, much more when the machine is loaded; keep the cgroup-facing
@@ -69,6 +74,10 @@ const CACHE_DIR = path.join(REPO_DIR, '.vm');
 const DEFAULT_GLOB = 'build/test/integration/**/*.cgroup.test.js';
 const AVA_CLI = 'node_modules/ava/entrypoints/cli.mjs';
 const AVA_TIMEOUT = '5m';
+/** The scratch disk's size; sparse, so it costs only what the tests write. Units: bytes. */
+const SCRATCH_DISK_BYTES = 4 * 1024 ** 3;
+/** Where the guest mounts the scratch disk; the tests get it as CAPSTAN_TEST_BLOCK_DIR. */
+const GUEST_BLOCK_DIR = '/tmp/capstan-block';
 const KERNEL_APPEND = 'console=ttyS0 panic=-1 quiet';
 const MARKER = 'capstan-lane:';
 
@@ -150,7 +159,7 @@ function pathsToKeepUnderTmp(paths) {
 }
 
 /** What the guest runs, as shell assignments guest-init.sh sources (the test files via `set --`). */
-function renderJobEnv({ repoDir, nodeBin, mode, files, hostRootCache, guestTimeoutS }) {
+function renderJobEnv({ repoDir, nodeBin, mode, files, hostRootCache, guestTimeoutS, blockDir }) {
   return [
     `LANE_REPO_DIR=${shellQuote(repoDir)}`,
     `LANE_TMP_KEEP=${shellQuote(pathsToKeepUnderTmp([repoDir, path.dirname(path.dirname(nodeBin))]).join('\n'))}`,
@@ -159,6 +168,7 @@ function renderJobEnv({ repoDir, nodeBin, mode, files, hostRootCache, guestTimeo
     `LANE_NODE_BIN=${shellQuote(nodeBin)}`,
     `LANE_MODE=${shellQuote(mode)}`,
     `LANE_AVA_TIMEOUT=${shellQuote(AVA_TIMEOUT)}`,
+    `LANE_BLOCK_DIR=${shellQuote(blockDir ?? '')}`,
     `set -- ${files.map(shellQuote).join(' ')}`,
     '',
   ].join('\n');
@@ -170,7 +180,19 @@ function findQemu() {
   return 'qemu-system-x86_64';
 }
 
-function qemuArgs({ kernel, initramfs, outDir }) {
+/**
+ * A sparse raw image of `sizeBytes`, formatted ext4 on the host (mkfs.ext4 writes only its
+ * metadata, so this takes well under a second and a few MiB of the host's disk).
+ */
+function createScratchDisk(file, sizeBytes) {
+  fs.writeFileSync(file, '');
+  fs.truncateSync(file, sizeBytes);
+  const mkfs = spawnSync('mkfs.ext4', ['-q', '-F', '-L', 'capstan-block', file], { encoding: 'utf8' });
+  if (mkfs.error) throw new LaneSetupError(`mkfs.ext4 not runnable (${mkfs.error.code}); apt-get install e2fsprogs`, { cause: mkfs.error });
+  if (mkfs.status !== 0) throw new LaneSetupError(`mkfs.ext4 ${file} failed (exit ${mkfs.status}): ${mkfs.stderr.trim()}`);
+}
+
+function qemuArgs({ kernel, initramfs, outDir, disk }) {
   const extra = (process.env.CAPSTAN_LANE_QEMU_ARGS || '').split(' ').filter(Boolean);
   return [
     '-m', '2048', '-smp', '2', '-nographic', '-no-reboot',
@@ -181,6 +203,12 @@ function qemuArgs({ kernel, initramfs, outDir }) {
     '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
     // qemu's option syntax escapes a comma in a value by doubling it.
     '-virtfs', `local,path=${outDir.replace(/,/g, ',,')},mount_tag=laneout,security_model=none,multidevs=remap`,
+    // The scratch disk (/dev/vda in the guest). cache=unsafe: the image is thrown away after the
+    // run, so the guest's flushes (ext4's journal commits, fsyncs of state files) need not reach
+    // the host's disk; it is what a throwaway disk should cost. The guest's O_DIRECT still goes
+    // past the guest's page cache as a real request on vda, which is all the tests measure.
+    // discard=unmap: files the tests delete give their space back to the sparse image.
+    ...(disk ? ['-drive', `file=${disk.replace(/,/g, ',,')},format=raw,if=virtio,cache=unsafe,discard=unmap`] : []),
     ...extra,
   ];
 }
@@ -223,14 +251,17 @@ async function main() {
     `(${initramfs.built ? 'built' : 'cached'}; modules: ${initramfs.modules.map((m) => m.name).join(' ')})`);
   if (!shellMode) log(`test files (${files.length}): ${files.join(' ')}`);
 
-  const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'capstan-lane-'));
+  // The lane's temp dir: out/ is the guest's writable export, scratch.img its disk.
+  const laneDir = fs.mkdtempSync(path.join(os.tmpdir(), 'capstan-lane-'));
+  const outDir = path.join(laneDir, 'out');
+  const disk = path.join(laneDir, 'scratch.img');
   let qemuProcess;
   const cleanup = () => {
     if (qemuProcess && qemuProcess.exitCode === null && qemuProcess.signalCode === null) {
       try { process.kill(qemuProcess.pid, 'SIGKILL'); } catch { /* already gone */ }
     }
-    if (keepOut) log(`kept ${outDir}`);
-    else fs.rmSync(outDir, { recursive: true, force: true });
+    if (keepOut) log(`kept ${laneDir}`);
+    else fs.rmSync(laneDir, { recursive: true, force: true });
   };
   // Whatever ends this process (a crash, ^C, CI cancelling), qemu must not outlive it.
   process.on('exit', cleanup);
@@ -241,14 +272,19 @@ async function main() {
     });
   }
 
+  fs.mkdirSync(outDir);
+  const diskStart = Date.now();
+  createScratchDisk(disk, SCRATCH_DISK_BYTES);
+  timings.disk = Date.now() - diskStart;
   fs.writeFileSync(path.join(outDir, 'job.env'), renderJobEnv({
     repoDir: REPO_DIR, nodeBin: process.execPath, mode: shellMode ? 'shell' : 'test', files,
     hostRootCache: process.env.CAPSTAN_LANE_9P_CACHE || 'loose',
     // The host's watchdog acts first; the guest's own is for a host side that died (SIGKILL).
     guestTimeoutS: totalTimeoutMs / 1000 + 30,
+    blockDir: GUEST_BLOCK_DIR,
   }));
 
-  const args = qemuArgs({ kernel, initramfs: initramfs.path, outDir });
+  const args = qemuArgs({ kernel, initramfs: initramfs.path, outDir, disk });
   const qemuStart = Date.now();
   if (shellMode) {
     log('CAPSTAN_LANE_SHELL=1: interactive guest shell (exit it to power off; Ctrl-A X kills qemu)');
@@ -309,7 +345,8 @@ async function main() {
   timings.shutdown = marks.testsDone !== undefined ? qemuEnd - qemuStart - marks.testsDone : undefined;
   timings.vm = qemuEnd - qemuStart;
   const printTimings = () => {
-    log(`timings: initramfs ${formatSeconds(timings.initramfs)}, kernel to /init ${formatSeconds(marks.init)}, ` +
+    log(`timings: initramfs ${formatSeconds(timings.initramfs)}, scratch disk ${formatSeconds(timings.disk)}, ` +
+      `kernel to /init ${formatSeconds(marks.init)}, ` +
       `boot to node ${formatSeconds(timings.bootToNode)}, node start to first ava output ${formatSeconds(timings.avaStartup)}, ` +
       `tests ${formatSeconds(timings.tests)}, power-off ${formatSeconds(timings.shutdown)}, VM ${formatSeconds(timings.vm)}, ` +
       `total ${formatSeconds(Date.now() - startedAt)}`);
