@@ -1,57 +1,57 @@
 'use strict';
-// Reads the end-of-run summary that ava 7's default reporter prints, so the lane can refuse a run
-// that "passed" without running anything. Pure: text in, verdict out.
+// Judges the lane's ava run from its TAP output (`ava --tap`, counted by scripts/lib/tap.js like
+// `npm test` counts its own), so the lane refuses a run that "passed" without running everything.
+// Pure: text in, verdict out.
 //
-// The lines it looks for (ava 7, non-TTY output):
-//   "  3 tests passed"   "  1 test failed"   "  2 tests skipped"   "  1 known failure"
-//   "  ✘ Couldn’t find any files to test"   "  ✘ Timed out while running tests"
+// Besides the result lines (scripts/lib/tap.js), ava's TAP says:
+//   # 9 tests remaining in build/test/integration/x.test.js   tests a failed hook kept from running
+//   1..N                                                        the plan, written once the run ended
+// and with --timeout, a test still running when ava gave up is a "not ok" result.
 
-const COUNT_PATTERNS = {
-  passed: /^\s*(\d+) tests? passed\b/m,
-  failed: /^\s*(\d+) tests? failed\b/m,
-  skipped: /^\s*(\d+) tests? skipped\b/m,
-  todo: /^\s*(\d+) tests? todo\b/m,
-  knownFailures: /^\s*(\d+) known failures?\b/m,
-  uncaughtExceptions: /^\s*(\d+) uncaught exceptions?\b/m,
-  unhandledRejections: /^\s*(\d+) unhandled rejections?\b/m,
-};
+const path = require('node:path');
+const { countTap, parseResultLine } = require(path.join(__dirname, '..', '..', 'scripts', 'lib', 'tap.js'));
 
-const FATAL_PATTERNS = [
-  // ava prints a typographic apostrophe; accept a plain one too.
-  { pattern: /Couldn.t find any files to test/, reason: 'ava found no test files' },
-  { pattern: /Timed out while running tests/, reason: 'ava timed out while running tests' },
-];
+const REMAINING = /^# (\d+) tests? remaining in (.+)$/;
+const PLAN = /^1\.\.\d+$/;
 
-/** Every count ava printed; a kind ava did not print is 0 (ava omits zero lines). */
-function parseAvaSummary(output) {
-  const counts = {};
-  for (const [kind, pattern] of Object.entries(COUNT_PATTERNS)) {
-    const match = pattern.exec(output);
-    counts[kind] = match ? Number(match[1]) : 0;
+/** Counts, titles by kind, tests that never ran (by file), and whether ava finished its report. */
+function parseTapRun(tap) {
+  const counts = countTap(tap);
+  const titles = { passed: [], failed: [], skipped: [], todo: [] };
+  const remaining = [];
+  let finished = false;
+  for (const line of tap.split('\n')) {
+    const result = parseResultLine(line);
+    if (result) {
+      titles[result.kind].push(result.title);
+      continue;
+    }
+    const left = REMAINING.exec(line);
+    if (left) remaining.push({ count: Number(left[1]), file: left[2] });
+    else if (PLAN.test(line)) finished = true;
   }
-  return counts;
+  return { counts, titles, remaining, finished };
 }
 
 /**
- * Decides whether the lane passed. `exitCode` is ava's; `output` its combined stdout/stderr.
- * Skips fail the lane: the VM exists so that cgroup-facing tests have every capability they need,
- * and with CI=true a missing capability must fail, never skip.
- * Returns { ok, counts, reasons[] }.
+ * Decides whether the lane passed. `exitCode` is ava's; `tap` its stdout.
+ * Skips and todos fail the lane: the VM exists so that the tests have every capability they need,
+ * and with CI=true a missing capability must fail, never skip. A test the lane cannot run on v2
+ * is excluded by the lane itself, with its reason, before ava starts.
+ * Returns { ok, counts, titles, remaining, reasons[] }.
  */
-function judgeAvaRun(exitCode, output) {
-  const counts = parseAvaSummary(output);
+function judgeTapRun(exitCode, tap) {
+  const run = parseTapRun(tap);
+  const { counts } = run;
   const reasons = [];
-  for (const { pattern, reason } of FATAL_PATTERNS) {
-    if (pattern.test(output)) reasons.push(reason);
-  }
   if (exitCode !== 0) reasons.push(`ava exited with code ${exitCode}`);
-  if (counts.failed > 0) reasons.push(`${counts.failed} test(s) failed`);
-  if (counts.uncaughtExceptions > 0) reasons.push(`${counts.uncaughtExceptions} uncaught exception(s)`);
-  if (counts.unhandledRejections > 0) reasons.push(`${counts.unhandledRejections} unhandled rejection(s)`);
-  if (counts.skipped > 0) reasons.push(`${counts.skipped} test(s) skipped (the VM lane must not skip)`);
-  // ava prints no "passed" line when anything failed, so only a clean-looking run is checked here.
-  if (reasons.length === 0 && counts.passed === 0) reasons.push('no test ran (ava printed no "N tests passed" line)');
-  return { ok: reasons.length === 0, counts, reasons };
+  if (!run.finished) reasons.push('ava did not finish its report (no TAP plan line)');
+  if (counts.failed > 0) reasons.push(`${counts.failed} failed`);
+  if (counts.skipped > 0) reasons.push(`${counts.skipped} skipped (the VM lane must not skip)`);
+  if (counts.todo > 0) reasons.push(`${counts.todo} todo (the VM lane must not have any)`);
+  for (const { count, file } of run.remaining) reasons.push(`${count} test(s) of ${file} did not run`);
+  if (counts.passed === 0) reasons.push('no test ran');
+  return { ok: reasons.length === 0, reasons, ...run };
 }
 
-module.exports = { parseAvaSummary, judgeAvaRun };
+module.exports = { parseTapRun, judgeTapRun };

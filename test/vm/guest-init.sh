@@ -5,7 +5,7 @@
 #   /       initramfs: busybox + the virtio/9p modules + this script
 #   /host   the host's / over virtio-9p, read-only, with the guest's own proc, sysfs, dev, a tmpfs
 #           /tmp and cgroup2 (and no cgroup v1 hierarchy) at /host/sys/fs/cgroup
-#   /out    the lane's writable export: job.env (what to run) in, ava.log and ava.rc out
+#   /out    the lane's writable export: job.env (what to run) in, ava.tap, ava.stderr and ava.rc out
 #   /host/tmp/capstan-block  the scratch disk (virtio, ext4) when job.env sets LANE_BLOCK_DIR
 # then moves /host onto / (as switch_root does), runs ava chrooted into it, from the repository's
 # own path, and powers off.
@@ -147,10 +147,19 @@ if [ "$LANE_MODE" = shell ]; then
 fi
 
 say "node-start uptime=$(uptime_s)s"
+# ava reports in TAP on stdout (ava.tap, which the host counts); what the tests themselves print
+# goes to ava's stderr (ava.stderr). Both also stream to the console as they come.
+mkfifo /ava-stderr || die "mkfifo failed"
+tee /out/ava.stderr < /ava-stderr >&2 &
+stderr_tee=$!
 {
-  in_host "$LANE_NODE_BIN" node_modules/ava/entrypoints/cli.mjs --serial "--timeout=${LANE_AVA_TIMEOUT:-5m}" "$@" < /dev/null
+  in_host "$LANE_NODE_BIN" node_modules/ava/entrypoints/cli.mjs --tap --serial "--timeout=${LANE_AVA_TIMEOUT:-5m}" "$@" \
+    < /dev/null 2> /ava-stderr
   echo $? > /out/ava.rc.tmp
-} 2>&1 | tee /out/ava.log
+} | tee /out/ava.tap
+# A process a test leaked could hold ava's stderr open for ever: give the copy 5 s, not more.
+waited=0
+while kill -0 "$stderr_tee" 2>/dev/null && [ "$waited" -lt 50 ]; do sleep 0.1; waited=$((waited + 1)); done
 [ -f /out/ava.rc.tmp ] && mv /out/ava.rc.tmp /out/ava.rc
 say "tests-done rc=$(cat /out/ava.rc 2>/dev/null) uptime=$(uptime_s)s"
 sync

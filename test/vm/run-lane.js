@@ -5,20 +5,20 @@
  *
  * Why: this machine (and CI) boots a hybrid cgroup hierarchy, while most hosts in the field run
  * pure cgroup v2. A Debian kernel under qemu (plain TCG emulation, no KVM) gives a real v2
- * hierarchy in seconds and can see the host's files over virtio-9p, so the cgroup-facing tests run
+ * hierarchy in seconds and can see the host's files over virtio-9p, so the integration tests run
  * against it with the very same node, node_modules and build/ as on the host.
  *
  * How:
  *  1. Host: take the newest /boot/vmlinuz-<v> that has /lib/modules/<v>; build or reuse
  *     .vm/initramfs-<v>-<hash>.cpio.gz (initramfs.js: static busybox + applet links, the
- *     modules of initramfs.js' ROOT_MODULES in `modinfo -F depends` order, guest-init.sh as /init). The hash covers
- *     guest-init.sh, the builder and busybox, so editing the init script rebuilds.
- *  2. Host: glob the compiled cgroup-facing tests (convention: test/integration/**\/*.cgroup.test.ts,
- *     so build/test/integration/**\/*.cgroup.test.js; override with CAPSTAN_LANE_GLOB). No file
- *     is a failure. In a fresh temp dir, write job.env (repo path, node path, test files) into
- *     out/, the writable export, and make scratch.img: a sparse 4 GiB raw image, formatted ext4
- *     by the host's mkfs.ext4.
- *  3. qemu-system-x86_64 -m 2048 -smp 2 -nographic -no-reboot: the host's / is shared read-only
+ *     modules of its ROOT_MODULES in `modinfo -F depends` order, guest-init.sh as /init). The
+ *     hash covers guest-init.sh, the builder and busybox, so editing the init script rebuilds.
+ *  2. Host: glob the compiled integration tests (build/test/integration/**\/*.test.js; override
+ *     with CAPSTAN_LANE_GLOB) less EXCLUDED_FILES, and print the files and every exclusion (files
+ *     and single tests, EXCLUDED_TESTS) with its reason. No file is a failure. In a fresh temp
+ *     dir, write job.env (repo path, node path, ava's arguments) into out/, the writable export,
+ *     and make scratch.img: a sparse 4 GiB raw image, formatted ext4 by the host's mkfs.ext4.
+ *  3. qemu-system-x86_64 -m 4096 -smp 2 -nographic -no-reboot: the host's / is shared read-only
  *     (tag hostroot), out/ read-write (tag laneout), scratch.img as a virtio disk (vda). The
  *     guest (guest-init.sh) loads its modules, brings up lo and dummy0, mounts
  *     them, builds a pure cgroup2 world inside /host (its own proc, sysfs, devtmpfs with pts and
@@ -27,35 +27,43 @@
  *     at /tmp/capstan-block, moves /host onto / as switch_root does, chroots into it, cds into
  *     the repo and runs
  *       CI=true CAPSTAN_EXPECT_CGROUP2=1 HOME=/tmp node node_modules/ava/entrypoints/cli.mjs
- *         --serial --timeout=5m <files>
- *     tee-ing the output to the console and to ava.log, the exit code to ava.rc; then it powers off.
- *  4. Host: streams the console (prefixed "vm| ") as it comes, then prints ava.log, checks ava's
- *     summary (ava-summary.js: failures, skips and "no test ran" all fail the lane) and exits with
- *     ava's exit code (1 if ava said 0 but the run is not acceptable; 2 if the VM itself failed).
+ *         --tap --serial --timeout=5m [--match '!<excluded title>'...] <files>
+ *     (one file at a time, one test at a time), tee-ing its TAP to the console and to ava.tap,
+ *     its stderr (what the tests print) to the console and ava.stderr, the exit code to ava.rc;
+ *     then it powers off.
+ *  4. Host: streams the console (prefixed "vm| ") as it comes, ava's TAP in the short form
+ *     `npm test` shows (scripts/lib/tap.js renderTapLine). Then it judges ava.tap (ava-summary.js:
+ *     a failure, a skip, a todo, tests a failed hook kept from running, an unfinished report or
+ *     "no test ran" all fail the lane), lists what failed or skipped and what was excluded, and
+ *     ends with the closing line "N passed, N failed" counting every result ava reported (a run
+ *     that died without naming a failure counts one). Exit code: ava's (1 if ava said 0 but the
+ *     run is not acceptable; 2 if the VM itself failed).
  *     A watchdog kills qemu by PID when the guest does not reach node within the boot limit or
  *     the whole VM run exceeds its limit; the guest also powers itself off 30 s after that limit,
  *     in case this process was SIGKILLed. The temp dir is removed in every case.
  *
  * Knobs (environment):
- *   CAPSTAN_LANE_GLOB=<glob>         test files, relative to the repo (default below)
- *   CAPSTAN_LANE_TIMEOUT_S=<s>       whole VM run limit (default 660, so that build + VM stay well under 15 min)
+ *   CAPSTAN_LANE_GLOB="<glob> ..."   test files, relative to the repo (default below; EXCLUDED_FILES
+ *                                    are left out of any glob)
+ *   CAPSTAN_LANE_TIMEOUT_S=<s>       whole VM run limit (default DEFAULT_TIMEOUT_S below)
  *   CAPSTAN_LANE_BOOT_TIMEOUT_S=<s>  qemu start to node start limit (default 180)
  *   CAPSTAN_LANE_SHELL=1             no tests: an interactive shell in the guest's chroot, in the
  *                                    repo, with the test environment (exit it to power off; no
  *                                    watchdog). Run it from a terminal: node test/vm/run-lane.js
- *   CAPSTAN_LANE_KEEP=1              keep the temp dir (job.env, ava.log, ava.rc) and print its path
+ *   CAPSTAN_LANE_KEEP=1              keep the temp dir (out/: job.env, ava.tap, ava.stderr, ava.rc;
+ *                                    scratch.img) and print its path
  *   CAPSTAN_LANE_QEMU_ARGS="..."     extra qemu arguments (split on spaces), for experiments
  *   CAPSTAN_LANE_9P_CACHE=<mode>     9p cache mode of the read-only host root (default loose;
  *                                    none if you suspect stale reads)
  *
  * What tests see in the guest: every host file read-only (the repo too: write under os.tmpdir()),
- * /tmp empty, 2 vCPUs, 2 GiB, loopback only (and dummy0, an interface that leads nowhere),
+ * /tmp empty, 2 vCPUs, 4 GiB, loopback only (and dummy0, an interface that leads nowhere),
  * overlayfs and loop devices, and CAPSTAN_TEST_BLOCK_DIR=/tmp/capstan-block, a directory on the
  * ext4 scratch disk where O_DIRECT I/O is real block I/O. The writable export is at $CAPSTAN_LANE_OUT
  * (/tmp/capstan-lane-out) for artefacts; CAPSTAN_LANE_KEEP=1 keeps it on the host.
  * Emulation is slow and its clock is shared with a busy host: boot to node takes 5-10 s, ava's
- * first output 15-30 s after that, much more when the machine is loaded; keep the cgroup-facing
- * set small and its timing assertions tolerant.
+ * first output 15-30 s after that, much more when the machine is loaded; every test runs several
+ * times slower than on the host, so timing assertions must be tolerant.
  *
  * Debugging: the console stream shows every "capstan-lane:" step of the guest; a "guest-error:"
  * line names the step that failed (the guest powers off at once). Kernel messages are quiet; drop
@@ -66,20 +74,38 @@ const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { judgeAvaRun } = require('./ava-summary');
+const { closingLine, renderTapLine } = require('../../scripts/lib/tap');
+const { judgeTapRun } = require('./ava-summary');
 const { LaneSetupError, findNewestKernel, ensureInitramfs } = require('./initramfs');
 
 const REPO_DIR = path.resolve(__dirname, '..', '..');
 const CACHE_DIR = path.join(REPO_DIR, '.vm');
-const DEFAULT_GLOB = 'build/test/integration/**/*.cgroup.test.js';
+const DEFAULT_GLOB = 'build/test/integration/**/*.test.js';
+/** Integration files the lane does not run, each with why (printed by every run). */
+const EXCLUDED_FILES = [
+  {
+    file: 'build/test/integration/dashboard.test.js',
+    reason: 'browser tests: chromium under TCG emulation is too slow to be worth it, and they test the page, not the cgroup hierarchy (the host runs them)',
+  },
+];
+/**
+ * Single tests the lane leaves out, each with why: { file, title, reason }. Left out with ava's
+ * --match '!<title>' (so they are not run, not "skipped"), and printed by every run.
+ */
+const EXCLUDED_TESTS = [];
 const AVA_CLI = 'node_modules/ava/entrypoints/cli.mjs';
+/** ava's --timeout: how long no test may finish before ava gives up (not a per-test limit). */
 const AVA_TIMEOUT = '5m';
+/** The guest's memory. Units: MiB. */
+const GUEST_MEMORY_MIB = 4096;
 /** The scratch disk's size; sparse, so it costs only what the tests write. Units: bytes. */
 const SCRATCH_DISK_BYTES = 4 * 1024 ** 3;
 /** Where the guest mounts the scratch disk; the tests get it as CAPSTAN_TEST_BLOCK_DIR. */
 const GUEST_BLOCK_DIR = '/tmp/capstan-block';
 const KERNEL_APPEND = 'console=ttyS0 panic=-1 quiet';
 const MARKER = 'capstan-lane:';
+/** Whole VM run limit (CAPSTAN_LANE_TIMEOUT_S). Units: seconds. */
+const DEFAULT_TIMEOUT_S = 1800;
 
 /** Exit code when the VM or the lane itself failed (as opposed to the tests). */
 const EXIT_LANE_FAILURE = 2;
@@ -158,8 +184,17 @@ function pathsToKeepUnderTmp(paths) {
   return underTmp.filter((p) => !underTmp.some((other) => other !== p && p.startsWith(`${other}/`))).sort();
 }
 
-/** What the guest runs, as shell assignments guest-init.sh sources (the test files via `set --`). */
-function renderJobEnv({ repoDir, nodeBin, mode, files, hostRootCache, guestTimeoutS, blockDir }) {
+/** ava's arguments after the fixed ones: a --match '!<title>' per excluded test, then the files. */
+function avaArguments(files, excludedTests = EXCLUDED_TESTS) {
+  // ava's --match treats "*" as a wildcard; a title with one would need escaping, which ava lacks.
+  for (const { title } of excludedTests) {
+    if (title.includes('*')) throw new LaneSetupError(`an excluded test title cannot contain "*": ${title}`);
+  }
+  return [...excludedTests.flatMap(({ title }) => ['--match', `!${title}`]), ...files];
+}
+
+/** What the guest runs, as shell assignments guest-init.sh sources (ava's arguments via `set --`). */
+function renderJobEnv({ repoDir, nodeBin, mode, avaArgs, hostRootCache, guestTimeoutS, blockDir }) {
   return [
     `LANE_REPO_DIR=${shellQuote(repoDir)}`,
     `LANE_TMP_KEEP=${shellQuote(pathsToKeepUnderTmp([repoDir, path.dirname(path.dirname(nodeBin))]).join('\n'))}`,
@@ -169,7 +204,7 @@ function renderJobEnv({ repoDir, nodeBin, mode, files, hostRootCache, guestTimeo
     `LANE_MODE=${shellQuote(mode)}`,
     `LANE_AVA_TIMEOUT=${shellQuote(AVA_TIMEOUT)}`,
     `LANE_BLOCK_DIR=${shellQuote(blockDir ?? '')}`,
-    `set -- ${files.map(shellQuote).join(' ')}`,
+    `set -- ${avaArgs.map(shellQuote).join(' ')}`,
     '',
   ].join('\n');
 }
@@ -195,7 +230,7 @@ function createScratchDisk(file, sizeBytes) {
 function qemuArgs({ kernel, initramfs, outDir, disk }) {
   const extra = (process.env.CAPSTAN_LANE_QEMU_ARGS || '').split(' ').filter(Boolean);
   return [
-    '-m', '2048', '-smp', '2', '-nographic', '-no-reboot',
+    '-m', String(GUEST_MEMORY_MIB), '-smp', '2', '-nographic', '-no-reboot',
     // No network device at all: the guest needs none, and the machine allows no other addresses.
     '-nic', 'none',
     '-kernel', kernel.vmlinuz, '-initrd', initramfs, '-append', KERNEL_APPEND,
@@ -223,21 +258,36 @@ function formatSeconds(ms) {
   return ms === undefined ? 'n/a' : `${(ms / 1000).toFixed(1)} s`;
 }
 
+/** The excluded files and tests, one a line, with their reasons. */
+function exclusionLines() {
+  return [
+    ...EXCLUDED_FILES.map(({ file, reason }) => `  file ${file}: ${reason}`),
+    ...EXCLUDED_TESTS.map(({ file, title, reason }) => `  test ${file} › ${title}: ${reason}`),
+  ];
+}
+
 async function main() {
   const startedAt = Date.now();
   const timings = {};
   const shellMode = process.env.CAPSTAN_LANE_SHELL === '1';
   const keepOut = process.env.CAPSTAN_LANE_KEEP === '1';
-  const totalTimeoutMs = secondsEnv('CAPSTAN_LANE_TIMEOUT_S', 660) * 1000;
+  const totalTimeoutMs = secondsEnv('CAPSTAN_LANE_TIMEOUT_S', DEFAULT_TIMEOUT_S) * 1000;
   const bootTimeoutMs = secondsEnv('CAPSTAN_LANE_BOOT_TIMEOUT_S', 180) * 1000;
 
   const glob = process.env.CAPSTAN_LANE_GLOB || DEFAULT_GLOB;
-  if (path.isAbsolute(glob)) throw new LaneSetupError(`CAPSTAN_LANE_GLOB must be relative to the repository, got ${glob}`);
-  const files = globFiles(REPO_DIR, glob);
+  const globs = glob.split(/\s+/).filter(Boolean);
+  for (const one of globs) {
+    if (path.isAbsolute(one)) throw new LaneSetupError(`CAPSTAN_LANE_GLOB must be relative to the repository, got ${one}`);
+  }
+  const excludedFiles = new Set(EXCLUDED_FILES.map((entry) => entry.file));
+  for (const file of excludedFiles) {
+    if (!fs.existsSync(path.join(REPO_DIR, file))) throw new LaneSetupError(`the excluded file ${file} does not exist: update EXCLUDED_FILES`);
+  }
+  const files = [...new Set(globs.flatMap((one) => globFiles(REPO_DIR, one)))].sort().filter((file) => !excludedFiles.has(file));
   if (!shellMode && files.length === 0) {
     throw new LaneSetupError(
-      `no cgroup-facing test file matches ${glob} in ${REPO_DIR}: name cgroup-facing integration tests ` +
-      'test/integration/<area>.cgroup.test.ts and build them (npx tsc -p tsconfig.json)',
+      `no test file matches ${glob} in ${REPO_DIR} (less the excluded ones): ` +
+      'build the tests first (npx tsc -p tsconfig.json)',
     );
   }
   if (!fs.existsSync(path.join(REPO_DIR, AVA_CLI))) throw new LaneSetupError(`${AVA_CLI} is missing: run npm install`);
@@ -249,7 +299,10 @@ async function main() {
   timings.initramfs = Date.now() - initramfsStart;
   log(`kernel ${kernel.version}; initramfs ${path.relative(REPO_DIR, initramfs.path)} ` +
     `(${initramfs.built ? 'built' : 'cached'}; modules: ${initramfs.modules.map((m) => m.name).join(' ')})`);
-  if (!shellMode) log(`test files (${files.length}): ${files.join(' ')}`);
+  if (!shellMode) {
+    log(`test files (${files.length}): ${files.join(' ')}`);
+    log(`excluded (${EXCLUDED_FILES.length} file(s), ${EXCLUDED_TESTS.length} test(s)):\n${exclusionLines().join('\n')}`);
+  }
 
   // The lane's temp dir: out/ is the guest's writable export, scratch.img its disk.
   const laneDir = fs.mkdtempSync(path.join(os.tmpdir(), 'capstan-lane-'));
@@ -277,7 +330,7 @@ async function main() {
   createScratchDisk(disk, SCRATCH_DISK_BYTES);
   timings.disk = Date.now() - diskStart;
   fs.writeFileSync(path.join(outDir, 'job.env'), renderJobEnv({
-    repoDir: REPO_DIR, nodeBin: process.execPath, mode: shellMode ? 'shell' : 'test', files,
+    repoDir: REPO_DIR, nodeBin: process.execPath, mode: shellMode ? 'shell' : 'test', avaArgs: avaArguments(files),
     hostRootCache: process.env.CAPSTAN_LANE_9P_CACHE || 'loose',
     // The host's watchdog acts first; the guest's own is for a host side that died (SIGKILL).
     guestTimeoutS: totalTimeoutMs / 1000 + 30,
@@ -310,11 +363,16 @@ async function main() {
   const onConsoleLine = (raw) => {
     const line = cleanConsoleLine(raw);
     const now = Date.now() - qemuStart;
+    let shown = line;
     if (line.includes(`${MARKER} init started`)) marks.init ??= now;
     else if (line.includes(`${MARKER} node-start`)) marks.nodeStart ??= now;
     else if (line.includes(`${MARKER} tests-done`)) marks.testsDone ??= now;
-    else if (marks.nodeStart !== undefined && marks.firstAvaLine === undefined && line.trim() !== '') marks.firstAvaLine = now;
-    process.stdout.write(`vm| ${line}\n`);
+    else if (marks.nodeStart !== undefined && marks.testsDone === undefined) {
+      // ava's TAP (and the tests' own output) as `npm test` shows it.
+      if (marks.firstAvaLine === undefined && line.trim() !== '') marks.firstAvaLine = now;
+      shown = renderTapLine(line);
+    }
+    if (shown !== undefined) process.stdout.write(`vm| ${shown}\n`);
   };
   let pending = '';
   qemuProcess.stdout.setEncoding('utf8');
@@ -355,30 +413,35 @@ async function main() {
   const read = (name) => {
     try { return fs.readFileSync(path.join(outDir, name), 'utf8'); } catch { return undefined; }
   };
-  const rcText = read('ava.rc');
-  const avaLog = read('ava.log');
-  const guestError = read('guest-error');
-
   if (exit.error) throw new LaneSetupError(`cannot start qemu: ${exit.error.message}`, { cause: exit.error });
-  if (rcText === undefined) {
-    printTimings();
+  const rcText = read('ava.rc');
+  const tap = read('ava.tap') ?? '';
+  const guestError = read('guest-error');
+  // ava.rc is written once ava has exited; without it the VM died or was killed mid-run.
+  const avaExitCode = rcText === undefined ? undefined : Number(rcText.trim());
+  const verdict = judgeTapRun(avaExitCode ?? 0, tap);
+  const counts = { ...verdict.counts };
+  if (avaExitCode === undefined) {
     const why = watchdogReason ?? guestError?.trim() ??
       `qemu exited (code ${exit.code}, signal ${exit.signal}) before the tests reported a result`;
-    log(`FAILED: the VM produced no test result: ${why}`);
-    if (avaLog?.trim()) log(`partial ava output:\n${avaLog}`);
-    return EXIT_LANE_FAILURE;
+    verdict.reasons.unshift(`the VM produced no test result: ${why}`);
+    verdict.ok = false;
   }
+  // A run that failed without naming a failed test (ava or the VM died) still counts as one.
+  if (!verdict.ok && counts.failed === 0) counts.failed = 1;
 
-  const avaExitCode = Number(rcText.trim());
-  process.stdout.write(`\n[cgroup2-lane] ---- ava output (from the guest) ----\n${avaLog ?? ''}\n[cgroup2-lane] ---- end of ava output ----\n`);
-  const verdict = judgeAvaRun(avaExitCode, avaLog ?? '');
   printTimings();
-  const counts = Object.entries(verdict.counts).filter(([, n]) => n > 0).map(([kind, n]) => `${kind} ${n}`).join(', ');
-  if (verdict.ok) {
-    log(`PASSED: ${counts} (in a pure cgroup v2 guest, kernel ${kernel.version})`);
-    return 0;
+  process.stdout.write('\n');
+  for (const kind of ['failed', 'skipped', 'todo']) {
+    if (verdict.titles[kind].length === 0) continue;
+    log(`${kind}:\n${verdict.titles[kind].map((title) => `  ${title}`).join('\n')}`);
   }
-  log(`FAILED: ${verdict.reasons.join('; ')}${counts ? ` (${counts})` : ''}`);
+  log(`excluded, not run in the lane:\n${exclusionLines().join('\n')}`);
+  if (verdict.ok) log(`PASSED in a pure cgroup v2 guest (kernel ${kernel.version})`);
+  else log(`FAILED: ${verdict.reasons.join('; ')}`);
+  process.stdout.write(`\n${closingLine(counts)}\n`);
+  if (verdict.ok) return 0;
+  if (avaExitCode === undefined) return EXIT_LANE_FAILURE;
   return Number.isInteger(avaExitCode) && avaExitCode !== 0 ? avaExitCode : 1;
 }
 
