@@ -322,12 +322,14 @@ export function assembleV2(files: readonly StatFile[], results: readonly (string
   // undefined = not read; null = "max".
   let memoryMax: number | null | undefined;
   let swapMax: number | null | undefined;
+  let memoryCurrentAbsent = false;
 
   for (let i = 0; i < plan.length; i++) {
     const slot = plan[i]!;
     if (slot === Slot.Ignored) continue;
     const text = results[offset + i];
     if (typeof text !== 'string') {
+      if (slot === Slot.MemoryCurrent && text === ENOENT) memoryCurrentAbsent = true;
       readFailed(i, text, warn);
       continue;
     }
@@ -415,6 +417,15 @@ export function assembleV2(files: readonly StatFile[], results: readonly (string
   // Either one unlimited makes the sum unlimited (null); either one unread leaves it unknown.
   if (memoryMax !== undefined && swapMax !== undefined) {
     memory.swapLimitBytes = memoryMax === null || swapMax === null ? null : memoryMax + swapMax;
+  }
+
+  // The v2 root has memory.stat but no memory.current. runc (and with it cAdvisor and Docker)
+  // reports the root's usage as anon + file from that memory.stat, what v1's root
+  // memory.usage_in_bytes counts (rss + cache); without it the host's usage and working set
+  // (container_memory_working_set_bytes{id="/"}, the dashboard's Host memory panel) do not exist
+  // on a v2 host. Only where memory.current is absent: a cgroup that has it means exactly that.
+  if (memoryCurrentAbsent && memory.rssBytes !== undefined && memory.cacheBytes !== undefined) {
+    memory.usageBytes = memory.rssBytes + memory.cacheBytes;
   }
 
   const sample: CgroupSample = { cpu, memory, pids };

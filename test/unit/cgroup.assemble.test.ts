@@ -271,17 +271,27 @@ test('v2 /capstan/demo: every value from the fixture tree', (t) => {
   t.deepEqual(warnings, []);
 });
 
-test('v2 root: no limit or usage files there, silently', (t) => {
+test('v2 root: no limit or usage files there, silently; usage is anon + file of its memory.stat, as runc reports it', (t) => {
   const { warnings, warn } = collectWarnings();
   const sample = assembleV2(V2_STAT_FILES, readBatch(V2_LAYOUT, V2_STAT_FILES, '/'), 0, warn);
   t.deepEqual(warnings, []);
   t.deepEqual(sample.pids, {});
   t.deepEqual(sample.cpu, { usageNanoseconds: 56146242000, userNanoseconds: 36040000000, systemNanoseconds: 20060000000, periods: 0, throttledPeriods: 0, throttledNanoseconds: 0 });
-  t.is(sample.memory.usageBytes, undefined);
+  t.is(sample.memory.usageBytes, 78204928 + 258228224);
   t.is(sample.memory.limitBytes, undefined);
   t.is(sample.memory.swapLimitBytes, undefined);
   t.is(sample.memory.rssBytes, 78204928);
+  t.is(sample.memory.cacheBytes, 258228224);
   t.is(sample.io?.devices.length, 2);
+});
+
+test('v2: memory.current there but unreadable → usage unknown, not anon + file', (t) => {
+  const results = readBatch(V2_LAYOUT, V2_STAT_FILES, '/capstan/demo');
+  results[indexOf(V2_STAT_FILES, 'memory.current')] = 13; // EACCES
+  const { warnings, warn } = collectWarnings();
+  const sample = assembleV2(V2_STAT_FILES, results, 0, warn);
+  t.is(sample.memory.usageBytes, undefined);
+  t.is(warnings.length, 1);
 });
 
 test('v2 /system.slice/ssh.service: "max" limits are null, memory.low 0 is no reservation', (t) => {
