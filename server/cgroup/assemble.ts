@@ -94,6 +94,7 @@ enum Slot {
   MemoryPeak,
   V2MemoryStat,
   MemoryEvents,
+  MemoryEventsLocal,
   IoStat,
   // both
   PidsCurrent,
@@ -138,6 +139,7 @@ const V2_SLOTS: Readonly<Record<string, Slot>> = {
   'memory.peak': Slot.MemoryPeak,
   'memory.stat': Slot.V2MemoryStat,
   'memory.events': Slot.MemoryEvents,
+  'memory.events.local': Slot.MemoryEventsLocal,
   'io.stat': Slot.IoStat,
   'pids.current': Slot.PidsCurrent,
   'pids.max': Slot.PidsMax,
@@ -323,6 +325,7 @@ export function assembleV2(files: readonly StatFile[], results: readonly (string
   let memoryMax: number | null | undefined;
   let swapMax: number | null | undefined;
   let memoryCurrentAbsent = false;
+  let localOomKills: number | undefined;
 
   for (let i = 0; i < plan.length; i++) {
     const slot = plan[i]!;
@@ -396,6 +399,9 @@ export function assembleV2(files: readonly StatFile[], results: readonly (string
           if (events.oomKill !== undefined) memory.oomKills = events.oomKill;
           break;
         }
+        case Slot.MemoryEventsLocal:
+          localOomKills = parseMemoryEvents(text, 'memory.events.local').oomKill;
+          break;
         case Slot.IoStat:
           devices = parseIoStat(text);
           break;
@@ -418,6 +424,11 @@ export function assembleV2(files: readonly StatFile[], results: readonly (string
   if (memoryMax !== undefined && swapMax !== undefined) {
     memory.swapLimitBytes = memoryMax === null || swapMax === null ? null : memoryMax + swapMax;
   }
+
+  // memory.events counts a kill in every descendant too (oomKills, which the OOM monitor diffs and
+  // attributes itself); memory.events.local counts this cgroup's own processes, as v1's oom_control
+  // and cAdvisor (the victim's cgroup) do. Kernels before 5.2 have no .local.
+  if (localOomKills !== undefined) memory.ownOomKills = localOomKills;
 
   // The v2 root has memory.stat but no memory.current. runc (and with it cAdvisor and Docker)
   // reports the root's usage as anon + file from that memory.stat, what v1's root

@@ -99,6 +99,8 @@ export const V2_STAT_FILES: readonly StatFile[] = freeze([
   { controller: 'unified', name: 'memory.peak' },
   { controller: 'unified', name: 'memory.stat' },
   { controller: 'unified', name: 'memory.events' },
+  // oom_kill of this cgroup's own processes (memory.events counts its descendants' too); kernel ≥ 5.2.
+  { controller: 'unified', name: 'memory.events.local' },
   { controller: 'unified', name: 'io.stat' },
   { controller: 'unified', name: 'pids.current' },
   { controller: 'unified', name: 'pids.max' },

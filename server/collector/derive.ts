@@ -94,7 +94,9 @@ export function deriveStats(previous: TimedSample | undefined, current: TimedSam
     stats.memoryLimitIsSet = false;
     if (stats.memoryWorkingSetBytes !== undefined) stats.memoryPercent = (stats.memoryWorkingSetBytes / host.memoryTotalBytes) * 100;
   }
-  if (memory.oomKills !== undefined) stats.oomKills = memory.oomKills;
+  // The cgroup's own kills: on v2 memory.events would also count every descendant's.
+  const oomKills = memory.ownOomKills ?? memory.oomKills;
+  if (oomKills !== undefined) stats.oomKills = oomKills;
 
   // Network and block I/O totals
   const network = networkTotals(sample.network);

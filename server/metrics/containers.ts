@@ -206,7 +206,8 @@ function pageFaults(c: ContainerSnapshot): readonly MetricValue[] | undefined {
 }
 
 function oomEvents(c: ContainerSnapshot, ctx: CollectContext): readonly MetricValue[] | undefined {
-  return one(ctx.oomCounts?.get(c.info.name) ?? c.sample.memory.oomKills);
+  // Kills in this cgroup, not in its descendants (v2 memory.events counts those too), as cAdvisor counts them.
+  return one(ctx.oomCounts?.get(c.info.name) ?? c.sample.memory.ownOomKills ?? c.sample.memory.oomKills);
 }
 
 /**

@@ -90,8 +90,10 @@ export interface MemorySample {
   pgfault?: number;
   /** Major page faults. Units: count. */
   pgmajfault?: number;
-  /** Processes killed by the OOM killer in this cgroup (v1 memory.oom_control oom_kill, v2 memory.events oom_kill). Units: count. */
+  /** Processes killed by the OOM killer in this cgroup (v1 memory.oom_control oom_kill, v2 memory.events oom_kill, which counts every descendant's kills too). Units: count. */
   oomKills?: number;
+  /** v2 only: kills of this cgroup's own processes, not its descendants' (memory.events.local oom_kill, kernel ≥ 5.2). On v1 oomKills is already that. Units: count. */
+  ownOomKills?: number;
   /** Times the cgroup hit its limit and the OOM path ran (v1 oom_control under_oom transitions are not counted; v2 memory.events oom). Units: count. */
   oomEvents?: number;
   /** v2 memory.events high. Units: count. */

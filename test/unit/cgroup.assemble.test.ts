@@ -330,6 +330,22 @@ test('v2: memory.peak missing (kernel < 5.19) → maxUsageBytes absent, no warni
   t.deepEqual(sample.memory, rest);
 });
 
+test('v2: ownOomKills counts this cgroup\'s own kills (memory.events.local); oomKills stays memory.events\' (descendants too)', (t) => {
+  // /capstan's memory.events says 1 kill: its child /capstan/demo's, as the kernel counts it upwards.
+  const results = readBatch(V2_LAYOUT, V2_STAT_FILES, '/capstan');
+  t.is(results[indexOf(V2_STAT_FILES, 'memory.events.local')], 2, 'the fixture has no memory.events.local (a kernel before 5.2)');
+  const before52 = assembleV2(V2_STAT_FILES, results, 0, () => {}).memory;
+  t.is(before52.oomKills, 1);
+  t.false('ownOomKills' in before52);
+  results[indexOf(V2_STAT_FILES, 'memory.events.local')] = 'low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\noom_group_kill 0\n';
+  const { warnings, warn } = collectWarnings();
+  const sample = assembleV2(V2_STAT_FILES, results, 0, warn);
+  t.deepEqual(warnings, []);
+  t.is(sample.memory.ownOomKills, 0);
+  t.is(sample.memory.oomKills, 1, 'what the OOM monitor diffs and attributes');
+  t.is(sample.memory.maxEvents, 12, 'the other counters stay memory.events\' (what cAdvisor reads)');
+});
+
 test('v2: one unparsable file → exactly one warn with its index', (t) => {
   const results = readBatch(V2_LAYOUT, V2_STAT_FILES, '/capstan/demo');
   const index = indexOf(V2_STAT_FILES, 'cpu.max');

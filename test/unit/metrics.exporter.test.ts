@@ -268,6 +268,16 @@ test('oomCounts keyed by container name win over the cgroup counter', async (t) 
   t.deepEqual(seriesOf(text, 'container_oom_events_total'), [`container_oom_events_total{${ROOT}} 0`, `container_oom_events_total{${WEB}} 5`]);
 });
 
+test('v2: container_oom_events_total is the cgroup\'s own kills (memory.events.local), not its descendants\'', async (t) => {
+  const snapshot = loadSnapshot('snapshot-v2.json');
+  // memory.events says 2 (a child's kills, counted upwards by the kernel); .local says 0.
+  snapshot.containers[0]!.sample.memory.oomKills = 2;
+  snapshot.containers[0]!.sample.memory.ownOomKills = 0;
+  t.deepEqual(seriesOf(await exporterFor(snapshot).render(), 'container_oom_events_total'), [`container_oom_events_total{${DB}} 0`]);
+  delete snapshot.containers[0]!.sample.memory.ownOomKills;
+  t.deepEqual(seriesOf(await exporterFor(snapshot).render(), 'container_oom_events_total'), [`container_oom_events_total{${DB}} 2`], 'a kernel without .local');
+});
+
 test('a failing optional source leaves its series out, counts a warning, and the scrape still succeeds', async (t) => {
   const text = await exporterFor(loadSnapshot('snapshot-v1.json'), {
     filesystems: () => {

@@ -170,9 +170,9 @@ export interface MemoryEvents {
 
 const MEMORY_EVENTS_KEYS = ['low', 'high', 'max', 'oom', 'oom_kill', 'oom_group_kill'];
 
-/** memory.events: low, high, max, oom, oom_kill, oom_group_kill. */
-export function parseMemoryEvents(text: string): MemoryEvents {
-  const [low, high, max, oom, oomKill, oomGroupKill] = pickFlatKeyed('memory.events', text, MEMORY_EVENTS_KEYS);
+/** memory.events (or memory.events.local, same keys): low, high, max, oom, oom_kill, oom_group_kill. */
+export function parseMemoryEvents(text: string, file = 'memory.events'): MemoryEvents {
+  const [low, high, max, oom, oomKill, oomGroupKill] = pickFlatKeyed(file, text, MEMORY_EVENTS_KEYS);
   const out: MemoryEvents = {};
   if (low !== undefined) out.low = low;
   if (high !== undefined) out.high = high;
