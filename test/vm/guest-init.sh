@@ -73,6 +73,13 @@ mount -t devpts devpts /host/dev/pts || die "mount /host/dev/pts failed"
 mount -t tmpfs -o mode=1777 shm /host/dev/shm || die "mount /host/dev/shm failed"
 # The host's /run (sockets, pid files of host services) means nothing in the guest.
 mount -t tmpfs -o mode=755 run /host/run || die "mount /host/run failed"
+# /var writable, as on any host: the host's /var seen through an overlay whose upper layer is a
+# tmpfs, so what is there stays visible and what the tests' engines write (Podman's
+# /var/cache/containers, /var/lib/containers) lands in the guest's memory, never on the host.
+mkdir -p /var-upper && mount -t tmpfs -o mode=755 var-upper /var-upper && mkdir /var-upper/upper /var-upper/work \
+  || die "tmpfs for /var's upper layer failed"
+mount -t overlay -o lowerdir=/host/var,upperdir=/var-upper/upper,workdir=/var-upper/work var /host/var \
+  || die "overlay on /host/var failed"
 
 # The repository (a CI clone in /tmp/xyz) or node itself may live under /tmp and would vanish
 # under the tmpfs: the host lists such paths in LANE_TMP_KEEP (one a line). Park a bind mount of
@@ -125,6 +132,13 @@ say "cgroup2 controllers: $(cat "$CGROOT/cgroup.controllers"); enabled: $(cat "$
 # host root as its working directory, which `chroot .` enters.
 cd /host || die "cd /host failed"
 mount --move . / || die "moving the host root onto / failed"
+
+# The tests run in a cgroup of their own, never in the root one, as on any host (systemd keeps
+# every process in a slice or scope). Podman, finding itself in the root cgroup of a v2 host,
+# moves every process there into a new /init cgroup (MaybeMoveToSubCgroup), which would pull the
+# lane's own processes, ava and every later test with it.
+mkdir sys/fs/cgroup/capstan-lane && echo $$ > sys/fs/cgroup/capstan-lane/cgroup.procs \
+  || die "moving the lane into its own cgroup failed"
 
 # What the tests see: a clean environment, node's own directory first on PATH.
 GUEST_PATH="$(dirname "$LANE_NODE_BIN"):/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
