@@ -16,7 +16,7 @@ interface Verdict {
   finished: boolean;
 }
 
-const summary = require(path.join(REPO_ROOT, 'test', 'vm', 'ava-summary.js')) as { judgeTapRun(exitCode: number, tap: string): Verdict };
+const summary = require(path.join(REPO_ROOT, 'test', 'vm', 'ava-summary.js')) as { judgeTapRun(exitCode: number, tap: string, stderr?: string): Verdict };
 
 const GREEN = `TAP version 13
 ok 1 - block-io.cgroup › O_DIRECT I/O is counted
@@ -81,4 +81,20 @@ test('exit code 0 with nothing run, or a report cut off before its plan, fails',
   t.false(cut.ok);
   t.deepEqual(cut.reasons, ['ava did not finish its report (no TAP plan line)']);
   t.false(summary.judgeTapRun(0, '').ok);
+});
+
+test('a --timeout, on which ava 7\'s TAP reporter crashes, is named with the last result before it', (t) => {
+  const stderr = `file:///repo/node_modules/ava/lib/reporters/tap.js:27
+	originalError.name = name; // Restore the original name.
+TypeError: Cannot set properties of undefined (setting 'name')
+    at dumpError (file:///repo/node_modules/ava/lib/reporters/tap.js:27:21)
+    at TapReporter.writeTest (file:///repo/node_modules/ava/lib/reporters/tap.js:101:21)
+    at TapReporter.writeTimeout (file:///repo/node_modules/ava/lib/reporters/tap.js:147:10)
+`;
+  const verdict = summary.judgeTapRun(1, 'TAP version 13\nok 1 - a › passes\n', stderr);
+  t.false(verdict.ok);
+  t.deepEqual(verdict.reasons, [
+    'ava exited with code 1',
+    "ava's --timeout fired (no test finished for that long), and its TAP reporter crashed on it instead of naming the test that was running; the last result before it: ok 1 - a › passes",
+  ]);
 });

@@ -416,10 +416,11 @@ async function main() {
   if (exit.error) throw new LaneSetupError(`cannot start qemu: ${exit.error.message}`, { cause: exit.error });
   const rcText = read('ava.rc');
   const tap = read('ava.tap') ?? '';
+  const avaStderr = read('ava.stderr') ?? '';
   const guestError = read('guest-error');
   // ava.rc is written once ava has exited; without it the VM died or was killed mid-run.
   const avaExitCode = rcText === undefined ? undefined : Number(rcText.trim());
-  const verdict = judgeTapRun(avaExitCode ?? 0, tap);
+  const verdict = judgeTapRun(avaExitCode ?? 0, tap, avaStderr);
   const counts = { ...verdict.counts };
   if (avaExitCode === undefined) {
     const why = watchdogReason ?? guestError?.trim() ??
