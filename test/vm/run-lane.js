@@ -89,10 +89,29 @@ const EXCLUDED_FILES = [
   },
 ];
 /**
- * Single tests the lane leaves out, each with why: { file, title, reason }. Left out with ava's
- * --match '!<title>' (so they are not run, not "skipped"), and printed by every run.
+ * Single tests the lane leaves out, each with why: { file, title, reason }. `title` is an ava
+ * --match pattern ("*" matches anything): the lane passes --match '!<title>', so they are not
+ * run (rather than skipped), and checks that no result it got matches one. Every run prints them.
+ * ava matches titles of every file alike: keep patterns specific to their file.
  */
-const EXCLUDED_TESTS = [];
+const PODMAN_UNDER_TCG =
+  'Podman 4.3 answers GET /version, which the engine client (the test\'s and the agent\'s) must have ' +
+  'within its 2 s header timeout, only after `podman info`, which runs dpkg -S over the host\'s 949 ' +
+  'package lists six times: 0.6-1.5 s on the host, 13-31 s under TCG (one dpkg -S takes 2 s of emulated ' +
+  'CPU even from tmpfs). Nothing cgroup-v2 about it: the host runs these, and the Docker ones run here';
+const EXCLUDED_TESTS = [
+  { file: 'build/test/integration/engine-client.test.js', title: 'podman: *', reason: PODMAN_UNDER_TCG },
+  { file: 'build/test/integration/engines.test.js', title: "Podman's containers are named and updated through Podman", reason: PODMAN_UNDER_TCG },
+  {
+    file: 'build/test/integration/engines.test.js',
+    title: 'capstan stats agrees with docker stats: CPU within 5 points, memory within 2 %',
+    reason:
+      'CPU % is container CPU time over /proc/stat host CPU time (docker\'s formula), and under TCG the ' +
+      'tick-sampled /proc/stat falls behind the cgroup\'s nanosecond counters: a --cpus 0.5 loop read ' +
+      '55.8 % in docker stats and 73.0 % in capstan stats, each over its own window, so agreement within ' +
+      '5 points says nothing there (the host runs it)',
+  },
+];
 const AVA_CLI = 'node_modules/ava/entrypoints/cli.mjs';
 /** ava's --timeout: how long no test may finish before ava gives up (not a per-test limit). */
 const AVA_TIMEOUT = '5m';
@@ -186,11 +205,20 @@ function pathsToKeepUnderTmp(paths) {
 
 /** ava's arguments after the fixed ones: a --match '!<title>' per excluded test, then the files. */
 function avaArguments(files, excludedTests = EXCLUDED_TESTS) {
-  // ava's --match treats "*" as a wildcard; a title with one would need escaping, which ava lacks.
-  for (const { title } of excludedTests) {
-    if (title.includes('*')) throw new LaneSetupError(`an excluded test title cannot contain "*": ${title}`);
-  }
   return [...excludedTests.flatMap(({ title }) => ['--match', `!${title}`]), ...files];
+}
+
+/** An ava --match pattern as a RegExp over a test's own title ("*" matches anything, case-insensitive as in ava). */
+function matchPatternToRegExp(pattern) {
+  return new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 'i');
+}
+
+/** Results ("file › title" as TAP has them) that an exclusion should have kept from running. */
+function resultsMatchingExclusions(titles, excludedTests = EXCLUDED_TESTS) {
+  return titles.filter((full) => {
+    const own = full.includes(' › ') ? full.slice(full.indexOf(' › ') + 3) : full;
+    return excludedTests.some(({ title }) => matchPatternToRegExp(title).test(own));
+  });
 }
 
 /** What the guest runs, as shell assignments guest-init.sh sources (ava's arguments via `set --`). */
@@ -426,6 +454,11 @@ async function main() {
     const why = watchdogReason ?? guestError?.trim() ??
       `qemu exited (code ${exit.code}, signal ${exit.signal}) before the tests reported a result`;
     verdict.reasons.unshift(`the VM produced no test result: ${why}`);
+    verdict.ok = false;
+  }
+  const leaked = resultsMatchingExclusions([...verdict.titles.passed, ...verdict.titles.failed, ...verdict.titles.skipped, ...verdict.titles.todo]);
+  if (leaked.length > 0) {
+    verdict.reasons.push(`excluded test(s) ran anyway (ava did not apply the --match): ${leaked.join('; ')}`);
     verdict.ok = false;
   }
   // A run that failed without naming a failed test (ava or the VM died) still counts as one.
