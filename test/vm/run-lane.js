@@ -65,7 +65,7 @@
  * Emulation is slow and its clock is shared with a busy host: boot to node takes 5-10 s, ava's
  * first output 15-30 s after that, much more when the machine is loaded; every test runs several
  * times slower than on the host, so timing assertions must be tolerant. Measured here (2 cores
- * shared with other work): the whole lane 19-21 min, against about 3 min for `npm test`.
+ * shared with other work): the whole lane 10-21 min (by load), against about 3 min for `npm test`.
  * Docker's dockerd and containerd run in the guest (data in its tmpfs /tmp); Podman too, but see
  * EXCLUDED_TESTS for why its Engine API tests cannot be judged here.
  *
@@ -128,8 +128,9 @@ const GUEST_BLOCK_DIR = '/tmp/capstan-block';
 const KERNEL_APPEND = 'console=ttyS0 panic=-1 quiet';
 const MARKER = 'capstan-lane:';
 /**
- * Whole VM run limit (CAPSTAN_LANE_TIMEOUT_S): a run takes 19-21 min here; 40 min leaves room for
- * a loaded machine and keeps .ci/run (npm test about 3 min, then the lane) under an hour. Units: seconds.
+ * Whole VM run limit (CAPSTAN_LANE_TIMEOUT_S): a run takes 10-21 min here, by load; 40 min leaves
+ * room for a loaded machine and keeps .ci/run (npm test about 3 min, then the lane) under an hour.
+ * Units: seconds.
  */
 const DEFAULT_TIMEOUT_S = 2400;
 
@@ -336,7 +337,7 @@ async function main() {
     `(${initramfs.built ? 'built' : 'cached'}; modules: ${initramfs.modules.map((m) => m.name).join(' ')})`);
   if (!shellMode) {
     log(`test files (${files.length}): ${files.join(' ')}`);
-    log(`excluded (${EXCLUDED_FILES.length} file(s), ${EXCLUDED_TESTS.length} test(s)):\n${exclusionLines().join('\n')}`);
+    log(`excluded (${EXCLUDED_FILES.length} file(s), ${EXCLUDED_TESTS.length} test pattern(s)):\n${exclusionLines().join('\n')}`);
   }
 
   // The lane's temp dir: out/ is the guest's writable export, scratch.img its disk.
