@@ -235,7 +235,8 @@ serial('capstan stats agrees with docker stats: CPU within 5 points, memory with
 serial('Podman\'s containers are named and updated through Podman', async (t) => {
   const { podman } = env();
   const id = await runDetached(t, podman, ['--name', 'pweb', '--label', 'tier=back', IMAGE, 'sleep', '600']);
-  const container = await eventually(() => apiContainer('pweb'), 20_000, 'the agent to name pweb');
+  // Podman answers /version slowly (see the engine client), so its first naming can take a while.
+  const container = await eventually(() => apiContainer('pweb'), 90_000, 'the agent to name pweb');
   t.like(container.info, { id, name: 'pweb', source: 'podman' });
   t.true(path.basename(container.info.cgroupPath).startsWith(`libpod-${id}`), container.info.cgroupPath);
   const update = await capstan(['update', '--memory', '48m', 'pweb']);

@@ -68,6 +68,8 @@ export interface EngineClientOptions {
   maxResponseBytes?: number;
 }
 
+/** How long GET /version may take to answer (see version()). Units: milliseconds. */
+const VERSION_HEADERS_TIMEOUT_MS = 60_000;
 const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 /** How long an idle pooled connection is kept. Units: milliseconds. */
 const KEEP_ALIVE_MS = 4000;
@@ -144,7 +146,9 @@ export class EngineClient implements EngineApi {
   /** GET /version (unversioned): which engine, and the API version the other calls will use. */
   async version(): Promise<EngineVersion> {
     const asked = (async () => {
-      const response = await this.send({ method: 'GET', path: '/version' });
+      // /version is asked once per connection, never on a tick; Podman answers it only after
+      // `podman info` (dpkg -S over every package list: 0.6-1.5 s here, far more on a slow host).
+      const response = await this.send({ method: 'GET', path: '/version', headersTimeoutMs: VERSION_HEADERS_TIMEOUT_MS });
       const body = await this.readJson(response, 'GET /version');
       try {
         return engineVersion(parseVersion(body), this.clientApiVersion);
