@@ -20,7 +20,6 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { CapstanOwner } from '../containers/capstan-owner';
-import { ContainerError } from '../containers/errors';
 import { Containers } from '../containers/registry';
 import type { OwnedContainer } from '../containers/types';
 import { RuntimeError } from '../runtime/errors';
@@ -38,7 +37,7 @@ export interface RuntimeRouterOptions {
   cgroupView?: (container: OwnedContainer) => Record<string, unknown>;
 }
 
-export function sendRuntimeError(response: Response, error: RuntimeError | ContainerError): void {
+export function sendRuntimeError(response: Response, error: RuntimeError): void {
   const body: Record<string, unknown> = { code: error.code, message: error.message };
   if (error.details.exitCode !== undefined) body['exitCode'] = error.details.exitCode;
   if (error.details.errno !== undefined) body['errno'] = error.details.errno;
@@ -57,7 +56,7 @@ function route(handler: Handler) {
           response.destroy();
           return;
         }
-        if (error instanceof RuntimeError || error instanceof ContainerError) sendRuntimeError(response, error);
+        if (error instanceof RuntimeError) sendRuntimeError(response, error);
         else next(error);
       });
   };
@@ -195,7 +194,7 @@ export function runtimeRouter(options: RuntimeRouterOptions): express.Router {
         response.end(JSON.stringify(await owner.wait(container.id, condition, aborted.signal)));
       } catch (error) {
         // After the headers, an error can only be said in the body.
-        if (error instanceof RuntimeError || error instanceof ContainerError) response.end(JSON.stringify({ StatusCode: -1, Error: { Message: error.message } }));
+        if (error instanceof RuntimeError) response.end(JSON.stringify({ StatusCode: -1, Error: { Message: error.message } }));
         else throw error;
       }
     }),

@@ -1,19 +1,12 @@
 /**
- * Errors of the containers interface, with the HTTP status the API answers with (the same shape
- * as the runtime's RuntimeError, so one translation serves both).
+ * Errors of the containers interface. They are the runtime's RuntimeError (an HTTP status and a
+ * stable code for the API), named for the layer that raises them: engines' refusals, unknown
+ * references across owners.
  */
-export class ContainerError extends Error {
-  override name = 'ContainerError';
+import { RuntimeError } from '../runtime/errors';
 
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly details: { exitCode?: number; errno?: string; path?: string } = {},
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
+export class ContainerError extends RuntimeError {
+  override name = 'ContainerError';
 }
 
 /** docker's words for an unknown container (the CLI adds "Error response from daemon: "). */

@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import test, { type ExecutionContext } from 'ava';
+import type { BlockDeviceSample } from '../../server/model';
 import { startAgentProcess, eventually, type AgentProcess } from '../helpers/agent';
 import { blockDeviceDirectory, directIo, freshLoopDevice, withinFivePercent, type BlockDevice } from '../helpers/block-io';
 import { busyboxAvailable, writeBusyboxImages } from '../helpers/busybox-image';
@@ -26,24 +27,15 @@ const IO_BYTES = 20 * MEBIBYTE;
 
 const isRoot = process.getuid?.() === 0;
 
-interface DeviceSample {
-  major: number;
-  minor: number;
-  readBytes?: number;
-  writeBytes?: number;
-  readOps?: number;
-  writeOps?: number;
-}
-
 interface ContainerResponse {
   info: { id: string; name: string; cgroupPath: string };
   stats: { blockReadBytes?: number; blockWriteBytes?: number };
-  sample: { io?: { devices: DeviceSample[] } };
+  sample: { io?: { devices: BlockDeviceSample[] } };
 }
 
 /** The API's sample of `reference` once its I/O on `device` has reached `bytes` written and read. */
-async function deviceSample(agent: AgentProcess, reference: string, device: BlockDevice, bytes: number): Promise<{ container: ContainerResponse; device: DeviceSample }> {
-  let last: DeviceSample | undefined;
+async function deviceSample(agent: AgentProcess, reference: string, device: BlockDevice, bytes: number): Promise<{ container: ContainerResponse; device: BlockDeviceSample }> {
+  let last: BlockDeviceSample | undefined;
   try {
     return await eventually(async () => {
       const response = await agent.get(`/api/v1/containers/${encodeURIComponent(reference)}`, agent.viewerToken);
@@ -68,7 +60,7 @@ function metricValue(metrics: string, name: string, labels: Record<string, strin
   return undefined;
 }
 
-function assertDevice(t: ExecutionContext, sample: DeviceSample, expected: { writeBytes: number; readBytes: number; writeOps: number; readOps: number }, where: string): void {
+function assertDevice(t: ExecutionContext, sample: BlockDeviceSample, expected: { writeBytes: number; readBytes: number; writeOps: number; readOps: number }, where: string): void {
   t.true(withinFivePercent(sample.writeBytes, expected.writeBytes), `${where}: ${sample.writeBytes} bytes written, expected ${expected.writeBytes} ± 5 %`);
   t.true(withinFivePercent(sample.readBytes, expected.readBytes), `${where}: ${sample.readBytes} bytes read, expected ${expected.readBytes} ± 5 %`);
   t.true(withinFivePercent(sample.writeOps, expected.writeOps), `${where}: ${sample.writeOps} write operations, expected ${expected.writeOps} ± 5 %`);
