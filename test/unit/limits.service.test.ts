@@ -65,10 +65,10 @@ test('an update writes, reads back, answers with old → new per setting, and pu
   ]);
   t.deepEqual(result.clamped, []);
   t.deepEqual(result.warnings, []);
-  t.is(result.limits.cpus, 0.5);
-  t.is(result.limits.cpuQuotaMicroseconds, 50000);
-  t.is(result.limits.memoryBytes, 64 * MiB);
-  t.is(result.limits.pidsLimit, 100);
+  t.is(result.limits!.cpus, 0.5);
+  t.is(result.limits!.cpuQuotaMicroseconds, 50000);
+  t.is(result.limits!.memoryBytes, 64 * MiB);
+  t.is(result.limits!.pidsLimit, 100);
   t.is(io.get(container.cgroupPath, 'cpu.cfs_quota_us'), '50000');
 
   t.is(events.length, 1);
@@ -117,7 +117,7 @@ test('v2: a memory limit below current usage is refused with the usage, unless f
   );
   t.is(io.get(container.cgroupPath, 'memory.max'), 'max');
   const forced = service.update(container, { memory: '64m', force: true }, { principal: 'p' });
-  t.is(forced.limits.memoryBytes, 64 * MiB);
+  t.is(forced.limits!.memoryBytes, 64 * MiB);
   // Above the usage needs no force.
   t.notThrows(() => service.update(container, { memory: '128m' }, { principal: 'p' }));
 });
@@ -126,7 +126,7 @@ test('v2 cpu shares become cpu.weight with the current runc formula; the change 
   const { service } = setup(2);
   const result = service.update(container, { cpuShares: 2048 }, { principal: 'p' });
   t.deepEqual(result.applied, [{ setting: 'cpuShares', old: '100', new: '174', file: 'cpu.weight' }]);
-  t.is(result.limits.cpuWeight, 174);
+  t.is(result.limits!.cpuWeight, 174);
 });
 
 test('switching between --cpus and --cpu-quota is refused like docker, once one style is stored', (t) => {
@@ -149,7 +149,7 @@ test('device throttles resolve MAJ:MIN from the device and refuse what is not a 
     { setting: 'deviceReadBps', old: '/dev/vda:max', new: '/dev/vda:10MiB', file: 'blkio.throttle.read_bps_device' },
     { setting: 'deviceWriteIops', old: '/dev/vda:max', new: '/dev/vda:500', file: 'blkio.throttle.write_iops_device' },
   ]);
-  t.deepEqual(result.limits.deviceThrottles, [{ major: 254, minor: 0, readBps: 10 * MiB, writeIops: 500 }]);
+  t.deepEqual(result.limits!.deviceThrottles, [{ major: 254, minor: 0, readBps: 10 * MiB, writeIops: 500 }]);
   const notBlock = t.throws(() => service.update(container, { deviceReadBps: ['/dev/null:1mb'] }, { principal: 'p' }), { instanceOf: LimitError });
   t.is(notBlock?.status, 400);
   t.is(notBlock?.message, 'invalid argument "/dev/null:1048576" for "--device-read-bps" flag: /dev/null is not a block device (throttles apply to block devices only)');
@@ -161,7 +161,7 @@ test('device throttles resolve MAJ:MIN from the device and refuse what is not a 
   const v2 = setup(2);
   const removed = v2.service.update(container, { deviceReadBps: ['/dev/vda:10mb'] }, { principal: 'p' });
   t.is(v2.io.get(container.cgroupPath, 'io.max'), `254:0 rbps=${10 * MiB} wbps=max riops=max wiops=max`);
-  t.deepEqual(removed.limits.deviceThrottles, [{ major: 254, minor: 0, readBps: 10 * MiB }]);
+  t.deepEqual(removed.limits!.deviceThrottles, [{ major: 254, minor: 0, readBps: 10 * MiB }]);
   v2.service.update(container, { deviceReadBps: ['/dev/vda:0'] }, { principal: 'p' });
   t.is(v2.io.get(container.cgroupPath, 'io.max'), '');
 });
@@ -170,7 +170,7 @@ test('cpuset requests are checked against the parent\'s CPUs', (t) => {
   const { service } = setup(1);
   const error = t.throws(() => service.update(container, { cpusetCpus: '0-5' }, { principal: 'p' }), { instanceOf: LimitError });
   t.is(error?.message, 'Requested CPUs are not available - requested 0-5, available: 0-1');
-  t.is(service.update(container, { cpusetCpus: '1' }, { principal: 'p' }).limits.cpusetCpus, '1');
+  t.is(service.update(container, { cpusetCpus: '1' }, { principal: 'p' }).limits!.cpusetCpus, '1');
 });
 
 test('a gone cgroup is a 404, the root cgroup a 400, and a failing listener only a warning', (t) => {
