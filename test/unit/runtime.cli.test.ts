@@ -70,6 +70,13 @@ test('inspect -f prints values as Go prints docker\'s types (measured with docke
   t.is(print('HostConfig.PortBindings'), 'map[80/tcp:[{ 8080}]]');
   t.is(print('Config.Labels'), 'map[a:1 b:2]');
   t.is(applyInspectFormat('{{json .HostConfig.BlkioDeviceReadBps}}', value), 'null');
+  // A field whose Go name differs (CPUShares) sends docker's CLI to the raw JSON for the whole template.
+  const mixed = { HostConfig: { ...value.HostConfig, CpuShares: 0 } };
+  t.is(
+    applyInspectFormat('{{.HostConfig.CpuShares}}|{{.HostConfig.RestartPolicy}}|{{.HostConfig.PidsLimit}}|{{.HostConfig.BlkioDeviceWriteIOps}}', mixed),
+    '0|map[MaximumRetryCount:3 Name:on-failure]|<no value>|[map[Path:/dev/vda Rate:100] map[Path:/dev/vdb Rate:7]]',
+  );
+  t.is(applyInspectFormat('{{.HostConfig.RestartPolicy}}|{{.HostConfig.PidsLimit}}', mixed), '{on-failure 3}|<nil>');
 });
 
 test("logs --since/--until: docker's durations, Unix seconds and RFC 3339", (t) => {
