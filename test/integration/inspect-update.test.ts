@@ -23,7 +23,7 @@ import test, { type ExecutionContext } from 'ava';
 import { startAgentProcess, type AgentProcess } from '../helpers/agent';
 import { blockDeviceDirectory } from '../helpers/block-io';
 import { writeBusyboxImages } from '../helpers/busybox-image';
-import { dockerAvailable, startDockerd, type TestEngine } from '../helpers/engines';
+import { dockerAvailable, runCleanups, startDockerd, type TestEngine } from '../helpers/engines';
 import { CLI, REPO_ROOT, requireCapability } from '../helpers/repo';
 import { eventually } from '../helpers/wait';
 
@@ -68,15 +68,7 @@ test.before(async () => {
   if (imported.code !== 0) throw new Error(`capstan image import: ${imported.stderr}`);
 });
 
-test.after.always(async () => {
-  for (const cleanup of cleanups.reverse()) {
-    try {
-      await cleanup();
-    } catch {
-      // Keep cleaning up the rest.
-    }
-  }
-});
+test.after.always(() => runCleanups(cleanups));
 
 function env(): Environment {
   if (!environment) throw new Error('dockerd or the agent could not be started (see the before hook)');

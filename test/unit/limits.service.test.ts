@@ -2,8 +2,8 @@ import test from 'ava';
 import { EventBus, type CapstanEvent } from '../../server/events';
 import { LimitError } from '../../server/limits/errors';
 import { parseLimitRequest } from '../../server/limits/request';
-import { LimitService, settingsToBody, type AppliedLimits } from '../../server/limits/service';
-import { errnoError, freshV1Files, freshV2Files, MemoryControlFiles } from '../../server/limits/testing';
+import { LimitService, settingsToBody, type AppliedLimits, type LimitServiceOptions, type RestartPolicyState } from '../../server/limits/service';
+import { errnoError, freshV1Files, freshV2Files, limitRefusal, MemoryControlFiles } from '../../server/limits/testing';
 import type { CgroupLayout, ContainerInfo } from '../../server/model';
 
 const MiB = 1024 * 1024;
@@ -32,9 +32,11 @@ const statDevice = (path: string) => {
   throw errnoError('ENOENT', path);
 };
 
-function setup(version: 1 | 2, files: Record<string, string> = {}) {
+function setup(version: 1 | 2, files: Record<string, string> = {}, options: { omit?: string[]; service?: Partial<LimitServiceOptions> } = {}) {
   const io = new MemoryControlFiles(version);
-  io.addCgroup(container.cgroupPath, { ...(version === 1 ? freshV1Files() : freshV2Files()), ...files });
+  const all: Record<string, string> = { ...(version === 1 ? freshV1Files() : freshV2Files()), ...files };
+  for (const file of options.omit ?? []) delete all[file];
+  io.addCgroup(container.cgroupPath, all);
   // The parent, for the cpuset availability check.
   io.addCgroup('/capstan', version === 1 ? { 'cpuset.effective_cpus': '0-1' } : { 'cpuset.cpus.effective': '0-1' });
   const bus = new EventBus((error) => {
@@ -51,6 +53,7 @@ function setup(version: 1 | 2, files: Record<string, string> = {}) {
     now: () => 1_700_000_000_000,
     statDevice,
     persist: (applied) => persisted.push(applied),
+    ...options.service,
   });
   return { io, service, events, persisted };
 }
@@ -186,4 +189,56 @@ test('a gone cgroup is a 404, the root cgroup a 400, and a failing listener only
   const gone = t.throws(() => service.update(container, { pidsLimit: 7 }, { principal: 'p' }), { instanceOf: LimitError });
   t.is(gone?.status, 404);
   t.is(gone?.message, 'No such container: web (its cgroup /capstan/web no longer exists)');
+});
+
+// ---------------------------------------------------------------- update --restart
+
+const rawCgroup: ContainerInfo = { id: '/system.slice/foo.service', name: '/system.slice/foo.service', cgroupPath: '/system.slice/foo.service', image: '', source: 'systemd', isContainer: false, labels: {} };
+
+function withPolicy(state: RestartPolicyState = { policy: { name: 'no', maximumRetryCount: 0 }, autoRemove: false }, omit: string[] = []) {
+  const made = setup(1, {}, { omit, service: { restartPolicyOf: (c) => (c.source === 'capstan' ? state : undefined) } });
+  made.io.addCgroup(rawCgroup.cgroupPath, freshV1Files());
+  return made;
+}
+
+
+test('update --restart: old → new in the answer and the event, handed to the runtime; no cgroup file written', (t) => {
+  const { io, service, events, persisted } = withPolicy();
+  const result = service.update(container, { restart: 'on-failure:3' }, { principal: 'ops' });
+  t.deepEqual(result.applied, [{ setting: 'restart', old: 'no', new: 'on-failure:3', file: 'restart policy' }]);
+  t.deepEqual(io.writes, []);
+  t.deepEqual(persisted.map((p) => p.settings), [{ restartPolicy: { name: 'on-failure', maximumRetryCount: 3 } }]);
+  t.deepEqual(events.map((e) => e.changes), [result.applied]);
+});
+
+test('update --restart of a container with no cgroup (not running) still applies; limits are then absent', (t) => {
+  const { io, service, persisted } = withPolicy();
+  io.removeCgroup(container.cgroupPath);
+  const result = service.update(container, { restart: 'always' }, { principal: 'ops' });
+  t.is(result.limits, undefined);
+  t.deepEqual(persisted[0]!.settings, { restartPolicy: { name: 'always', maximumRetryCount: 0 } });
+  // A limit needs the cgroup.
+  t.regex(limitRefusal(() => service.update(container, { restart: 'always', memory: '64m' }, { principal: 'ops' })), /^404 no_such_container/);
+});
+
+test("update --restart is refused for a cgroup with no runtime, and (docker's words) for a --rm container", (t) => {
+  const { io, service, persisted } = withPolicy({ policy: { name: 'no', maximumRetryCount: 0 }, autoRemove: true });
+  t.is(
+    limitRefusal(() => service.update(rawCgroup, { restart: 'always', pidsLimit: 5 }, { principal: 'ops' })),
+    '400 no_restart_policy --restart: /system.slice/foo.service is not a container capstan runs (source: systemd): only containers have a restart policy',
+  );
+  t.is(
+    limitRefusal(() => service.update(container, { restart: 'always', pidsLimit: 5 }, { principal: 'ops' })),
+    '409 conflicting_limit --restart: Restart policy cannot be updated because AutoRemove is enabled for the container',
+  );
+  t.deepEqual(io.writes, [], 'nothing half-applied: the pids limit was not written either');
+  t.notThrows(() => service.update(container, { restart: 'no' }, { principal: 'ops' }));
+  t.is(persisted.length, 1);
+});
+
+test('a setting the host drops with a warning is not handed on to be stored (docker keeps BlkioWeight 0 then)', (t) => {
+  const { service, persisted } = withPolicy(undefined, ['blkio.bfq.weight']);
+  const result = service.update(container, { blkioWeight: 300, pidsLimit: 100 }, { principal: 'ops' });
+  t.true(result.warnings.some((w) => w.includes('Block I/O weight')));
+  t.deepEqual(persisted[0]!.settings, { pidsLimit: 100 });
 });
