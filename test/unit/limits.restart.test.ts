@@ -1,9 +1,13 @@
 import test from 'ava';
+import { OwnedLimits } from '../../server/containers/limits';
 import { toDockerUpdateBody } from '../../server/limits/engine-body';
+import { LimitError } from '../../server/limits/errors';
 import { parseLimitRequest } from '../../server/limits/request';
 import { formatRestartPolicy, parseRestartPolicyText, parseRestartPolicyValue } from '../../server/limits/restart-policy';
-import { settingsToBody } from '../../server/limits/service';
-import { limitRefusal } from '../../server/limits/testing';
+import { LimitService, settingsToBody } from '../../server/limits/service';
+import { freshV1Files, limitRefusal, MemoryControlFiles } from '../../server/limits/testing';
+import type { ContainerInfo } from '../../server/model';
+import type { EngineSource } from '../../server/sources/engine/source';
 
 
 test('--restart: the four policies and on-failure[:N], as docker parses them', (t) => {
@@ -55,4 +59,36 @@ test('the update body: "restart" as typed or as Docker\'s RestartPolicy object; 
 test('Docker\'s update body carries RestartPolicy in its own shape', (t) => {
   t.deepEqual(toDockerUpdateBody(parseLimitRequest({ restart: 'on-failure:4', pidsLimit: 10 })), { PidsLimit: 10, RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 4 } });
   t.deepEqual(toDockerUpdateBody(parseLimitRequest({ restart: 'no' })), { RestartPolicy: { Name: 'no', MaximumRetryCount: 0 } });
+});
+
+test('through an engine: Docker gets RestartPolicy in its update body; Podman 4.3 is refused and not asked', async (t) => {
+  const io = new MemoryControlFiles(1);
+  const cgroups = { docker: '/docker/' + 'd'.repeat(64), podman: '/machine.slice/libpod-' + 'e'.repeat(64) };
+  for (const cgroupPath of Object.values(cgroups)) io.addCgroup(cgroupPath, freshV1Files());
+  const service = new LimitService({ layout: { mode: 'hybrid', controllersOn: 1, v1Mounts: {}, v2Controllers: [] }, io, hostCpus: 2 });
+  const sent: Array<{ kind: string; docker: Record<string, unknown>; podman: Record<string, unknown> }> = [];
+  const engine = (kind: string) =>
+    ({
+      kind,
+      up: true,
+      address: `unix:///run/${kind}.sock`,
+      describeContainer: () => ({}),
+      inspect: async () => ({ HostConfig: {} }),
+      update: async (_id: string, docker: Record<string, unknown>, podman: Record<string, unknown>) => {
+        sent.push({ kind, docker, podman });
+        return [];
+      },
+    }) as unknown as EngineSource;
+  const owned = new OwnedLimits({ service, engines: new Map([['docker', engine('docker')], ['podman', engine('podman')]]) });
+  const info = (source: 'docker' | 'podman'): ContainerInfo => ({ id: source[0]!.repeat(64), name: `${source}-web`, cgroupPath: cgroups[source], image: 'busybox', source, isContainer: true, labels: {} });
+
+  const answer = await owned.update(info('docker'), { restart: 'on-failure:2' }, { principal: 'ops' });
+  t.deepEqual(sent, [{ kind: 'docker', docker: { RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 2 } }, podman: {} }]);
+  t.deepEqual(answer.applied, [{ setting: 'restart', old: 'unknown', new: 'on-failure:2', file: 'Docker API' }]);
+
+  const refused = await t.throwsAsync(owned.update(info('podman'), { restart: 'always', memory: '64m' }, { principal: 'ops' }), { instanceOf: LimitError });
+  t.is(refused?.status, 409);
+  t.is(refused?.code, 'unsupported_by_owner');
+  t.regex(refused?.message ?? '', /Podman 4\.3's update API .* changes resources only, not the restart policy; nothing was changed/);
+  t.is(sent.length, 1, 'Podman was not asked: the memory limit was not changed either');
 });
