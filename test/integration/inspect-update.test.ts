@@ -20,6 +20,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import test, { type ExecutionContext } from 'ava';
+import { cpuSharesToWeight } from '../../server/limits/convert';
 import { startAgentProcess, type AgentProcess } from '../helpers/agent';
 import { blockDeviceDirectory } from '../helpers/block-io';
 import { writeBusyboxImages } from '../helpers/busybox-image';
@@ -179,6 +180,14 @@ serial('run limits, then two updates of every field and the restart policy; an a
   await env().agent.restart();
   await eventually(async () => ((await capstan(['inspect', '-f', '{{.State.Status}}', 'every'])).stdout.trim() === 'running' ? true : undefined), 60_000, 'the container re-adopted');
   t.deepEqual(await compareWithDocker(t, 'every'), second, 'the same after an agent restart');
+
+  // A new run gets a new cgroup: it is written from what inspect shows, not only from the run flags.
+  await capstanOk(t, ['restart', '-t', '0', 'every']);
+  const response = await env().agent.get('/api/v1/containers/every/limits', env().agent.viewerToken);
+  const { limits } = (await response.json()) as { limits: { cpus?: number | null; cpusetCpus?: string; memoryReservationBytes?: number | null; memoryBytes?: number | null; cpuShares?: number; cpuWeight?: number } };
+  t.like(limits, { cpus: 1.5, cpusetCpus: '0', memoryReservationBytes: 48 * 1024 * 1024, memoryBytes: 96 * 1024 * 1024 });
+  t.true(limits.cpuShares === 512 || limits.cpuWeight === cpuSharesToWeight(512), `shares 512 (v1) or their weight (v2): ${JSON.stringify(limits)}`);
+  t.deepEqual(await compareWithDocker(t, 'every'), second, 'and inspect still the same');
 });
 
 serial('--cpu-quota and --cpu-period are recorded as given, -1 too; --cpus is refused then, in docker\'s words', async (t) => {
