@@ -21,6 +21,7 @@ import { CgroupManager } from '../../server/cgroup/manage';
 import type { CapstanEvent } from '../../server/events';
 import { startAgentProcess, type AgentProcess } from '../helpers/agent';
 import { busyboxAvailable, writeBusyboxImages } from '../helpers/busybox-image';
+import { streamEvents } from '../helpers/events';
 import { CLI, REPO_ROOT, requireCapability } from '../helpers/repo';
 import { eventually, sleep } from '../helpers/wait';
 
@@ -103,33 +104,6 @@ class Host {
     const response = await this.api('GET', `/api/v1/events?since=${(sinceMs / 1000).toFixed(3)}&until=${until}&filter=${encodeURIComponent(filter)}`);
     if (response.status !== 200) throw new Error(`events: ${response.status} ${response.text}`);
     return response.text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as CapstanEvent);
-  }
-
-  /** Opens the live events stream; `onEvent` gets every event as it arrives. Closed at the end of the test. */
-  async stream(filter: string, onEvent: (event: CapstanEvent) => void): Promise<void> {
-    const controller = new AbortController();
-    this.t.teardown(() => controller.abort());
-    const response = await fetch(`${this.agent.url}/api/v1/events?filter=${encodeURIComponent(filter)}`, {
-      headers: { authorization: `Bearer ${this.agent.viewerToken}` },
-      signal: controller.signal,
-    });
-    if (response.status !== 200) throw new Error(`events stream: ${response.status}`);
-    void (async () => {
-      const decoder = new TextDecoder();
-      let buffer = '';
-      try {
-        for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-          buffer += decoder.decode(chunk, { stream: true });
-          let newline: number;
-          while ((newline = buffer.indexOf('\n')) >= 0) {
-            onEvent(JSON.parse(buffer.slice(0, newline)) as CapstanEvent);
-            buffer = buffer.slice(newline + 1);
-          }
-        }
-      } catch {
-        // Aborted at teardown.
-      }
-    })();
   }
 
   /** The kernel's kill counter of a container's cgroup (memory.oom_control v1, memory.events v2). */
@@ -294,7 +268,7 @@ maybe('an OOM storm of 100 containers gives exactly 100 oom events, one each, an
   t.timeout(180_000);
   const host = await Host.start(t, imageTar);
   const streamed: CapstanEvent[] = [];
-  await host.stream('event=oom', (event) => streamed.push(event));
+  await streamEvents(t, host.agent.url, host.agent.viewerToken, 'event=oom', (event) => streamed.push(event));
   const stem = `storm-${randomBytes(3).toString('hex')}`;
   const names = Array.from({ length: 100 }, (_, i) => `${stem}-${String(i).padStart(3, '0')}`);
   const ids: string[] = [];
