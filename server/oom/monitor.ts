@@ -515,7 +515,9 @@ export class OomMonitor {
       subscription.version === 2,
     );
     for (const { member, reading } of counted) {
-      member.baseline = reading.count!;
+      // Never lowered: settle() (a settled child's kills, on v2) and an engine's report move a
+      // baseline past the counter, and a reading that was already on its way may be older than that.
+      member.baseline = Math.max(member.baseline ?? 0, reading.count!);
       const own = Math.min(kills.get(member.info.cgroupPath) ?? 0, MAX_EVENTS_PER_READING);
       if (own === 0) continue;
       const at = this.killTime(member, timeMs, timeMs);
