@@ -182,6 +182,9 @@ export class OomMonitor {
    */
   private readonly settled = new Set<CgroupPath>();
   private queue: Promise<void> = Promise.resolve();
+  /** Subscriptions waiting for a reading, and whether a drain of them is under way. */
+  private readonly pending = new Set<Subscription>();
+  private draining = false;
   private closed = false;
   /** When an oom was last published for each container id and cgroup path. Units: milliseconds since the Unix epoch. */
   private readonly lastOomMs = new Map<string, number>();
@@ -456,17 +459,44 @@ export class OomMonitor {
     }
   }
 
-  /** Queues one reading of `subscription` (coalesced with one already waiting). */
+  /**
+   * Queues one reading of `subscription` (coalesced with one already waiting). Every reading
+   * waiting when the queue gets to them is taken in one batch, one file read for all: in an OOM
+   * storm a hundred containers' follow-up readings would otherwise wait for each other one by one.
+   */
   private requestCheck(subscription: Subscription): void {
     if (subscription.checkQueued || this.closed) return;
     subscription.checkQueued = true;
-    this.queue = this.queue.then(() => {
-      subscription.checkQueued = false;
-      if (this.byPath.get(subscription.info.cgroupPath) !== subscription) return undefined;
-      return this.check(subscription).catch((error: unknown) => {
-        this.warnOnce(`check:${subscription.directory}`, `cannot read the OOM counters of ${subscription.directory}: ${(error as Error).message}`);
-      });
-    });
+    this.pending.add(subscription);
+    if (this.draining) return;
+    this.draining = true;
+    this.queue = this.queue.then(() => this.drain());
+  }
+
+  /** Reads the pending subscriptions, batch after batch, until none is left. */
+  private async drain(): Promise<void> {
+    try {
+      while (this.pending.size > 0 && !this.closed) {
+        const batch = [...this.pending];
+        this.pending.clear();
+        const families: Subscription[][] = [];
+        const covered = new Set<Subscription>();
+        for (const subscription of batch) {
+          subscription.checkQueued = false;
+          if (this.byPath.get(subscription.info.cgroupPath) !== subscription || covered.has(subscription)) continue;
+          const members = this.family(subscription);
+          for (const member of members) covered.add(member);
+          families.push(members);
+        }
+        try {
+          await this.check(families);
+        } catch (error) {
+          this.warnOnce('check', `cannot read OOM counters: ${(error as Error).message}`);
+        }
+      }
+    } finally {
+      this.draining = false;
+    }
   }
 
   /** The subscriptions whose counters must be read together with `subscription`'s. */
@@ -482,14 +512,23 @@ export class OomMonitor {
     return [...this.byPath.values()].filter((s) => isBelowOrSame(s.info.cgroupPath, top));
   }
 
-  private async check(subscription: Subscription): Promise<void> {
-    const members = this.family(subscription);
-    const files = subscription.version === 2 ? V2_FILES : V1_FILES;
-    const paths = members.flatMap((member) => files.map((file) => `${member.directory}/${file}`));
+  /** One read of every family's counters, then each family's kills (a v2 family is settled as a whole). */
+  private async check(families: readonly Subscription[][]): Promise<void> {
+    const paths = families.flatMap((members) => members.flatMap((member) => filesOf(member).map((file) => `${member.directory}/${file}`)));
+    if (paths.length === 0) return;
     const results = await this.read(paths);
     if (this.closed) return;
     const timeMs = this.now();
+    let offset = 0;
+    for (const members of families) {
+      const count = members.reduce((sum, member) => sum + filesOf(member).length, 0);
+      this.settleFamily(members, results.slice(offset, offset + count), timeMs);
+      offset += count;
+    }
+  }
 
+  private settleFamily(members: readonly Subscription[], results: readonly TextOrErrno[], timeMs: number): void {
+    const files = filesOf(members[0]!);
     const readings = new Map<Subscription, Reading>();
     members.forEach((member, index) => {
       if (this.byPath.get(member.info.cgroupPath) !== member) return; // unsubscribed meanwhile
@@ -512,7 +551,7 @@ export class OomMonitor {
         baseline: member.baseline ?? Math.min(member.baselineHint ?? reading.count!, reading.count!),
         count: reading.count!,
       })),
-      subscription.version === 2,
+      members[0]!.version === 2,
     );
     for (const { member, reading } of counted) {
       // Never lowered: settle() (a settled child's kills, on v2) and an engine's report move a
@@ -607,6 +646,10 @@ function eventBase(info: ContainerInfo, action: EventAction, timeMs: number): Om
     actor: { id: info.id, name: info.name, cgroupPath: info.cgroupPath, image: info.image },
     timeMs,
   };
+}
+
+function filesOf(subscription: Subscription): readonly string[] {
+  return subscription.version === 2 ? V2_FILES : V1_FILES;
 }
 
 function isCgroupMount(directory: string): boolean {

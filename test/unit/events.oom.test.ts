@@ -66,7 +66,12 @@ class FakeKernel {
     };
   };
 
-  readonly readFiles = async (paths: readonly string[]): Promise<TextOrErrno[]> => this.readFilesSync(paths);
+  /** Batched reads so far (readFiles calls). */
+  batches = 0;
+  readonly readFiles = async (paths: readonly string[]): Promise<TextOrErrno[]> => {
+    this.batches++;
+    return this.readFilesSync(paths);
+  };
   readonly readFilesSync = (paths: readonly string[]): TextOrErrno[] => paths.map((p) => this.files.get(p) ?? 2);
 
   /** A notification, as the watcher thread would deliver it, woken at `timeMs`. */
@@ -324,6 +329,24 @@ test('a kill is dated by the first notification of its episode; one older than t
   kernel.fire(dir, second + 5);
   await monitor.idle();
   t.deepEqual(ooms(events).map((e) => e.timeMs), [first, second]);
+});
+
+test('a storm: readings waiting together are one batched read, and every kill is one event', async (t) => {
+  const { kernel, monitor, events } = setup(t, V1_LAYOUT, []);
+  const paths = Array.from({ length: 50 }, (_, i) => `/capstan/storm${i}`);
+  for (const path of paths) {
+    kernel.setV1(`/fake/memory${path}`, 0);
+    monitor.watch(info(path, 'capstan'), { killsReported: 0 });
+  }
+  await monitor.idle();
+  const before = kernel.batches;
+  for (const path of paths) {
+    kernel.setV1(`/fake/memory${path}`, 1);
+    kernel.fire(`/fake/memory${path}`);
+  }
+  await monitor.idle();
+  t.is(kernel.batches - before, 1, 'one read for the 50 notifications');
+  t.deepEqual(ooms(events).map((e) => e.actor.cgroupPath).sort(), [...paths].sort());
 });
 
 test('settle(): the kills not read yet are reported before the watch ends, once, and a later tick does not count them again', async (t) => {
