@@ -154,7 +154,11 @@ export async function readFiles(paths: readonly string[], maxBytes: number = DEF
   return binding().readFiles(paths, maxBytes);
 }
 
-/** readFiles on the calling thread, for tests and one-shot tools. Throws on invalid arguments. */
+/**
+ * readFiles on the calling thread, for tests, one-shot tools and the OOM monitor's last reading at a
+ * container's exit (a few small cgroup files that must be read before the cgroup goes). Throws on
+ * invalid arguments.
+ */
 export function readFilesSync(paths: readonly string[], maxBytes: number = DEFAULT_MAX_FILE_BYTES): TextOrErrno[] {
   checkPaths(paths, 'readFilesSync', 'paths');
   checkMaxBytes(maxBytes, 'readFilesSync');

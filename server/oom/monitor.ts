@@ -15,7 +15,8 @@
  * - v2: memory.events changes for other counters too (max, high), and hierarchically, so a kill
  *   in a child is attributed to the deepest watched cgroup (attribution.ts).
  * As a safety net, each collector tick's own reading of the counter catches anything missed.
- * Readings are serialised (one at a time), so two notifications never count the same kill.
+ * Readings are serialised (one at a time), so two notifications never count the same kill; the
+ * readings waiting together are taken in one batch (one file read for all).
  *
  * A container that the runtime starts is watched before its first process runs (watch() with
  * the count its fresh cgroup starts from, 0), and settled when it exits, before its cgroup is
