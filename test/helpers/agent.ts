@@ -30,6 +30,8 @@ export interface AgentProcess {
    * `url` and `process` then name the new agent.
    */
   restart(): Promise<void>;
+  /** SIGKILL, as a crash: nothing is cleaned up (a later agent on the same state directory re-adopts). */
+  kill(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -56,10 +58,12 @@ export function isolatedAgentArgs(extraArgs: readonly string[]): { args: string[
 export interface AgentProcessOptions {
   /** Where the state directory goes (default: the system's temp directory). */
   stateDirParent?: string;
+  /** An existing state directory to run on (the caller's: kept at stop, e.g. for a second agent). */
+  stateDir?: string;
 }
 
 export async function startAgentProcess(t: ExecutionContext, extraArgs: string[] = [], options: AgentProcessOptions = {}): Promise<AgentProcess> {
-  const stateDir = fs.mkdtempSync(path.join(options.stateDirParent ?? os.tmpdir(), 'capstan-agent-'));
+  const stateDir = options.stateDir ?? fs.mkdtempSync(path.join(options.stateDirParent ?? os.tmpdir(), 'capstan-agent-'));
   const { args, cgroupParent, removeParent } = isolatedAgentArgs(extraArgs);
   let output = '';
   const agentFile = path.join(stateDir, 'agent.json');
@@ -97,8 +101,16 @@ export async function startAgentProcess(t: ExecutionContext, extraArgs: string[]
   let current: { child: ChildProcess; url: string } | undefined;
   const stop = async (): Promise<void> => {
     if (current) await terminate(current.child);
-    fs.rmSync(stateDir, { recursive: true, force: true });
+    // A state directory the caller gave is the caller's (a later agent may run on it).
+    if (options.stateDir === undefined) fs.rmSync(stateDir, { recursive: true, force: true });
     await removeParent();
+  };
+  const kill = async (): Promise<void> => {
+    const child = current?.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
   };
   t.teardown(stop);
   current = await launch();
@@ -123,6 +135,7 @@ export async function startAgentProcess(t: ExecutionContext, extraArgs: string[]
       agent.url = current.url;
       agent.process = current.child;
     },
+    kill,
     stop,
   };
   return agent;
