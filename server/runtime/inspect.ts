@@ -27,6 +27,10 @@ export function portMap(bindings: readonly PortBinding[]): PortMap {
   return map;
 }
 
+function nullWhenEmpty(list: readonly string[] | undefined): string[] | null {
+  return list && list.length > 0 ? [...list] : null;
+}
+
 export function inspectContainer(record: ContainerRecord, facts: InspectFacts): Record<string, unknown> {
   const { config, hostConfig, state } = record;
   const limits = hostConfig.limits;
@@ -71,8 +75,10 @@ export function inspectContainer(record: ContainerRecord, facts: InspectFacts): 
       AutoRemove: hostConfig.autoRemove,
       NetworkMode: 'none',
       CgroupParent: facts.cgroupPath.slice(0, facts.cgroupPath.lastIndexOf('/')) || '/',
-      CapAdd: null,
-      CapDrop: null,
+      // As given (Docker shows null for none; a profile file's content is in its seccomp= entry).
+      CapAdd: nullWhenEmpty(hostConfig.capAdd),
+      CapDrop: nullWhenEmpty(hostConfig.capDrop),
+      SecurityOpt: nullWhenEmpty(hostConfig.securityOpt),
       Privileged: false,
       ReadonlyRootfs: config.image === '',
     },

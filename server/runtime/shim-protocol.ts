@@ -87,6 +87,8 @@
  *   overlayfs whiteouts and opaque-directory xattrs that Node cannot create.
  */
 
+import type { ResolvedSeccomp } from './security/seccomp';
+
 /** Written by the agent; read once by the shim. Every path is absolute and already validated. */
 export interface ShimConfig {
   /** 64-hex container id. */
@@ -125,6 +127,12 @@ export interface ShimConfig {
   /** Paths remounted read-only. */
   readonlyPaths: string[];
   /**
+   * The seccomp filter, resolved for this container (server/runtime/security/seccomp.ts); absent or
+   * null: none. The shim loads it with libseccomp as the last step before exec, after
+   * no_new_privs; syscall names libseccomp does not know are skipped.
+   */
+  seccomp?: ResolvedSeccomp | null;
+  /**
    * container.log. Before a record would take the file past maxBytes (0: never), it is rotated:
    * container.log → .1 → … → .maxFiles (the oldest dropped; maxFiles 0 drops the old content) and a
    * new container.log is started, so a follower must reopen when the inode changes.
@@ -160,6 +168,8 @@ export interface ExecConfig {
   startTimeTicks: number;
   cgroupProcsFiles: string[];
   capabilities: string[];
+  /** As ShimConfig.seccomp (null: none); left out, the container's config.json's applies. */
+  seccomp?: ResolvedSeccomp | null;
   /** Where the shim writes the ExitRecord of the exec'd command. */
   exitRecordPath: string;
 }
@@ -248,5 +258,23 @@ export const DOCKER_DEFAULT_CAPABILITIES = [
   'CAP_AUDIT_WRITE',
 ] as const;
 
-export const DEFAULT_MASKED_PATHS = ['/proc/kcore', '/proc/keys', '/proc/timer_list', '/proc/sched_debug'] as const;
-export const DEFAULT_READONLY_PATHS = ['/proc/sys', '/proc/sysrq-trigger', '/proc/irq', '/proc/bus'] as const;
+/**
+ * Docker's masked paths (moby daemon/pkg/oci/defaults.go); Docker also masks each
+ * /sys/devices/system/cpu/cpuN/thermal_throttle that exists (see maskedPathsOfHost).
+ */
+export const DEFAULT_MASKED_PATHS = [
+  '/proc/acpi',
+  '/proc/asound',
+  '/proc/interrupts',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/sys/devices/virtual/powercap',
+  '/sys/firmware',
+] as const;
+/** Docker's read-only paths (moby daemon/pkg/oci/defaults.go). */
+export const DEFAULT_READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'] as const;
