@@ -189,7 +189,7 @@ export type StatusMessage =
     }
   | {
       type: 'error';
-      /** "config", "daemonize", "namespaces", "cgroup", "mount", "pivot_root", "mask", "readonly", "network", "hostname", "tty", "user", "capabilities", "cwd", "exec", "setns", "attach", "log", "sync". */
+      /** "config", "daemonize", "namespaces", "cgroup", "mount", "pivot_root", "mask", "readonly", "network", "hostname", "tty", "user", "capabilities", "cwd", "seccomp", "exec", "setns", "attach", "log", "sync". */
       stage: string;
       code: string;
       errno: number;

@@ -240,3 +240,21 @@ serial('a profile file of the user own is applied, and inspect shows SecurityOpt
   t.is(unknown.code, 125);
   t.regex(unknown.stderr, /unknown capability: "CAP_NOPE"/);
 });
+
+serial("exec sessions get the container's filter: Seccomp mode 2, or 0 in an unconfined container", async (t) => {
+  const { agent } = env();
+  for (const [name, flags, mode] of [
+    ['escape-exec-default', [], '2'],
+    ['escape-exec-unconfined', ['--security-opt', 'seccomp=unconfined'], '0'],
+  ] as const) {
+    const started = await capstan(agent, ['run', '-d', '--name', name, ...flags, IMAGE, 'sleep', '600']);
+    t.is(started.code, 0, started.stderr);
+    t.teardown(() => capstan(agent, ['rm', '-f', name]));
+    const main = await capstan(agent, ['exec', name, 'grep', '^Seccomp:', '/proc/1/status']);
+    t.regex(main.stdout, new RegExp(`^Seccomp:\\s+${mode}$`, 'm'), `the main process of ${name}`);
+    const exec = await capstan(agent, ['exec', name, 'grep', '^Seccomp:', '/proc/self/status']);
+    t.regex(exec.stdout, new RegExp(`^Seccomp:\\s+${mode}$`, 'm'), `an exec in ${name}`);
+    const keyctl = await capstan(agent, ['exec', name, 'sh', '-c', 'cat /proc/keys | wc -c']);
+    t.regex(keyctl.stdout, /^0$/m, '/proc/keys is masked for exec too');
+  }
+});
