@@ -18,6 +18,7 @@ import type { RuntimeState } from './runtime-state';
 import { parseExecRequest, type SessionControl, type SessionSink } from './sessions';
 import { readStatus, SHIM_LOG_FILE } from './shim';
 import { securityOfContainer } from './security/host';
+import { shimSeccomp } from './security/program-cache';
 import type { ExecConfig } from './shim-protocol';
 import { writeFileAtomic } from './store';
 import { connectWhenListening, sendControl } from './unix';
@@ -60,7 +61,7 @@ export class ExecSessions {
       startTimeTicks: record.state.startTimeTicks,
       cgroupProcsFiles: this.state.options.cgroups.directories(container.cgroupPath).map(({ directory }) => path.join(directory, 'cgroup.procs')),
       capabilities: security.capabilities,
-      seccomp: security.seccomp ?? null,
+      seccomp: await shimSeccomp(security.seccomp, this.state.seccompPrograms),
       exitRecordPath: file(names.exit),
     };
     writeFileAtomic(file(names.config), JSON.stringify(config) + '\n');

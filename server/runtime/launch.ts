@@ -15,6 +15,7 @@ import { publishPorts, type PublishedPorts } from './ports';
 import { nowRfc3339, type ManagedContainer, type RuntimeState } from './runtime-state';
 import { launchShim, type PendingShim } from './shim';
 import { hostMaskedPaths, securityOfContainer } from './security/host';
+import { shimSeccomp } from './security/program-cache';
 import { CONTAINER_FILES, DEFAULT_READONLY_PATHS, type ShimConfig } from './shim-protocol';
 import type { SpecWriter } from './spec-writer';
 import { writeFileReplace } from './store';
@@ -96,7 +97,7 @@ export class Launcher {
         capabilities: security.capabilities,
         maskedPaths: hostMaskedPaths(),
         readonlyPaths: [...DEFAULT_READONLY_PATHS],
-        seccomp: security.seccomp ?? null,
+        seccomp: await shimSeccomp(security.seccomp, this.state.seccompPrograms),
         log: { path: path.join(container.directory, CONTAINER_FILES.log), maxBytes: LOG_MAX_BYTES, maxFiles: LOG_MAX_FILES },
         initRecordPath: path.join(container.directory, CONTAINER_FILES.init),
         exitRecordPath: path.join(container.directory, CONTAINER_FILES.exit),

@@ -85,6 +85,9 @@
  *   differs) is refused with stage "setns", code ESRCH.
  * - `capstan-shim overlay-markers <layer-root>` (used by the image store, not the manager) writes
  *   overlayfs whiteouts and opaque-directory xattrs that Node cannot create.
+ * - `capstan-shim seccomp-export <filter.json> <out.bpf>`: builds {"seccomp": <ShimConfig.seccomp>}
+ *   with libseccomp and writes the BPF program (write, fsync, rename); exit 0, or 1 with the reason
+ *   on stderr. The agent's SeccompProgramCache keeps these for ShimConfig.seccomp.program.
  */
 
 import type { ResolvedSeccomp } from './security/seccomp';
@@ -128,10 +131,12 @@ export interface ShimConfig {
   readonlyPaths: string[];
   /**
    * The seccomp filter, resolved for this container (server/runtime/security/seccomp.ts); absent or
-   * null: none. The shim loads it with libseccomp as the last step before exec, after
-   * no_new_privs; syscall names libseccomp does not know are skipped.
+   * null: none. The shim loads it as the last step before exec, after no_new_privs: `program`
+   * (absolute path), when given, is this filter's BPF as `capstan-shim seccomp-export` wrote it
+   * and is loaded as it is; otherwise the shim builds the filter with libseccomp, skipping
+   * syscall names libseccomp does not know. The program is read when the config is.
    */
-  seccomp?: ResolvedSeccomp | null;
+  seccomp?: (ResolvedSeccomp & { program?: string }) | null;
   /**
    * container.log. Before a record would take the file past maxBytes (0: never), it is rotated:
    * container.log → .1 → … → .maxFiles (the oldest dropped; maxFiles 0 drops the old content) and a
@@ -169,7 +174,7 @@ export interface ExecConfig {
   cgroupProcsFiles: string[];
   capabilities: string[];
   /** As ShimConfig.seccomp (null: none); left out, the container's config.json's applies. */
-  seccomp?: ResolvedSeccomp | null;
+  seccomp?: (ResolvedSeccomp & { program?: string }) | null;
   /** Where the shim writes the ExitRecord of the exec'd command. */
   exitRecordPath: string;
 }

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { kMaxConfigBytes = 4 * 1024 * 1024 };
+enum { kMaxConfigBytes = 4 * 1024 * 1024, kMaxProgramBytes = 65535 * 8 };
 
 static int config_fail(failure_t *f, const char *path, const char *fmt, const char *key) {
   char what[256];
@@ -133,6 +133,8 @@ static int get_capabilities(const jnode_t *obj, uint64_t *mask, bool *present, c
   return 0;
 }
 
+static jnode_t *load_json(const char *path, failure_t *f);
+
 static int get_errno(const jnode_t *obj, const char *key, int *out, const char *file, failure_t *f) {
   double value = 0;
   if (get_integer(obj, key, false, 0, 4095, &value, file, f) < 0) return -1;
@@ -189,7 +191,27 @@ static int get_seccomp(const jnode_t *obj, seccomp_config_t *out, bool *present,
     }
   }
   out->rule_count = rules->count;
+  const char *program = NULL;
+  if (get_path(s, "program", false, &program, file, f) < 0) return -1;
+  if (program) {
+    size_t len = 0;
+    out->program = read_file(program, kMaxProgramBytes, &len, f, "seccomp");
+    if (!out->program) return -1;
+    if (len == 0 || len % 8 != 0 || len / 8 > 65535) {
+      return fail(f, "seccomp", "", EINVAL, program, "%s is not a BPF program (%zu bytes)", program, len);
+    }
+    out->program_bytes = len;
+  }
   out->enabled = true;
+  return 0;
+}
+
+int load_seccomp_config(const char *path, seccomp_config_t *cfg, failure_t *f) {
+  jnode_t *root = load_json(path, f);
+  if (!root) return -1;
+  bool present;
+  if (get_seccomp(root, cfg, &present, path, f) < 0) return -1;
+  if (!cfg->enabled) return config_fail(f, path, "\"%s\" is required", "seccomp");
   return 0;
 }
 

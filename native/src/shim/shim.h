@@ -137,6 +137,11 @@ typedef struct {
   strv_t architectures; /* libseccomp names: x86_64, x86, x32 */
   seccomp_rule_t *rules;
   size_t rule_count;
+  /* ShimConfig.seccomp.program: the same filter as libseccomp exported it (seccomp-export), read
+   * into memory when the config is loaded (the file is on the host, out of reach after
+   * pivot_root). NULL: build it with libseccomp in the child. */
+  void *program;
+  size_t program_bytes;
 } seccomp_config_t;
 
 /* ShimConfig (shim-protocol.ts). */
@@ -211,9 +216,13 @@ int apply_user_and_capabilities(const user_t *user, uint64_t keep, failure_t *f)
 int seccomp_action_value(const char *name, int err, uint32_t *out);
 /* libseccomp's comparison for an operator name ("SCMP_CMP_MASKED_EQ"); -1 if unknown. */
 int seccomp_operator_value(const char *name, int *out);
-/* Builds the filter with libseccomp and loads it into the calling thread (no_new_privs must be set).
- * Stage "seccomp". A disabled config does nothing. */
+/* Loads the filter into the calling thread (no_new_privs must be set): the exported program when
+ * there is one, else built with libseccomp. Stage "seccomp". A disabled config does nothing. */
 int load_seccomp(const seccomp_config_t *cfg, failure_t *f);
+/* Builds the filter with libseccomp and writes its BPF program (seccomp_export_bpf) to `out`. */
+int export_seccomp(const seccomp_config_t *cfg, const char *out, failure_t *f);
+/* Reads {"seccomp": {...}} from a file (the input of `capstan-shim seccomp-export`). */
+int load_seccomp_config(const char *path, seccomp_config_t *cfg, failure_t *f);
 
 /* ---- process set-up shared by start and exec (process.c) ------------------------------------ */
 
@@ -312,5 +321,6 @@ void status_started(int status_fd, pid_t pid, unsigned long long start_ticks);
 int cmd_start(const char *container_dir, bool when_told);
 int cmd_exec(const char *container_dir, const char *exec_config_path);
 int cmd_overlay_markers(const char *layer_root);
+int cmd_seccomp_export(const char *filter_json, const char *out);
 
 #endif
