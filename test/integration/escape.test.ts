@@ -15,10 +15,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { packTar } from '../../server/runtime/images/tar';
 import { startAgentProcess, type AgentProcess } from '../helpers/agent';
-import { baseLayerEntries, busyboxAvailable, type TarFile } from '../helpers/busybox-image';
-import { dockerAvailable, startDockerd, type TestEngine } from '../helpers/engines';
+import { busyboxAvailable } from '../helpers/busybox-image';
+import { busyboxRootfsForEngines, dockerAvailable, startDockerd, type TestEngine } from '../helpers/engines';
 import { CLI, REPO_ROOT, requireCapability } from '../helpers/repo';
 
 const GCC = '/usr/bin/gcc';
@@ -74,15 +73,9 @@ test.before(async () => {
   const probe = path.join(directory, 'escape-probe');
   execFileSync(GCC, ['-static', '-O1', '-Wall', '-o', probe, PROBE_SOURCE]);
 
-  // The busybox image plus the probe (hardlinks carry their target's mode, for docker import).
-  const entries = baseLayerEntries();
-  const modes = new Map(entries.map((entry) => [entry.name, entry.mode]));
-  const withProbe: TarFile[] = [
-    ...entries.map((entry): TarFile => (entry.type === 'hardlink' ? { ...entry, mode: modes.get(entry.linkname!) ?? 0o755 } : entry)),
-    { name: 'escape-probe', type: 'file', content: fs.readFileSync(probe), mode: 0o755, mtime: 1_700_000_000 },
-  ];
+  // The busybox image plus the probe, for capstan's image store.
   const tarball = path.join(directory, 'image.tar');
-  fs.writeFileSync(tarball, packTar(withProbe));
+  fs.writeFileSync(tarball, busyboxRootfsForEngines([{ name: 'escape-probe', type: 'file', content: fs.readFileSync(probe), mode: 0o755, mtime: 1_700_000_000 }]));
 
   const [docker, agent] = await Promise.all([startDockerd(cleanups), startAgentProcess(untilAfterAll)]);
   await docker.importBusybox(DOCKER_IMAGE);
