@@ -2,14 +2,18 @@
  * The security settings' policy, pure: Docker's default seccomp profile resolved for a
  * container's capabilities, architecture and kernel (moby's includes/excludes, runc's conversion),
  * custom profiles and their refusals, --security-opt parsing on the agent and in the CLI, and
- * --cap-add / --cap-drop with Docker's rules and messages.
+ * --cap-add / --cap-drop with Docker's rules and messages, and the cache of compiled filters.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import test from 'ava';
 import { securityOptionsToSend } from '../../server/cli/commands/run';
 import { RuntimeError } from '../../server/runtime/errors';
 import { parseCreateRequest } from '../../server/runtime/request';
 import { effectiveCapAddCapDrop, tweakCapabilities } from '../../server/runtime/security/capabilities';
 import { checkSecurityOptions, containerSecurity, type HostSecurityFacts } from '../../server/runtime/security/options';
+import { SeccompProgramCache, shimSeccomp } from '../../server/runtime/security/program-cache';
 import { checkProfile, parseSeccompProfile, resolveSeccompProfile, type ResolvedSeccomp, type SeccompTarget } from '../../server/runtime/security/seccomp';
 import { DEFAULT_SECCOMP_PROFILE } from '../../server/runtime/security/seccomp-default';
 import { DOCKER_DEFAULT_CAPABILITIES } from '../../server/runtime/shim-protocol';
@@ -177,4 +181,31 @@ test('--cap-add / --cap-drop: case, the CAP_ prefix, ALL, add beats drop, and Do
   const request = parseCreateRequest({ cmd: ['true'], capAdd: ['net_admin'], capDrop: ['all'], securityOpt: ['seccomp=unconfined'] });
   t.deepEqual([request.capAdd, request.capDrop, request.securityOpt], [['CAP_NET_ADMIN'], ['ALL'], ['seccomp=unconfined']]);
   t.is(refusal(() => parseCreateRequest({ cmd: ['true'], capAdd: ['bogus'] })).message, 'unknown capability: "CAP_BOGUS"');
+});
+
+test('compiled filters: one export per distinct filter, kept by hash; a failed export is logged and leaves the shim to build it', async (t) => {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'capstan-seccomp-cache-'));
+  t.teardown(() => fs.rmSync(directory, { recursive: true, force: true }));
+  const filter = resolveSeccompProfile(DEFAULT_SECCOMP_PROFILE, DEFAULTS)!;
+
+  // A stand-in shim that counts its runs and writes 8 bytes where it is told.
+  const fakeShim = path.join(directory, 'fake-shim');
+  const runs = path.join(directory, 'runs');
+  fs.writeFileSync(fakeShim, `#!/bin/sh\necho run >> ${runs}\n[ "$1" = seccomp-export ] && printf '01234567' > "$3"\n`, { mode: 0o755 });
+  const cache = new SeccompProgramCache(path.join(directory, 'seccomp'), fakeShim, () => undefined);
+  const [first, second] = await Promise.all([cache.programFor(filter), cache.programFor(filter)]);
+  t.truthy(first);
+  t.is(first, second);
+  t.is(await cache.programFor(filter), first, 'kept: no second export');
+  t.is(fs.readFileSync(runs, 'utf8'), 'run\n');
+  t.not(await cache.programFor({ ...filter, defaultErrno: 13 }), first, 'another filter, another program');
+  t.deepEqual(fs.readdirSync(path.join(directory, 'seccomp')).filter((name) => !name.endsWith('.bpf')), [], 'no input files left behind');
+  t.deepEqual(await shimSeccomp(undefined, cache), null);
+  t.is((await shimSeccomp(filter, cache))?.program, first);
+
+  const logged: string[] = [];
+  const broken = new SeccompProgramCache(path.join(directory, 'broken'), path.join(directory, 'no-such-shim'), (message) => logged.push(message));
+  t.is(await broken.programFor(filter), undefined);
+  t.regex(logged.join('\n'), /cannot compile a seccomp filter ahead/);
+  t.is((await shimSeccomp(filter, broken))?.program, undefined, 'the shim gets the rules and builds the filter itself');
 });
