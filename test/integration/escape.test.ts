@@ -78,6 +78,11 @@ test.before(async () => {
   fs.writeFileSync(tarball, busyboxRootfsForEngines([{ name: 'escape-probe', type: 'file', content: fs.readFileSync(probe), mode: 0o755, mtime: 1_700_000_000 }]));
 
   const [docker, agent] = await Promise.all([startDockerd(cleanups), startAgentProcess(untilAfterAll)]);
+  // Containers outlive their agent: remove every one before the agent stops (cleanups run last first).
+  cleanups.push(async () => {
+    const ids = (await capstan(agent, ['ps', '-a', '-q', '--no-trunc'])).stdout.split('\n').filter(Boolean);
+    if (ids.length > 0) await capstan(agent, ['rm', '-f', ...ids]);
+  });
   await docker.importBusybox(DOCKER_IMAGE);
   const imported = await capstan(agent, ['image', 'import', '--name', IMAGE, tarball]);
   if (imported.code !== 0) throw new Error(`capstan image import: ${imported.stderr}`);
