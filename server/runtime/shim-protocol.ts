@@ -80,8 +80,8 @@
  *   On a start failure there is no init.json and no exit.json: the status line is the only record.
  *   exit.json is written after the log is flushed and the sockets are removed.
  * - Error status lines also carry `syscall` and `path` when there are some (see StatusMessage).
- * - ExecConfig: pid/startTimeTicks, cgroupProcsFiles and capabilities may be left out; the shim
- *   then reads init.json and config.json of the container directory. A stale pid (start time
+ * - ExecConfig: pid/startTimeTicks, cgroupProcsFiles, capabilities and seccomp may be left out;
+ *   the shim then reads init.json and config.json of the container directory. A stale pid (start time
  *   differs) is refused with stage "setns", code ESRCH.
  * - `capstan-shim overlay-markers <layer-root>` (used by the image store, not the manager) writes
  *   overlayfs whiteouts and opaque-directory xattrs that Node cannot create.

@@ -31,10 +31,10 @@ function allowed(resolved: ResolvedSeccomp, name: string): boolean {
   return plainRule(resolved, name)?.action === 'SCMP_ACT_ALLOW';
 }
 
+/** The RuntimeError `fn` throws. */
 function refusal(fn: () => unknown): RuntimeError {
-  const error = fn as () => never;
   try {
-    error();
+    fn();
   } catch (caught) {
     if (caught instanceof RuntimeError) return caught;
     throw caught;

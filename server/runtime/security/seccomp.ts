@@ -60,7 +60,8 @@ export interface SeccompRule {
 }
 
 export interface SeccompProfile {
-  defaultAction: SeccompAction;
+  /** '' only with no syscalls: no filter at all, as moby reads such a profile. */
+  defaultAction: SeccompAction | '';
   defaultErrnoRet?: number;
   /** libseccomp architectures as SCMP_ARCH_X86_64 etc. Either this or archMap. */
   architectures?: string[];
@@ -257,7 +258,7 @@ export function checkProfile(value: unknown): SeccompProfile {
   if (syscalls !== undefined && syscalls !== null && !Array.isArray(syscalls)) throw invalid('syscalls must be an array');
   const rules = ((syscalls as unknown[] | null | undefined) ?? []).map((rule, index) => checkRule(rule, `syscalls[${index}]`));
   const profile: SeccompProfile = {
-    defaultAction: value['defaultAction'] === undefined || value['defaultAction'] === '' ? ('' as SeccompAction) : action(value['defaultAction'], 'defaultAction'),
+    defaultAction: value['defaultAction'] === undefined || value['defaultAction'] === '' ? '' : action(value['defaultAction'], 'defaultAction'),
     syscalls: rules,
   };
   const defaultErrnoRet = errnoOf(value['defaultErrnoRet'], 'defaultErrnoRet');
@@ -325,8 +326,9 @@ function usesErrno(action: SeccompAction): boolean {
  */
 export function resolveSeccompProfile(profile: SeccompProfile, target: SeccompTarget): ResolvedSeccomp | undefined {
   const syscalls = profile.syscalls ?? [];
-  if (!profile.defaultAction && syscalls.length === 0) return undefined;
-  if (!profile.defaultAction) throw invalid('defaultAction is required when syscalls are listed');
+  const defaultAction = profile.defaultAction;
+  if (defaultAction === '' && syscalls.length === 0) return undefined;
+  if (defaultAction === '') throw invalid('defaultAction is required when syscalls are listed');
   const arch = MOBY_ARCH[target.nodeArch] ?? target.nodeArch;
   const native = SECCOMP_ARCH[arch];
   const architectures = new Set<string>((profile.architectures ?? []).map(libseccompArchName));
@@ -339,7 +341,7 @@ export function resolveSeccompProfile(profile: SeccompProfile, target: SeccompTa
     if (!applies(rule, arch, target)) continue;
     const errno = usesErrno(rule.action) ? (rule.errnoRet ?? EPERM) : 0;
     // libseccomp refuses a rule that repeats the filter's default; runc leaves such rules out.
-    if (rule.action === profile.defaultAction && (!usesErrno(rule.action) || errno === defaultErrno)) continue;
+    if (rule.action === defaultAction && (!usesErrno(rule.action) || errno === defaultErrno)) continue;
     const names = rule.names ?? (rule.name ? [rule.name] : []);
     const args = (rule.args ?? []).map((arg) => ({ index: arg.index, op: arg.op, value: arg.value, valueTwo: arg.valueTwo ?? 0 }));
     const indexes = args.map((arg) => arg.index);
@@ -350,5 +352,5 @@ export function resolveSeccompProfile(profile: SeccompProfile, target: SeccompTa
       for (const arg of args) rules.push({ names, action: rule.action, errno, args: [arg] });
     }
   }
-  return { defaultAction: profile.defaultAction, defaultErrno: usesErrno(profile.defaultAction) ? defaultErrno : 0, architectures: [...architectures], rules };
+  return { defaultAction, defaultErrno: usesErrno(defaultAction) ? defaultErrno : 0, architectures: [...architectures], rules };
 }
