@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { startAgentProcess, type AgentProcess } from '../helpers/agent';
 import { busyboxAvailable } from '../helpers/busybox-image';
-import { busyboxRootfsForEngines, dockerAvailable, startDockerd, type TestEngine } from '../helpers/engines';
+import { busyboxRootfsForEngines, dockerAvailable, runCleanups, startDockerd, type TestEngine } from '../helpers/engines';
 import { CLI, REPO_ROOT, requireCapability } from '../helpers/repo';
 
 const GCC = '/usr/bin/gcc';
@@ -89,15 +89,7 @@ test.before(async () => {
   environment = { agent, docker, probe, probeArgs: [String(process.pid), ...hostDisk()] };
 });
 
-test.after.always(async () => {
-  for (const cleanup of cleanups.reverse()) {
-    try {
-      await cleanup();
-    } catch {
-      // Keep cleaning up the rest.
-    }
-  }
-});
+test.after.always(() => runCleanups(cleanups));
 
 function env(): Environment {
   if (!environment) throw new Error('the agent or dockerd could not be started (see the before hook)');
