@@ -1,45 +1,86 @@
 /**
- * `capstan inspect [-f FORMAT] CONTAINER...`: docker's inspect JSON (an array, 4-space indent), or
- * with -f a Go-template subset per container: `{{.State.Pid}}`, `{{json .NetworkSettings.Ports}}`,
- * `{{.Name}} {{.State.Status}}`.
+ * `capstan inspect [-f FORMAT] CONTAINER...`: docker's inspect JSON (an array, 4-space indent),
+ * `-f json` (one compact JSON array), or with -f a Go template per container, executed as
+ * docker's cli/command/inspect does:
+ * 1. against the typed document, where JSON objects are Go structs (a missing field fails)
+ *    except the ones docker's types declare as maps (Labels, Ports, Networks, ...), whose
+ *    missing keys are "<no value>";
+ * 2. if that fails, against the raw JSON (all maps) with missingkey=error, whose error is the
+ *    one reported: `{{.NoSuch}}` gives Go's "map has no entry for key" and exit status 1.
+ * A template that does not parse exits 64, as docker's does.
  */
 import { flagString, type ParsedArgs } from '../args';
 import { CliError } from '../errors';
+import { TemplateError, executeTemplate, fromJson, parseTemplate, type GoValue, type Template } from '../format/gotemplate';
 import { HIDDEN_CONNECTION_FLAGS, connectionFlags } from './common';
 import { containerPath } from './run';
 import type { Command, CommandContext } from './types';
 
-function lookup(value: unknown, fieldPath: string): unknown {
-  if (fieldPath === '.') return value;
-  let current = value;
-  for (const key of fieldPath.slice(1).split('.')) {
-    if (current === null || typeof current !== 'object') return undefined;
-    current = (current as Record<string, unknown>)[key];
+/** Fields that docker's Go types declare as maps (map[string]T, nat.PortMap, nat.PortSet, ...). */
+const GO_MAP_FIELDS: ReadonlySet<string> = new Set([
+  'Labels',
+  'ExposedPorts',
+  'Volumes',
+  'Ports',
+  'Networks',
+  'PortBindings',
+  'Sysctls',
+  'StorageOpt',
+  'Tmpfs',
+  'Data',
+  'Annotations',
+  'DriverOpts',
+  'Options',
+]);
+
+const isGoMap = (key: string, parentKey: string): boolean => GO_MAP_FIELDS.has(key) || (key === 'Config' && parentKey === 'LogConfig');
+
+/** One inspect document as docker's typed struct: objects are structs, except Go maps. */
+function typedDocument(value: unknown): GoValue {
+  return fromJson(value, { structType: (key, parentKey) => (isGoMap(key, parentKey) ? undefined : `types.${key || 'ContainerJSON'}`) });
+}
+
+export interface InspectFormatter {
+  /** The document's line, or throws CliError with docker's "template parsing error: ..." text. */
+  format(value: unknown): string;
+}
+
+/** Compiles -f. Throws CliError (exit 64) for a template that does not parse. */
+export function inspectFormatter(format: string): InspectFormatter {
+  let template: Template;
+  try {
+    template = parseTemplate(format);
+  } catch (error) {
+    if (error instanceof TemplateError) throw new CliError(`template parsing error: ${error.message}`, 64);
+    throw error;
   }
-  return current;
+  return {
+    format(value) {
+      try {
+        return executeTemplate(template, typedDocument(value));
+      } catch (error) {
+        if (!(error instanceof TemplateError)) throw error;
+      }
+      try {
+        return executeTemplate(template, fromJson(value), { missingKey: 'error' });
+      } catch (error) {
+        if (error instanceof TemplateError) throw new CliError(`template parsing error: ${error.message}`, 1);
+        throw error;
+      }
+    },
+  };
 }
 
-function show(value: unknown): string {
-  if (value === undefined) return '<no value>';
-  if (value === null) return '<nil>';
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  return JSON.stringify(value);
-}
-
-/** Expands `{{.Path}}` and `{{json .Path}}` actions; anything else is an error, as Go's parser would say. */
+/** One document through -f (a convenience for tests and single documents). */
 export function applyInspectFormat(format: string, value: unknown): string {
-  return format.replace(/\{\{-?\s*(.*?)\s*-?\}\}/g, (_whole, action: string) => {
-    const json = /^json\s+(\.[A-Za-z0-9_.]*)$/.exec(action);
-    if (json) return JSON.stringify(lookup(value, json[1]!) ?? null);
-    if (/^\.[A-Za-z0-9_.]*$/.test(action)) return show(lookup(value, action));
-    throw new CliError(`template parsing error: capstan supports {{.Field.Path}} and {{json .Field.Path}}, not {{${action}}}`, 1);
-  });
+  return inspectFormatter(format).format(value);
 }
 
 async function runInspect(ctx: CommandContext, args: ParsedArgs): Promise<number> {
   if (args.positionals.length === 0) throw new CliError(`"capstan inspect" requires at least 1 argument.\nSee 'capstan inspect --help'.`, 1);
   const format = flagString(args, 'format');
+  // docker parses the template before it looks anything up.
+  const formatter = format !== undefined && format !== '' && format !== 'json' ? inspectFormatter(format) : undefined;
   const client = ctx.connect(connectionFlags(ctx.connection, args));
   const found: unknown[] = [];
   let failed = false;
@@ -52,8 +93,23 @@ async function runInspect(ctx: CommandContext, args: ParsedArgs): Promise<number
       failed = true;
     }
   }
-  if (format !== undefined) {
-    for (const value of found) ctx.stdout.write(`${applyInspectFormat(format, value)}\n`);
+  if (format === 'json') {
+    ctx.stdout.write(`${JSON.stringify(found)}\n`);
+  } else if (formatter !== undefined) {
+    const errors: string[] = [];
+    let out = '';
+    for (const value of found) {
+      try {
+        out += `${formatter.format(value)}\n`;
+      } catch (error) {
+        if (!(error instanceof CliError)) throw error;
+        errors.push(error.message);
+      }
+    }
+    // docker writes a lone newline when no document produced output.
+    ctx.stdout.write(out === '' ? '\n' : out);
+    for (const message of errors) ctx.stderr.write(`${message}\n`);
+    if (errors.length > 0) failed = true;
   } else {
     ctx.stdout.write(`${JSON.stringify(found, null, 4)}\n`);
   }
@@ -64,6 +120,6 @@ export const inspectCommand: Command = {
   name: 'inspect',
   summary: 'Return low-level information on capstan containers',
   usage: 'inspect [OPTIONS] CONTAINER [CONTAINER...]',
-  flags: [{ name: 'format', short: 'f', kind: 'string', description: 'Format output using a Go template subset ({{.State.Pid}}, {{json .Config}})' }, ...HIDDEN_CONNECTION_FLAGS],
+  flags: [{ name: 'format', short: 'f', kind: 'string', description: "Format output using a custom template:\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template" }, ...HIDDEN_CONNECTION_FLAGS],
   run: (ctx, args) => runInspect(ctx, args),
 };

@@ -130,9 +130,8 @@ function fmtFloat(v: number, verb: string, spec: Spec): string {
 function fmtString(s: string, verb: string, spec: Spec): string | undefined {
   switch (verb) {
     case 'v':
-      if (spec.sharp) return pad(goQuote(s), spec);
-    // falls through
     case 's':
+      if (verb === 'v' && spec.sharp) return pad(goQuote(s), spec);
       if (spec.prec !== undefined) s = [...s].slice(0, spec.prec).join('');
       return pad(s, spec);
     case 'q':
