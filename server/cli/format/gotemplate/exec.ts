@@ -6,7 +6,7 @@
  * where COL is a byte offset and NODE the failing node as written. Output written before an
  * error is kept (Go writes as it goes). Pure: no I/O.
  */
-import { formatValue } from './fmt';
+import { formatDefault } from './fmt';
 import { SPECIAL_BUILTINS, type FunctionTable } from './functions';
 import { nodeString, type ArgNode, type BranchNode, type ChainNode, type CommandNode, type FieldNode, type IdentifierNode, type Node, type NumberNode, type ParsedSet, type PipeNode, type VariableNode } from './parser';
 import { FuncError, NO_FIELD, type GoFunc, type GoValue, type ParamType, isFunc, isMap, isSlice, isStruct, stringSlice, truth, typeName } from './value';
@@ -36,7 +36,6 @@ class BreakSignal {}
 class ContinueSignal {}
 class Abort extends Error {}
 
-const SPEC = { minus: false, plus: false, sharp: false, space: false, zero: false, width: undefined, prec: undefined, plusV: false };
 const utf8 = new TextEncoder();
 
 interface Variable {
@@ -199,7 +198,7 @@ class State {
             oneIteration(key, value.entries.get(key));
           }
         } else if (value !== undefined && value !== null) {
-          this.errorf(`range can't iterate over ${formatValue(value, 'v', SPEC)}`);
+          this.errorf(`range can't iterate over ${formatDefault(value)}`);
         }
       } catch (signal) {
         if (!(signal instanceof BreakSignal)) throw signal;
@@ -225,7 +224,7 @@ class State {
   private printValue(node: Located, value: GoValue): void {
     this.at(node);
     if (isFunc(value)) this.errorf(`can't print ${nodeString(node)} of type ${typeName(value)}`);
-    this.out.push(value === undefined ? '<no value>' : formatValue(value, 'v', SPEC));
+    this.out.push(value === undefined ? '<no value>' : formatDefault(value));
   }
 
   // --- Evaluation
@@ -379,7 +378,7 @@ class State {
 
     let call = (values: GoValue[]): GoValue => fn.call(values);
     if (isBuiltin && name === 'call') {
-      const calleeName = args.length === 0 ? formatValue(final as GoValue, 'v', SPEC) : nodeString(args[0]!);
+      const calleeName = args.length === 0 ? formatDefault(final as GoValue) : nodeString(args[0]!);
       call = (values) => callFunction(calleeName, values[0], values.slice(1));
     }
     try {

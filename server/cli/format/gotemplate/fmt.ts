@@ -211,6 +211,11 @@ export function formatValue(v: GoValue, verb: string, spec: Spec, depth = 0): st
   }
 }
 
+/** fmt's %v with no flags, as text/template prints a value. */
+export function formatDefault(v: GoValue): string {
+  return formatValue(v, 'v', plainSpec());
+}
+
 const isStringArg = (v: GoValue): boolean => typeof v === 'string';
 
 /** fmt.Sprint: operands in %v, a space between two operands when neither is a string. */
