@@ -216,6 +216,11 @@ export function formatDefault(v: GoValue): string {
   return formatValue(v, 'v', plainSpec());
 }
 
+/** A value with one verb and no flags (Sprintf("%s", v) and the like). */
+export function formatVerb(v: GoValue, verb: string): string {
+  return formatValue(v, verb, plainSpec());
+}
+
 const isStringArg = (v: GoValue): boolean => typeof v === 'string';
 
 /** fmt.Sprint: operands in %v, a space between two operands when neither is a string. */

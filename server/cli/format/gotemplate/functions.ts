@@ -7,7 +7,7 @@
  * Pure: no I/O.
  */
 import { goJsonString } from '../gojson';
-import { formatDefault, isPrint, sprint, sprintf, sprintln } from './fmt';
+import { formatDefault, formatVerb, isPrint, sprint, sprintf, sprintln } from './fmt';
 import { FuncError, type GoFunc, type GoValue, type ParamType, isMap, isSlice, slice, stringSlice, truth, typeName } from './value';
 
 export type FunctionTable = ReadonlyMap<string, GoFunc>;
@@ -56,10 +56,10 @@ function eq(arg1: GoValue, ...rest: GoValue[]): boolean {
       const kind1 = isNilValue(arg1) ? 'nil' : (arg1 as { kind: string }).kind;
       const kind2 = isNilValue(arg) ? 'nil' : (arg as { kind: string }).kind;
       if (kind1 !== kind2 && kind1 !== 'nil' && kind2 !== 'nil') {
-        throw new FuncError(`non-comparable types ${formatDefault(arg1)}: ${typeName(arg1)}, ${typeName(arg)}: ${formatDefault(arg)}`);
+        throw new FuncError(`non-comparable types ${formatVerb(arg1, 's')}: ${typeName(arg1)}, ${typeName(arg)}: ${formatDefault(arg)}`);
       }
       if (isNilValue(arg1) || isNilValue(arg)) equal = isNilValue(arg1) === isNilValue(arg);
-      else if (kind2 !== 'struct') throw new FuncError(`non-comparable type ${formatDefault(arg)}: ${typeName(arg)}`);
+      else if (kind2 !== 'struct') throw new FuncError(`non-comparable type ${formatVerb(arg, 's')}: ${typeName(arg)}`);
       else equal = arg1 === arg;
     }
     if (equal) return true;
