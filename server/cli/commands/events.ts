@@ -125,7 +125,7 @@ function messageRow(message: DockerEventMessage): GoStruct {
 /** How each event becomes a line: docker's default, or a template (json = {{json .}}). */
 export type EventPrinter = (event: CapstanEvent) => string;
 
-/** Compiles --format. Throws CliError for a template docker would refuse, checked on an empty message as docker does. */
+/** Compiles --format. Throws CliError (exit 64) for a template docker would refuse, checked on an empty message as docker does. */
 export function eventPrinter(format: string | undefined, offsetMinutes: (timeMs: number) => number = localOffsetMinutes): EventPrinter {
   if (format === undefined || format === '') return (event) => dockerEventLine(event, offsetMinutes(event.timeMs));
   const source = format === 'json' ? '{{json .}}' : format;
@@ -135,7 +135,8 @@ export function eventPrinter(format: string | undefined, offsetMinutes: (timeMs:
     const empty: DockerEventMessage = { Type: '', Action: '', Actor: { ID: '', Attributes: {} }, scope: 'local', time: 0, timeNano: '0' };
     executeTemplate(template, messageRow(empty));
   } catch (error) {
-    if (error instanceof TemplateError) throw new CliError(error.message);
+    // docker's words and status for a template it refuses up front.
+    if (error instanceof TemplateError) throw new CliError(`Error parsing format: ${error.message}`, 64);
     throw error;
   }
   return (event) => {
