@@ -11,7 +11,7 @@
  */
 import { flagString, type ParsedArgs } from '../args';
 import { CliError } from '../errors';
-import { TemplateError, executeTemplate, fromJson, parseTemplate, type GoValue, type Template } from '../format/gotemplate';
+import type { GoValue, Template } from '../format/gotemplate';
 import { HIDDEN_CONNECTION_FLAGS, connectionFlags } from './common';
 import { containerPath } from './run';
 import type { Command, CommandContext } from './types';
@@ -35,9 +35,12 @@ const GO_MAP_FIELDS: ReadonlySet<string> = new Set([
 
 const isGoMap = (key: string, parentKey: string): boolean => GO_MAP_FIELDS.has(key) || (key === 'Config' && parentKey === 'LogConfig');
 
+/** The template engine, loaded only when -f gives a template: plain `inspect` starts faster without it. */
+const engine = (): typeof import('../format/gotemplate') => require('../format/gotemplate') as typeof import('../format/gotemplate');
+
 /** One inspect document as docker's typed struct: objects are structs, except Go maps. */
 function typedDocument(value: unknown): GoValue {
-  return fromJson(value, { structType: (key, parentKey) => (isGoMap(key, parentKey) ? undefined : `types.${key || 'ContainerJSON'}`) });
+  return engine().fromJson(value, { structType: (key, parentKey) => (isGoMap(key, parentKey) ? undefined : `types.${key || 'ContainerJSON'}`) });
 }
 
 export interface InspectFormatter {
@@ -47,6 +50,7 @@ export interface InspectFormatter {
 
 /** Compiles -f. Throws CliError (exit 64) for a template that does not parse. */
 export function inspectFormatter(format: string): InspectFormatter {
+  const { TemplateError, executeTemplate, fromJson, parseTemplate } = engine();
   let template: Template;
   try {
     template = parseTemplate(format);
