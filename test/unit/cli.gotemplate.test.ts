@@ -341,6 +341,9 @@ const GO_TABLE: ReadonlyArray<readonly [string, Expected]> = [
   ["{{printf \"%g|%g|%g|%.2g|%.0g\" 1e-4 1e-5 123456789.0 0.000123 5.0}}", "0.0001|1e-05|1.23456789e+08|0.00012|5"],
   ["{{printf \"%10.4g|%-10g|\" 3.14159265 2.5}}", "     3.142|2.5       |"],
   ["{{printf \"%v %v\" 2.5e-7 1e20}}", "2.5e-07 1e+20"],
+  ["{{.Endpoints.docker.Nope}}", { error: "template: :1:12: executing \"\" at <.Endpoints.docker.Nope>: can't evaluate field Nope in type interface {}" }],
+  ["{{.Endpoints.docker.Host.X}}", { error: "template: :1:12: executing \"\" at <.Endpoints.docker.Host.X>: can't evaluate field X in type string" }],
+  ["{{(index .Endpoints \"docker\").Nope}}", { error: "template: :1:20: executing \"\" at <\"docker\">: can't evaluate field Nope in type context.EndpointMetaBase" }],
 ];
 
 test(`Go's text/template: ${GO_TABLE.length} templates give Go's output or Go's error`, (t) => {
@@ -396,8 +399,9 @@ const JSON_TABLE: ReadonlyArray<readonly [string, Expected, MissingKey?]> = [
   ['{{range .Config.Entrypoint}}x{{else}}none{{end}}', 'none'],
   ['{{slice .Config.Cmd 1}}', '[-c x]'],
   ['{{.Name | printf "%s|%s" .Id}}', 'abc|/web'],
-  ['{{.Id.X}}', { error: "template: :1:5: executing \"\" at <.Id.X>: can't evaluate field X in type string" }],
-  ['{{.State.Pid.X}}', { error: "template: :1:8: executing \"\" at <.State.Pid.X>: can't evaluate field X in type int" }],
+  // What a map[string]interface {} holds has the static type interface {}, which Go's message names.
+  ['{{.Id.X}}', { error: "template: :1:5: executing \"\" at <.Id.X>: can't evaluate field X in type interface {}" }],
+  ['{{.State.Pid.X}}', { error: "template: :1:8: executing \"\" at <.State.Pid.X>: can't evaluate field X in type interface {}" }],
 ];
 
 test('JSON documents as map[string]interface {}: missingkey default, zero and error', (t) => {

@@ -56,6 +56,7 @@ test("inspect -f: Go templates over the document, with docker's typed-then-raw e
   t.is(missing?.message, 'template parsing error: template: :1:2: executing "" at <.NoSuch>: map has no entry for key "NoSuch"');
   t.is(missing?.exitCode, 1);
   t.throws(() => applyInspectFormat('{{.Missing.Field}}', value), { instanceOf: CliError, message: /map has no entry for key "Missing"/ });
+  t.throws(() => applyInspectFormat('{{.Name.Foo}}', value), { instanceOf: CliError, message: /can't evaluate field Foo in type interface \{\}$/ });
   const unparsable = t.throws(() => applyInspectFormat('{{range .X}}', value), { instanceOf: CliError });
   t.is(unparsable?.message, 'template parsing error: template: :1: unexpected EOF');
   t.is(unparsable?.exitCode, 64);

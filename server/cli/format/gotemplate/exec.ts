@@ -287,8 +287,15 @@ class State {
 
   private evalFieldChain(dot: GoValue, receiver: GoValue, node: Located, ident: readonly string[], args: readonly ArgNode[] | undefined, final: Final, atNode?: FieldNode): GoValue {
     if (atNode) this.at(atNode);
-    for (let i = 0; i < ident.length - 1; i++) receiver = this.evalField(dot, ident[i]!, node, undefined, MISSING, receiver);
-    return this.evalField(dot, ident[ident.length - 1]!, node, args, final, receiver);
+    // Go names the receiver's static type in its errors: what a map[string]interface {} holds is
+    // an interface {}, whatever is inside it.
+    let staticType: string | undefined;
+    for (let i = 0; i < ident.length - 1; i++) {
+      const container = receiver;
+      receiver = this.evalField(dot, ident[i]!, node, undefined, MISSING, receiver, staticType);
+      staticType = isMap(container) && container.type.endsWith(']interface {}') ? 'interface {}' : undefined;
+    }
+    return this.evalField(dot, ident[ident.length - 1]!, node, args, final, receiver, staticType);
   }
 
   private evalChainNode(dot: GoValue, chain: ChainNode, args: readonly ArgNode[] | undefined, final: Final): GoValue {
@@ -308,7 +315,7 @@ class State {
     return this.evalFieldChain(dot, value, variable, variable.ident.slice(1), args, final);
   }
 
-  private evalField(dot: GoValue, fieldName: string, node: Located, args: readonly ArgNode[] | undefined, final: Final, receiver: GoValue): GoValue {
+  private evalField(dot: GoValue, fieldName: string, node: Located, args: readonly ArgNode[] | undefined, final: Final, receiver: GoValue, staticType?: string): GoValue {
     if (receiver === undefined) {
       if (this.options.missingKey === 'error') this.errorf(`nil data; no entry for key ${JSON.stringify(fieldName)}`);
       return undefined;
@@ -335,7 +342,7 @@ class State {
           return this.errorf(`map has no entry for key ${JSON.stringify(fieldName)}`);
       }
     }
-    return this.errorf(`can't evaluate field ${fieldName} in type ${typeName(receiver)}`);
+    return this.errorf(`can't evaluate field ${fieldName} in type ${staticType ?? typeName(receiver)}`);
   }
 
   private evalFunction(dot: GoValue, node: IdentifierNode, cmd: Located, args: readonly ArgNode[] | undefined, final: Final): GoValue {
