@@ -445,3 +445,16 @@ test('{{template}} recursion stops at the depth limit with an error, not a crash
   const result = run('{{define "r"}}{{template "r" .}}{{end}}{{template "r" .}}');
   t.regex((result as { error: string }).error, /exceeded maximum template depth/);
 });
+
+test('call: a function value is called with checked arguments; methods take arguments', (t) => {
+  const add = { kind: 'func' as const, params: ['int', 'int'] as const, call: ([a, b]: GoValue[]) => (a as bigint) + (b as bigint) };
+  const label = { kind: 'func' as const, params: ['string'] as const, call: ([k]: GoValue[]) => `label:${k as string}` };
+  const data = goStruct('main.T', { Add: add, Name: 'x' }, { method: (name) => (name === 'Label' ? label : undefined) });
+  t.deepEqual(run('{{call .Add 1 2}} {{.Label "tier"}} {{"a" | .Label}}', data), '3 label:tier label:a');
+  t.deepEqual(run('{{call .Add 1}}', data), { error: 'template: :1:2: executing "" at <call .Add 1>: error calling call: wrong number of args for .Add: got 1 want 2' });
+  t.deepEqual(run('{{call .Add 1 "b"}}', data), { error: 'template: :1:2: executing "" at <call .Add 1 "b">: error calling call: arg 1: value has type string; should be int' });
+  t.deepEqual(run('{{call .Name}}', data), { error: 'template: :1:2: executing "" at <call .Name>: error calling call: non-function .Name of type string' });
+  t.deepEqual(run('{{.Label}}', data), { error: 'template: :1:2: executing "" at <.Label>: wrong number of args for Label: want 1 got 0' });
+  t.deepEqual(run('{{.Label 1}}', data), { error: 'template: :1:9: executing "" at <1>: expected string; found 1' });
+  t.deepEqual(run('{{.Add}}', data), { error: 'template: :1:2: executing "" at <{{.Add}}>: can\'t print {{.Add}} of type func(int, int)' });
+});
