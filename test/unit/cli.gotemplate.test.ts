@@ -372,7 +372,10 @@ const JSON_TABLE: ReadonlyArray<readonly [string, Expected, MissingKey?]> = [
   ['{{.NoSuch.Deeper}}', { error: 'template: :1:9: executing "" at <.NoSuch.Deeper>: map has no entry for key "NoSuch"' }, 'error'],
   ['{{.NoSuch}}', '<no value>', 'zero'],
   ['{{.NoSuch.Deeper}}', '<no value>'],
-  ['{{.State.Health}}', '<nil>'],
+  // A null in a map[string]interface {} is a nil interface: Go's pipeline digs into it and finds
+  // no value; fmt, given it as an argument, prints <nil>.
+  ['{{.State.Health}}', '<no value>'],
+  ['{{$h := .State.Health}}{{$h}} {{printf "%v" .State.Health}} {{print .State.Health}}', '<no value> <nil> <nil>'],
   ['{{.State.Health.Status}}', { error: 'template: :1:8: executing "" at <.State.Health.Status>: nil pointer evaluating interface {}.Status' }],
   ['{{index .Config.Labels "a"}}{{index .Config.Labels "zz"}}', '1<no value>'],
   ['{{range $k, $v := .Config.Labels}}{{$k}}={{$v}};{{end}}', 'a=1;b=2;'],
@@ -395,7 +398,7 @@ const JSON_TABLE: ReadonlyArray<readonly [string, Expected, MissingKey?]> = [
   ['{{.Size}} {{printf "%.2f" .Size}}', '1.5 1.50'],
   ['{{json .Config.Env}} {{json .Config.Labels}} {{json .State.Health}}', '["A=1","B=2"] {"a":"1","b":"2"} null'],
   ['{{json .Mounts}}', '[{"Destination":"/dst","RW":true,"Source":"/src"},{"Destination":"/d2","RW":false,"Source":"/s2"}]'],
-  ['{{.Config.Entrypoint}}', '<nil>'],
+  ['{{.Config.Entrypoint}}', '<no value>'],
   ['{{range .Config.Entrypoint}}x{{else}}none{{end}}', 'none'],
   ['{{slice .Config.Cmd 1}}', '[-c x]'],
   ['{{.Name | printf "%s|%s" .Id}}', 'abc|/web'],

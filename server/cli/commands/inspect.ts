@@ -16,7 +16,7 @@ import { HIDDEN_CONNECTION_FLAGS, connectionFlags } from './common';
 import { containerPath } from './run';
 import type { Command, CommandContext } from './types';
 
-/** Fields that docker's Go types declare as maps (map[string]T, nat.PortMap, nat.PortSet, ...). */
+/** Fields that docker's Go types declare as maps (map[string]T, nat.PortMap, nat.PortSet, ...): a missing key is no error. */
 const GO_MAP_FIELDS: ReadonlySet<string> = new Set([
   'Labels',
   'ExposedPorts',
@@ -33,14 +33,60 @@ const GO_MAP_FIELDS: ReadonlySet<string> = new Set([
   'Options',
 ]);
 
+/** Fields of docker's inspect types that are slices: a JSON null is a nil slice, which prints `[]`. */
+const GO_SLICE_FIELDS: ReadonlySet<string> = new Set([
+  'Args', 'Binds', 'BlkioWeightDevice', 'BlkioDeviceReadBps', 'BlkioDeviceWriteBps', 'BlkioDeviceReadIOps', 'BlkioDeviceWriteIOps',
+  'CapAdd', 'CapDrop', 'Cmd', 'Devices', 'DeviceCgroupRules', 'DeviceRequests', 'Dns', 'DnsOptions', 'DnsSearch', 'Entrypoint', 'Env',
+  'ExtraHosts', 'GroupAdd', 'Links', 'Mounts', 'SecurityOpt', 'Ulimits', 'VolumesFrom', 'MaskedPaths', 'ReadonlyPaths', 'ConsoleSize',
+]);
+
+/**
+ * JSON keys whose Go field is spelled differently (ContainerJSON.ID is "Id", Resources.NanoCPUs
+ * is "NanoCpus"): the typed pass knows them only under the Go name, so a template naming the
+ * JSON spelling fails there and docker runs it on the raw JSON. Undefined: no field under
+ * either spelling that capstan knows.
+ */
+const GO_FIELD_NAMES: Readonly<Record<string, string | undefined>> = {
+  Id: 'ID',
+  CpuShares: 'CPUShares',
+  NanoCpus: 'NanoCPUs',
+  CpuPeriod: 'CPUPeriod',
+  CpuQuota: 'CPUQuota',
+  CpuRealtimePeriod: 'CPURealtimePeriod',
+  CpuRealtimeRuntime: 'CPURealtimeRuntime',
+  CpuCount: 'CPUCount',
+  CpuPercent: 'CPUPercent',
+  HostIp: 'HostIP',
+  IOMaximumIOps: undefined,
+  IOMaximumBandwidth: undefined,
+};
+
 const isGoMap = (key: string, parentKey: string): boolean => GO_MAP_FIELDS.has(key) || (key === 'Config' && parentKey === 'LogConfig');
 
 /** The template engine, loaded only when -f gives a template: plain `inspect` starts faster without it. */
 const engine = (): typeof import('../format/gotemplate') => require('../format/gotemplate') as typeof import('../format/gotemplate');
 
-/** One inspect document as docker's typed struct: objects are structs, except Go maps. */
+/**
+ * One inspect document as docker's typed value: objects are structs (fields under their Go
+ * names), except Go maps; a null is a nil slice (`[]`), a nil map (`map[]`) or a nil pointer
+ * (`<nil>`) by its field's type; blkiodev's throttle and weight devices print as Path:Rate.
+ */
 function typedDocument(value: unknown): GoValue {
-  return engine().fromJson(value, { structType: (key, parentKey) => (isGoMap(key, parentKey) ? undefined : `types.${key || 'ContainerJSON'}`) });
+  const { fromJson, nilMap, nilSlice } = engine();
+  return fromJson(value, {
+    structType: (key, parentKey) => (isGoMap(key, parentKey) ? undefined : `types.${key || 'ContainerJSON'}`),
+    nullValue: (key, parentKey) => {
+      if (GO_SLICE_FIELDS.has(key) || parentKey === 'Ports' || parentKey === 'PortBindings') return nilSlice('[]interface {}');
+      if (GO_MAP_FIELDS.has(key)) return nilMap();
+      return null;
+    },
+    fieldName: (key) => (key in GO_FIELD_NAMES ? GO_FIELD_NAMES[key] : key),
+    stringer: (record) => {
+      const keys = Object.keys(record);
+      if (keys.length === 2 && keys[0] === 'Path' && (keys[1] === 'Rate' || keys[1] === 'Weight')) return `${String(record['Path'])}:${String(record[keys[1]])}`;
+      return undefined;
+    },
+  });
 }
 
 export interface InspectFormatter {

@@ -64,6 +64,8 @@ export function execute(set: ParsedSet, data: GoValue, options: ExecOptions): st
 
 class State {
   private node: Located | undefined;
+  /** The last field chain read its value out of a map[string]interface {} (its static type is interface {}). */
+  private fromInterface = false;
 
   constructor(
     private readonly set: ParsedSet,
@@ -232,7 +234,13 @@ class State {
   private evalPipeline(dot: GoValue, pipe: PipeNode): GoValue {
     this.at(pipe);
     let value: Final = MISSING;
-    for (const cmd of pipe.cmds) value = this.evalCommand(dot, cmd, value);
+    for (const cmd of pipe.cmds) {
+      this.fromInterface = false;
+      value = this.evalCommand(dot, cmd, value);
+      // Go digs into an interface {} result: a nil one becomes no value at all ("<no value>").
+      if (value === null && this.fromInterface) value = undefined;
+      this.fromInterface = false;
+    }
     const result = value === MISSING ? undefined : value;
     for (const variable of pipe.decl) {
       if (pipe.isAssign) this.setVar(variable.ident[0]!, result);
@@ -252,8 +260,11 @@ class State {
         return this.evalFieldChain(dot, dot, first, first.ident, cmd.args, final, first);
       case 'chain':
         return this.evalChainNode(dot, first, cmd.args, final);
-      case 'identifier':
-        return this.evalFunction(dot, first, cmd, cmd.args, final);
+      case 'identifier': {
+        const result = this.evalFunction(dot, first, cmd, cmd.args, final);
+        this.fromInterface = false;
+        return result;
+      }
       case 'pipe':
         this.notAFunction(cmd.args, final);
         return this.evalPipeline(dot, first);
@@ -295,7 +306,9 @@ class State {
       receiver = this.evalField(dot, ident[i]!, node, undefined, MISSING, receiver, staticType);
       staticType = isMap(container) && container.type.endsWith(']interface {}') ? 'interface {}' : undefined;
     }
-    return this.evalField(dot, ident[ident.length - 1]!, node, args, final, receiver, staticType);
+    const result = this.evalField(dot, ident[ident.length - 1]!, node, args, final, receiver, staticType);
+    this.fromInterface = isMap(receiver) && receiver.type.endsWith(']interface {}');
+    return result;
   }
 
   private evalChainNode(dot: GoValue, chain: ChainNode, args: readonly ArgNode[] | undefined, final: Final): GoValue {

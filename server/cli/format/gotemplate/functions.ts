@@ -198,8 +198,9 @@ export function goJson(v: GoValue): string {
   }
   switch (v.kind) {
     case 'slice':
-      return '[' + v.items.map(goJson).join(',') + ']';
+      return v.isNil ? 'null' : '[' + v.items.map(goJson).join(',') + ']';
     case 'map':
+      if (v.isNil) return 'null';
       return '{' + [...v.entries.keys()].sort().map((k) => goJsonString(k, false) + ':' + goJson(v.entries.get(k))).join(',') + '}';
     case 'struct': {
       if (v.toJson) return v.toJson();

@@ -14,6 +14,8 @@ export interface GoSlice {
   /** Go type name, e.g. "[]string" or "[]interface {}". */
   readonly type: string;
   readonly items: readonly GoValue[];
+  /** A nil slice: prints [] like an empty one, but its JSON is null. */
+  readonly isNil?: boolean;
 }
 
 export interface GoMap {
@@ -23,6 +25,8 @@ export interface GoMap {
   /** What a missing key reads as under missingkey=zero and in `index` (reflect.Zero of the element type). */
   readonly zero: GoValue;
   readonly entries: ReadonlyMap<string, GoValue>;
+  /** A nil map: prints map[] like an empty one, but its JSON is null. */
+  readonly isNil?: boolean;
 }
 
 /** A struct (or a pointer to one, as docker's listing contexts are): fields and/or methods. */
@@ -151,7 +155,16 @@ export interface FromJsonOptions {
    * Given the object's key in its parent ('' at the top) and the parent's key. Default: all maps.
    */
   structType?: (key: string, parentKey: string) => string | undefined;
+  /** What a JSON null under `key` is: a nil pointer (null, the default), or a nil slice or map. */
+  nullValue?: (key: string, parentKey: string) => GoValue;
+  /** A struct field's Go name for a JSON key, or undefined when the Go type has no field under that spelling. */
+  fieldName?: (key: string) => string | undefined;
+  /** A struct's fmt text, when its Go type is a Stringer (given the decoded object). */
+  stringer?: (record: Readonly<Record<string, unknown>>) => string | undefined;
 }
+
+export const nilSlice = (type = '[]string'): GoSlice => ({ kind: 'slice', type, items: [], isNil: true });
+export const nilMap = (type = 'map[string]interface {}'): GoMap => ({ kind: 'map', type, zero: undefined, entries: new Map(), isNil: true });
 
 /**
  * A decoded JSON document as Go sees it: numbers without a fraction are ints, others float64;
@@ -159,7 +172,7 @@ export interface FromJsonOptions {
  * Env/Cmd are); objects are maps or structs per `structType`.
  */
 export function fromJson(value: unknown, options: FromJsonOptions = {}, key = '', parentKey = ''): GoValue {
-  if (value === null || value === undefined) return null;
+  if (value === null || value === undefined) return options.nullValue ? options.nullValue(key, parentKey) : null;
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -175,14 +188,19 @@ export function fromJson(value: unknown, options: FromJsonOptions = {}, key = ''
   }
   if (typeof value !== 'object') return null;
   const record = value as Record<string, unknown>;
-  const entries = new Map<string, GoValue>();
-  for (const [k, v] of Object.entries(record)) entries.set(k, fromJson(v, options, k, key));
   const type = options.structType?.(key, parentKey);
+  const entries = new Map<string, GoValue>();
+  for (const [k, v] of Object.entries(record)) {
+    const name = type === undefined || !options.fieldName ? k : options.fieldName(k);
+    if (name !== undefined) entries.set(name, fromJson(v, options, k, key));
+  }
   if (type === undefined) return goMap(entries);
+  const text = options.stringer?.(record);
   return {
     kind: 'struct',
     type,
     fieldNames: [...entries.keys()],
     field: (name) => (entries.has(name) ? entries.get(name) : NO_FIELD),
+    ...(text !== undefined ? { toText: () => text } : {}),
   };
 }
