@@ -434,6 +434,14 @@ maybe('inspect prints docker-shaped JSON (4-space indent) with state, config and
   t.deepEqual(value!.HostConfig.RestartPolicy, { Name: 'on-failure', MaximumRetryCount: 3 });
   t.deepEqual(value!.Mounts, []);
   t.is(await shared.ok(t, ['inspect', '-f', '{{.State.Status}} {{.Config.Hostname}}', name]), 'running hn\n');
+  // Go templates over the real document: range, index, len, pipelines, variables, $, and the
+  // struct/map distinction of docker's typed execution.
+  const template =
+    '{{range $p, $b := .NetworkSettings.Ports}}{{$p}}={{(index $b 0).HostPort}}{{end}} {{len .Config.Cmd}} ' +
+    '{{$s := .State}}{{if and $s.Running (gt $s.Pid 1)}}{{$.Config.WorkingDir | upper}}{{end}} {{.Config.Labels.nope}}';
+  t.is(await shared.ok(t, ['inspect', '-f', template, name]), `8080/tcp=${port} 2 /TMP <no value>\n`);
+  const noSuchKey = await shared.cli(['inspect', '-f', '{{.NoSuch}}', name]);
+  t.like(noSuchKey, { code: 1, stdout: '\n', stderr: 'template parsing error: template: :1:2: executing "" at <.NoSuch>: map has no entry for key "NoSuch"\n' });
   const missing = await shared.cli(['inspect', name, 'no-such-container']);
   t.is(missing.code, 1);
   t.regex(missing.stderr, /No such object: no-such-container/);

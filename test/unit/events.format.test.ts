@@ -157,7 +157,8 @@ test('templates see the Go fields: .Action, .Actor.ID, .Actor.Attributes.name, m
   t.is(eventPrinter('{{upper .Action}}')(oom()), 'OOM');
   // Checked before anything is fetched, as docker checks it on an empty message.
   const bad = t.throws(() => eventPrinter('{{.Nope}}'), { instanceOf: CliError });
-  t.regex(bad!.message, /can't evaluate field Nope in type events.Message/);
+  t.is(bad!.message, 'Error parsing format: template: :1:2: executing "" at <.Nope>: can\'t evaluate field Nope in type events.Message');
+  t.is(bad!.exitCode, 64);
   t.throws(() => eventPrinter('{{.Action'), { instanceOf: CliError });
 });
 

@@ -39,12 +39,27 @@ test('port prints docker port lines in port order, or one address', (t) => {
   t.throws(() => formatPorts(ports, 'web', '81'), { message: "Error: No public port '81/tcp' published for web" });
 });
 
-test('inspect -f: field paths and json', (t) => {
-  const value = { State: { Pid: 42, Running: true }, Name: '/web', Config: { Env: ['A=1'] } };
+test("inspect -f: Go templates over the document, with docker's typed-then-raw execution", (t) => {
+  const value = {
+    State: { Pid: 42, Running: true, Health: null },
+    Name: '/web',
+    Config: { Env: ['A=1', 'B=2'], Labels: { 'com.x': 'y' } },
+    NetworkSettings: { Ports: { '80/tcp': [{ HostIp: '0.0.0.0', HostPort: '8080' }] } },
+  };
   t.is(applyInspectFormat('{{.State.Pid}} {{.Name}} {{ .State.Running }}', value), '42 /web true');
-  t.is(applyInspectFormat('{{json .Config.Env}}', value), '["A=1"]');
-  t.is(applyInspectFormat('{{.Missing.Field}}', value), '<no value>');
-  t.throws(() => applyInspectFormat('{{range .X}}{{end}}', value), { instanceOf: CliError });
+  t.is(applyInspectFormat('{{json .Config.Env}}', value), '["A=1","B=2"]');
+  t.is(applyInspectFormat('{{range $i, $e := .Config.Env}}{{if $i}},{{end}}{{$e}}{{end}} {{len .Config.Env}} {{index .Config.Env 1}}', value), 'A=1,B=2 2 B=2');
+  t.is(applyInspectFormat('{{$p := index .NetworkSettings.Ports "80/tcp"}}{{(index $p 0).HostPort}} {{.Name | upper}} {{$.State.Pid}}', value), '8080 /WEB 42');
+  // A Go map's missing key is <no value> in docker's typed pass; a struct's missing field is not.
+  t.is(applyInspectFormat('{{index .Config.Labels "com.x"}} {{.Config.Labels.nope}}', value), 'y <no value>');
+  const missing = t.throws(() => applyInspectFormat('{{.NoSuch}}', value), { instanceOf: CliError });
+  t.is(missing?.message, 'template parsing error: template: :1:2: executing "" at <.NoSuch>: map has no entry for key "NoSuch"');
+  t.is(missing?.exitCode, 1);
+  t.throws(() => applyInspectFormat('{{.Missing.Field}}', value), { instanceOf: CliError, message: /map has no entry for key "Missing"/ });
+  t.throws(() => applyInspectFormat('{{.Name.Foo}}', value), { instanceOf: CliError, message: /can't evaluate field Foo in type interface \{\}$/ });
+  const unparsable = t.throws(() => applyInspectFormat('{{range .X}}', value), { instanceOf: CliError });
+  t.is(unparsable?.message, 'template parsing error: template: :1: unexpected EOF');
+  t.is(unparsable?.exitCode, 64);
 });
 
 test('inspect -f prints values as Go prints docker\'s types (measured with docker 20.10)', (t) => {

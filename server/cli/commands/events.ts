@@ -14,7 +14,7 @@ import { describeNetworkError } from '../client';
 import { CliError } from '../errors';
 import { sendRequest, type AgentResponse } from '../http';
 import { compareBytewise, goJsonString, goJsonStringMap } from '../format/gojson';
-import { TemplateError, executeTemplate, parseTemplate, type HeaderData, type RowData, type Template } from '../format/template';
+import { TemplateError, executeTemplate, goStruct, parseTemplate, stringMap, type GoStruct, type Template } from '../format/gotemplate';
 import { parseEventLine } from '../../events/log';
 import { formatRfc3339NanoFixed, formatUnixTime, localOffsetMinutes, msToUnixTime, parseDockerTimestamp, TimestampError } from '../../events/time';
 import type { CapstanEvent } from '../../events/types';
@@ -95,44 +95,37 @@ export function dockerEventLine(event: CapstanEvent, offsetMinutes: number): str
 }
 
 /**
- * The template's dot: events.Message's Go fields. Attributes is a map[string]string, which the
- * template engine's header data models exactly (a missing key is "<no value>", printing it gives
- * map[k:v ...], {{json}} an object), so `.Actor.Attributes.name` works as in docker.
+ * The template's dot: events.Message, its Go fields in declaration order (the deprecated
+ * Status/ID/From first, still fields of the struct, so old templates keep working). Attributes
+ * is a map[string]string: a missing key is "<no value>", printing it gives map[k:v ...].
  */
-function messageRow(message: DockerEventMessage): RowData {
-  const attributes: HeaderData = { kind: 'header', headers: message.Actor.Attributes };
-  const actor: RowData = {
-    kind: 'row',
-    typeName: 'events.Actor',
-    // The engine walks a field chain through any row or map it gets back; the declared return
-    // type is narrower than what it accepts, hence the cast.
-    field: (name) => (name === 'ID' ? message.Actor.ID : name === 'Attributes' ? (attributes as unknown as string) : undefined),
-    toJson: () => `{"ID":${goJsonString(message.Actor.ID, false)},"Attributes":${goJsonStringMap(message.Actor.Attributes, false)}}`,
-  };
-  const fields: Record<string, string | RowData> = {
-    Type: message.Type,
-    Action: message.Action,
-    Actor: actor,
-    Scope: message.scope,
-    Time: String(message.time),
-    TimeNano: message.timeNano,
-    // Deprecated in docker's API but still fields of the Go struct: keep old templates working.
-    Status: message.Action,
-    ID: message.Actor.ID,
-    From: message.Actor.Attributes['image'] ?? '',
-  };
-  return {
-    kind: 'row',
-    typeName: 'events.Message',
-    field: (name) => fields[name] as string | undefined,
-    toJson: () => dockerMessageJson(message),
-  };
+function messageRow(message: DockerEventMessage): GoStruct {
+  const actor = goStruct(
+    'events.Actor',
+    { ID: message.Actor.ID, Attributes: stringMap(message.Actor.Attributes) },
+    { toJson: () => `{"ID":${goJsonString(message.Actor.ID, false)},"Attributes":${goJsonStringMap(message.Actor.Attributes, false)}}` },
+  );
+  return goStruct(
+    'events.Message',
+    {
+      Status: message.Action,
+      ID: message.Actor.ID,
+      From: message.Actor.Attributes['image'] ?? '',
+      Type: message.Type,
+      Action: message.Action,
+      Actor: actor,
+      Scope: message.scope,
+      Time: BigInt(message.time),
+      TimeNano: BigInt(message.timeNano),
+    },
+    { toJson: () => dockerMessageJson(message) },
+  );
 }
 
 /** How each event becomes a line: docker's default, or a template (json = {{json .}}). */
 export type EventPrinter = (event: CapstanEvent) => string;
 
-/** Compiles --format. Throws CliError for a template docker would refuse, checked on an empty message as docker does. */
+/** Compiles --format. Throws CliError (exit 64) for a template docker would refuse, checked on an empty message as docker does. */
 export function eventPrinter(format: string | undefined, offsetMinutes: (timeMs: number) => number = localOffsetMinutes): EventPrinter {
   if (format === undefined || format === '') return (event) => dockerEventLine(event, offsetMinutes(event.timeMs));
   const source = format === 'json' ? '{{json .}}' : format;
@@ -142,7 +135,8 @@ export function eventPrinter(format: string | undefined, offsetMinutes: (timeMs:
     const empty: DockerEventMessage = { Type: '', Action: '', Actor: { ID: '', Attributes: {} }, scope: 'local', time: 0, timeNano: '0' };
     executeTemplate(template, messageRow(empty));
   } catch (error) {
-    if (error instanceof TemplateError) throw new CliError(error.message);
+    // docker's words and status for a template it refuses up front.
+    if (error instanceof TemplateError) throw new CliError(`Error parsing format: ${error.message}`, 64);
     throw error;
   }
   return (event) => {

@@ -11,7 +11,7 @@
 import type { ColumnRegistry, RenderOptions } from '../columns/column';
 import { goJsonStringMap } from './gojson';
 import { DOCKER_TABLE, tabwrite } from './tabwriter';
-import { TemplateError, executeTemplate, parseTemplate, type RowData, type Template } from './template';
+import { DOCKER_HEADER_FUNCTIONS, NO_FIELD, TemplateError, executeTemplate, parseTemplate, stringMap, type GoFunc, type GoStruct, type Template } from './gotemplate';
 
 export interface ListingSpec<Row> {
   columns: ColumnRegistry<Row>;
@@ -56,16 +56,31 @@ export function compileListingFormat<Row>(format: string, spec: ListingSpec<Row>
   const headers: Record<string, string> = {};
   for (const [field, column] of spec.columns) headers[field] = column.header;
 
-  const rowData = (row: Row, options: RenderOptions): RowData => ({
-    kind: 'row',
-    typeName: spec.typeName,
-    field: (name) => spec.columns.get(name)?.format(row, options),
-    toJson: () => {
+  const headerData = stringMap(headers);
+
+  // A row is docker's *XxxContext: a pointer to a struct whose columns are methods ({{.ID}} is
+  // ID(), so `{{.ID "x"}}` is "wrong number of args"), marshalled to JSON as a string map.
+  const rowData = (row: Row, options: RenderOptions): GoStruct => {
+    const toJson = (): string => {
       const entries: Record<string, string> = {};
       for (const [field, column] of spec.columns) entries[field] = column.format(row, options);
       return goJsonStringMap(entries);
-    },
-  });
+    };
+    return {
+      kind: 'struct',
+      type: spec.typeName,
+      fieldNames: [],
+      field: () => NO_FIELD,
+      method: (name): GoFunc | undefined => {
+        const column = spec.columns.get(name);
+        return column && { kind: 'func', params: [], call: () => column.format(row, options) };
+      },
+      toJson,
+      // Go would print the pointer's internals, which mean nothing to a user; the JSON form
+      // carries the same information readably.
+      toText: toJson,
+    };
+  };
 
   return {
     isTable,
@@ -84,7 +99,7 @@ export function compileListingFormat<Row>(format: string, spec: ListingSpec<Row>
       if (!isTable) return body;
       let header: string;
       try {
-        header = executeTemplate(template, { kind: 'header', headers });
+        header = executeTemplate(template, headerData, { functions: DOCKER_HEADER_FUNCTIONS });
       } catch (err) {
         // docker ignores header errors and keeps what was written before the failing action.
         if (!(err instanceof TemplateError)) throw err;
