@@ -1,0 +1,98 @@
+/**
+ * What one import may write: a cap on the bytes it unpacks and on the archive entries it holds,
+ * and no more than the image store's file system has free (less a reserve, so a large import never
+ * fills the disk the agent's state lives on). Every byte an import writes into its staging folder
+ * is charged here as it is written (the upload, a gunzipped archive, each layer's uncompressed
+ * tar stream), so a gzip bomb is stopped at the cap, not after it has filled the disk.
+ */
+import * as fs from 'node:fs';
+import { ImageError } from './errors';
+
+export interface ImportLimits {
+  /** Most bytes one import may unpack and store (upload, decompressed archive, layer contents). Units: bytes. */
+  maxUnpackedBytes: number;
+  /** Most archive entries one import may hold (all its layers, and the archive's own index). */
+  maxEntries: number;
+}
+
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+
+/** Defaults of `capstan agent --image-max-size` and `--image-max-entries` (README, "Images"). */
+export const DEFAULT_IMPORT_LIMITS: ImportLimits = { maxUnpackedBytes: 8 * GiB, maxEntries: 1_000_000 };
+
+/** Free space left untouched by imports: 5 % of the file system, at most this much. Units: bytes. */
+const MAX_RESERVE_BYTES = 256 * MiB;
+
+export interface FreeSpace {
+  /** Bytes an unprivileged writer may still use. Units: bytes. */
+  availableBytes: number;
+  /** Size of the file system. Units: bytes. */
+  totalBytes: number;
+}
+
+/** statfs(2) of the file system holding `directory`. */
+export function freeSpace(directory: string): FreeSpace {
+  const stats = fs.statfsSync(directory);
+  return { availableBytes: stats.bavail * stats.bsize, totalBytes: stats.blocks * stats.bsize };
+}
+
+/** The part of `space` an import may use. Units: bytes. Pure. */
+export function usableBytes(space: FreeSpace): number {
+  const reserve = Math.min(MAX_RESERVE_BYTES, Math.floor(space.totalBytes * 0.05));
+  return Math.max(0, space.availableBytes - reserve);
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes >= GiB) return `${(bytes / GiB).toFixed(1)} GiB`;
+  if (bytes >= MiB) return `${(bytes / MiB).toFixed(1)} MiB`;
+  return `${bytes} bytes`;
+}
+
+export class ImportBudget {
+  /** Units: bytes. */
+  private writtenBytes = 0;
+  private entries = 0;
+  /** Units: bytes. */
+  private readonly spaceBytes: number;
+
+  /** Throws (507 insufficient_storage) when the store has no usable space at all: nothing is written then. */
+  constructor(
+    private readonly limits: ImportLimits,
+    private readonly storeDirectory: string,
+  ) {
+    this.spaceBytes = usableBytes(freeSpace(storeDirectory));
+    if (this.spaceBytes === 0) throw this.noSpace();
+  }
+
+  private noSpace(): ImageError {
+    const space = freeSpace(this.storeDirectory);
+    return new ImageError(
+      507,
+      'insufficient_storage',
+      `not enough free space in the image store (${this.storeDirectory}): ${formatBytes(space.availableBytes)} free, ` +
+        `${formatBytes(space.availableBytes - usableBytes(space))} of it kept in reserve; the import needs more`,
+    );
+  }
+
+  /** Counts `bytes` about to be written; throws before the cap or the free space is passed. */
+  charge(bytes: number): void {
+    this.writtenBytes += bytes;
+    if (this.writtenBytes > this.limits.maxUnpackedBytes) {
+      throw new ImageError(
+        413,
+        'image_too_large',
+        `the image unpacks to more than ${formatBytes(this.limits.maxUnpackedBytes)} (the agent's --image-max-size); refusing it`,
+      );
+    }
+    if (this.writtenBytes > this.spaceBytes) throw this.noSpace();
+  }
+
+  /** Counts one archive entry; throws past the cap. */
+  countEntry(): void {
+    this.entries++;
+    if (this.entries > this.limits.maxEntries) {
+      throw new ImageError(413, 'too_many_entries', `the archive holds more than ${this.limits.maxEntries} entries (the agent's --image-max-entries); refusing it`);
+    }
+  }
+}
