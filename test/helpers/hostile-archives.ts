@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createGzip } from 'node:zlib';
+import { seededRandom } from './random';
 import { BLOCK_BYTES, packTar, tarEnd, tarHeader, tarPadding, type TarWriteEntry } from '../../server/runtime/images/tar';
 
 /** A header block of any type flag ('3' chardev, '4' blockdev, '6' FIFO, 'x' pax ...), checksum fixed. */
@@ -84,15 +85,10 @@ export function dockerSaveOf(layers: Buffer[], repoTags: unknown, options: { dif
   ]);
 }
 
-/** Deterministic bytes (xorshift32): garbage that is the same on every run. */
+/** Deterministic bytes: garbage that is the same on every run. */
 export function garbage(bytes: number, seed: number): Buffer {
+  const next = seededRandom(seed);
   const out = Buffer.alloc(bytes);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < bytes; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
+  for (let i = 0; i < bytes; i++) out[i] = Math.floor(next() * 256);
   return out;
 }

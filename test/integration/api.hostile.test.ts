@@ -15,6 +15,7 @@ import { detectLayout } from '../../server/cgroup/layout';
 import { CgroupManager } from '../../server/cgroup/manage';
 import { gzipBomb, garbage } from '../helpers/hostile-archives';
 import { startAgentProcess, type AgentProcess } from '../helpers/agent';
+import { seededRandom } from '../helpers/random';
 import { REPO_ROOT, requireCapability } from '../helpers/repo';
 import { registeredRoutes, walkApp, type RegisteredRoute } from '../helpers/routes';
 import { packTar } from '../../server/runtime/images/tar';
@@ -55,17 +56,6 @@ function send(agent: AgentProcess, method: string, rawPath: string, options: { t
   });
 }
 
-/** mulberry32: the fuzz is the same on every run. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let x = state;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const TARGET = 'fuzz-target';
 
@@ -302,7 +292,7 @@ test.serial('API fuzz: every route, hostile input from a fixed seed: no 5xx, not
   const allRoutes = await routes();
   t.true(allRoutes.length > 20);
 
-  const rng = random(0x14);
+  const rng = seededRandom(0x14);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(rng() * list.length)]!;
   const bodies = hostileBodies();
   const tokens = [agent.operatorToken, agent.operatorToken, agent.operatorToken, agent.viewerToken, undefined, 'not-a-token'];
