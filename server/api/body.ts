@@ -28,8 +28,9 @@ const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json$/i;
  * After `socket` has been given its answer: half-close it, then read and drop what the client still
  * sends, until it closes its side or `maxBytes`/`maxMs` are reached; then the socket is destroyed.
  */
-export function lingeringClose(socket: Duplex, maxBytes = LINGER_MAX_BYTES, maxMs = LINGER_MAX_MS): void {
-  if (socket.destroyed) return;
+export function lingeringClose(socket: Duplex | null | undefined, maxBytes = LINGER_MAX_BYTES, maxMs = LINGER_MAX_MS): void {
+  // The client may have gone already: node then detaches the socket from the request.
+  if (!socket || socket.destroyed) return;
   let dropped = 0;
   const finish = (): void => {
     clearTimeout(timer);
@@ -56,7 +57,7 @@ export function lingeringClose(socket: Duplex, maxBytes = LINGER_MAX_BYTES, maxM
 export function closeAfterUnreadBody(request: Request, response: Response, next: NextFunction): void {
   response.once('finish', () => {
     if (request.complete || request.readableEnded) return;
-    const socket = request.socket as Socket;
+    const socket = request.socket as Socket | null;
     // Whatever still arrives goes through the parser into the request, which drops it (no
     // listener, flowing); the linger below counts it on the socket and ends the connection.
     request.unpipe();

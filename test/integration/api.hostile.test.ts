@@ -7,6 +7,7 @@
  * the client (finding 5), bad JSON without a token is a 401 (finding 1), and a gzip bomb upload is
  * refused at --image-max-size with nothing left in the store (finding 3).
  */
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
@@ -16,7 +17,7 @@ import { CgroupManager } from '../../server/cgroup/manage';
 import { gzipBomb, garbage } from '../helpers/hostile-archives';
 import { startAgentProcess, type AgentProcess } from '../helpers/agent';
 import { seededRandom } from '../helpers/random';
-import { REPO_ROOT, requireCapability } from '../helpers/repo';
+import { CLI, REPO_ROOT, requireCapability } from '../helpers/repo';
 import { registeredRoutes, walkApp, type RegisteredRoute } from '../helpers/routes';
 import { packTar } from '../../server/runtime/images/tar';
 
@@ -455,6 +456,22 @@ test.serial('a gzip bomb upload is refused at --image-max-size, with nothing lef
   t.regex(answer.body, /image_too_large/);
   t.deepEqual(await json<{ images: unknown[] }>(send(agent, 'GET', '/api/v1/images', { token: agent.viewerToken })), { images: [] });
   for (const folder of ['layers', 'records', 'tmp']) t.deepEqual(fs.readdirSync(path.join(agent.stateDir, 'images', folder)), [], `images/${folder} is empty`);
+  // `capstan image import` of an archive past the cap, uploaded while the agent refuses it: the CLI
+  // prints the refusal (not EPIPE), every time, and the agent lives on (the client's socket may be
+  // gone by the time the answer is finished: that once crashed the agent).
+  const big = path.join(agent.stateDir, '..', `${path.basename(agent.stateDir)}-big.tar`);
+  fs.writeFileSync(big, packTar([{ name: 'big', type: 'file', content: Buffer.alloc(100 * MiB, 7) }]));
+  t.teardown(() => fs.rmSync(big, { force: true }));
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const cli = await new Promise<{ code: number | null; output: string }>((resolve) => {
+      execFile(process.execPath, [CLI, '--host', agent.url, '--token', agent.operatorToken, 'image', 'import', big, '--name', 'big'], (error, stdout, stderr) =>
+        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, output: stdout + stderr }),
+      );
+    });
+    t.is(cli.code, 1, cli.output);
+    t.regex(cli.output, /Error response from daemon: the image unpacks to more than 64\.0 MiB/);
+    t.is(agent.process.exitCode, null, `the agent is alive after attempt ${attempt + 1}`);
+  }
   // A normal image still imports afterwards.
   const fine = await send(agent, 'POST', '/api/v1/images?name=fine', { token: agent.operatorToken, type: 'application/x-tar', body: packTar([{ name: 'hello', type: 'file', content: 'hi\n' }]) });
   t.is(fine.status, 200, fine.body);
