@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import test, { type ExecutionContext } from 'ava';
 import type { ImportLimits } from '../../server/runtime/images/budget';
@@ -228,6 +229,15 @@ test('a gzip bomb inside a docker save layer is refused the same way', async (t)
   const scratch = setUp(t, { maxUnpackedBytes: 32 * MiB, maxEntries: 1000 });
   const archive = dockerSaveOf([await gzipBomb(256 * MiB)], ['hostile/bomb:1'], { diffIds: false });
   await refused(t, scratch, archive, 'image_too_large');
+});
+
+test('an image just under the cap imports, uploaded and gzipped too: each copy an import writes is held to the cap on its own', async (t) => {
+  const scratch = setUp(t, { maxUnpackedBytes: 4 * MiB, maxEntries: 10 });
+  const tar = packTar([{ name: 'data', type: 'file', content: garbage(3 * MiB, 11) }, ...Array.from({ length: 8 }, (_, i) => ({ name: `f${i}`, type: 'file' as const, content: '' }))]);
+  const [uploaded] = await scratch.store.importStream(Readable.from([tar]), { name: 'under:upload', totalBytes: tar.length });
+  t.is(uploaded!.sizeBytes, 3 * MiB);
+  const [gzipped] = await scratch.store.importImage(scratch.write('under.tar.gz', gzipSync(tar)), { name: 'under:gzip' });
+  t.deepEqual(gzipped!.layers, uploaded!.layers);
 });
 
 test('an entry bomb (more entries than --image-max-entries) is refused', async (t) => {

@@ -2,8 +2,10 @@
  * What one import may write: a cap on the bytes it unpacks and on the archive entries it holds,
  * and no more than the image store's file system has free (less a reserve, so a large import never
  * fills the disk the agent's state lives on). Every byte an import writes into its staging folder
- * is charged here as it is written (the upload, a gunzipped archive, each layer's uncompressed
- * tar stream), so a gzip bomb is stopped at the cap, not after it has filled the disk.
+ * is charged here as it is written, so a gzip bomb is stopped at the cap, not after it has filled
+ * the disk. The cap is on the image's uncompressed size, measured on each copy an import writes
+ * (the upload, the gunzipped archive, the layers' uncompressed content) separately, so a 5 GiB
+ * image is not refused for being uploaded and then extracted; the free space bounds their sum.
  */
 import * as fs from 'node:fs';
 import { ImageError } from './errors';
@@ -49,10 +51,18 @@ function formatBytes(bytes: number): string {
   return `${bytes} bytes`;
 }
 
+/** The copies of an import's data that are written: each is held to the cap on its own. */
+export type ImportMeter = 'upload' | 'archive' | 'layers';
+
+/** What the entry count is counting: the archive's own index, or the layers' entries. */
+export type EntryMeter = 'index' | 'layers';
+
 export class ImportBudget {
   /** Units: bytes. */
   private writtenBytes = 0;
-  private entries = 0;
+  /** Units: bytes. */
+  private readonly meters: Record<ImportMeter, number> = { upload: 0, archive: 0, layers: 0 };
+  private readonly entries: Record<EntryMeter, number> = { index: 0, layers: 0 };
   /** Units: bytes. */
   private readonly spaceBytes: number;
 
@@ -75,10 +85,11 @@ export class ImportBudget {
     );
   }
 
-  /** Counts `bytes` about to be written; throws before the cap or the free space is passed. */
-  charge(bytes: number): void {
+  /** Counts `bytes` about to be written to `meter`'s copy; throws before the cap or the free space is passed. */
+  charge(bytes: number, meter: ImportMeter): void {
     this.writtenBytes += bytes;
-    if (this.writtenBytes > this.limits.maxUnpackedBytes) {
+    this.meters[meter] += bytes;
+    if (this.meters[meter] > this.limits.maxUnpackedBytes) {
       throw new ImageError(
         413,
         'image_too_large',
@@ -89,9 +100,9 @@ export class ImportBudget {
   }
 
   /** Counts one archive entry; throws past the cap. */
-  countEntry(): void {
-    this.entries++;
-    if (this.entries > this.limits.maxEntries) {
+  countEntry(meter: EntryMeter): void {
+    this.entries[meter]++;
+    if (this.entries[meter] > this.limits.maxEntries) {
       throw new ImageError(413, 'too_many_entries', `the archive holds more than ${this.limits.maxEntries} entries (the agent's --image-max-entries); refusing it`);
     }
   }

@@ -236,7 +236,7 @@ export class ImageStore {
         transform(chunk: Buffer, _encoding, callback) {
           received += chunk.length;
           try {
-            run.budget.charge(chunk.length);
+            run.budget.charge(chunk.length, 'upload');
           } catch (error) {
             callback(error as Error);
             return;
@@ -328,7 +328,7 @@ export class ImageStore {
     } else if (compression !== 'none') {
       throw new ImageError(400, 'unsupported_archive', `${path.basename(file)} is ${compression}-compressed; only plain and gzip-compressed tar archives are supported`);
     }
-    return { source: await TarArchive.open(tarFile, () => options.budget.countEntry()), tarFile };
+    return { source: await TarArchive.open(tarFile, () => options.budget.countEntry('index')), tarFile };
   }
 
   private gunzipTo(file: string, target: string, totalBytes: number, options: ImportRun): Promise<void> {
@@ -336,7 +336,7 @@ export class ImageStore {
     const charged = new Transform({
       transform(chunk: Buffer, _encoding, callback) {
         try {
-          options.budget.charge(chunk.length);
+          options.budget.charge(chunk.length, 'archive');
           callback(null, chunk);
         } catch (error) {
           callback(error as Error);
@@ -408,7 +408,7 @@ export class ImageStore {
       fs.chmodSync(root, 0o755);
       const input = layer.member === WHOLE_ARCHIVE ? fs.createReadStream(tarFile!, { highWaterMark: 256 * 1024 }) : source.open(layer.member);
       const result = await extractLayer(input, root, {
-        budget: options.budget,
+        budget: { charge: (bytes) => options.budget.charge(bytes, 'layers'), countEntry: () => options.budget.countEntry('layers') },
         onStoredBytes: (bytes) =>
           options.onProgress?.({ phase: 'extract', currentBytes: doneBytes + bytes, totalBytes, layer: index + 1, layers: todo.length }),
       });
