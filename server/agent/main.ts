@@ -185,6 +185,7 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
     bus,
     rootfs: new ImageRootfs(images),
     log,
+    oomWatch: oomMonitor,
   });
   images.setInUsePredicate((imageId) => runtimeManager.isImageInUse(imageId));
   runtime = runtimeManager;
@@ -215,6 +216,7 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
   const limits = LimitService.forCgroups(cgroupManager, {
     bus,
     storedCpuLimits: (container) => (container.source === 'capstan' ? runtimeManager.storedCpuLimits(container.id) : undefined),
+    restartPolicyOf: (container) => (container.source === 'capstan' ? runtimeManager.restartPolicyOf(container.id) : undefined),
     persist: (applied) => {
       if (applied.container.source === 'capstan') runtimeManager.recordLimitUpdate(applied.container.id, applied.settings);
     },

@@ -33,7 +33,12 @@ export interface LimitsRouterOptions {
    * capstan's runtime: knows a container it just started before the collector's next tick does,
    * and keeps an update of its container in spec.json (`saved` resolves once that is on disk).
    */
-  runtime?: CapstanContainerLookup & { cgroupOfRunning(reference: string): CgroupPath | undefined; saved?(): Promise<void> };
+  runtime?: CapstanContainerLookup & {
+    cgroupOfRunning(reference: string): CgroupPath | undefined;
+    /** The cgroup path of any container `reference` names, running or not (`update --restart` of a stopped one). */
+    cgroupOf?(reference: string): CgroupPath | undefined;
+    saved?(): Promise<void>;
+  };
   /** Routes each update to the container's owner (engines through their API); the service alone when absent. */
   owned?: OwnedLimits;
   /** Every owner's containers: finds one an engine started since the latest tick. */
@@ -57,7 +62,7 @@ export function limitsRouter(options: LimitsRouterOptions): express.Router {
   const router = express.Router();
 
   const capstanSource = options.runtime ? new CapstanSource(options.runtime) : undefined;
-  const containerOf = (request: Request): { info: ContainerInfo } => {
+  const containerOf = (request: Request): { info: ContainerInfo; stopped?: boolean } => {
     const snapshot = options.collector.latest();
     if (!snapshot) throw new HttpError(503, 'starting', 'the collector has not finished its first tick yet');
     const reference = String(request.params['reference']);
@@ -72,6 +77,10 @@ export function limitsRouter(options: LimitsRouterOptions): express.Router {
       const owned = options.containers?.find(reference);
       const engineInfo = owned && owned.owner.kind !== 'capstan' ? options.describeOwned?.(owned.owner.kind, owned.container.id) : undefined;
       if (engineInfo && engineInfo.cgroupPath !== '') return { info: engineInfo };
+      // One of capstan's containers that is not running: it has no cgroup, only a restart policy to change.
+      const stoppedPath = options.runtime?.cgroupOf?.(reference);
+      const stopped = stoppedPath === undefined ? undefined : capstanSource?.describe(stoppedPath, {});
+      if (stopped) return { info: stopped, stopped: true };
       throw error;
     }
   };
@@ -91,7 +100,19 @@ export function limitsRouter(options: LimitsRouterOptions): express.Router {
     try {
       const container = containerOf(request);
       const principal = { principal: request.principal?.name ?? 'unknown' };
-      const result = options.owned ? await options.owned.update(container.info, request.body, principal) : service.update(container.info, request.body, principal);
+      let result;
+      try {
+        result = options.owned ? await options.owned.update(container.info, request.body, principal) : service.update(container.info, request.body, principal);
+      } catch (error) {
+        if (container.stopped && error instanceof LimitError && error.code === 'no_such_container') {
+          throw new LimitError(
+            409,
+            'not_running',
+            `container ${container.info.name} is not running: its limits are written to its cgroup, which exists only while it runs (start it first; --restart alone changes a stopped container)`,
+          );
+        }
+        throw error;
+      }
       // A capstan container's new limits go into its spec.json too: answer once that is on disk,
       // so an agent killed right after `capstan update` returned re-applies the new values.
       if (container.info.source === 'capstan') await options.runtime?.saved?.();

@@ -62,6 +62,14 @@ export class OwnedLimits {
     }
     try {
       return await this.options.service.updateThroughOwner(container, body, options, label, async (request, resolved) => {
+        if (request.restartPolicy !== undefined && container.source === 'podman') {
+          throw new LimitError(
+            409,
+            'unsupported_by_owner',
+            `${container.name} is a Podman container: Podman 4.3's update API (POST /libpod/containers/{id}/update) changes resources only, not the restart policy; nothing was changed (use podman itself, or Podman 5's podman update --restart)`,
+            { flag: '--restart' },
+          );
+        }
         const throttles = { deviceReadBps: resolved.deviceReadBps, deviceWriteBps: resolved.deviceWriteBps, deviceReadIops: resolved.deviceReadIops, deviceWriteIops: resolved.deviceWriteIops };
         // The swap Docker has stored decides how a memory-only update is sent (engine-body.ts).
         const stored = request.memory !== undefined && request.memorySwap === undefined ? (((await engine.inspect(container.id))['HostConfig'] ?? {}) as { MemorySwap?: unknown }) : {};

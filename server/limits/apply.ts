@@ -38,6 +38,7 @@ export interface ExecutionResult {
 
 /** The body field name of a setting ("nanoCpus" is `cpus` in the body). */
 export function bodyFieldOf(setting: string): string {
+  if (setting === 'restartPolicy') return 'restart';
   return setting === 'nanoCpus' ? 'cpus' : setting;
 }
 

@@ -38,6 +38,7 @@ export function toDockerUpdateBody(request: LimitRequest, stored: { MemorySwap?:
   if (request.memorySwap !== undefined) body['MemorySwap'] = request.memorySwap;
   if (request.pidsLimit !== undefined) body['PidsLimit'] = request.pidsLimit;
   if (request.blkioWeight !== undefined) body['BlkioWeight'] = request.blkioWeight;
+  if (request.restartPolicy !== undefined) body['RestartPolicy'] = { Name: request.restartPolicy.name, MaximumRetryCount: request.restartPolicy.maximumRetryCount };
   for (const setting of Object.keys(DOCKER_THROTTLE_FIELD) as ThrottleSetting[]) {
     const throttles = request[setting];
     if (throttles !== undefined) body[DOCKER_THROTTLE_FIELD[setting]] = throttles.map((t) => ({ Path: t.path, Rate: t.rate }));
@@ -48,7 +49,11 @@ export function toDockerUpdateBody(request: LimitRequest, stored: { MemorySwap?:
 /** Docker's default CFS period, which --cpus uses. Units: microseconds. */
 const DEFAULT_CPU_PERIOD_MICROSECONDS = 100_000;
 
-/** Podman's update body (OCI LinuxResources); throttles need their devices resolved to numbers. */
+/**
+ * Podman's update body (OCI LinuxResources); throttles need their devices resolved to numbers.
+ * A restart policy has no place in it: Podman 4.3's libpod update takes resources only (the
+ * restartPolicy query parameter came with Podman 5), so the caller refuses `--restart` first.
+ */
 export function toLibpodResources(request: LimitRequest, throttles: Partial<Record<ThrottleSetting, ResolvedThrottle[]>> = {}): Record<string, unknown> {
   const cpu: Record<string, unknown> = {};
   if (request.nanoCpus !== undefined) {

@@ -32,4 +32,14 @@ export {
   type AppliedSettings,
   type LimitServiceOptions,
   type LimitUpdateResult,
+  type RestartPolicyState,
 } from './service';
+export {
+  parseRestartPolicyText,
+  parseRestartPolicyValue,
+  validateRestartPolicy,
+  formatRestartPolicy,
+  RESTART_POLICY_NAMES,
+  type RestartPolicyName,
+  type RestartPolicySetting,
+} from './restart-policy';

@@ -6,6 +6,7 @@
  * the throttle). A malformed value is a 400 naming the flag; nothing is parsed partially.
  */
 import { LimitError, invalidArgument } from './errors';
+import { parseRestartPolicyValue, type RestartPolicySetting } from './restart-policy';
 import { parseGoInt, parseNanoCpus, parseRamInBytes } from './units';
 
 /** A throttle on one block device, before the device path is resolved. */
@@ -46,6 +47,8 @@ export interface LimitRequest {
   deviceWriteBps?: ThrottleRequest[];
   deviceReadIops?: ThrottleRequest[];
   deviceWriteIops?: ThrottleRequest[];
+  /** The container's restart policy: no cgroup file, only containers with a runtime have one. */
+  restartPolicy?: RestartPolicySetting;
   /** cgroup v2: apply a memory limit below the current usage anyway (the kernel reclaims, then OOM-kills). */
   force: boolean;
 }
@@ -69,6 +72,7 @@ export const FLAG_OF: Readonly<Record<SettingName | 'force', string>> = {
   deviceWriteBps: '--device-write-bps',
   deviceReadIops: '--device-read-iops',
   deviceWriteIops: '--device-write-iops',
+  restartPolicy: '--restart',
   force: '--force',
 };
 
@@ -88,6 +92,7 @@ const BODY_FIELDS: Readonly<Record<string, SettingName | 'force'>> = {
   deviceWriteBps: 'deviceWriteBps',
   deviceReadIops: 'deviceReadIops',
   deviceWriteIops: 'deviceWriteIops',
+  restart: 'restartPolicy',
   force: 'force',
 };
 
@@ -234,6 +239,11 @@ export function parseLimitRequest(body: unknown): LimitRequest {
       case 'deviceWriteIops': {
         const list = parseThrottleList(target, value);
         if (list.length > 0) request[target] = [...(request[target] ?? []), ...list];
+        break;
+      }
+      case 'restartPolicy': {
+        const policy = parseRestartPolicyValue(value);
+        if (policy !== undefined) request.restartPolicy = policy;
         break;
       }
     }

@@ -16,15 +16,27 @@ import type { CgroupLayout, ContainerInfo } from '../model';
 import { bodyFieldOf, executePlan, type ClampedValue } from './apply';
 import { limitsFromFiles, THROTTLE_FIELD, type CurrentLimits } from './current';
 import { resolveThrottle, type ResolvedThrottle, type StatDevice } from './devices';
-import { LimitError } from './errors';
+import { conflictingLimit, LimitError } from './errors';
 import { cgroupManagerIo, readFileSnapshot, type CgroupVersion, type ControlFileIo } from './files';
 import { planLimitWrites, type ResolvedLimitRequest } from './plan';
+import { formatRestartPolicy, type RestartPolicySetting } from './restart-policy';
 import { FLAG_OF, parseLimitRequest, requestedSettings, THROTTLE_SETTINGS, type LimitRequest, type SettingName, type ThrottleRequest } from './request';
 import { formatBytes, NANO_CPUS_PER_CPU } from './units';
 import { validateLimitRequest, type StoredCpuLimits, type ValidationContext } from './validate';
 
-/** The settings of an applied update, in Docker's units: what a runtime stores in its spec. */
+/**
+ * The settings of an applied update, in Docker's units: what a runtime stores in its spec. Settings
+ * the host dropped with a warning (swap, block-I/O weight) are left out, as Docker leaves them out
+ * of its stored HostConfig.
+ */
 export type AppliedSettings = Omit<LimitRequest, 'force'>;
+
+/** A container's restart policy as its runtime holds it, for `update --restart`. */
+export interface RestartPolicyState {
+  policy: RestartPolicySetting;
+  /** Started with --rm: Docker refuses any policy but "no" then. */
+  autoRemove: boolean;
+}
 
 /** What listeners (and the runtime's persistence) learn about each successful update. */
 export interface AppliedLimits {
@@ -33,8 +45,8 @@ export interface AppliedLimits {
   principal: string;
   settings: AppliedSettings;
   changes: LimitChange[];
-  /** The limits read back after the update. */
-  limits: CurrentLimits;
+  /** The limits read back after the update; absent for a restart policy changed while the container has no cgroup (not running). */
+  limits?: CurrentLimits;
   /** Units: milliseconds since the Unix epoch. */
   timeMs: number;
 }
@@ -47,8 +59,8 @@ export interface LimitUpdateResult {
   applied: LimitChange[];
   /** Values the kernel stored differently from what was written (page rounding, clamping). */
   clamped: ClampedValue[];
-  /** Every limit of the cgroup, read back after the update. */
-  limits: CurrentLimits;
+  /** Every limit of the cgroup, read back after the update; absent when only the restart policy of a container that is not running changed. */
+  limits?: CurrentLimits;
   /** Settings dropped because the host lacks them (Docker's warnings), and persistence problems. */
   warnings: string[];
 }
@@ -71,6 +83,11 @@ export interface LimitServiceOptions {
    * remembered on top of it.
    */
   storedCpuLimits?: (container: ContainerInfo) => StoredCpuLimits | undefined;
+  /**
+   * The restart policy of a container capstan runs (undefined for any other cgroup, which has
+   * none): `update --restart` is checked against it, and the listeners store the new one.
+   */
+  restartPolicyOf?: (container: ContainerInfo) => RestartPolicyState | undefined;
   /** Called after each successful update (the same as registering with onApplied). */
   persist?: AppliedListener;
   /** Where listener failures are reported (they never undo an applied update). */
@@ -139,6 +156,7 @@ export function settingsToBody(settings: AppliedSettings): Record<string, unknow
   for (const [key, value] of Object.entries(settings) as Array<[SettingName, unknown]>) {
     if (value === undefined) continue;
     if (key === 'nanoCpus') body['cpus'] = `${value as number}/${NANO_CPUS_PER_CPU}`;
+    else if (key === 'restartPolicy') body['restart'] = formatRestartPolicy(value as RestartPolicySetting);
     else body[key] = value;
   }
   return body;
@@ -224,6 +242,7 @@ export class LimitService {
     if (container.cgroupPath === '/') {
       throw new LimitError(400, 'root_cgroup', 'the root cgroup has no limits of its own; name a container or a child cgroup');
     }
+    if (requestedSettings(request).every((setting) => setting === 'restartPolicy')) return this.updateRestartPolicy(container, request, principal);
     const before = this.snapshot(container);
     const current = limitsFromFiles(this.version, before);
     const resolved = this.resolveDevices(request);
@@ -235,6 +254,7 @@ export class LimitService {
     }
     validateLimitRequest(request, context);
     this.refuseV2MemoryBelowUsage(request, current);
+    const policyBefore = this.checkRestartPolicy(container, request);
 
     const plan = planLimitWrites(this.version, resolved, before, container.cgroupPath);
     const { clamped } = executePlan(this.io, container.cgroupPath, plan);
@@ -247,14 +267,40 @@ export class LimitService {
       throw new LimitError(410, 'cgroup_gone', `the cgroup ${container.cgroupPath} was removed right after the update: ${(error as Error).message}`);
     }
     const filesOf = (setting: SettingName): string[] => [...new Set(plan.steps.filter((step) => step.settings.includes(setting)).map((step) => step.file))];
-    const changes = this.changes(request, resolved, filesOf, current, limits);
+    const changes = this.changes(request, resolved, filesOf, current, limits, policyBefore);
     this.remember(container, request);
 
-    const warnings = [...plan.warnings];
+    const settings: AppliedSettings = {};
+    for (const setting of requestedSettings(request)) {
+      // A setting dropped with a warning was not applied: it is not stored either.
+      if (setting === 'restartPolicy' || filesOf(setting).length > 0) Object.assign(settings, { [setting]: request[setting] });
+    }
+    const warnings = [...plan.warnings, ...this.tell(container, principal, settings, changes, limits)];
+    return { applied: changes, clamped, limits, warnings };
+  }
+
+  /**
+   * An update of the restart policy alone writes no cgroup file, so it also applies to a container
+   * that is not running (its cgroup exists only while it runs), as `docker update --restart` does.
+   */
+  private updateRestartPolicy(container: ContainerInfo, request: LimitRequest, principal: string): LimitUpdateResult {
+    const policyBefore = this.checkRestartPolicy(container, request);
+    const changes = this.changes(request, {} as ResolvedLimitRequest, () => [], {} as CurrentLimits, {} as CurrentLimits, policyBefore);
+    let limits: CurrentLimits | undefined;
+    try {
+      limits = this.read(container);
+    } catch {
+      limits = undefined;
+    }
+    const warnings = this.tell(container, principal, { restartPolicy: request.restartPolicy! }, changes, limits);
+    return { applied: changes, clamped: [], ...(limits ? { limits } : {}), warnings };
+  }
+
+  /** Publishes the `update` event and tells the listeners; returns their failures as warnings. */
+  private tell(container: ContainerInfo, principal: string, settings: AppliedSettings, changes: LimitChange[], limits: CurrentLimits | undefined): string[] {
     const timeMs = this.publishUpdate(container, principal, changes);
-    const { force: _force, ...settings } = request;
-    void _force;
-    const applied: AppliedLimits = { container, principal, settings, changes, limits, timeMs };
+    const applied: AppliedLimits = { container, principal, settings, changes, timeMs, ...(limits ? { limits } : {}) };
+    const warnings: string[] = [];
     for (const listener of [...this.listeners]) {
       try {
         listener(applied);
@@ -263,7 +309,7 @@ export class LimitService {
         this.options.onListenerError?.(error);
       }
     }
-    return { applied: changes, clamped, limits, warnings };
+    return warnings;
   }
 
   /**
@@ -293,6 +339,27 @@ export class LimitService {
     const changes = this.changes(request, resolved, () => [`${owner} API`], current, limits);
     this.publishUpdate(container, principal, changes);
     return { applied: changes, clamped: [], limits, warnings };
+  }
+
+  /**
+   * `--restart` is a container's, not a cgroup's: refused for a cgroup without a runtime, and, as
+   * Docker does, for a --rm container unless the policy is "no". Returns the policy before.
+   */
+  private checkRestartPolicy(container: ContainerInfo, request: LimitRequest): RestartPolicySetting | undefined {
+    if (request.restartPolicy === undefined) return undefined;
+    const state = this.options.restartPolicyOf?.(container);
+    if (!state) {
+      throw new LimitError(
+        400,
+        'no_restart_policy',
+        `${container.name} is not a container capstan runs (source: ${container.source}): only containers have a restart policy`,
+        { flag: FLAG_OF.restartPolicy },
+      );
+    }
+    if (state.autoRemove && request.restartPolicy.name !== 'no') {
+      throw conflictingLimit('Restart policy cannot be updated because AutoRemove is enabled for the container', FLAG_OF.restartPolicy);
+    }
+    return state.policy;
   }
 
   /** The `update` event of an applied change; returns its time. Units: milliseconds since the Unix epoch. */
@@ -349,9 +416,16 @@ export class LimitService {
     filesOf: (setting: SettingName) => string[],
     before: CurrentLimits,
     after: CurrentLimits,
+    policyBefore?: RestartPolicySetting,
   ): LimitChange[] {
     const changes: LimitChange[] = [];
     for (const setting of requestedSettings(request)) {
+      if (setting === 'restartPolicy') {
+        const policy = request.restartPolicy!;
+        const old = policyBefore ? formatRestartPolicy(policyBefore) : 'unknown';
+        changes.push({ setting: bodyFieldOf(setting), old, new: formatRestartPolicy(policy), file: filesOf(setting).join(', ') || 'restart policy' });
+        continue;
+      }
       const files = filesOf(setting);
       if (files.length === 0) continue; // dropped with a warning
       if ((THROTTLE_SETTINGS as readonly string[]).includes(setting)) {

@@ -3,6 +3,7 @@
  * rounding, cpu.shares clamping, keyed throttle files, "default N" weights), with hooks to fail a
  * chosen write. For unit tests and the benchmark's baseline; the agent never uses it.
  */
+import { LimitError } from './errors';
 import type { CgroupPath } from '../model';
 import { V1_UNLIMITED_THRESHOLD } from '../cgroup/parse';
 import { controllerOf, type CgroupVersion, type ControlFileIo, type ControllerName } from './files';
@@ -175,4 +176,15 @@ export class MemoryControlFiles implements ControlFileIo {
     }
     return value;
   }
+}
+
+/** "STATUS code flag: message" of the LimitError `fn` throws, or "accepted": one line a test can compare. */
+export function limitRefusal(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof LimitError) return `${error.status} ${error.code} ${error.details.flag ?? ''}: ${error.message}`;
+    throw error;
+  }
+  return 'accepted';
 }

@@ -154,7 +154,11 @@ export async function readFiles(paths: readonly string[], maxBytes: number = DEF
   return binding().readFiles(paths, maxBytes);
 }
 
-/** readFiles on the calling thread, for tests and one-shot tools. Throws on invalid arguments. */
+/**
+ * readFiles on the calling thread, for tests, one-shot tools and the OOM monitor's last reading at a
+ * container's exit (a few small cgroup files that must be read before the cgroup goes). Throws on
+ * invalid arguments.
+ */
 export function readFilesSync(paths: readonly string[], maxBytes: number = DEFAULT_MAX_FILE_BYTES): TextOrErrno[] {
   checkPaths(paths, 'readFilesSync', 'paths');
   checkMaxBytes(maxBytes, 'readFilesSync');
@@ -207,12 +211,13 @@ function checkDirectory(directory: unknown, functionName: string): asserts direc
 }
 
 /**
- * Starts the native OOM watcher (one thread for all watches). `onNotify(watchId)` runs on the JS
- * thread each time a watch's fd fires; it means "re-read the counters", not "a process was
- * killed". Directories are checked here (absolute, no NUL) before they reach native code. The
+ * Starts the native OOM watcher (one thread for all watches). `onNotify(watchId, timeMs)` runs on
+ * the JS thread each time a watch's fd fires; it means "re-read the counters", not "a process was
+ * killed". `timeMs` is when the watcher thread woke up (CLOCK_REALTIME), so the time of a kill does
+ * not depend on how busy the JS thread was. Units: milliseconds since the Unix epoch. Directories are checked here (absolute, no NUL) before they reach native code. The
  * watcher does not keep the process alive; close() it when done (a cleanup hook closes it at exit).
  */
-export function createOomWatcher(onNotify: (watchId: number) => void): NativeOomWatcher {
+export function createOomWatcher(onNotify: (watchId: number, timeMs: number) => void): NativeOomWatcher {
   if (typeof onNotify !== 'function') throw new TypeError('createOomWatcher: onNotify must be a function');
   const native = binding().createOomWatcher(onNotify);
   return {

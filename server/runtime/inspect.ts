@@ -2,7 +2,7 @@
  * `inspect`: a container in the shape of docker's ContainerJSON (moby api/types/container), as far
  * as it applies to capstan. Pure: the record and the live facts in, a plain object out.
  */
-import type { ContainerRecord, PortBinding } from './types';
+import type { ContainerLimits, ContainerRecord, DeviceRate, PortBinding } from './types';
 import { ZERO_TIME } from './types';
 
 export interface InspectFacts {
@@ -25,6 +25,39 @@ export function portMap(bindings: readonly PortBinding[]): PortMap {
     (map[key] ??= []).push({ HostIp: binding.hostIp, HostPort: binding.hostPort === 0 ? '' : String(binding.hostPort) });
   }
   return map;
+}
+
+/** docker's [{Path, Rate}] for a stored throttle list; null when there is none, as docker shows it. */
+function deviceRates(rates: readonly DeviceRate[] | undefined): Array<{ Path: string; Rate: number }> | null {
+  return rates && rates.length > 0 ? rates.map((entry) => ({ Path: entry.path, Rate: entry.rate })) : null;
+}
+
+/**
+ * HostConfig's resource fields (moby container.Resources) in docker's order and shapes: every key
+ * present, 0 and "" when not set, PidsLimit null until set, BlkioWeightDevice [] (docker's CLI
+ * always sends it), throttles null until set. --cpus is NanoCpus with CpuQuota/CpuPeriod 0, while
+ * --cpu-quota/--cpu-period are stored as given, as docker records both at run and at update.
+ */
+export function resourcesOf(limits: ContainerLimits): Record<string, unknown> {
+  return {
+    CpuShares: limits.cpuShares ?? 0,
+    Memory: limits.memoryBytes,
+    NanoCpus: limits.nanoCpus,
+    BlkioWeight: limits.blkioWeight ?? 0,
+    BlkioWeightDevice: [],
+    BlkioDeviceReadBps: deviceRates(limits.deviceReadBps),
+    BlkioDeviceWriteBps: deviceRates(limits.deviceWriteBps),
+    BlkioDeviceReadIOps: deviceRates(limits.deviceReadIops),
+    BlkioDeviceWriteIOps: deviceRates(limits.deviceWriteIops),
+    CpuPeriod: limits.cpuPeriod ?? 0,
+    CpuQuota: limits.cpuQuota ?? 0,
+    CpusetCpus: limits.cpusetCpus ?? '',
+    // Neither `run` nor `update` sets memory nodes here.
+    CpusetMems: '',
+    MemoryReservation: limits.memoryReservationBytes ?? 0,
+    MemorySwap: limits.memorySwapBytes,
+    PidsLimit: limits.pidsLimit,
+  };
 }
 
 export function inspectContainer(record: ContainerRecord, facts: InspectFacts): Record<string, unknown> {
@@ -58,23 +91,16 @@ export function inspectContainer(record: ContainerRecord, facts: InspectFacts): 
     Driver: config.image === '' ? 'host' : 'overlay',
     Platform: 'linux',
     HostConfig: {
-      Memory: limits.memoryBytes,
-      MemorySwap: limits.memorySwapBytes,
-      NanoCpus: limits.nanoCpus,
-      // docker stores --cpus as NanoCpus and leaves quota and period at 0; the cgroup has the quota.
-      CpuQuota: 0,
-      CpuPeriod: 0,
-      CpuShares: 0,
-      PidsLimit: limits.pidsLimit,
+      NetworkMode: 'none',
       PortBindings: portMap(hostConfig.portBindings),
       RestartPolicy: { Name: hostConfig.restartPolicy.name, MaximumRetryCount: hostConfig.restartPolicy.maximumRetryCount },
       AutoRemove: hostConfig.autoRemove,
-      NetworkMode: 'none',
-      CgroupParent: facts.cgroupPath.slice(0, facts.cgroupPath.lastIndexOf('/')) || '/',
       CapAdd: null,
       CapDrop: null,
       Privileged: false,
       ReadonlyRootfs: config.image === '',
+      ...resourcesOf(limits),
+      CgroupParent: facts.cgroupPath.slice(0, facts.cgroupPath.lastIndexOf('/')) || '/',
     },
     GraphDriver: facts.overlay
       ? {

@@ -10,7 +10,8 @@ import { buildRecord } from './create-record';
 import type { ExitMonitor } from './exits';
 import type { ImageRef } from './filesystems';
 import type { Launcher } from './launch';
-import { hasSwapAccounting, validateContainerLimits } from './limits';
+import type { AppliedSettings } from '../limits';
+import { hasSwapAccounting, mergeLimitUpdate, validateContainerLimits } from './limits';
 import { isSameProcess, parseSignal } from './process';
 import type { Removal } from './removal';
 import { parseCreateRequest } from './request';
@@ -117,16 +118,16 @@ export class Lifecycle {
     return this.swapAccounting;
   }
 
-  /** The cgroup has the new values already (the limits service wrote them): the spec follows. */
-  recordLimitUpdate(containerId: string, settings: { nanoCpus?: number; cpuQuota?: number; memory?: number; memorySwap?: number; pidsLimit?: number }): void {
+  /**
+   * The cgroup has the new values already (the limits service wrote them): the spec follows, and a
+   * new restart policy holds from the next exit on (exits.ts reads it there).
+   */
+  recordLimitUpdate(containerId: string, settings: AppliedSettings): void {
     const container = this.state.get(containerId);
     if (!container || container.removed) return;
-    const limits = container.record.hostConfig.limits;
-    if (settings.nanoCpus !== undefined) limits.nanoCpus = settings.nanoCpus;
-    else if (settings.cpuQuota !== undefined) limits.nanoCpus = 0;
-    if (settings.memory !== undefined) limits.memoryBytes = settings.memory;
-    if (settings.memorySwap !== undefined) limits.memorySwapBytes = settings.memorySwap;
-    if (settings.pidsLimit !== undefined) limits.pidsLimit = settings.pidsLimit > 0 ? settings.pidsLimit : null;
+    const { hostConfig } = container.record;
+    mergeLimitUpdate(hostConfig.limits, settings);
+    if (settings.restartPolicy !== undefined) hostConfig.restartPolicy = { ...settings.restartPolicy };
     void this.specs.persist(container);
   }
 

@@ -16,6 +16,7 @@
  *   removal.ts     cgroup, rootfs, folder and name away     spec-writer.ts  spec.json writes
  *   create-record.ts  what a create request becomes       container-cgroup.ts  freeze, OOM count, rmdir
  */
+import type { AppliedSettings, RestartPolicyState, StoredCpuLimits } from '../limits';
 import type { CgroupPath, NetworkInterfaceSample } from '../model';
 import { Adoption } from './adoption';
 import { AttachSessions } from './attach';
@@ -116,18 +117,22 @@ export class RuntimeManager {
   }
 
   /**
-   * `capstan update` changed the cgroup of one of our containers: keep the new values in its spec
-   * (inspect shows them, the next start applies them again). Settings this runtime does not model
-   * (shares, reservation, block I/O) live in the cgroup only, until the container stops.
-   * Units as in docker: nano-CPUs, bytes, tasks (-1 = unlimited).
+   * `capstan update` changed the cgroup (or the restart policy) of one of our containers: keep the
+   * new values in its spec, merged as docker merges them (inspect shows them, every later start
+   * applies them, the next exit follows the new policy). Units as in docker.
    */
-  recordLimitUpdate(containerId: string, settings: { nanoCpus?: number; cpuQuota?: number; memory?: number; memorySwap?: number; pidsLimit?: number }): void {
+  recordLimitUpdate(containerId: string, settings: AppliedSettings): void {
     this.lifecycle.recordLimitUpdate(containerId, settings);
   }
 
-  /** How --cpus was stored for `containerId`, for docker's "Conflicting options" rules on update. */
-  storedCpuLimits(containerId: string): { nanoCpus?: number } | undefined {
+  /** How the CPU cap was stored for `containerId`, for docker's "Conflicting options" rules on update. */
+  storedCpuLimits(containerId: string): StoredCpuLimits | undefined {
     return this.queries.storedCpuLimits(containerId);
+  }
+
+  /** The restart policy of `containerId` and whether it has --rm, for `update --restart`. */
+  restartPolicyOf(containerId: string): RestartPolicyState | undefined {
+    return this.queries.restartPolicyOf(containerId);
   }
 
   /** Whether any container (running or not) was created from image `imageId`: `image rm` refuses then. */
@@ -147,6 +152,11 @@ export class RuntimeManager {
    */
   cgroupOfRunning(reference: string): CgroupPath | undefined {
     return this.queries.cgroupOfRunning(reference);
+  }
+
+  /** The cgroup path of the container `reference` names, running or not (it exists only while it runs). */
+  cgroupOf(reference: string): CgroupPath | undefined {
+    return this.queries.cgroupOf(reference);
   }
 
   /** Bytes through the published ports of the container at `cgroupPath`, as one pseudo-interface. */

@@ -4,6 +4,7 @@
  * published ports' byte counters, and the logs (read once or followed while a run lasts).
  */
 import * as path from 'node:path';
+import type { RestartPolicyState, StoredCpuLimits } from '../limits';
 import type { CgroupPath, NetworkInterfaceSample } from '../model';
 import { conflict } from './errors';
 import { inspectContainer } from './inspect';
@@ -20,10 +21,22 @@ export class Queries {
     return [...this.state.all()].filter((c) => !c.removed).map((c) => this.summary(c));
   }
 
-  storedCpuLimits(containerId: string): { nanoCpus?: number } | undefined {
+  storedCpuLimits(containerId: string): StoredCpuLimits | undefined {
     const container = this.state.get(containerId);
-    const nanoCpus = container?.record.hostConfig.limits.nanoCpus;
-    return nanoCpus ? { nanoCpus } : undefined;
+    if (!container) return undefined;
+    const { nanoCpus, cpuQuota, cpuPeriod } = container.record.hostConfig.limits;
+    const stored: StoredCpuLimits = {};
+    if (nanoCpus) stored.nanoCpus = nanoCpus;
+    if (cpuQuota !== undefined && cpuQuota > 0) stored.cpuQuota = cpuQuota;
+    if (cpuPeriod) stored.cpuPeriod = cpuPeriod;
+    return Object.keys(stored).length > 0 ? stored : undefined;
+  }
+
+  restartPolicyOf(containerId: string): RestartPolicyState | undefined {
+    const container = this.state.get(containerId);
+    if (!container || container.removed) return undefined;
+    const { restartPolicy, autoRemove } = container.record.hostConfig;
+    return { policy: { ...restartPolicy }, autoRemove };
   }
 
   isImageInUse(imageId: string): boolean {
@@ -40,6 +53,15 @@ export class Queries {
     try {
       const container = this.state.find(reference);
       return container.isRunning && !container.removed ? container.cgroupPath : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  cgroupOf(reference: string): CgroupPath | undefined {
+    try {
+      const container = this.state.find(reference);
+      return container.removed ? undefined : container.cgroupPath;
     } catch {
       return undefined;
     }

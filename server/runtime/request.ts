@@ -4,10 +4,12 @@
  * Nothing here touches the filesystem; image lookup and name uniqueness come later.
  */
 import * as net from 'node:net';
+import { LimitError } from '../limits/errors';
+import { parseRestartPolicyText } from '../limits/restart-policy';
 import { parseNanoCpus, parseRamInBytes } from '../limits/units';
 import { badRequest, quoteInput, RuntimeError } from './errors';
 import { validateContainerName } from './names';
-import type { ContainerLimits, PortBinding, RestartPolicy, RestartPolicyName } from './types';
+import type { ContainerLimits, PortBinding, RestartPolicy } from './types';
 
 /** Linux HOST_NAME_MAX. Units: characters. */
 const MAX_HOSTNAME_LENGTH = 64;
@@ -92,7 +94,7 @@ export function parseCreateRequest(body: unknown): CreateOptions {
     limits: { nanoCpus: 0, memoryBytes: 0, memorySwapBytes: 0, pidsLimit: null },
     memorySwapGiven: false,
     portBindings: parsePublish(stringArray(request, 'publish') ?? []),
-    restartPolicy: parseRestartPolicy(optionalString(request, 'restart') ?? 'no'),
+    restartPolicy: parseRestartPolicy(optionalString(request, 'restart') || 'no'),
     autoRemove: optionalBoolean(request, 'autoRemove') ?? false,
     labels: parseLabels(request['labels']),
   };
@@ -309,17 +311,12 @@ function portNumber(text: string, zeroAllowed: boolean, bad: (why: string) => Ru
   return port;
 }
 
-/** `--restart`: no | always | unless-stopped | on-failure[:N], with docker's messages. */
+/** `--restart`: no | always | unless-stopped | on-failure[:N], with docker's messages (shared with `update`). */
 export function parseRestartPolicy(text: string): RestartPolicy {
-  const [name, count, ...extra] = text.split(':');
-  const names: RestartPolicyName[] = ['no', 'on-failure', 'always', 'unless-stopped'];
-  if (!names.includes(name as RestartPolicyName) || extra.length > 0) {
-    throw badRequest('invalid_restart_policy', `invalid restart policy ${quoteInput(text, 40)}: use no, always, unless-stopped or on-failure[:max-retries]`);
+  try {
+    return parseRestartPolicyText(text);
+  } catch (error) {
+    if (error instanceof LimitError) throw badRequest(error.code, error.message);
+    throw error;
   }
-  if (count === undefined) return { name: name as RestartPolicyName, maximumRetryCount: 0 };
-  if (name !== 'on-failure') {
-    throw badRequest('invalid_restart_policy', `invalid restart policy format: maximum retry count can only be used with 'on-failure'`);
-  }
-  if (!/^\d{1,9}$/.test(count)) throw badRequest('invalid_restart_policy', 'invalid restart policy format: maximum retry count must be an integer');
-  return { name: 'on-failure', maximumRetryCount: Number(count) };
 }

@@ -25,16 +25,44 @@ export interface RestartPolicy {
   maximumRetryCount: number;
 }
 
-/** Limits applied to the container's cgroup before its process runs. 0 / null = not set. */
+/** A throttle on one block device, as docker stores it (BlkioDeviceReadBps: [{Path, Rate}]). */
+export interface DeviceRate {
+  /** The path as given (resolved to MAJ:MIN at each start). */
+  path: string;
+  /** Units: bytes per second (…Bps) or operations per second (…Iops). */
+  rate: number;
+}
+
+/**
+ * Limits applied to the container's cgroup before its process runs: what `run` set, with every
+ * later `update` merged in as docker's UpdateContainer merges it. 0 / null / absent = not set (the
+ * optional fields came with `update`; a spec.json written before them has none).
+ */
 export interface ContainerLimits {
   /** Units: nano-CPUs (1e9 = one CPU). */
   nanoCpus: number;
+  /** CFS quota (--cpu-quota); -1 = no cap. Units: microseconds. */
+  cpuQuota?: number;
+  /** CFS period (--cpu-period). Units: microseconds. */
+  cpuPeriod?: number;
+  /** Units: shares (v1 cpu.shares; converted to cpu.weight on v2). */
+  cpuShares?: number;
+  /** CPU list, e.g. "0-1,3". */
+  cpusetCpus?: string;
   /** Units: bytes. */
   memoryBytes: number;
+  /** Soft limit (--memory-reservation). Units: bytes. */
+  memoryReservationBytes?: number;
   /** Memory + swap; -1 = unlimited, 0 = not set. Units: bytes. */
   memorySwapBytes: number;
-  /** null = unlimited. Units: tasks (count). */
+  /** null = never set; 0 = set to unlimited by an update (docker stores 0 for -1). Units: tasks (count). */
   pidsLimit: number | null;
+  /** Units: weight, 10–1000. */
+  blkioWeight?: number;
+  deviceReadBps?: DeviceRate[];
+  deviceWriteBps?: DeviceRate[];
+  deviceReadIops?: DeviceRate[];
+  deviceWriteIops?: DeviceRate[];
 }
 
 export interface ContainerConfig {
@@ -76,6 +104,11 @@ export interface ContainerState {
   finishedAt: string;
   exitCode: number;
   oomKilled: boolean;
+  /**
+   * OOM kills of the current run already reported as `oom` events (absent in older spec.json: 0),
+   * so an agent that re-adopts the container reports only the kills it missed. Units: kills (count).
+   */
+  oomKillsReported?: number;
   /** Why the last start failed ("" when it did not). */
   error: string;
   /** Units: restarts (count). */

@@ -24,6 +24,14 @@ export interface AgentProcess {
   /** Everything the agent wrote to stderr so far. */
   output(): string;
   get(pathname: string, token?: string): Promise<Response>;
+  /**
+   * Stops the agent (SIGTERM) and starts a new one on the same state directory, cgroup parent and
+   * flags, as after an upgrade: its containers keep running under their shims and are re-adopted.
+   * `url` and `process` then name the new agent.
+   */
+  restart(): Promise<void>;
+  /** SIGKILL, as a crash: nothing is cleaned up (a later agent on the same state directory re-adopts). */
+  kill(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -50,59 +58,87 @@ export function isolatedAgentArgs(extraArgs: readonly string[]): { args: string[
 export interface AgentProcessOptions {
   /** Where the state directory goes (default: the system's temp directory). */
   stateDirParent?: string;
+  /** An existing state directory to run on (the caller's: kept at stop, e.g. for a second agent). */
+  stateDir?: string;
 }
 
 export async function startAgentProcess(t: ExecutionContext, extraArgs: string[] = [], options: AgentProcessOptions = {}): Promise<AgentProcess> {
-  const stateDir = fs.mkdtempSync(path.join(options.stateDirParent ?? os.tmpdir(), 'capstan-agent-'));
+  const stateDir = options.stateDir ?? fs.mkdtempSync(path.join(options.stateDirParent ?? os.tmpdir(), 'capstan-agent-'));
   const { args, cgroupParent, removeParent } = isolatedAgentArgs(extraArgs);
-  const child = spawn(process.execPath, [CLI, 'agent', '--listen', '127.0.0.1:0', '--state-dir', stateDir, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
   let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => {
-        const timer = setTimeout(() => {
-          child.kill('SIGKILL');
-        }, 5000);
-        child.once('exit', () => {
-          clearTimeout(timer);
-          resolve(undefined);
-        });
-      });
+  const agentFile = path.join(stateDir, 'agent.json');
+
+  const launch = async (): Promise<{ child: ChildProcess; url: string }> => {
+    fs.rmSync(agentFile, { force: true });
+    const child = spawn(process.execPath, [CLI, 'agent', '--listen', '127.0.0.1:0', '--state-dir', stateDir, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const deadline = Date.now() + 60_000;
+    while (!fs.existsSync(agentFile)) {
+      if (child.exitCode !== null) throw new Error(`agent exited with ${child.exitCode}:\n${output}`);
+      if (Date.now() > deadline) throw new Error(`agent did not start within 60 s:\n${output}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    fs.rmSync(stateDir, { recursive: true, force: true });
+    const { url } = JSON.parse(fs.readFileSync(agentFile, 'utf8')) as { url: string };
+    return { child, url };
+  };
+  const terminate = async (child: ChildProcess): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    await new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+      }, 5000);
+      child.once('exit', () => {
+        clearTimeout(timer);
+        resolve(undefined);
+      });
+    });
+  };
+
+  let current: { child: ChildProcess; url: string } | undefined;
+  const stop = async (): Promise<void> => {
+    if (current) await terminate(current.child);
+    // A state directory the caller gave is the caller's (a later agent may run on it).
+    if (options.stateDir === undefined) fs.rmSync(stateDir, { recursive: true, force: true });
     await removeParent();
   };
+  const kill = async (): Promise<void> => {
+    const child = current?.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  };
   t.teardown(stop);
+  current = await launch();
 
-  const agentFile = path.join(stateDir, 'agent.json');
-  const deadline = Date.now() + 60_000;
-  while (!fs.existsSync(agentFile)) {
-    if (child.exitCode !== null) throw new Error(`agent exited with ${child.exitCode}:\n${output}`);
-    if (Date.now() > deadline) throw new Error(`agent did not start within 60 s:\n${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  const { url } = JSON.parse(fs.readFileSync(agentFile, 'utf8')) as { url: string };
   const { tokens } = JSON.parse(fs.readFileSync(path.join(stateDir, 'tokens.json'), 'utf8')) as {
     tokens: Array<{ role: string; token: string }>;
   };
   const viewerToken = tokens.find((token) => token.role === 'viewer')!.token;
   const operatorToken = tokens.find((token) => token.role === 'operator')!.token;
-  return {
-    url,
+  const agent: AgentProcess = {
+    url: current.url,
     stateDir,
     cgroupParent,
     viewerToken,
     operatorToken,
-    process: child,
+    process: current.child,
     output: () => output,
-    get: (pathname, token) => fetch(url + pathname, token ? { headers: { authorization: `Bearer ${token}` } } : {}),
+    get: (pathname, token) => fetch(agent.url + pathname, token ? { headers: { authorization: `Bearer ${token}` } } : {}),
+    restart: async () => {
+      if (current) await terminate(current.child);
+      current = await launch();
+      agent.url = current.url;
+      agent.process = current.child;
+    },
+    kill,
     stop,
   };
+  return agent;
 }
 
 export { eventually } from './wait';

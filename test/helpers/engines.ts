@@ -59,6 +59,17 @@ const CLI_TIMEOUT_MS = 120_000;
 /** Where clean-ups go: a test's t.teardown, or a list an after.always hook runs. */
 export type EngineScope = Pick<ExecutionContext, 'teardown'> | Array<() => unknown>;
 
+/** Runs a clean-up list (an after.always hook's), last first; one that fails does not stop the rest. */
+export async function runCleanups(cleanups: Array<() => unknown>): Promise<void> {
+  for (const cleanup of cleanups.splice(0).reverse()) {
+    try {
+      await cleanup();
+    } catch {
+      // Keep cleaning up the rest.
+    }
+  }
+}
+
 export interface CliResult {
   stdout: string;
   stderr: string;

@@ -2,8 +2,8 @@ import test from 'ava';
 import { EventBus, type CapstanEvent } from '../../server/events';
 import { LimitError } from '../../server/limits/errors';
 import { parseLimitRequest } from '../../server/limits/request';
-import { LimitService, settingsToBody, type AppliedLimits } from '../../server/limits/service';
-import { errnoError, freshV1Files, freshV2Files, MemoryControlFiles } from '../../server/limits/testing';
+import { LimitService, settingsToBody, type AppliedLimits, type LimitServiceOptions, type RestartPolicyState } from '../../server/limits/service';
+import { errnoError, freshV1Files, freshV2Files, limitRefusal, MemoryControlFiles } from '../../server/limits/testing';
 import type { CgroupLayout, ContainerInfo } from '../../server/model';
 
 const MiB = 1024 * 1024;
@@ -32,9 +32,11 @@ const statDevice = (path: string) => {
   throw errnoError('ENOENT', path);
 };
 
-function setup(version: 1 | 2, files: Record<string, string> = {}) {
+function setup(version: 1 | 2, files: Record<string, string> = {}, options: { omit?: string[]; service?: Partial<LimitServiceOptions> } = {}) {
   const io = new MemoryControlFiles(version);
-  io.addCgroup(container.cgroupPath, { ...(version === 1 ? freshV1Files() : freshV2Files()), ...files });
+  const all: Record<string, string> = { ...(version === 1 ? freshV1Files() : freshV2Files()), ...files };
+  for (const file of options.omit ?? []) delete all[file];
+  io.addCgroup(container.cgroupPath, all);
   // The parent, for the cpuset availability check.
   io.addCgroup('/capstan', version === 1 ? { 'cpuset.effective_cpus': '0-1' } : { 'cpuset.cpus.effective': '0-1' });
   const bus = new EventBus((error) => {
@@ -51,6 +53,7 @@ function setup(version: 1 | 2, files: Record<string, string> = {}) {
     now: () => 1_700_000_000_000,
     statDevice,
     persist: (applied) => persisted.push(applied),
+    ...options.service,
   });
   return { io, service, events, persisted };
 }
@@ -65,10 +68,10 @@ test('an update writes, reads back, answers with old → new per setting, and pu
   ]);
   t.deepEqual(result.clamped, []);
   t.deepEqual(result.warnings, []);
-  t.is(result.limits.cpus, 0.5);
-  t.is(result.limits.cpuQuotaMicroseconds, 50000);
-  t.is(result.limits.memoryBytes, 64 * MiB);
-  t.is(result.limits.pidsLimit, 100);
+  t.is(result.limits!.cpus, 0.5);
+  t.is(result.limits!.cpuQuotaMicroseconds, 50000);
+  t.is(result.limits!.memoryBytes, 64 * MiB);
+  t.is(result.limits!.pidsLimit, 100);
   t.is(io.get(container.cgroupPath, 'cpu.cfs_quota_us'), '50000');
 
   t.is(events.length, 1);
@@ -117,7 +120,7 @@ test('v2: a memory limit below current usage is refused with the usage, unless f
   );
   t.is(io.get(container.cgroupPath, 'memory.max'), 'max');
   const forced = service.update(container, { memory: '64m', force: true }, { principal: 'p' });
-  t.is(forced.limits.memoryBytes, 64 * MiB);
+  t.is(forced.limits!.memoryBytes, 64 * MiB);
   // Above the usage needs no force.
   t.notThrows(() => service.update(container, { memory: '128m' }, { principal: 'p' }));
 });
@@ -126,7 +129,7 @@ test('v2 cpu shares become cpu.weight with the current runc formula; the change 
   const { service } = setup(2);
   const result = service.update(container, { cpuShares: 2048 }, { principal: 'p' });
   t.deepEqual(result.applied, [{ setting: 'cpuShares', old: '100', new: '174', file: 'cpu.weight' }]);
-  t.is(result.limits.cpuWeight, 174);
+  t.is(result.limits!.cpuWeight, 174);
 });
 
 test('switching between --cpus and --cpu-quota is refused like docker, once one style is stored', (t) => {
@@ -149,7 +152,7 @@ test('device throttles resolve MAJ:MIN from the device and refuse what is not a 
     { setting: 'deviceReadBps', old: '/dev/vda:max', new: '/dev/vda:10MiB', file: 'blkio.throttle.read_bps_device' },
     { setting: 'deviceWriteIops', old: '/dev/vda:max', new: '/dev/vda:500', file: 'blkio.throttle.write_iops_device' },
   ]);
-  t.deepEqual(result.limits.deviceThrottles, [{ major: 254, minor: 0, readBps: 10 * MiB, writeIops: 500 }]);
+  t.deepEqual(result.limits!.deviceThrottles, [{ major: 254, minor: 0, readBps: 10 * MiB, writeIops: 500 }]);
   const notBlock = t.throws(() => service.update(container, { deviceReadBps: ['/dev/null:1mb'] }, { principal: 'p' }), { instanceOf: LimitError });
   t.is(notBlock?.status, 400);
   t.is(notBlock?.message, 'invalid argument "/dev/null:1048576" for "--device-read-bps" flag: /dev/null is not a block device (throttles apply to block devices only)');
@@ -161,7 +164,7 @@ test('device throttles resolve MAJ:MIN from the device and refuse what is not a 
   const v2 = setup(2);
   const removed = v2.service.update(container, { deviceReadBps: ['/dev/vda:10mb'] }, { principal: 'p' });
   t.is(v2.io.get(container.cgroupPath, 'io.max'), `254:0 rbps=${10 * MiB} wbps=max riops=max wiops=max`);
-  t.deepEqual(removed.limits.deviceThrottles, [{ major: 254, minor: 0, readBps: 10 * MiB }]);
+  t.deepEqual(removed.limits!.deviceThrottles, [{ major: 254, minor: 0, readBps: 10 * MiB }]);
   v2.service.update(container, { deviceReadBps: ['/dev/vda:0'] }, { principal: 'p' });
   t.is(v2.io.get(container.cgroupPath, 'io.max'), '');
 });
@@ -170,7 +173,7 @@ test('cpuset requests are checked against the parent\'s CPUs', (t) => {
   const { service } = setup(1);
   const error = t.throws(() => service.update(container, { cpusetCpus: '0-5' }, { principal: 'p' }), { instanceOf: LimitError });
   t.is(error?.message, 'Requested CPUs are not available - requested 0-5, available: 0-1');
-  t.is(service.update(container, { cpusetCpus: '1' }, { principal: 'p' }).limits.cpusetCpus, '1');
+  t.is(service.update(container, { cpusetCpus: '1' }, { principal: 'p' }).limits!.cpusetCpus, '1');
 });
 
 test('a gone cgroup is a 404, the root cgroup a 400, and a failing listener only a warning', (t) => {
@@ -186,4 +189,56 @@ test('a gone cgroup is a 404, the root cgroup a 400, and a failing listener only
   const gone = t.throws(() => service.update(container, { pidsLimit: 7 }, { principal: 'p' }), { instanceOf: LimitError });
   t.is(gone?.status, 404);
   t.is(gone?.message, 'No such container: web (its cgroup /capstan/web no longer exists)');
+});
+
+// ---------------------------------------------------------------- update --restart
+
+const rawCgroup: ContainerInfo = { id: '/system.slice/foo.service', name: '/system.slice/foo.service', cgroupPath: '/system.slice/foo.service', image: '', source: 'systemd', isContainer: false, labels: {} };
+
+function withPolicy(state: RestartPolicyState = { policy: { name: 'no', maximumRetryCount: 0 }, autoRemove: false }, omit: string[] = []) {
+  const made = setup(1, {}, { omit, service: { restartPolicyOf: (c) => (c.source === 'capstan' ? state : undefined) } });
+  made.io.addCgroup(rawCgroup.cgroupPath, freshV1Files());
+  return made;
+}
+
+
+test('update --restart: old → new in the answer and the event, handed to the runtime; no cgroup file written', (t) => {
+  const { io, service, events, persisted } = withPolicy();
+  const result = service.update(container, { restart: 'on-failure:3' }, { principal: 'ops' });
+  t.deepEqual(result.applied, [{ setting: 'restart', old: 'no', new: 'on-failure:3', file: 'restart policy' }]);
+  t.deepEqual(io.writes, []);
+  t.deepEqual(persisted.map((p) => p.settings), [{ restartPolicy: { name: 'on-failure', maximumRetryCount: 3 } }]);
+  t.deepEqual(events.map((e) => e.changes), [result.applied]);
+});
+
+test('update --restart of a container with no cgroup (not running) still applies; limits are then absent', (t) => {
+  const { io, service, persisted } = withPolicy();
+  io.removeCgroup(container.cgroupPath);
+  const result = service.update(container, { restart: 'always' }, { principal: 'ops' });
+  t.is(result.limits, undefined);
+  t.deepEqual(persisted[0]!.settings, { restartPolicy: { name: 'always', maximumRetryCount: 0 } });
+  // A limit needs the cgroup.
+  t.regex(limitRefusal(() => service.update(container, { restart: 'always', memory: '64m' }, { principal: 'ops' })), /^404 no_such_container/);
+});
+
+test("update --restart is refused for a cgroup with no runtime, and (docker's words) for a --rm container", (t) => {
+  const { io, service, persisted } = withPolicy({ policy: { name: 'no', maximumRetryCount: 0 }, autoRemove: true });
+  t.is(
+    limitRefusal(() => service.update(rawCgroup, { restart: 'always', pidsLimit: 5 }, { principal: 'ops' })),
+    '400 no_restart_policy --restart: /system.slice/foo.service is not a container capstan runs (source: systemd): only containers have a restart policy',
+  );
+  t.is(
+    limitRefusal(() => service.update(container, { restart: 'always', pidsLimit: 5 }, { principal: 'ops' })),
+    '409 conflicting_limit --restart: Restart policy cannot be updated because AutoRemove is enabled for the container',
+  );
+  t.deepEqual(io.writes, [], 'nothing half-applied: the pids limit was not written either');
+  t.notThrows(() => service.update(container, { restart: 'no' }, { principal: 'ops' }));
+  t.is(persisted.length, 1);
+});
+
+test('a setting the host drops with a warning is not handed on to be stored (docker keeps BlkioWeight 0 then)', (t) => {
+  const { service, persisted } = withPolicy(undefined, ['blkio.bfq.weight']);
+  const result = service.update(container, { blkioWeight: 300, pidsLimit: 100 }, { principal: 'ops' });
+  t.true(result.warnings.some((w) => w.includes('Block I/O weight')));
+  t.deepEqual(persisted[0]!.settings, { pidsLimit: 100 });
 });

@@ -55,7 +55,7 @@ test('malformed values are a 400 naming the flag and why (docker/pflag wording)'
     400,
     'invalid argument "/dev/vda:10k" for "--device-read-iops" flag: invalid rate for device: /dev/vda:10k. The correct format is <device-path>:<number>. Number must be a positive integer',
   );
-  refused(t, { bogus: 1 }, 400, `unknown field "bogus"; known fields: cpus, cpuQuota, cpuPeriod, cpuShares, cpusetCpus, memory, memoryReservation, memorySwap, pidsLimit, blkioWeight, deviceReadBps, deviceWriteBps, deviceReadIops, deviceWriteIops, force`);
+  refused(t, { bogus: 1 }, 400, `unknown field "bogus"; known fields: cpus, cpuQuota, cpuPeriod, cpuShares, cpusetCpus, memory, memoryReservation, memorySwap, pidsLimit, blkioWeight, deviceReadBps, deviceWriteBps, deviceReadIops, deviceWriteIops, restart, force`);
   refused(t, {}, 400, 'you must provide one or more flags when using this command');
   refused(t, { cpus: 0, memory: '0' }, 400, 'you must provide one or more flags when using this command');
   refused(t, [1, 2], 400, 'the request body must be a JSON object of limits, e.g. {"cpus": 0.5, "memory": "64m"}');

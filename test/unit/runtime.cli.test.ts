@@ -47,6 +47,38 @@ test('inspect -f: field paths and json', (t) => {
   t.throws(() => applyInspectFormat('{{range .X}}{{end}}', value), { instanceOf: CliError });
 });
 
+test('inspect -f prints values as Go prints docker\'s types (measured with docker 20.10)', (t) => {
+  const value = {
+    HostConfig: {
+      RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 3 },
+      PidsLimit: null,
+      BlkioWeightDevice: [],
+      BlkioDeviceReadBps: null,
+      BlkioDeviceWriteIOps: [{ Path: '/dev/vda', Rate: 100 }, { Path: '/dev/vdb', Rate: 7 }],
+      CpusetCpus: '',
+      PortBindings: { '80/tcp': [{ HostIp: '', HostPort: '8080' }] },
+    },
+    Config: { Labels: { b: '2', a: '1' } },
+  };
+  const print = (field: string): string => applyInspectFormat(`{{.${field}}}`, value);
+  t.is(print('HostConfig.RestartPolicy'), '{on-failure 3}');
+  t.is(print('HostConfig.PidsLimit'), '<nil>');
+  t.is(print('HostConfig.BlkioWeightDevice'), '[]');
+  t.is(print('HostConfig.BlkioDeviceReadBps'), '[]');
+  t.is(print('HostConfig.BlkioDeviceWriteIOps'), '[/dev/vda:100 /dev/vdb:7]');
+  t.is(print('HostConfig.CpusetCpus'), '');
+  t.is(print('HostConfig.PortBindings'), 'map[80/tcp:[{ 8080}]]');
+  t.is(print('Config.Labels'), 'map[a:1 b:2]');
+  t.is(applyInspectFormat('{{json .HostConfig.BlkioDeviceReadBps}}', value), 'null');
+  // A field whose Go name differs (CPUShares) sends docker's CLI to the raw JSON for the whole template.
+  const mixed = { HostConfig: { ...value.HostConfig, CpuShares: 0 } };
+  t.is(
+    applyInspectFormat('{{.HostConfig.CpuShares}}|{{.HostConfig.RestartPolicy}}|{{.HostConfig.PidsLimit}}|{{.HostConfig.BlkioDeviceWriteIOps}}', mixed),
+    '0|map[MaximumRetryCount:3 Name:on-failure]|<no value>|[map[Path:/dev/vda Rate:100] map[Path:/dev/vdb Rate:7]]',
+  );
+  t.is(applyInspectFormat('{{.HostConfig.RestartPolicy}}|{{.HostConfig.PidsLimit}}', mixed), '{on-failure 3}|<nil>');
+});
+
 test("logs --since/--until: docker's durations, Unix seconds and RFC 3339", (t) => {
   const now = Date.parse('2024-05-01T12:00:00Z');
   t.is(parseLogTime('10m', '--since', now), now - 600_000);

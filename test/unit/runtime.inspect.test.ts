@@ -1,6 +1,8 @@
 import test from 'ava';
-import { inspectContainer, portMap } from '../../server/runtime/inspect';
-import type { ContainerRecord } from '../../server/runtime/types';
+import { parseLimitRequest } from '../../server/limits/request';
+import { inspectContainer, portMap, resourcesOf } from '../../server/runtime/inspect';
+import { limitRequestOf, mergeLimitUpdate } from '../../server/runtime/limits';
+import type { ContainerLimits, ContainerRecord } from '../../server/runtime/types';
 import { ZERO_TIME } from '../../server/runtime/types';
 
 function record(): ContainerRecord {
@@ -89,4 +91,54 @@ test('port maps group bindings by container port, in numeric order', (t) => {
     { hostIp: '127.0.0.1', hostPort: 1, containerPort: 99, protocol: 'tcp' },
     { hostIp: '::1', hostPort: 3, containerPort: 99, protocol: 'tcp' },
   ])), ['99/tcp', '1000/tcp']);
+});
+
+const MiB = 1024 * 1024;
+
+/** Docker 20.10's HostConfig resource fields of `docker run busybox` (measured with this repo's test dockerd). */
+const DOCKER_FRESH = {
+  CpuShares: 0, Memory: 0, NanoCpus: 0, BlkioWeight: 0, BlkioWeightDevice: [],
+  BlkioDeviceReadBps: null, BlkioDeviceWriteBps: null, BlkioDeviceReadIOps: null, BlkioDeviceWriteIOps: null,
+  CpuPeriod: 0, CpuQuota: 0, CpusetCpus: '', CpusetMems: '', MemoryReservation: 0, MemorySwap: 0, PidsLimit: null,
+};
+
+function limits(partial: Partial<ContainerLimits> = {}): ContainerLimits {
+  return { nanoCpus: 0, memoryBytes: 0, memorySwapBytes: 0, pidsLimit: null, ...partial };
+}
+
+test('HostConfig has every resource key with docker\'s zero values (no <no value> in templates)', (t) => {
+  t.deepEqual(resourcesOf(limits()), DOCKER_FRESH);
+  const value = inspectContainer(record(), facts) as Record<string, any>;
+  for (const key of Object.keys(DOCKER_FRESH)) t.true(key in value['HostConfig'], key);
+});
+
+test('the issue\'s update, merged as docker merges it, shows as docker shows it', (t) => {
+  const stored = limits();
+  mergeLimitUpdate(stored, parseLimitRequest({ cpus: '1.5', memoryReservation: '64m', pidsLimit: '100', blkioWeight: '300', cpusetCpus: '0', restart: 'on-failure:3' }));
+  // docker: NanoCpus for --cpus at update too, quota and period stay 0.
+  t.deepEqual(resourcesOf(stored), { ...DOCKER_FRESH, NanoCpus: 1_500_000_000, MemoryReservation: 64 * MiB, PidsLimit: 100, BlkioWeight: 300, CpusetCpus: '0' });
+});
+
+test('run limits then an update of each: docker\'s values (pids -1 is stored as 0, swap as given)', (t) => {
+  const stored = limits({ nanoCpus: 500_000_000, memoryBytes: 64 * MiB, memorySwapBytes: 128 * MiB, pidsLimit: 50 });
+  mergeLimitUpdate(stored, parseLimitRequest({ cpus: '1.5', memory: '96m', memorySwap: '200m', memoryReservation: '32m', pidsLimit: '-1', cpuShares: '512', cpusetCpus: '0' }));
+  t.deepEqual(resourcesOf(stored), {
+    ...DOCKER_FRESH, NanoCpus: 1_500_000_000, Memory: 96 * MiB, MemorySwap: 200 * MiB, MemoryReservation: 32 * MiB, PidsLimit: 0, CpuShares: 512, CpusetCpus: '0',
+  });
+});
+
+test('quota and period are stored as given (-1 too); throttles by path, a rate of 0 removes one', (t) => {
+  const stored = limits();
+  mergeLimitUpdate(stored, parseLimitRequest({ cpuQuota: '50000', cpuPeriod: '200000', deviceReadBps: ['/dev/vda:1mb'], deviceWriteIops: ['/dev/vda:100', '/dev/vdb:7'] }));
+  t.like(resourcesOf(stored), {
+    CpuQuota: 50_000, CpuPeriod: 200_000, NanoCpus: 0,
+    BlkioDeviceReadBps: [{ Path: '/dev/vda', Rate: MiB }], BlkioDeviceWriteIOps: [{ Path: '/dev/vda', Rate: 100 }, { Path: '/dev/vdb', Rate: 7 }],
+  });
+  mergeLimitUpdate(stored, parseLimitRequest({ cpuQuota: '-1', deviceReadBps: ['/dev/vda:0'], deviceWriteIops: ['/dev/vda:200'] }));
+  t.like(resourcesOf(stored), { CpuQuota: -1, CpuPeriod: 200_000, BlkioDeviceReadBps: null, BlkioDeviceWriteIOps: [{ Path: '/dev/vda', Rate: 200 }, { Path: '/dev/vdb', Rate: 7 }] });
+  // Each start writes what is stored: a positive quota only, devices by path.
+  t.deepEqual(limitRequestOf(stored), { force: false, cpuPeriod: 200_000, deviceWriteIops: [{ path: '/dev/vda', rate: 200 }, { path: '/dev/vdb', rate: 7 }] });
+  t.deepEqual(limitRequestOf(limits({ pidsLimit: 0, cpuShares: 512, memoryReservationBytes: 32 * MiB, blkioWeight: 300, cpusetCpus: '0' })), {
+    force: false, cpuShares: 512, cpusetCpus: '0', memoryReservation: 32 * MiB, blkioWeight: 300,
+  });
 });

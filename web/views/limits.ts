@@ -188,8 +188,11 @@ export function limitsPanel(ctx: AppContext, info: ContainerInfo, onApplied: (li
       const clamped = answer.clamped.map((c) => h('li', { class: 'warning' }, `${JSON.stringify(c)}`));
       replaceChildren(result, h('p', null, 'Applied.'), h('ul', null, ...lines, ...warnings, ...clamped));
       for (const input of inputs.values()) input.value = '';
-      show(answer.limits);
-      onApplied(answer.limits);
+      // The editor always changes limits, so the answer has them (only a restart-policy update may not).
+      if (answer.limits) {
+        show(answer.limits);
+        onApplied(answer.limits);
+      }
       toast('success', `Limits of ${info.name} updated`, answer.applied.map((c) => `${c.setting}: ${c.old} → ${c.new}. `));
     } catch (problem) {
       setText(result, '');

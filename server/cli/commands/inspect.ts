@@ -19,21 +19,90 @@ function lookup(value: unknown, fieldPath: string): unknown {
   return current;
 }
 
-function show(value: unknown): string {
+/**
+ * Fields of docker's inspect types that are slices (a JSON null prints `[]` in a template, as a
+ * nil slice does in Go) or maps (`map[k:v]`, keys sorted); any other null is a nil pointer
+ * (`<nil>`) and any other object a struct (`{v1 v2}`, its fields in order).
+ */
+const SLICE_FIELDS = new Set([
+  'Args', 'Binds', 'BlkioWeightDevice', 'BlkioDeviceReadBps', 'BlkioDeviceWriteBps', 'BlkioDeviceReadIOps', 'BlkioDeviceWriteIOps',
+  'CapAdd', 'CapDrop', 'Cmd', 'Devices', 'DeviceCgroupRules', 'DeviceRequests', 'Dns', 'DnsOptions', 'DnsSearch', 'Entrypoint', 'Env',
+  'ExtraHosts', 'GroupAdd', 'Links', 'Mounts', 'SecurityOpt', 'Ulimits', 'VolumesFrom', 'MaskedPaths', 'ReadonlyPaths', 'ConsoleSize',
+]);
+const MAP_FIELDS = new Set(['Labels', 'PortBindings', 'ExposedPorts', 'Ports', 'Volumes', 'Data', 'Options', 'Networks', 'Sysctls', 'Tmpfs', 'StorageOpt', 'Annotations']);
+
+/** Go's fmt.Print of a decoded inspect value, as `docker inspect -f '{{.Field}}'` prints it. */
+function goPrint(value: unknown, field: string): string {
   if (value === undefined) return '<no value>';
-  if (value === null) return '<nil>';
+  if (value === null) {
+    if (SLICE_FIELDS.has(field)) return '[]';
+    return MAP_FIELDS.has(field) ? 'map[]' : '<nil>';
+  }
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map((item) => goPrint(item, '')).join(' ')}]`;
+  const object = value as Record<string, unknown>;
+  const keys = Object.keys(object);
+  // blkiodev.ThrottleDevice and WeightDevice have String(): "Path:Rate", "Path:Weight".
+  if (keys.length === 2 && keys[0] === 'Path' && (keys[1] === 'Rate' || keys[1] === 'Weight')) return `${String(object['Path'])}:${String(object[keys[1]])}`;
+  if (MAP_FIELDS.has(field)) return `map[${[...keys].sort().map((key) => `${key}:${goPrint(object[key], '')}`).join(' ')}]`;
+  return `{${keys.map((key) => goPrint(object[key], key)).join(' ')}}`;
+}
+
+/** Go's fmt.Print of a value decoded from JSON into interface{} (json.Number kept as text). */
+function rawPrint(value: unknown): string {
+  if (value === undefined || value === null) return '<nil>';
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (Array.isArray(value)) return `[${value.map(rawPrint).join(' ')}]`;
+  const object = value as Record<string, unknown>;
+  return `map[${Object.keys(object).sort().map((key) => `${key}:${rawPrint(object[key])}`).join(' ')}]`;
+}
+
+/**
+ * JSON keys whose Go field is spelled differently (NanoCpus is Resources.NanoCPUs, Id is
+ * ContainerJSON.ID): a template naming one fails on docker's typed value.
+ */
+const RENAMED_IN_GO = new Set([
+  'Id', 'CpuShares', 'NanoCpus', 'CpuPeriod', 'CpuQuota', 'CpuRealtimePeriod', 'CpuRealtimeRuntime', 'CpuCount', 'CpuPercent', 'HostIp', 'IOMaximumIOps', 'IOMaximumBandwidth',
+]);
+
+/**
+ * docker's CLI runs a -f template on its typed value first and, when that fails (a field its Go
+ * type does not have, under that spelling), runs the whole template again on the raw JSON
+ * (cli/command/inspect TemplateInspector). The raw pass prints differently: a null field is
+ * `<no value>`, a struct `map[k:v]`. So `{{.HostConfig.RestartPolicy}}` prints `{no 0}`, but
+ * `{{.HostConfig.CpuShares}} {{.HostConfig.RestartPolicy}}` prints `0 map[MaximumRetryCount:0 Name:no]`.
+ */
+function typedPassFails(fieldPaths: readonly string[], value: unknown): boolean {
+  return fieldPaths.some((fieldPath) => {
+    if (fieldPath === '.') return false;
+    const keys = fieldPath.slice(1).split('.');
+    if (keys.some((key) => RENAMED_IN_GO.has(key))) return true;
+    // A field the type lacks; a map (Labels) just has no such key, which is no error.
+    const parent = lookup(value, fieldPath.slice(0, fieldPath.lastIndexOf('.')) || '.');
+    const parentKey = keys.length > 1 ? keys[keys.length - 2]! : '';
+    return lookup(value, fieldPath) === undefined && !MAP_FIELDS.has(parentKey) && parent !== undefined;
+  });
 }
 
 /** Expands `{{.Path}}` and `{{json .Path}}` actions; anything else is an error, as Go's parser would say. */
 export function applyInspectFormat(format: string, value: unknown): string {
-  return format.replace(/\{\{-?\s*(.*?)\s*-?\}\}/g, (_whole, action: string) => {
+  const actions = /\{\{-?\s*(.*?)\s*-?\}\}/g;
+  const fieldPaths: string[] = [];
+  for (const [, action] of format.matchAll(actions)) {
+    const json = /^json\s+(\.[A-Za-z0-9_.]*)$/.exec(action!);
+    if (json) fieldPaths.push(json[1]!);
+    else if (/^\.[A-Za-z0-9_.]*$/.test(action!)) fieldPaths.push(action!);
+    else throw new CliError(`template parsing error: capstan supports {{.Field.Path}} and {{json .Field.Path}}, not {{${action}}}`, 1);
+  }
+  const raw = typedPassFails(fieldPaths, value);
+  return format.replace(actions, (_whole, action: string) => {
     const json = /^json\s+(\.[A-Za-z0-9_.]*)$/.exec(action);
     if (json) return JSON.stringify(lookup(value, json[1]!) ?? null);
-    if (/^\.[A-Za-z0-9_.]*$/.test(action)) return show(lookup(value, action));
-    throw new CliError(`template parsing error: capstan supports {{.Field.Path}} and {{json .Field.Path}}, not {{${action}}}`, 1);
+    const found = lookup(value, action);
+    if (raw) return found === undefined || found === null ? '<no value>' : rawPrint(found);
+    return goPrint(found, action.slice(action.lastIndexOf('.') + 1));
   });
 }
 

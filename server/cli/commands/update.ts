@@ -1,6 +1,6 @@
 /**
- * `capstan update [OPTIONS] CONTAINER...`: docker update's resource flags (plus block-device
- * throttles and --force), applied live through PATCH /api/v1/containers/:ref/limits.
+ * `capstan update [OPTIONS] CONTAINER...`: docker update's resource flags and --restart (plus
+ * block-device throttles and --force), applied live through PATCH /api/v1/containers/:ref/limits.
  *
  * Like docker: the flag values go to the agent as typed (it parses sizes like RAMInBytes and
  * validates with Docker's messages), each container updated prints its name as given, warnings go
@@ -30,6 +30,7 @@ const VALUE_FLAGS: ReadonlyArray<FlagSpec & { field: string }> = [
   { name: 'memory-reservation', kind: 'string', valueName: 'bytes', field: 'memoryReservation', description: 'Memory soft limit' },
   { name: 'memory-swap', kind: 'string', valueName: 'bytes', field: 'memorySwap', description: "Swap limit equal to memory plus swap: '-1' to enable unlimited swap" },
   { name: 'pids-limit', kind: 'string', valueName: 'int', field: 'pidsLimit', description: 'Tune container pids limit (set -1 for unlimited)' },
+  { name: 'restart', kind: 'string', field: 'restart', description: 'Restart policy to apply when a container exits' },
 ];
 
 const FLAGS: readonly FlagSpec[] = [
