@@ -10,7 +10,7 @@
  * destroy the answer before the client reads it (Apache's "lingering close" does the same).
  */
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type { NextFunction, Request, Response } from 'express';
 import { sendError } from './errors';
 
@@ -27,10 +27,13 @@ const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json$/i;
 /**
  * After `socket` has been given its answer: half-close it, then read and drop what the client still
  * sends, until it closes its side or `maxBytes`/`maxMs` are reached; then the socket is destroyed.
+ * `input` is where the client's bytes arrive: the socket itself on an upgraded connection, the
+ * request on a plain one (node's HTTP parser reads the socket then, and the request must flow
+ * for it to go on reading).
  */
-export function lingeringClose(socket: Duplex | null | undefined, maxBytes = LINGER_MAX_BYTES, maxMs = LINGER_MAX_MS): void {
+export function lingeringClose(socket: Duplex | null | undefined, input: Readable | null = socket ?? null, maxBytes = LINGER_MAX_BYTES, maxMs = LINGER_MAX_MS): void {
   // The client may have gone already: node then detaches the socket from the request.
-  if (!socket || socket.destroyed) return;
+  if (!socket || socket.destroyed || !input) return;
   let dropped = 0;
   const finish = (): void => {
     clearTimeout(timer);
@@ -38,7 +41,8 @@ export function lingeringClose(socket: Duplex | null | undefined, maxBytes = LIN
   };
   const timer = setTimeout(finish, maxMs);
   timer.unref();
-  socket.on('data', (chunk: Buffer) => {
+  input.removeAllListeners('data');
+  input.on('data', (chunk: Buffer) => {
     dropped += chunk.length;
     if (dropped > maxBytes) finish();
   });
@@ -46,25 +50,30 @@ export function lingeringClose(socket: Duplex | null | undefined, maxBytes = LIN
   socket.once('close', () => clearTimeout(timer));
   socket.on('error', finish);
   socket.end();
-  socket.resume();
+  input.resume();
 }
 
 /**
- * Middleware at the front of the app: when an answer went out before the request body was read (a
- * refusal: 401, 403, 413, 404 ...), the connection is closed gently and boundedly instead of node
- * reading the rest of the body, however long, to keep the connection alive.
+ * Middleware at the front of the app: when an answer starts before the request body was read (a
+ * refusal: 401, 403, 413, 404 ...), it says `Connection: close`, so the client sends nothing more
+ * on this connection, and node's close after the answer becomes a lingering one (above) instead
+ * of a reset, or instead of node reading the rest of the body, however long, to keep the
+ * connection alive.
  */
 export function closeAfterUnreadBody(request: Request, response: Response, next: NextFunction): void {
-  response.once('finish', () => {
-    if (request.complete || request.readableEnded) return;
+  const writeHead = response.writeHead;
+  // node's implicit headers (res.end without writeHead) go through writeHead too.
+  response.writeHead = function (this: Response, ...args: unknown[]) {
     const socket = request.socket as Socket | null;
-    // Whatever still arrives goes through the parser into the request, which drops it (no
-    // listener, flowing); the linger below counts it on the socket and ends the connection.
-    request.unpipe();
-    request.removeAllListeners('data');
-    request.resume();
-    lingeringClose(socket);
-  });
+    // request.complete is false until node has parsed the end of the message, which for a request
+    // without a body may come after a synchronous handler answered: only a declared body counts.
+    if (hasBody(request) && !request.complete && socket && !this.headersSent) {
+      this.setHeader('Connection', 'close');
+      // With "Connection: close" node ends the socket with destroySoon() once the answer is written.
+      socket.destroySoon = () => lingeringClose(socket, request);
+    }
+    return (writeHead as (...a: unknown[]) => Response).apply(this, args);
+  } as Response['writeHead'];
   next();
 }
 
