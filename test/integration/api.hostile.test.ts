@@ -10,6 +10,7 @@
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { detectLayout } from '../../server/cgroup/layout';
@@ -429,6 +430,30 @@ test.serial('a 64 MiB body gets its 413 (and a 401 without a token) read by the 
   // The run Upgrade path refuses its oversized create body the same way.
   const run = await sendHuge(agent, '/api/v1/containers/run', 64 * MiB, { ...json64, authorization: `Bearer ${agent.operatorToken}`, connection: 'Upgrade', upgrade: 'tcp' });
   t.is(run.status, 413, run.body);
+  // A client that never stops sending: the agent answers, reads on for a bounded amount, then ends
+  // the connection; the client has its answer and has not been made to send its whole gigabyte.
+  const endless = await new Promise<{ answer: string; writtenBytes: number }>((resolve) => {
+    const socket = net.connect(Number(new URL(agent.url).port), '127.0.0.1');
+    let answer = '';
+    let writtenBytes = 0;
+    const chunk = Buffer.alloc(MiB, 0x20);
+    socket.on('data', (data: Buffer) => (answer += data.toString('latin1')));
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve({ answer, writtenBytes }));
+    socket.write(`POST /api/v1/containers HTTP/1.1\r\nHost: agent\r\nContent-Type: application/json\r\nContent-Length: ${1024 * MiB}\r\n\r\n`);
+    const write = (): void => {
+      while (!socket.destroyed && writtenBytes < 1024 * MiB) {
+        writtenBytes += chunk.length;
+        if (!socket.write(chunk)) {
+          socket.once('drain', write);
+          return;
+        }
+      }
+    };
+    write();
+  });
+  t.regex(endless.answer, /^HTTP\/1\.1 401 /);
+  t.true(endless.writtenBytes < 256 * MiB, `the agent let the client write ${endless.writtenBytes / MiB} MiB before ending the connection`);
   // And the agent is fine afterwards, on new connections.
   t.is((await send(agent, 'GET', '/api/v1/machine', { token: agent.viewerToken })).status, 200);
   t.is(agent.process.exitCode, null);
