@@ -26,18 +26,19 @@
       "cflags": ["-Wall", "-Wextra", "-Wunused-parameter", "-std=c11"],
     },
     {
-      # The per-container parent process (server/runtime/shim-protocol.ts). Plain C and libc only.
+      # The per-container parent process (server/runtime/shim-protocol.ts). Plain C, libc and
+      # libseccomp (Debian libseccomp-dev, whose libseccomp.a the static link takes).
       "target_name": "capstan-shim",
       "type": "executable",
       "sources": [
         "src/shim/main.c", "src/shim/start.c", "src/shim/exec.c", "src/shim/process.c",
         "src/shim/caps.c", "src/shim/rootfs.c", "src/shim/relay.c", "src/shim/log.c",
-        "src/shim/config.c", "src/shim/json.c", "src/shim/util.c", "src/shim/markers.c",
+        "src/shim/config.c", "src/shim/json.c", "src/shim/util.c", "src/shim/markers.c", "src/shim/seccomp.c",
       ],
       "cflags": ["-Wall", "-Wextra", "-Wunused-parameter", "-std=gnu11"],
       # Static: no dynamic loader work on every container start (the shim uses no NSS lookups).
       "ldflags": ["-static"],
-      "libraries": ["-lm"],
+      "libraries": ["-lseccomp", "-lm"],
     },
   ],
 }

@@ -6,6 +6,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
+const { BUILD_PACKAGES, ensureDebianPackages } = require('./lib/debian');
 
 const repo = path.resolve(__dirname, '..');
 const quiet = process.argv.includes('--quiet');
@@ -39,6 +40,9 @@ function buildNative() {
   const outputs = ['native/build/Release/capstan.node', 'native/build/Release/capstan-readfloor', 'native/build/Release/capstan-shim'];
   const built = Math.min(...outputs.map(mtimeMs));
   if (built > 0 && built >= newestMtimeMs(['native/src', 'native/binding.gyp'])) return;
+  // The shim links libseccomp statically: on a fresh machine the build installs libseccomp-dev
+  // itself (as root; otherwise it says what to install), so `npm install` works there too.
+  ensureDebianPackages(BUILD_PACKAGES, { log });
   log('native addon (node-gyp)');
   const args = [require.resolve('node-gyp/bin/node-gyp.js'), 'rebuild', '-C', 'native'];
   // Debian's nodejs ships its headers in /usr/include/node; point node-gyp there so it never tries

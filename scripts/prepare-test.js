@@ -5,7 +5,7 @@
 // build of whatever is stale.
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
-const { ensureDebianPackages } = require('./lib/debian');
+const { BUILD_PACKAGES, ensureDebianPackages } = require('./lib/debian');
 
 // promtool validates /metrics; busybox-static provides the test workloads' tools.
 // chromium runs the dashboard's browser tests (test/integration/dashboard.test.ts).
@@ -14,7 +14,8 @@ const { ensureDebianPackages } = require('./lib/debian');
 // podman depends on "crun | runc" and its test configuration runs runc.
 const TEST_PACKAGES = ['prometheus', 'busybox-static', 'chromium', 'docker.io', 'podman', 'runc'];
 
-const packages = [...TEST_PACKAGES];
+// BUILD_PACKAGES (libseccomp-dev): the native build below links the shim against it.
+const packages = [...BUILD_PACKAGES, ...TEST_PACKAGES];
 if (process.argv.includes('--vm')) {
   packages.push(...require('../test/vm/packages').VM_DEBIAN_PACKAGES);
 }

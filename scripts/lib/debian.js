@@ -19,6 +19,13 @@ function missingPackages(names) {
   return missing;
 }
 
+/**
+ * What the native build links besides libc: libseccomp (the shim loads each container's seccomp
+ * filter with it, statically linked from libseccomp.a). Installed by the build itself when missing,
+ * so `npm install` on a fresh machine works, and by the test preparation.
+ */
+const BUILD_PACKAGES = ['libseccomp-dev'];
+
 let aptUpdated = false;
 
 /** Installs the named packages if any is missing. Needs root; otherwise says what to install. */
@@ -63,4 +70,4 @@ function withoutServiceStarts(install, policyPath = POLICY_RC_D) {
   }
 }
 
-module.exports = { ensureDebianPackages, missingPackages, withoutServiceStarts, OUR_POLICY };
+module.exports = { BUILD_PACKAGES, ensureDebianPackages, missingPackages, withoutServiceStarts, OUR_POLICY };

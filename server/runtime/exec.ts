@@ -17,7 +17,9 @@ import { parseSignal } from './process';
 import type { RuntimeState } from './runtime-state';
 import { parseExecRequest, type SessionControl, type SessionSink } from './sessions';
 import { readStatus, SHIM_LOG_FILE } from './shim';
-import { DOCKER_DEFAULT_CAPABILITIES, type ExecConfig } from './shim-protocol';
+import { securityOfContainer } from './security/host';
+import { shimSeccomp } from './security/program-cache';
+import type { ExecConfig } from './shim-protocol';
 import { writeFileAtomic } from './store';
 import { connectWhenListening, sendControl } from './unix';
 
@@ -44,6 +46,8 @@ export class ExecSessions {
     };
     const env = mergeEnv([...record.config.env, `HOSTNAME=${record.config.hostname}`, `HOME=${user.home}`], request.env);
     if (request.tty && !env.some((entry) => entry.startsWith('TERM='))) env.push('TERM=xterm');
+    // docker exec runs with the container's capabilities and seccomp profile.
+    const security = securityOfContainer(record.hostConfig);
     const config: ExecConfig = {
       args: request.cmd,
       env,
@@ -56,7 +60,8 @@ export class ExecSessions {
       pid: record.state.pid,
       startTimeTicks: record.state.startTimeTicks,
       cgroupProcsFiles: this.state.options.cgroups.directories(container.cgroupPath).map(({ directory }) => path.join(directory, 'cgroup.procs')),
-      capabilities: [...DOCKER_DEFAULT_CAPABILITIES],
+      capabilities: security.capabilities,
+      seccomp: await shimSeccomp(security.seccomp, this.state.seccompPrograms),
       exitRecordPath: file(names.exit),
     };
     writeFileAtomic(file(names.config), JSON.stringify(config) + '\n');

@@ -27,6 +27,10 @@ export function portMap(bindings: readonly PortBinding[]): PortMap {
   return map;
 }
 
+function nullWhenEmpty(list: readonly string[] | undefined): string[] | null {
+  return list && list.length > 0 ? [...list] : null;
+}
+
 /** docker's [{Path, Rate}] for a stored throttle list; null when there is none, as docker shows it. */
 function deviceRates(rates: readonly DeviceRate[] | undefined): Array<{ Path: string; Rate: number }> | null {
   return rates && rates.length > 0 ? rates.map((entry) => ({ Path: entry.path, Rate: entry.rate })) : null;
@@ -95,8 +99,10 @@ export function inspectContainer(record: ContainerRecord, facts: InspectFacts): 
       PortBindings: portMap(hostConfig.portBindings),
       RestartPolicy: { Name: hostConfig.restartPolicy.name, MaximumRetryCount: hostConfig.restartPolicy.maximumRetryCount },
       AutoRemove: hostConfig.autoRemove,
-      CapAdd: null,
-      CapDrop: null,
+      // As given (Docker shows null for none; a profile file's content is in its seccomp= entry).
+      CapAdd: nullWhenEmpty(hostConfig.capAdd),
+      CapDrop: nullWhenEmpty(hostConfig.capDrop),
+      SecurityOpt: nullWhenEmpty(hostConfig.securityOpt),
       Privileged: false,
       ReadonlyRootfs: config.image === '',
       ...resourcesOf(limits),

@@ -14,7 +14,9 @@ import { applyContainerLimits } from './limits';
 import { publishPorts, type PublishedPorts } from './ports';
 import { nowRfc3339, type ManagedContainer, type RuntimeState } from './runtime-state';
 import { launchShim, type PendingShim } from './shim';
-import { CONTAINER_FILES, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, DOCKER_DEFAULT_CAPABILITIES, type ShimConfig } from './shim-protocol';
+import { hostMaskedPaths, securityOfContainer } from './security/host';
+import { shimSeccomp } from './security/program-cache';
+import { CONTAINER_FILES, DEFAULT_READONLY_PATHS, type ShimConfig } from './shim-protocol';
 import type { SpecWriter } from './spec-writer';
 import { writeFileReplace } from './store';
 import type { ContainerRecord } from './types';
@@ -59,6 +61,7 @@ export class Launcher {
       const prepared = prepareRootfs(this.state.options.rootfs, record, container.directory);
       container.prepared = prepared;
       const user = userIn(prepared, record.config.user);
+      const security = securityOfContainer(record.hostConfig);
 
       // The cgroup, with its limits, exists before the process: the shim puts the child in it before exec.
       try {
@@ -97,9 +100,10 @@ export class Launcher {
         ...(consoleSize ? { consoleSize } : {}),
         rootfs: prepared.rootfs,
         cgroupProcsFiles: cgroups.directories(container.cgroupPath).map(({ directory }) => path.join(directory, 'cgroup.procs')),
-        capabilities: [...DOCKER_DEFAULT_CAPABILITIES],
-        maskedPaths: [...DEFAULT_MASKED_PATHS],
+        capabilities: security.capabilities,
+        maskedPaths: hostMaskedPaths(),
         readonlyPaths: [...DEFAULT_READONLY_PATHS],
+        seccomp: await shimSeccomp(security.seccomp, this.state.seccompPrograms),
         log: { path: path.join(container.directory, CONTAINER_FILES.log), maxBytes: LOG_MAX_BYTES, maxFiles: LOG_MAX_FILES },
         initRecordPath: path.join(container.directory, CONTAINER_FILES.init),
         exitRecordPath: path.join(container.directory, CONTAINER_FILES.exit),

@@ -15,6 +15,7 @@ import { hasSwapAccounting, mergeLimitUpdate, validateContainerLimits } from './
 import { isSameProcess, parseSignal } from './process';
 import type { Removal } from './removal';
 import { parseCreateRequest } from './request';
+import { securityOfContainer } from './security/host';
 import { withTimeout, type ManagedContainer, type RuntimeState } from './runtime-state';
 import type { SpecWriter } from './spec-writer';
 import type { ContainerRecord } from './types';
@@ -61,6 +62,8 @@ export class Lifecycle {
     this.state.assertOpen();
     const request = parseCreateRequest(body);
     validateContainerLimits(request.limits, this.state.hostCpus);
+    // Capabilities this kernel lacks and profiles that do not resolve are refused now, not at a start.
+    securityOfContainer(request);
     const image = this.resolveImage(request.image);
     const warnings: string[] = [];
     const record = buildRecord(request, image, warnings, {

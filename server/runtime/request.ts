@@ -9,6 +9,8 @@ import { parseRestartPolicyText } from '../limits/restart-policy';
 import { parseNanoCpus, parseRamInBytes } from '../limits/units';
 import { badRequest, quoteInput, RuntimeError } from './errors';
 import { validateContainerName } from './names';
+import { CAPABILITY_NAMES, checkCapabilities, effectiveCapAddCapDrop } from './security/capabilities';
+import { checkSecurityOptions } from './security/options';
 import type { ContainerLimits, PortBinding, RestartPolicy } from './types';
 
 /** Linux HOST_NAME_MAX. Units: characters. */
@@ -45,6 +47,11 @@ export interface CreateRequest {
   labels?: Record<string, string>;
   /** The client's terminal size, for a tty. */
   consoleSize?: { rows: number; cols: number };
+  /** docker --security-opt: "seccomp=unconfined", "seccomp=<profile JSON>", "no-new-privileges". */
+  securityOpt?: string[];
+  /** docker --cap-add / --cap-drop: "SYS_ADMIN", "cap_net_admin", "ALL". */
+  capAdd?: string[];
+  capDrop?: string[];
 }
 
 export interface CreateOptions {
@@ -68,11 +75,15 @@ export interface CreateOptions {
   autoRemove: boolean;
   labels: Record<string, string>;
   consoleSize?: { rows: number; cols: number };
+  securityOpt: string[];
+  /** Normalized (CAP_SYS_ADMIN, ALL) and sorted, as Docker's CLI sends them. */
+  capAdd: string[];
+  capDrop: string[];
 }
 
 const FIELDS = new Set<string>([
   'name', 'image', 'cmd', 'entrypoint', 'env', 'workingDir', 'user', 'hostname', 'tty', 'openStdin', 'cpus', 'memory',
-  'memorySwap', 'pidsLimit', 'publish', 'restart', 'autoRemove', 'labels', 'consoleSize',
+  'memorySwap', 'pidsLimit', 'publish', 'restart', 'autoRemove', 'labels', 'consoleSize', 'securityOpt', 'capAdd', 'capDrop',
 ]);
 
 /**
@@ -97,7 +108,11 @@ export function parseCreateRequest(body: unknown): CreateOptions {
     restartPolicy: parseRestartPolicy(optionalString(request, 'restart') || 'no'),
     autoRemove: optionalBoolean(request, 'autoRemove') ?? false,
     labels: parseLabels(request['labels']),
+    securityOpt: checkSecurityOptions(stringArray(request, 'securityOpt') ?? []),
+    ...effectiveCapAddCapDrop(stringArray(request, 'capAdd') ?? [], stringArray(request, 'capDrop') ?? []),
   };
+  // Names are checked here; whether this kernel has them is checked when the set is built (create-record.ts).
+  checkCapabilities([...options.capAdd, ...options.capDrop], CAPABILITY_NAMES.length - 1);
   if (request['name'] !== undefined && request['name'] !== '') options.name = validateContainerName(request['name']);
   validateImageReference(options.image);
   const cmd = stringArray(request, 'cmd');

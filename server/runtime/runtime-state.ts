@@ -8,6 +8,7 @@
 import { EventEmitter } from 'node:events';
 import type * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import type { CgroupManager } from '../cgroup/manage';
 import type { CapstanEvent, EventAction, EventBus } from '../events';
 import type { CgroupPath, ContainerInfo } from '../model';
@@ -15,6 +16,7 @@ import { connectInNetns } from '../native';
 import { noSuchContainer, RuntimeError } from './errors';
 import type { PreparedRootfs, RootfsProvider } from './filesystems';
 import { newPortCounters, type ConnectInNamespace, type PortCounters, type PublishedPorts } from './ports';
+import { SeccompProgramCache } from './security/program-cache';
 import { defaultShimPath } from './shim';
 import { ContainerStore } from './store';
 import type { ContainerRecord, ContainerStatus } from './types';
@@ -134,6 +136,8 @@ export class RuntimeState {
   readonly connect: ConnectInNamespace;
   readonly log: (message: string) => void;
   readonly restartDelayMs: number;
+  /** Seccomp filters compiled once and loaded as they are by later starts. */
+  readonly seccompPrograms: SeccompProgramCache;
   /** close() has begun: no new operations, no more restarts. */
   closed = false;
   private readonly containers = new Map<string, ManagedContainer>();
@@ -147,6 +151,7 @@ export class RuntimeState {
     this.connect = options.connect ?? connectInNetns;
     this.log = options.log ?? ((message) => console.error(message));
     this.restartDelayMs = options.restartDelayMs ?? 100;
+    this.seccompPrograms = new SeccompProgramCache(path.join(options.stateDir, 'seccomp'), this.shimBinary, this.log);
   }
 
   /** Every container held, removed ones included until destroy() forgets them. */

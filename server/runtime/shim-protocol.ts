@@ -80,12 +80,17 @@
  *   On a start failure there is no init.json and no exit.json: the status line is the only record.
  *   exit.json is written after the log is flushed and the sockets are removed.
  * - Error status lines also carry `syscall` and `path` when there are some (see StatusMessage).
- * - ExecConfig: pid/startTimeTicks, cgroupProcsFiles and capabilities may be left out; the shim
- *   then reads init.json and config.json of the container directory. A stale pid (start time
+ * - ExecConfig: pid/startTimeTicks, cgroupProcsFiles, capabilities and seccomp may be left out;
+ *   the shim then reads init.json and config.json of the container directory. A stale pid (start time
  *   differs) is refused with stage "setns", code ESRCH.
  * - `capstan-shim overlay-markers <layer-root>` (used by the image store, not the manager) writes
  *   overlayfs whiteouts and opaque-directory xattrs that Node cannot create.
+ * - `capstan-shim seccomp-export <filter.json> <out.bpf>`: builds {"seccomp": <ShimConfig.seccomp>}
+ *   with libseccomp and writes the BPF program (write, fsync, rename); exit 0, or 1 with the reason
+ *   on stderr. The agent's SeccompProgramCache keeps these for ShimConfig.seccomp.program.
  */
+
+import type { ResolvedSeccomp } from './security/seccomp';
 
 /** Written by the agent; read once by the shim. Every path is absolute and already validated. */
 export interface ShimConfig {
@@ -125,6 +130,14 @@ export interface ShimConfig {
   /** Paths remounted read-only. */
   readonlyPaths: string[];
   /**
+   * The seccomp filter, resolved for this container (server/runtime/security/seccomp.ts); absent or
+   * null: none. The shim loads it as the last step before exec, after no_new_privs: `program`
+   * (absolute path), when given, is this filter's BPF as `capstan-shim seccomp-export` wrote it
+   * and is loaded as it is; otherwise the shim builds the filter with libseccomp, skipping
+   * syscall names libseccomp does not know. The program is read when the config is.
+   */
+  seccomp?: (ResolvedSeccomp & { program?: string }) | null;
+  /**
    * container.log. Before a record would take the file past maxBytes (0: never), it is rotated:
    * container.log → .1 → … → .maxFiles (the oldest dropped; maxFiles 0 drops the old content) and a
    * new container.log is started, so a follower must reopen when the inode changes.
@@ -160,6 +173,8 @@ export interface ExecConfig {
   startTimeTicks: number;
   cgroupProcsFiles: string[];
   capabilities: string[];
+  /** As ShimConfig.seccomp (null: none); left out, the container's config.json's applies. */
+  seccomp?: (ResolvedSeccomp & { program?: string }) | null;
   /** Where the shim writes the ExitRecord of the exec'd command. */
   exitRecordPath: string;
 }
@@ -179,7 +194,7 @@ export type StatusMessage =
     }
   | {
       type: 'error';
-      /** "config", "daemonize", "namespaces", "cgroup", "mount", "pivot_root", "mask", "readonly", "network", "hostname", "tty", "user", "capabilities", "cwd", "exec", "setns", "attach", "log", "sync". */
+      /** "config", "daemonize", "namespaces", "cgroup", "mount", "pivot_root", "mask", "readonly", "network", "hostname", "tty", "user", "capabilities", "cwd", "seccomp", "exec", "setns", "attach", "log", "sync". */
       stage: string;
       code: string;
       errno: number;
@@ -248,5 +263,23 @@ export const DOCKER_DEFAULT_CAPABILITIES = [
   'CAP_AUDIT_WRITE',
 ] as const;
 
-export const DEFAULT_MASKED_PATHS = ['/proc/kcore', '/proc/keys', '/proc/timer_list', '/proc/sched_debug'] as const;
-export const DEFAULT_READONLY_PATHS = ['/proc/sys', '/proc/sysrq-trigger', '/proc/irq', '/proc/bus'] as const;
+/**
+ * Docker's masked paths (moby daemon/pkg/oci/defaults.go); Docker also masks each
+ * /sys/devices/system/cpu/cpuN/thermal_throttle that exists (see maskedPathsOfHost).
+ */
+export const DEFAULT_MASKED_PATHS = [
+  '/proc/acpi',
+  '/proc/asound',
+  '/proc/interrupts',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/sys/devices/virtual/powercap',
+  '/sys/firmware',
+] as const;
+/** Docker's read-only paths (moby daemon/pkg/oci/defaults.go). */
+export const DEFAULT_READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'] as const;

@@ -90,6 +90,11 @@ export interface HostConfig {
   portBindings: PortBinding[];
   restartPolicy: RestartPolicy;
   autoRemove: boolean;
+  /** --security-opt as given (a seccomp profile file as its JSON content); absent in older spec.json = []. */
+  securityOpt?: string[];
+  /** --cap-add / --cap-drop, normalized (CAP_NET_ADMIN, ALL); absent = []. */
+  capAdd?: string[];
+  capDrop?: string[];
 }
 
 export interface ContainerState {

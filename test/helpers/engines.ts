@@ -567,11 +567,12 @@ function pingSocket(socketPath: string): Promise<boolean> {
 }
 
 /**
- * The busybox base layer as a rootfs tarball engines import unchanged: every hardlink entry
- * carries its target's mode (`docker import` applies a hardlink's mode to the shared inode).
+ * The busybox base layer (plus `extra` entries) as a rootfs tarball engines import unchanged:
+ * every hardlink entry carries its target's mode (`docker import` applies a hardlink's mode to the
+ * shared inode).
  */
-export function busyboxRootfsForEngines(): Buffer {
-  const entries = baseLayerEntries();
+export function busyboxRootfsForEngines(extra: readonly TarFile[] = []): Buffer {
+  const entries = [...baseLayerEntries(), ...extra];
   const modes = new Map(entries.map((entry) => [entry.name, entry.mode]));
   return packTar(entries.map((entry): TarFile => (entry.type === 'hardlink' ? { ...entry, mode: modes.get(entry.linkname!) ?? 0o755 } : entry)));
 }

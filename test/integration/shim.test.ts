@@ -4,7 +4,7 @@
  * (init.json, exit.json, container.log). Cgroups live under a `capstan-test-<random>` parent and,
  * like every process and directory, are removed even when a test fails.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as net from 'node:net';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -799,4 +799,84 @@ test('exec of a missing command reports 127; exec into a container that is gone 
   await waitForExit(target.directory);
   const gone = await execShim(t, target.directory, { args: [HOST_BUSYBOX, 'true'] });
   t.like(gone.status, { type: 'error', code: 'ESRCH' });
+});
+
+/** A filter in ShimConfig's resolved form: allow everything but mkdir/mkdirat (EACCES) and unshare (ENOSYS). */
+const SMALL_FILTER: NonNullable<ShimConfig['seccomp']> = {
+  defaultAction: 'SCMP_ACT_ALLOW',
+  defaultErrno: 0,
+  architectures: ['x86_64', 'x86'],
+  rules: [
+    { names: ['mkdir', 'mkdirat', 'a_syscall_no_kernel_has'], action: 'SCMP_ACT_ERRNO', errno: 13, args: [] },
+    { names: ['unshare'], action: 'SCMP_ACT_ERRNO', errno: 38, args: [{ index: 0, op: 'SCMP_CMP_MASKED_EQ', value: 0x10000000, valueTwo: 0x10000000 }] },
+  ],
+};
+
+test('the seccomp filter is loaded before exec: its errnos reach the command, unknown names are skipped, and exec inherits it from config.json', async (t) => {
+  if (!canRun(t)) return;
+  const script = [
+    'grep -E "^(Seccomp|NoNewPrivs):" /proc/self/status',
+    'mkdir /tmp/x 2>&1; echo "mkdir=$?"',
+    // unshare -U (CLONE_NEWUSER, 0x10000000): the masked comparison matches and answers ENOSYS.
+    'busybox unshare -U true 2>&1; echo "unshare_user=$?"',
+  ].join('; ');
+  const { stdout, exit } = await runScript(t, script, (config) => {
+    config.seccomp = structuredClone(SMALL_FILTER);
+  });
+  t.is(exit.exitCode, 0, stdout);
+  t.regex(stdout, /^Seccomp:\s+2$/m);
+  t.regex(stdout, /^NoNewPrivs:\s+1$/m);
+  t.regex(stdout, /Permission denied/);
+  t.regex(stdout, /^mkdir=1$/m);
+  t.regex(stdout, /Function not implemented|not implemented/i);
+  t.regex(stdout, /^unshare_user=1$/m);
+
+  const target = await runningContainer(t, (config) => {
+    config.seccomp = structuredClone(SMALL_FILTER);
+  });
+  const inherited = await execShim(t, target.directory, { args: [HOST_BUSYBOX, 'sh', '-c', 'grep ^Seccomp: /proc/self/status; mkdir /tmp/y 2>&1; echo "mkdir=$?"'] });
+  t.regex(inherited.stdout, /^Seccomp:\s+2$/m);
+  t.regex(inherited.stdout, /^mkdir=1$/m);
+  const unconfined = await execShim(t, target.directory, { args: [HOST_BUSYBOX, 'sh', '-c', 'grep ^Seccomp: /proc/self/status'], seccomp: null });
+  t.regex(unconfined.stdout, /^Seccomp:\s+0$/m, 'an explicit null in the exec config means no filter');
+});
+
+test('seccomp-export writes the BPF program of a filter, and a start given that program loads it as it is', async (t) => {
+  if (!canRun(t)) return;
+  const directory = containerDirectory(t);
+  const input = path.join(directory, 'filter.json');
+  const program = path.join(directory, 'filter.bpf');
+  fs.writeFileSync(input, JSON.stringify({ seccomp: SMALL_FILTER }));
+  const exported = spawnSync(SHIM_BINARY, ['seccomp-export', input, program], { encoding: 'utf8' });
+  t.is(exported.status, 0, exported.stderr);
+  const size = fs.statSync(program).size;
+  t.true(size > 0 && size % 8 === 0, `a whole number of 8-byte BPF instructions: ${size}`);
+
+  // The rules say ALLOW everything: only the program can make mkdir fail, so the program is what ran.
+  const { stdout, exit } = await runScript(t, 'grep ^Seccomp: /proc/self/status; mkdir /tmp/x 2>&1; echo "mkdir=$?"', (config) => {
+    config.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', defaultErrno: 0, architectures: [], rules: [], program };
+  });
+  t.is(exit.exitCode, 0, stdout);
+  t.regex(stdout, /^Seccomp:\s+2$/m);
+  t.regex(stdout, /^mkdir=1$/m);
+
+  const broken = path.join(directory, 'broken.bpf');
+  fs.writeFileSync(broken, 'not a program');
+  const setup = setUp(t, [HOST_BUSYBOX, 'true'], (config) => {
+    config.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', defaultErrno: 0, architectures: [], rules: [], program: broken };
+  });
+  const refused = await startShim(t, setup.config, setup.cgroupPath);
+  t.like(refused.status, { type: 'error', stage: 'seccomp', code: 'EINVAL' });
+});
+
+test('a filter libseccomp cannot build fails the start with stage "seccomp", and nothing runs', async (t) => {
+  if (!canRun(t)) return;
+  const setup = setUp(t, [HOST_BUSYBOX, 'true'], (config) => {
+    config.seccomp = { ...structuredClone(SMALL_FILTER), architectures: ['no-such-arch'] };
+  });
+  const container = await startShim(t, setup.config, setup.cgroupPath);
+  t.is(container.status.type, 'error');
+  t.like(container.status, { stage: 'seccomp', code: 'EINVAL' });
+  t.regex((container.status as { message: string }).message, /no-such-arch/);
+  t.false(fs.existsSync(path.join(setup.directory, 'init.json')), 'the command never ran');
 });

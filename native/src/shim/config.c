@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { kMaxConfigBytes = 4 * 1024 * 1024 };
+enum { kMaxConfigBytes = 4 * 1024 * 1024, kMaxProgramBytes = 65535 * 8 };
 
 static int config_fail(failure_t *f, const char *path, const char *fmt, const char *key) {
   char what[256];
@@ -133,6 +133,88 @@ static int get_capabilities(const jnode_t *obj, uint64_t *mask, bool *present, c
   return 0;
 }
 
+static jnode_t *load_json(const char *path, failure_t *f);
+
+static int get_errno(const jnode_t *obj, const char *key, int *out, const char *file, failure_t *f) {
+  double value = 0;
+  if (get_integer(obj, key, false, 0, 4095, &value, file, f) < 0) return -1;
+  *out = (int)value;
+  return 0;
+}
+
+static int get_action(const jnode_t *obj, const char *action_key, const char *errno_key, uint32_t *out, const char *file, failure_t *f) {
+  const char *name = NULL;
+  int err = 0;
+  if (get_string(obj, action_key, true, &name, file, f) < 0 || get_errno(obj, errno_key, &err, file, f) < 0) return -1;
+  if (seccomp_action_value(name, err, out) < 0) return fail(f, "config", "", EINVAL, file, "%s: unknown seccomp action \"%s\"", file, name);
+  return 0;
+}
+
+/* ShimConfig.seccomp / ExecConfig.seccomp: absent or null means no filter. */
+static int get_seccomp(const jnode_t *obj, seccomp_config_t *out, bool *present, const char *file, failure_t *f) {
+  memset(out, 0, sizeof(*out));
+  const jnode_t *s = json_get(obj, "seccomp");
+  *present = s != NULL;
+  if (!s || s->type == J_NULL) return 0;
+  if (s->type != J_OBJECT) return config_fail(f, file, "\"%s\" must be an object", "seccomp");
+  if (get_action(s, "defaultAction", "defaultErrno", &out->default_action, file, f) < 0) return -1;
+  if (get_strv(s, "architectures", false, &out->architectures, file, f) < 0) return -1;
+  const jnode_t *rules = json_get(s, "rules");
+  if (!rules || rules->type != J_ARRAY) return config_fail(f, file, "\"%s\" must be an array", "seccomp.rules");
+  out->rules = calloc(rules->count + 1, sizeof(seccomp_rule_t));
+  if (!out->rules) _exit(70);
+  for (size_t i = 0; i < rules->count; i++) {
+    const jnode_t *rule = rules->items[i];
+    seccomp_rule_t *target = &out->rules[i];
+    if (rule->type != J_OBJECT) return config_fail(f, file, "\"%s\" must hold objects", "seccomp.rules");
+    if (get_strv(rule, "names", false, &target->names, file, f) < 0) return -1;
+    if (get_action(rule, "action", "errno", &target->action, file, f) < 0) return -1;
+    const jnode_t *args = json_get(rule, "args");
+    if (args && args->type != J_NULL) {
+      if (args->type != J_ARRAY || args->count > kSeccompMaxArgs) return config_fail(f, file, "\"%s\" must be an array of at most 6 comparisons", "seccomp.rules[].args");
+      for (size_t a = 0; a < args->count; a++) {
+        const jnode_t *arg = args->items[a];
+        if (arg->type != J_OBJECT) return config_fail(f, file, "\"%s\" must hold objects", "seccomp.rules[].args");
+        double index = 0, value = 0, value_two = 0;
+        const char *op = NULL;
+        if (get_integer(arg, "index", true, 0, kSeccompMaxArgs - 1, &index, file, f) < 0) return -1;
+        if (get_integer(arg, "value", true, 0, 9007199254740991.0, &value, file, f) < 0) return -1;
+        if (get_integer(arg, "valueTwo", false, 0, 9007199254740991.0, &value_two, file, f) < 0) return -1;
+        if (get_string(arg, "op", true, &op, file, f) < 0) return -1;
+        seccomp_arg_t *cmp = &target->args[a];
+        cmp->index = (unsigned)index;
+        cmp->value = (uint64_t)value;
+        cmp->value_two = (uint64_t)value_two;
+        if (seccomp_operator_value(op, &cmp->op) < 0) return fail(f, "config", "", EINVAL, file, "%s: unknown seccomp operator \"%s\"", file, op);
+      }
+      target->arg_count = args->count;
+    }
+  }
+  out->rule_count = rules->count;
+  const char *program = NULL;
+  if (get_path(s, "program", false, &program, file, f) < 0) return -1;
+  if (program) {
+    size_t len = 0;
+    out->program = read_file(program, kMaxProgramBytes, &len, f, "seccomp");
+    if (!out->program) return -1;
+    if (len == 0 || len % 8 != 0 || len / 8 > 65535) {
+      return fail(f, "seccomp", "", EINVAL, program, "%s is not a BPF program (%zu bytes)", program, len);
+    }
+    out->program_bytes = len;
+  }
+  out->enabled = true;
+  return 0;
+}
+
+int load_seccomp_config(const char *path, seccomp_config_t *cfg, failure_t *f) {
+  jnode_t *root = load_json(path, f);
+  if (!root) return -1;
+  bool present;
+  if (get_seccomp(root, cfg, &present, path, f) < 0) return -1;
+  if (!cfg->enabled) return config_fail(f, path, "\"%s\" is required", "seccomp");
+  return 0;
+}
+
 static jnode_t *load_json(const char *path, failure_t *f) {
   size_t len = 0;
   char *text = read_file(path, kMaxConfigBytes, &len, f, "config");
@@ -191,6 +273,7 @@ int load_shim_config(const char *path, shim_config_t *cfg, failure_t *f) {
   if (get_capabilities(root, &cfg->capabilities, &present, path, f) < 0) return -1;
   if (get_strv(root, "maskedPaths", true, &cfg->masked_paths, path, f) < 0) return -1;
   if (get_strv(root, "readonlyPaths", true, &cfg->readonly_paths, path, f) < 0) return -1;
+  if (get_seccomp(root, &cfg->seccomp, &present, path, f) < 0) return -1;
 
   const jnode_t *log = json_get(root, "log");
   if (!log || log->type != J_OBJECT) return config_fail(f, path, "\"%s\" must be an object", "log");
@@ -230,6 +313,7 @@ int load_exec_config(const char *path, exec_config_t *cfg, failure_t *f) {
   cfg->has_cgroup_procs_files = json_get(root, "cgroupProcsFiles") != NULL;
   if (get_strv(root, "cgroupProcsFiles", true, &cfg->cgroup_procs_files, path, f) < 0) return -1;
   if (get_capabilities(root, &cfg->capabilities, &cfg->has_capabilities, path, f) < 0) return -1;
+  if (get_seccomp(root, &cfg->seccomp, &cfg->has_seccomp, path, f) < 0) return -1;
   if (get_path(root, "exitRecordPath", false, &cfg->exit_record_path, path, f) < 0) return -1;
   return 0;
 }

@@ -96,11 +96,12 @@ int cmd_exec(const char *container_dir, const char *exec_config_path) {
   }
   if (load_exec_config(exec_config_path, &ecfg, &f) < 0) goto report;
   /* What the exec config leaves out comes from the container's own config.json / init.json. */
-  if (!ecfg.has_cgroup_procs_files || !ecfg.has_capabilities) {
+  if (!ecfg.has_cgroup_procs_files || !ecfg.has_capabilities || !ecfg.has_seccomp) {
     snprintf(config_path, sizeof(config_path), "%s/config.json", container_dir);
     if (load_shim_config(config_path, &cfg, &f) < 0) goto report;
     if (!ecfg.has_cgroup_procs_files) ecfg.cgroup_procs_files = cfg.cgroup_procs_files;
     if (!ecfg.has_capabilities) ecfg.capabilities = cfg.capabilities;
+    if (!ecfg.has_seccomp) ecfg.seccomp = cfg.seccomp;
   }
   if (ecfg.pid > 0) {
     target = ecfg.pid;
@@ -183,7 +184,8 @@ int cmd_exec(const char *container_dir, const char *exec_config_path) {
       ctl_send_failure(ctl[1], &cf);
       _exit(126);
     }
-    process_spec_t spec = {.args = &ecfg.args, .env = &ecfg.env, .cwd = ecfg.cwd, .user = &ecfg.user, .capabilities = ecfg.capabilities};
+    process_spec_t spec = {.args = &ecfg.args, .env = &ecfg.env, .cwd = ecfg.cwd, .user = &ecfg.user, .capabilities = ecfg.capabilities,
+                           .seccomp = &ecfg.seccomp};
     finish_and_exec(&spec, &cf);
     ctl_send_failure(ctl[1], &cf);
     _exit(cf.exit_code ? cf.exit_code : 126);

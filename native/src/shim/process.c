@@ -192,6 +192,10 @@ int finish_and_exec(const process_spec_t *spec, failure_t *f) {
   /* Nothing of the shim's may reach the command: every descriptor above stdio closes on exec
    * (the control socket already does, and it must stay open until then). */
   if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) return fail(f, "exec", "close_range", errno, "", "close_range");
+  /* The filter comes last, after no_new_privs (apply_user_and_capabilities): nothing the shim
+   * itself still has to do can be refused by it; from here on only execve and the failure report
+   * (send, exit_group) run, which any profile that can start a program allows. */
+  if (spec->seccomp && load_seccomp(spec->seccomp, f) < 0) return -1;
 
   char *const *argv = spec->args->items;
   char *const *envp = spec->env->items;

@@ -4,8 +4,8 @@
  *   - every mount private, so nothing propagates back to the host;
  *   - the root: the host's / bound read-only (recursively) with a private tmpfs on /tmp, or an
  *     overlayfs of the image's layers with the container's own upper and work directories;
- *   - a new /proc for the new PID namespace, a minimal /dev on tmpfs (device nodes bound from the
- *     host's, a new devpts instance, /dev/shm), /sys read-only;
+ *   - a new /proc for the new PID namespace, a minimal /dev on a nodev tmpfs (device nodes bound
+ *     from the host's, a new devpts instance, /dev/shm), /sys read-only;
  *   - pivot_root into it and detach the old root;
  *   - masked paths (/dev/null over files, an empty read-only tmpfs over directories) and
  *     read-only paths (bind, then remount read-only).
@@ -105,7 +105,10 @@ static int mount_root(const shim_config_t *cfg, failure_t *f) {
     buf_free(&options);
     return -1;
   }
-  int rc = do_mount("overlay", root, "overlay", 0, options.data, f);
+  /* nodev: a device node the container makes (it keeps CAP_MKNOD, as in Docker) cannot be opened.
+   * Docker stops that with its device cgroup; capstan has none, and every writable mount in the
+   * container is nodev instead (the root, /dev, /dev/shm, /tmp). */
+  int rc = do_mount("overlay", root, "overlay", MS_NODEV, options.data, f);
   buf_free(&options);
   return rc;
 }
@@ -113,9 +116,10 @@ static int mount_root(const shim_config_t *cfg, failure_t *f) {
 static int setup_dev(const char *root, failure_t *f) {
   char dev[PATH_MAX];
   if (join(dev, sizeof(dev), root, "/dev", f) < 0 || ensure_dir(dev, f) < 0) return -1;
-  if (do_mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k", f) < 0) return -1;
+  if (do_mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NODEV | MS_STRICTATIME, "mode=755,size=65536k", f) < 0) return -1;
 
-  /* Bind the host's nodes rather than mknod: it works wherever the host's nodes work. */
+  /* Bind the host's nodes rather than mknod: it works wherever the host's nodes work, and each bind
+   * keeps the flags of the host's /dev, so the nodes open although the tmpfs under them is nodev. */
   static const char *const kDevices[] = {"null", "zero", "full", "random", "urandom", "tty"};
   for (size_t i = 0; i < sizeof(kDevices) / sizeof(kDevices[0]); i++) {
     char host[64];

@@ -113,6 +113,37 @@ typedef struct {
 
 typedef enum { ROOTFS_HOST, ROOTFS_OVERLAY } rootfs_kind_t;
 
+/* ShimConfig.seccomp: a filter already resolved by the agent (server/runtime/security/seccomp.ts).
+ * Actions are libseccomp's values (SCMP_ACT_ERRNO(errno) included); names stay names, resolved
+ * by libseccomp when loading. */
+enum { kSeccompMaxArgs = 6 };
+typedef struct {
+  unsigned index;
+  int op; /* enum scmp_compare */
+  uint64_t value;
+  uint64_t value_two;
+} seccomp_arg_t;
+
+typedef struct {
+  strv_t names;
+  uint32_t action;
+  size_t arg_count;
+  seccomp_arg_t args[kSeccompMaxArgs];
+} seccomp_rule_t;
+
+typedef struct {
+  bool enabled; /* false: no filter (seccomp=unconfined, or no "seccomp" in the config) */
+  uint32_t default_action;
+  strv_t architectures; /* libseccomp names: x86_64, x86, x32 */
+  seccomp_rule_t *rules;
+  size_t rule_count;
+  /* ShimConfig.seccomp.program: the same filter as libseccomp exported it (seccomp-export), read
+   * into memory when the config is loaded (the file is on the host, out of reach after
+   * pivot_root). NULL: build it with libseccomp in the child. */
+  void *program;
+  size_t program_bytes;
+} seccomp_config_t;
+
 /* ShimConfig (shim-protocol.ts). */
 typedef struct {
   const char *id;
@@ -136,6 +167,7 @@ typedef struct {
   uint64_t capabilities; /* bit mask of capability numbers */
   strv_t masked_paths;
   strv_t readonly_paths;
+  seccomp_config_t seccomp;
   const char *log_path;
   long long log_max_bytes;
   int log_max_files;
@@ -163,6 +195,8 @@ typedef struct {
   strv_t cgroup_procs_files;
   bool has_capabilities;        /* optional */
   uint64_t capabilities;
+  bool has_seccomp;             /* optional ("seccomp": null = none) */
+  seccomp_config_t seccomp;
   const char *exit_record_path; /* optional */
 } exec_config_t;
 
@@ -176,6 +210,20 @@ int capability_number(const char *name);
 /* setgroups/setgid/setuid, bounding/effective/permitted/inheritable/ambient sets, no_new_privs. */
 int apply_user_and_capabilities(const user_t *user, uint64_t keep, failure_t *f);
 
+/* ---- seccomp (seccomp.c) -------------------------------------------------------------------- */
+
+/* libseccomp's action for a ShimConfig action name ("SCMP_ACT_ERRNO" with `err`); -1 if unknown. */
+int seccomp_action_value(const char *name, int err, uint32_t *out);
+/* libseccomp's comparison for an operator name ("SCMP_CMP_MASKED_EQ"); -1 if unknown. */
+int seccomp_operator_value(const char *name, int *out);
+/* Loads the filter into the calling thread (no_new_privs must be set): the exported program when
+ * there is one, else built with libseccomp. Stage "seccomp". A disabled config does nothing. */
+int load_seccomp(const seccomp_config_t *cfg, failure_t *f);
+/* Builds the filter with libseccomp and writes its BPF program (seccomp_export_bpf) to `out`. */
+int export_seccomp(const seccomp_config_t *cfg, const char *out, failure_t *f);
+/* Reads {"seccomp": {...}} from a file (the input of `capstan-shim seccomp-export`). */
+int load_seccomp_config(const char *path, seccomp_config_t *cfg, failure_t *f);
+
 /* ---- process set-up shared by start and exec (process.c) ------------------------------------ */
 
 typedef struct {
@@ -184,11 +232,13 @@ typedef struct {
   const char *cwd;
   const user_t *user;
   uint64_t capabilities;
+  const seccomp_config_t *seccomp;
 } process_spec_t;
 
 /*
  * In the child, after the namespaces and root are in place: user, capabilities, no_new_privs,
- * working directory, then exec with a PATH lookup in `env`. Returns only on failure.
+ * working directory, the seccomp filter (the last set-up step), then exec with a PATH lookup in
+ * `env`. Returns only on failure.
  */
 int finish_and_exec(const process_spec_t *spec, failure_t *f);
 
@@ -271,5 +321,6 @@ void status_started(int status_fd, pid_t pid, unsigned long long start_ticks);
 int cmd_start(const char *container_dir, bool when_told);
 int cmd_exec(const char *container_dir, const char *exec_config_path);
 int cmd_overlay_markers(const char *layer_root);
+int cmd_seccomp_export(const char *filter_json, const char *out);
 
 #endif

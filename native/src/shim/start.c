@@ -38,7 +38,8 @@ static int child_setup(const shim_config_t *cfg, int ctl, failure_t *f) {
   if (cfg->tty && setup_pty_child(ctl, cfg->console_rows, cfg->console_cols, f) < 0) return -1;
   /* Docker creates a missing WORKDIR; with an image the root is writable, so do the same. */
   if (cfg->rootfs_kind == ROOTFS_OVERLAY) mkdir_all(cfg->cwd, 0755);
-  process_spec_t spec = {.args = &cfg->args, .env = &cfg->env, .cwd = cfg->cwd, .user = &cfg->user, .capabilities = cfg->capabilities};
+  process_spec_t spec = {.args = &cfg->args, .env = &cfg->env, .cwd = cfg->cwd, .user = &cfg->user, .capabilities = cfg->capabilities,
+                         .seccomp = &cfg->seccomp};
   return finish_and_exec(&spec, f);
 }
 

@@ -8,6 +8,8 @@
  * Also the pieces `create` and `exec` share: the container flags, the create body, and the
  * attached session over the agent's HTTP Upgrade (frames: server/runtime/frames.ts).
  */
+import * as fs from 'node:fs';
+import { effectiveCapAddCapDrop } from '../../runtime/security/capabilities';
 import { flagBool, flagList, flagString, type FlagSpec, type ParsedArgs } from '../args';
 import { AgentRequestError, type AgentClient } from '../client';
 import { CliError } from '../errors';
@@ -38,6 +40,9 @@ export const CONTAINER_FLAGS: readonly FlagSpec[] = [
   { name: 'rm', kind: 'bool', description: 'Automatically remove the container when it exits' },
   { name: 'interactive', short: 'i', kind: 'bool', description: 'Keep STDIN open even if not attached' },
   { name: 'tty', short: 't', kind: 'bool', description: 'Allocate a pseudo-TTY' },
+  { name: 'cap-add', kind: 'list', description: 'Add Linux capabilities' },
+  { name: 'cap-drop', kind: 'list', description: 'Drop Linux capabilities' },
+  { name: 'security-opt', kind: 'list', description: 'Security Options (seccomp=unconfined|builtin|PROFILE.json, no-new-privileges)' },
   ...HIDDEN_CONNECTION_FLAGS,
 ];
 
@@ -99,6 +104,11 @@ export function createBody(args: ParsedArgs, rawArgv: readonly string[], env: Re
     const value = flagString(args, flag);
     if (value !== undefined) body[field] = value;
   }
+  const securityOpt = securityOptionsToSend(flagList(args, 'security-opt'));
+  if (securityOpt.length > 0) body['securityOpt'] = securityOpt;
+  const { capAdd, capDrop } = effectiveCapAddCapDrop(flagList(args, 'cap-add'), flagList(args, 'cap-drop'));
+  if (capAdd.length > 0) body['capAdd'] = capAdd;
+  if (capDrop.length > 0) body['capDrop'] = capDrop;
   const publish = flagList(args, 'publish');
   if (publish.length > 0) body['publish'] = publish;
   if (flagBool(args, 'rm')) body['autoRemove'] = true;
@@ -109,6 +119,33 @@ export function createBody(args: ParsedArgs, rawArgv: readonly string[], env: Re
     if (size) body['consoleSize'] = size;
   }
   return body;
+}
+
+/**
+ * docker/cli's parseSecurityOpts: each option needs a value (no-new-privileges excepted), and
+ * seccomp=FILE is sent as the file's compacted JSON; "unconfined" and "builtin" are names, not files.
+ */
+export function securityOptionsToSend(options: readonly string[], readFile: (file: string) => string = (file) => fs.readFileSync(file, 'utf8')): string[] {
+  return options.map((option) => {
+    let at = option.indexOf('=');
+    if (at === -1 && option !== 'no-new-privileges') at = option.indexOf(':');
+    const key = at === -1 ? option : option.slice(0, at);
+    const value = at === -1 ? '' : option.slice(at + 1);
+    if (value === '' && key !== 'no-new-privileges') throw new CliError(`invalid --security-opt: ${JSON.stringify(option)}`, 125);
+    if (key !== 'seccomp' || value === 'unconfined' || value === 'builtin') return option;
+    let text: string;
+    try {
+      text = readFile(value);
+    } catch (error) {
+      const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? `open ${value}: no such file or directory` : (error as Error).message;
+      throw new CliError(`opening seccomp profile (${value}) failed: ${reason}`, 125);
+    }
+    try {
+      return `seccomp=${JSON.stringify(JSON.parse(text))}`;
+    } catch (error) {
+      throw new CliError(`compacting json for seccomp profile (${value}) failed: ${(error as Error).message}`, 125);
+    }
+  });
 }
 
 /** docker run's exit status for an agent refusal: the command's 126/127, else 125. */
