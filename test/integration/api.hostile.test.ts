@@ -157,6 +157,9 @@ const HOSTILE_CREATE: Record<string, unknown[]> = {
   hostname: ['bad_host!', 'a'.repeat(300), 7],
   consoleSize: ['x', { rows: -1, cols: 1 }, [1, 2]],
   memorySwap: ['-2', 'abc'],
+  securityOpt: [['seccomp=/nonexistent-fuzz.json'], ['bogus=1'], ['seccomp=../../etc/passwd'], 'seccomp=unconfined', [42]],
+  capAdd: [['NOT_A_CAP'], 'ALL', [42], ['CAP_\u0000']],
+  capDrop: [['NOPE'], {}, [null]],
   unknownField: [1],
 };
 
