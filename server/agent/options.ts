@@ -66,6 +66,8 @@ Options:
   --image-max-size SIZE    most one image import may unpack, e.g. 20g (default 8g)
   --image-max-entries N    most files, directories and links one image import may hold
                            (default ${DEFAULT_IMPORT_LIMITS.maxEntries})
+  --image-max-ratio N      refuse gzip data that expands more than N to one past 64 MiB
+                           (a decompression bomb; default ${DEFAULT_IMPORT_LIMITS.maxCompressionRatio}, 0: no bound)
   --cgroup-root DIR        read cgroups from DIR instead of the host's mounts (tests, fixtures)
   --proc-root DIR          read /proc from DIR (tests, fixtures)
   -h, --help               show this help`;
@@ -118,6 +120,7 @@ export function parseAgentOptions(argv: string[], env: NodeJS.ProcessEnv = proce
         'env-metadata-whitelist': { type: 'string' },
         'image-max-size': { type: 'string' },
         'image-max-entries': { type: 'string' },
+        'image-max-ratio': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -154,7 +157,8 @@ export function parseAgentOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     envMetadataWhitelist: parseList(values['env-metadata-whitelist']),
     imageLimits: {
       maxUnpackedBytes: values['image-max-size'] !== undefined ? parseSize(values['image-max-size'], '--image-max-size') : DEFAULT_IMPORT_LIMITS.maxUnpackedBytes,
-      maxEntries: values['image-max-entries'] !== undefined ? parseEntryCount(values['image-max-entries']) : DEFAULT_IMPORT_LIMITS.maxEntries,
+      maxEntries: values['image-max-entries'] !== undefined ? parseEntryCount(values['image-max-entries'], '--image-max-entries', 1) : DEFAULT_IMPORT_LIMITS.maxEntries,
+      maxCompressionRatio: values['image-max-ratio'] !== undefined ? parseEntryCount(values['image-max-ratio'], '--image-max-ratio', 0) : DEFAULT_IMPORT_LIMITS.maxCompressionRatio!,
     },
   };
   const dockerHost = engineHost(values['docker-host'] ?? env['DOCKER_HOST'] ?? DEFAULT_DOCKER_HOST);
@@ -194,10 +198,10 @@ export function parseSize(text: string, flag: string): number {
   return bytes;
 }
 
-function parseEntryCount(text: string): number {
+function parseEntryCount(text: string, flag: string, minimum: number): number {
   const value = Number(text.trim());
-  if (!/^\d+$/.test(text.trim()) || value < 1 || !Number.isSafeInteger(value)) {
-    throw new UsageError(`invalid --image-max-entries "${text}": use a whole number of at least 1`);
+  if (!/^\d+$/.test(text.trim()) || value < minimum || !Number.isSafeInteger(value)) {
+    throw new UsageError(`invalid ${flag} "${text}": use a whole number of at least ${minimum}`);
   }
   return value;
 }

@@ -474,11 +474,19 @@ test.serial('bad JSON without a token is 401, before any parsing (finding 1)', a
   }
 });
 
-test.serial('a gzip bomb upload is refused at --image-max-size, with nothing left in the store (finding 3)', async (t) => {
+test.serial('a gzip bomb upload is refused, with the defaults and at --image-max-size, with nothing left in the store (finding 3)', async (t) => {
   if (!canRun(t)) return;
-  const agent = await startAgentProcess(t, ['--image-max-size', '64m']);
+  // The finding as it was reported: about 1 MiB of gzip that unpacks to 1 GiB, to an agent as it ships.
   const bomb = await gzipBomb(1024 * MiB);
   t.true(bomb.length < 1100 * 1024, `${bomb.length} bytes`);
+  const shipped = await startAgentProcess(t);
+  const refusedByRatio = await send(shipped, 'POST', '/api/v1/images?name=bomb', { token: shipped.operatorToken, type: 'application/gzip', body: bomb, timeoutMs: 120_000 });
+  t.is(refusedByRatio.status, 413, refusedByRatio.body);
+  t.regex(refusedByRatio.body, /compression_ratio/);
+  for (const folder of ['layers', 'records', 'tmp']) t.deepEqual(fs.readdirSync(path.join(shipped.stateDir, 'images', folder)), [], `images/${folder} is empty`);
+  await shipped.stop();
+
+  const agent = await startAgentProcess(t, ['--image-max-size', '64m', '--image-max-ratio', '0']);
   const answer = await send(agent, 'POST', '/api/v1/images?name=bomb', { token: agent.operatorToken, type: 'application/gzip', body: bomb, timeoutMs: 120_000 });
   t.is(answer.status, 413, answer.body);
   t.regex(answer.body, /image_too_large/);

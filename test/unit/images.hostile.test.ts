@@ -217,6 +217,18 @@ test('a gzip bomb (a few hundred KiB unpacking past the cap) is refused at the c
   t.is(error.status, 413);
 });
 
+test('with the default limits, a gzip bomb is refused by its compression ratio, as an archive and as a layer', async (t) => {
+  const scratch = setUp(t);
+  const bomb = await gzipBomb(256 * MiB);
+  const archive = await refused(t, scratch, bomb, 'compression_ratio', { message: /--image-max-ratio/ });
+  t.is(archive.status, 413);
+  await refused(t, scratch, dockerSaveOf([bomb], ['hostile/bomb:1'], { diffIds: false }), 'compression_ratio', { message: /the layer/ });
+  // A large archive whose ratio so far is ordinary (incompressible data, then very repetitive text) is not a bomb.
+  const text = Buffer.from('capstan '.repeat(10 * MiB));
+  const [image] = await scratch.store.importImage(scratch.write('text.tar.gz', gzipSync(packTar([{ name: 'log.txt', type: 'file', content: garbage(8 * MiB, 3) }, { name: 'words', type: 'file', content: text }]))), { name: 'text:1' });
+  t.truthy(image);
+});
+
 test('a gzip bomb inside a docker save layer is refused the same way', async (t) => {
   const scratch = setUp(t, { maxUnpackedBytes: 32 * MiB, maxEntries: 1000 });
   const archive = dockerSaveOf([await gzipBomb(256 * MiB)], ['hostile/bomb:1'], { diffIds: false });

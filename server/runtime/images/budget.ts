@@ -15,13 +15,38 @@ export interface ImportLimits {
   maxUnpackedBytes: number;
   /** Most archive entries one import may hold (all its layers, and the archive's own index). */
   maxEntries: number;
+  /** Most a gzip stream may expand (unpacked bytes per compressed byte) past RATIO_FREE_BYTES; 0: no bound. */
+  maxCompressionRatio?: number;
 }
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 
 /** Defaults of `capstan agent --image-max-size` and `--image-max-entries` (README, "Images"). */
-export const DEFAULT_IMPORT_LIMITS: ImportLimits = { maxUnpackedBytes: 8 * GiB, maxEntries: 1_000_000 };
+export const DEFAULT_IMPORT_LIMITS: ImportLimits = { maxUnpackedBytes: 8 * GiB, maxEntries: 1_000_000, maxCompressionRatio: 100 };
+
+/**
+ * How much a gzip stream may unpack before its ratio is judged: small streams of zeros (empty
+ * files, sparse tables) are common and harmless. Units: bytes.
+ */
+export const RATIO_FREE_BYTES = 64 * MiB;
+
+/**
+ * Throws when a gzip stream has unpacked `unpackedBytes` from `compressedBytes` and that is more
+ * than `maxRatio` to one, past RATIO_FREE_BYTES: file systems compress 2-10 to one, a gzip bomb
+ * of zeros about 1000 to one. Pure.
+ */
+export function checkCompressionRatio(unpackedBytes: number, compressedBytes: number, maxRatio: number | undefined, what: string): void {
+  if (!maxRatio || unpackedBytes <= RATIO_FREE_BYTES) return;
+  if (unpackedBytes > maxRatio * Math.max(compressedBytes, 1)) {
+    throw new ImageError(
+      413,
+      'compression_ratio',
+      `${what} expands more than ${maxRatio} to one (${formatBytes(unpackedBytes)} from ${formatBytes(compressedBytes)} so far): ` +
+        "refusing it as a decompression bomb (the agent's --image-max-ratio)",
+    );
+  }
+}
 
 /** Free space left untouched by imports: 5 % of the file system, at most this much. Units: bytes. */
 const MAX_RESERVE_BYTES = 256 * MiB;
@@ -83,6 +108,11 @@ export class ImportBudget {
       `not enough free space in the image store (${this.storeDirectory}): ${formatBytes(space.availableBytes)} free, ` +
         `${formatBytes(space.availableBytes - usableBytes(space))} of it kept in reserve; the import needs more`,
     );
+  }
+
+  /** The compression ratio bound of this import (undefined or 0: none). */
+  get maxCompressionRatio(): number | undefined {
+    return this.limits.maxCompressionRatio;
   }
 
   /** Counts `bytes` about to be written to `meter`'s copy; throws before the cap or the free space is passed. */

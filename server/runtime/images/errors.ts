@@ -6,7 +6,8 @@
  *       no_root_filesystem
  *   404 no_such_image
  *   409 image_in_use
- *   413 image_too_large, too_many_entries (budget.ts: --image-max-size, --image-max-entries)
+ *   413 image_too_large, too_many_entries, compression_ratio (budget.ts: --image-max-size,
+ *       --image-max-entries, --image-max-ratio)
  *   507 insufficient_storage (the image store's file system is too full)
  *   500 anything the host refused while extracting (the message names the syscall and path)
  */

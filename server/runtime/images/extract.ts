@@ -26,6 +26,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pipeline, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import { checkCompressionRatio } from './budget';
 import { badArchive, ImageError, unsafeEntry } from './errors';
 import { readTarEntries, type TarHeader } from './tar';
 
@@ -53,6 +54,8 @@ export interface ExtractOptions {
   onStoredBytes?: (bytes: number) => void;
   /** Charged with every uncompressed byte and every entry; throws to stop the extraction (budget.ts). */
   budget?: { charge(bytes: number): void; countEntry(): void };
+  /** Most a gzip-compressed layer may expand (budget.ts: checkCompressionRatio); none when absent. */
+  maxCompressionRatio?: number;
 }
 
 const GZIP_MAGIC = [0x1f, 0x8b];
@@ -74,7 +77,7 @@ export function sniffCompression(head: Buffer): 'gzip' | 'zstd' | 'xz' | 'bzip2'
 }
 
 /** The uncompressed bytes of `input`, gunzipped when it is gzip; other compressions are refused. */
-async function* uncompressed(input: Readable, onStoredBytes: (bytes: number) => void): AsyncGenerator<Buffer> {
+async function* uncompressed(input: Readable, onStoredBytes: (bytes: number) => void, maxRatio?: number): AsyncGenerator<Buffer> {
   const iterator = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   let first = await iterator.next();
   // Sniffing needs a few bytes; the first chunk nearly always has them.
@@ -108,7 +111,12 @@ async function* uncompressed(input: Readable, onStoredBytes: (bytes: number) => 
   pipeline(Readable.from(rest()), gunzip, () => {
     // Errors surface through the gunzip stream's iterator below.
   });
-  for await (const chunk of gunzip) yield chunk as Buffer;
+  let unpacked = 0;
+  for await (const chunk of gunzip) {
+    unpacked += (chunk as Buffer).length;
+    checkCompressionRatio(unpacked, stored, maxRatio, 'the layer');
+    yield chunk as Buffer;
+  }
 }
 
 /** Linux's PATH_MAX less its NUL, and NAME_MAX: longer names could not be created anyway. Units: bytes. */
@@ -324,7 +332,7 @@ class LayerWriter {
  */
 export async function extractLayer(input: Readable, root: string, options: ExtractOptions = {}): Promise<ExtractResult> {
   const hash = createHash('sha256');
-  const source = uncompressed(input, options.onStoredBytes ?? (() => {}));
+  const source = uncompressed(input, options.onStoredBytes ?? (() => {}), options.maxCompressionRatio);
   const budget = options.budget;
   const hashed = (async function* (): AsyncGenerator<Buffer> {
     for await (const chunk of source) {

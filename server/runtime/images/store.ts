@@ -19,7 +19,7 @@ import { createGunzip } from 'node:zlib';
 import { writeFileAtomic } from '../../storage/atomic-file';
 import { prepareOverlay, type OverlayRootfs } from '../rootfs';
 import { DirectoryArchive, TarArchive, type ArchiveSource } from './archive';
-import { DEFAULT_IMPORT_LIMITS, ImportBudget, type ImportLimits } from './budget';
+import { checkCompressionRatio, DEFAULT_IMPORT_LIMITS, ImportBudget, type ImportLimits } from './budget';
 import { badArchive, ImageError, noSuchImage } from './errors';
 import { extractLayer, sniffCompression } from './extract';
 import { detectFormat, planDockerSave, planOciLayout, planRootfs, sha256Hex, type ImagePlan } from './formats';
@@ -333,9 +333,12 @@ export class ImageStore {
 
   private gunzipTo(file: string, target: string, totalBytes: number, options: ImportRun): Promise<void> {
     let read = 0;
+    let unpacked = 0;
     const charged = new Transform({
       transform(chunk: Buffer, _encoding, callback) {
         try {
+          unpacked += chunk.length;
+          checkCompressionRatio(unpacked, read, options.budget.maxCompressionRatio, path.basename(file));
           options.budget.charge(chunk.length, 'archive');
           callback(null, chunk);
         } catch (error) {
@@ -409,6 +412,7 @@ export class ImageStore {
       const input = layer.member === WHOLE_ARCHIVE ? fs.createReadStream(tarFile!, { highWaterMark: 256 * 1024 }) : source.open(layer.member);
       const result = await extractLayer(input, root, {
         budget: { charge: (bytes) => options.budget.charge(bytes, 'layers'), countEntry: () => options.budget.countEntry('layers') },
+        ...(options.budget.maxCompressionRatio ? { maxCompressionRatio: options.budget.maxCompressionRatio } : {}),
         onStoredBytes: (bytes) =>
           options.onProgress?.({ phase: 'extract', currentBytes: doneBytes + bytes, totalBytes, layer: index + 1, layers: todo.length }),
       });
