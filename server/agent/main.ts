@@ -177,7 +177,7 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
 
   // Re-adopt the containers left running (or exited) while no agent ran, before the first tick
   // names their cgroups.
-  const images = new ImageStore({ stateDir: options.stateDir });
+  const images = new ImageStore({ stateDir: options.stateDir, limits: options.imageLimits });
   const runtimeManager = new RuntimeManager({
     stateDir: options.stateDir,
     cgroups: cgroupManager,

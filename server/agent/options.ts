@@ -1,6 +1,7 @@
 /** The agent's command-line flags: parsed and validated before anything starts. */
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
+import { DEFAULT_IMPORT_LIMITS, type ImportLimits } from '../runtime/images/budget';
 
 export interface AgentOptions {
   listenHost: string;
@@ -27,6 +28,8 @@ export interface AgentOptions {
   whitelistedContainerLabels: string[];
   /** Environment variable names exported as container_env_* (cAdvisor's --env_metadata_whitelist). */
   envMetadataWhitelist: string[];
+  /** Caps of one image import: unpacked bytes (Units: bytes) and archive entries. */
+  imageLimits: ImportLimits;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:9180';
@@ -60,6 +63,11 @@ Options:
                            with --store-container-labels=false, the label keys still exported
   --env-metadata-whitelist N1,N2
                            environment variables exported as container_env_* (default none)
+  --image-max-size SIZE    most one image import may unpack, e.g. 20g (default 8g)
+  --image-max-entries N    most files, directories and links one image import may hold
+                           (default ${DEFAULT_IMPORT_LIMITS.maxEntries})
+  --image-max-ratio N      refuse gzip data that expands more than N to one past 64 MiB
+                           (a decompression bomb; default ${DEFAULT_IMPORT_LIMITS.maxCompressionRatio}, 0: no bound)
   --cgroup-root DIR        read cgroups from DIR instead of the host's mounts (tests, fixtures)
   --proc-root DIR          read /proc from DIR (tests, fixtures)
   -h, --help               show this help`;
@@ -110,6 +118,9 @@ export function parseAgentOptions(argv: string[], env: NodeJS.ProcessEnv = proce
         'store-container-labels': { type: 'string' },
         'whitelisted-container-labels': { type: 'string' },
         'env-metadata-whitelist': { type: 'string' },
+        'image-max-size': { type: 'string' },
+        'image-max-entries': { type: 'string' },
+        'image-max-ratio': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -144,6 +155,11 @@ export function parseAgentOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     storeContainerLabels: parseBoolean(values['store-container-labels'] ?? 'true', '--store-container-labels'),
     whitelistedContainerLabels: parseList(values['whitelisted-container-labels']),
     envMetadataWhitelist: parseList(values['env-metadata-whitelist']),
+    imageLimits: {
+      maxUnpackedBytes: values['image-max-size'] !== undefined ? parseSize(values['image-max-size'], '--image-max-size') : DEFAULT_IMPORT_LIMITS.maxUnpackedBytes,
+      maxEntries: values['image-max-entries'] !== undefined ? parseEntryCount(values['image-max-entries'], '--image-max-entries', 1) : DEFAULT_IMPORT_LIMITS.maxEntries,
+      maxCompressionRatio: values['image-max-ratio'] !== undefined ? parseEntryCount(values['image-max-ratio'], '--image-max-ratio', 0) : DEFAULT_IMPORT_LIMITS.maxCompressionRatio!,
+    },
   };
   const dockerHost = engineHost(values['docker-host'] ?? env['DOCKER_HOST'] ?? DEFAULT_DOCKER_HOST);
   if (dockerHost !== undefined) options.dockerHost = dockerHost;
@@ -180,6 +196,14 @@ export function parseSize(text: string, flag: string): number {
   const bytes = Math.floor(Number(match[1]) * { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[unit]);
   if (bytes < 4096) throw new UsageError(`${flag} must be at least 4k, got ${text}`);
   return bytes;
+}
+
+function parseEntryCount(text: string, flag: string, minimum: number): number {
+  const value = Number(text.trim());
+  if (!/^\d+$/.test(text.trim()) || value < minimum || !Number.isSafeInteger(value)) {
+    throw new UsageError(`invalid ${flag} "${text}": use a whole number of at least ${minimum}`);
+  }
+  return value;
 }
 
 function parseCount(text: string, flag: string): number {

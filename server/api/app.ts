@@ -16,7 +16,8 @@ import type { MetricsExporter } from '../metrics';
 import type { ImageStore } from '../runtime/images';
 import type { RuntimeManager } from '../runtime/manager';
 import type { CollectorSnapshot, ContainerInfo, ContainerSnapshot, MachineInfo } from '../model';
-import { bearerToken, requireRole, type TokenStore } from './auth';
+import { bearerToken, requireRole, tokenMatches, type TokenStore } from './auth';
+import { closeAfterUnreadBody } from './body';
 import { runtimeRouter } from './containers-runtime';
 import { HttpError, sendError } from './errors';
 import { createEventsRouter } from './events';
@@ -61,6 +62,7 @@ export function createApp(options: ApiOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.use(closeAfterUnreadBody);
   app.use((_request, response, next) => {
     response.set({
       'X-Content-Type-Options': 'nosniff',
@@ -81,7 +83,7 @@ export function createApp(options: ApiOptions): express.Express {
 
   app.get('/metrics', async (request, response, next) => {
     try {
-      if (options.metricsToken !== undefined && bearerToken(request.get('authorization')) !== options.metricsToken) {
+      if (options.metricsToken !== undefined && !tokenMatches(options.metricsToken, bearerToken(request.get('authorization')))) {
         response.set('WWW-Authenticate', 'Bearer realm="capstan-metrics"');
         sendError(response, 401, 'unauthorized', '/metrics requires the bearer token given with --metrics-token');
         return;
@@ -94,7 +96,8 @@ export function createApp(options: ApiOptions): express.Express {
   });
 
   const api = express.Router();
-  api.use(express.json({ limit: '64kb' }));
+  // Authentication comes first: nothing reads, parses or routes a request without a valid token.
+  // Bodies are read by the routes that take one (body.ts: jsonBody), after their role check.
   api.use(requireRole(options.tokens, 'viewer'));
 
   const snapshotOrFail = (): CollectorSnapshot => {
@@ -177,7 +180,7 @@ export function createApp(options: ApiOptions): express.Express {
     }
     const status = (error as { status?: number; type?: string }).status;
     if (typeof status === 'number' && status >= 400 && status < 500) {
-      // express.json's own errors: malformed JSON (400), body too large (413).
+      // Errors with a client status from express itself (a malformed URL encoding, say).
       sendError(response, status, (error as { type?: string }).type ?? 'bad_request', (error as Error).message);
       return;
     }

@@ -40,6 +40,15 @@ export class TokenStore {
   }
 }
 
+/**
+ * Whether `candidate` is `expected`, in constant time: both are hashed first, so neither the
+ * comparison nor the lengths reveal how much of a guess was right (the /metrics token).
+ */
+export function tokenMatches(expected: string, candidate: string | undefined): boolean {
+  if (candidate === undefined) return false;
+  return timingSafeEqual(digest(expected), digest(candidate));
+}
+
 /** Extracts the token from "Authorization: Bearer <token>". */
 export function bearerToken(header: string | undefined): string | undefined {
   if (!header) return undefined;

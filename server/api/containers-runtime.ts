@@ -16,7 +16,7 @@
  * status. Errors keep the API's shape {"error": {"code", "message"}} plus `exitCode` when a
  * command could not start (127: not found, 126: not executable), as docker run reports it.
  */
-import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { CapstanOwner } from '../containers/capstan-owner';
@@ -27,6 +27,7 @@ import { encodeControl, encodeFrame, FrameDecoder, parseControl, STREAM_CONTROL,
 import type { RuntimeManager, WaitCondition } from '../runtime/manager';
 import type { SessionControl, SessionSink } from '../runtime/sessions';
 import { bearerToken, requireRole, type TokenStore } from './auth';
+import { JSON_BODY_LIMIT_BYTES, jsonBody, lingeringClose } from './body';
 
 export interface RuntimeRouterOptions {
   runtime: RuntimeManager;
@@ -98,6 +99,7 @@ export function runtimeRouter(options: RuntimeRouterOptions): express.Router {
   router.post(
     '/containers',
     operator,
+    jsonBody(),
     route(async (request, response) => {
       const { id, warnings } = await runtime.create(request.body ?? {}, { start: flag(request.query['start']) });
       response.status(201).json({ Id: id, Warnings: warnings });
@@ -252,8 +254,8 @@ export function runtimeRouter(options: RuntimeRouterOptions): express.Router {
 
 const UPGRADE_PATH = /^\/api\/v1\/containers\/([^/?]+)\/(attach|exec)$/;
 const RUN_PATH = '/api/v1/containers/run';
-/** The create body of an Upgrade to RUN_PATH (express.json's limit). Units: bytes. */
-const MAX_RUN_BODY_BYTES = 64 * 1024;
+/** The create body of an Upgrade to RUN_PATH (the API's JSON limit). Units: bytes. */
+const MAX_RUN_BODY_BYTES = JSON_BODY_LIMIT_BYTES;
 
 /**
  * Reads a request body that arrived on an upgraded socket: `head` plus what follows, up to
@@ -285,13 +287,17 @@ function readUpgradeBody(request: IncomingMessage, socket: Duplex, head: Buffer)
   });
 }
 
-/** An HTTP answer on a socket that never reached express (the Upgrade path). */
+/**
+ * An HTTP answer on a socket that never reached express (the Upgrade path). The client may still be
+ * sending its body: the socket lingers (body.ts) so the answer is read, not lost to a reset.
+ */
 function refuseUpgrade(socket: Duplex, status: number, code: string, message: string, details: Record<string, unknown> = {}): void {
   const body = JSON.stringify({ error: { code, message, ...details } });
-  socket.end(
-    `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : status === 404 ? 'Not Found' : status === 409 ? 'Conflict' : 'Bad Request'}\r\n` +
+  socket.write(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
       `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
+  lingeringClose(socket);
 }
 
 /**

@@ -104,7 +104,8 @@ export function imagesRouter(options: ImagesRouterOptions): express.Router {
         response.json({ images });
       }
     } catch (error) {
-      if (request.readableEnded === false) request.resume(); // let the rest of the upload drain
+      // Drop the rest of the upload; body.ts closes the connection once a bounded amount has come.
+      if (request.readableEnded === false) request.resume();
       if (response.headersSent) {
         const status = error instanceof RuntimeError ? error.code : 'internal';
         response.end(JSON.stringify({ error: { code: status, message: (error as Error).message } }) + '\n');

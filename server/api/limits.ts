@@ -17,6 +17,7 @@ import { LimitError, LimitService } from '../limits';
 import type { CgroupPath, ContainerInfo } from '../model';
 import { CapstanSource, type CapstanContainerLookup } from '../sources/capstan';
 import { requireRole, type TokenStore } from './auth';
+import { jsonBody } from './body';
 import { HttpError } from './errors';
 import { resolveContainer } from './resolve';
 
@@ -95,7 +96,7 @@ export function limitsRouter(options: LimitsRouterOptions): express.Router {
     }
   });
 
-  router.patch('/containers/:reference/limits', requireRole(options.tokens, 'operator'), async (request, response, next) => {
+  router.patch('/containers/:reference/limits', requireRole(options.tokens, 'operator'), jsonBody(), async (request, response, next) => {
     try {
       const container = containerOf(request);
       const principal = { principal: request.principal?.name ?? 'unknown' };

@@ -4,7 +4,11 @@
  *
  * Authentication is the API's: the client passes its token in the handshake (`auth: {token}`, or
  * an `Authorization: Bearer` header for non-browser clients); without a valid one the connection
- * is refused with a connect_error whose message is "unauthorized". No CORS headers are sent, and a
+ * is refused with a connect_error whose message is "unauthorized". A header that is there but not
+ * valid is refused earlier, at the HTTP request that opens the transport (engine.io's
+ * allowRequest), before any engine.io session exists. A browser's token only arrives in the
+ * socket.io CONNECT packet, so until then a session can do nothing but send that packet: it is
+ * small (maxHttpBufferSize) and must come soon (connectTimeout), or the session is closed. No CORS headers are sent, and a
  * page from elsewhere has no token, so another origin cannot listen in.
  */
 import type * as http from 'node:http';
@@ -39,6 +43,11 @@ export type CapstanSocket = Socket<ClientToServerEvents, ServerToClientEvents, I
 /** The message of the connect_error a client without a valid token receives. */
 export const SOCKET_UNAUTHORIZED = 'unauthorized';
 
+/** Largest message a client may send. Units: bytes. */
+const MAX_MESSAGE_BYTES = 64 * 1024;
+/** How long a new session has to send its token. Units: milliseconds. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
 export interface SocketServerOptions {
   tokens: TokenStore;
   bus: EventBus;
@@ -54,6 +63,14 @@ export function attachSocketServer(httpServer: http.Server, options: SocketServe
   const io: CapstanSocketServer = new Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>(httpServer, {
     // The dashboard bundles socket.io-client itself.
     serveClient: false,
+    // Clients only send small messages (the token, subscribe): nothing near socket.io's 1 MB default.
+    maxHttpBufferSize: MAX_MESSAGE_BYTES,
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    allowRequest: (request, callback) => {
+      const header = request.headers.authorization;
+      if (header !== undefined && !options.tokens.authenticate(bearerToken(header))) callback(SOCKET_UNAUTHORIZED, false);
+      else callback(null, true);
+    },
   });
   io.use((socket, next) => {
     const auth = socket.handshake.auth as { token?: unknown } | undefined;

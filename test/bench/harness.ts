@@ -8,6 +8,7 @@
  * reports the ratio. Targets are stated next to the number they judge, never asserted.
  */
 import * as os from 'node:os';
+import { seededRandom } from '../helpers/random';
 
 /** One benchmark: `test/bench/<name>.bench.ts` exports it as `benchmark`. */
 export interface Benchmark {
@@ -167,17 +168,6 @@ export interface InterleaveOptions {
   shuffle?: boolean;
 }
 
-/** A small seeded generator (mulberry32): the same seed gives the same orders in every run. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Runs the steps once per round. By default the order rotates each round (A B C, B C A, C A B,

@@ -3,6 +3,7 @@
  * test image imported from each format, whiteouts written as overlayfs expects them, and tar-slip
  * archives refused without leaving anything behind.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -103,3 +104,46 @@ for (const slip of SLIP_ARCHIVES) {
     t.deepEqual(fs.readdirSync(path.join(stateDir, 'images', 'tmp')), []);
   });
 }
+
+/** A tmpfs of `sizeMiB` at a fresh directory, unmounted at the end of the test. */
+function smallFilesystem(t: ExecutionContext, scratch: string, sizeMiB: number): string {
+  const directory = path.join(scratch, 'small');
+  fs.mkdirSync(directory);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMiB}m,mode=0700`, 'capstan-test-images', directory]);
+  t.teardown(() => execFileSync('umount', ['-l', directory]));
+  return directory;
+}
+
+test('free space is checked before and while writing: an image larger than the store has room for is refused, nothing left', async (t) => {
+  if (!canRun(t)) return;
+  const { scratch } = setUp(t);
+  const small = smallFilesystem(t, scratch, 24);
+  const stateDir = path.join(small, 'state');
+  const store = new ImageStore({ stateDir });
+  // 40 MiB that do not compress, in a plain tar outside the small file system.
+  const big = Buffer.alloc(40 * 1024 * 1024);
+  for (let i = 0; i < big.length; i += 4) big.writeUInt32LE((Math.imul(i, 2654435761) ^ (i >>> 7)) >>> 0, i);
+  const archive = path.join(scratch, 'big.tar');
+  fs.writeFileSync(archive, packTar([{ name: 'big.bin', type: 'file', content: big }]));
+  const freeBefore = fs.statfsSync(small).bavail;
+  const error = await t.throwsAsync(store.importImage(archive, { name: 'too-big' }), { instanceOf: ImageError });
+  t.is(error?.code, 'insufficient_storage', error?.message);
+  t.is((error as ImageError).status, 507);
+  t.regex(error!.message, /free space/);
+  t.deepEqual(store.list(), []);
+  t.deepEqual(fs.readdirSync(path.join(stateDir, 'images', 'layers')), []);
+  t.deepEqual(fs.readdirSync(path.join(stateDir, 'images', 'tmp')), []);
+  t.is(fs.statfsSync(small).bavail, freeBefore, 'every byte written was removed again');
+
+  // A store that is already full refuses before writing anything, and a small image still fits once there is room.
+  const filler = path.join(small, 'filler');
+  execFileSync('fallocate', ['-l', String(fs.statfsSync(small).bavail * fs.statfsSync(small).bsize - 512 * 1024), filler]);
+  const small1 = path.join(scratch, 'small.tar');
+  fs.writeFileSync(small1, packTar([{ name: 'hello', type: 'file', content: 'hi\n' }]));
+  const full = await t.throwsAsync(store.importImage(small1, { name: 'fits' }), { instanceOf: ImageError });
+  t.is(full?.code, 'insufficient_storage');
+  t.deepEqual(fs.readdirSync(path.join(stateDir, 'images', 'tmp')), []);
+  fs.rmSync(filler);
+  const [fits] = await store.importImage(small1, { name: 'fits' });
+  t.deepEqual(fits!.repoTags, ['fits:latest']);
+});

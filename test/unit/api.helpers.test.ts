@@ -78,3 +78,16 @@ test('agent flags: event log bounds', (t) => {
   t.throws(() => parseAgentOptions(['--events-max-size', '1k'], {}), { instanceOf: UsageError, message: /at least 4k/ });
   t.throws(() => parseAgentOptions(['--events-max-files', '0'], {}), { instanceOf: UsageError, message: /whole number/ });
 });
+
+test('agent flags: image import bounds', (t) => {
+  const defaults = parseAgentOptions([]);
+  if (defaults === 'help') throw new Error('help');
+  t.deepEqual(defaults.imageLimits, { maxUnpackedBytes: 8 * 1024 ** 3, maxEntries: 1_000_000, maxCompressionRatio: 100 });
+  const given = parseAgentOptions(['--image-max-size', '64m', '--image-max-entries', '5000', '--image-max-ratio', '0']);
+  if (given === 'help') throw new Error('help');
+  t.deepEqual(given.imageLimits, { maxUnpackedBytes: 64 * 1024 ** 2, maxEntries: 5000, maxCompressionRatio: 0 });
+  t.throws(() => parseAgentOptions(['--image-max-ratio', '-1']), { instanceOf: UsageError, message: /--image-max-ratio/ });
+  t.throws(() => parseAgentOptions(['--image-max-size', 'lots']), { instanceOf: UsageError, message: /--image-max-size/ });
+  t.throws(() => parseAgentOptions(['--image-max-entries', '0']), { instanceOf: UsageError, message: /--image-max-entries/ });
+  t.throws(() => parseAgentOptions(['--image-max-entries', '1e6']), { instanceOf: UsageError, message: /--image-max-entries/ });
+});

@@ -45,8 +45,8 @@ export function normalizeArchiveName(name: string): string {
 /** Largest JSON document (manifest, index, config) read into memory. Units: bytes. */
 const MAX_JSON_BYTES = 16 * 1024 * 1024;
 
-/** Reads every header of an uncompressed tar file; content is skipped by offset. */
-export async function indexTarFile(file: string): Promise<ArchiveEntry[]> {
+/** Reads every header of an uncompressed tar file; content is skipped by offset. `onEntry` may refuse one by throwing. */
+export async function indexTarFile(file: string, onEntry: () => void = () => {}): Promise<ArchiveEntry[]> {
   const handle = await fs.promises.open(file, 'r');
   try {
     const { size: fileBytes } = await handle.stat();
@@ -77,6 +77,7 @@ export async function indexTarFile(file: string): Promise<ArchiveEntry[]> {
       }
       const header = applyOverrides(raw, pax, longName, longLink);
       pax = longName = longLink = undefined;
+      onEntry();
       const dataBytes = header.type === 'file' || header.type === 'unsupported' ? header.size : 0;
       entries.push({ name: normalizeArchiveName(header.name), type: header.type, offset, size: dataBytes, linkname: header.linkname });
       offset += paddedSize(dataBytes);
@@ -98,8 +99,8 @@ export class TarArchive implements ArchiveSource {
     for (const entry of entries) this.byName.set(entry.name, entry);
   }
 
-  static async open(file: string): Promise<TarArchive> {
-    return new TarArchive(file, await indexTarFile(file));
+  static async open(file: string, onEntry?: () => void): Promise<TarArchive> {
+    return new TarArchive(file, await indexTarFile(file, onEntry));
   }
 
   get description(): string {

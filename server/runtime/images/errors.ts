@@ -2,9 +2,13 @@
  * Image store failures. An ImageError is a RuntimeError (status + stable code), so the API answers
  * with the right status without knowing about images; a refused archive entry also names itself.
  *
- *   400 unsupported_archive, unsafe_entry, bad_archive, invalid_reference, digest_mismatch
+ *   400 unsupported_archive, unsafe_entry, bad_archive, invalid_reference, digest_mismatch,
+ *       no_root_filesystem
  *   404 no_such_image
  *   409 image_in_use
+ *   413 image_too_large, too_many_entries, compression_ratio (budget.ts: --image-max-size,
+ *       --image-max-entries, --image-max-ratio)
+ *   507 insufficient_storage (the image store's file system is too full)
  *   500 anything the host refused while extracting (the message names the syscall and path)
  */
 import { quoteInput, RuntimeError } from '../errors';

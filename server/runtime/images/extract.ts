@@ -26,6 +26,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pipeline, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import { checkCompressionRatio } from './budget';
 import { badArchive, ImageError, unsafeEntry } from './errors';
 import { readTarEntries, type TarHeader } from './tar';
 
@@ -44,11 +45,17 @@ export interface ExtractResult {
   markers: LayerMarkers;
   /** Entries not extracted (device nodes, FIFOs), for the log. */
   skipped: string[];
+  /** Entries in the layer besides its root directory (extracted, skipped or whiteouts). */
+  entries: number;
 }
 
 export interface ExtractOptions {
   /** Called with the count of stored (possibly compressed) bytes read so far, as they are read. */
   onStoredBytes?: (bytes: number) => void;
+  /** Charged with every uncompressed byte and every entry; throws to stop the extraction (budget.ts). */
+  budget?: { charge(bytes: number): void; countEntry(): void };
+  /** Most a gzip-compressed layer may expand (budget.ts: checkCompressionRatio); none when absent. */
+  maxCompressionRatio?: number;
 }
 
 const GZIP_MAGIC = [0x1f, 0x8b];
@@ -70,7 +77,7 @@ export function sniffCompression(head: Buffer): 'gzip' | 'zstd' | 'xz' | 'bzip2'
 }
 
 /** The uncompressed bytes of `input`, gunzipped when it is gzip; other compressions are refused. */
-async function* uncompressed(input: Readable, onStoredBytes: (bytes: number) => void): AsyncGenerator<Buffer> {
+async function* uncompressed(input: Readable, onStoredBytes: (bytes: number) => void, maxRatio?: number): AsyncGenerator<Buffer> {
   const iterator = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   let first = await iterator.next();
   // Sniffing needs a few bytes; the first chunk nearly always has them.
@@ -104,15 +111,28 @@ async function* uncompressed(input: Readable, onStoredBytes: (bytes: number) => 
   pipeline(Readable.from(rest()), gunzip, () => {
     // Errors surface through the gunzip stream's iterator below.
   });
-  for await (const chunk of gunzip) yield chunk as Buffer;
+  let unpacked = 0;
+  for await (const chunk of gunzip) {
+    unpacked += (chunk as Buffer).length;
+    checkCompressionRatio(unpacked, stored, maxRatio, 'the layer');
+    yield chunk as Buffer;
+  }
 }
+
+/** Linux's PATH_MAX less its NUL, and NAME_MAX: longer names could not be created anyway. Units: bytes. */
+const MAX_PATH_BYTES = 4095;
+const MAX_NAME_BYTES = 255;
 
 /** The components of an entry's path, or a refusal. "./" (the root itself) gives []. */
 export function entryComponents(name: string): string[] {
   if (name.includes('\0')) throw unsafeEntry(name, 'the path contains a NUL byte');
+  // eslint-disable-next-line no-control-regex
+  if (/[\x01-\x1f\x7f]/.test(name)) throw unsafeEntry(name, 'the path contains a control character');
+  if (Buffer.byteLength(name) > MAX_PATH_BYTES) throw unsafeEntry(name, `the path is longer than ${MAX_PATH_BYTES} bytes`);
   if (name.startsWith('/')) throw unsafeEntry(name, 'absolute paths are not allowed');
   const parts = name.split('/').filter((part) => part !== '' && part !== '.');
   if (parts.includes('..')) throw unsafeEntry(name, 'paths with ".." are not allowed');
+  if (parts.some((part) => Buffer.byteLength(part) > MAX_NAME_BYTES)) throw unsafeEntry(name, `a path component is longer than ${MAX_NAME_BYTES} bytes`);
   return parts;
 }
 
@@ -259,6 +279,8 @@ class LayerWriter {
       }
       case 'symlink': {
         if (header.linkname === '') throw unsafeEntry(entry, 'a symlink without a target');
+        if (header.linkname.includes('\0')) throw unsafeEntry(entry, 'the symlink target contains a NUL byte');
+        if (Buffer.byteLength(header.linkname) > MAX_PATH_BYTES) throw unsafeEntry(entry, `the symlink target is longer than ${MAX_PATH_BYTES} bytes`);
         if (symlinkEscapes(parts, header.linkname)) throw unsafeEntry(entry, `the symlink points outside the image (${header.linkname})`);
         this.clear(file, false);
         fs.symlinkSync(header.linkname, file);
@@ -310,16 +332,23 @@ class LayerWriter {
  */
 export async function extractLayer(input: Readable, root: string, options: ExtractOptions = {}): Promise<ExtractResult> {
   const hash = createHash('sha256');
-  const source = uncompressed(input, options.onStoredBytes ?? (() => {}));
+  const source = uncompressed(input, options.onStoredBytes ?? (() => {}), options.maxCompressionRatio);
+  const budget = options.budget;
   const hashed = (async function* (): AsyncGenerator<Buffer> {
     for await (const chunk of source) {
+      budget?.charge(chunk.length);
       hash.update(chunk);
       yield chunk;
     }
   })();
   const writer = new LayerWriter(root);
+  let entries = 0;
   try {
-    for await (const { header, body } of readTarEntries(hashed)) await writer.write(header, body);
+    for await (const { header, body } of readTarEntries(hashed)) {
+      budget?.countEntry();
+      if (entryComponents(header.name).length > 0) entries++;
+      await writer.write(header, body);
+    }
     // The digest covers the whole stream, end-of-archive blocks and padding included.
     for await (const chunk of hashed) void chunk;
   } catch (error) {
@@ -340,5 +369,6 @@ export async function extractLayer(input: Readable, root: string, options: Extra
     sizeBytes: writer.sizeBytes,
     markers: { whiteouts, opaqueDirectories },
     skipped: writer.skipped,
+    entries,
   };
 }

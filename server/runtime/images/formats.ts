@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import type { ArchiveSource } from './archive';
 import { badArchive, ImageError } from './errors';
-import { tryNormalizeReference } from './reference';
+import { normalizeReference, tryNormalizeReference } from './reference';
 import type { ImageConfig } from './types';
 
 export type ArchiveFormat = 'rootfs' | 'docker-save' | 'oci-layout';
@@ -62,6 +62,25 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 function stringArray(value: unknown): string[] | undefined {
   return Array.isArray(value) && value.every((item) => typeof item === 'string') ? (value as string[]) : undefined;
+}
+
+/**
+ * A manifest entry's RepoTags, each normalized. As `docker load` does, an archive with a tag that is
+ * not a valid reference is refused as a whole (with the reference's own message), not imported
+ * without it.
+ */
+function manifestRepoTags(source: ArchiveSource, value: unknown, index: number): string[] {
+  if (value === undefined || value === null) return [];
+  const tags = stringArray(value);
+  if (!tags) throw badArchive(`${source.description}: manifest.json entry ${index}: RepoTags must be a list of strings`);
+  return tags.map((tag) => {
+    try {
+      return normalizeReference(tag);
+    } catch (error) {
+      if (!(error instanceof ImageError)) throw error;
+      throw new ImageError(error.status, error.code, `${source.description}: manifest.json entry ${index}: ${error.message}`);
+    }
+  });
 }
 
 /** The runtime part of an image config ("config" in Docker's and OCI's image JSON). */
@@ -115,7 +134,7 @@ export async function planDockerSave(source: ArchiveSource): Promise<ImagePlan[]
     if (parsed.diffIds.length !== 0 && parsed.diffIds.length !== layers.length) {
       throw badArchive(`${source.description}: the config lists ${parsed.diffIds.length} layers, the manifest ${layers.length}`);
     }
-    const repoTags = (stringArray(item['RepoTags']) ?? []).map(tryNormalizeReference).filter((tag): tag is string => tag !== undefined);
+    const repoTags = manifestRepoTags(source, item['RepoTags'], index);
     const { diffIds, ...rest } = parsed;
     plans.push({
       ...rest,

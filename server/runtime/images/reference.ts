@@ -21,12 +21,18 @@ const DOMAIN = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.(?:[a-zA-Z0-9]
 const TAG = /^[\w][\w.-]{0,127}$/;
 /** Longest repository name Docker accepts. Units: characters. */
 const MAX_REPOSITORY_LENGTH = 255;
+/** Longest NAME:TAG: the longest repository, a colon and the longest tag. Units: characters. */
+const MAX_REFERENCE_LENGTH = MAX_REPOSITORY_LENGTH + 1 + 128;
 
 /** Parses `name[:tag]`, adding `:latest`. Digests (`@sha256:...`) are not references of a stored tag. */
 export function parseReference(text: string): ImageReference {
   const invalid = (why: string): ImageError =>
     new ImageError(400, 'invalid_reference', `invalid reference format: ${quoteInput(text)}: ${why}`);
   if (text === '') throw invalid('empty');
+  if (text.includes('\0')) throw invalid('the name contains a NUL byte');
+  // eslint-disable-next-line no-control-regex
+  if (/[\x01-\x1f\x7f]/.test(text)) throw invalid('the name contains a control character');
+  if (text.length > MAX_REFERENCE_LENGTH) throw invalid(`the reference is longer than ${MAX_REFERENCE_LENGTH} characters`);
   if (text.includes('@')) throw invalid('digests are not supported; use NAME[:TAG] or an image ID');
   const slash = text.lastIndexOf('/');
   const colon = text.lastIndexOf(':');
@@ -45,6 +51,7 @@ export function parseReference(text: string): ImageReference {
   if (hasDomain && !DOMAIN.test(first)) throw invalid('the registry host is not valid');
   for (const component of hasDomain ? parts.slice(1) : parts) {
     if (!COMPONENT.test(component)) {
+      if (COMPONENT.test(component.toLowerCase())) throw invalid('repository name must be lowercase');
       throw invalid('the name must be lowercase letters, digits and separators (. _ __ -), in components separated by /');
     }
   }

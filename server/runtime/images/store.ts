@@ -19,6 +19,7 @@ import { createGunzip } from 'node:zlib';
 import { writeFileAtomic } from '../../storage/atomic-file';
 import { prepareOverlay, type OverlayRootfs } from '../rootfs';
 import { DirectoryArchive, TarArchive, type ArchiveSource } from './archive';
+import { checkCompressionRatio, DEFAULT_IMPORT_LIMITS, ImportBudget, type ImportLimits } from './budget';
 import { badArchive, ImageError, noSuchImage } from './errors';
 import { extractLayer, sniffCompression } from './extract';
 import { detectFormat, planDockerSave, planOciLayout, planRootfs, sha256Hex, type ImagePlan } from './formats';
@@ -33,12 +34,19 @@ export interface ImageStoreOptions {
   /** Writes overlayfs whiteouts into a new layer; defaults to `capstan-shim overlay-markers`. */
   markers?: MarkerWriter;
   now?: () => Date;
+  /** Caps of one import (unpacked bytes, entries); DEFAULT_IMPORT_LIMITS when absent. */
+  limits?: ImportLimits;
 }
 
 export interface ImportOptions {
   /** Name (NAME[:TAG]) for the imported image; replaces the names the archive gives. */
   name?: string;
   onProgress?: (progress: ImportProgress) => void;
+}
+
+/** ImportOptions with the name normalized and the import's budget, as the steps below pass them on. */
+interface ImportRun extends ImportOptions {
+  budget: ImportBudget;
 }
 
 /** The member name standing for "the whole archive" in a rootfs plan. */
@@ -79,6 +87,7 @@ export class ImageStore {
   private isImageInUse: (imageId: string) => boolean;
   private readonly markers: MarkerWriter;
   private readonly now: () => Date;
+  private readonly limits: ImportLimits;
   /** Commits and removals, one at a time. */
   private lock: Promise<unknown> = Promise.resolve();
   /** Layers an import in progress relies on: never garbage-collected meanwhile. */
@@ -94,6 +103,7 @@ export class ImageStore {
     this.isImageInUse = options.isImageInUse ?? (() => false);
     this.markers = options.markers ?? shimMarkerWriter();
     this.now = options.now ?? (() => new Date());
+    this.limits = options.limits ?? DEFAULT_IMPORT_LIMITS;
     for (const directory of [this.root, this.layersDirectory, this.recordsDirectory, this.stagingDirectory]) {
       fs.mkdirSync(directory, { recursive: true, mode: 0o700 });
     }
@@ -203,10 +213,10 @@ export class ImageStore {
    * (tar or directory). Returns the images it holds (one for most archives).
    */
   async importImage(file: string, options: ImportOptions = {}): Promise<ImageRecord[]> {
-    const name = options.name !== undefined ? normalizeReference(options.name) : undefined;
+    const run = this.newRun(options);
     const staging = this.newStaging();
     try {
-      return await this.importFrom(file, staging, { ...options, ...(name !== undefined ? { name } : {}) });
+      return await this.importFrom(file, staging, run);
     } finally {
       fs.rmSync(staging, { recursive: true, force: true });
     }
@@ -217,7 +227,7 @@ export class ImageStore {
    * because the formats need random access. Units: totalBytes in bytes, when known.
    */
   async importStream(input: Readable, options: ImportOptions & { totalBytes?: number } = {}): Promise<ImageRecord[]> {
-    const name = options.name !== undefined ? normalizeReference(options.name) : undefined;
+    const run = this.newRun(options);
     const staging = this.newStaging();
     try {
       const upload = path.join(staging, 'upload');
@@ -225,6 +235,12 @@ export class ImageStore {
       const counter = new Transform({
         transform(chunk: Buffer, _encoding, callback) {
           received += chunk.length;
+          try {
+            run.budget.charge(chunk.length, 'upload');
+          } catch (error) {
+            callback(error as Error);
+            return;
+          }
           options.onProgress?.({ phase: 'receive', currentBytes: received, ...(options.totalBytes !== undefined ? { totalBytes: options.totalBytes } : {}) });
           callback(null, chunk);
         },
@@ -235,10 +251,17 @@ export class ImageStore {
       if (options.totalBytes !== undefined && received !== options.totalBytes) {
         throw badArchive(`the upload ended after ${received} of ${options.totalBytes} bytes`);
       }
-      return await this.importFrom(upload, staging, { ...options, ...(name !== undefined ? { name } : {}) });
+      return await this.importFrom(upload, staging, run);
     } finally {
       fs.rmSync(staging, { recursive: true, force: true });
     }
+  }
+
+  /** Checks the name and the free space before anything is written. */
+  private newRun(options: ImportOptions): ImportRun {
+    const name = options.name !== undefined ? normalizeReference(options.name) : undefined;
+    const budget = new ImportBudget(this.limits, this.root);
+    return { ...options, ...(name !== undefined ? { name } : {}), budget };
   }
 
   private newStaging(): string {
@@ -247,7 +270,7 @@ export class ImageStore {
     return staging;
   }
 
-  private async importFrom(file: string, staging: string, options: ImportOptions): Promise<ImageRecord[]> {
+  private async importFrom(file: string, staging: string, options: ImportRun): Promise<ImageRecord[]> {
     const { source, tarFile } = await this.openArchive(file, staging, options);
     try {
       const format = detectFormat(source);
@@ -258,6 +281,8 @@ export class ImageStore {
             ? await planOciLayout(source)
             : [planRootfs(WHOLE_ARCHIVE, fs.statSync(tarFile!).size, this.now().toISOString())];
       if (plans.length === 0) throw badArchive(`${source.description} holds no image`);
+      const layerless = plans.find((plan) => plan.layers.length === 0);
+      if (layerless) throw new ImageError(400, 'no_root_filesystem', `${source.description}: an image in it has no layers, so no root filesystem`);
       if (options.name !== undefined && plans.length > 1) {
         throw new ImageError(400, 'ambiguous_name', `the archive holds ${plans.length} images; import it without a name to keep their own`);
       }
@@ -274,7 +299,7 @@ export class ImageStore {
   }
 
   /** The archive as random-access members; gzip is unpacked into the staging folder first. */
-  private async openArchive(file: string, staging: string, options: ImportOptions): Promise<{ source: ArchiveSource; tarFile?: string }> {
+  private async openArchive(file: string, staging: string, options: ImportRun): Promise<{ source: ArchiveSource; tarFile?: string }> {
     let stat: fs.Stats;
     try {
       stat = fs.statSync(file);
@@ -303,18 +328,31 @@ export class ImageStore {
     } else if (compression !== 'none') {
       throw new ImageError(400, 'unsupported_archive', `${path.basename(file)} is ${compression}-compressed; only plain and gzip-compressed tar archives are supported`);
     }
-    return { source: await TarArchive.open(tarFile), tarFile };
+    return { source: await TarArchive.open(tarFile, () => options.budget.countEntry('index')), tarFile };
   }
 
-  private gunzipTo(file: string, target: string, totalBytes: number, options: ImportOptions): Promise<void> {
+  private gunzipTo(file: string, target: string, totalBytes: number, options: ImportRun): Promise<void> {
     let read = 0;
+    let unpacked = 0;
+    const charged = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        try {
+          unpacked += chunk.length;
+          checkCompressionRatio(unpacked, read, options.budget.maxCompressionRatio, path.basename(file));
+          options.budget.charge(chunk.length, 'archive');
+          callback(null, chunk);
+        } catch (error) {
+          callback(error as Error);
+        }
+      },
+    });
     const input = fs.createReadStream(file, { highWaterMark: 256 * 1024 });
     input.on('data', (chunk) => {
       read += chunk.length;
       options.onProgress?.({ phase: 'decompress', currentBytes: read, totalBytes });
     });
     return new Promise((resolve, reject) => {
-      pipeline(input, createGunzip(), fs.createWriteStream(target, { mode: 0o600 }), (error) => {
+      pipeline(input, createGunzip(), charged, fs.createWriteStream(target, { mode: 0o600 }), (error) => {
         if (!error) resolve();
         else if ((error as NodeJS.ErrnoException).code?.startsWith('Z_')) reject(badArchive(`${path.basename(file)} is not valid gzip data: ${error.message}`));
         else reject(error);
@@ -347,7 +385,7 @@ export class ImageStore {
     tarFile: string | undefined,
     staging: string,
     pins: string[],
-    options: ImportOptions,
+    options: ImportRun,
   ): Promise<Map<string, StagedLayer>> {
     const byMember = new Map<string, StagedLayer>();
     const todo: Array<{ member: string; diffId?: string; storedBytes: number }> = [];
@@ -373,10 +411,15 @@ export class ImageStore {
       fs.chmodSync(root, 0o755);
       const input = layer.member === WHOLE_ARCHIVE ? fs.createReadStream(tarFile!, { highWaterMark: 256 * 1024 }) : source.open(layer.member);
       const result = await extractLayer(input, root, {
+        budget: { charge: (bytes) => options.budget.charge(bytes, 'layers'), countEntry: () => options.budget.countEntry('layers') },
+        ...(options.budget.maxCompressionRatio ? { maxCompressionRatio: options.budget.maxCompressionRatio } : {}),
         onStoredBytes: (bytes) =>
           options.onProgress?.({ phase: 'extract', currentBytes: doneBytes + bytes, totalBytes, layer: index + 1, layers: todo.length }),
       });
       doneBytes += layer.storedBytes;
+      if (layer.member === WHOLE_ARCHIVE && result.entries === 0) {
+        throw new ImageError(400, 'no_root_filesystem', `${source.description} holds no files: it is not a root filesystem (an empty tar?)`);
+      }
       if (layer.diffId !== undefined && result.digest !== layer.diffId) {
         throw new ImageError(400, 'digest_mismatch', `layer ${layer.member}: its content has digest ${result.digest}, the image config says ${layer.diffId}`);
       }

@@ -85,7 +85,12 @@ function isZeroBlock(block: Buffer): boolean {
 export function parseHeaderBlock(block: Buffer): TarHeader | null {
   if (block.length !== BLOCK_BYTES) throw badArchive('truncated tar header');
   if (isZeroBlock(block)) return null;
-  const stored = numeric(block, 148, 8, 'checksum');
+  let stored: number;
+  try {
+    stored = numeric(block, 148, 8, 'checksum');
+  } catch {
+    throw badArchive('not a tar archive (the header checksum is not a number)');
+  }
   let unsigned = 0;
   let signed = 0;
   for (let i = 0; i < BLOCK_BYTES; i++) {
