@@ -190,6 +190,7 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
   runtime = runtimeManager;
   await runtimeManager.start();
 
+  const containers = new Containers([new CapstanOwner(runtimeManager), ...engines.values()]);
   const exporter = new MetricsExporter({
     getSnapshot: () => collector.latest(),
     machine,
@@ -201,6 +202,9 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
     oomCounts: () => oomCounter.byName(),
     labelPolicy: options.storeContainerLabels ? STORE_ALL_LABELS : { storeAll: false, allowList: options.whitelistedContainerLabels },
     sourceStates: () => [...engines.values()].map((engine) => ({ source: engine.kind, up: engine.up })),
+    // Exited containers keep their series until removed: the owners' in-memory listings, once per tick.
+    owned: () => containers.list(),
+    maxExitedContainers: options.maxExitedContainers,
   });
   collector.on('tick', (snapshot) => exporter.recordTick(snapshot));
   collector.on('warning', (message) => {
@@ -219,7 +223,6 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
       if (applied.container.source === 'capstan') runtimeManager.recordLimitUpdate(applied.container.id, applied.settings);
     },
   });
-  const containers = new Containers([new CapstanOwner(runtimeManager), ...engines.values()]);
   const ownedLimits = new OwnedLimits({ service: limits, engines });
   const app = createApp({
     collector,

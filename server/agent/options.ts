@@ -1,6 +1,7 @@
 /** The agent's command-line flags: parsed and validated before anything starts. */
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
+import { DEFAULT_MAX_EXITED_CONTAINERS } from '../metrics/retention';
 
 export interface AgentOptions {
   listenHost: string;
@@ -27,6 +28,8 @@ export interface AgentOptions {
   whitelistedContainerLabels: string[];
   /** Environment variable names exported as container_env_* (cAdvisor's --env_metadata_whitelist). */
   envMetadataWhitelist: string[];
+  /** Exited containers whose /metrics series are kept until removed; the first to exit go first. Units: containers. */
+  maxExitedContainers: number;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:9180';
@@ -60,6 +63,9 @@ Options:
                            with --store-container-labels=false, the label keys still exported
   --env-metadata-whitelist N1,N2
                            environment variables exported as container_env_* (default none)
+  --max-exited-containers N
+                           exited containers whose /metrics series are kept until removed;
+                           beyond N, the ones that exited first are dropped (default ${DEFAULT_MAX_EXITED_CONTAINERS})
   --cgroup-root DIR        read cgroups from DIR instead of the host's mounts (tests, fixtures)
   --proc-root DIR          read /proc from DIR (tests, fixtures)
   -h, --help               show this help`;
@@ -110,6 +116,7 @@ export function parseAgentOptions(argv: string[], env: NodeJS.ProcessEnv = proce
         'store-container-labels': { type: 'string' },
         'whitelisted-container-labels': { type: 'string' },
         'env-metadata-whitelist': { type: 'string' },
+        'max-exited-containers': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -144,6 +151,7 @@ export function parseAgentOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     storeContainerLabels: parseBoolean(values['store-container-labels'] ?? 'true', '--store-container-labels'),
     whitelistedContainerLabels: parseList(values['whitelisted-container-labels']),
     envMetadataWhitelist: parseList(values['env-metadata-whitelist']),
+    maxExitedContainers: parseMaxExited(values['max-exited-containers'] ?? String(DEFAULT_MAX_EXITED_CONTAINERS)),
   };
   const dockerHost = engineHost(values['docker-host'] ?? env['DOCKER_HOST'] ?? DEFAULT_DOCKER_HOST);
   if (dockerHost !== undefined) options.dockerHost = dockerHost;
@@ -180,6 +188,14 @@ export function parseSize(text: string, flag: string): number {
   const bytes = Math.floor(Number(match[1]) * { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[unit]);
   if (bytes < 4096) throw new UsageError(`${flag} must be at least 4k, got ${text}`);
   return bytes;
+}
+
+/** 0 keeps none (series go with the cgroup, as cAdvisor does); the cap keeps a scrape's size bounded. */
+function parseMaxExited(text: string): number {
+  if (!/^\d+$/.test(text.trim()) || Number(text) > 100_000) {
+    throw new UsageError(`invalid --max-exited-containers "${text}": use a whole number from 0 to 100000`);
+  }
+  return Number(text);
 }
 
 function parseCount(text: string, flag: string): number {
