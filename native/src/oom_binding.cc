@@ -17,6 +17,13 @@
 namespace capstan {
 namespace {
 
+// What the watcher thread hands to the JS thread for one wake-up of one watch.
+struct Notification {
+  uint32_t watch_id;
+  // CLOCK_REALTIME when the wake-up was seen. Units: nanoseconds since the Unix epoch.
+  int64_t time_ns;
+};
+
 class OomWatcherObject : public Napi::ObjectWrap<OomWatcherObject> {
  public:
   explicit OomWatcherObject(const Napi::CallbackInfo& info);
@@ -66,10 +73,11 @@ OomWatcherObject::OomWatcherObject(const Napi::CallbackInfo& info)
   delivery_.Unref(env);
 
   Delivery delivery = delivery_;
-  watcher_ = std::make_unique<OomWatcher>([delivery](uint32_t watch_id) {
-    // The id travels in the pointer itself: nothing to allocate, nothing to free if the call is
-    // dropped because the environment is closing (napi_closing).
-    delivery.NonBlockingCall(reinterpret_cast<void*>(static_cast<uintptr_t>(watch_id)));
+  watcher_ = std::make_unique<OomWatcher>([delivery](uint32_t watch_id, int64_t time_ns) {
+    // One small allocation per notification (they are rare): CallJs frees it, or this does when
+    // the call is refused because the environment is closing (napi_closing).
+    auto* note = new Notification{watch_id, time_ns};
+    if (delivery.NonBlockingCall(note) != napi_ok) delete note;
   });
   SyscallFailure failure;
   if (!watcher_->Start(&failure)) {
@@ -86,11 +94,13 @@ OomWatcherObject::~OomWatcherObject() {
 }
 
 void OomWatcherObject::CallJs(Napi::Env env, Napi::Function callback, void*, void* data) {
+  std::unique_ptr<Notification> note(static_cast<Notification*>(data));
   // env is null when the environment is tearing down and the queue is being emptied.
-  if (env == nullptr || callback.IsEmpty()) return;
-  const uint32_t watch_id = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data));
+  if (env == nullptr || callback.IsEmpty() || !note) return;
   try {
-    callback.Call({Napi::Number::New(env, watch_id)});
+    // The time in milliseconds since the Unix epoch, with the nanoseconds as a fraction (a double
+    // holds them to about a quarter of a microsecond).
+    callback.Call({Napi::Number::New(env, note->watch_id), Napi::Number::New(env, static_cast<double>(note->time_ns) / 1e6)});
   } catch (const Napi::Error& error) {
     // Hand a throwing callback's error back to JS as an uncaught exception, as Node does for
     // its own callbacks, rather than lose it in native code.

@@ -12,6 +12,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -87,6 +88,10 @@ void OomWatcher::Run() {
       // joining: nothing sensible is left to do but stop.
       return;
     }
+    // One clock reading per wake-up: every fd ready in it was signalled by then.
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    const int64_t time_ns = static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
     bool stop = false;
     for (int i = 0; i < count; i++) {
       const uint64_t id = events[i].data.u64;
@@ -95,7 +100,7 @@ void OomWatcher::Run() {
         continue;
       }
       const bool failed = (events[i].events & (EPOLLERR | EPOLLHUP)) != 0;
-      if (Drain(static_cast<uint32_t>(id), failed)) notify_(static_cast<uint32_t>(id));
+      if (Drain(static_cast<uint32_t>(id), failed)) notify_(static_cast<uint32_t>(id), time_ns);
     }
     if (stop) return;
   }

@@ -24,8 +24,11 @@ struct SyscallFailure {
 
 class OomWatcher {
  public:
-  // Called on the watcher thread, once per wake-up of a watch's fd. Must not block for long.
-  using Notify = std::function<void(uint32_t watch_id)>;
+  // Called on the watcher thread, once per wake-up of a watch's fd, with the time the wake-up was
+  // seen (CLOCK_REALTIME, taken right after epoll_wait returned): the nearest thing to "when the
+  // kernel reported it" there is, since neither the eventfd nor inotify carries a time. Must not
+  // block for long.
+  using Notify = std::function<void(uint32_t watch_id, int64_t time_ns)>;
 
   explicit OomWatcher(Notify notify);
   ~OomWatcher();

@@ -185,6 +185,7 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
     bus,
     rootfs: new ImageRootfs(images),
     log,
+    oomWatch: oomMonitor,
   });
   images.setInUsePredicate((imageId) => runtimeManager.isImageInUse(imageId));
   runtime = runtimeManager;

@@ -44,8 +44,12 @@ export interface NativeBinding {
   listDirectories(roots: readonly string[]): Promise<Array<string[] | number>>;
   /** open(O_WRONLY|O_TRUNC) + one write(2) + close; throws NativeError with syscall and path. */
   writeFile(path: string, data: string): void;
-  /** Starts an OOM watcher thread; `callback(watchId)` runs on the JS thread. */
-  createOomWatcher(callback: (watchId: number) => void): NativeOomWatcher;
+  /**
+   * Starts an OOM watcher thread; `callback(watchId, timeMs)` runs on the JS thread, `timeMs` being
+   * when the watcher thread woke up for it (CLOCK_REALTIME). Units: milliseconds since the Unix
+   * epoch, fractional.
+   */
+  createOomWatcher(callback: (watchId: number, timeMs: number) => void): NativeOomWatcher;
   /**
    * Connects a TCP socket to 127.0.0.1:port inside the network namespace of `pid`
    * (/proc/<pid>/ns/net), on a dedicated short-lived thread (setns never runs on the JS thread or a

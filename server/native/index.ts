@@ -207,12 +207,13 @@ function checkDirectory(directory: unknown, functionName: string): asserts direc
 }
 
 /**
- * Starts the native OOM watcher (one thread for all watches). `onNotify(watchId)` runs on the JS
- * thread each time a watch's fd fires; it means "re-read the counters", not "a process was
- * killed". Directories are checked here (absolute, no NUL) before they reach native code. The
+ * Starts the native OOM watcher (one thread for all watches). `onNotify(watchId, timeMs)` runs on
+ * the JS thread each time a watch's fd fires; it means "re-read the counters", not "a process was
+ * killed". `timeMs` is when the watcher thread woke up (CLOCK_REALTIME), so the time of a kill does
+ * not depend on how busy the JS thread was. Units: milliseconds since the Unix epoch. Directories are checked here (absolute, no NUL) before they reach native code. The
  * watcher does not keep the process alive; close() it when done (a cleanup hook closes it at exit).
  */
-export function createOomWatcher(onNotify: (watchId: number) => void): NativeOomWatcher {
+export function createOomWatcher(onNotify: (watchId: number, timeMs: number) => void): NativeOomWatcher {
   if (typeof onNotify !== 'function') throw new TypeError('createOomWatcher: onNotify must be a function');
   const native = binding().createOomWatcher(onNotify);
   return {

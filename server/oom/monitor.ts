@@ -16,6 +16,15 @@
  *   in a child is attributed to the deepest watched cgroup (attribution.ts).
  * As a safety net, each collector tick's own reading of the counter catches anything missed.
  * Readings are serialised (one at a time), so two notifications never count the same kill.
+ *
+ * A container that the runtime starts is watched before its first process runs (watch() with
+ * the count its fresh cgroup starts from, 0), and settled when it exits, before its cgroup is
+ * removed (settle(): one last reading, then the watch ends). Without those two, a container killed
+ * in its first milliseconds was lost twice over: its first reading took the kill as the baseline,
+ * or its cgroup was gone before a reading came (an OOM storm queues many).
+ *
+ * An event carries the time of the notification that led to it (taken on the watcher thread as
+ * it woke), not the time the JS thread got round to reading: under a storm those differ.
  */
 import * as fs from 'node:fs';
 import type { EventBus } from '../events/bus';
@@ -23,7 +32,7 @@ import type { CapstanEvent, EventAction } from '../events/types';
 import type { CgroupLayout, CgroupPath, CollectorSnapshot, ContainerInfo, ContainerSnapshot } from '../model';
 import { cgroupDirectory } from '../cgroup/hierarchy';
 import { parseMemoryEvents, parseMemoryLimitInBytes, parseMemoryMax, parseMemoryCurrent, parseMemoryMaxUsageInBytes, parseMemoryPeak, parseMemoryUsageInBytes, parseOomControl } from '../cgroup/parse';
-import { createOomWatcher, errnoCode, readFiles, type NativeOomWatcher, type TextOrErrno } from '../native';
+import { createOomWatcher, errnoCode, readFiles, readFilesSync, type NativeOomWatcher, type TextOrErrno } from '../native';
 import { attributeKills } from './attribution';
 import { NearLimitTracker } from './nearLimit';
 
@@ -48,6 +57,11 @@ export const ENGINE_OOM_CONFIRM_MS = 1_200;
 const ENGINE_OOM_WINDOW_MS = 5_000;
 /** At most this many events for one reading (an OOM storm must not flood the log). Units: events. */
 const MAX_EVENTS_PER_READING = 1000;
+/**
+ * A notification this recent still dates the kills a reading finds (v1's follow-up readings come
+ * up to a second after the OOM condition); an older one is not about them. Units: milliseconds.
+ */
+const NOTIFICATION_DATES_KILLS_MS = 2_000;
 
 /** The files read per cgroup at a notification, in this order. */
 const V1_FILES = ['memory.oom_control', 'memory.max_usage_in_bytes', 'memory.usage_in_bytes', 'memory.limit_in_bytes'] as const;
@@ -56,10 +70,12 @@ const V2_FILES = ['memory.events', 'memory.peak', 'memory.current', 'memory.max'
 export interface OomMonitorOptions {
   layout: CgroupLayout;
   bus: EventBus;
-  /** The native watcher (injectable for tests). */
-  createWatcher?: (onNotify: (watchId: number) => void) => NativeOomWatcher;
+  /** The native watcher (injectable for tests). `timeMs`: when it woke. Units: milliseconds since the Unix epoch. */
+  createWatcher?: (onNotify: (watchId: number, timeMs: number) => void) => NativeOomWatcher;
   /** Batch file reader returning text or errno per path (injectable for tests). */
   readFiles?: (paths: readonly string[]) => Promise<TextOrErrno[]>;
+  /** The same on the calling thread, for settle() (injectable for tests). */
+  readFilesSync?: (paths: readonly string[]) => TextOrErrno[];
   /** Units: milliseconds since the Unix epoch. */
   now?: () => number;
   /** Units: percent of the limit. */
@@ -101,6 +117,18 @@ interface Subscription {
   seenByCollector: boolean;
   checkQueued: boolean;
   followUps: NodeJS.Timeout[];
+  /** The latest notification not yet used to date a kill. Units: milliseconds since the Unix epoch. */
+  notifiedAtMs: number | undefined;
+}
+
+/** What the runtime asks of the monitor for each run of a container (the runtime's ContainerOomWatch). */
+export interface WatchOptions {
+  /**
+   * Kills already reported for this cgroup: 0 for a cgroup just created, the count reported so far
+   * for one re-adopted. Without it, kills counted before the first reading are taken as old.
+   * Units: kills (count).
+   */
+  killsReported?: number | undefined;
 }
 
 /** Details read with the counter, for the event. */
@@ -129,8 +157,9 @@ export function containerAttributes(info: ContainerInfo): Record<string, string>
 export class OomMonitor {
   private readonly layout: CgroupLayout;
   private readonly bus: EventBus;
-  private readonly createWatcher: (onNotify: (watchId: number) => void) => NativeOomWatcher;
+  private readonly createWatcher: (onNotify: (watchId: number, timeMs: number) => void) => NativeOomWatcher;
   private readonly read: (paths: readonly string[]) => Promise<TextOrErrno[]>;
+  private readonly readSync: (paths: readonly string[]) => TextOrErrno[];
   private readonly now: () => number;
   private readonly followUpDelaysMs: readonly number[];
   private readonly warn: (message: string) => void;
@@ -144,6 +173,11 @@ export class OomMonitor {
   private readonly warned = new Set<string>();
   /** Cgroups the kernel refused to watch (not ENOENT): not retried every tick, only once re-created. */
   private readonly unwatchable = new Set<CgroupPath>();
+  /**
+   * Cgroups settled at their container's exit and about to be removed: the collector's next tick
+   * may still show one, and a new watch from that tick's (older) count would report its kills again.
+   */
+  private readonly settled = new Set<CgroupPath>();
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
   /** When an oom was last published for each container id and cgroup path. Units: milliseconds since the Unix epoch. */
@@ -154,6 +188,7 @@ export class OomMonitor {
     this.bus = options.bus;
     this.createWatcher = options.createWatcher ?? createOomWatcher;
     this.read = options.readFiles ?? ((paths) => readFiles(paths));
+    this.readSync = options.readFilesSync ?? ((paths) => readFilesSync(paths));
     this.now = options.now ?? Date.now;
     this.followUpDelaysMs = options.followUpDelaysMs ?? DEFAULT_V1_FOLLOW_UP_DELAYS_MS;
     this.warn = options.onWarning ?? ((message) => console.error(`capstan: warning: ${message}`));
@@ -184,7 +219,7 @@ export class OomMonitor {
       present.add(path);
       let subscription = this.byPath.get(path);
       if (wantsOomWatch(container)) {
-        if (!subscription && !this.unwatchable.has(path)) subscription = this.subscribe(container.info, container.sample.memory.oomKills, false);
+        if (!subscription && !this.unwatchable.has(path) && !this.settled.has(path)) subscription = this.subscribe(container.info, container.sample.memory.oomKills, false);
       } else if (subscription && !subscription.pinned) {
         this.unsubscribe(subscription);
         subscription = undefined;
@@ -204,6 +239,7 @@ export class OomMonitor {
       if (!present.has(path) && (subscription.seenByCollector || !subscription.pinned)) this.unsubscribe(subscription);
     }
     for (const path of this.unwatchable) if (!present.has(path)) this.unwatchable.delete(path);
+    for (const path of this.settled) if (!present.has(path)) this.settled.delete(path);
   }
 
   /** The collector dropped a cgroup: its subscription and near-limit state go too. */
@@ -212,22 +248,64 @@ export class OomMonitor {
     if (subscription) this.unsubscribe(subscription);
     this.nearLimit.forget(info.cgroupPath);
     this.unwatchable.delete(info.cgroupPath);
+    this.settled.delete(info.cgroupPath);
   }
 
   /**
-   * Watches a container from now on, before the collector has seen its cgroup (the runtime calls
-   * this when it creates one, so a kill in the first second is not missed). Kills already counted
-   * when the first reading is taken are not reported.
+   * Watches a container from now on, before the collector has seen its cgroup: the runtime calls
+   * this once the cgroup exists and before the first process is let go, so a kill in the first
+   * millisecond is caught; an engine's source when the engine says a container started. Kills the
+   * counter holds beyond `killsReported` are reported by the first reading; without it, kills
+   * already counted then are taken as old.
    */
-  watch(info: ContainerInfo): void {
+  watch(info: ContainerInfo, options: WatchOptions = {}): void {
     if (this.closed) return;
+    this.settled.delete(info.cgroupPath);
     const existing = this.byPath.get(info.cgroupPath);
     if (existing) {
       existing.pinned = true;
       existing.info = info;
+      if (existing.baseline === undefined && options.killsReported !== undefined) existing.baselineHint = options.killsReported;
       return;
     }
-    this.subscribe(info, undefined, true);
+    this.subscribe(info, options.killsReported, true);
+  }
+
+  /**
+   * The container in `cgroupPath` has exited and its cgroup is about to go: reads the kill counter
+   * once more, on this thread, reports every kill not reported yet (dated by the latest
+   * notification, else `timeMs`, else now), and ends the watch. Returns the count read (undefined
+   * when unknown), which the runtime keeps with the container. Synchronous on purpose: the runtime
+   * publishes `die` right after, and an `oom` must come first, as docker's does.
+   */
+  settle(cgroupPath: CgroupPath, timeMs?: number): number | undefined {
+    const subscription = this.byPath.get(cgroupPath);
+    if (!subscription || this.closed) return undefined;
+    const files = subscription.version === 2 ? V2_FILES : V1_FILES;
+    let reading: Reading;
+    try {
+      reading = this.parseReading(subscription, this.readSync(files.map((file) => `${subscription.directory}/${file}`)));
+    } catch (error) {
+      this.warnOnce(`check:${subscription.directory}`, `cannot read the OOM counters of ${subscription.directory}: ${(error as Error).message}`);
+      this.unsubscribe(subscription);
+      return undefined;
+    }
+    this.unsubscribe(subscription);
+    this.settled.add(cgroupPath);
+    if (reading.count === undefined) return undefined;
+    const baseline = subscription.baseline ?? subscription.baselineHint;
+    // Without a baseline nothing tells a new kill from an old one: report none (as a first reading would).
+    const kills = baseline === undefined ? 0 : Math.min(Math.max(0, reading.count - baseline), MAX_EVENTS_PER_READING);
+    if (kills > 0 && subscription.version === 2) {
+      // v2 counts are hierarchical: watched ancestors counted these kills too, and now they are accounted for.
+      for (const other of this.byPath.values()) {
+        if (other.baseline !== undefined && isBelowOrSame(cgroupPath, other.info.cgroupPath)) other.baseline += kills;
+      }
+    }
+    const exitMs = timeMs ?? this.now();
+    const at = this.killTime(subscription, exitMs, exitMs);
+    for (let i = 0; i < kills; i++) this.publishOom(subscription.info, reading, at);
+    return reading.count;
   }
 
   /**
@@ -243,7 +321,7 @@ export class OomMonitor {
     if (this.closed) return;
     let subscription = info.cgroupPath !== '' ? this.byPath.get(info.cgroupPath) : undefined;
     if (!subscription && info.cgroupPath !== '') subscription = this.subscribe(info, undefined, true);
-    if (subscription) this.onNotify(subscription.watchId);
+    if (subscription) this.onNotify(subscription.watchId, timeMs);
     const timer = setTimeout(() => {
       void this.idle().then(() => {
         if (this.closed) return;
@@ -287,8 +365,19 @@ export class OomMonitor {
   }
 
   private ensureWatcher(): NativeOomWatcher {
-    this.watcher ??= this.createWatcher((watchId) => this.onNotify(watchId));
+    this.watcher ??= this.createWatcher((watchId, timeMs) => this.onNotify(watchId, timeMs));
     return this.watcher;
+  }
+
+  /**
+   * When the kills a reading found happened: the subscription's latest notification if it is
+   * recent enough to be about them (it is then used up), else `fallbackMs`.
+   * Units: milliseconds since the Unix epoch.
+   */
+  private killTime(subscription: Subscription, fallbackMs: number, readingMs: number): number {
+    const notified = subscription.notifiedAtMs;
+    subscription.notifiedAtMs = undefined;
+    return notified !== undefined && readingMs - notified <= NOTIFICATION_DATES_KILLS_MS ? notified : fallbackMs;
   }
 
   private subscribe(info: ContainerInfo, baselineHint: number | undefined, pinned: boolean): Subscription | undefined {
@@ -328,6 +417,7 @@ export class OomMonitor {
       seenByCollector: false,
       checkQueued: false,
       followUps: [],
+      notifiedAtMs: undefined,
     };
     this.byPath.set(info.cgroupPath, subscription);
     this.byWatchId.set(watchId, subscription);
@@ -345,9 +435,10 @@ export class OomMonitor {
     this.watcher?.unwatch(subscription.watchId);
   }
 
-  private onNotify(watchId: number): void {
+  private onNotify(watchId: number, timeMs?: number): void {
     const subscription = this.byWatchId.get(watchId);
     if (!subscription || this.closed) return; // unwatched while the notification was on its way
+    subscription.notifiedAtMs = timeMs ?? this.now();
     this.requestCheck(subscription);
     if (subscription.version === 1) {
       for (const timer of subscription.followUps) clearTimeout(timer);
@@ -422,7 +513,9 @@ export class OomMonitor {
     for (const { member, reading } of counted) {
       member.baseline = reading.count!;
       const own = Math.min(kills.get(member.info.cgroupPath) ?? 0, MAX_EVENTS_PER_READING);
-      for (let i = 0; i < own; i++) this.publishOom(member.info, reading, timeMs);
+      if (own === 0) continue;
+      const at = this.killTime(member, timeMs, timeMs);
+      for (let i = 0; i < own; i++) this.publishOom(member.info, reading, at);
     }
   }
 

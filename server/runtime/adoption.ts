@@ -46,6 +46,11 @@ export class Adoption {
     if (init && (alive || unrecordedRun)) {
       Object.assign(state, { status: 'running', pid: init.pid, startTimeTicks: init.startTimeTicks, shimPid: init.shimPid, startedAt: init.startedAt });
     }
+    // Kills while no agent watched are reported now: by the first reading of a running container's
+    // watch, by the settle of one that exited meanwhile (dated by its exit, then its `die`).
+    // A spec.json from before the count was kept knows none was reported only when OOMKilled is false.
+    const killsReported = state.oomKillsReported ?? (state.oomKilled ? undefined : 0);
+    const watchOom = (): void => options.oomWatch?.watch(this.state.infoOf(container), { killsReported });
     if (!alive && state.status !== 'running' && state.status !== 'paused') {
       if (state.status === 'restarting') this.exits.scheduleRestart(container);
       // Nothing runs: make sure nothing is left of the last run either.
@@ -63,6 +68,7 @@ export class Adoption {
         this.state.log(`capstan: warning: container ${record.name}: cannot re-apply its limits: ${(error as Error).message}`);
       }
       this.exits.watch(container);
+      watchOom();
       try {
         container.ports = await this.launcher.bindPorts(container);
         state.boundPorts = container.ports.bound;
@@ -76,6 +82,7 @@ export class Adoption {
       return;
     }
     const exit = store.readExit(id);
+    watchOom();
     this.exits.handleExit(container, exit ?? { exitCode: 255, finishedAt: nowRfc3339() }, exit ? '' : 'the shim ended without recording an exit status');
   }
 }

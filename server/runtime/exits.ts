@@ -98,8 +98,12 @@ export class ExitMonitor {
   handleExit(container: ManagedContainer, exit: ExitRecord, error: string): void {
     const { record } = container;
     const state = record.state;
-    const { cgroups } = this.state.options;
+    const { cgroups, oomWatch } = this.state.options;
     this.unwatch(container);
+    const finishedAtMs = Date.parse(exit.finishedAt);
+    // Before the cgroup goes, and before `die`: the kills not reported yet become `oom` events
+    // (they reach onBusEvent below at once), so none is lost with the cgroup and docker's order holds.
+    const killsCounted = oomWatch?.settle(container.cgroupPath, Number.isFinite(finishedAtMs) ? finishedAtMs : undefined);
     Object.assign(state, {
       status: 'exited' as ContainerStatus,
       // startTimeTicks stays: it names the run that ended (re-adoption compares init.json with it).
@@ -109,11 +113,13 @@ export class ExitMonitor {
       error,
       // The OOM watcher's event usually comes first; the kernel's own counter in the cgroup (fresh
       // at every start) settles it when the event is late or the watcher never saw the cgroup.
-      oomKilled: state.oomKilled || container.oomThisRun || oomKillCount(cgroups, container.cgroupPath) > 0,
+      oomKilled: state.oomKilled || container.oomThisRun || (killsCounted ?? oomKillCount(cgroups, container.cgroupPath)) > 0,
     });
     const startedAtMs = container.startedAtMs || Date.parse(state.startedAt) || Date.now();
-    const runMs = (Date.parse(state.finishedAt) || Date.now()) - startedAtMs;
-    this.state.event(container, 'die', { exitCode: String(exit.exitCode), execDuration: String(Math.max(0, Math.round(runMs / 1000))) }, { exitCode: exit.exitCode });
+    const endedAtMs = Date.parse(state.finishedAt) || Date.now();
+    const runMs = endedAtMs - startedAtMs;
+    // At the time the shim recorded: an exit while no agent ran is reported when it happened.
+    this.state.event(container, 'die', { exitCode: String(exit.exitCode), execDuration: String(Math.max(0, Math.round(runMs / 1000))) }, { exitCode: exit.exitCode, timeMs: endedAtMs });
     container.emit('exit', record);
 
     const ports = container.ports;
@@ -147,6 +153,7 @@ export class ExitMonitor {
     // and clears it at the next start.
     container.oomThisRun = true;
     container.record.state.oomKilled = true;
+    container.record.state.oomKillsReported = (container.record.state.oomKillsReported ?? 0) + 1;
     void this.specs.persist(container);
   }
 

@@ -68,6 +68,12 @@ export class Launcher {
       }
       undo.push(() => removeCgroup(cgroups, container.cgroupPath));
       applyContainerLimits(cgroups, container.cgroupPath, record.hostConfig.limits);
+      // Armed before the shim is told to go: a kill in the process's first millisecond is counted
+      // from 0 in this fresh cgroup, and caught.
+      const oomWatch = this.state.options.oomWatch;
+      oomWatch?.watch(this.state.infoOf(container), { killsReported: 0 });
+      record.state.oomKillsReported = 0;
+      if (oomWatch) undo.push(() => void oomWatch.settle(container.cgroupPath));
 
       container.ports = await this.bindPorts(container);
       const ports = container.ports;
@@ -105,7 +111,10 @@ export class Launcher {
       // Watch before the shim runs: `true` can be gone before the status line is read.
       this.exits.watch(container);
       undo.push(() => this.exits.unwatch(container));
+      // Cleared before the go, not after the status: a kill in the first millisecond may already be
+      // reported (and mark the run) by the time the shim says the process started.
       container.oomThisRun = false;
+      record.state.oomKilled = false;
       shim = await launching;
       const status = await shim.go();
       if (status.type === 'error') {
@@ -126,7 +135,6 @@ export class Launcher {
         startedAt: nowRfc3339(),
         finishedAt: ZERO_TIME,
         exitCode: 0,
-        oomKilled: false,
         error: '',
       });
       container.startedAtMs = Date.now();

@@ -10,7 +10,7 @@ import type * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { CgroupManager } from '../cgroup/manage';
 import type { CapstanEvent, EventAction, EventBus } from '../events';
-import type { CgroupPath } from '../model';
+import type { CgroupPath, ContainerInfo } from '../model';
 import { connectInNetns } from '../native';
 import { noSuchContainer, RuntimeError } from './errors';
 import type { PreparedRootfs, RootfsProvider } from './filesystems';
@@ -35,6 +35,26 @@ export interface RuntimeManagerOptions {
   log?: (message: string) => void;
   /** First restart-policy delay; doubles per restart up to a minute, as docker does. Units: milliseconds. */
   restartDelayMs?: number;
+  /** The OOM watch of every run (the agent's OOM monitor); without it OOMKilled comes from the counter at exit only. */
+  oomWatch?: ContainerOomWatch;
+}
+
+/**
+ * What the runtime needs of an OOM watcher (server/oom's OomMonitor fits): a run's watch is armed
+ * once its cgroup exists and before its first process is let go, so no kill comes before it; and
+ * settled when the run has ended and before the cgroup is removed, so no kill is lost with it.
+ */
+export interface ContainerOomWatch {
+  /**
+   * `killsReported`: the kills of this cgroup already reported (0 for a new one; undefined when not
+   * known, and then the kills counted at the first reading are taken as old). Units: kills (count).
+   */
+  watch(info: ContainerInfo, options: { killsReported: number | undefined }): void;
+  /**
+   * Reports the kills not reported yet (dated by the watch's latest notification, else `timeMs`)
+   * and ends the watch; returns the cgroup's kill count, undefined when unknown.
+   */
+  settle(cgroupPath: CgroupPath, timeMs?: number): number | undefined;
 }
 
 interface ContainerEvents {
@@ -182,6 +202,22 @@ export class RuntimeState {
       if (matches.length > 1) throw new RuntimeError(400, 'ambiguous_reference', `multiple IDs found with provided prefix: ${reference}`);
     }
     throw noSuchContainer(JSON.stringify(reference).slice(1, -1).slice(0, 80));
+  }
+
+  /** The container as the rest of capstan describes one (the capstan source describes its cgroup the same way). */
+  infoOf(container: ManagedContainer): ContainerInfo {
+    const { record } = container;
+    const createdAtMs = Date.parse(record.created);
+    return {
+      id: record.id,
+      name: record.name,
+      cgroupPath: container.cgroupPath,
+      image: record.config.image,
+      source: 'capstan',
+      isContainer: true,
+      labels: { ...record.config.labels },
+      ...(Number.isFinite(createdAtMs) ? { createdAtMs } : {}),
+    };
   }
 
   /** Publishes a lifecycle event with docker's attributes (labels, image, name, then the action's own). */

@@ -76,6 +76,11 @@ export interface ContainerState {
   finishedAt: string;
   exitCode: number;
   oomKilled: boolean;
+  /**
+   * OOM kills of the current run already reported as `oom` events (absent in older spec.json: 0),
+   * so an agent that re-adopts the container reports only the kills it missed. Units: kills (count).
+   */
+  oomKillsReported?: number;
   /** Why the last start failed ("" when it did not). */
   error: string;
   /** Units: restarts (count). */

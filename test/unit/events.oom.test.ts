@@ -45,11 +45,11 @@ function snapshot(rows: Row[], timestampMs = Date.now()): CollectorSnapshot {
 class FakeKernel {
   readonly files = new Map<string, string>();
   readonly watches = new Map<number, string>();
-  private notify: ((watchId: number) => void) | undefined;
+  private notify: ((watchId: number, timeMs: number) => void) | undefined;
   private nextId = 1;
   closed = false;
 
-  readonly createWatcher = (onNotify: (watchId: number) => void): NativeOomWatcher => {
+  readonly createWatcher = (onNotify: (watchId: number, timeMs: number) => void): NativeOomWatcher => {
     this.notify = onNotify;
     const watch = (directory: string): number => {
       const id = this.nextId++;
@@ -66,10 +66,12 @@ class FakeKernel {
     };
   };
 
-  readonly readFiles = async (paths: readonly string[]): Promise<TextOrErrno[]> => paths.map((p) => this.files.get(p) ?? 2);
+  readonly readFiles = async (paths: readonly string[]): Promise<TextOrErrno[]> => this.readFilesSync(paths);
+  readonly readFilesSync = (paths: readonly string[]): TextOrErrno[] => paths.map((p) => this.files.get(p) ?? 2);
 
-  fire(directory: string): void {
-    for (const [id, watched] of this.watches) if (watched === directory) this.notify!(id);
+  /** A notification, as the watcher thread would deliver it, woken at `timeMs`. */
+  fire(directory: string, timeMs = Date.now()): void {
+    for (const [id, watched] of this.watches) if (watched === directory) this.notify!(id, timeMs);
   }
 
   setV1(directory: string, oomKill: number, limitBytes = 32 * MiB): void {
@@ -102,6 +104,7 @@ function setup(t: ExecutionContext, layout: CgroupLayout, followUpDelaysMs: numb
     bus,
     createWatcher: kernel.createWatcher,
     readFiles: kernel.readFiles,
+    readFilesSync: kernel.readFilesSync,
     isCgroupFilesystem: () => true,
     followUpDelaysMs,
     onWarning: (message) => warnings.push(message),
@@ -282,6 +285,71 @@ test('watch(): the runtime can watch a cgroup before the collector sees it', asy
   t.is(ooms(events).length, 1);
   monitor.unwatch('/capstan/new');
   t.deepEqual(monitor.watchedPaths(), []);
+});
+
+test('watch() of a fresh cgroup: a kill counted before the first reading is reported, dated by its notification', async (t) => {
+  const { kernel, monitor, events } = setup(t, V1_LAYOUT);
+  const dir = '/fake/memory/capstan/quick';
+  kernel.setV1(dir, 0);
+  monitor.watch(info('/capstan/quick', 'capstan'), { killsReported: 0 });
+  // The kill lands before the first reading runs (the JS thread is busy, an OOM storm).
+  kernel.setV1(dir, 1);
+  const woke = Date.now() - 300;
+  kernel.fire(dir, woke);
+  await monitor.idle();
+  t.is(ooms(events).length, 1, 'not taken as an old kill');
+  t.is(ooms(events)[0]!.timeMs, woke, 'the time the watcher woke, not the time of the reading');
+});
+
+test('settle(): the kills not read yet are reported before the watch ends, once, and a later tick does not count them again', async (t) => {
+  const { kernel, monitor, events } = setup(t, V1_LAYOUT);
+  const dir = '/fake/memory/capstan/gone';
+  kernel.setV1(dir, 0);
+  monitor.watch(info('/capstan/gone', 'capstan'), { killsReported: 0 });
+  await monitor.idle();
+  // Killed and exited; the reading the notification queued has not run when the runtime settles.
+  kernel.setV1(dir, 2);
+  kernel.fire(dir, 2_000_000);
+  t.is(monitor.settle('/capstan/gone', 2_000_400), 2);
+  t.deepEqual(ooms(events).map((e) => e.timeMs), [2_000_000, 2_000_000]);
+  await monitor.idle();
+  t.is(ooms(events).length, 2, 'the queued reading finds the watch ended');
+  t.deepEqual(monitor.watchedPaths(), []);
+  // The collector still shows the cgroup (with an older count) until it is removed: no new watch from it.
+  monitor.handleTick(snapshot([{ path: '/capstan/gone', source: 'capstan', oomKills: 0 }]));
+  await monitor.idle();
+  t.deepEqual(monitor.watchedPaths(), []);
+  t.is(ooms(events).length, 2);
+  // Without a notification, the kill is dated by the exit the runtime gives.
+  kernel.setV1(dir, 0);
+  monitor.watch(info('/capstan/gone', 'capstan'), { killsReported: 0 });
+  kernel.setV1(dir, 1);
+  monitor.settle('/capstan/gone', 4_000_000);
+  t.is(ooms(events).at(-1)!.timeMs, 4_000_000);
+  t.is(ooms(events).length, 3);
+});
+
+test('settle() on v2: a watched ancestor does not count the settled kill again', async (t) => {
+  const { kernel, monitor, events } = setup(t, V2_LAYOUT);
+  kernel.setV2('/fake/unified/limited', 0);
+  kernel.setV2('/fake/unified/limited/c', 0);
+  monitor.handleTick(snapshot([{ path: '/limited', limitBytes: 64 * MiB, oomKills: 0 }]));
+  monitor.watch(info('/limited/c', 'capstan'), { killsReported: 0 });
+  await monitor.idle();
+  kernel.setV2('/fake/unified/limited', 1);
+  kernel.setV2('/fake/unified/limited/c', 1);
+  monitor.settle('/limited/c');
+  kernel.fire('/fake/unified/limited');
+  await monitor.idle();
+  t.deepEqual(ooms(events).map((e) => e.actor.cgroupPath), ['/limited/c']);
+});
+
+test('watch() with the kills already reported (re-adoption): only the ones missed are reported', async (t) => {
+  const { kernel, monitor, events } = setup(t, V1_LAYOUT);
+  kernel.setV1('/fake/memory/capstan/old', 3);
+  monitor.watch(info('/capstan/old', 'capstan'), { killsReported: 2 });
+  await monitor.idle();
+  t.is(ooms(events).length, 1);
 });
 
 test('onOomKill() hands the runtime the oom events of one container', (t) => {

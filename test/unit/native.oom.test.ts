@@ -28,15 +28,16 @@ function fakeV2Cgroup(t: ExecutionContext): string {
   return dir;
 }
 
-function watcherFor(t: ExecutionContext, onNotify: (watchId: number) => void = () => {}): NativeOomWatcher {
+function watcherFor(t: ExecutionContext, onNotify: (watchId: number, timeMs: number) => void = () => {}): NativeOomWatcher {
   const watcher = createOomWatcher(onNotify);
   t.teardown(() => watcher.close());
   return watcher;
 }
 
-/** Resolves with the first watch id delivered, or rejects after timeoutMs. */
-function nextNotification(timeoutMs: number): { onNotify: (watchId: number) => void; received: Promise<number> } {
+/** Resolves with the first watch id delivered (and the watcher's wake-up time), or rejects after timeoutMs. */
+function nextNotification(timeoutMs: number): { onNotify: (watchId: number, timeMs: number) => void; received: Promise<number>; wokeAtMs: () => number | undefined } {
   let resolve!: (watchId: number) => void;
+  let woke: number | undefined;
   let timer: NodeJS.Timeout | undefined;
   // The timer is ref'd on purpose: the watcher does not hold the event loop open, so something
   // must until the notification arrives.
@@ -45,11 +46,13 @@ function nextNotification(timeoutMs: number): { onNotify: (watchId: number) => v
     timer = setTimeout(() => fail(new Error(`no notification within ${timeoutMs} ms`)), timeoutMs);
   });
   return {
-    onNotify: (watchId) => {
+    onNotify: (watchId, timeMs) => {
       clearTimeout(timer);
+      woke ??= timeMs;
       resolve(watchId);
     },
     received,
+    wokeAtMs: () => woke,
   };
 }
 
@@ -90,15 +93,20 @@ test.serial('v1: 200 watch/unwatch cycles on a real memory cgroup leave no fd be
   t.is(openFdCount(), before);
 });
 
-test('a change to the watched file reaches the callback, on the JS thread, with the watch id', async (t) => {
+test('a change to the watched file reaches the callback, on the JS thread, with the watch id and the wake-up time', async (t) => {
   const dir = fakeV2Cgroup(t);
-  const { onNotify, received } = nextNotification(5000);
+  const { onNotify, received, wokeAtMs } = nextNotification(5000);
   const watcher = watcherFor(t, onNotify);
   const other = watcher.watchV2(fakeV2Cgroup(t));
   const id = watcher.watchV2(dir);
   t.not(id, other);
+  const changedAtMs = Date.now();
   fs.appendFileSync(path.join(dir, 'memory.events'), 'oom_kill 1\n');
   t.is(await received, id);
+  const deliveredAtMs = Date.now();
+  // The watcher thread's CLOCK_REALTIME, the clock Date.now() reads: between the change and the delivery.
+  const woke = wokeAtMs()!;
+  t.true(woke >= changedAtMs - 1 && woke <= deliveredAtMs + 1, `woke at ${woke}, changed at ${changedAtMs}, delivered at ${deliveredAtMs}`);
 });
 
 test('after unwatch the callback hears nothing more from that watch', async (t) => {
