@@ -48,6 +48,8 @@ export interface CollectContext {
   deviceName(major: number, minor: number): string;
   /** OOM kill counts keyed by container name that outlive re-created cgroups; wins over the cgroup's own counter. */
   oomCounts?: ReadonlyMap<string, number>;
+  /** When each container name's last OOM kill happened. Units: milliseconds since the Unix epoch. */
+  lastOomTimesMs?: ReadonlyMap<string, number>;
   /** Host filesystems for the root cgroup's container_fs_usage_bytes / container_fs_limit_bytes. */
   filesystems?: ReadonlyArray<FilesystemUsage>;
   /** Which container labels become container_label_* (default: none). */
@@ -551,6 +553,18 @@ const TABLE: ContainerMetricDescriptor[] = [
     labelNames: [],
     availability: V2_ONLY,
     collect: (c) => one(c.sample.memory.maxEvents),
+  },
+  {
+    name: 'container_last_oom_timestamp_seconds',
+    help: 'Time of the last OOM kill in the container (kept per container name, as container_oom_events_total), in seconds since the Unix epoch.',
+    type: 'gauge',
+    unit: 'seconds since the Unix epoch',
+    labelNames: [],
+    availability: BOTH,
+    collect: (c, ctx) => {
+      const timeMs = ctx.lastOomTimesMs?.get(c.info.name);
+      return timeMs === undefined ? undefined : [{ value: timeMs / 1000 }];
+    },
   },
   {
     name: 'container_oom_events_total',

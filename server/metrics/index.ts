@@ -48,6 +48,8 @@ export interface MetricsExporterOptions {
   filesystems?: () => ReadonlyArray<FilesystemUsage>;
   /** OOM kill counts keyed by container name (surviving re-creation); wins over the cgroup's own counter. */
   oomCounts?: () => ReadonlyMap<string, number>;
+  /** When each container name's last OOM kill happened (container_last_oom_timestamp_seconds). Units: milliseconds since the Unix epoch. */
+  lastOomTimes?: () => ReadonlyMap<string, number>;
   /** The collector's configured interval, exported as capstan_collector_interval_seconds. Units: seconds. */
   intervalSeconds?: number;
   /** prom-client registry for the machine_* and capstan_* families. Default: a fresh one (never the global). */
@@ -229,6 +231,8 @@ export class MetricsExporter {
     // (node_exporter's rule): its series are left out and a warning is counted.
     const oomCounts = this.optional(this.options.oomCounts);
     if (oomCounts !== undefined) ctx.oomCounts = oomCounts;
+    const lastOomTimes = this.optional(this.options.lastOomTimes);
+    if (lastOomTimes !== undefined) ctx.lastOomTimesMs = lastOomTimes;
     const filesystems = this.optional(this.options.filesystems);
     if (filesystems !== undefined) ctx.filesystems = filesystems;
     if (this.options.labelPolicy !== undefined) ctx.labelPolicy = this.options.labelPolicy;
