@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { Registry } from 'prom-client';
 import type { CollectorSnapshot, ContainerSnapshot, MachineInfo } from '../../server/model';
 import { MetricsExporter, type OwnedContainerFacts } from '../../server/metrics';
+import { OomCounterWithTimes } from '../../server/metrics/oom-times';
 
 const FIXTURES = path.resolve(__dirname, '../../../test/fixtures/metrics');
 const MACHINE: MachineInfo = { cpuCores: 2, cpuModel: 'Test CPU', memoryBytes: 4125147136, os: 'Debian', kernel: '6.1.0-test', hostname: 'testhost' };
@@ -203,4 +204,32 @@ test('an owners listing that fails keeps the last one for the tick', async (t) =
   agent.snapshot = tick(3, undefined);
   agent.exporter.recordTick(agent.snapshot);
   t.true((await agent.render()).includes(`container_state{${WEB},state="exited"} 1`));
+});
+
+test('the last OOM kill time per name, counted with the kills, in container_last_oom_timestamp_seconds', async (t) => {
+  const counter = new OomCounterWithTimes();
+  const oom = (name: string, timeMs: number) => ({ type: 'container' as const, action: 'oom' as const, actor: { id: ID, name, cgroupPath: `/capstan/${ID}`, image: '' }, timeMs, attributes: {} });
+  counter.record(oom('web', 1_700_000_005_500));
+  counter.record(oom('web', 1_700_000_002_000)); // a replayed, older one
+  counter.record({ ...oom('web', 1_700_000_009_000), action: 'die' });
+  t.is(counter.byName().get('web'), 2);
+  t.is(counter.lastKillByName().get('web'), 1_700_000_005_500);
+
+  const agent = new Agent();
+  const exporter = new MetricsExporter({
+    getSnapshot: () => agent.snapshot,
+    machine: MACHINE,
+    version: '1.2.3',
+    registry: new Registry(),
+    owned: () => agent.owned,
+    oomCounts: () => counter.byName(),
+    lastOomTimes: () => counter.lastKillByName(),
+  });
+  agent.snapshot = tick(1, undefined);
+  agent.owned = [facts({ status: 'exited', exitCode: 137, oomKilled: true })];
+  exporter.recordTick(agent.snapshot);
+  const text = await exporter.render();
+  t.is(value(text, `container_last_oom_timestamp_seconds{${WEB}}`), 1_700_000_005.5);
+  t.is(value(text, `container_oom_events_total{${WEB}}`), 2);
+  t.false(text.includes('container_last_oom_timestamp_seconds{id="/"'), 'no kill, no time (never a 0)');
 });
