@@ -15,28 +15,15 @@
  * - A container its owner no longer lists (removed) loses its series at the next tick.
  * - At most `maxExited` exited containers are kept; the ones that exited first are dropped first.
  */
+import { infoOfOwned } from '../containers/info';
+import type { OwnedContainer, OwnedStatus } from '../containers/types';
 import type { CollectorSnapshot, ContainerInfo, ContainerSnapshot, SourceKind } from '../model';
 
 /** Default of --max-exited-containers. Units: containers. */
 export const DEFAULT_MAX_EXITED_CONTAINERS = 500;
 
-/** docker's State.Status values, as the owners list them. */
-export type OwnedStatusName = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
-
-/** What the retention needs of one owned container (server/containers' OwnedContainer fits). */
-export interface OwnedContainerFacts {
-  id: string;
-  name: string;
-  owner: 'capstan' | 'docker' | 'podman';
-  image: string;
-  status: OwnedStatusName;
-  cgroupPath?: string;
-  /** Units: milliseconds since the Unix epoch. */
-  createdAtMs?: number;
-  labels: Record<string, string>;
-  exitCode?: number;
-  oomKilled?: boolean;
-}
+/** What the retention needs of one owned container: its owner's listing entry. */
+export type OwnedContainerFacts = OwnedContainer;
 
 /** Counter values of one container by series key (family name and label values), see seriesKey. */
 export type CounterTotals = ReadonlyMap<string, number>;
@@ -74,7 +61,7 @@ interface Kept {
 
 const OWNER_SOURCES: ReadonlySet<SourceKind> = new Set(['capstan', 'docker', 'podman']);
 /** Statuses in which a container has no cgroup of its own yet or any more but its series stay. */
-const KEPT_WITHOUT_CGROUP: ReadonlySet<OwnedStatusName> = new Set(['exited', 'dead', 'restarting']);
+const KEPT_WITHOUT_CGROUP: ReadonlySet<OwnedStatus> = new Set(['exited', 'dead', 'restarting']);
 
 export class ContainerRetention {
   private readonly kept = new Map<string, Kept>();
@@ -187,17 +174,7 @@ function isNewCgroup(entry: Kept, current: ContainerSnapshot): boolean {
 }
 
 function emptySnapshot(container: OwnedContainerFacts, timestampMs: number): ContainerSnapshot {
-  const info: ContainerInfo = {
-    id: container.id,
-    name: container.name,
-    cgroupPath: container.cgroupPath ?? '',
-    image: container.image,
-    source: container.owner,
-    isContainer: true,
-    labels: { ...container.labels },
-  };
-  if (container.createdAtMs !== undefined) info.createdAtMs = container.createdAtMs;
-  return { info, sample: { cpu: {}, memory: {}, pids: {} }, stats: { timestampMs } };
+  return { info: infoOfOwned(container), sample: { cpu: {}, memory: {}, pids: {} }, stats: { timestampMs } };
 }
 
 function byPathThenId(a: ContainerSnapshot, b: ContainerSnapshot): number {
