@@ -78,3 +78,15 @@ test('agent flags: event log bounds', (t) => {
   t.throws(() => parseAgentOptions(['--events-max-size', '1k'], {}), { instanceOf: UsageError, message: /at least 4k/ });
   t.throws(() => parseAgentOptions(['--events-max-files', '0'], {}), { instanceOf: UsageError, message: /whole number/ });
 });
+
+test('agent flags: --max-exited-containers', (t) => {
+  const defaults = parseAgentOptions([], {});
+  if (defaults === 'help') return t.fail();
+  t.is(defaults.maxExitedContainers, 500);
+  const none = parseAgentOptions(['--max-exited-containers', '0'], {});
+  if (none === 'help') return t.fail();
+  t.is(none.maxExitedContainers, 0);
+  for (const bad of ['-1', 'many', '1.5', '100001']) {
+    t.throws(() => parseAgentOptions([`--max-exited-containers=${bad}`], {}), { instanceOf: UsageError, message: /invalid --max-exited-containers ".*": use a whole number from 0 to 100000/ });
+  }
+});
