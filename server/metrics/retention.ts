@@ -68,6 +68,8 @@ export class ContainerRetention {
   private observedSequence: number | undefined;
   private view: RetainedView = { containers: [], carried: new Map(), owned: new Map() };
   private lastOwned = new Map<string, OwnedContainerFacts>();
+  /** Exited containers dropped by the bound: not taken in again until they run again or are removed. */
+  private readonly dropped = new Set<string>();
 
   constructor(private readonly options: RetentionOptions) {
     if (!Number.isInteger(options.maxExited) || options.maxExited < 0) {
@@ -85,6 +87,7 @@ export class ContainerRetention {
     for (const container of snapshot.containers) {
       if (!isOwnedContainer(container.info)) continue;
       liveIds.add(container.info.id);
+      this.dropped.delete(container.info.id);
       const entry = this.kept.get(container.info.id);
       if (entry === undefined) {
         this.kept.set(container.info.id, { last: container, live: true, exitedAtMs: 0 });
@@ -106,9 +109,10 @@ export class ContainerRetention {
         entry.exitedAtMs = snapshot.timestampMs;
       }
     }
+    for (const id of this.dropped) if (!owned.has(id)) this.dropped.delete(id);
     // Dead before any tick saw its cgroup: kept all the same, with what its owner knows.
     for (const container of owned.values()) {
-      if (this.kept.has(container.id) || !KEPT_WITHOUT_CGROUP.has(container.status)) continue;
+      if (this.kept.has(container.id) || this.dropped.has(container.id) || !KEPT_WITHOUT_CGROUP.has(container.status)) continue;
       this.kept.set(container.id, { last: emptySnapshot(container, snapshot.timestampMs), live: false, exitedAtMs: snapshot.timestampMs });
     }
     this.dropOldest();
@@ -152,7 +156,10 @@ export class ContainerRetention {
     const excess = exited.length - this.options.maxExited;
     if (excess <= 0) return;
     exited.sort(([, a], [, b]) => a.exitedAtMs - b.exitedAtMs);
-    for (const [id] of exited.slice(0, excess)) this.kept.delete(id);
+    for (const [id] of exited.slice(0, excess)) {
+      this.kept.delete(id);
+      this.dropped.add(id);
+    }
   }
 }
 

@@ -171,10 +171,21 @@ test('at most maxExited exited containers are kept, the first to exit dropped fi
   agent.tick(tick(1, undefined), exited(1));
   agent.tick(tick(2, undefined), exited(2));
   agent.tick(tick(3, undefined), exited(3));
-  const text = await agent.render();
+  let text = await agent.render();
   t.false(text.includes('name="c1"'));
   t.true(text.includes('name="c2"'));
   t.true(text.includes('name="c3"'));
+  // The dropped one stays dropped (it is not taken in again as newly exited, pushing out another).
+  agent.tick(tick(4, undefined), exited(3));
+  agent.tick(tick(5, undefined), exited(3));
+  text = await agent.render();
+  t.deepEqual(['c1', 'c2', 'c3'].map((name) => text.includes(`name="${name}"`)), [false, true, true]);
+
+  const none = new Agent(0);
+  none.tick(tick(1, { cpuSeconds: 1 }), [facts()]);
+  none.tick(tick(2, undefined), [facts({ status: 'exited', exitCode: 0 })]);
+  none.tick(tick(3, undefined), [facts({ status: 'exited', exitCode: 0 })]);
+  t.false((await none.render()).includes(WEB), '0 keeps none: the series go with the cgroup');
 });
 
 test('engine containers are kept the same way, and the output passes promtool check metrics', async (t) => {
