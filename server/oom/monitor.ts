@@ -117,7 +117,10 @@ interface Subscription {
   seenByCollector: boolean;
   checkQueued: boolean;
   followUps: NodeJS.Timeout[];
-  /** The latest notification not yet used to date a kill. Units: milliseconds since the Unix epoch. */
+  /**
+   * The first notification not yet used to date a kill (a later one within the window is the same
+   * episode: v1's eventfd fires again while the OOM condition lasts). Units: milliseconds since the Unix epoch.
+   */
   notifiedAtMs: number | undefined;
 }
 
@@ -370,8 +373,8 @@ export class OomMonitor {
   }
 
   /**
-   * When the kills a reading found happened: the subscription's latest notification if it is
-   * recent enough to be about them (it is then used up), else `fallbackMs`.
+   * When the kills a reading found happened: the subscription's first pending notification if it
+   * is recent enough to be about them (it is then used up), else `fallbackMs`.
    * Units: milliseconds since the Unix epoch.
    */
   private killTime(subscription: Subscription, fallbackMs: number, readingMs: number): number {
@@ -438,7 +441,8 @@ export class OomMonitor {
   private onNotify(watchId: number, timeMs?: number): void {
     const subscription = this.byWatchId.get(watchId);
     if (!subscription || this.closed) return; // unwatched while the notification was on its way
-    subscription.notifiedAtMs = timeMs ?? this.now();
+    const at = timeMs ?? this.now();
+    if (subscription.notifiedAtMs === undefined || at - subscription.notifiedAtMs > NOTIFICATION_DATES_KILLS_MS) subscription.notifiedAtMs = at;
     this.requestCheck(subscription);
     if (subscription.version === 1) {
       for (const timer of subscription.followUps) clearTimeout(timer);
@@ -511,7 +515,9 @@ export class OomMonitor {
       subscription.version === 2,
     );
     for (const { member, reading } of counted) {
-      member.baseline = reading.count!;
+      // Never lowered: settle() (a settled child's kills, on v2) and an engine's report move a
+      // baseline past the counter, and a reading that was already on its way may be older than that.
+      member.baseline = Math.max(member.baseline ?? 0, reading.count!);
       const own = Math.min(kills.get(member.info.cgroupPath) ?? 0, MAX_EVENTS_PER_READING);
       if (own === 0) continue;
       const at = this.killTime(member, timeMs, timeMs);

@@ -9,7 +9,7 @@ import { isFrozen, removeCgroup } from './container-cgroup';
 import type { ExitMonitor } from './exits';
 import type { Launcher } from './launch';
 import { applyContainerLimits } from './limits';
-import { isSameProcess } from './process';
+import { isSameProcess, processExists } from './process';
 import type { Removal } from './removal';
 import { nowRfc3339, type RuntimeState } from './runtime-state';
 import type { SpecWriter } from './spec-writer';
@@ -83,6 +83,14 @@ export class Adoption {
     }
     const exit = store.readExit(id);
     watchOom();
+    if (!exit && init && init.shimPid > 0 && processExists(init.shimPid)) {
+      // The process has ended but its shim is still at work (it drains the output before it writes
+      // exit.json): the exit is reported with its real code once the record is there, not as 255.
+      container.startedAtMs = Date.parse(state.startedAt) || Date.now();
+      this.exits.watch(container);
+      this.exits.checkExit(container);
+      return;
+    }
     this.exits.handleExit(container, exit ?? { exitCode: 255, finishedAt: nowRfc3339() }, exit ? '' : 'the shim ended without recording an exit status');
   }
 }

@@ -19,7 +19,6 @@
  * Latency = observer's time − the kill's. Because all four watch the same kill, load on the
  * shared machine hits them alike. Target (issue 5): p99 < 100 ms for the API and socket clients.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
@@ -32,6 +31,7 @@ import type { CapstanEvent } from '../../server/events';
 import { createOomWatcher } from '../../server/native';
 import { BenchAgent } from './agent';
 import { BenchCgroupTree } from './cgroups';
+import { runInCgroup } from './resources';
 import { formatMs, formatRatio, percentile, sleep, summarize, type Benchmark, type BenchResult, type TargetCheck } from './harness';
 
 const KILLS = 25;
@@ -127,18 +127,6 @@ class Arrivals {
     }
     return true;
   }
-}
-
-/** Runs `sh -c SCRIPT` inside `directories` from its first instruction (it blocks on read until moved). */
-async function runInCgroup(directories: string[], script: string): Promise<ChildProcess> {
-  const child = spawn('/bin/sh', ['-c', `read _ && exec /bin/sh -c '${script}'`], { stdio: ['pipe', 'ignore', 'ignore'] });
-  await new Promise<void>((resolve, reject) => {
-    child.once('spawn', resolve);
-    child.once('error', reject);
-  });
-  for (const directory of directories) fs.writeFileSync(path.join(directory, 'cgroup.procs'), String(child.pid));
-  child.stdin!.end('\n');
-  return child;
 }
 
 export const benchmark: Benchmark = {

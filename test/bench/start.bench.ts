@@ -19,7 +19,6 @@ import { execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { writeBusyboxImages } from '../helpers/busybox-image';
@@ -27,7 +26,8 @@ import { CLI, REPO_ROOT } from '../helpers/repo';
 import type { TestEngine } from '../helpers/engines';
 import { BenchAgent } from './agent';
 import { dockerCli, dockerUnavailable, startBenchDockerd } from './dockerd';
-import { formatMs, formatRatio, interleave, sleep, sleepSync, summarize, type Benchmark, type BenchContext, type BenchResult, type Disposable, type Summary, type TargetCheck } from './harness';
+import { CgroupParent, TempDirectory } from './resources';
+import { formatMs, formatRatio, interleave, summarize, type Benchmark, type BenchContext, type BenchResult, type Disposable, type Summary, type TargetCheck } from './harness';
 
 const ROUNDS = 25;
 const WARMUP_ROUNDS = 3;
@@ -61,126 +61,6 @@ function timeCommand(command: string, args: readonly string[], env?: NodeJS.Proc
       else reject(new Error(`${command} ${args.join(' ')} exited ${code ?? signal}: ${stderr.trim()}`));
     });
   });
-}
-
-/** Every mounted cgroup hierarchy (v1 controllers, name=systemd, v2): dockerd uses more than capstan does. */
-function cgroupMounts(): string[] {
-  return fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter((line) => / - cgroup2? /.test(line))
-    .map((line) => line.split(' ')[4]!)
-    .filter(Boolean);
-}
-
-/**
- * A cgroup parent of our own (/capstan-test-bench-…), removed from every hierarchy with whatever
- * is left in it (processes killed by PID first).
- */
-class CgroupParent implements Disposable {
-  readonly label: string;
-
-  constructor(readonly path: string) {
-    this.label = `cgroup parent ${path}`;
-  }
-
-  private directories(): string[] {
-    return cgroupMounts()
-      .map((mount) => mount + this.path)
-      .filter((directory) => fs.existsSync(directory));
-  }
-
-  private killAll(): void {
-    for (const root of this.directories()) {
-      const visit = (dir: string): void => {
-        let entries: fs.Dirent[] = [];
-        try {
-          entries = fs.readdirSync(dir, { withFileTypes: true });
-        } catch {
-          return;
-        }
-        for (const entry of entries) if (entry.isDirectory()) visit(`${dir}/${entry.name}`);
-        try {
-          for (const pid of fs.readFileSync(`${dir}/cgroup.procs`, 'utf8').split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
-        } catch {
-          // Gone already.
-        }
-      };
-      visit(root);
-    }
-  }
-
-  private removeAll(): void {
-    for (const root of this.directories()) {
-      const remove = (dir: string): void => {
-        let entries: fs.Dirent[] = [];
-        try {
-          entries = fs.readdirSync(dir, { withFileTypes: true });
-        } catch {
-          return;
-        }
-        for (const entry of entries) if (entry.isDirectory()) remove(`${dir}/${entry.name}`);
-        try {
-          fs.rmdirSync(dir);
-        } catch {
-          // Still busy: retried below, reported if it stays.
-        }
-      };
-      remove(root);
-    }
-  }
-
-  async dispose(): Promise<void> {
-    for (let attempt = 0; attempt < 10 && this.directories().length > 0; attempt++) {
-      this.killAll();
-      await sleep(100);
-      this.removeAll();
-    }
-    const left = this.directories();
-    if (left.length > 0) throw new Error(`cannot remove ${left.join(', ')}`);
-  }
-
-  disposeSync(): void {
-    this.killAll();
-    sleepSync(200);
-    this.removeAll();
-  }
-}
-
-/** A temporary directory, removed at the end (after unmounting anything a runtime left below it). */
-class TempDirectory implements Disposable {
-  readonly label: string;
-  readonly path: string;
-
-  constructor(stem: string) {
-    this.path = fs.mkdtempSync(path.join(os.tmpdir(), stem));
-    this.label = `temp dir ${this.path}`;
-  }
-
-  private unmountBelow(): void {
-    const mounts = fs
-      .readFileSync('/proc/self/mountinfo', 'utf8')
-      .split('\n')
-      .map((line) => line.split(' ')[4] ?? '')
-      .filter((mountPoint) => mountPoint.startsWith(this.path + '/'))
-      .sort((a, b) => b.length - a.length);
-    for (const mountPoint of mounts) {
-      try {
-        execFileSync('umount', ['-l', mountPoint], { stdio: 'ignore' });
-      } catch {
-        // Already gone.
-      }
-    }
-  }
-
-  async dispose(): Promise<void> {
-    this.disposeSync();
-  }
-
-  disposeSync(): void {
-    this.unmountBelow();
-    fs.rmSync(this.path, { recursive: true, force: true });
-  }
 }
 
 /** Lifecycle events from the agent's /api/v1/events stream, kept by container id. */

@@ -24,6 +24,8 @@ export interface AgentProcess {
   /** Everything the agent wrote to stderr so far. */
   output(): string;
   get(pathname: string, token?: string): Promise<Response>;
+  /** SIGKILL, as a crash: nothing is cleaned up (a later agent on the same state directory re-adopts). */
+  kill(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -50,10 +52,12 @@ export function isolatedAgentArgs(extraArgs: readonly string[]): { args: string[
 export interface AgentProcessOptions {
   /** Where the state directory goes (default: the system's temp directory). */
   stateDirParent?: string;
+  /** An existing state directory to run on (the caller's: kept at stop, e.g. for a second agent). */
+  stateDir?: string;
 }
 
 export async function startAgentProcess(t: ExecutionContext, extraArgs: string[] = [], options: AgentProcessOptions = {}): Promise<AgentProcess> {
-  const stateDir = fs.mkdtempSync(path.join(options.stateDirParent ?? os.tmpdir(), 'capstan-agent-'));
+  const stateDir = options.stateDir ?? fs.mkdtempSync(path.join(options.stateDirParent ?? os.tmpdir(), 'capstan-agent-'));
   const { args, cgroupParent, removeParent } = isolatedAgentArgs(extraArgs);
   const child = spawn(process.execPath, [CLI, 'agent', '--listen', '127.0.0.1:0', '--state-dir', stateDir, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -74,19 +78,34 @@ export async function startAgentProcess(t: ExecutionContext, extraArgs: string[]
         });
       });
     }
-    fs.rmSync(stateDir, { recursive: true, force: true });
+    if (options.stateDir === undefined) fs.rmSync(stateDir, { recursive: true, force: true });
     await removeParent();
+  };
+  const kill = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
   };
   t.teardown(stop);
 
+  // agent.json of this agent (an earlier agent on the same state directory left its own).
   const agentFile = path.join(stateDir, 'agent.json');
+  const readAgentFile = (): { url: string; pid: number } | undefined => {
+    try {
+      return JSON.parse(fs.readFileSync(agentFile, 'utf8')) as { url: string; pid: number };
+    } catch {
+      return undefined;
+    }
+  };
   const deadline = Date.now() + 60_000;
-  while (!fs.existsSync(agentFile)) {
+  let written: { url: string; pid: number } | undefined;
+  while ((written = readAgentFile())?.pid !== child.pid) {
     if (child.exitCode !== null) throw new Error(`agent exited with ${child.exitCode}:\n${output}`);
     if (Date.now() > deadline) throw new Error(`agent did not start within 60 s:\n${output}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  const { url } = JSON.parse(fs.readFileSync(agentFile, 'utf8')) as { url: string };
+  const { url } = written!;
   const { tokens } = JSON.parse(fs.readFileSync(path.join(stateDir, 'tokens.json'), 'utf8')) as {
     tokens: Array<{ role: string; token: string }>;
   };
@@ -101,6 +120,7 @@ export async function startAgentProcess(t: ExecutionContext, extraArgs: string[]
     process: child,
     output: () => output,
     get: (pathname, token) => fetch(url + pathname, token ? { headers: { authorization: `Bearer ${token}` } } : {}),
+    kill,
     stop,
   };
 }

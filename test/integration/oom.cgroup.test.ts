@@ -17,6 +17,7 @@ import type { ServerToClientEvents } from '../../server/api/socket';
 import type { CapstanEvent } from '../../server/events';
 import { eventually, isolatedAgentArgs } from '../helpers/agent';
 import { TestCgroupTree } from '../helpers/cgroups';
+import { streamEvents } from '../helpers/events';
 import { CLI, requireCapability } from '../helpers/repo';
 
 const execFileAsync = promisify(execFile);
@@ -84,33 +85,6 @@ async function pastEvents(agent: Agent, sinceSeconds: number, filter: string): P
   return (await response.text()).split('\n').filter(Boolean).map((line) => JSON.parse(line) as CapstanEvent);
 }
 
-/** Opens the live stream (no since/until) and calls onEvent for each event as it arrives. */
-async function openStream(t: ExecutionContext, agent: Agent, filter: string, onEvent: (event: CapstanEvent) => void): Promise<void> {
-  const controller = new AbortController();
-  t.teardown(() => controller.abort());
-  const response = await fetch(`${agent.url}/api/v1/events?filter=${encodeURIComponent(filter)}`, {
-    headers: { authorization: `Bearer ${agent.viewerToken}` },
-    signal: controller.signal,
-  });
-  t.is(response.status, 200);
-  void (async () => {
-    const decoder = new TextDecoder();
-    let buffer = '';
-    try {
-      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-        buffer += decoder.decode(chunk, { stream: true });
-        let newline: number;
-        while ((newline = buffer.indexOf('\n')) >= 0) {
-          onEvent(JSON.parse(buffer.slice(0, newline)) as CapstanEvent);
-          buffer = buffer.slice(newline + 1);
-        }
-      }
-    } catch {
-      // Aborted at teardown.
-    }
-  })();
-}
-
 function oomCountFor(metrics: string, name: string): number | undefined {
   const line = metrics.split('\n').find((l) => l.startsWith('container_oom_events_total{') && l.includes(`name="${name}"`));
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
@@ -134,7 +108,7 @@ test('an OOM kill is in the API stream, socket.io, the log, capstan events and /
 
   // Listeners: the API stream and two socket.io clients (one with a token, one without).
   const streamed: Array<{ event: CapstanEvent; atMs: number }> = [];
-  await openStream(t, agent, 'type=oom', (event) => streamed.push({ event, atMs: Date.now() }));
+  await streamEvents(t, agent.url, agent.viewerToken, 'type=oom', (event) => streamed.push({ event, atMs: Date.now() }));
   const socket: Socket<ServerToClientEvents> = connectSocket(agent.url, { auth: { token: agent.viewerToken }, transports: ['websocket'], reconnection: false });
   t.teardown(() => socket.close());
   const pushed: CapstanEvent[] = [];

@@ -301,6 +301,31 @@ test('watch() of a fresh cgroup: a kill counted before the first reading is repo
   t.is(ooms(events)[0]!.timeMs, woke, 'the time the watcher woke, not the time of the reading');
 });
 
+test('a kill is dated by the first notification of its episode; one older than the window does not date it', async (t) => {
+  const { kernel, monitor, events } = setup(t, V1_LAYOUT);
+  const dir = '/fake/memory/capstan/episode';
+  kernel.setV1(dir, 0);
+  monitor.watch(info('/capstan/episode', 'capstan'), { killsReported: 0 });
+  await monitor.idle();
+  // v1: the eventfd fires again while the OOM condition lasts; the kill is counted after both.
+  const first = Date.now() - 100;
+  kernel.fire(dir, first);
+  kernel.fire(dir, first + 40);
+  kernel.setV1(dir, 1);
+  kernel.fire(dir, first + 60);
+  await monitor.idle();
+  t.deepEqual(ooms(events).map((e) => e.timeMs), [first]);
+  // A notification that led to no kill, long ago, then a new episode: dated by the new one.
+  kernel.fire(dir, Date.now() - 10_000);
+  await monitor.idle();
+  const second = Date.now() - 20;
+  kernel.fire(dir, second);
+  kernel.setV1(dir, 2);
+  kernel.fire(dir, second + 5);
+  await monitor.idle();
+  t.deepEqual(ooms(events).map((e) => e.timeMs), [first, second]);
+});
+
 test('settle(): the kills not read yet are reported before the watch ends, once, and a later tick does not count them again', async (t) => {
   const { kernel, monitor, events } = setup(t, V1_LAYOUT);
   const dir = '/fake/memory/capstan/gone';

@@ -461,6 +461,12 @@ int relay_run(relay_t *r) {
     }
   }
 
+  /* The loop can also end on a poll failure, before the child was reaped: the exit record must
+   * still carry its true wait status, never the 0 `status` starts with. */
+  while (!exited) {
+    if (waitpid(r->child, &status, 0) == r->child) exited = true;
+    else if (errno != EINTR) break;
+  }
   flush_line(&s, &s.out);
   flush_line(&s, &s.err);
   close_fd(&r->stdout_fd);
