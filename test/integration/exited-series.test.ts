@@ -4,13 +4,11 @@
  * container_cpu_usage_seconds_total never goes backwards for the container, and keep the series
  * after the last exit (state, exit code, reason) until `capstan rm`.
  */
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import test from 'ava';
-import type { CapstanEvent } from '../../server/events/types';
-import { eventually, startAgentProcess, type AgentProcess } from '../helpers/agent';
-import { CLI, REPO_ROOT, requireCapability } from '../helpers/repo';
+import { capstanCli, eventually, pastEvents, startAgentProcess, type AgentProcess } from '../helpers/agent';
+import { REPO_ROOT, requireCapability } from '../helpers/repo';
 import { sleep } from '../helpers/wait';
 
 const BUSYBOX = '/usr/bin/busybox';
@@ -24,12 +22,8 @@ const capable = requireCapability(
 );
 const maybe = capable ? test : test.skip;
 
-function capstan(agent: AgentProcess, args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, '--state-dir', agent.stateDir, ...args], { timeout: 120_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-    });
-  });
+function capstan(agent: AgentProcess, args: readonly string[]): ReturnType<typeof capstanCli> {
+  return capstanCli(agent.stateDir, args);
 }
 
 function sample(text: string, family: string, extra = ''): number | undefined {
@@ -68,10 +62,7 @@ maybe('counters carry on across the new cgroups of restarts by policy, and the s
     await sleep(200);
   }
 
-  const response = await fetch(`${agent.url}/api/v1/events?since=${sinceSeconds}&until=${(Date.now() / 1000 + 1).toFixed(3)}&filter=${encodeURIComponent('event=die')}`, {
-    headers: { authorization: `Bearer ${agent.viewerToken}` },
-  });
-  const dies = (await response.text()).split('\n').filter(Boolean).map((l) => JSON.parse(l) as CapstanEvent).filter((e) => e.actor.name === NAME);
+  const dies = (await pastEvents(agent, sinceSeconds, 'event=die')).filter((e) => e.actor.name === NAME);
   t.is(dies.length, RESTARTS + 1, 'one die per run');
   const firstRun = seen.filter((s) => s.atMs < dies[0]!.timeMs);
   const later = seen.filter((s) => s.atMs > dies[1]!.timeMs);

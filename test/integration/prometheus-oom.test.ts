@@ -10,15 +10,13 @@
  * not wait for evaluations; the scrape interval, which is what decides whether the kill is seen,
  * stays 15 s.
  */
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import test from 'ava';
-import type { CapstanEvent } from '../../server/events/types';
-import { eventually, startAgentProcess, type AgentProcess } from '../helpers/agent';
+import { capstanCli, eventually, pastEvents, startAgentProcess, type AgentProcess } from '../helpers/agent';
 import { apiGet, hasPrometheus, query, startPrometheus } from '../helpers/prometheus';
-import { CLI, REPO_ROOT, requireCapability } from '../helpers/repo';
+import { REPO_ROOT, requireCapability } from '../helpers/repo';
 
 const RULES_FILE = path.join(REPO_ROOT, 'dashboards', 'prometheus', 'rules.yml');
 const BUSYBOX = '/usr/bin/busybox';
@@ -33,12 +31,8 @@ const capable = requireCapability(
 );
 const maybe = capable ? test : test.skip;
 
-function capstan(agent: AgentProcess, args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, '--state-dir', agent.stateDir, ...args], { timeout: 120_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-    });
-  });
+function capstan(agent: AgentProcess, args: readonly string[]): ReturnType<typeof capstanCli> {
+  return capstanCli(agent.stateDir, args);
 }
 
 interface Alert {
@@ -127,11 +121,7 @@ maybe('ContainerOOMKilled fires, scraped every 15 s, for a capstan container OOM
   phase('the exited container was scraped again; still firing');
 
   // Exactly one oom event for it.
-  const until = (Date.now() / 1000 + 1).toFixed(3);
-  const response = await fetch(`${agent.url}/api/v1/events?since=${sinceSeconds}&until=${until}&filter=${encodeURIComponent('event=oom')}`, {
-    headers: { authorization: `Bearer ${agent.viewerToken}` },
-  });
-  const events = (await response.text()).split('\n').filter(Boolean).map((l) => JSON.parse(l) as CapstanEvent);
+  const events = await pastEvents(agent, sinceSeconds, 'event=oom');
   t.is(events.filter((e) => e.actor.name === NAME).length, 1, 'one oom event');
 
   // Removed: its series go at the next tick.
