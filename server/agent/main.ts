@@ -18,7 +18,8 @@ import { LimitService } from '../limits';
 import { Collector } from '../collector/collector';
 import { MetricsExporter } from '../metrics';
 import { createDeviceNameResolver } from '../metrics/devices';
-import { OomCounter, OomMonitor } from '../oom';
+import { OomMonitor } from '../oom';
+import { OomCounterWithTimes } from '../metrics/oom-times';
 import { ImageStore } from '../runtime/images';
 import { RuntimeManager } from '../runtime/manager';
 import { ImageRootfs } from '../runtime/rootfs';
@@ -169,7 +170,7 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
     throw new StartupError(`cannot open the event log in ${path.join(options.stateDir, 'events')}: ${(error as Error).message}`);
   }
   eventLog.attach(bus);
-  const oomCounter = new OomCounter();
+  const oomCounter = new OomCounterWithTimes();
   await oomCounter.attach(bus, eventLog);
   oomMonitor = new OomMonitor({ layout, bus, onWarning: (message) => log(`capstan: warning: ${message}`) });
   oomMonitor.attach(collector);
@@ -191,6 +192,7 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
   runtime = runtimeManager;
   await runtimeManager.start();
 
+  const containers = new Containers([new CapstanOwner(runtimeManager), ...engines.values()]);
   const exporter = new MetricsExporter({
     getSnapshot: () => collector.latest(),
     machine,
@@ -200,8 +202,12 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
     deviceName: createDeviceNameResolver({ onError: (error) => console.error(`capstan: warning: cannot resolve a block device name: ${error.message}`) }),
     filesystems: () => filesystems,
     oomCounts: () => oomCounter.byName(),
+    lastOomTimes: () => oomCounter.lastKillByName(),
     labelPolicy: options.storeContainerLabels ? STORE_ALL_LABELS : { storeAll: false, allowList: options.whitelistedContainerLabels },
     sourceStates: () => [...engines.values()].map((engine) => ({ source: engine.kind, up: engine.up })),
+    // Exited containers keep their series until removed: the owners' in-memory listings, once per tick.
+    owned: () => containers.list(),
+    maxExitedContainers: options.maxExitedContainers,
   });
   collector.on('tick', (snapshot) => exporter.recordTick(snapshot));
   collector.on('warning', (message) => {
@@ -221,7 +227,6 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
       if (applied.container.source === 'capstan') runtimeManager.recordLimitUpdate(applied.container.id, applied.settings);
     },
   });
-  const containers = new Containers([new CapstanOwner(runtimeManager), ...engines.values()]);
   const ownedLimits = new OwnedLimits({ service: limits, engines });
   const app = createApp({
     collector,

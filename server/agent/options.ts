@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DEFAULT_IMPORT_LIMITS, type ImportLimits } from '../runtime/images/budget';
+import { DEFAULT_MAX_EXITED_CONTAINERS } from '../metrics/retention';
 
 export interface AgentOptions {
   listenHost: string;
@@ -30,6 +31,8 @@ export interface AgentOptions {
   envMetadataWhitelist: string[];
   /** Caps of one image import: unpacked bytes (Units: bytes) and archive entries. */
   imageLimits: ImportLimits;
+  /** Exited containers whose /metrics series are kept until removed; the first to exit go first. Units: containers. */
+  maxExitedContainers: number;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:9180';
@@ -68,6 +71,9 @@ Options:
                            (default ${DEFAULT_IMPORT_LIMITS.maxEntries})
   --image-max-ratio N      refuse gzip data that expands more than N to one past 64 MiB
                            (a decompression bomb; default ${DEFAULT_IMPORT_LIMITS.maxCompressionRatio}, 0: no bound)
+  --max-exited-containers N
+                           exited containers whose /metrics series are kept until removed;
+                           beyond N, the ones that exited first are dropped (default ${DEFAULT_MAX_EXITED_CONTAINERS})
   --cgroup-root DIR        read cgroups from DIR instead of the host's mounts (tests, fixtures)
   --proc-root DIR          read /proc from DIR (tests, fixtures)
   -h, --help               show this help`;
@@ -121,6 +127,7 @@ export function parseAgentOptions(argv: string[], env: NodeJS.ProcessEnv = proce
         'image-max-size': { type: 'string' },
         'image-max-entries': { type: 'string' },
         'image-max-ratio': { type: 'string' },
+        'max-exited-containers': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -160,6 +167,7 @@ export function parseAgentOptions(argv: string[], env: NodeJS.ProcessEnv = proce
       maxEntries: values['image-max-entries'] !== undefined ? parseEntryCount(values['image-max-entries'], '--image-max-entries', 1) : DEFAULT_IMPORT_LIMITS.maxEntries,
       maxCompressionRatio: values['image-max-ratio'] !== undefined ? parseEntryCount(values['image-max-ratio'], '--image-max-ratio', 0) : DEFAULT_IMPORT_LIMITS.maxCompressionRatio!,
     },
+    maxExitedContainers: parseMaxExited(values['max-exited-containers'] ?? String(DEFAULT_MAX_EXITED_CONTAINERS)),
   };
   const dockerHost = engineHost(values['docker-host'] ?? env['DOCKER_HOST'] ?? DEFAULT_DOCKER_HOST);
   if (dockerHost !== undefined) options.dockerHost = dockerHost;
@@ -204,6 +212,14 @@ function parseEntryCount(text: string, flag: string, minimum: number): number {
     throw new UsageError(`invalid ${flag} "${text}": use a whole number of at least ${minimum}`);
   }
   return value;
+}
+
+/** 0 keeps none (series go with the cgroup, as cAdvisor does); the cap keeps a scrape's size bounded. */
+function parseMaxExited(text: string): number {
+  if (!/^\d+$/.test(text.trim()) || Number(text) > 100_000) {
+    throw new UsageError(`invalid --max-exited-containers "${text}": use a whole number from 0 to 100000`);
+  }
+  return Number(text);
 }
 
 function parseCount(text: string, flag: string): number {

@@ -25,6 +25,7 @@ import type { Collector } from '../collector/collector';
 import type { CollectorSnapshot, ContainerInfo, ContainerSnapshot, ContainerStats } from '../model';
 import { parsePsOutput, runPs } from '../runtime/top';
 import type { OwnedContainer, OwnedStatus } from '../containers/types';
+import { infoOfOwned } from '../containers/info';
 import type { TopResult } from '../runtime/top';
 import type { Role } from './auth';
 import { HttpError } from './errors';
@@ -233,20 +234,6 @@ export function rowState(container: ContainerSnapshot, runtimeStatus: OwnedStatu
   return pids > 0 ? 'running' : 'empty';
 }
 
-/** An owned container with no cgroup in the snapshot (created, exited), as the table describes it. */
-export function infoOfSummary(summary: OwnedContainer): ContainerInfo {
-  return {
-    id: summary.id,
-    name: summary.name,
-    cgroupPath: summary.cgroupPath ?? '',
-    image: summary.image,
-    source: summary.owner,
-    isContainer: true,
-    labels: { ...summary.labels },
-    ...(summary.createdAtMs !== undefined && Number.isFinite(summary.createdAtMs) && { createdAtMs: summary.createdAtMs }),
-  };
-}
-
 /** A listening socket of a container's processes. */
 export interface ListeningSocket {
   protocol: 'tcp' | 'tcp6' | 'udp' | 'udp6';
@@ -399,7 +386,7 @@ export function attachLive(io: CapstanSocketServer, options: LiveOptions): Attac
     }
     for (const summary of ownedNow(snapshot).list) {
       if (seen.has(summary.id)) continue;
-      rows.push({ info: infoOfSummary(summary), state: summary.status, stats: {} });
+      rows.push({ info: infoOfOwned(summary), state: summary.status, stats: {} });
     }
     return rows;
   };
@@ -502,7 +489,7 @@ export function attachLive(io: CapstanSocketServer, options: LiveOptions): Attac
     }
     const summary = ownedNow(snapshot).list.find((s) => s.id === id);
     if (!summary) return undefined;
-    return { sequence: snapshot.sequence, timestampMs: snapshot.timestampMs, info: infoOfSummary(summary), state: summary.status, stats: {} };
+    return { sequence: snapshot.sequence, timestampMs: snapshot.timestampMs, info: infoOfOwned(summary), state: summary.status, stats: {} };
   };
 
   const tickContainers = (snapshot: CollectorSnapshot): void => {

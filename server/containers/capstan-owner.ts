@@ -20,6 +20,8 @@ export class CapstanOwner implements ContainerOwner {
       cgroupPath: summary.cgroupPath,
       ...(Number.isFinite(summary.createdAtMs) ? { createdAtMs: summary.createdAtMs } : {}),
       labels: summary.labels,
+      exitCode: summary.exitCode,
+      oomKilled: summary.oomKilled,
     }));
   }
 

@@ -30,6 +30,10 @@ export interface OwnedContainer {
   /** Units: milliseconds since the Unix epoch. */
   createdAtMs?: number;
   labels: Record<string, string>;
+  /** The last run's exit code, once it has exited (docker's State.ExitCode). */
+  exitCode?: number;
+  /** Whether the kernel OOM-killed the last run (docker's State.OOMKilled). */
+  oomKilled?: boolean;
 }
 
 /** What `wait` waits for (docker's conditions). */

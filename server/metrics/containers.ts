@@ -13,6 +13,7 @@
 import { containerLabelPairs, type ContainerLabelPolicy } from './labels';
 import type { ContainerSnapshot } from '../model';
 import { ExpositionWriter, familyHeader, escapeLabelValue, formatValue } from './exposition';
+import type { CounterTotals, OwnedContainerFacts } from './retention';
 
 export type ContainerMetricType = 'counter' | 'gauge';
 
@@ -47,10 +48,16 @@ export interface CollectContext {
   deviceName(major: number, minor: number): string;
   /** OOM kill counts keyed by container name that outlive re-created cgroups; wins over the cgroup's own counter. */
   oomCounts?: ReadonlyMap<string, number>;
+  /** When each container name's last OOM kill happened. Units: milliseconds since the Unix epoch. */
+  lastOomTimesMs?: ReadonlyMap<string, number>;
   /** Host filesystems for the root cgroup's container_fs_usage_bytes / container_fs_limit_bytes. */
   filesystems?: ReadonlyArray<FilesystemUsage>;
   /** Which container labels become container_label_* (default: none). */
   labelPolicy?: ContainerLabelPolicy;
+  /** Counter values carried from a container's earlier cgroups (retention.ts), by container id. */
+  carried?: ReadonlyMap<string, CounterTotals>;
+  /** What the owners (capstan, Docker, Podman) say of their containers, by container id. */
+  owned?: ReadonlyMap<string, OwnedContainerFacts>;
 }
 
 export interface ContainerMetricDescriptor {
@@ -63,6 +70,12 @@ export interface ContainerMetricDescriptor {
   labelNames: readonly string[];
   /** Whether the family exists when stats come from cgroup v1 / v2. */
   availability: { v1: boolean; v2: boolean };
+  /**
+   * A counter whose value comes from the container's cgroup starts again from 0 in a new cgroup
+   * (a restart); the old cgroup's last value is then carried and added. False for a counter whose
+   * source already outlives the cgroup.
+   */
+  carriedAcrossCgroups?: boolean;
   /** The container's samples of this family; undefined or empty when unknown. */
   collect(container: ContainerSnapshot, ctx: CollectContext): readonly MetricValue[] | undefined;
 }
@@ -205,6 +218,45 @@ function pageFaults(c: ContainerSnapshot): readonly MetricValue[] | undefined {
   return values;
 }
 
+/** container_state's values; docker's created and removing have no series (nothing ran yet, or it is going). */
+export const CONTAINER_STATES = ['running', 'paused', 'exited', 'dead'] as const;
+export type ContainerStateName = (typeof CONTAINER_STATES)[number];
+
+/** An owner's status → container_state's state; `restarting` is between two runs, so exited. */
+export function containerState(facts: OwnedContainerFacts | undefined): ContainerStateName | undefined {
+  switch (facts?.status) {
+    case 'running':
+    case 'paused':
+    case 'exited':
+    case 'dead':
+      return facts.status;
+    case 'restarting':
+      return 'exited';
+    default:
+      return undefined;
+  }
+}
+
+/** kube-state-metrics' terminated reasons: the kernel's OOM kill, else by exit code. */
+export function terminatedReason(facts: OwnedContainerFacts): 'OOMKilled' | 'Completed' | 'Error' | undefined {
+  if (facts.oomKilled === true) return 'OOMKilled';
+  if (facts.exitCode === undefined) return undefined;
+  return facts.exitCode === 0 ? 'Completed' : 'Error';
+}
+
+function stateSeries(c: ContainerSnapshot, ctx: CollectContext): readonly MetricValue[] | undefined {
+  const state = containerState(ctx.owned?.get(c.info.id));
+  if (state === undefined) return undefined;
+  return CONTAINER_STATES.map((name) => ({ value: name === state ? 1 : 0, labels: [name] }));
+}
+
+/** The owner's facts when the container is not running (exited or dead), else undefined. */
+function terminated(c: ContainerSnapshot, ctx: CollectContext): OwnedContainerFacts | undefined {
+  const facts = ctx.owned?.get(c.info.id);
+  const state = containerState(facts);
+  return state === 'exited' || state === 'dead' ? facts : undefined;
+}
+
 function oomEvents(c: ContainerSnapshot, ctx: CollectContext): readonly MetricValue[] | undefined {
   // Kills in this cgroup, not in its descendants (v2 memory.events counts those too), as cAdvisor counts them.
   return one(ctx.oomCounts?.get(c.info.name) ?? c.sample.memory.ownOomKills ?? c.sample.memory.oomKills);
@@ -216,6 +268,37 @@ function oomEvents(c: ContainerSnapshot, ctx: CollectContext): readonly MetricVa
  */
 const TABLE: ContainerMetricDescriptor[] = [
   // --- spec and identity -------------------------------------------------------------------
+  {
+    name: 'container_state',
+    help: 'State of a container of capstan, Docker or Podman: 1 for its current state, 0 for the others (kept after it exits, until it is removed).',
+    type: 'gauge',
+    unit: 'boolean',
+    labelNames: ['state'],
+    availability: BOTH,
+    collect: stateSeries,
+  },
+  {
+    name: 'container_exit_code',
+    help: 'Exit code of the last run of an exited or dead container (128 + signal for a signal death).',
+    type: 'gauge',
+    unit: 'exit code',
+    labelNames: [],
+    availability: BOTH,
+    collect: (c, ctx) => one(terminated(c, ctx)?.exitCode),
+  },
+  {
+    name: 'container_terminated_reason',
+    help: 'Why an exited or dead container\'s last run ended (OOMKilled, Error, Completed), as kube-state-metrics reports it: 1 for the reason.',
+    type: 'gauge',
+    unit: 'boolean',
+    labelNames: ['reason'],
+    availability: BOTH,
+    collect: (c, ctx) => {
+      const facts = terminated(c, ctx);
+      const reason = facts && terminatedReason(facts);
+      return reason === undefined ? undefined : [{ value: 1, labels: [reason] }];
+    },
+  },
   {
     name: 'container_last_seen',
     help: 'Last time capstan saw the container (time of the collector tick that sampled it).',
@@ -472,12 +555,26 @@ const TABLE: ContainerMetricDescriptor[] = [
     collect: (c) => one(c.sample.memory.maxEvents),
   },
   {
+    name: 'container_last_oom_timestamp_seconds',
+    help: 'Time of the last OOM kill in the container (kept per container name, as container_oom_events_total), in seconds since the Unix epoch.',
+    type: 'gauge',
+    unit: 'seconds since the Unix epoch',
+    labelNames: [],
+    availability: BOTH,
+    collect: (c, ctx) => {
+      const timeMs = ctx.lastOomTimesMs?.get(c.info.name);
+      return timeMs === undefined ? undefined : [{ value: timeMs / 1000 }];
+    },
+  },
+  {
     name: 'container_oom_events_total',
     help: 'Count of processes killed by the OOM killer in the container (kept per container name across re-creation when available).',
     type: 'counter',
     unit: 'events',
     labelNames: [],
     availability: BOTH,
+    // Counted per container name from the event log, which already outlives the cgroup.
+    carriedAcrossCgroups: false,
     collect: oomEvents,
   },
 
@@ -657,6 +754,38 @@ export function baseLabels(c: ContainerSnapshot, policy?: ContainerLabelPolicy):
   return policy ? base + containerLabelPairs(c.info, policy) : base;
 }
 
+/** A series of one family among one container's series: the family name and its own label values. */
+export function seriesKey(family: string, labels: readonly string[] | undefined): string {
+  return labels === undefined || labels.length === 0 ? family : `${family}\u0000${labels.join('\u0000')}`;
+}
+
+function carries(d: ContainerMetricDescriptor): boolean {
+  return d.type === 'counter' && d.carriedAcrossCgroups !== false;
+}
+
+/**
+ * The values of every carried counter of `container` as rendered now, `carried` added: what a
+ * new cgroup of the same container must start from so that its counters never go backwards.
+ */
+export function counterTotals(
+  container: ContainerSnapshot,
+  ctx: CollectContext,
+  carried: CounterTotals | undefined,
+  descriptors: readonly ContainerMetricDescriptor[] = CONTAINER_METRICS,
+): CounterTotals {
+  const totals = new Map<string, number>(carried ?? []);
+  const version = ctx.cgroupVersion === 1 ? 'v1' : 'v2';
+  for (const d of descriptors) {
+    if (!carries(d) || !d.availability[version]) continue;
+    for (const v of d.collect(container, ctx) ?? []) {
+      if (!Number.isFinite(v.value)) continue;
+      const key = seriesKey(d.name, v.labels);
+      totals.set(key, (carried?.get(key) ?? 0) + v.value);
+    }
+  }
+  return totals;
+}
+
 const LINE_FEED = 0x0a;
 const CLOSE_BRACE_SPACE = Buffer.from('} ');
 
@@ -680,17 +809,20 @@ export function renderContainerMetrics(
     const familyStart = writer.length;
     writer.text(familyHeader(d.name, d.help, d.type));
     const headerEnd = writer.length;
+    const carriesValues = carries(d) && ctx.carried !== undefined && ctx.carried.size > 0;
     for (let i = 0; i < containers.length; i++) {
       const values = d.collect(containers[i]!, ctx);
       if (values === undefined) continue;
+      const carried = carriesValues ? ctx.carried!.get(containers[i]!.info.id) : undefined;
       for (const v of values) {
         // A non-finite value can only come from a bad sample; unknown is better than a fake value.
         if (!Number.isFinite(v.value)) continue;
+        const value = carried === undefined ? v.value : v.value + (carried.get(seriesKey(d.name, v.labels)) ?? 0);
         writer.bytes(linePrefix);
         writer.bytes(bases[i]!);
         for (let k = 0; k < extra.length; k++) writer.text(`,${extra[k]}="${escapeLabelValue(v.labels?.[k] ?? '')}"`);
         writer.bytes(CLOSE_BRACE_SPACE);
-        writer.ascii(formatValue(v.value));
+        writer.ascii(formatValue(value));
         writer.byte(LINE_FEED);
       }
     }

@@ -14,6 +14,7 @@ import type { CollectorSnapshot, MachineInfo } from '../model';
 import {
   BASE_LABEL_NAMES,
   CONTAINER_METRICS,
+  counterTotals,
   renderContainerMetrics,
   type CollectContext,
   type FilesystemUsage,
@@ -22,6 +23,7 @@ import { createDeviceNameResolver, deviceNumberLabel, type DeviceNameResolver } 
 import { ExpositionWriter } from './exposition';
 import * as machineMetrics from './machine';
 import type { ContainerLabelPolicy } from './labels';
+import { ContainerRetention, DEFAULT_MAX_EXITED_CONTAINERS, type OwnedContainerFacts } from './retention';
 import * as selfMetrics from './self';
 
 export { CONTAINER_METRICS, renderContainerMetrics } from './containers';
@@ -29,6 +31,8 @@ export type { CollectContext, ContainerMetricDescriptor, FilesystemUsage, Metric
 export { createDeviceNameResolver, parseUeventDevName } from './devices';
 export type { DeviceNameResolver, DeviceNameResolverOptions } from './devices';
 export { ExpositionWriter, escapeLabelValue, escapeHelp, formatValue } from './exposition';
+export { ContainerRetention, DEFAULT_MAX_EXITED_CONTAINERS } from './retention';
+export type { OwnedContainerFacts, RetainedView } from './retention';
 
 export interface MetricsExporterOptions {
   /** The collector's latest complete snapshot; undefined before the first tick. */
@@ -44,6 +48,8 @@ export interface MetricsExporterOptions {
   filesystems?: () => ReadonlyArray<FilesystemUsage>;
   /** OOM kill counts keyed by container name (surviving re-creation); wins over the cgroup's own counter. */
   oomCounts?: () => ReadonlyMap<string, number>;
+  /** When each container name's last OOM kill happened (container_last_oom_timestamp_seconds). Units: milliseconds since the Unix epoch. */
+  lastOomTimes?: () => ReadonlyMap<string, number>;
   /** The collector's configured interval, exported as capstan_collector_interval_seconds. Units: seconds. */
   intervalSeconds?: number;
   /** prom-client registry for the machine_* and capstan_* families. Default: a fresh one (never the global). */
@@ -52,6 +58,13 @@ export interface MetricsExporterOptions {
   labelPolicy?: ContainerLabelPolicy;
   /** The container sources that talk to an engine, for capstan_source_up. */
   sourceStates?: () => ReadonlyArray<{ source: string; up: boolean }>;
+  /**
+   * Every container of capstan's runtime and the engines, running or not (in memory, asked once
+   * per tick). With it, exited containers keep their series until removed, with container_state.
+   */
+  owned?: () => readonly OwnedContainerFacts[];
+  /** Exited containers whose series are kept, oldest dropped first. Default 500. Units: containers. */
+  maxExitedContainers?: number;
 }
 
 /** One metric family as documented in the README table. */
@@ -108,6 +121,9 @@ export class MetricsExporter {
   private cache: { snapshot: CollectorSnapshot; sequence: number; text: string } | undefined;
   private renders = 0;
   private lastTickSequence: number | undefined;
+  private readonly retention: ContainerRetention | undefined;
+  /** The snapshot being taken in by the retention (for the context of carried counters). */
+  private observing: CollectorSnapshot | undefined;
 
   constructor(options: MetricsExporterOptions) {
     this.options = options;
@@ -119,6 +135,15 @@ export class MetricsExporter {
     }
     this.contentType = this.registry.contentType;
     this.deviceName = options.deviceName ?? createDeviceNameResolver({ onError: () => this.self.recordWarning() });
+    if (options.owned !== undefined) {
+      const owned = options.owned;
+      this.retention = new ContainerRetention({
+        maxExited: options.maxExitedContainers ?? DEFAULT_MAX_EXITED_CONTAINERS,
+        owned,
+        counterTotals: (container, carried) => counterTotals(container, this.contextFor(this.observing!), carried),
+        onError: () => this.self.recordWarning(),
+      });
+    }
     machineMetrics.register(this.registry, options.machine);
     this.self = selfMetrics.register(this.registry, {
       version: options.version,
@@ -147,6 +172,18 @@ export class MetricsExporter {
     if (snapshot.sequence === this.lastTickSequence) return;
     this.lastTickSequence = snapshot.sequence;
     this.self.observeTick(snapshot.tickDurationSeconds);
+    // Every tick, not only scraped ones: a container that lived between two scrapes is kept.
+    this.observe(snapshot);
+  }
+
+  private observe(snapshot: CollectorSnapshot) {
+    if (this.retention === undefined) return undefined;
+    this.observing = snapshot;
+    try {
+      return this.retention.observe(snapshot);
+    } finally {
+      this.observing = undefined;
+    }
   }
 
   /** Counts one collector warning in capstan_collector_warnings_total. */
@@ -162,7 +199,13 @@ export class MetricsExporter {
     if (cached !== undefined && cached.snapshot === snapshot && cached.sequence === snapshot.sequence) return cached.text;
 
     const started = performance.now();
-    const text = renderContainerMetrics(snapshot.containers, this.contextFor(snapshot), CONTAINER_METRICS, this.writer);
+    const ctx = this.contextFor(snapshot);
+    const view = this.observe(snapshot);
+    if (view !== undefined) {
+      ctx.carried = view.carried;
+      ctx.owned = view.owned;
+    }
+    const text = renderContainerMetrics(view?.containers ?? snapshot.containers, ctx, CONTAINER_METRICS, this.writer);
     this.renders += 1;
     this.self.observeRender((performance.now() - started) / 1000);
     this.cache = { snapshot, sequence: snapshot.sequence, text };
@@ -188,6 +231,8 @@ export class MetricsExporter {
     // (node_exporter's rule): its series are left out and a warning is counted.
     const oomCounts = this.optional(this.options.oomCounts);
     if (oomCounts !== undefined) ctx.oomCounts = oomCounts;
+    const lastOomTimes = this.optional(this.options.lastOomTimes);
+    if (lastOomTimes !== undefined) ctx.lastOomTimesMs = lastOomTimes;
     const filesystems = this.optional(this.options.filesystems);
     if (filesystems !== undefined) ctx.filesystems = filesystems;
     if (this.options.labelPolicy !== undefined) ctx.labelPolicy = this.options.labelPolicy;

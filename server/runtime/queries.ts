@@ -96,6 +96,8 @@ export class Queries {
       labels: record.config.labels,
       cgroupPath: container.cgroupPath,
       createdAtMs: Date.parse(record.created),
+      exitCode: record.state.exitCode,
+      oomKilled: record.state.oomKilled,
     };
   }
 

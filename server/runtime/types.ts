@@ -153,4 +153,8 @@ export interface ContainerSummary {
   cgroupPath: string;
   /** Units: milliseconds since the Unix epoch. */
   createdAtMs: number;
+  /** The last run's exit code (0 before any run). */
+  exitCode: number;
+  /** Whether the kernel OOM-killed the last run. */
+  oomKilled: boolean;
 }

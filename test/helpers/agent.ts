@@ -3,7 +3,7 @@
  * directory and a cgroup parent of its own (`/capstan-test-agent-<random>`, unless the test gives
  * `--cgroup-parent`), and stops it at the end of the test, removing both.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { detectLayout } from '../../server/cgroup/layout';
 import { CgroupManager } from '../../server/cgroup/manage';
+import type { CapstanEvent } from '../../server/events/types';
 import { CLI } from './repo';
 
 export interface AgentProcess {
@@ -139,6 +140,25 @@ export async function startAgentProcess(t: ExecutionContext, extraArgs: string[]
     stop,
   };
   return agent;
+}
+
+/** Runs `capstan ARGS` against the agent of `stateDir`; resolves with its exit code and output, never rejects. */
+export function capstanCli(stateDir: string, args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, '--state-dir', stateDir, ...args], { timeout: 120_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** The agent's logged events from `sinceSeconds` until now that match `filter` (e.g. `event=oom`). */
+export async function pastEvents(agent: Pick<AgentProcess, 'url' | 'viewerToken'>, sinceSeconds: number, filter: string): Promise<CapstanEvent[]> {
+  const until = (Date.now() / 1000 + 1).toFixed(3);
+  const response = await fetch(`${agent.url}/api/v1/events?since=${sinceSeconds}&until=${until}&filter=${encodeURIComponent(filter)}`, {
+    headers: { authorization: `Bearer ${agent.viewerToken}` },
+  });
+  if (!response.ok) throw new Error(`GET /api/v1/events: ${response.status} ${await response.text()}`);
+  return (await response.text()).split('\n').filter(Boolean).map((line) => JSON.parse(line) as CapstanEvent);
 }
 
 export { eventually } from './wait';

@@ -202,6 +202,36 @@ serial('an OOM kill in a Docker container is one event for its name and one coun
   void agent;
 });
 
+serial('exited Docker containers keep their series, with state, exit code and reason, until docker rm', async (t) => {
+  const { docker } = env();
+  // One lives through a few ticks (its last values are kept), one is OOM-killed at once (PID 1
+  // eats memory): its cgroup is gone before any tick.
+  await runDetached(t, docker, ['--name', 'finisher', IMAGE, 'sh', '-c', 'sleep 2; exit 3']);
+  await runDetached(t, docker, ['--name', 'oom-at-once', '--memory', '32m', '--memory-swap', '32m', IMAGE, 'tail', '/dev/zero']);
+  const exited = await eventually(async () => {
+    const text = await metrics();
+    const done = ['finisher', 'oom-at-once'].every((name) => seriesLine(text, 'container_state', { name, state: 'exited' })?.endsWith(' 1'));
+    return done ? text : undefined;
+  }, 30_000, 'both exited in /metrics');
+  t.truthy(seriesLine(exited, 'container_exit_code', { name: 'finisher' })?.endsWith(' 3'));
+  t.truthy(seriesLine(exited, 'container_terminated_reason', { name: 'finisher', reason: 'Error' })?.endsWith(' 1'));
+  t.truthy(seriesLine(exited, 'container_cpu_usage_seconds_total', { name: 'finisher' }), 'its last values are kept');
+  t.truthy(seriesLine(exited, 'container_state', { name: 'finisher', state: 'running' })?.endsWith(' 0'));
+  t.truthy(seriesLine(exited, 'container_exit_code', { name: 'oom-at-once' })?.endsWith(' 137'));
+  t.truthy(seriesLine(exited, 'container_terminated_reason', { name: 'oom-at-once', reason: 'OOMKilled' })?.endsWith(' 1'));
+  await eventually(async () => (seriesLine(await metrics(), 'container_oom_events_total', { name: 'oom-at-once' })?.endsWith(' 1') ? true : undefined), 15_000, 'its OOM kill counted');
+  const lastSeen = seriesLine(exited, 'container_last_seen', { name: 'finisher' });
+  await sleep(1500); // three ticks
+  t.is(seriesLine(await metrics(), 'container_last_seen', { name: 'finisher' }), lastSeen, 'last_seen stays at the last tick that saw it');
+
+  await ok(t, docker, ['rm', 'finisher', 'oom-at-once']);
+  await eventually(async () => {
+    const text = await metrics();
+    return ['finisher', 'oom-at-once'].some((name) => text.includes(`name="${name}"`)) ? undefined : true;
+  }, 15_000, 'their series gone after docker rm');
+  t.pass();
+});
+
 serial('capstan stats agrees with docker stats: CPU within 5 points, memory within 2 %', async (t) => {
   const { docker } = env();
   await runDetached(t, docker, ['--name', 'burner', '--cpus', '0.5', IMAGE, 'sh', '-c', 'while :; do :; done']);

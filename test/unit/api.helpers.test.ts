@@ -91,3 +91,15 @@ test('agent flags: image import bounds', (t) => {
   t.throws(() => parseAgentOptions(['--image-max-entries', '0']), { instanceOf: UsageError, message: /--image-max-entries/ });
   t.throws(() => parseAgentOptions(['--image-max-entries', '1e6']), { instanceOf: UsageError, message: /--image-max-entries/ });
 });
+
+test('agent flags: --max-exited-containers', (t) => {
+  const defaults = parseAgentOptions([], {});
+  if (defaults === 'help') return t.fail();
+  t.is(defaults.maxExitedContainers, 500);
+  const none = parseAgentOptions(['--max-exited-containers', '0'], {});
+  if (none === 'help') return t.fail();
+  t.is(none.maxExitedContainers, 0);
+  for (const bad of ['-1', 'many', '1.5', '100001']) {
+    t.throws(() => parseAgentOptions([`--max-exited-containers=${bad}`], {}), { instanceOf: UsageError, message: /invalid --max-exited-containers ".*": use a whole number from 0 to 100000/ });
+  }
+});

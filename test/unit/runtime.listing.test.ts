@@ -6,7 +6,7 @@ import type { ContainerSummary } from '../../server/runtime/types';
 const id = (c: string): string => c.repeat(64);
 
 function summary(over: Partial<ContainerSummary>): ContainerSummary {
-  return { id: id('a'), name: 'web', image: 'busybox', imageId: 'sha256:' + id('f'), status: 'exited', pid: 0, labels: { app: 'x' }, cgroupPath: `/capstan/${id('a')}`, createdAtMs: 1_700_000_000_000, ...over };
+  return { id: id('a'), name: 'web', image: 'busybox', imageId: 'sha256:' + id('f'), status: 'exited', pid: 0, labels: { app: 'x' }, cgroupPath: `/capstan/${id('a')}`, createdAtMs: 1_700_000_000_000, exitCode: 0, oomKilled: false, ...over };
 }
 
 test('created and exited containers the collector does not list become capstan ContainerInfo rows', (t) => {

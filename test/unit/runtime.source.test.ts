@@ -16,6 +16,8 @@ const container: ContainerSummary = {
   labels: { team: 'a' },
   cgroupPath: '/capstan/' + 'e'.repeat(64),
   createdAtMs: 1_700_000_000_000,
+  exitCode: 0,
+  oomKilled: false,
 };
 
 test("capstan's containers are described with their names and images; other cgroups go to the next source", (t) => {

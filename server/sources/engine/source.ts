@@ -53,6 +53,9 @@ export interface EngineContainer {
   pid: number;
   /** Its cgroup, once known (from /proc/<pid>/cgroup or from the collector's walk). */
   cgroupPath?: CgroupPath;
+  /** The last run's exit code and whether the kernel OOM-killed it (State.ExitCode, State.OOMKilled). */
+  exitCode?: number;
+  oomKilled?: boolean;
 }
 
 export interface EngineSourceOptions {
@@ -98,6 +101,8 @@ export function containerFromInspect(doc: EngineInspect, envAllowList: readonly 
     status: toStatus(state.Status),
     ...(Number.isFinite(created) ? { createdAtMs: created } : {}),
     pid: typeof state.Pid === 'number' ? state.Pid : 0,
+    ...(typeof state.ExitCode === 'number' ? { exitCode: state.ExitCode } : {}),
+    ...(typeof state.OOMKilled === 'boolean' ? { oomKilled: state.OOMKilled } : {}),
   };
 }
 
@@ -234,6 +239,8 @@ export class EngineSource implements ContainerSource, ContainerOwner {
       ...(c.cgroupPath !== undefined ? { cgroupPath: c.cgroupPath } : {}),
       ...(c.createdAtMs !== undefined ? { createdAtMs: c.createdAtMs } : {}),
       labels: c.labels,
+      ...(c.exitCode !== undefined ? { exitCode: c.exitCode } : {}),
+      ...(c.oomKilled !== undefined ? { oomKilled: c.oomKilled } : {}),
     }));
   }
 
@@ -472,6 +479,8 @@ export class EngineSource implements ContainerSource, ContainerOwner {
           container.status = 'exited';
           container.pid = 0;
           if (attributes['exitCode'] !== undefined) extra['exitCode'] = attributes['exitCode'];
+          // Kept for the exited container's series (container_state, container_exit_code): from the event, not a call.
+          if (/^\d+$/.test(attributes['exitCode'] ?? '')) container.exitCode = Number(attributes['exitCode']);
         }
         if (action === 'kill' && attributes['signal'] !== undefined) extra['signal'] = attributes['signal'];
         this.publish(container, action, timeMs, extra);
@@ -479,6 +488,8 @@ export class EngineSource implements ContainerSource, ContainerOwner {
       }
       case 'oom': {
         const container = this.containers.get(id);
+        // The engine sets State.OOMKilled for this run; its `die` follows.
+        if (container) container.oomKilled = true;
         if (container) this.options.onEngineOom?.(this.infoOf(container, container.cgroupPath ?? ''), timeMs);
         return;
       }
