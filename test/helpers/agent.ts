@@ -161,4 +161,29 @@ export async function pastEvents(agent: Pick<AgentProcess, 'url' | 'viewerToken'
   return (await response.text()).split('\n').filter(Boolean).map((line) => JSON.parse(line) as CapstanEvent);
 }
 
+export interface ApiAnswer {
+  status: number;
+  /** The body parsed as JSON, undefined when it is not JSON. */
+  json: unknown;
+  text: string;
+}
+
+/** One API request with a bearer token; a JSON body when `body` is given. */
+export async function apiRequest(url: string, token: string, method: string, pathname: string, body?: unknown, timeoutMs = 60_000): Promise<ApiAnswer> {
+  const response = await fetch(url + pathname, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await response.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: response.status, json, text };
+}
+
 export { eventually } from './wait';

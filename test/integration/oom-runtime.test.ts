@@ -19,7 +19,7 @@ import test, { type ExecutionContext } from 'ava';
 import { detectLayout } from '../../server/cgroup/layout';
 import { CgroupManager } from '../../server/cgroup/manage';
 import type { CapstanEvent } from '../../server/events';
-import { startAgentProcess, type AgentProcess } from '../helpers/agent';
+import { apiRequest, startAgentProcess, type AgentProcess, type ApiAnswer } from '../helpers/agent';
 import { busyboxAvailable, writeBusyboxImages } from '../helpers/busybox-image';
 import { streamEvents } from '../helpers/events';
 import { CLI, REPO_ROOT, requireCapability } from '../helpers/repo';
@@ -68,21 +68,8 @@ class Host {
     this.agent = await startAgentProcess(this.t, ['--interval', '1s', '--cgroup-parent', this.cgroupParent], { stateDir: this.stateDir });
   }
 
-  async api(method: string, pathname: string, body?: unknown): Promise<{ status: number; json: unknown; text: string }> {
-    const response = await fetch(this.agent.url + pathname, {
-      method,
-      headers: { authorization: `Bearer ${this.agent.operatorToken}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(60_000),
-    });
-    const text = await response.text();
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return { status: response.status, json, text };
+  api(method: string, pathname: string, body?: unknown): Promise<ApiAnswer> {
+    return apiRequest(this.agent.url, this.agent.operatorToken, method, pathname, body);
   }
 
   /** POST /api/v1/containers?start=1; returns the id. */

@@ -18,6 +18,7 @@ import { DOCKER_DEFAULT_CAPABILITIES } from '../../server/runtime/shim-protocol'
 import { busyboxAvailable, writeBusyboxImages, type BusyboxImageFiles } from '../helpers/busybox-image';
 import { CLI, REPO_ROOT, requireCapability } from '../helpers/repo';
 import { eventually, freePort, sleep } from '../helpers/wait';
+import { apiRequest, type ApiAnswer } from '../helpers/agent';
 
 const SHIM = path.join(REPO_ROOT, 'native/build/Release/capstan-shim');
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -110,22 +111,9 @@ class TestAgent {
     return result.stdout;
   }
 
-  async api(method: string, pathname: string, body?: unknown): Promise<{ status: number; json: unknown; text: string }> {
+  api(method: string, pathname: string, body?: unknown): Promise<ApiAnswer> {
     const tokens = JSON.parse(fs.readFileSync(path.join(this.stateDir, 'tokens.json'), 'utf8')) as { tokens: Array<{ role: string; token: string }> };
-    const token = tokens.tokens.find((entry) => entry.role === 'operator')!.token;
-    const response = await fetch(this.url + pathname, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await response.text();
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return { status: response.status, json, text };
+    return apiRequest(this.url, tokens.tokens.find((entry) => entry.role === 'operator')!.token, method, pathname, body);
   }
 
   /** docker inspect's object, through the API (the CLI's output is tested on its own). */
