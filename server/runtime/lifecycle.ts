@@ -4,6 +4,8 @@
  * (ManagedContainer.serialize), so `stop` and `rm -f` racing each other see a consistent state;
  * exits are the one change that does not wait in it (exits.ts).
  */
+import * as fs from 'node:fs';
+import type { CgroupPath } from '../model';
 import { conflict, RuntimeError } from './errors';
 import { setFrozen, thaw } from './container-cgroup';
 import { buildRecord } from './create-record';
@@ -117,7 +119,14 @@ export class Lifecycle {
   }
 
   private canLimitSwap(): boolean {
-    if (this.swapAccounting === undefined) this.swapAccounting = hasSwapAccounting(this.state.options.cgroups, '/');
+    if (this.swapAccounting === undefined) {
+      const { cgroups, cgroupParent } = this.state.options;
+      // v2 has no memory.swap.* at the root: ask a cgroup below it (the agent's own, or the
+      // containers' parent once it exists). A "no" is asked again next time, as the parent may come.
+      const probes = cgroups.layout.controllersOn === 2 ? [ownUnifiedCgroup(), cgroupParent].filter((p): p is CgroupPath => p !== undefined && p !== '/') : ['/'];
+      if (probes.some((probe) => hasSwapAccounting(cgroups, probe))) this.swapAccounting = true;
+      else return false;
+    }
     return this.swapAccounting;
   }
 
@@ -316,5 +325,15 @@ export class Lifecycle {
       signal?.addEventListener('abort', aborted, { once: true });
     });
     return result();
+  }
+}
+
+/** The agent's own cgroup on the unified hierarchy ("0::/path" in /proc/self/cgroup), if any. */
+function ownUnifiedCgroup(): CgroupPath | undefined {
+  try {
+    const line = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((entry) => entry.startsWith('0::'));
+    return line === undefined ? undefined : line.slice(3);
+  } catch {
+    return undefined;
   }
 }
