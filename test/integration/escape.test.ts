@@ -66,17 +66,16 @@ function hostDisk(): [string, string] {
   return entry.split(':') as [string, string];
 }
 
-/** Where the probe is built: a folder a host-filesystem container sees (its /tmp is private). */
-function probeParent(): string {
-  const inRepo = path.join(REPO_ROOT, 'build');
-  return path.resolve(inRepo).startsWith('/tmp/') ? '/var/tmp' : inRepo;
-}
+/**
+ * Where the probe is built: /var/tmp. A host-filesystem container has a /tmp of its own (a clone of
+ * the repo may be there), and the repo itself may be read-only (the cgroup v2 lane sees the host's
+ * files through a read-only export, with only /var and /tmp writable).
+ */
+const PROBE_PARENT = '/var/tmp';
 
 test.before(async () => {
   if (!capable) return;
-  // Not under /tmp (a clone of the repo may be there): a host-filesystem container gets a private
-  // /tmp and would not see the probe. /var/tmp is the host's own, seen read-only in the container.
-  const directory = fs.mkdtempSync(path.join(probeParent(), 'capstan-test-escape-probe-'));
+  const directory = fs.mkdtempSync(path.join(PROBE_PARENT, 'capstan-test-escape-probe-'));
   cleanups.push(() => fs.rmSync(directory, { recursive: true, force: true }));
   const probe = path.join(directory, 'escape-probe');
   execFileSync(GCC, ['-static', '-O1', '-Wall', '-o', probe, PROBE_SOURCE]);
