@@ -23,6 +23,7 @@ import { HttpError, sendError } from './errors';
 import { createEventsRouter } from './events';
 import { imagesRouter } from './images';
 import { limitsRouter } from './limits';
+import { psRouter } from './ps';
 import { liveRouter } from './live';
 import { resolveContainer } from './resolve';
 
@@ -114,6 +115,9 @@ export function createApp(options: ApiOptions): express.Express {
       .map((c) => ({ info: c.info, stats: c.stats }));
     response.json({ timestampMs: snapshot.timestampMs, containers });
   });
+
+  // docker's listing path, before /containers/:reference would take "json" for a container.
+  api.use(psRouter({ collector: options.collector, ...(options.runtime && { runtime: options.runtime }), ...(options.images && { images: options.images }), ...(options.containers && { containers: options.containers }) }));
 
   api.get('/containers/:reference', (request, response) => {
     const container = resolveContainer(snapshotOrFail().containers, String(request.params['reference']));

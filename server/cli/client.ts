@@ -196,6 +196,15 @@ export class AgentClient {
 
   /** One request with an optional JSON body; agent errors become CliError with docker's prefix. */
   async requestJson(method: string, pathAndQuery: string, body?: unknown): Promise<unknown> {
+    return (await this.exchangeJson(method, pathAndQuery, body)).body;
+  }
+
+  /** A GET that also returns the response headers (ps reads the agent's warnings there). */
+  async getJsonWithHeaders(pathAndQuery: string): Promise<{ body: unknown; headers: Map<string, string> }> {
+    return this.exchangeJson('GET', pathAndQuery);
+  }
+
+  private async exchangeJson(method: string, pathAndQuery: string, body?: unknown): Promise<{ body: unknown; headers: Map<string, string> }> {
     const url = this.endpoint.url.replace(/\/+$/, '') + pathAndQuery;
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.endpoint.token !== undefined) headers.authorization = `Bearer ${this.endpoint.token}`;
@@ -235,7 +244,9 @@ export class AgentClient {
       throw new CliError(`Error response from daemon: ${response.status} ${response.statusText}`.trimEnd(), 1, options);
     }
     if (answer === undefined) throw new CliError(`capstan: unexpected response from the agent at ${this.endpoint.url}: not JSON`);
-    return answer;
+    const responseHeaders = new Map<string, string>();
+    for (const [name, value] of Object.entries(response.body?.headers ?? {})) if (typeof value === 'string') responseHeaders.set(name, value);
+    return { body: answer, headers: responseHeaders };
   }
 
   /**

@@ -12,7 +12,7 @@ export interface ResolvedContainer {
 }
 
 export class Containers {
-  constructor(private readonly owners: readonly ContainerOwner[]) {}
+  constructor(readonly owners: readonly ContainerOwner[]) {}
 
   /** Every container of every owner. */
   list(): Array<OwnedContainer> {

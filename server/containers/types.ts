@@ -6,6 +6,7 @@
  * they are not here, and their limits go through server/containers/limits.ts.
  */
 import type { CgroupPath } from '../model';
+import type { PsEntry } from './ps';
 import type { LogQuery } from '../runtime/logs';
 import type { LogLine } from '../runtime/shim-protocol';
 import type { TopResult } from '../runtime/top';
@@ -56,4 +57,9 @@ export interface ContainerOwner {
   unpause(id: string): Promise<void>;
   remove(id: string, force: boolean): Promise<void>;
   wait(id: string, condition: WaitCondition, signal?: AbortSignal): Promise<{ StatusCode: number }>;
+  /**
+   * `ps` rows asked of the owner now, already filtered by it (docker's filter rules; `filters` is
+   * the API's JSON text, without before/since). Owners that cannot filter leave it out.
+   */
+  psEntries?(options: { all: boolean; size: boolean; filters: string | undefined }): Promise<PsEntry[]>;
 }

@@ -116,6 +116,11 @@ export class RuntimeManager {
     return this.queries.list();
   }
 
+  /** Every container as a `ps` row (docker's Summary), from the records held now. */
+  psEntries(nowMs: number): ReturnType<Queries['psEntries']> {
+    return this.queries.psEntries(nowMs);
+  }
+
   /**
    * `capstan update` changed the cgroup (or the restart policy) of one of our containers: keep the
    * new values in its spec, merged as docker merges them (inspect shows them, every later start

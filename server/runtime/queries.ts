@@ -11,6 +11,8 @@ import { inspectContainer } from './inspect';
 import { LogFollower, type LogQuery } from './logs';
 import type { ManagedContainer, RuntimeState } from './runtime-state';
 import { CONTAINER_FILES, type LogLine } from './shim-protocol';
+import type { PsEntry } from '../containers/ps';
+import { capstanPsEntry } from './ps-entry';
 import { parsePsOutput, runPs, splitPsArgs, validatePsArgs, type TopResult } from './top';
 import type { ContainerSummary } from './types';
 
@@ -19,6 +21,11 @@ export class Queries {
 
   list(): ContainerSummary[] {
     return [...this.state.all()].filter((c) => !c.removed).map((c) => this.summary(c));
+  }
+
+  /** Every container as a `ps` row, with the folder its writable layer is in (for --size). */
+  psEntries(nowMs: number): Array<{ entry: PsEntry; directory: string }> {
+    return [...this.state.all()].filter((c) => !c.removed).map((c) => ({ entry: capstanPsEntry(c.record, c.isRunning, nowMs), directory: c.directory }));
   }
 
   storedCpuLimits(containerId: string): StoredCpuLimits | undefined {

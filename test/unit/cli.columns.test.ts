@@ -1,7 +1,8 @@
 /** Cell formatting of the stats and ps column registries: units, rounding and unknown values. */
 import test from 'ava';
 import { UNKNOWN, columnRegistry, truncateId } from '../../server/cli/columns/column';
-import { PS_COLUMN_REGISTRY, goTimeString } from '../../server/cli/columns/ps';
+import { CGROUP_COLUMN_REGISTRY } from '../../server/cli/columns/cgroups';
+import { goTimeString } from '../../server/cli/columns/column';
 import { STATS_COLUMN_REGISTRY, formatPercent, type StatsRow } from '../../server/cli/columns/stats';
 import type { ContainerInfo, ContainerStats } from '../../server/model';
 
@@ -72,10 +73,10 @@ test('ID is cut to 12 characters after any "algo:" prefix; Container is what the
   t.is(STATS_COLUMN_REGISTRY.get('Name')!.format({ info: { ...INFO, name: '' }, stats: null }, OPTIONS), '--');
 });
 
-test('ps times: docker\'s relative CREATED and Go\'s time.String() for CreatedAt', (t) => {
+test('cgroups times: docker\'s relative CREATED and Go\'s time.String() for CreatedAt', (t) => {
   const nowMs = Date.UTC(2024, 4, 1, 12, 0, 0);
   const row = (createdAtMs?: number) => ({ info: { ...INFO, ...(createdAtMs !== undefined ? { createdAtMs } : {}) } });
-  const runningFor = PS_COLUMN_REGISTRY.get('RunningFor')!;
+  const runningFor = CGROUP_COLUMN_REGISTRY.get('RunningFor')!;
   t.is(runningFor.format(row(nowMs - 3 * 3_600_000), { trunc: true, nowMs }), '3 hours ago');
   t.is(runningFor.format(row(nowMs), { trunc: true, nowMs: nowMs + 400 }), 'Less than a second ago');
   // docker keeps whole seconds of the creation time: 0.4 s into a second counts from its start.

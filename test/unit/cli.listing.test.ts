@@ -3,7 +3,7 @@
  * ps column registries.
  */
 import test from 'ava';
-import { DEFAULT_PS_TABLE_FORMAT, PS_COLUMN_REGISTRY, type PsRow } from '../../server/cli/columns/ps';
+import { DEFAULT_CGROUPS_TABLE_FORMAT, CGROUP_COLUMN_REGISTRY, type CgroupRow } from '../../server/cli/columns/cgroups';
 import { DEFAULT_STATS_TABLE_FORMAT, STATS_COLUMN_REGISTRY, type StatsRow } from '../../server/cli/columns/stats';
 import { FormatError, compileListingFormat, templateSource } from '../../server/cli/format/listing';
 import type { ContainerInfo, ContainerStats } from '../../server/model';
@@ -102,10 +102,10 @@ test('preFormat: "table" prefix, json, trimmed spaces, \\t and \\n escapes', (t)
   t.deepEqual(templateSource('  {{.A}}\\t{{.B}}\\n ', 'table'), { source: '{{.A}}\t{{.B}}\n', isTable: false });
 });
 
-test('ps: default table, relative creation time, labels', (t) => {
+test('cgroups: default table, relative creation time, labels', (t) => {
   const nowMs = Date.UTC(2024, 0, 1, 12, 0, 0);
-  const ps = compileListingFormat<PsRow>('', { columns: PS_COLUMN_REGISTRY, defaultTable: DEFAULT_PS_TABLE_FORMAT, typeName: '*ps.PsRow' });
-  const rows: PsRow[] = [
+  const ps = compileListingFormat<CgroupRow>('', { columns: CGROUP_COLUMN_REGISTRY, defaultTable: DEFAULT_CGROUPS_TABLE_FORMAT, typeName: '*cgroups.CgroupRow' });
+  const rows: CgroupRow[] = [
     { info: info({ createdAtMs: nowMs - 5 * 60_000 - 10 }) },
     { info: info({ id: 'a'.repeat(64), name: 'system.slice', image: '', source: 'raw', cgroupPath: '/system.slice', isContainer: false }) },
   ];
@@ -115,6 +115,6 @@ test('ps: default table, relative creation time, labels', (t) => {
       'b95a83497c91   awesome_brattain   busybox   capstan   /capstan/awesome_brattain   5 minutes ago\n' +
       'aaaaaaaaaaaa   system.slice                 raw       /system.slice               --\n',
   );
-  const labels = compileListingFormat<PsRow>('{{.Labels}}', { columns: PS_COLUMN_REGISTRY, defaultTable: DEFAULT_PS_TABLE_FORMAT, typeName: '*ps.PsRow' });
+  const labels = compileListingFormat<CgroupRow>('{{.Labels}}', { columns: CGROUP_COLUMN_REGISTRY, defaultTable: DEFAULT_CGROUPS_TABLE_FORMAT, typeName: '*cgroups.CgroupRow' });
   t.is(labels.render([{ info: info({ labels: { b: '2', a: '1' } }) }], { trunc: true, nowMs }), 'a=1,b=2\n');
 });

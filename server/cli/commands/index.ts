@@ -10,6 +10,7 @@ import type { Command } from './types';
 /* eslint-disable @typescript-eslint/no-require-imports */
 const LOADERS: Readonly<Record<string, () => Command>> = {
   agent: () => (require('./agent') as typeof import('./agent')).agentCommand,
+  cgroups: () => (require('./cgroups') as typeof import('./cgroups')).cgroupsCommand,
   create: () => (require('./create') as typeof import('./create')).createCommand,
   events: () => (require('./events') as typeof import('./events')).eventsCommand,
   exec: () => (require('./exec') as typeof import('./exec')).execCommand,

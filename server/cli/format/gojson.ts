@@ -45,6 +45,12 @@ export function goJsonStringMap(entries: Record<string, string>, escapeHTML = tr
   return '{' + keys.map((k) => goJsonString(k, escapeHTML) + ':' + goJsonString(entries[k]!, escapeHTML)).join(',') + '}';
 }
 
+/** Like goJsonStringMap, with some values given as JSON text already (a nil pointer's null). */
+export function goJsonMixedMap(strings: Record<string, string>, raw: Record<string, string>, escapeHTML = true): string {
+  const keys = [...Object.keys(strings), ...Object.keys(raw)].sort(compareBytewise);
+  return '{' + keys.map((k) => goJsonString(k, escapeHTML) + ':' + (k in raw ? raw[k]! : goJsonString(strings[k]!, escapeHTML))).join(',') + '}';
+}
+
 /** Go's string ordering (bytewise on UTF-8, which for these ASCII keys is code-unit order). */
 export function compareBytewise(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;

@@ -9,9 +9,9 @@
  * Pure: no I/O.
  */
 import type { ColumnRegistry, RenderOptions } from '../columns/column';
-import { goJsonStringMap } from './gojson';
+import { goJsonMixedMap, goJsonStringMap } from './gojson';
 import { DOCKER_TABLE, tabwrite } from './tabwriter';
-import { DOCKER_HEADER_FUNCTIONS, NO_FIELD, TemplateError, executeTemplate, parseTemplate, stringMap, type GoFunc, type GoStruct, type Template } from './gotemplate';
+import { DOCKER_HEADER_FUNCTIONS, NO_FIELD, TemplateError, executeTemplate, parseTemplate, stringMap, type GoFunc, type GoMap, type GoStruct, type Template } from './gotemplate';
 
 export interface ListingSpec<Row> {
   columns: ColumnRegistry<Row>;
@@ -56,15 +56,24 @@ export function compileListingFormat<Row>(format: string, spec: ListingSpec<Row>
   const headers: Record<string, string> = {};
   for (const [field, column] of spec.columns) headers[field] = column.header;
 
-  const headerData = stringMap(headers);
+  // docker's SubHeaderContext: a map with a Label method (the last dot-separated part of the key, "-" and "_" as spaces).
+  const headerData: GoMap = {
+    ...stringMap(headers),
+    method: (name) => (name === 'Label' ? { kind: 'func', params: ['string'], call: ([key]) => String(key).split('.').at(-1)!.replace(/[-_]/g, ' ') } : undefined),
+  };
 
   // A row is docker's *XxxContext: a pointer to a struct whose columns are methods ({{.ID}} is
   // ID(), so `{{.ID "x"}}` is "wrong number of args"), marshalled to JSON as a string map.
   const rowData = (row: Row, options: RenderOptions): GoStruct => {
     const toJson = (): string => {
       const entries: Record<string, string> = {};
-      for (const [field, column] of spec.columns) entries[field] = column.format(row, options);
-      return goJsonStringMap(entries);
+      const raw: Record<string, string> = {};
+      for (const [field, column] of spec.columns) {
+        if (column.inJson === false || (column.arity ?? 0) > 0) continue;
+        if (column.json) raw[field] = column.json(row, options);
+        else entries[field] = column.format(row, options);
+      }
+      return Object.keys(raw).length === 0 ? goJsonStringMap(entries) : goJsonMixedMap(entries, raw);
     };
     return {
       kind: 'struct',
@@ -73,7 +82,7 @@ export function compileListingFormat<Row>(format: string, spec: ListingSpec<Row>
       field: () => NO_FIELD,
       method: (name): GoFunc | undefined => {
         const column = spec.columns.get(name);
-        return column && { kind: 'func', params: [], call: () => column.format(row, options) };
+        return column && { kind: 'func', params: new Array<'string'>(column.arity ?? 0).fill('string'), call: (args) => column.format(row, options, ...args.map(String)) };
       },
       toJson,
       // Go would print the pointer's internals, which mean nothing to a user; the JSON form

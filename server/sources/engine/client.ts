@@ -70,6 +70,8 @@ export interface EngineClientOptions {
 
 /** How long GET /version may take to answer (see version()). Units: milliseconds. */
 const VERSION_HEADERS_TIMEOUT_MS = 60_000;
+/** A listing with sizes (ps -s). Units: milliseconds. */
+const SIZE_HEADERS_TIMEOUT_MS = 60_000;
 const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 /** How long an idle pooled connection is kept. Units: milliseconds. */
 const KEEP_ALIVE_MS = 4000;
@@ -176,9 +178,11 @@ export class EngineClient implements EngineApi {
   }
 
   /** GET /containers/json?all=1: every container, running or not. */
-  async listContainers(options: { filters?: Record<string, string[]> } = {}): Promise<EngineContainerSummary[]> {
-    const query = { all: true, filters: options.filters ? JSON.stringify(options.filters) : undefined };
-    const body = await this.versionedJson({ method: 'GET', path: '/containers/json', query });
+  async listContainers(options: { filters?: Record<string, string[]> | string; all?: boolean; size?: boolean } = {}): Promise<EngineContainerSummary[]> {
+    const filters = typeof options.filters === 'string' ? options.filters : options.filters ? JSON.stringify(options.filters) : undefined;
+    const query = { all: options.all ?? true, ...(options.size ? { size: true } : {}), filters };
+    // Sizes are computed by walking each container's layer: give the engine time for that.
+    const body = await this.versionedJson({ method: 'GET', path: '/containers/json', query, ...(options.size ? { headersTimeoutMs: SIZE_HEADERS_TIMEOUT_MS } : {}) });
     if (!Array.isArray(body)) throw this.protocol('GET /containers/json', `did not answer a JSON array: ${firstBytes(JSON.stringify(body) ?? '')}`);
     return body as EngineContainerSummary[];
   }

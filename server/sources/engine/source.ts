@@ -23,6 +23,7 @@ import type { LogQuery } from '../../runtime/logs';
 import type { LogLine } from '../../runtime/shim-protocol';
 import type { TopResult } from '../../runtime/top';
 import { ContainerError, noSuchContainer } from '../../containers/errors';
+import type { PsEntry, PsSummary } from '../../containers/ps';
 import type { ContainerOwner, OwnedContainer, OwnedStatus, WaitCondition } from '../../containers/types';
 import type { CgroupFacts, ContainerSource } from '../source';
 import { rawCgroupId } from '../raw';
@@ -242,6 +243,40 @@ export class EngineSource implements ContainerSource, ContainerOwner {
       ...(c.exitCode !== undefined ? { exitCode: c.exitCode } : {}),
       ...(c.oomKilled !== undefined ? { oomKilled: c.oomKilled } : {}),
     }));
+  }
+
+  /**
+   * `ps` rows asked of the engine now (not the cache, which an event may not have reached yet),
+   * filtered by the engine with its own rules; `filters` is the API's JSON text without
+   * before/since (those span every owner). The cache orders rows finer than the API's seconds.
+   */
+  async psEntries(options: { all: boolean; size: boolean; filters: string | undefined }): Promise<PsEntry[]> {
+    const listed = await this.ask('', () => this.options.client.listContainers({ all: options.all, size: options.size, ...(options.filters !== undefined ? { filters: options.filters } : {}) }));
+    return listed.map((summary) => {
+      const known = this.containers.get(summary.Id);
+      const ps: PsSummary = {
+        Id: summary.Id,
+        Names: summary.Names ?? [],
+        Image: summary.Image ?? '',
+        ImageID: summary.ImageID ?? '',
+        Command: summary.Command ?? '',
+        Created: summary.Created,
+        Ports: summary.Ports ?? [],
+        ...(summary.SizeRw !== undefined ? { SizeRw: summary.SizeRw } : {}),
+        ...(summary.SizeRootFs !== undefined ? { SizeRootFs: summary.SizeRootFs } : {}),
+        Labels: summary.Labels ?? {},
+        State: toStatus(summary.State),
+        Status: summary.Status ?? '',
+        HostConfig: { NetworkMode: summary.HostConfig?.NetworkMode ?? '' },
+        NetworkSettings: { Networks: summary.NetworkSettings?.Networks ?? {} },
+        Mounts: summary.Mounts ?? [],
+        Owner: this.kind,
+      };
+      // The cache's time has milliseconds when it is the same second; the API's otherwise.
+      const cachedMs = known?.createdAtMs;
+      const createdMs = cachedMs !== undefined && Math.floor(cachedMs / 1000) === summary.Created ? cachedMs : summary.Created * 1000;
+      return { summary: ps, createdMs, started: true, filteredByOwner: true };
+    });
   }
 
   /** The engine's own inspect document, unchanged. */

@@ -44,6 +44,13 @@ export interface EngineContainerSummary {
   Status?: string;
   Labels: Record<string, string> | null;
   Ports?: Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: string }>;
+  /** With size=1. Units: bytes. */
+  SizeRw?: number;
+  /** With size=1. Units: bytes. */
+  SizeRootFs?: number;
+  HostConfig?: { NetworkMode?: string };
+  NetworkSettings?: { Networks?: Record<string, unknown> | null } | null;
+  Mounts?: Array<{ Type?: string; Name?: string; Source?: string; Destination?: string; Driver?: string }> | null;
 }
 
 /** GET /containers/{id}/json: the engine's own document, kept whole (inspect returns it unchanged). */
@@ -86,7 +93,8 @@ export type EngineErrorCode = 'unreachable' | 'timeout' | 'protocol' | 'engine';
 export interface EngineApi {
   readonly address: EngineAddress;
   version(): Promise<EngineVersion>;
-  listContainers(): Promise<EngineContainerSummary[]>;
+  /** GET /containers/json: every container unless all is false; filters as the API takes them (an object, or its JSON text). */
+  listContainers(options?: { filters?: Record<string, string[]> | string; all?: boolean; size?: boolean }): Promise<EngineContainerSummary[]>;
   inspectContainer(id: string): Promise<EngineInspect>;
   /** Docker's POST /containers/{id}/update (Docker's field names); answers the engine's warnings. */
   updateContainer(id: string, body: Record<string, unknown>): Promise<{ Warnings?: string[] | null }>;

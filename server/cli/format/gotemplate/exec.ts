@@ -344,6 +344,9 @@ class State {
         return field;
       }
     } else if (isMap(receiver)) {
+      // A named map type's methods come before its keys, as reflect finds them (docker's SubHeaderContext.Label).
+      const method = receiver.method?.(fieldName);
+      if (method) return this.evalCall(dot, method, false, node, fieldName, args, final);
       if (hasArgs) this.errorf(`${fieldName} is not a method but has arguments`);
       if (receiver.entries.has(fieldName)) return receiver.entries.get(fieldName);
       switch (this.options.missingKey ?? 'default') {

@@ -27,6 +27,8 @@ export interface GoMap {
   readonly entries: ReadonlyMap<string, GoValue>;
   /** A nil map: prints map[] like an empty one, but its JSON is null. */
   readonly isNil?: boolean;
+  /** Methods of a named map type (docker's SubHeaderContext has Label). */
+  method?(name: string): GoFunc | undefined;
 }
 
 /** A struct (or a pointer to one, as docker's listing contexts are): fields and/or methods. */
