@@ -71,6 +71,7 @@ function fakeRuntime(): Partial<RuntimeManager> {
   const done = async (): Promise<void> => {};
   return {
     list: () => [summary] as ReturnType<RuntimeManager['list']>,
+    psEntries: () => [],
     resolveId: () => web.info.id,
     inspect: () => ({ Id: web.info.id, Name: `/${WALK_CONTAINER}` }) as unknown as ReturnType<RuntimeManager['inspect']>,
     top: async () => ({ Titles: [], Processes: [] }),

@@ -35,6 +35,7 @@ const TABLE: Record<string, Expected> = {
   // The metrics token is not an API token: both API tokens are refused too (tested with it below).
   'GET /metrics': open(401),
   'GET /api/v1/containers': viewer(),
+  'GET /api/v1/containers/json': viewer(),
   'GET /api/v1/containers/:reference': viewer(),
   'GET /api/v1/containers/:reference/history': viewer(),
   'GET /api/v1/machine': viewer(),

@@ -1,7 +1,7 @@
 /**
  * The `capstan` command end to end (runCli), against a fake agent on a loopback port that speaks
  * the agent's API contract: help, version, flag errors, stats (one-shot, json, streaming on a
- * terminal and into a pipe), naming containers, and ps.
+ * terminal and into a pipe), naming containers, and cgroups.
  */
 import test, { type ExecutionContext } from 'ava';
 import * as fs from 'node:fs';
@@ -273,22 +273,24 @@ test('an agent that goes away while streaming into a pipe is reported once and r
   t.deepEqual(run.writes, ['web\n', 'web\n']);
 });
 
-test('ps: containers sorted by name; -a adds cgroups; -q prints IDs', async (t) => {
+test('cgroups: every tracked cgroup sorted by name, with its owner; -q prints IDs', async (t) => {
   const agent = await fakeAgent(t, ENTRIES());
   const flags = ['--host', agent.url, '--token', 'secret'];
-  const table = await cli([...flags, 'ps']);
+  const table = await cli([...flags, 'cgroups']);
   t.is(
     table.stdout,
-    'CONTAINER ID   NAME      IMAGE     RUNTIME   CGROUP         CREATED\n' +
-      'aaaaaaaaaaaa   db        busybox   capstan   /capstan/db    --\n' +
-      'bbbbbbbbbbbb   web       busybox   capstan   /capstan/web   --\n',
+    'CONTAINER ID   NAME           IMAGE     RUNTIME   CGROUP          CREATED\n' +
+      'aaaaaaaaaaaa   db             busybox   capstan   /capstan/db     --\n' +
+      'cccccccccccc   system.slice             raw       /system.slice   --\n' +
+      'bbbbbbbbbbbb   web            busybox   capstan   /capstan/web    --\n',
   );
   // Sorted by name: db, system.slice, web.
-  t.is((await cli([...flags, 'ps', '-aq'])).stdout, 'aaaaaaaaaaaa\ncccccccccccc\nbbbbbbbbbbbb\n');
-  t.is((await cli([...flags, 'ps', '-q', '--no-trunc'])).stdout, 'a'.repeat(64) + '\n' + 'b'.repeat(64) + '\n');
-  const both = await cli([...flags, 'ps', '-q', '--format', '{{.Name}}']);
+  t.is((await cli([...flags, 'cgroups', '-q'])).stdout, 'aaaaaaaaaaaa\ncccccccccccc\nbbbbbbbbbbbb\n');
+  t.is((await cli([...flags, 'cgroups', '-q', '--no-trunc'])).stdout, ['a', 'c', 'b'].map((d) => d.repeat(64) + '\n').join(''));
+  const both = await cli([...flags, 'cgroups', '-q', '--format', '{{.Name}}']);
   t.is(both.stderr, 'WARNING: Ignoring custom format, because both --format and --quiet are set.\n');
-  t.is((await cli([...flags, 'ps', 'extra'])).code, 2);
+  t.is((await cli([...flags, 'cgroups', '--format', '{{.Name}} {{.Runtime}}'])).stdout, 'db capstan\nsystem.slice raw\nweb capstan\n');
+  t.is((await cli([...flags, 'cgroups', 'extra'])).code, 2);
 });
 
 test('ttyFrame: home, each line then erase-line, then erase-below', (t) => {
