@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import express, { type Request, type Response } from 'express';
 import type { Collector } from '../collector/collector';
 import { ContainerError } from '../containers/errors';
-import { formatPsFilters, includesStopped, parsePsFilters, selectPs, statusText, type LocalFilterContext, type PsEntry } from '../containers/ps';
+import { formatPsFilters, includesStopped, parsePsFilters, selectPs, statusText, type LocalFilterContext, type PsEntry, type PsMark } from '../containers/ps';
 import type { Containers } from '../containers/registry';
 import type { ImageStore } from '../runtime/images';
 import type { RuntimeManager } from '../runtime/manager';
@@ -174,22 +174,33 @@ export function psRouter(options: PsRouterOptions): express.Router {
       ownerIds: idsByOwner.get(entry.summary.Owner) ?? [],
       ancestorImageIds: entry.summary.Owner === 'capstan' ? ancestorIds : new Set(),
     });
-    const rows = selectPs(entries, selection, context, (reference) => resolveAmong(entries, reference));
+    const rows = selectPs(entries, selection, context, (reference) => resolveAmong(entries, options.containers, reference));
     return { rows, warnings };
   }
 
   return router;
 }
 
-/** docker's idOrNameFilter, over every owner's rows: an id, a name, or a unique id prefix. */
-function resolveAmong(entries: readonly PsEntry[], reference: string): string {
+/**
+ * docker's idOrNameFilter, over every owner: an id, a name, or a unique id prefix, among the rows
+ * listed, then among every owner's containers (a stopped one, or one another filter left out).
+ */
+function resolveAmong(entries: readonly PsEntry[], containers: Containers | undefined, reference: string): PsMark {
+  const mark = (entry: PsEntry): PsMark => ({ id: entry.summary.Id, createdMs: entry.createdMs });
   const byId = entries.find((entry) => entry.summary.Id === reference);
-  if (byId) return byId.summary.Id;
+  if (byId) return mark(byId);
   const name = reference.replace(/^\//, '');
   const byName = entries.filter((entry) => entry.summary.Names.some((n) => n.replace(/^\//, '') === name));
-  if (byName.length === 1) return byName[0]!.summary.Id;
+  if (byName.length === 1) return mark(byName[0]!);
   const byPrefix = reference === '' ? [] : entries.filter((entry) => entry.summary.Id.startsWith(reference));
-  if (byName.length === 0 && byPrefix.length === 1) return byPrefix[0]!.summary.Id;
+  if (byName.length === 0 && byPrefix.length === 1) return mark(byPrefix[0]!);
+  let owned: ReturnType<Containers['find']>;
+  try {
+    owned = containers?.find(reference);
+  } catch {
+    owned = undefined; // Ambiguous: docker's "no such container" too.
+  }
+  if (owned?.container.createdAtMs !== undefined) return { id: owned.container.id, createdMs: owned.container.createdAtMs };
   // docker 20.10's words.
   throw new ContainerError(404, 'no_such_container', `no such container ${reference}`);
 }

@@ -214,30 +214,31 @@ export function includesStopped(selection: Omit<PsSelection, 'filters'> & { filt
   return selection.all || selection.limit > 0 || (selection.filters?.has('status') ?? false);
 }
 
+/** A container before/since names: its id and creation time. Units: createdMs in ms since the epoch. */
+export interface PsMark {
+  id: string;
+  createdMs: number;
+}
+
 /**
- * The rows `docker ps` would print, from every owner's entries: newest first, then cut by
- * before/since (`resolve` finds the named container's id among the entries; it throws docker's
- * "no such container"), running-only unless stopped ones are asked for, then filters, then -n.
+ * The rows `docker ps` would print, from every owner's entries: newest first; with before/since,
+ * those created before/after the named container (`resolve` finds it among every owner's, and
+ * throws docker's "no such container"); running-only unless stopped ones are asked for; then
+ * filters, then -n. (docker cuts its list at the container's position; by creation time is the
+ * same cut, and holds when another filter leaves the named container out.)
  */
-export function selectPs(entries: readonly PsEntry[], selection: PsSelection, context: (entry: PsEntry) => LocalFilterContext, resolve: (reference: string) => string): PsSummary[] {
+export function selectPs(entries: readonly PsEntry[], selection: PsSelection, context: (entry: PsEntry) => LocalFilterContext, resolve: (reference: string) => PsMark): PsSummary[] {
   const sorted = [...entries].sort((a, b) => b.createdMs - a.createdMs);
-  let start = 0;
-  let end = sorted.length;
-  // docker keeps the last value of each (its map order): so do we, in the order given.
-  const before = selection.filters.get('before')?.at(-1);
-  const since = selection.filters.get('since')?.at(-1);
-  if (before !== undefined) {
-    const id = resolve(before);
-    start = sorted.findIndex((entry) => entry.summary.Id === id) + 1;
-  }
-  if (since !== undefined) {
-    const id = resolve(since);
-    const at = sorted.findIndex((entry) => entry.summary.Id === id);
-    if (at >= 0) end = at;
-  }
+  // docker keeps one value of each (the last its map yields): the last given, here.
+  const beforeRef = selection.filters.get('before')?.at(-1);
+  const sinceRef = selection.filters.get('since')?.at(-1);
+  const before = beforeRef === undefined ? undefined : resolve(beforeRef);
+  const since = sinceRef === undefined ? undefined : resolve(sinceRef);
   const stopped = includesStopped(selection);
   const rows: PsSummary[] = [];
-  for (const entry of sorted.slice(start, Math.max(start, end))) {
+  for (const entry of sorted) {
+    if (before && (entry.summary.Id === before.id || entry.createdMs >= before.createdMs)) continue;
+    if (since && (entry.summary.Id === since.id || entry.createdMs <= since.createdMs)) continue;
     if (!stopped && entry.summary.State !== 'running' && entry.summary.State !== 'paused' && entry.summary.State !== 'restarting') continue;
     if (!entry.filteredByOwner && !matchesPsFilters(entry, selection.filters, context(entry))) continue;
     rows.push(entry.summary);

@@ -129,7 +129,7 @@ serial('a Docker container is named in ps, the API and /metrics, with its image,
   t.like(container.info, { id, name: 'web', image: IMAGE, source: 'docker' });
   t.true(container.info.cgroupPath.endsWith(id), container.info.cgroupPath);
 
-  const ps = await capstan(['ps', '--format', '{{.Name}} {{.Image}} {{.Runtime}}']);
+  const ps = await capstan(['ps', '--format', '{{.Names}} {{.Image}} {{.Runtime}}']);
   t.true(ps.stdout.split('\n').includes(`web ${IMAGE} docker`), ps.stdout);
 
   const text = await metrics();

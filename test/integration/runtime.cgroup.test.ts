@@ -66,7 +66,7 @@ test.before(async () => {
 test.after.always(async () => {
   if (!capable) return;
   if (agent && agent.exitCode === null) {
-    const containers = await cli(['ps', '-q', '--no-trunc']).catch(() => undefined);
+    const containers = await cli(['ps', '-a', '-q', '--no-trunc']).catch(() => undefined);
     for (const id of containers?.stdout.split('\n').filter(Boolean) ?? []) await cli(['rm', '-f', id]);
     const exited = new Promise((resolve) => agent!.once('exit', resolve));
     agent.kill('SIGTERM');

@@ -16,6 +16,7 @@ import {
   statusText,
   type LocalFilterContext,
   type PsEntry,
+  type PsMark,
 } from '../../server/containers/ps';
 import { capstanPsEntry } from '../../server/runtime/ps-entry';
 import type { ContainerRecord } from '../../server/runtime/types';
@@ -58,10 +59,10 @@ const ENTRIES: PsEntry[] = [
 ];
 
 const context = (): LocalFilterContext => ({ ownerIds: ENTRIES.map((e) => e.summary.Id), ancestorImageIds: new Set(['sha256:' + 'f'.repeat(64)]) });
-function resolve(reference: string): string {
+function resolve(reference: string): PsMark {
   const found = ENTRIES.find((e) => e.summary.Names[0] === `/${reference}` || e.summary.Id.startsWith(reference));
   if (!found) throw new ContainerError(404, 'no_such_container', `no such container ${reference}`);
-  return found.summary.Id;
+  return { id: found.summary.Id, createdMs: found.createdMs };
 }
 function names(query: { all?: boolean; limit?: number; filters?: Record<string, string[]> }): string[] {
   const filters = new Map(Object.entries(query.filters ?? {}));
@@ -99,6 +100,8 @@ test('before and since cut the merged list at a container of any owner', (t) => 
   t.deepEqual(names({ all: true, filters: { since: ['docker-one'], before: ['paused'] } }), []);
   t.deepEqual(names({ all: true, filters: { since: ['oldest'], before: ['docker-one'] } }), ['web', 'made', 'exited3']);
   t.throws(() => names({ filters: { before: ['nosuch'] } }), { instanceOf: ContainerError, message: 'no such container nosuch' });
+  // A named container another filter leaves out still cuts by its creation time.
+  t.deepEqual(names({ all: true, filters: { before: ['web'], label: ['tier'] } }), ['oldest']);
 });
 
 test('bad filters get docker 20.10\'s words, with a 400', (t) => {
