@@ -11,17 +11,14 @@
  *   keys and values in docker 20.10's words), -n, -l, -s;
  * - for Docker's containers, capstan prints what `docker ps` of the same dockerd prints.
  */
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import test, { type ExecutionContext } from 'ava';
-import { startAgentProcess, type AgentProcess } from '../helpers/agent';
+import { capstanCli, startAgentProcess, type AgentProcess } from '../helpers/agent';
 import { busyboxRootfsForEngines, dockerAvailable, runCleanups, startDockerd, type TestEngine } from '../helpers/engines';
-import { CLI, requireCapability } from '../helpers/repo';
+import { requireCapability } from '../helpers/repo';
 
-const execFileAsync = promisify(execFile);
 const IMAGE = 'capstan-test-busybox';
 const LABEL = 'capstan.ps-test';
 
@@ -64,14 +61,8 @@ function env(): Environment {
   return environment;
 }
 
-async function capstan(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await execFileAsync(process.execPath, [CLI, '--state-dir', env().agent.stateDir, ...args], { maxBuffer: 16 * 1024 * 1024, timeout: 120_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof failed.code === 'number' ? failed.code : 1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
-  }
+function capstan(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return capstanCli(env().agent.stateDir, args);
 }
 
 async function ok(t: ExecutionContext, args: string[]): Promise<string> {

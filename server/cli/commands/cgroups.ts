@@ -7,8 +7,8 @@ import { flagBool, flagString, type FlagSpec, type ParsedArgs } from '../args';
 import { truncateId } from '../columns/column';
 import { CGROUP_COLUMNS, CGROUP_COLUMN_REGISTRY, DEFAULT_CGROUPS_TABLE_FORMAT, type CgroupRow } from '../columns/cgroups';
 import { CliError } from '../errors';
-import { FormatError, compileListingFormat } from '../format/listing';
 import { HIDDEN_CONNECTION_FLAGS, byNameThenId, connectionFlags, formatFlagDescription } from './common';
+import { compileFormatOrFail, writeListing } from './listing-output';
 import type { Command, CommandContext } from './types';
 
 const FLAGS: readonly FlagSpec[] = [
@@ -23,30 +23,15 @@ async function runCgroups(ctx: CommandContext, args: ParsedArgs): Promise<number
   const trunc = !flagBool(args, 'no-trunc');
   const formatFlag = flagString(args, 'format');
   if (args.positionals.length > 0) throw new CliError(`"capstan cgroups" accepts no arguments.\nSee 'capstan cgroups --help'.`, 2);
-  let format: ReturnType<typeof compileListingFormat<CgroupRow>> | undefined;
+  let format: ReturnType<typeof compileFormatOrFail<CgroupRow>> | undefined;
   if (!quiet) {
-    try {
-      format = compileListingFormat(formatFlag ?? '', { columns: CGROUP_COLUMN_REGISTRY, defaultTable: DEFAULT_CGROUPS_TABLE_FORMAT, typeName: '*cgroups.CgroupRow' });
-    } catch (err) {
-      if (err instanceof FormatError) throw new CliError(err.message);
-      throw err;
-    }
+    format = compileFormatOrFail(formatFlag ?? '', { columns: CGROUP_COLUMN_REGISTRY, defaultTable: DEFAULT_CGROUPS_TABLE_FORMAT, typeName: '*cgroups.CgroupRow' });
   } else if (formatFlag !== undefined) {
     ctx.stderr.write('WARNING: Ignoring custom format, because both --format and --quiet are set.\n');
   }
   const client = ctx.connect(connectionFlags(ctx.connection, args));
   const rows: CgroupRow[] = (await client.listContainersWhenReady(true)).map((entry) => ({ info: entry.info })).sort(byNameThenId);
-  if (format === undefined) {
-    ctx.stdout.write(rows.map((r) => (trunc ? truncateId(r.info.id) : r.info.id) + '\n').join(''));
-    return 0;
-  }
-  try {
-    ctx.stdout.write(format.render(rows, { trunc, nowMs: ctx.now() }));
-  } catch (err) {
-    if (err instanceof FormatError) throw new CliError(err.message);
-    throw err;
-  }
-  return 0;
+  return writeListing(ctx, rows, format, trunc, (row) => (trunc ? truncateId(row.info.id) : row.info.id));
 }
 
 export const cgroupsCommand: Command = {

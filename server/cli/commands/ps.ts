@@ -8,9 +8,10 @@ import { flagBool, flagList, flagString, type FlagSpec, type ParsedArgs } from '
 import { DEFAULT_PS_TABLE_FORMAT, PS_COLUMNS, PS_COLUMN_REGISTRY, type PsRow } from '../columns/ps';
 import type { AgentClient } from '../client';
 import { CliError } from '../errors';
-import { FormatError, compileListingFormat, templateSource } from '../format/listing';
+import { templateSource } from '../format/listing';
 import type { PsSummary } from '../../containers/ps';
 import { HIDDEN_CONNECTION_FLAGS, connectionFlags, formatFlagDescription } from './common';
+import { compileFormatOrFail, writeListing } from './listing-output';
 import type { Command, CommandContext } from './types';
 
 const FLAGS: readonly FlagSpec[] = [
@@ -69,34 +70,19 @@ async function runPs(ctx: CommandContext, args: ParsedArgs): Promise<number> {
   const sizeGiven = args.flags.has('size');
   let size = flagBool(args, 'size');
 
-  let format: ReturnType<typeof compileListingFormat<PsRow>> | undefined;
+  let format: ReturnType<typeof compileFormatOrFail<PsRow>> | undefined;
   if (!quiet) {
     const { source } = templateSource(formatFlag ?? '', DEFAULT_PS_TABLE_FORMAT);
     if (!sizeGiven && /\.Size\b/.test(source)) size = true;
     const text = formatFlag === undefined || formatFlag === '' || formatFlag === 'table' ? (size ? `${DEFAULT_PS_TABLE_FORMAT}\\t{{.Size}}` : DEFAULT_PS_TABLE_FORMAT) : formatFlag;
-    try {
-      format = compileListingFormat(text, { columns: PS_COLUMN_REGISTRY, defaultTable: DEFAULT_PS_TABLE_FORMAT, typeName: '*formatter.ContainerContext' });
-    } catch (err) {
-      if (err instanceof FormatError) throw new CliError(err.message);
-      throw err;
-    }
+    format = compileFormatOrFail(text, { columns: PS_COLUMN_REGISTRY, defaultTable: DEFAULT_PS_TABLE_FORMAT, typeName: '*formatter.ContainerContext' });
   } else if (formatFlag !== undefined) {
     ctx.stderr.write('WARNING: Ignoring custom format, because both --format and --quiet are set.\n');
   }
 
   const client = ctx.connect(connectionFlags(ctx.connection, args));
   const rows = (await listPs(ctx, client, psQuery({ all: flagBool(args, 'all'), last, latest: flagBool(args, 'latest'), size: size && !quiet, filters }))).map((summary) => ({ summary }));
-  if (format === undefined) {
-    ctx.stdout.write(rows.map((r) => (trunc ? r.summary.Id.slice(0, 12) : r.summary.Id) + '\n').join(''));
-    return 0;
-  }
-  try {
-    ctx.stdout.write(format.render(rows, { trunc, nowMs: ctx.now() }));
-  } catch (err) {
-    if (err instanceof FormatError) throw new CliError(err.message);
-    throw err;
-  }
-  return 0;
+  return writeListing(ctx, rows, format, trunc, (row) => (trunc ? row.summary.Id.slice(0, 12) : row.summary.Id));
 }
 
 /** The agent's listing; its warnings (an engine away) go to stderr. */
