@@ -42,7 +42,7 @@ test('booleans accept =true / =false', (t) => {
   t.false(flagBool(parseArgs(['-a=f'], SPECS), 'all'));
   t.throws(() => parseArgs(['--all=maybe'], SPECS), {
     instanceOf: UsageError,
-    message: 'invalid argument "maybe" for "--all" flag: strconv.ParseBool: parsing "maybe": invalid syntax',
+    message: 'invalid argument "maybe" for "-a, --all" flag: strconv.ParseBool: parsing "maybe": invalid syntax',
   });
 });
 
