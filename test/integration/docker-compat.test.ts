@@ -103,8 +103,6 @@ const ROWS: readonly Row[] = [
   ['inspect', '-f', '{{.Config.Labels.nope}}', 'web'],
   ['inspect', '-f', '{{.Name', 'web'],
   ['kill', '-s', 'NOPE', 'web'],
-  ['logs', '--tail', 'x', 'web'],
-  ['stop', 'web', 'no-such-container'],
   ['exec', 'web', 'echo', 'hi'],
   ['exec', 'web', 'sh', '-c', 'exit 5'],
   ['exec', '-e', 'FOO=bar', 'web', 'sh', '-c', 'echo $FOO'],
@@ -127,6 +125,8 @@ const ROWS: readonly Row[] = [
   ['stats', '--no-stream', '--format', '{{.Container}}', 'web'],
   ['stats', '--no-stream', 'no-such-container'],
   ['rm', 'web'],
+  ['stop', '-t', '1', 'web', 'no-such-container'],
+  ['rm', 'web', 'no-such-container'],
   // A container's life: create, start, pause, stop, restart, kill, rm.
   ['create', '--name', 'made', '$IMAGE', 'sleep', '1000'],
   ['inspect', '-f', '{{.State.Status}}', 'made'],
