@@ -87,7 +87,7 @@ export function commandHelp(command: Command): string {
 }
 
 /** Exit status of a flag the parser refused: docker's cli.StatusError{StatusCode: 125}. */
-export const FLAG_ERROR_EXIT = 125;
+const FLAG_ERROR_EXIT = 125;
 
 /**
  * docker's words for a command-line mistake. A refused flag: the message and "See 'capstan run
