@@ -6,7 +6,7 @@
  *   processes); M edits a memory limit, which is then read back from the cgroup file; a refused
  *   limit shows the API's message; an OOM kill flashes its row and names container, limit and
  *   time; a viewer token greys the actions with the reason; q quits.
- * tmux runs on a socket of the test's own (`tmux -L`), whose server alone is killed at the end.
+ * tmux runs on a socket of the test's own (`tmux -S`), whose server alone is killed at the end.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -36,21 +36,22 @@ const MiB = 1024 * 1024;
 /** Screens are polled this long at most: a loaded 2-core machine may take a while. Units: milliseconds. */
 const SCREEN_TIMEOUT_MS = 60_000;
 
-/** A tmux server of the test's own, running one command in a detached 100×30 session. */
+/** A tmux server of the test's own (its socket in a folder of the test's), running commands in detached 100×30 sessions. */
 class Tmux {
-  readonly socket = `capstan-test-${randomBytes(4).toString('hex')}`;
+  private readonly directory = fs.mkdtempSync(path.join(os.tmpdir(), `capstan-tui-tmux-${randomBytes(2).toString('hex')}-`));
+  readonly socket = path.join(this.directory, 'socket');
 
   async start(session: string, command: string): Promise<void> {
-    await execFileAsync(TMUX, ['-L', this.socket, 'new-session', '-d', '-s', session, '-x', '100', '-y', '30', command]);
+    await execFileAsync(TMUX, ['-S', this.socket, 'new-session', '-d', '-s', session, '-x', '100', '-y', '30', command]);
   }
 
   async keys(session: string, ...keys: string[]): Promise<void> {
     // One key per call, so tmux never reads a key name ("Enter", "Escape") out of typed text.
-    for (const key of keys) await execFileAsync(TMUX, ['-L', this.socket, 'send-keys', '-t', session, key]);
+    for (const key of keys) await execFileAsync(TMUX, ['-S', this.socket, 'send-keys', '-t', session, key]);
   }
 
   async screen(session: string): Promise<string[]> {
-    const { stdout } = await execFileAsync(TMUX, ['-L', this.socket, 'capture-pane', '-p', '-t', session]);
+    const { stdout } = await execFileAsync(TMUX, ['-S', this.socket, 'capture-pane', '-p', '-t', session]);
     return stdout.split('\n');
   }
 
@@ -74,7 +75,7 @@ class Tmux {
 
   async alive(session: string): Promise<boolean> {
     try {
-      await execFileAsync(TMUX, ['-L', this.socket, 'has-session', '-t', session]);
+      await execFileAsync(TMUX, ['-S', this.socket, 'has-session', '-t', session]);
       return true;
     } catch {
       return false;
@@ -82,7 +83,8 @@ class Tmux {
   }
 
   async kill(): Promise<void> {
-    await execFileAsync(TMUX, ['-L', this.socket, 'kill-server']).catch(() => undefined);
+    await execFileAsync(TMUX, ['-S', this.socket, 'kill-server']).catch(() => undefined);
+    fs.rmSync(this.directory, { recursive: true, force: true });
   }
 }
 

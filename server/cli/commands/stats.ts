@@ -78,7 +78,7 @@ async function runStats(ctx: CommandContext, args: ParsedArgs): Promise<number> 
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { runInteractive } = require('../interactive') as typeof import('../interactive');
     const client = ctx.connect(connectionFlags(ctx.connection, args));
-    return runInteractive({ client, env: ctx.env, signal: ctx.signal, now: ctx.now });
+    return runInteractive({ client, all: flagBool(args, 'all'), env: ctx.env, signal: ctx.signal, now: ctx.now });
   }
   const all = flagBool(args, 'all');
   const noStream = flagBool(args, 'no-stream');

@@ -44,6 +44,8 @@ const EVENTS_SPAN_MS = 60 * 60 * 1000;
 
 export interface InteractiveOptions {
   client: AgentClient;
+  /** Every tracked cgroup (stats -a), not only containers. */
+  all?: boolean;
   env: Readonly<Record<string, string | undefined>>;
   signal: AbortSignal;
   now(): number;
@@ -101,7 +103,7 @@ export function runInteractive(options: InteractiveOptions): Promise<number> {
     const subscribe = (): void => {
       if (!socket.connected) return;
       const open = state.detail?.id;
-      socket.emit('subscribe', { overview: 'containers', containers: open ? [open] : [] }, (result) => {
+      socket.emit('subscribe', { overview: options.all ? 'all' : 'containers', containers: open ? [open] : [] }, (result) => {
         if (finished) return;
         let next = state;
         if (result.error) next = { ...next, status: { kind: 'error', text: `the agent refused the subscription: ${result.error}` } };
