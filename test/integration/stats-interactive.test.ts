@@ -4,8 +4,9 @@
  * reads the screen with `tmux capture-pane -p`, polling until what it waits for is on it:
  *   sort by CPU puts the busy loop first; `/` filters; Enter drills down (memory breakdown,
  *   processes); M edits a memory limit, which is then read back from the cgroup file; a refused
- *   limit shows the API's message; an OOM kill flashes its row and names container, limit and
- *   time; a viewer token greys the actions with the reason; q quits.
+ *   limit shows the API's message; P pauses and unpauses; a resize to 80×24 redraws with fewer
+ *   columns; an OOM kill flashes its row and names container, limit and time; a viewer token
+ *   greys the actions with the reason; q quits.
  * tmux runs on a socket of the test's own (`tmux -S`), whose server alone is killed at the end.
  */
 import { execFile } from 'node:child_process';
@@ -181,6 +182,22 @@ maybe('stats -i in tmux: sort, filter, drill down, edit a limit, see an OOM kill
   // A value the API refuses: its validation message is on the status line, and nothing changed.
   await tmux.keys('op', 'M', '1', 'k', 'Enter', 'y');
   await tmux.waitFor('op', 'the refusal', (lines) => (lines.some((l) => /memory 48MiB → 1k refused for burner: Minimum memory limit allowed is 6MB/.test(l)) ? true : undefined));
+
+  // Pause and unpause the selected container (burner, followed by id while the order changes).
+  await tmux.keys('op', 'P');
+  await tmux.waitFor('op', 'the pause question', (lines) => (lines.some((l) => l.includes('pause burner? (y/n)')) ? true : undefined));
+  await tmux.keys('op', 'y');
+  await tmux.waitFor('op', 'burner paused', (lines) => (tableRows(lines).some((r) => r.startsWith('burner') && / paused *$/.test(r)) ? true : undefined));
+  await tmux.keys('op', 'P');
+  await tmux.waitFor('op', 'the unpause question', (lines) => (lines.some((l) => l.includes('unpause burner? (y/n)')) ? true : undefined));
+  await tmux.keys('op', 'y');
+  await tmux.waitFor('op', 'burner running again', (lines) => (tableRows(lines).some((r) => r.startsWith('burner') && / running *$/.test(r)) ? true : undefined));
+
+  // A resize redraws at the new size: at 80 columns the network column goes, the rest stays.
+  await execFileAsync(TMUX, ['-S', tmux.socket, 'resize-window', '-t', 'op', '-x', '80', '-y', '24']);
+  await tmux.waitFor('op', 'the 80×24 layout', (lines) =>
+    lines.some((l) => l.startsWith('NAME') && !l.includes('NET RX/TX') && l.includes('MEM USE/LIM')) && lines.filter((l) => l !== '').length <= 24 ? true : undefined,
+  );
 
   // An OOM kill: the row is marked and the status line names container, limit and time.
   const killed = await api('POST', `/api/v1/containers/${oomer}/kill?signal=USR1`);
