@@ -3,10 +3,10 @@
  * test image), real cgroups and a real OOM kill. The test sends keys with `tmux send-keys` and
  * reads the screen with `tmux capture-pane -p`, polling until what it waits for is on it:
  *   sort by CPU puts the busy loop first; `/` filters; Enter drills down (memory breakdown,
- *   processes); M edits a memory limit, which is then read back from the cgroup file; a refused
- *   limit shows the API's message; P pauses and unpauses; a resize to 80×24 redraws with fewer
- *   columns; an OOM kill flashes its row and names container, limit and time; a viewer token
- *   greys the actions with the reason; q quits.
+ *   processes, the inspect tree); M edits a memory limit, which is then read back from the cgroup
+ *   file; a refused limit shows the API's message; P pauses and unpauses; a resize to 80×24
+ *   redraws with fewer columns; an OOM kill flashes its row and names container, limit and time;
+ *   a viewer token greys the actions with the reason; q quits.
  * tmux runs on a socket of the test's own (`tmux -S`), whose server alone is killed at the end.
  */
 import { execFile } from 'node:child_process';
@@ -162,6 +162,11 @@ maybe('stats -i in tmux: sort, filter, drill down, edit a limit, see an OOM kill
   );
   await tmux.keys('op', 'Tab');
   await tmux.waitFor('op', 'the busy loop in the processes tab', (lines) => (lines.some((l) => /PID .*COMMAND/.test(l)) && lines.some((l) => /while :; do :; done/.test(l)) ? true : undefined));
+  // ports, logs, events, then inspect: the owner's document as a folded tree.
+  await tmux.keys('op', 'Tab', 'Tab', 'Tab', 'Tab');
+  await tmux.waitFor('op', 'the inspect tree', (lines) =>
+    lines.some((l) => l.includes(`Id: "${burner}"`)) && lines.some((l) => /▸ State: \{…\d+\}/.test(l)) ? true : undefined,
+  );
   await tmux.keys('op', 'Escape');
   await tmux.waitFor('op', 'the table again', (lines) => (lines.some((l) => l.startsWith('NAME')) ? true : undefined));
 

@@ -7,7 +7,7 @@ import test from 'ava';
 import type { LiveRow, OverviewBaseline, OverviewDelta } from '../../server/api/live';
 import { handleKey, type Effect } from '../../server/cli/interactive/keys';
 import { compactBytes, layoutColumns, renderScreen, screenText, sparkline } from '../../server/cli/interactive/render';
-import { applyBaseline, applyDelta, applyEvent, applySession, initialState, perCpuPercent, type ViewState } from '../../server/cli/interactive/state';
+import { applyBaseline, applyDelta, applyEvent, applySession, initialState, openDetail, perCpuPercent, type ViewState } from '../../server/cli/interactive/state';
 import { colorWanted } from '../../server/cli/interactive/terminal';
 import { bytesSize } from '../../server/cli/format/units';
 import type { CapstanEvent } from '../../server/events/types';
@@ -187,7 +187,7 @@ test('Enter drills down: memory breakdown, per-CPU usage from two samples, lists
   let state: ViewState = {
     ...opened.state,
     detail: {
-      id: info('burner').id,
+      ...openDetail(info('burner').id),
       tab: 'stats',
       stats: { cpuPercent: 99.5, memoryWorkingSetBytes: 7 * MiB, memoryLimitBytes: 16 * MiB },
       sequence: 1,
@@ -215,6 +215,20 @@ test('Enter drills down: memory breakdown, per-CPU usage from two samples, lists
   const back = keys(state, 'ESCAPE');
   t.deepEqual(back.effects, [{ kind: 'close' }]);
   t.regex(screenText(back.state)[1]!, /^NAME/);
+});
+
+test('the inspect tab is a folded tree: Enter unfolds and folds the node under the cursor', (t) => {
+  const document = { Id: 'abc', State: { Status: 'running', Pid: 42 }, Mounts: [] };
+  let state: ViewState = { ...viewState(), detail: { ...openDetail(info('burner').id), tab: 'inspect', inspect: { status: 'ok', value: document } } };
+  const body = (s: ViewState): string[] => screenText(s).slice(2, 21).map((l) => l.trimEnd()).filter((l) => l !== '');
+  t.deepEqual(body(state), ['   Id: "abc"', ' ▸ State: {…2}', '   Mounts: […0]']);
+  state = keys(state, 'DOWN', 'ENTER').state;
+  t.deepEqual(body(state), ['   Id: "abc"', ' ▾ State:', '     Status: "running"', '     Pid: 42', '   Mounts: […0]']);
+  t.is(renderScreen(state)[3]![0]!.tone, 'selected');
+  state = keys(state, 'ENTER').state;
+  t.deepEqual(body(state), ['   Id: "abc"', ' ▸ State: {…2}', '   Mounts: […0]']);
+  // An empty list has nothing to unfold.
+  t.deepEqual(body(keys(state, 'DOWN', 'ENTER').state), body(state));
 });
 
 test('NO_COLOR (present and not empty) turns colours off', (t) => {

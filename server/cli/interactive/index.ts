@@ -28,6 +28,7 @@ import {
   applyEvent,
   applySession,
   initialState,
+  openDetail,
   type DetailState,
   type Fetched,
   type LogEntry,
@@ -181,7 +182,9 @@ export function runInteractive(options: InteractiveOptions): Promise<number> {
       return lines;
     };
     const fetchLists = (id: string): void => {
-      setDetail(id, (d) => ({ ...d, processes: { status: 'loading' }, ports: { status: 'loading' }, logs: { status: 'loading' }, events: { status: 'loading' } }));
+      const loading = { status: 'loading' } as const;
+      setDetail(id, (d) => ({ ...d, processes: loading, ports: loading, logs: loading, events: loading, inspect: loading }));
+      void fetched(() => client.call('GET', `/api/v1/containers/${ref(id)}/json`)).then((inspect) => setDetail(id, (d) => ({ ...d, inspect })));
       void fetched(async () => {
         const answer = (await client.call('GET', `/api/v1/containers/${ref(id)}/processes`)) as { Titles?: string[]; Processes?: string[][] };
         return { titles: answer.Titles ?? [], processes: answer.Processes ?? [] };
@@ -232,10 +235,7 @@ export function runInteractive(options: InteractiveOptions): Promise<number> {
           finish(0);
           return;
         case 'open':
-          update({
-            ...state,
-            detail: { id: effect.id, tab: 'stats', stats: {}, sequence: -1, processes: { status: 'loading' }, ports: { status: 'loading' }, logs: { status: 'loading' }, events: { status: 'loading' }, scroll: 0 },
-          });
+          update({ ...state, detail: openDetail(effect.id) });
           subscribe();
           void fetchSample(effect.id);
           fetchLists(effect.id);

@@ -14,6 +14,7 @@ import { actionRefusal } from './render';
 import {
   DETAIL_TABS,
   SORT_KEYS,
+  inspectTree,
   rowById,
   selectedIndex,
   visibleRows,
@@ -124,7 +125,11 @@ function detailKey(state: ViewState, key: string): Step {
   const tabAt = DETAIL_TABS.indexOf(detail.tab);
   const switchTab = (by: number): Step =>
     same({ ...state, detail: { ...detail, tab: DETAIL_TABS[(tabAt + by + DETAIL_TABS.length) % DETAIL_TABS.length]!, scroll: 0 } });
-  const scroll = (by: number): Step => same({ ...state, detail: { ...detail, scroll: Math.max(0, detail.scroll + by) } });
+  const tree = detail.tab === 'inspect' && detail.inspect.status === 'ok' ? inspectTree(detail.inspect.value, detail.unfolded) : undefined;
+  const scroll = (by: number): Step =>
+    tree
+      ? same({ ...state, detail: { ...detail, cursor: Math.max(0, Math.min(tree.length - 1, detail.cursor + by)) } })
+      : same({ ...state, detail: { ...detail, scroll: Math.max(0, detail.scroll + by) } });
   switch (key) {
     case 'ESCAPE':
     case 'BACKSPACE':
@@ -147,6 +152,15 @@ function detailKey(state: ViewState, key: string): Step {
       return scroll(PAGE_ROWS);
     case 'r':
       return { state, effects: [{ kind: 'refresh', id: detail.id }] };
+    case 'ENTER':
+    case ' ': {
+      const at = tree?.[detail.cursor];
+      if (!at?.foldable) return same(state);
+      const unfolded = new Set(detail.unfolded);
+      if (unfolded.has(at.path)) unfolded.delete(at.path);
+      else unfolded.add(at.path);
+      return same({ ...state, detail: { ...detail, unfolded } });
+    }
     default:
       return same(state);
   }

@@ -14,6 +14,7 @@ import {
   DETAIL_TABS,
   SORT_KEYS,
   clockTime,
+  inspectTree,
   perCpuPercent,
   rowById,
   selectedIndex,
@@ -364,6 +365,10 @@ function tabLines(detail: DetailState, row: ViewRow | undefined, width: number):
       );
     case 'logs':
       return fetchedLines(detail.logs, (logs) => (logs.length === 0 ? ['no log lines'] : logs.map((l) => `${l.time.slice(11, 19)} ${l.stream === 'stderr' ? 'E' : ' '} ${l.text.replace(/\n$/, '')}`)));
+    case 'inspect':
+      return fetchedLines(detail.inspect, (document) =>
+        inspectTree(document, detail.unfolded).map((l) => `${'  '.repeat(l.depth)}${l.foldable ? (l.unfolded ? '▾' : '▸') : ' '} ${l.key}: ${l.unfolded ? '' : l.text}`.trimEnd()),
+      );
     case 'events':
       return fetchedLines(detail.events, (events) =>
         events.length === 0
@@ -397,15 +402,22 @@ function detailLines(state: ViewState, detail: DetailState, height: number): Scr
   lines.push(line(tabs, width));
   const body = tabLines(detail, row, width);
   const available = height - 2;
-  const scroll = Math.max(0, Math.min(detail.scroll, body.length - available));
-  for (const text of body.slice(scroll, scroll + available)) lines.push(line([{ text: ` ${text}`, tone: 'normal' }], width));
+  // The inspect tab scrolls with its cursor; the others by line.
+  const withCursor = detail.tab === 'inspect' && detail.inspect.status === 'ok';
+  const scroll = withCursor ? Math.max(0, detail.cursor - available + 1) : Math.max(0, Math.min(detail.scroll, body.length - available));
+  for (const [i, text] of body.slice(scroll, scroll + available).entries()) {
+    const tone: Tone = withCursor && scroll + i === detail.cursor ? 'selected' : 'normal';
+    lines.push(line([{ text: ` ${text}`, tone }], width, tone));
+  }
   return lines;
 }
 
 function detailFooter(state: ViewState): ScreenLine[] {
   const row = state.detail ? rowById(state, state.detail.id) : undefined;
   const keys = [...keySegments([['Esc', 'back', true], ['r', 'refresh', true], ['q', 'quit', true]]), { text: ' │', tone: 'dim' as Tone }, ...actionKeys(state, row)];
-  return [promptLine(state), line(keySegments([['Tab', 'next tab', true], ['↑↓', 'scroll', true]]), state.width), line(keys, state.width)];
+  const inspecting = state.detail?.tab === 'inspect';
+  const moves = keySegments([['Tab', 'next tab', true], ['↑↓', inspecting ? 'move' : 'scroll', true], ...(inspecting ? ([['⏎', 'fold/unfold', true]] as Array<[string, string, boolean]>) : [])]);
+  return [promptLine(state), line(moves, state.width), line(keys, state.width)];
 }
 
 // ---------------------------------------------------------------------------- the screen

@@ -53,7 +53,7 @@ export interface StatusLine {
   text: string;
 }
 
-export const DETAIL_TABS = ['stats', 'processes', 'ports', 'logs', 'events'] as const;
+export const DETAIL_TABS = ['stats', 'processes', 'ports', 'logs', 'events', 'inspect'] as const;
 export type DetailTab = (typeof DETAIL_TABS)[number];
 
 /** A piece of the drill-down fetched on request: not yet, arrived, or refused. */
@@ -99,8 +99,53 @@ export interface DetailState {
   logs: Fetched<LogEntry[]>;
   /** Newest last. */
   events: Fetched<CapstanEvent[]>;
+  /** The owner's inspect document. */
+  inspect: Fetched<unknown>;
+  /** Paths of the inspect tree's unfolded nodes ("" is the root, always open). */
+  unfolded: ReadonlySet<string>;
+  /** The inspect tab's cursor: a line of inspectTree(). */
+  cursor: number;
   /** First line shown of the tab's list. */
   scroll: number;
+}
+
+/** A new drill-down of `id`: everything still to be fetched. */
+export function openDetail(id: string): DetailState {
+  const loading = { status: 'loading' } as const;
+  return { id, tab: 'stats', stats: {}, sequence: -1, processes: loading, ports: loading, logs: loading, events: loading, inspect: loading, unfolded: new Set(), cursor: 0, scroll: 0 };
+}
+
+/** One line of the inspect tree: a key and its value, or its folded/unfolded children's count. */
+export interface TreeLine {
+  path: string;
+  depth: number;
+  key: string;
+  /** The value's text (a scalar), or "{…N}" / "[…N]" for an object or list. */
+  text: string;
+  foldable: boolean;
+  unfolded: boolean;
+}
+
+/** The inspect document as lines: objects and lists folded unless their path is in `unfolded`. */
+export function inspectTree(value: unknown, unfolded: ReadonlySet<string>): TreeLine[] {
+  const lines: TreeLine[] = [];
+  const visit = (node: unknown, path: string, depth: number): void => {
+    const entries: Array<[string, unknown]> = Array.isArray(node) ? node.map((v, i) => [String(i), v]) : Object.entries(node as Record<string, unknown>);
+    for (const [key, child] of entries) {
+      const childPath = `${path}/${key}`;
+      if (child !== null && typeof child === 'object') {
+        const size = Array.isArray(child) ? child.length : Object.keys(child).length;
+        const open = unfolded.has(childPath);
+        lines.push({ path: childPath, depth, key, text: Array.isArray(child) ? `[…${size}]` : `{…${size}}`, foldable: size > 0, unfolded: open && size > 0 });
+        if (open) visit(child, childPath, depth + 1);
+      } else {
+        lines.push({ path: childPath, depth, key, text: JSON.stringify(child) ?? 'null', foldable: false, unfolded: false });
+      }
+    }
+  };
+  if (value !== null && typeof value === 'object') visit(value, '', 0);
+  else lines.push({ path: '', depth: 0, key: '', text: JSON.stringify(value) ?? 'null', foldable: false, unfolded: false });
+  return lines;
 }
 
 export interface ViewState {
