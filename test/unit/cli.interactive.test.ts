@@ -9,7 +9,9 @@ import { handleKey, type Effect } from '../../server/cli/interactive/keys';
 import { compactBytes, layoutColumns, renderScreen, screenText, sparkline } from '../../server/cli/interactive/render';
 import { applyBaseline, applyDelta, applyEvent, applySession, initialState, openDetail, perCpuPercent, type ViewState } from '../../server/cli/interactive/state';
 import { colorWanted } from '../../server/cli/interactive/terminal';
+import { AgentClient, resolveEndpoint } from '../../server/cli/client';
 import { bytesSize } from '../../server/cli/format/units';
+import { runCli } from '../../server/cli/main';
 import type { CapstanEvent } from '../../server/events/types';
 import type { ContainerInfo } from '../../server/model';
 
@@ -235,4 +237,32 @@ test('NO_COLOR (present and not empty) turns colours off', (t) => {
   t.true(colorWanted({}));
   t.true(colorWanted({ NO_COLOR: '' }));
   t.false(colorWanted({ NO_COLOR: '1' }));
+});
+
+test('stats -i refuses names, --format and --no-stream, and a stdout that is not a terminal', async (t) => {
+  const run = async (argv: string[]): Promise<{ code: number; stderr: string }> => {
+    let stderr = '';
+    const result = await runCli(argv, {
+      stdout: { isTTY: false, write: () => true },
+      stderr: { write: (text: string) => (stderr += text) },
+      env: {},
+      now: () => NOW,
+      // An address nothing listens on: these refusals come before any request.
+      connect: (flags, env) => new AgentClient(resolveEndpoint(flags, { env, readFile: () => '' }), { timeoutMs: 500 }),
+      onInterrupt: () => () => undefined,
+      timing: { pollMs: 20, redrawMs: 10 },
+    });
+    return { code: result.code, stderr };
+  };
+  const connection = ['--host', 'http://127.0.0.1:9', '--token', 'x'];
+  for (const extra of [['web'], ['--format', 'json'], ['--no-stream']]) {
+    const answer = await run([...connection, 'stats', '-i', ...extra]);
+    t.not(answer.code, 0);
+    t.regex(answer.stderr, /stats --interactive shows every container: it takes no CONTAINER, --format or --no-stream/);
+  }
+  if (!process.stdout.isTTY || !process.stdin.isTTY) {
+    const answer = await run([...connection, 'stats', '--interactive']);
+    t.not(answer.code, 0);
+    t.regex(answer.stderr, /stats --interactive needs a terminal/);
+  }
 });

@@ -36,6 +36,8 @@ import {
 } from './state';
 import { colorWanted, openTerminal, type Screen } from './terminal';
 
+/** Signals that end the view like q does (Ctrl-C arrives as a key: the terminal is in raw mode). */
+const HANGUPS = ['SIGTERM', 'SIGHUP'] as const;
 /** How often a flashing row is redrawn. Units: milliseconds. */
 const FLASH_REDRAW_MS = 250;
 /** Log lines and the span of past events the drill-down shows. */
@@ -119,6 +121,7 @@ export function runInteractive(options: InteractiveOptions): Promise<number> {
       finished = true;
       if (flashTimer) clearInterval(flashTimer);
       options.signal.removeEventListener('abort', onAbort);
+      for (const name of HANGUPS) process.off(name, onAbort);
       socket.close();
       screen.close();
       resolve(code);
@@ -263,6 +266,8 @@ export function runInteractive(options: InteractiveOptions): Promise<number> {
 
     if (options.signal.aborted) return finish(0);
     options.signal.addEventListener('abort', onAbort);
+    // Killed or hung up (an SSH session closed): give the terminal back before going.
+    if (options.screen === undefined) for (const name of HANGUPS) process.once(name, onAbort);
     draw();
   });
 }
