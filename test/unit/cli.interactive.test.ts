@@ -7,7 +7,7 @@ import test from 'ava';
 import type { LiveRow, OverviewBaseline, OverviewDelta } from '../../server/api/live';
 import { handleKey, type Effect } from '../../server/cli/interactive/keys';
 import { compactBytes, layoutColumns, renderScreen, screenText, sparkline } from '../../server/cli/interactive/render';
-import { applyBaseline, applyDelta, applyEvent, applySession, initialState, openDetail, perCpuPercent, type ViewState } from '../../server/cli/interactive/state';
+import { applyBaseline, applyDelta, applyEvent, applyLimits, applySession, initialState, openDetail, perCpuPercent, type ViewState } from '../../server/cli/interactive/state';
 import { colorWanted } from '../../server/cli/interactive/terminal';
 import { AgentClient, resolveEndpoint } from '../../server/cli/client';
 import { bytesSize } from '../../server/cli/format/units';
@@ -169,6 +169,10 @@ test('an operator edits a memory limit with an old → new confirmation; lifecyc
   t.regex(screenText(state)[21]!, /memory of burner: 16MiB → 32m\? \(y\/n\)/);
   const sent = keys(state, 'y');
   t.deepEqual(sent.effects, [{ kind: 'limit', id: info('burner').id, name: 'burner', setting: 'memory', value: '32m', old: '16MiB' }]);
+  // The update's answer shows at once: the next edit starts from the new limit.
+  const updated = applyLimits(sent.state, info('burner').id, { memoryBytes: 32 * MiB });
+  t.regex(screenText(keys(updated, 'M').state)[21]!, /memory of burner: 32MiB → /);
+  t.truthy(screenText(updated).find((l) => l.startsWith('burner') && l.includes('/32.0M')));
   const cpus = keys(viewState(), '3', 'C', '0', '.', '5', 'ENTER');
   t.regex(screenText(cpus.state)[21]!, /cpus of burner: unlimited → 0\.5\?/);
   t.deepEqual(keys(cpus.state, 'n').effects, []);

@@ -26,6 +26,7 @@ import {
   applyContainerDelta,
   applyDelta,
   applyEvent,
+  applyLimits,
   applySession,
   initialState,
   openDetail,
@@ -138,7 +139,9 @@ export function runInteractive(options: InteractiveOptions): Promise<number> {
       update({ ...state, connection: 'offline', connectionError: reason });
     });
     socket.on('connect_error', (error) => {
-      update({ ...state, connection: error.message === 'unauthorized' ? 'unauthorized' : 'offline', connectionError: error.message });
+      const unauthorized = error.message === 'unauthorized';
+      const why = unauthorized ? 'the token is not valid for this agent' : `cannot reach the agent at ${client.endpoint.url} (${error.message}), retrying`;
+      update({ ...state, connection: unauthorized ? 'unauthorized' : 'offline', connectionError: why });
     });
     socket.on('session', (session) => update(applySession(state, session)));
     socket.on('overview', (delta) => {
@@ -220,8 +223,10 @@ export function runInteractive(options: InteractiveOptions): Promise<number> {
         } else {
           const answer = (await client.call('PATCH', `/api/v1/containers/${ref(effect.id)}/limits`, { body: { [effect.setting]: effect.value } })) as {
             applied?: Array<{ setting: string; old: string; new: string }>;
+            limits?: { memoryBytes?: number | null; cpus?: number | null };
             warnings?: string[];
           };
+          if (answer.limits) state = applyLimits(state, effect.id, answer.limits);
           const applied = (answer.applied ?? []).map((c) => `${c.setting} ${c.old} → ${c.new}`).join(', ') || `${effect.setting} ${effect.old} → ${effect.value}`;
           const warnings = (answer.warnings ?? []).length > 0 ? ` (warning: ${answer.warnings!.join('; ')})` : '';
           update({ ...state, status: { kind: 'info', text: `${effect.name}: ${applied}${warnings}` } });

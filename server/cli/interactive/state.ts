@@ -276,6 +276,24 @@ export function applyEvent(state: ViewState, event: CapstanEvent, formatBytes: (
   return { ...next, rows, status: { kind: 'oom', text } };
 }
 
+/**
+ * The limits an update answered with, shown at once instead of at the next tick (so a second edit
+ * right after the first starts from the new value). Units: memoryBytes in bytes, cpus in CPUs.
+ */
+export function applyLimits(state: ViewState, id: string, limits: { memoryBytes?: number | null; cpus?: number | null }): ViewState {
+  const patch = (stats: Partial<ContainerStats>): Partial<ContainerStats> => {
+    const next = { ...stats };
+    // "Unlimited" shows the host's memory as the limit, which the next tick brings.
+    if (typeof limits.memoryBytes === 'number') Object.assign(next, { memoryLimitBytes: limits.memoryBytes, memoryLimitIsSet: true });
+    if (limits.cpus !== undefined) next.cpuLimitCpus = limits.cpus;
+    return next;
+  };
+  const rows = new Map(state.rows);
+  for (const [key, row] of rows) if (row.info.id === id) rows.set(key, { ...row, stats: patch(row.stats) });
+  const detail = state.detail?.id === id ? { ...state.detail, stats: patch(state.detail.stats) } : state.detail;
+  return { ...state, rows, detail };
+}
+
 export function applySession(state: ViewState, session: LiveSession): ViewState {
   return { ...state, session };
 }
