@@ -32,7 +32,7 @@ function baseline(rows: LiveRow[], sequence = 10): OverviewBaseline {
 }
 
 function viewState(width = 80, height = 24): ViewState {
-  let state = initialState({ width, height, color: true, nowMs: NOW });
+  let state = initialState({ width, height, nowMs: NOW });
   state = applySession({ ...state, connection: 'online' }, { name: 'operator', role: 'operator', intervalMs: 1000 });
   return applyBaseline(
     state,

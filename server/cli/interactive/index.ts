@@ -17,6 +17,7 @@ import type { CgroupSample } from '../../model/cgroup';
 import type { AgentClient } from '../client';
 import { CliError } from '../errors';
 import { bytesSize } from '../format/units';
+import { extraCertificates } from '../http';
 import { handleKey, type Effect } from './keys';
 import { renderScreen } from './render';
 import {
@@ -69,10 +70,13 @@ export function runInteractive(options: InteractiveOptions): Promise<number> {
   }
   const color = colorWanted(options.env);
   const screen = options.screen ?? openTerminal(color);
-  let state: ViewState = initialState({ width: screen.width(), height: screen.height(), color, nowMs: options.now() });
+  let state: ViewState = initialState({ width: screen.width(), height: screen.height(), nowMs: options.now() });
 
+  const ca = client.endpoint.url.startsWith('https:') ? extraCertificates() : undefined;
   const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io(client.endpoint.url, {
     auth: { token: client.endpoint.token ?? '' },
+    // As the CLI's requests do (http.ts): NODE_EXTRA_CA_CERTS is added here, not at Node's start-up.
+    ...(ca && { ca }),
     // The WebSocket transport only: long-polling would be polling.
     transports: ['websocket'],
     reconnectionDelay: 500,

@@ -161,20 +161,17 @@ export interface ViewState {
   filter: string;
   /** The selected row, by container id (it survives re-sorting and key changes). */
   selectedId?: string;
-  /** First row shown. */
-  scroll: number;
   detail?: DetailState;
   prompt?: Prompt;
   status?: StatusLine;
   /** Terminal size. Units: columns, lines. */
   width: number;
   height: number;
-  color: boolean;
   /** Units: milliseconds since the Unix epoch. */
   nowMs: number;
 }
 
-export function initialState(options: { width: number; height: number; color: boolean; nowMs: number }): ViewState {
+export function initialState(options: { width: number; height: number; nowMs: number }): ViewState {
   return {
     connection: 'connecting',
     connectionError: '',
@@ -183,7 +180,6 @@ export function initialState(options: { width: number; height: number; color: bo
     timestampMs: 0,
     sort: { key: 'name', descending: false },
     filter: '',
-    scroll: 0,
     ...options,
   };
 }
