@@ -78,6 +78,10 @@ test('the screen is exactly 80×24, with every owner, ctop columns and "-" for u
   t.false(layoutColumns(80).some((c) => c.id === 'block'));
   t.true(layoutColumns(120).some((c) => c.id === 'block' || c.id === 'net'));
   t.regex(screenText(viewState(140, 30))[1]!, /NET RX\/TX +BLOCK R\/W/);
+  // A tiny terminal still gets a screen of its size (names cut), never an exception.
+  const tiny = screenText(viewState(10, 6));
+  t.is(tiny.length, 6);
+  for (const l of tiny) t.is([...l].length, 10);
 });
 
 test('digits sort by a column, r reverses it, unknown values stay last', (t) => {

@@ -134,12 +134,13 @@ export function layoutColumns(width: number): TableColumn[] {
   for (const id of COLUMN_PRIORITY) {
     const column = all.find((c) => c.id === id)!;
     const cost = column.width + (chosen.size > 0 ? 1 : 0);
-    if (used + cost > width) continue;
+    // The name always goes in, cut to the terminal if it must.
+    if (used + cost > width && id !== 'name') continue;
     chosen.add(id);
     used += cost;
   }
   const columns = all.filter((c) => chosen.has(c.id)).map((c) => ({ ...c }));
-  columns[0]!.width += width - used;
+  columns[0]!.width = Math.max(1, columns[0]!.width + width - used);
   return columns;
 }
 
