@@ -12,7 +12,8 @@ const { BUILD_PACKAGES, ensureDebianPackages } = require('./lib/debian');
 // docker.io and podman are the real engines the engine client is tested against; the tests start
 // private daemons (test/helpers/engines.ts), never the host's services. runc is named because
 // podman depends on "crun | runc" and its test configuration runs runc.
-const TEST_PACKAGES = ['prometheus', 'busybox-static', 'chromium', 'docker.io', 'podman', 'runc'];
+// tmux is the terminal `capstan stats -i` is driven in (test/integration/stats-interactive.test.ts).
+const TEST_PACKAGES = ['prometheus', 'busybox-static', 'chromium', 'docker.io', 'podman', 'runc', 'tmux'];
 
 // BUILD_PACKAGES (libseccomp-dev): the native build below links the shim against it.
 const packages = [...BUILD_PACKAGES, ...TEST_PACKAGES];

@@ -22,7 +22,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { CapstanOwner } from '../containers/capstan-owner';
 import { Containers } from '../containers/registry';
 import type { OwnedContainer } from '../containers/types';
-import { RuntimeError } from '../runtime/errors';
+import { quoteReference, RuntimeError } from '../runtime/errors';
 import { encodeControl, encodeFrame, FrameDecoder, parseControl, STREAM_CONTROL, STREAM_STDIN } from '../runtime/frames';
 import type { RuntimeManager, WaitCondition } from '../runtime/manager';
 import type { SessionControl, SessionSink } from '../runtime/sessions';
@@ -75,6 +75,17 @@ function integerQuery(request: Request, name: string, allowNegative = false): nu
     throw new RuntimeError(400, 'invalid_query', `${name} must be ${allowNegative ? 'an integer' : 'a non-negative integer'}`);
   }
   return Number(value);
+}
+
+/**
+ * docker's daemon puts the container as typed before whatever made a kill fail (unknown, not
+ * running): "Cannot kill container: web: Container 3f2a... is not running". An engine's own
+ * refusal already carries the prefix (with the id capstan passed on), so it is not doubled.
+ */
+function killFailure(typed: string, error: unknown): unknown {
+  if (!(error instanceof RuntimeError) || error.code === 'invalid_signal') return error;
+  const reason = error.message.replace(/^Cannot kill container: [^:]*: /, '');
+  return new RuntimeError(error.status, error.code, `Cannot kill container: ${quoteReference(typed)}: ${reason}`, error.details, { cause: error });
 }
 
 function reference(request: Request): string {
@@ -142,8 +153,12 @@ export function runtimeRouter(options: RuntimeRouterOptions): express.Router {
     route(async (request, response) => {
       const signal = request.query['signal'];
       if (signal !== undefined && typeof signal !== 'string') throw new RuntimeError(400, 'invalid_signal', 'signal must be given once');
-      const { owner, container } = target(request);
-      await owner.kill(container.id, signal || 'SIGKILL');
+      try {
+        const { owner, container } = target(request);
+        await owner.kill(container.id, signal || 'SIGKILL');
+      } catch (error) {
+        throw killFailure(reference(request), error);
+      }
       response.status(204).end();
     }),
   );

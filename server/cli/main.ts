@@ -1,7 +1,10 @@
 #!/usr/bin/env -S CAPSTAN_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS} NODE_EXTRA_CA_CERTS= node
 /**
  * The `capstan` command: global flags, help, version, and dispatch to the subcommand table in
- * commands/index.ts. Exit status: 0 success, 1 failure, 2 command-line mistake.
+ * commands/index.ts. Exit status as docker's CLI (Engine 20.10, measured): 0 success; 125 a flag
+ * the parser refused (unknown flag, missing or bad value), with docker's "See 'capstan X --help'.";
+ * 1 the wrong number of arguments, an unknown command, or a refusal of the agent; `run`, `start -a`,
+ * `exec` and `wait` pass the container's own code on (run: 126 not executable, 127 not found).
  *
  * The #! line: with NODE_EXTRA_CA_CERTS set, Node parses that whole CA bundle before running any
  * JavaScript (about 55 ms on the machines this was measured on, more than half of `capstan run`),
@@ -83,9 +86,26 @@ export function commandHelp(command: Command): string {
   return [`Usage:  capstan ${command.usage}`, '', command.summary, '', 'Options:', options, ''].join('\n');
 }
 
-function usageFailure(deps: CliDeps, message: string, help: string): CliResult {
-  deps.stderr.write(`${message}\n\n${help}`);
-  return { code: 2, longRunning: false };
+/** Exit status of a flag the parser refused: docker's cli.StatusError{StatusCode: 125}. */
+const FLAG_ERROR_EXIT = 125;
+
+/**
+ * docker's words for a command-line mistake. A refused flag: the message and "See 'capstan run
+ * --help'." (exit 125). The wrong number of arguments: the same, then the usage line and summary
+ * (exit 1).
+ */
+export function usageFailureText(error: UsageError, command?: Command): { text: string; code: number } {
+  const see = `See '${command ? `capstan ${command.name}` : 'capstan'} --help'.`;
+  const message = error.message.includes('\nSee ') ? error.message : `${error.message}\n${see}`;
+  if (error.kind === 'flag') return { text: `${message}\n`, code: FLAG_ERROR_EXIT };
+  const usage = command ? `\n\nUsage:  capstan ${command.usage}\n\n${command.summary}` : '';
+  return { text: `${message}${usage}\n`, code: 1 };
+}
+
+function usageFailure(deps: CliDeps, error: UsageError, command?: Command): CliResult {
+  const { text, code } = usageFailureText(error, command);
+  deps.stderr.write(text);
+  return { code, longRunning: false };
 }
 
 export async function runCli(argv: readonly string[], deps: CliDeps): Promise<CliResult> {
@@ -93,7 +113,7 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<Cl
   try {
     global = parseArgs(argv, GLOBAL_FLAGS, { stopAtFirstPositional: true });
   } catch (err) {
-    if (err instanceof UsageError) return usageFailure(deps, err.message, mainHelp());
+    if (err instanceof UsageError) return usageFailure(deps, err);
     throw err;
   }
   if (flagBool(global, 'version')) {
@@ -108,8 +128,8 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<Cl
   }
   const command = findCommand(name);
   if (!command) {
-    deps.stderr.write(`capstan: '${name}' is not a capstan command.\nSee 'capstan --help'.\n`);
-    return { code: 2, longRunning: false };
+    deps.stderr.write(`capstan: '${name}' is not a capstan command.\nSee 'capstan --help'\n`);
+    return { code: 1, longRunning: false };
   }
 
   const controller = new AbortController();
@@ -130,7 +150,7 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<Cl
   if (command.rawArgs) {
     // Only the state directory means something to the agent; pass it on rather than drop it.
     if (connection.host !== undefined || connection.token !== undefined) {
-      return usageFailure(deps, `--host and --token select an agent to talk to; they do not apply to 'capstan ${command.name}'`, mainHelp());
+      return usageFailure(deps, new UsageError(`--host and --token select an agent to talk to; they do not apply to 'capstan ${command.name}'`), command);
     }
     if (connection.stateDir !== undefined) rawArgv = ['--state-dir', connection.stateDir, ...rest];
     args = { flags: new Map(), positionals: [...rest] };
@@ -138,7 +158,7 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<Cl
     try {
       args = parseArgs(rest, [...command.flags, HELP_FLAG], { stopAtFirstPositional: command.flagsEndAtFirstArgument === true });
     } catch (err) {
-      if (err instanceof UsageError) return usageFailure(deps, err.message, commandHelp(command));
+      if (err instanceof UsageError) return usageFailure(deps, err, command);
       throw err;
     }
     if (flagBool(args, 'help')) {
@@ -156,7 +176,7 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<Cl
       deps.stderr.write(err.message + '\n');
       return { code: err.exitCode, longRunning: false };
     }
-    if (err instanceof UsageError) return usageFailure(deps, err.message, commandHelp(command));
+    if (err instanceof UsageError) return usageFailure(deps, err, command);
     throw err;
   } finally {
     removeInterrupt();

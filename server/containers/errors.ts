@@ -3,7 +3,7 @@
  * stable code for the API), named for the layer that raises them: engines' refusals, unknown
  * references across owners.
  */
-import { RuntimeError } from '../runtime/errors';
+import { quoteReference, RuntimeError } from '../runtime/errors';
 
 export class ContainerError extends RuntimeError {
   override name = 'ContainerError';
@@ -11,5 +11,5 @@ export class ContainerError extends RuntimeError {
 
 /** docker's words for an unknown container (the CLI adds "Error response from daemon: "). */
 export function noSuchContainer(reference: string): ContainerError {
-  return new ContainerError(404, 'no_such_container', `No such container: ${JSON.stringify(reference).slice(1, -1).slice(0, 80)}`);
+  return new ContainerError(404, 'no_such_container', `No such container: ${quoteReference(reference)}`);
 }

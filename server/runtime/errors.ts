@@ -30,6 +30,14 @@ export function noSuchContainer(reference: string): RuntimeError {
   return new RuntimeError(404, 'no_such_container', `No such container: ${reference}`);
 }
 
+/**
+ * A reference the user typed, inside one of docker's sentences: escaped (JSON without the quotes)
+ * and cut to 80 characters, so it cannot garble a terminal, yet plain names read as typed.
+ */
+export function quoteReference(reference: string): string {
+  return JSON.stringify(reference).slice(1, -1).slice(0, 80);
+}
+
 export function conflict(code: string, message: string): RuntimeError {
   return new RuntimeError(409, code, message);
 }

@@ -32,7 +32,7 @@ export class ExecSessions {
     const request = parseExecRequest(body);
     const container = this.state.find(reference);
     const { record } = container;
-    if (container.status === 'paused') throw conflict('container_paused', `Container ${record.id} is paused, unpause the container before exec`);
+    if (container.status === 'paused') throw conflict('container_paused', `Container ${record.name} is paused, unpause the container before exec`);
     if (container.status !== 'running') throw conflict('not_running', `Container ${record.id} is not running`);
     const prepared = container.prepared ?? prepareRootfs(this.state.options.rootfs, record, container.directory);
     container.prepared = prepared;
@@ -91,8 +91,10 @@ export class ExecSessions {
     if (status.type === 'error') {
       connectAbort.abort();
       removeFiles();
-      const exitCode = status.exitCode ?? 126;
-      throw new RuntimeError(exitCode === 126 || exitCode === 127 ? 400 : 500, 'exec_failed', status.message, { exitCode, ...(status.code ? { errno: status.code } : {}) });
+      // docker exec (Engine 20.10, measured) exits 126 whether the command is missing or not
+      // executable; only `run` tells the two apart (127 / 126).
+      const exitCode = status.exitCode === undefined ? 126 : Math.min(status.exitCode, 126);
+      throw new RuntimeError(status.exitCode === 126 || status.exitCode === 127 ? 400 : 500, 'exec_failed', status.message, { exitCode, ...(status.code ? { errno: status.code } : {}) });
     }
 
     let clientGone = false;

@@ -90,6 +90,9 @@ export class ExitMonitor {
       // The process is gone and no exit was recorded: wait for the shim while it still lives.
       const shim = shimPid || this.state.store.readInit(container.id)?.shimPid || 0;
       if (shim > 0 && processExists(shim)) continue;
+      // The shim may have renamed exit.json into place and ended between the first look and now
+      // (under an exit storm this thread can be descheduled right there): look once more.
+      if (this.checkExit(container)) continue;
       this.handleExit(container, { exitCode: 255, finishedAt: nowRfc3339() }, 'the shim ended without recording an exit status');
     }
   }

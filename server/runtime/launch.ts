@@ -126,7 +126,7 @@ export class Launcher {
         record.state.exitCode = exitCode;
         record.state.error = status.message;
         const userError = status.stage === 'exec' || status.stage === 'cwd' || status.stage === 'user';
-        throw new RuntimeError(userError ? 400 : 500, 'start_failed', `failed to start container ${record.name}: ${status.message}`, {
+        throw new RuntimeError(userError ? 400 : 500, 'start_failed', status.message, {
           exitCode,
           ...(status.code ? { errno: status.code } : {}),
         });

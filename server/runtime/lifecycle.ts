@@ -197,7 +197,7 @@ export class Lifecycle {
     if (signal === undefined) throw new RuntimeError(400, 'invalid_signal', `Invalid signal: ${JSON.stringify(signalText).slice(1, -1).slice(0, 20)}`);
     const container = this.state.find(reference);
     await container.serialize(async () => {
-      if (!container.isRunning) throw conflict('not_running', `Cannot kill container: ${container.id}: Container ${container.id} is not running`);
+      if (!container.isRunning) throw conflict('not_running', `Container ${container.id} is not running`);
       if (signal === 9 || signal === 15 || signal === 2) container.record.state.manuallyStopped = true;
       this.signal(container, signal);
     });

@@ -4,7 +4,7 @@
  * from the random source.
  */
 import { randomBytes } from 'node:crypto';
-import { badRequest, quoteInput } from './errors';
+import { badRequest, quoteInput, quoteReference } from './errors';
 
 /** docker's rule (daemon/names: RestrictedNamePattern), with a length bound of our own. */
 export const CONTAINER_NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
@@ -20,7 +20,7 @@ export function validateContainerName(input: unknown): string {
     throw badRequest('invalid_name', `Invalid container name (${quoteInput(name, 40)}, ${name.length} characters): at most ${MAX_NAME_LENGTH} characters are allowed`);
   }
   if (!CONTAINER_NAME_PATTERN.test(name)) {
-    throw badRequest('invalid_name', `Invalid container name (${quoteInput(name)}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    throw badRequest('invalid_name', `Invalid container name (${quoteReference(name)}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
   }
   // 64 hex digits would be read as an id by every lookup: docker refuses such names too.
   if (ID_PATTERN.test(name)) throw badRequest('invalid_name', `Invalid container name (${name}): a name must not look like a container id`);

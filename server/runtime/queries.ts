@@ -123,7 +123,7 @@ export class Queries {
 
   async top(reference: string, psArgs = '-ef'): Promise<TopResult> {
     const container = this.state.find(reference);
-    if (!container.isRunning) throw conflict('not_running', `container ${container.id} is not running`);
+    if (!container.isRunning) throw conflict('not_running', `Container ${container.id} is not running`);
     validatePsArgs(psArgs);
     const pids = new Set(this.state.options.cgroups.processes(container.cgroupPath));
     const output = await runPs(splitPsArgs(psArgs));

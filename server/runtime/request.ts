@@ -7,7 +7,7 @@ import * as net from 'node:net';
 import { LimitError } from '../limits/errors';
 import { parseRestartPolicyText } from '../limits/restart-policy';
 import { parseNanoCpus, parseRamInBytes } from '../limits/units';
-import { badRequest, quoteInput, RuntimeError } from './errors';
+import { badRequest, quoteInput, quoteReference, RuntimeError } from './errors';
 import { validateContainerName } from './names';
 import { CAPABILITY_NAMES, checkCapabilities, effectiveCapAddCapDrop } from './security/capabilities';
 import { checkSecurityOptions } from './security/options';
@@ -314,15 +314,16 @@ export function parsePortBinding(text: string): PortBinding {
     throw bad('expected [HOSTIP:][HOSTPORT:]CONTAINERPORT[/tcp]');
   }
   if (/-/.test(hostPortText) || /-/.test(containerPortText)) throw bad('port ranges are not supported');
-  const containerPort = portNumber(containerPortText, false, bad);
-  const hostPort = hostPortText === '' ? 0 : portNumber(hostPortText, true, bad);
+  const containerPort = portNumber(containerPortText, 'containerPort', false, bad);
+  const hostPort = hostPortText === '' ? 0 : portNumber(hostPortText, 'hostPort', true, bad);
   return { hostIp: hostIp || '127.0.0.1', hostPort, containerPort, protocol: 'tcp' };
 }
 
-function portNumber(text: string, zeroAllowed: boolean, bad: (why: string) => RuntimeError): number {
-  if (!/^\d{1,5}$/.test(text)) throw bad(`invalid port ${quoteInput(text, 12)}`);
+/** A port of -p; what is not a 16-bit number is refused in docker's words (nat.ParsePortSpec). */
+function portNumber(text: string, role: 'containerPort' | 'hostPort', zeroAllowed: boolean, bad: (why: string) => RuntimeError): number {
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) throw badRequest('invalid_publish', `Invalid ${role}: ${quoteReference(text.slice(0, 12))}`);
   const port = Number(text);
-  if (port > 65535 || (port === 0 && !zeroAllowed)) throw bad(`invalid port ${port}: ports are 1 to 65535`);
+  if (port === 0 && !zeroAllowed) throw bad(`invalid port ${port}: ports are 1 to 65535`);
   return port;
 }
 

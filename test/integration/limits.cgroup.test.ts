@@ -303,8 +303,8 @@ test.serial('bad input: docker\'s message with 400 and nothing changed, viewer 4
   t.is(cliInvalid.stdout, '');
   t.is(cliInvalid.stderr, 'Error response from daemon: Minimum memory limit allowed is 6MB\nError response from daemon: No such container: no-such-container-here\n');
   const cliMalformed = await runCli(['update', '--memory', 'lots', '--state-dir', agent.stateDir, quiet]);
-  t.is(cliMalformed.code, 1);
-  t.is(cliMalformed.stderr, `capstan: invalid argument "lots" for "--memory" flag: invalid size: 'lots'\nSee 'capstan update --help'.\n`);
+  t.is(cliMalformed.code, 125);
+  t.is(cliMalformed.stderr, `invalid argument "lots" for "-m, --memory" flag: invalid size: 'lots'\nSee 'capstan update --help'.\n`);
 
   // One good and one unknown container: the good one is updated and printed, the run still fails.
   const mixed = await runCli(['update', '--pids-limit', '64', '--state-dir', agent.stateDir, quiet, 'no-such-container-here']);

@@ -42,7 +42,7 @@ test('booleans accept =true / =false', (t) => {
   t.false(flagBool(parseArgs(['-a=f'], SPECS), 'all'));
   t.throws(() => parseArgs(['--all=maybe'], SPECS), {
     instanceOf: UsageError,
-    message: 'invalid argument "maybe" for "--all" flag: strconv.ParseBool: parsing "maybe": invalid syntax',
+    message: 'invalid argument "maybe" for "-a, --all" flag: strconv.ParseBool: parsing "maybe": invalid syntax',
   });
 });
 
@@ -89,4 +89,16 @@ test('help lists visible flags in aligned columns', (t) => {
     ].join('\n'),
   );
   t.is(formatFlagHelp([{ name: 'x', kind: 'bool', description: 'first\nsecond' }]), '      --x   first\n            second');
+});
+
+test('a value the flag\'s type refuses: pflag\'s words, with both names of the flag', (t) => {
+  const specs: FlagSpec[] = [
+    { name: 'memory', short: 'm', kind: 'string', description: 'Memory', validate: (v) => { if (!/^\d+$/.test(v)) throw new Error(`invalid size: '${v}'`); } },
+    { name: 'cpus', kind: 'string', description: 'CPUs', validate: () => { throw new Error('failed to parse'); } },
+  ];
+  t.is(flagString(parseArgs(['-m', '64'], specs), 'memory'), '64');
+  t.throws(() => parseArgs(['-m', 'x'], specs), { instanceOf: UsageError, message: `invalid argument "x" for "-m, --memory" flag: invalid size: 'x'` });
+  t.throws(() => parseArgs(['--memory=y'], specs), { instanceOf: UsageError, message: `invalid argument "y" for "-m, --memory" flag: invalid size: 'y'` });
+  t.throws(() => parseArgs(['--cpus', '1'], specs), { instanceOf: UsageError, message: 'invalid argument "1" for "--cpus" flag: failed to parse' });
+  t.is(t.throws(() => parseArgs(['-mx'], specs), { instanceOf: UsageError })?.kind, 'flag');
 });

@@ -119,19 +119,49 @@ test('a command\'s --help shows its usage and options, not the hidden connection
   t.is((await cli(['help', 'ps'])).stdout, (await cli(['ps', '-h'])).stdout);
 });
 
-test('an unknown flag prints the error and the usage, exit 2', async (t) => {
+test('an unknown flag: pflag\'s words, "See \'capstan X --help\'." and exit 125; an unknown command exits 1 (docker 20.10)', async (t) => {
   const run = await cli(['stats', '--x']);
-  t.is(run.code, 2);
-  t.regex(run.stderr, /^unknown flag: --x\n\nUsage: {2}capstan stats/);
-  t.is((await cli(['--bogus', 'stats'])).code, 2);
+  t.is(run.code, 125);
+  t.is(run.stderr, "unknown flag: --x\nSee 'capstan stats --help'.\n");
+  const global = await cli(['--bogus', 'stats']);
+  t.is(global.code, 125);
+  t.is(global.stderr, "unknown flag: --bogus\nSee 'capstan --help'.\n");
   const unknown = await cli(['nope']);
-  t.is(unknown.code, 2);
-  t.is(unknown.stderr, "capstan: 'nope' is not a capstan command.\nSee 'capstan --help'.\n");
+  t.is(unknown.code, 1);
+  t.is(unknown.stderr, "capstan: 'nope' is not a capstan command.\nSee 'capstan --help'\n");
+});
+
+test('a bad flag value is refused while parsing, in pflag\'s words with both names of the flag, exit 125', async (t) => {
+  const memory = await cli(['run', '-m', 'x', 'busybox', 'true']);
+  t.is(memory.code, 125);
+  t.is(memory.stderr, `invalid argument "x" for "-m, --memory" flag: invalid size: 'x'\nSee 'capstan run --help'.\n`);
+  const cpus = await cli(['create', '--cpus=lots', 'busybox']);
+  t.is(cpus.code, 125);
+  t.is(cpus.stderr, `invalid argument "lots" for "--cpus" flag: failed to parse lots as a rational number\nSee 'capstan create --help'.\n`);
+});
+
+test('the wrong number of arguments: docker\'s sentence, the usage line, exit 1', async (t) => {
+  const run = await cli(['run']);
+  t.is(run.code, 1);
+  t.is(run.stderr, `"capstan run" requires at least 1 argument.\nSee 'capstan run --help'.\n`);
+  const exec = await cli(['exec', 'web']);
+  t.is(exec.code, 1);
+  t.regex(exec.stderr, /^"capstan exec" requires at least 2 arguments\.\nSee 'capstan exec --help'\.\n/);
+});
+
+test('run and create check -p and --rm with --restart before any request, in docker run\'s words (exit 125)', async (t) => {
+  const port = await cli(['run', '--rm', '-p', 'x', 'busybox', 'true']);
+  t.is(port.code, 125);
+  t.is(port.stderr, 'capstan: Invalid containerPort: x.\n');
+  const conflicting = await cli(['create', '--rm', '--restart', 'always', 'busybox']);
+  t.is(conflicting.code, 125);
+  t.is(conflicting.stderr, 'capstan: Conflicting options: --restart and --rm.\n');
+  t.is((await cli(['run', '--rm', '--restart=no', '--host', 'http://127.0.0.1:1', '--token', 't', 'busybox', 'true'])).stderr.includes('Conflicting'), false);
 });
 
 test('--host and --token do not apply to the agent command', async (t) => {
   const run = await cli(['--host', 'http://127.0.0.1:1', 'agent']);
-  t.is(run.code, 2);
+  t.is(run.code, 125);
   t.regex(run.stderr, /do not apply to 'capstan agent'/);
 });
 

@@ -123,15 +123,18 @@ test('errors of every container are printed together at the end, exit status 1',
 
 test('a malformed value or no flag fails before anything is sent; no container is a usage error', async (t) => {
   const malformed = await cli(['update', '--memory', '12q', 'web', 'db']);
-  t.is(malformed.code, 1);
+  t.is(malformed.code, 125);
   t.deepEqual(malformed.sent, []);
-  t.is(malformed.stderr, `capstan: invalid argument "12q" for "--memory" flag: invalid suffix: 'q'\nSee 'capstan update --help'.\n`);
+  t.is(malformed.stderr, `invalid argument "12q" for "-m, --memory" flag: invalid suffix: 'q'\nSee 'capstan update --help'.\n`);
+  const weight = await cli(['update', '--blkio-weight', '70000', 'web']);
+  t.is(weight.code, 125);
+  t.is(weight.stderr, `invalid argument "70000" for "--blkio-weight" flag: strconv.ParseUint: parsing "70000": value out of range\nSee 'capstan update --help'.\n`);
   const none = await cli(['update', 'web']);
   t.is(none.code, 1);
-  t.is(none.stderr, "capstan: you must provide one or more flags when using this command\nSee 'capstan update --help'.\n");
+  t.is(none.stderr, 'you must provide one or more flags when using this command\n');
   const noName = await cli(['update', '--cpus', '1']);
-  t.is(noName.code, 2);
-  t.regex(noName.stderr, /^"capstan update" requires at least 1 argument\.\n\nUsage: {2}capstan update \[OPTIONS\] CONTAINER \[CONTAINER\.\.\.\]/);
+  t.is(noName.code, 1);
+  t.regex(noName.stderr, /^"capstan update" requires at least 1 argument\.\nSee 'capstan update --help'\.\n\nUsage: {2}capstan update \[OPTIONS\] CONTAINER \[CONTAINER\.\.\.\]/);
   const help = await cli(['update', '--help']);
   t.regex(help.stdout, /--memory-swap bytes +Swap limit equal to memory plus swap: '-1' to enable unlimited swap/);
   t.regex(help.stdout, /-c, --cpu-shares int +CPU shares \(relative weight\)/);

@@ -53,7 +53,8 @@ test('published ports: docker -p forms, loopback by default, tcp only, no duplic
   t.deepEqual(parsePortBinding('[::1]:8080:80'), { hostIp: '::1', hostPort: 8080, containerPort: 80, protocol: 'tcp' });
   t.regex(message(() => parsePortBinding('53:53/udp')), /only tcp ports can be published/);
   t.regex(message(() => parsePortBinding('8000-8010:80')), /port ranges are not supported/);
-  t.regex(message(() => parsePortBinding('70000:80')), /ports are 1 to 65535/);
+  t.is(message(() => parsePortBinding('70000:80')), '400 Invalid hostPort: 70000');
+  t.is(message(() => parsePortBinding('x')), '400 Invalid containerPort: x');
   t.regex(message(() => parsePortBinding('8080:0')), /ports are 1 to 65535/);
   t.regex(message(() => parsePortBinding('host:8080:80')), /not an IPv4 address/);
   t.regex(message(() => parsePublish(['8080:80', '8080:81'])), /published twice/);

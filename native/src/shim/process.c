@@ -185,6 +185,20 @@ static const char *env_lookup(const strv_t *env, const char *name) {
   return NULL;
 }
 
+/* The message in the words of docker's runtime (Go's os/exec and syscall errors), which scripts
+ * match on: a missing path is `exec: "/x": stat /x: no such file or directory`, any other errno
+ * is strerror with a lower-case first letter (`permission denied`, `exec format error`). */
+static void go_exec_message(failure_t *f, const char *command, const char *path, int err) {
+  char reason[256];
+  snprintf(reason, sizeof(reason), "%s", strerror(err));
+  if (reason[0] >= 'A' && reason[0] <= 'Z') reason[0] = (char)(reason[0] - 'A' + 'a');
+  if (err == ENOENT) {
+    snprintf(f->message, sizeof(f->message), "exec: \"%s\": stat %s: %s", command, path, reason);
+  } else {
+    snprintf(f->message, sizeof(f->message), "exec: \"%s\": %s", command, reason);
+  }
+}
+
 int finish_and_exec(const process_spec_t *spec, failure_t *f) {
   if (apply_user_and_capabilities(spec->user, spec->capabilities, f) < 0) return -1;
   if (chdir(spec->cwd) < 0) return fail(f, "cwd", "chdir", errno, spec->cwd, "chdir to the working directory %s", spec->cwd);
@@ -204,6 +218,7 @@ int finish_and_exec(const process_spec_t *spec, failure_t *f) {
     execve(command, argv, envp);
     int err = errno;
     fail(f, "exec", "execve", err, command, "exec: \"%s\"", command);
+    go_exec_message(f, command, command, err);
     f->exit_code = err == ENOENT ? 127 : 126;
     return -1;
   }
@@ -236,9 +251,11 @@ int finish_and_exec(const process_spec_t *spec, failure_t *f) {
   }
   if (other_err) {
     fail(f, "exec", "execve", other_err, other_path, "exec: \"%s\"", other_path);
+    go_exec_message(f, other_path, other_path, other_err);
     f->exit_code = 126;
   } else if (saw_eacces) {
     fail(f, "exec", "execve", EACCES, other_path, "exec: \"%s\"", other_path);
+    go_exec_message(f, other_path, other_path, EACCES);
     f->exit_code = 126;
   } else {
     fail(f, "exec", "execve", ENOENT, command, "exec: \"%s\": executable file not found in $PATH", command);

@@ -165,7 +165,7 @@ export function eventsQuery(options: { since?: string; until?: string; filters: 
     }
   }
   for (const filter of options.filters) {
-    if (filter.indexOf('=') <= 0) throw new CliError(`invalid argument "${filter}" for "-f, --filter" flag: bad format of filter (expected name=value)`, 2);
+    if (filter.indexOf('=') <= 0) throw new CliError(`invalid argument "${filter}" for "-f, --filter" flag: bad format of filter (expected name=value)`, 125);
     params.append('filter', filter);
   }
   const text = params.toString();
@@ -173,7 +173,7 @@ export function eventsQuery(options: { since?: string; until?: string; filters: 
 }
 
 async function runEvents(ctx: CommandContext, args: ParsedArgs): Promise<number> {
-  if (args.positionals.length > 0) throw new CliError(`"capstan events" accepts no arguments.\nSee 'capstan events --help'.`, 2);
+  if (args.positionals.length > 0) throw new CliError(`"capstan events" accepts no arguments.\nSee 'capstan events --help'.`, 1);
   const since = flagString(args, 'since');
   const until = flagString(args, 'until');
   const print = eventPrinter(flagString(args, 'format'));

@@ -3,10 +3,18 @@
  * in a running container (its namespaces and cgroups) and exits with the command's code.
  */
 import { flagBool, flagList, flagString, type ParsedArgs } from '../args';
-import { CliError } from '../errors';
+import { CliError, clientLookupFailure } from '../errors';
 import { HIDDEN_CONNECTION_FLAGS, connectionFlags } from './common';
-import { containerPath, runSession, terminalSize } from './run';
+import { containerPath, runSession, terminalSize, type SessionErrorReport } from './run';
 import type { Command, CommandContext } from './types';
+
+/**
+ * docker exec (Engine 20.10, measured): a command that cannot be started (missing or not
+ * executable: the agent says 126 or 127) exits 126 with the runtime's reason alone; a refusal
+ * (paused, not running) is the daemon's answer, exit 1.
+ */
+const reportExecError: SessionErrorReport = (message, exitCode) =>
+  exitCode === 126 || exitCode === 127 ? { text: message, exitCode: 126 } : { text: `Error response from daemon: ${message}`, exitCode: 1 };
 
 async function runExec(ctx: CommandContext, args: ParsedArgs): Promise<number> {
   const [reference, ...cmd] = args.positionals;
@@ -26,10 +34,15 @@ async function runExec(ctx: CommandContext, args: ParsedArgs): Promise<number> {
   const size = terminalSize();
   if (tty && size) config['consoleSize'] = size;
   const client = ctx.connect(connectionFlags(ctx.connection, args));
-  return runSession(ctx, client, `${containerPath(reference)}/exec?config=${encodeURIComponent(JSON.stringify(config))}`, {
-    tty,
-    stdin: config['openStdin'] === true,
-  });
+  try {
+    return await runSession(ctx, client, `${containerPath(reference)}/exec?config=${encodeURIComponent(JSON.stringify(config))}`, {
+      tty,
+      stdin: config['openStdin'] === true,
+      reportError: reportExecError,
+    });
+  } catch (error) {
+    throw clientLookupFailure(error, reference);
+  }
 }
 
 export const execCommand: Command = {

@@ -257,24 +257,24 @@ async function runImage(ctx: CommandContext, args: ParsedArgs): Promise<number> 
   switch (subcommand) {
     case 'import':
     case 'load': {
-      if (rest.length !== 1) throw new CliError(`"capstan image import" requires exactly 1 argument.\nSee 'capstan image --help'.\n\nUsage:  capstan image import [--name NAME[:TAG]] FILE|DIRECTORY`, 2);
+      if (rest.length !== 1) throw new CliError(`"capstan image import" requires exactly 1 argument.\nSee 'capstan image --help'.\n\nUsage:  capstan image import [--name NAME[:TAG]] FILE|DIRECTORY`, 1);
       return importImage(ctx, client(), rest[0]!, flagString(args, 'name'));
     }
     case 'ls':
     case 'list': {
-      if (rest.length > 0) throw new CliError(`"capstan image ls" accepts no arguments.\nSee 'capstan image --help'.`, 2);
+      if (rest.length > 0) throw new CliError(`"capstan image ls" accepts no arguments.\nSee 'capstan image --help'.`, 1);
       return listImages(ctx, client(), args);
     }
     case 'rm':
     case 'remove': {
-      if (rest.length === 0) throw new CliError(`"capstan image rm" requires at least 1 argument.\nSee 'capstan image --help'.\n\nUsage:  capstan image rm [-f] IMAGE [IMAGE...]`, 2);
+      if (rest.length === 0) throw new CliError(`"capstan image rm" requires at least 1 argument.\nSee 'capstan image --help'.\n\nUsage:  capstan image rm [-f] IMAGE [IMAGE...]`, 1);
       return removeImages(ctx, client(), rest, flagBool(args, 'force'));
     }
     case undefined:
       ctx.stdout.write(`${USAGE}\n`);
       return 0;
     default:
-      throw new CliError(`capstan image: unknown command "${subcommand}"\n\n${USAGE}`, 2);
+      throw new CliError(`capstan image: unknown command "${subcommand}"\n\n${USAGE}`, 1);
   }
 }
 

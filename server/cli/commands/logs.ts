@@ -3,7 +3,7 @@
  * stdout and stderr as it wrote it; with -f, then everything new until the container stops.
  */
 import { flagBool, flagString, type ParsedArgs } from '../args';
-import { CliError } from '../errors';
+import { CliError, clientLookupFailure } from '../errors';
 import { HIDDEN_CONNECTION_FLAGS, connectionFlags } from './common';
 import { containerPath } from './run';
 import type { Command, CommandContext } from './types';
@@ -43,10 +43,14 @@ async function runLogs(ctx: CommandContext, args: ParsedArgs): Promise<number> {
   if (flagBool(args, 'follow')) query.set('follow', '1');
   const timestamps = flagBool(args, 'timestamps');
   const client = ctx.connect(connectionFlags(ctx.connection, args));
-  for await (const line of client.streamLines(`${containerPath(args.positionals[0]!)}/logs?${query}`, ctx.signal)) {
-    const { time, stream, log } = line as { time: string; stream: string; log: string };
-    const text = timestamps ? `${time} ${log}` : log;
-    (stream === 'stderr' ? ctx.stderr : ctx.stdout).write(text);
+  try {
+    for await (const line of client.streamLines(`${containerPath(args.positionals[0]!)}/logs?${query}`, ctx.signal)) {
+      const { time, stream, log } = line as { time: string; stream: string; log: string };
+      const text = timestamps ? `${time} ${log}` : log;
+      (stream === 'stderr' ? ctx.stderr : ctx.stdout).write(text);
+    }
+  } catch (error) {
+    throw clientLookupFailure(error, args.positionals[0]!);
   }
   return 0;
 }

@@ -3,7 +3,7 @@
  * "80/tcp -> 127.0.0.1:8080", or only "127.0.0.1:8080" for one port.
  */
 import type { ParsedArgs } from '../args';
-import { CliError } from '../errors';
+import { CliError, clientLookupFailure } from '../errors';
 import { HIDDEN_CONNECTION_FLAGS, connectionFlags } from './common';
 import { containerPath } from './run';
 import type { Command, CommandContext } from './types';
@@ -38,9 +38,14 @@ export function formatPorts(ports: PortMap, container: string, wanted?: string):
 
 async function runPort(ctx: CommandContext, args: ParsedArgs): Promise<number> {
   const [reference, wanted, ...extra] = args.positionals;
-  if (reference === undefined || extra.length > 0) throw new CliError(`"capstan port" requires 1 or 2 arguments.\nSee 'capstan port --help'.`, 1);
+  if (reference === undefined || extra.length > 0) throw new CliError(`"capstan port" requires at least 1 and at most 2 arguments.\nSee 'capstan port --help'.`, 1);
   const client = ctx.connect(connectionFlags(ctx.connection, args));
-  const inspect = (await client.call('GET', `${containerPath(reference)}/json`)) as { NetworkSettings?: { Ports?: PortMap } };
+  let inspect: { NetworkSettings?: { Ports?: PortMap } };
+  try {
+    inspect = (await client.call('GET', `${containerPath(reference)}/json`)) as typeof inspect;
+  } catch (error) {
+    throw clientLookupFailure(error, reference);
+  }
   ctx.stdout.write(formatPorts(inspect.NetworkSettings?.Ports ?? {}, reference, wanted));
   return 0;
 }

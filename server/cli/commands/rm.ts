@@ -1,5 +1,6 @@
 /** `capstan rm [-f] CONTAINER...`: removes stopped containers (running ones too with -f, after SIGKILL). */
 import { flagBool, type ParsedArgs } from '../args';
+import { CliError, clientLookupFailure } from '../errors';
 import { HIDDEN_CONNECTION_FLAGS, connectionFlags } from './common';
 import { containerPath, eachContainer } from './run';
 import type { Command, CommandContext } from './types';
@@ -8,7 +9,15 @@ async function runRm(ctx: CommandContext, args: ParsedArgs): Promise<number> {
   const force = flagBool(args, 'force');
   const client = ctx.connect(connectionFlags(ctx.connection, args));
   return eachContainer(ctx, args.positionals, 'rm', async (reference) => {
-    await client.call('DELETE', `${containerPath(reference)}${force ? '?force=1' : ''}`, { timeoutMs: 60_000 });
+    try {
+      await client.call('DELETE', `${containerPath(reference)}${force ? '?force=1' : ''}`, { timeoutMs: 60_000 });
+    } catch (error) {
+      const failure = clientLookupFailure(error, reference);
+      // docker rm -f: a container that is not there is said, yet is no failure (exit 0).
+      if (!force || !(failure instanceof CliError) || failure.apiCode !== 'no_such_container') throw failure;
+      ctx.stderr.write(`${failure.message}\n`);
+      return undefined;
+    }
     return reference;
   });
 }

@@ -9,11 +9,14 @@
  * attached session over the agent's HTTP Upgrade (frames: server/runtime/frames.ts).
  */
 import * as fs from 'node:fs';
+import { RuntimeError } from '../../runtime/errors';
+import { parsePublish } from '../../runtime/request';
 import { effectiveCapAddCapDrop } from '../../runtime/security/capabilities';
 import { flagBool, flagList, flagString, type FlagSpec, type ParsedArgs } from '../args';
 import { AgentRequestError, type AgentClient } from '../client';
 import { CliError } from '../errors';
 import { encodeControl, encodeFrame, FrameDecoder, parseControl, STREAM_CONTROL, STREAM_STDERR, STREAM_STDIN, STREAM_STDOUT } from '../../runtime/frames';
+import { checkCpus, checkInt64, checkSize, checkSwapSize } from '../flag-values';
 import { HIDDEN_CONNECTION_FLAGS, connectionFlags } from './common';
 import type { Command, CommandContext } from './types';
 
@@ -26,10 +29,10 @@ export const CONTAINER_FLAGS: readonly FlagSpec[] = [
   { name: 'hostname', kind: 'string', description: 'Container host name' },
   { name: 'entrypoint', kind: 'string', description: 'Overwrite the default ENTRYPOINT of the image' },
   { name: 'label', short: 'l', kind: 'list', description: 'Set meta data on a container' },
-  { name: 'cpus', kind: 'string', valueName: 'decimal', description: 'Number of CPUs' },
-  { name: 'memory', short: 'm', kind: 'string', valueName: 'bytes', description: 'Memory limit' },
-  { name: 'memory-swap', kind: 'string', valueName: 'bytes', description: "Swap limit equal to memory plus swap: '-1' to enable unlimited swap" },
-  { name: 'pids-limit', kind: 'string', valueName: 'int', description: 'Tune container pids limit (set -1 for unlimited)' },
+  { name: 'cpus', kind: 'string', valueName: 'decimal', validate: checkCpus, description: 'Number of CPUs' },
+  { name: 'memory', short: 'm', kind: 'string', valueName: 'bytes', validate: checkSize, description: 'Memory limit' },
+  { name: 'memory-swap', kind: 'string', valueName: 'bytes', validate: checkSwapSize, description: "Swap limit equal to memory plus swap: '-1' to enable unlimited swap" },
+  { name: 'pids-limit', kind: 'string', valueName: 'int', validate: checkInt64, description: 'Tune container pids limit (set -1 for unlimited)' },
   {
     name: 'publish',
     short: 'p',
@@ -57,6 +60,11 @@ export function terminalSize(): { rows: number; cols: number } | undefined {
   return process.stdout.isTTY && rows > 0 && columns > 0 ? { rows, cols: columns } : undefined;
 }
 
+/** A bad option value or combination found before any request: docker's words for run and create alike (exit 125). */
+function optionError(message: string): CliError {
+  return new CliError(runErrorText(message), 125);
+}
+
 /**
  * The body of POST /api/v1/containers from run/create arguments. With flags ending at the first
  * argument, the positionals are IMAGE COMMAND...; when they came after a bare `--` (no image
@@ -68,7 +76,7 @@ export function createBody(args: ParsedArgs, rawArgv: readonly string[], env: Re
   let image = '';
   if (!hostMode) {
     image = positionals.shift() ?? '';
-    if (image === '') throw new CliError(`"capstan ${commandName}" requires at least 1 argument.\nSee 'capstan ${commandName} --help'.`, 125);
+    if (image === '') throw new CliError(`"capstan ${commandName}" requires at least 1 argument.\nSee 'capstan ${commandName} --help'.`, 1);
     if (positionals[0] === '--') positionals.shift();
   }
   const body: Record<string, unknown> = { image };
@@ -110,8 +118,21 @@ export function createBody(args: ParsedArgs, rawArgv: readonly string[], env: Re
   if (capAdd.length > 0) body['capAdd'] = capAdd;
   if (capDrop.length > 0) body['capDrop'] = capDrop;
   const publish = flagList(args, 'publish');
-  if (publish.length > 0) body['publish'] = publish;
-  if (flagBool(args, 'rm')) body['autoRemove'] = true;
+  if (publish.length > 0) {
+    // docker's CLI parses -p itself ("Invalid containerPort: x"), before any request.
+    try {
+      parsePublish(publish);
+    } catch (error) {
+      if (error instanceof RuntimeError) throw optionError(error.message);
+      throw error;
+    }
+    body['publish'] = publish;
+  }
+  if (flagBool(args, 'rm')) {
+    const restart = flagString(args, 'restart');
+    if (restart !== undefined && restart !== '' && restart !== 'no') throw optionError('Conflicting options: --restart and --rm');
+    body['autoRemove'] = true;
+  }
   if (flagBool(args, 'interactive')) body['openStdin'] = true;
   if (flagBool(args, 'tty')) {
     body['tty'] = true;
@@ -148,12 +169,26 @@ export function securityOptionsToSend(options: readonly string[], readFile: (fil
   });
 }
 
+/**
+ * docker run's words for a failure (its reportError): the CLI's name, the message, one final
+ * full stop: "docker: Error response from daemon: Minimum memory limit allowed is 6MB.".
+ */
+export function runErrorText(message: string): string {
+  return `capstan: ${message.replace(/^capstan: /, '').replace(/\.$/, '')}.`;
+}
+
 /** docker run's exit status for an agent refusal: the command's 126/127, else 125. */
 export function runFailure(error: unknown): never {
-  if (error instanceof AgentRequestError) throw new CliError(error.message, error.commandExitCode ?? 125, { cause: error });
-  if (error instanceof CliError) throw new CliError(error.message, 125, { cause: error });
+  if (error instanceof AgentRequestError) throw new CliError(runErrorText(error.message), error.commandExitCode ?? 125, { cause: error });
+  if (error instanceof CliError) throw new CliError(runErrorText(error.message), 125, { cause: error });
   throw error;
 }
+
+/** An error the agent reported inside an attached session, as text for stderr and an exit status. */
+export type SessionErrorReport = (message: string, exitCode: number | undefined) => { text: string; exitCode: number };
+
+/** run and start -a: docker run's words, 125 unless the command could not be run (126/127). */
+const reportRunError: SessionErrorReport = (message, exitCode) => ({ text: runErrorText(`Error response from daemon: ${message}`), exitCode: exitCode ?? 125 });
 
 export interface SessionOptions {
   tty: boolean;
@@ -165,6 +200,8 @@ export interface SessionOptions {
   body?: unknown;
   /** run: the agent created the container. */
   onCreated?: (id: string, warnings: string[]) => void;
+  /** How an error the agent reports is told (default: docker run's). */
+  reportError?: SessionErrorReport;
 }
 
 /**
@@ -199,8 +236,9 @@ export async function runSession(ctx: CommandContext, client: AgentClient, pathA
         if (message?.type === 'exit') exitCode ??= message.exitCode;
         else if (message?.type === 'created') options.onCreated?.(message.id, message.warnings);
         else if (message?.type === 'error') {
-          ctx.stderr.write(`Error response from daemon: ${message.message}\n`);
-          exitCode = message.exitCode ?? 125;
+          const report = (options.reportError ?? reportRunError)(message.message, message.exitCode);
+          ctx.stderr.write(`${report.text}\n`);
+          exitCode = report.exitCode;
         }
       }
     });
@@ -261,13 +299,17 @@ function printWarnings(ctx: CommandContext, answer: unknown): void {
   if (Array.isArray(warnings)) for (const warning of warnings) ctx.stderr.write(`WARNING: ${String(warning)}\n`);
 }
 
-/** POST /api/v1/containers; resolves with the new id. */
+/**
+ * POST /api/v1/containers; resolves with the new id. A refusal is run's (docker run's words, 125)
+ * when the container was to start, else create's: the daemon's answer as it is, exit 1.
+ */
 export async function createContainer(ctx: CommandContext, client: AgentClient, body: Record<string, unknown>, start: boolean): Promise<string> {
   let answer: unknown;
   try {
     answer = await client.call('POST', `/api/v1/containers${start ? '?start=1' : ''}`, { body, timeoutMs: 120_000 });
   } catch (error) {
-    runFailure(error);
+    if (start) runFailure(error);
+    throw error;
   }
   printWarnings(ctx, answer);
   const id = (answer as { Id?: unknown } | undefined)?.Id;

@@ -21,6 +21,7 @@ import type { Command, CommandContext } from './types';
 
 const FLAGS: readonly FlagSpec[] = [
   { name: 'all', short: 'a', kind: 'bool', description: 'Show all cgroups (default shows just containers)' },
+  { name: 'interactive', short: 'i', kind: 'bool', description: 'Full-screen live view: sort, filter, drill down, change limits (not in docker)' },
   { name: 'format', kind: 'string', description: formatFlagDescription(STATS_COLUMNS.map((c) => c.field)) },
   { name: 'no-stream', kind: 'bool', description: 'Disable streaming stats and only pull the first result' },
   { name: 'no-trunc', kind: 'bool', description: 'Do not truncate output' },
@@ -69,6 +70,16 @@ function render(format: ListingFormat<StatsRow>, rows: readonly StatsRow[], opti
 }
 
 async function runStats(ctx: CommandContext, args: ParsedArgs): Promise<number> {
+  if (flagBool(args, 'interactive')) {
+    if (args.positionals.length > 0 || flagString(args, 'format') !== undefined || flagBool(args, 'no-stream')) {
+      throw new CliError('capstan: stats --interactive shows every container: it takes no CONTAINER, --format or --no-stream');
+    }
+    // The terminal UI (terminal-kit, socket.io-client) loads only here: plain stats stays quick to start.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { runInteractive } = require('../interactive') as typeof import('../interactive');
+    const client = ctx.connect(connectionFlags(ctx.connection, args));
+    return runInteractive({ client, all: flagBool(args, 'all'), env: ctx.env, signal: ctx.signal, now: ctx.now });
+  }
   const all = flagBool(args, 'all');
   const noStream = flagBool(args, 'no-stream');
   const trunc = !flagBool(args, 'no-trunc');

@@ -11,25 +11,26 @@
 import { flagBool, flagList, flagString, UsageError, type FlagSpec, type ParsedArgs } from '../args';
 import { CliError } from '../errors';
 import { LimitError, parseLimitRequest } from '../../limits';
+import { checkCpus, checkInt64, checkSize, checkSwapSize, checkUint16 } from '../flag-values';
 import { HIDDEN_CONNECTION_FLAGS, connectionFlags } from './common';
 import type { Command, CommandContext } from './types';
 
 /** Flag → PATCH body field, in docker update's help order. */
 const VALUE_FLAGS: ReadonlyArray<FlagSpec & { field: string }> = [
-  { name: 'blkio-weight', kind: 'string', valueName: 'uint16', field: 'blkioWeight', description: 'Block IO (relative weight), between 10 and 1000' },
-  { name: 'cpu-period', kind: 'string', valueName: 'int', field: 'cpuPeriod', description: 'Limit CPU CFS (Completely Fair Scheduler) period' },
-  { name: 'cpu-quota', kind: 'string', valueName: 'int', field: 'cpuQuota', description: 'Limit CPU CFS (Completely Fair Scheduler) quota' },
-  { name: 'cpu-shares', short: 'c', kind: 'string', valueName: 'int', field: 'cpuShares', description: 'CPU shares (relative weight)' },
-  { name: 'cpus', kind: 'string', valueName: 'decimal', field: 'cpus', description: 'Number of CPUs' },
+  { name: 'blkio-weight', kind: 'string', valueName: 'uint16', validate: checkUint16, field: 'blkioWeight', description: 'Block IO (relative weight), between 10 and 1000' },
+  { name: 'cpu-period', kind: 'string', valueName: 'int', validate: checkInt64, field: 'cpuPeriod', description: 'Limit CPU CFS (Completely Fair Scheduler) period' },
+  { name: 'cpu-quota', kind: 'string', valueName: 'int', validate: checkInt64, field: 'cpuQuota', description: 'Limit CPU CFS (Completely Fair Scheduler) quota' },
+  { name: 'cpu-shares', short: 'c', kind: 'string', valueName: 'int', validate: checkInt64, field: 'cpuShares', description: 'CPU shares (relative weight)' },
+  { name: 'cpus', kind: 'string', valueName: 'decimal', validate: checkCpus, field: 'cpus', description: 'Number of CPUs' },
   { name: 'cpuset-cpus', kind: 'string', field: 'cpusetCpus', description: 'CPUs in which to allow execution (0-3, 0,1)' },
   { name: 'device-read-bps', kind: 'list', field: 'deviceReadBps', description: 'Limit read rate (bytes per second) from a device (e.g. /dev/vda:10mb)' },
   { name: 'device-read-iops', kind: 'list', field: 'deviceReadIops', description: 'Limit read rate (IO per second) from a device (e.g. /dev/vda:1000)' },
   { name: 'device-write-bps', kind: 'list', field: 'deviceWriteBps', description: 'Limit write rate (bytes per second) to a device' },
   { name: 'device-write-iops', kind: 'list', field: 'deviceWriteIops', description: 'Limit write rate (IO per second) to a device' },
-  { name: 'memory', short: 'm', kind: 'string', valueName: 'bytes', field: 'memory', description: 'Memory limit' },
-  { name: 'memory-reservation', kind: 'string', valueName: 'bytes', field: 'memoryReservation', description: 'Memory soft limit' },
-  { name: 'memory-swap', kind: 'string', valueName: 'bytes', field: 'memorySwap', description: "Swap limit equal to memory plus swap: '-1' to enable unlimited swap" },
-  { name: 'pids-limit', kind: 'string', valueName: 'int', field: 'pidsLimit', description: 'Tune container pids limit (set -1 for unlimited)' },
+  { name: 'memory', short: 'm', kind: 'string', valueName: 'bytes', validate: checkSize, field: 'memory', description: 'Memory limit' },
+  { name: 'memory-reservation', kind: 'string', valueName: 'bytes', validate: checkSize, field: 'memoryReservation', description: 'Memory soft limit' },
+  { name: 'memory-swap', kind: 'string', valueName: 'bytes', validate: checkSwapSize, field: 'memorySwap', description: "Swap limit equal to memory plus swap: '-1' to enable unlimited swap" },
+  { name: 'pids-limit', kind: 'string', valueName: 'int', validate: checkInt64, field: 'pidsLimit', description: 'Tune container pids limit (set -1 for unlimited)' },
   { name: 'restart', kind: 'string', field: 'restart', description: 'Restart policy to apply when a container exits' },
 ];
 
@@ -65,11 +66,13 @@ interface UpdateAnswer {
 }
 
 async function runUpdate(ctx: CommandContext, args: ParsedArgs): Promise<number> {
-  if (args.positionals.length === 0) throw new UsageError('"capstan update" requires at least 1 argument.');
+  if (args.positionals.length === 0) throw new UsageError('"capstan update" requires at least 1 argument.', 'arguments');
   const body = updateBody(args);
   try {
     parseLimitRequest(body);
   } catch (error) {
+    // docker's own words: "you must provide one or more flags when using this command" (exit 1).
+    if (error instanceof LimitError && error.code === 'no_limits') throw new CliError(error.message);
     if (error instanceof LimitError) throw new CliError(`capstan: ${error.message}\nSee 'capstan update --help'.`);
     throw error;
   }

@@ -1,0 +1,288 @@
+/**
+ * capstan where scripts expect docker: the same list of commands, typed as docker users type them,
+ * goes through Debian's docker CLI (/usr/bin/docker, Engine 20.10, against a dockerd this test
+ * starts: test/helpers/engines.ts) and through `capstan` (against an agent this test starts), in
+ * the same order, on the same busybox image imported into both. Each row's stdout, the first line
+ * of its stderr and its exit code must be the same after normalise() below.
+ *
+ * What normalise() hides, and why it cannot match:
+ * - container and image IDs (64 and 12 hex digits): each engine makes its own;
+ * - times (RFC 3339) and durations ("Up 3 seconds"): each command runs at its own moment;
+ * - the word "docker" in docker's own text (its usage lines say `See 'docker run --help'.`);
+ * - the chain of runtime layers an OCI error passes through in docker (containerd's shim and runc:
+ *   "failed to create shim task: OCI runtime create failed: runc create failed: unable to start
+ *   container process: ") and the source location runc puts in it: capstan starts the process
+ *   itself, so its message starts at the reason ("exec: \"x\": executable file not found in $PATH").
+ *
+ * Commands that are not in the table, with the reason, are listed in the README ("Differences
+ * from docker that remain"). `ps` rows are added with the ps rewrite.
+ */
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import test, { type ExecutionContext } from 'ava';
+import { startAgentProcess, type AgentProcess } from '../helpers/agent';
+import { writeBusyboxImages } from '../helpers/busybox-image';
+import { DOCKER_CLI, dockerAvailable, runCleanups, startDockerd, type TestEngine } from '../helpers/engines';
+import { CLI, REPO_ROOT, requireCapability } from '../helpers/repo';
+
+const IMAGE = 'compat-busybox';
+const SHIM = path.join(REPO_ROOT, 'native', 'build', 'Release', 'capstan-shim');
+const capable = requireCapability(dockerAvailable() && fs.existsSync(SHIM), 'root, Debian docker.io, busybox-static and the built capstan-shim');
+const serial = capable ? test.serial : test.skip;
+
+/** One command line; `$IMAGE` is the test image, `$SINCE`/`$UNTIL` Unix seconds around the run. */
+type Row = readonly string[];
+
+/**
+ * The table, run top to bottom in both. Rows build on earlier ones (a container made by one row
+ * is started, paused, updated and removed by the next), so the order is part of each row's meaning.
+ */
+const ROWS: readonly Row[] = [
+  // Mistakes on the command line: the CLI's own errors.
+  ['--foo'],
+  ['no-such-command'],
+  ['run'],
+  ['run', '--foo', '$IMAGE', 'true'],
+  ['run', '--rm', '-m', 'x', '$IMAGE', 'true'],
+  ['run', '--rm', '--memory-swap=x', '$IMAGE', 'true'],
+  ['run', '--rm', '--cpus', 'x', '$IMAGE', 'true'],
+  ['run', '--rm', '--pids-limit', 'x', '$IMAGE', 'true'],
+  ['run', '--rm', '-p', 'x', '$IMAGE', 'true'],
+  ['run', '--rm', '--restart', 'always', '$IMAGE', 'true'],
+  ['run', '--rm', '--name', 'bad name!', '$IMAGE', 'true'],
+  ['run', '--rm', '-m', '1k', '$IMAGE', 'true'],
+  ['create'],
+  ['create', '--name', 'bad name!', '$IMAGE', 'true'],
+  ['create', '-m', '1k', '$IMAGE', 'true'],
+  ['create', '-p', 'x', '$IMAGE', 'true'],
+  ['create', '--cpus', 'x', '$IMAGE', 'true'],
+  ['start'],
+  ['stop'],
+  ['kill'],
+  ['restart'],
+  ['pause'],
+  ['unpause'],
+  ['rm'],
+  ['wait'],
+  ['logs'],
+  ['inspect'],
+  ['top'],
+  ['port'],
+  ['exec'],
+  ['exec', 'web'],
+  ['update'],
+  ['stop', '-t', 'x', 'web'],
+  ['logs', '--foo', 'web'],
+  // run in the foreground: the container's own exit code, or docker's 126 / 127.
+  ['run', '--rm', '$IMAGE', 'echo', 'hello'],
+  ['run', '--rm', '$IMAGE', 'sh', '-c', 'exit 3'],
+  ['run', '--rm', '$IMAGE', 'false'],
+  ['run', '--rm', '$IMAGE', 'no-such-command'],
+  ['run', '--rm', '$IMAGE', '/etc/passwd'],
+  ['run', '--rm', '$IMAGE', '/no/such/file'],
+  ['run', '--rm', '-e', 'FOO=bar', '$IMAGE', 'sh', '-c', 'echo $FOO'],
+  ['run', '--rm', '-w', '/tmp', '$IMAGE', 'pwd'],
+  ['run', '--rm', '-u', 'nobody', '$IMAGE', 'id', '-u'],
+  ['run', '--rm', '--hostname', 'box', '$IMAGE', 'hostname'],
+  ['run', '--rm', '--entrypoint', 'echo', '$IMAGE', 'hi'],
+  ['run', '--rm', '-m', '64m', '--cpus', '0.5', '--pids-limit', '50', '$IMAGE', 'true'],
+  ['run', '--rm', '$IMAGE', 'sh', '-c', 'echo to-stderr >&2; exit 4'],
+  // A running container, and what is asked of it.
+  ['run', '-d', '--name', 'web', '$IMAGE', 'sleep', '1000'],
+  ['run', '-d', '--name', 'web', '$IMAGE', 'sleep', '1000'],
+  ['inspect', '-f', '{{.Name}}', 'web'],
+  ['inspect', '--format', '{{.State.Status}} {{.State.Running}}', 'web'],
+  ['inspect', '-f', '{{.Config.Image}}', 'web'],
+  ['inspect', '-f', '{{json .Config.Cmd}}', 'web'],
+  ['inspect', '-f', '{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}', 'web'],
+  ['inspect', '-f', '{{.Name}}', 'web', 'no-such-container'],
+  ['inspect', 'no-such-container'],
+  ['inspect', '-f', '{{.NoSuch}}', 'web'],
+  ['inspect', '-f', '{{.Config.Labels.nope}}', 'web'],
+  ['inspect', '-f', '{{.Name', 'web'],
+  ['kill', '-s', 'NOPE', 'web'],
+  ['exec', 'web', 'echo', 'hi'],
+  ['exec', 'web', 'sh', '-c', 'exit 5'],
+  ['exec', '-e', 'FOO=bar', 'web', 'sh', '-c', 'echo $FOO'],
+  ['exec', '-w', '/tmp', 'web', 'pwd'],
+  ['exec', '-u', 'nobody', 'web', 'id', '-u'],
+  ['exec', 'no-such-container', 'true'],
+  ['exec', '--foo', 'web', 'true'],
+  ['top', 'web', '-o', 'comm'],
+  ['port', 'web'],
+  ['port', 'web', '80'],
+  ['update', '-m', '64m', '--memory-swap', '128m', 'web'],
+  ['inspect', '-f', '{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}', 'web'],
+  ['update', '--cpus', '0.5', '--pids-limit', '100', 'web'],
+  ['inspect', '-f', '{{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}}', 'web'],
+  ['update', '-m', 'x', 'web'],
+  ['update', '-m', '1k', 'web'],
+  ['update', 'web'],
+  ['update', '-m', '64m', 'no-such-container'],
+  ['stats', '--no-stream', '--format', '{{.Name}}', 'web'],
+  ['stats', '--no-stream', '--format', '{{.Container}}', 'web'],
+  ['stats', '--no-stream', 'no-such-container'],
+  ['rm', 'web'],
+  ['stop', '-t', '1', 'web', 'no-such-container'],
+  ['rm', 'web', 'no-such-container'],
+  // A container's life: create, start, pause, stop, restart, kill, rm.
+  ['create', '--name', 'made', '$IMAGE', 'sleep', '1000'],
+  ['inspect', '-f', '{{.State.Status}}', 'made'],
+  ['start', 'made'],
+  ['inspect', '-f', '{{.State.Status}}', 'made'],
+  ['pause', 'made'],
+  ['inspect', '-f', '{{.State.Status}} {{.State.Paused}}', 'made'],
+  ['pause', 'made'],
+  ['exec', 'made', 'true'],
+  ['unpause', 'made'],
+  ['unpause', 'made'],
+  ['stop', '-t', '1', 'made'],
+  ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'made'],
+  ['exec', 'made', 'true'],
+  ['top', 'made'],
+  ['kill', 'made'],
+  ['restart', '-t', '1', 'made'],
+  ['inspect', '-f', '{{.State.Status}}', 'made'],
+  ['kill', '-s', 'KILL', 'made'],
+  ['wait', 'made'],
+  ['rm', 'made'],
+  ['rm', 'made'],
+  // start -a and wait pass the container's exit code on; logs keep the output.
+  ['create', '--name', 'three', '$IMAGE', 'sh', '-c', 'echo out; exit 3'],
+  ['start', '-a', 'three'],
+  ['wait', 'three'],
+  ['logs', 'three'],
+  ['logs', '--tail', '1', 'three'],
+  ['inspect', '-f', '{{.State.ExitCode}}', 'three'],
+  ['events', '--since', '$SINCE', '--until', '$UNTIL', '--filter', 'container=three', '--filter', 'event=die', '--format', '{{.Action}} {{.Actor.Attributes.exitCode}}'],
+  ['rm', '-f', 'three'],
+  // Unknown containers.
+  ['start', 'no-such-container'],
+  ['stop', 'no-such-container'],
+  ['kill', 'no-such-container'],
+  ['restart', 'no-such-container'],
+  ['pause', 'no-such-container'],
+  ['unpause', 'no-such-container'],
+  ['rm', 'no-such-container'],
+  ['rm', '-f', 'no-such-container'],
+  ['wait', 'no-such-container'],
+  ['logs', 'no-such-container'],
+  ['top', 'no-such-container'],
+  ['port', 'no-such-container'],
+];
+
+interface Answer {
+  stdout: string;
+  stderrFirstLine: string;
+  code: number | null;
+}
+
+let docker: TestEngine | undefined;
+let agent: AgentProcess | undefined;
+const cleanups: Array<() => unknown> = [];
+const untilAfterAll = { teardown: (fn: () => unknown) => cleanups.push(fn) } as unknown as ExecutionContext;
+
+test.before(async () => {
+  if (!capable) return;
+  docker = await startDockerd(cleanups);
+  await docker.importBusybox(IMAGE);
+  agent = await startAgentProcess(untilAfterAll, ['--interval', '500ms']);
+  const images = writeBusyboxImages(fs.mkdtempSync(path.join(os.tmpdir(), 'capstan-compat-images-')));
+  cleanups.push(() => fs.rmSync(path.dirname(images.rootfsTar), { recursive: true, force: true }));
+  // Registered after the agent's teardown, so it runs first (clean-ups run last first).
+  cleanups.push(async () => {
+    for (const name of ['web', 'made', 'three', 'exec-target']) await run(capstanCommand(['rm', '-f', name]));
+  });
+  const imported = await run(capstanCommand(['image', 'import', '--name', IMAGE, images.rootfsTar]));
+  if (imported.code !== 0) throw new Error(`capstan image import: ${imported.stderrFirstLine}`);
+});
+
+test.after.always(() => runCleanups(cleanups));
+
+function run([command, ...args]: readonly string[]): Promise<Answer> {
+  return new Promise((resolve) => {
+    execFile(command!, args, { timeout: 120_000, maxBuffer: 16 * 1024 * 1024, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: os.tmpdir() } }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
+      resolve({ stdout, stderrFirstLine: stderr.split('\n').find((line) => line.trim() !== '') ?? '', code });
+    });
+  });
+}
+
+function capstanCommand(args: readonly string[]): string[] {
+  return [process.execPath, CLI, '--state-dir', agent!.stateDir, ...args];
+}
+
+/** docker's twin of a row: the test's private dockerd, and `run`/`create` inside the test's cgroup parent without a network. */
+function dockerCommand(args: readonly string[]): string[] {
+  const [command, ...rest] = args;
+  const extra = command === 'run' || command === 'create' ? docker!.runFlags : [];
+  return [DOCKER_CLI, '-H', docker!.address, ...(command === undefined ? [] : [command]), ...extra, ...rest];
+}
+
+/** Replaces what cannot match between two engines (see the top of the file). */
+function normalise(text: string): string {
+  return text
+    .replace(/\b[0-9a-f]{64}\b/g, '<id>')
+    .replace(/\b[0-9a-f]{12}\b/g, '<id12>')
+    .replace(/\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)/g, '<time>')
+    .replace(/\b(Up|Exited \(\d+\)) (About )?(an?|\d+) \w+( ago)?/g, '$1 <duration>')
+    .replace(/failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: /g, '')
+    .replace(/OCI runtime exec failed: exec failed: unable to start container process: /g, '')
+    // containerd's error class, which its gRPC errors carry at the end.
+    .replace(/: unknown(\.?)$/gm, '$1')
+    .replace(/\bdocker\b/g, 'capstan')
+    .replace(/[ \t]+$/gm, '');
+}
+
+function substitute(row: Row, since: number): string[] {
+  return row.map((arg) =>
+    arg.replace('$IMAGE', IMAGE).replace('$SINCE', String(since)).replace('$UNTIL', String(Math.ceil(Date.now() / 1000))),
+  );
+}
+
+function show(answer: Answer): string {
+  return `exit ${answer.code}\n    stdout: ${JSON.stringify(answer.stdout)}\n    stderr: ${JSON.stringify(answer.stderrFirstLine)}`;
+}
+
+/**
+ * exec of a command that cannot start: docker 20.10 exits 126 whether it is missing or not
+ * executable, and prints the runtime's reason on stdout, CRLF-terminated (runc writes it into the
+ * exec's output stream); capstan prints the same words on stderr, where errors go. Exit code and
+ * words are compared here; the stream is the one difference (README).
+ */
+serial('exec of a missing or non-executable command: the exit code and words of docker 20.10', async (t) => {
+  t.timeout(5 * 60_000);
+  for (const args of [['run', '-d', '--name', 'exec-target', IMAGE, 'sleep', '1000']]) {
+    for (const command of [dockerCommand(args), capstanCommand(args)]) t.is((await run(command)).code, 0, command.join(' '));
+  }
+  for (const args of [['exec', 'exec-target', 'no-such-command'], ['exec', 'exec-target', '/etc/passwd']]) {
+    const [fromDocker, fromCapstan] = [await run(dockerCommand(args)), await run(capstanCommand(args))];
+    t.is(fromCapstan.code, fromDocker.code, args.join(' '));
+    t.is(fromDocker.code, 126);
+    t.is(normalise(fromCapstan.stderrFirstLine), normalise(fromDocker.stdout.split('\r\n')[0]!), args.join(' '));
+    t.is(fromCapstan.stdout, '');
+  }
+  for (const command of [dockerCommand(['rm', '-f', 'exec-target']), capstanCommand(['rm', '-f', 'exec-target'])]) await run(command);
+});
+
+serial(`capstan and docker 20.10 (${DOCKER_CLI}) give the same stdout, first stderr line and exit code for ${ROWS.length} commands`, async (t) => {
+  t.timeout(30 * 60_000);
+  t.true(ROWS.length >= 60);
+  const version = await run([DOCKER_CLI, '-H', docker!.address, 'version', '--format', '{{.Client.Version}} {{.Server.Version}}']);
+  t.regex(version.stdout, /^20\.10\.\S+ 20\.10\./, 'the comparison is with Docker 20.10 (client and engine)');
+  t.log(`docker client and engine: ${version.stdout.trim()}`);
+  const since = Math.floor(Date.now() / 1000) - 1;
+  const differences: string[] = [];
+  for (const row of ROWS) {
+    const args = substitute(row, since);
+    const [fromDocker, fromCapstan] = [await run(dockerCommand(args)), await run(capstanCommand(args))];
+    const expected = { stdout: normalise(fromDocker.stdout), stderrFirstLine: normalise(fromDocker.stderrFirstLine), code: fromDocker.code };
+    const actual = { stdout: normalise(fromCapstan.stdout), stderrFirstLine: normalise(fromCapstan.stderrFirstLine), code: fromCapstan.code };
+    if (expected.stdout !== actual.stdout || expected.stderrFirstLine !== actual.stderrFirstLine || expected.code !== actual.code) {
+      differences.push(`${args.join(' ')}\n  docker:  ${show(expected)}\n  capstan: ${show(actual)}`);
+    }
+  }
+  t.deepEqual(differences, [], `${differences.length} of ${ROWS.length} rows differ:\n\n${differences.join('\n\n')}`);
+});
