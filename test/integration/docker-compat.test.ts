@@ -15,7 +15,7 @@
  *   itself, so its message starts at the reason ("exec: \"x\": executable file not found in $PATH").
  *
  * Commands that are not in the table, with the reason, are listed in the README ("Differences
- * from docker that remain"). `ps` rows are added with the ps rewrite.
+ * from docker that remain").
  */
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -92,6 +92,20 @@ const ROWS: readonly Row[] = [
   // A running container, and what is asked of it.
   ['run', '-d', '--name', 'web', '$IMAGE', 'sleep', '1000'],
   ['run', '-d', '--name', 'web', '$IMAGE', 'sleep', '1000'],
+  // ps: docker's fields, filters and words (CREATED and the table's widths move with the clock).
+  ['ps', '-f', 'name=^web$', '--format', '{{.Names}} {{.Image}} {{.Command}} {{.State}} {{.Status}} {{.Ports}} {{.Networks}} {{.Mounts}}'],
+  ['ps', '-f', 'name=^web$', '--format', 'table {{.Names}}\t{{.Image}}\t{{.Command}}\t{{.State}}'],
+  ['ps', '-a', '-q', '-f', 'name=^web$'],
+  ['ps', '-f', 'name=^web$', '-f', 'status=exited'],
+  ['ps', '-f', 'label=nope', '-n', '1'],
+  ['ps', '-f', 'bogus=1'],
+  ['ps', '-f', 'status=x'],
+  ['ps', '-f', 'exited=x'],
+  ['ps', '-f', 'before=no-such-container'],
+  ['ps', '-f', 'x'],
+  ['ps', '-n', 'x'],
+  ['ps', 'extra'],
+  ['ps', '--foo'],
   ['inspect', '-f', '{{.Name}}', 'web'],
   ['inspect', '--format', '{{.State.Status}} {{.State.Running}}', 'web'],
   ['inspect', '-f', '{{.Config.Image}}', 'web'],
@@ -130,16 +144,20 @@ const ROWS: readonly Row[] = [
   // A container's life: create, start, pause, stop, restart, kill, rm.
   ['create', '--name', 'made', '$IMAGE', 'sleep', '1000'],
   ['inspect', '-f', '{{.State.Status}}', 'made'],
+  ['ps', '-a', '-f', 'name=^made$', '--format', '{{.Names}} {{.State}} {{.Status}}'],
+  ['ps', '-f', 'name=^made$', '--format', '{{.Names}}'],
   ['start', 'made'],
   ['inspect', '-f', '{{.State.Status}}', 'made'],
   ['pause', 'made'],
   ['inspect', '-f', '{{.State.Status}} {{.State.Paused}}', 'made'],
+  ['ps', '-f', 'name=^made$', '--format', '{{.Names}} {{.State}}'],
   ['pause', 'made'],
   ['exec', 'made', 'true'],
   ['unpause', 'made'],
   ['unpause', 'made'],
   ['stop', '-t', '1', 'made'],
   ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'made'],
+  ['ps', '-a', '-f', 'name=^made$', '-f', 'exited=137', '--format', '{{.Names}} {{.State}}'],
   ['exec', 'made', 'true'],
   ['top', 'made'],
   ['kill', 'made'],
@@ -227,7 +245,7 @@ function normalise(text: string): string {
     .replace(/\b[0-9a-f]{64}\b/g, '<id>')
     .replace(/\b[0-9a-f]{12}\b/g, '<id12>')
     .replace(/\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)/g, '<time>')
-    .replace(/\b(Up|Exited \(\d+\)) (About )?(an?|\d+) \w+( ago)?/g, '$1 <duration>')
+    .replace(/\b(Up|Exited \(\d+\)) (Less than a second|(About )?(an?|\d+) \w+)( ago)?/g, '$1 <duration>')
     .replace(/failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: /g, '')
     .replace(/OCI runtime exec failed: exec failed: unable to start container process: /g, '')
     // containerd's error class, which its gRPC errors carry at the end.

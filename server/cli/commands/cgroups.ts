@@ -22,7 +22,7 @@ async function runCgroups(ctx: CommandContext, args: ParsedArgs): Promise<number
   const quiet = flagBool(args, 'quiet');
   const trunc = !flagBool(args, 'no-trunc');
   const formatFlag = flagString(args, 'format');
-  if (args.positionals.length > 0) throw new CliError(`"capstan cgroups" accepts no arguments.\nSee 'capstan cgroups --help'.`, 2);
+  if (args.positionals.length > 0) throw new CliError(`"capstan cgroups" accepts no arguments.\nSee 'capstan cgroups --help'.`, 1);
   let format: ReturnType<typeof compileFormatOrFail<CgroupRow>> | undefined;
   if (!quiet) {
     format = compileFormatOrFail(formatFlag ?? '', { columns: CGROUP_COLUMN_REGISTRY, defaultTable: DEFAULT_CGROUPS_TABLE_FORMAT, typeName: '*cgroups.CgroupRow' });

@@ -62,7 +62,7 @@ async function runPs(ctx: CommandContext, args: ParsedArgs): Promise<number> {
   const trunc = !flagBool(args, 'no-trunc');
   const formatFlag = flagString(args, 'format');
   if (args.positionals.length > 0) {
-    throw new CliError(`"capstan ps" accepts no arguments.\nSee 'capstan ps --help'.`, 2);
+    throw new CliError(`"capstan ps" accepts no arguments.\nSee 'capstan ps --help'.`, 1);
   }
   const filters = parseFilterFlags(flagList(args, 'filter'));
   const last = parseLast(flagString(args, 'last'));
