@@ -9,7 +9,7 @@
  * Engines apply their filters themselves (the agent passes them on); capstan's own containers and
  * Kubernetes' are filtered here with the same rules. Pure: no I/O.
  */
-import { humanDuration } from '../cli/format/units';
+import { humanDuration } from '../model/human-duration';
 import { ContainerError } from './errors';
 import type { OwnedStatus } from './types';
 
