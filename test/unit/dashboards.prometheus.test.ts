@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import test from 'ava';
 import { REPO_ROOT, requireCapability } from '../helpers/repo';
-import { ruleExpressions } from '../integration/prometheus.promql';
+import { dashboardQueries, ruleExpressions, substituteVariables, type GrafanaDashboard } from '../integration/prometheus.promql';
 
 const DIR = path.join(REPO_ROOT, 'dashboards', 'prometheus');
 const hasPromtool = spawnSync('promtool', ['--version'], { encoding: 'utf8' }).status === 0;
@@ -89,4 +89,42 @@ test('the file_sd example is a list of target groups', (t) => {
       if (group.labels !== undefined) t.true(Object.values(group.labels as object).every((v) => typeof v === 'string'), `${file}: string labels`);
     }
   }
+});
+
+test('the OOM kills panel counts, in its range, a kill whose series was born already counting it', (t) => {
+  if (!requireCapability(hasPromtool, 'promtool (Debian package prometheus)')) return t.log('skipped: no promtool');
+  const dashboard = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'dashboards', 'grafana', 'capstan.json'), 'utf8')) as GrafanaDashboard;
+  const inRange = dashboardQueries(dashboard).find((q) => q.panel === 'OOM kills' && q.refId === 'A');
+  if (!inRange) return t.fail('no query A in the "OOM kills" panel');
+  const expr = substituteVariables(inRange.expr, { instance: '.+', container: '.+', __range: '10m', __rate_interval: '1m', __interval: '1m' });
+  const series = (name: string, values: string): string => `      - series: 'container_oom_events_total{id="/capstan/${name}",name="${name}",instance="node-a:9180",job="capstan"}'\n        values: '${values}'`;
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'capstan-promql-'));
+  t.teardown(() => fs.rmSync(directory, { recursive: true, force: true }));
+  fs.writeFileSync(
+    path.join(directory, 'panel.yml'),
+    [
+      'evaluation_interval: 1m',
+      'tests:',
+      '  - interval: 1m',
+      '    input_series:',
+      // Killed within its first second, at minute 3: its first scrape already reads 1.
+      series('web', '_ _ _ 1x20'),
+      // Scraped from the start, killed once at minute 7.
+      series('db', '0 0 0 0 0 0 0 1x20'),
+      // Killed once long before the range (the series was there at its start): not in range.
+      series('old', '1x25'),
+      series('cache', '0x25'),
+      '    promql_expr_test:',
+      `      - expr: ${JSON.stringify(expr)}`,
+      '        eval_time: 12m',
+      '        exp_samples:',
+      `          - labels: '{instance="node-a:9180",name="db"}'`,
+      '            value: 1',
+      `          - labels: '{instance="node-a:9180",name="web"}'`,
+      '            value: 1',
+      '',
+    ].join('\n'),
+  );
+  const { status, output } = promtool(['test', 'rules', 'panel.yml'], directory);
+  t.is(status, 0, `${expr}\n${output}`);
 });
