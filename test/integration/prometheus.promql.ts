@@ -69,6 +69,9 @@ function skipBracketed(expression: string, i: number, close: string): number {
   throw new PromqlLexError(`missing "${close}"`, expression, i);
 }
 
+/** `$name` or `${name}` at the start of the text. */
+const GRAFANA_VARIABLE = /^\$(\{[a-zA-Z0-9_:]+\}|[a-zA-Z0-9_]+)/;
+
 export function tokenize(expression: string): Token[] {
   const tokens: Token[] = [];
   let i = 0;
@@ -108,6 +111,9 @@ export function tokenize(expression: string): Token[] {
       let j = i + 1;
       while (j < expression.length && /[a-zA-Z0-9_:]/.test(expression[j]!)) j += 1;
       push('identifier', j);
+    } else if (c === '$' && GRAFANA_VARIABLE.test(expression.slice(i))) {
+      // A Grafana variable where PromQL takes a value (`offset $__range`): it stands for a duration.
+      push('number', i + GRAFANA_VARIABLE.exec(expression.slice(i))![0].length);
     } else if (TWO_CHAR_OPERATORS.has(expression.slice(i, i + 2))) {
       push('operator', i + 2);
     } else if (ONE_CHAR_OPERATORS.includes(c)) {
