@@ -2,35 +2,40 @@
  * Capstan's Prometheus exporter: cAdvisor's metric names, served from the collector's latest
  * snapshot. No cgroup file is read during a scrape.
  *
- * Two renderers share one exposition:
- * - the container series (~25 per cgroup) are rendered by hand from the descriptor table in
- *   containers.ts, at most once per snapshot `sequence` (lazily, on the first scrape after a tick);
- * - the machine_* and capstan_* families go through prom-client and an injected Registry.
+ * Two sources share one exposition:
+ * - the container series (~25 per cgroup) are written by render.ts from the descriptor table in
+ *   containers.ts, at most once per snapshot `sequence` and format (lazily, on the first scrape
+ *   after a tick), and gzipped at most once too when a scraper asks for gzip;
+ * - the machine_* and capstan_* families keep their state in prom-client (an injected Registry)
+ *   and are written on every scrape, in the asked format, by exposition.ts.
  * Every family lives in exactly one of the two, so each HELP/TYPE appears once.
+ *
+ * A gzipped body is two gzip members, the cached container part and the small fresh part:
+ * RFC 1952 allows several members in one file, and Go's gzip reader (Prometheus) and zlib read them
+ * as one stream.
  */
 import { performance } from 'node:perf_hooks';
-import { Registry } from 'prom-client';
+import { promisify } from 'node:util';
+import * as zlib from 'node:zlib';
+import { Registry, type Metric } from 'prom-client';
 import type { CollectorSnapshot, MachineInfo } from '../model';
-import {
-  BASE_LABEL_NAMES,
-  CONTAINER_METRICS,
-  counterTotals,
-  renderContainerMetrics,
-  type CollectContext,
-  type FilesystemUsage,
-} from './containers';
+import { BASE_LABEL_NAMES, CONTAINER_METRICS, counterTotals, type CollectContext, type FilesystemUsage } from './containers';
 import { createDeviceNameResolver, deviceNumberLabel, type DeviceNameResolver } from './devices';
-import { ExpositionWriter } from './exposition';
+import { CONTENT_TYPES, ExpositionWriter, OPENMETRICS_EOF, writeFamilies, type ExpositionFormat, type FamilySamples } from './exposition';
 import * as machineMetrics from './machine';
 import type { ContainerLabelPolicy } from './labels';
 import { ContainerRetention, DEFAULT_MAX_EXITED_CONTAINERS, type OwnedContainerFacts } from './retention';
+import { ContainerSeriesRenderer } from './render';
 import * as selfMetrics from './self';
 
-export { CONTAINER_METRICS, renderContainerMetrics } from './containers';
+export { CONTAINER_METRICS } from './containers';
+export { ContainerLabelCache, ContainerSeriesRenderer, renderContainerMetrics } from './render';
+export { acceptsGzip, negotiateFormat } from './negotiate';
 export type { CollectContext, ContainerMetricDescriptor, FilesystemUsage, MetricValue } from './containers';
 export { createDeviceNameResolver, parseUeventDevName } from './devices';
 export type { DeviceNameResolver, DeviceNameResolverOptions } from './devices';
-export { ExpositionWriter, escapeLabelValue, escapeHelp, formatValue } from './exposition';
+export { CONTENT_TYPES, ExpositionWriter, escapeLabelValue, escapeHelp, formatValue } from './exposition';
+export type { ExpositionFormat } from './exposition';
 export { ContainerRetention, DEFAULT_MAX_EXITED_CONTAINERS } from './retention';
 export type { OwnedContainerFacts, RetainedView } from './retention';
 
@@ -108,9 +113,39 @@ export function describeMetrics(): MetricDescription[] {
 
 const CONTAINER_FAMILY_NAMES: ReadonlySet<string> = new Set(CONTAINER_METRICS.map((d) => d.name));
 
+/**
+ * zlib level of gzipped bodies. Exposition text is highly repetitive: level 1 already shrinks it
+ * about as much as the default level 6 does, at a fraction of the CPU time (see BENCHMARKS.md).
+ */
+const GZIP_LEVEL = 1;
+const gzip = promisify(zlib.gzip);
+
+export interface ScrapeRequest {
+  /** Default: the text format. */
+  format?: ExpositionFormat;
+  /** Gzip the body (the scraper sent `Accept-Encoding: gzip`). Default false. */
+  gzip?: boolean;
+}
+
+/** One /metrics answer: the body as chunks to send in order (the first is shared, never modify it). */
+export interface ScrapeBody {
+  contentType: string;
+  contentEncoding?: 'gzip';
+  chunks: Buffer[];
+  /** Units: bytes. */
+  length: number;
+}
+
+/** The container part of one snapshot in one format. */
+interface ContainerPart {
+  plain: Buffer;
+  /** Started by the first scraper that asks for gzip; later ones share it. */
+  gzipped?: Promise<Buffer>;
+}
+
 export class MetricsExporter {
   /** Content-Type of render()'s output (Prometheus text format 0.0.4). */
-  readonly contentType: string;
+  readonly contentType: string = CONTENT_TYPES.text;
 
   private readonly options: MetricsExporterOptions;
   private readonly registry: Registry;
@@ -118,7 +153,9 @@ export class MetricsExporter {
   private readonly deviceName: DeviceNameResolver;
   /** Reused by every render: after the first tick it is already as large as the text needs. */
   private readonly writer = new ExpositionWriter();
-  private cache: { snapshot: CollectorSnapshot; sequence: number; text: string } | undefined;
+  private readonly selfWriter = new ExpositionWriter(16 * 1024);
+  private readonly series = new ContainerSeriesRenderer();
+  private cache: { snapshot: CollectorSnapshot; sequence: number; parts: Map<ExpositionFormat, ContainerPart> } | undefined;
   private renders = 0;
   private lastTickSequence: number | undefined;
   private readonly retention: ContainerRetention | undefined;
@@ -128,12 +165,11 @@ export class MetricsExporter {
   constructor(options: MetricsExporterOptions) {
     this.options = options;
     this.registry = options.registry ?? new Registry();
-    // The hand-rendered container text is the 0.0.4 format; OpenMetrics output would need `# EOF`
-    // and different counter naming, so mixing the two would produce an invalid body.
+    // The format is chosen per scrape, here; prom-client's OpenMetrics mode renames counters in
+    // place (drops their _total), which would break the families this exporter writes from them.
     if (this.registry.contentType !== Registry.PROMETHEUS_CONTENT_TYPE) {
       throw new TypeError(`MetricsExporter needs a registry with content type "${Registry.PROMETHEUS_CONTENT_TYPE}", got "${this.registry.contentType}"`);
     }
-    this.contentType = this.registry.contentType;
     this.deviceName = options.deviceName ?? createDeviceNameResolver({ onError: () => this.self.recordWarning() });
     if (options.owned !== undefined) {
       const owned = options.owned;
@@ -159,12 +195,28 @@ export class MetricsExporter {
     return this.renders;
   }
 
-  /** The full exposition: container series of the latest snapshot, then machine and self metrics. */
-  async render(): Promise<string> {
-    const containers = this.containerText();
+  /** The full exposition as text: container series of the latest snapshot, then machine and self metrics. */
+  async render(format: ExpositionFormat = 'text'): Promise<string> {
+    const { chunks } = await this.scrape({ format });
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  /** One scrape's body in the asked format, gzipped or not. */
+  async scrape(request: ScrapeRequest = {}): Promise<ScrapeBody> {
+    const format = request.format ?? 'text';
+    const part = this.containerPart(format);
     this.assertNoSharedFamilies();
-    const rest = await this.registry.metrics();
-    return containers + rest;
+    const rest = await this.selfPart(format);
+    const contentType = CONTENT_TYPES[format];
+    if (request.gzip !== true) {
+      const chunks = part === undefined ? [rest] : [part.plain, rest];
+      return { contentType, chunks, length: (part?.plain.length ?? 0) + rest.length };
+    }
+    const restGzipped = await gzip(rest, { level: GZIP_LEVEL });
+    if (part === undefined) return { contentType, contentEncoding: 'gzip', chunks: [restGzipped], length: restGzipped.length };
+    part.gzipped ??= gzip(part.plain, { level: GZIP_LEVEL });
+    const partGzipped = await part.gzipped;
+    return { contentType, contentEncoding: 'gzip', chunks: [partGzipped, restGzipped], length: partGzipped.length + restGzipped.length };
   }
 
   /** Called by the agent after each tick: feeds capstan_collector_tick_duration_seconds (once per sequence). */
@@ -191,12 +243,28 @@ export class MetricsExporter {
     this.self.recordWarning();
   }
 
-  /** The container families for the current snapshot, rendered at most once per snapshot. */
-  private containerText(): string {
+  /** The machine_* and capstan_* families, fresh (they are few); in OpenMetrics with the closing `# EOF`. */
+  private async selfPart(format: ExpositionFormat): Promise<Buffer> {
+    const families: FamilySamples[] = [];
+    for (const metric of this.registry.getMetricsAsArray() as unknown as Array<Metric<string>>) families.push((await metric.get()) as unknown as FamilySamples);
+    const writer = this.selfWriter;
+    writer.reset();
+    writeFamilies(writer, families, format);
+    if (format === 'openmetrics') writer.ascii(OPENMETRICS_EOF);
+    return writer.toBuffer();
+  }
+
+  /** The container families for the current snapshot, rendered at most once per snapshot and format. */
+  private containerPart(format: ExpositionFormat): ContainerPart | undefined {
     const snapshot = this.options.getSnapshot();
-    if (snapshot === undefined) return '';
-    const cached = this.cache;
-    if (cached !== undefined && cached.snapshot === snapshot && cached.sequence === snapshot.sequence) return cached.text;
+    if (snapshot === undefined) return undefined;
+    let cached = this.cache;
+    if (cached === undefined || cached.snapshot !== snapshot || cached.sequence !== snapshot.sequence) {
+      cached = { snapshot, sequence: snapshot.sequence, parts: new Map() };
+      this.cache = cached;
+    }
+    const existing = cached.parts.get(format);
+    if (existing !== undefined) return existing;
 
     const started = performance.now();
     const ctx = this.contextFor(snapshot);
@@ -205,11 +273,13 @@ export class MetricsExporter {
       ctx.carried = view.carried;
       ctx.owned = view.owned;
     }
-    const text = renderContainerMetrics(view?.containers ?? snapshot.containers, ctx, CONTAINER_METRICS, this.writer);
+    this.writer.reset();
+    this.series.write(view?.containers ?? snapshot.containers, ctx, format, this.writer);
+    const part: ContainerPart = { plain: this.writer.toBuffer() };
     this.renders += 1;
     this.self.observeRender((performance.now() - started) / 1000);
-    this.cache = { snapshot, sequence: snapshot.sequence, text };
-    return text;
+    cached.parts.set(format, part);
+    return part;
   }
 
   private contextFor(snapshot: CollectorSnapshot): CollectContext {
