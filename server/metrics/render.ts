@@ -170,7 +170,7 @@ export class ContainerSeriesRenderer {
   }
 
   private ownLabelsOf(d: ContainerMetricDescriptor, parts: FamilyParts, values: readonly string[] | undefined): Buffer {
-    const key = values === undefined ? '' : values.join('\u0000');
+    const key = values === undefined ? '' : values.length === 1 ? values[0]! : values.join('\u0000');
     let bytes = parts.ownLabels.get(key);
     if (bytes === undefined) {
       let pairs = '';
