@@ -10,9 +10,10 @@
  *   and are written on every scrape, in the asked format, by exposition.ts.
  * Every family lives in exactly one of the two, so each HELP/TYPE appears once.
  *
- * A gzipped body is two gzip members, the cached container part and the small fresh part:
- * RFC 1952 allows several members in one file, and Go's gzip reader (Prometheus) and zlib read them
- * as one stream.
+ * A gzipped body is one gzip member whose deflate stream is pieces compressed apart (as pigz
+ * does): the container part's pieces end in a sync flush, are compressed in parallel on libuv's
+ * thread pool once per snapshot and format, and are shared by every scraper; the small fresh part
+ * is the final piece. Gzip readers that stop after the first member (curl) read it whole.
  */
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
@@ -115,29 +116,48 @@ const CONTAINER_FAMILY_NAMES: ReadonlySet<string> = new Set(CONTAINER_METRICS.ma
 
 /**
  * zlib level of gzipped bodies. Exposition text is highly repetitive: level 1 already shrinks it
- * about as much as the default level 6 does, at a fraction of the CPU time (see BENCHMARKS.md).
+ * about as much as the default level 6 does, at half the CPU time (see BENCHMARKS.md).
  */
 const GZIP_LEVEL = 1;
-/**
- * The container part is gzipped as members of about this size, in parallel on libuv's thread pool
- * (as pigz does), so a cold gzipped scrape waits for a fraction of the compression time on a
- * machine with more than one core. Units: bytes.
- */
-const GZIP_PIECE_BYTES = 512 * 1024;
-const gzip = promisify(zlib.gzip);
+/** The container part is deflated in pieces of about this size, in parallel. Units: bytes. */
+const DEFLATE_PIECE_BYTES = 512 * 1024;
+/** RFC 1952 member header: deflate, no flags, no mtime, OS unknown. */
+const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 0xff]);
+const deflateRaw = promisify(zlib.deflateRaw);
 
-/** Gzip members of `text` cut after a line feed near every GZIP_PIECE_BYTES, concatenated. */
-async function gzipInPieces(text: Buffer): Promise<Buffer> {
+/** Raw deflate data of some text, not final (it ends in a sync flush), and the text's CRC-32 and length. */
+interface DeflatedPieces {
+  chunks: Buffer[];
+  crc32: number;
+  /** Units: bytes (uncompressed). */
+  length: number;
+}
+
+/** `text` deflated in pieces cut after a line feed near every DEFLATE_PIECE_BYTES, each ending in a sync flush. */
+async function deflateInPieces(text: Buffer): Promise<DeflatedPieces> {
   const pieces: Array<Promise<Buffer>> = [];
   let start = 0;
   while (start < text.length) {
-    const newline = text.indexOf(0x0a, Math.min(start + GZIP_PIECE_BYTES, text.length - 1));
+    const newline = text.indexOf(0x0a, Math.min(start + DEFLATE_PIECE_BYTES, text.length - 1));
     const end = newline === -1 ? text.length : newline + 1;
-    pieces.push(gzip(text.subarray(start, end), { level: GZIP_LEVEL }));
+    // A sync flush ends the piece on a byte boundary without a final block, so the next piece's
+    // deflate data may follow it directly; pieces never refer back to each other.
+    pieces.push(deflateRaw(text.subarray(start, end), { level: GZIP_LEVEL, finishFlush: zlib.constants.Z_SYNC_FLUSH }));
     start = end;
   }
-  return Buffer.concat(await Promise.all(pieces));
+  return { chunks: await Promise.all(pieces), crc32: zlib.crc32(text), length: text.length };
 }
+
+/** One gzip member: header, the pieces, `rest` as the final piece, CRC-32 and size of all of it. */
+async function gzipMember(pieces: DeflatedPieces, rest: Buffer): Promise<Buffer[]> {
+  const final = await deflateRaw(rest, { level: GZIP_LEVEL });
+  const trailer = Buffer.alloc(8);
+  trailer.writeUInt32LE(zlib.crc32(rest, pieces.crc32) >>> 0, 0);
+  trailer.writeUInt32LE((pieces.length + rest.length) % 2 ** 32, 4);
+  return [GZIP_HEADER, ...pieces.chunks, final, trailer];
+}
+
+const NO_PIECES: DeflatedPieces = { chunks: [], crc32: 0, length: 0 };
 
 export interface ScrapeRequest {
   /** Default: the text format. */
@@ -159,7 +179,7 @@ export interface ScrapeBody {
 interface ContainerPart {
   plain: Buffer;
   /** Started by the first scraper that asks for gzip; later ones share it. */
-  gzipped?: Promise<Buffer>;
+  deflated?: Promise<DeflatedPieces>;
 }
 
 export class MetricsExporter {
@@ -231,11 +251,9 @@ export class MetricsExporter {
       const chunks = part === undefined ? [rest] : [part.plain, rest];
       return { contentType, chunks, length: (part?.plain.length ?? 0) + rest.length };
     }
-    const restGzipped = await gzip(rest, { level: GZIP_LEVEL });
-    if (part === undefined) return { contentType, contentEncoding: 'gzip', chunks: [restGzipped], length: restGzipped.length };
-    part.gzipped ??= gzipInPieces(part.plain);
-    const partGzipped = await part.gzipped;
-    return { contentType, contentEncoding: 'gzip', chunks: [partGzipped, restGzipped], length: partGzipped.length + restGzipped.length };
+    const pieces = part === undefined ? NO_PIECES : await (part.deflated ??= deflateInPieces(part.plain));
+    const chunks = await gzipMember(pieces, rest);
+    return { contentType, contentEncoding: 'gzip', chunks, length: chunks.reduce((sum, chunk) => sum + chunk.length, 0) };
   }
 
   /** Called by the agent after each tick: feeds capstan_collector_tick_duration_seconds (once per sequence). */

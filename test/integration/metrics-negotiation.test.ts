@@ -6,7 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import * as http from 'node:http';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, inflateRawSync } from 'node:zlib';
 import test from 'ava';
 import { startAgentProcess, eventually } from '../helpers/agent';
 import { TestCgroupTree } from '../helpers/cgroups';
@@ -62,6 +62,8 @@ test('GET /metrics: OpenMetrics and gzip when Prometheus asks, plain text otherw
   t.is(Number(scraped.headers['content-length']), scraped.body.length, 'Content-Length counts the compressed bytes sent');
   t.true(varyOf(scraped).includes('accept') && varyOf(scraped).includes('accept-encoding'), String(scraped.headers['vary']));
   const openMetrics = gunzipSync(scraped.body).toString('utf8');
+  // One gzip member (header, deflate data, CRC-32 and size), as readers that stop after the first member (curl) need.
+  t.is(inflateRawSync(scraped.body.subarray(10, scraped.body.length - 8)).toString('utf8'), openMetrics);
   t.true(openMetrics.length > 5 * scraped.body.length, `gzip shrinks the body (${openMetrics.length} → ${scraped.body.length} bytes)`);
   t.true(openMetrics.endsWith('\n# EOF\n'));
   t.is(openMetrics.indexOf('# EOF'), openMetrics.length - '# EOF\n'.length);

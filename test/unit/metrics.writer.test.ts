@@ -1,7 +1,7 @@
 import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, inflateRawSync } from 'node:zlib';
 import { Registry } from 'prom-client';
 import type { CollectorSnapshot, ContainerSnapshot, MachineInfo } from '../../server/model';
 import {
@@ -227,7 +227,13 @@ test('OpenMetrics: counters drop _total in HELP/TYPE and keep it on samples, no 
   t.deepEqual(samples(body), samples(await exporter.render('text')));
 });
 
-test('gzip: the body is gzip members that decompress to the plain body; the container part is compressed once per snapshot', async (t) => {
+/** The body as one gzip member: a reader that stops after the first member (curl) must get it all. */
+function singleMember(body: Buffer): Buffer {
+  if (body[0] !== 0x1f || body[1] !== 0x8b || body[2] !== 8) throw new Error('not a gzip member');
+  return inflateRawSync(body.subarray(10, body.length - 8));
+}
+
+test('gzip: one gzip member that decompresses to the plain body; the container part is compressed once per snapshot', async (t) => {
   const snapshot = loadSnapshot('snapshot-v1.json');
   const exporter = exporterFor(() => snapshot);
   const plain = await exporter.scrape({ format: 'openmetrics' });
@@ -237,16 +243,18 @@ test('gzip: the body is gzip members that decompress to the plain body; the cont
   for (const zipped of [first, second]) {
     t.is(zipped.contentEncoding, 'gzip');
     t.is(zipped.length, zipped.chunks.reduce((sum, c) => sum + c.length, 0));
-    t.is(gunzipSync(Buffer.concat(zipped.chunks)).toString(), Buffer.concat(plain.chunks).toString());
+    const body = Buffer.concat(zipped.chunks);
+    t.is(gunzipSync(body).toString(), Buffer.concat(plain.chunks).toString(), 'CRC-32 and size check out');
+    t.is(singleMember(body).toString(), Buffer.concat(plain.chunks).toString());
   }
-  t.is(first.chunks[0], second.chunks[0], 'concurrent scrapers share one compression of the container part');
+  t.is(first.chunks[1], second.chunks[1], 'concurrent scrapers share one compression of the container part');
   t.is(exporter.containerRenderCount, 1);
   const text = await exporter.scrape({ format: 'text' });
   t.is(text.contentType, 'text/plain; version=0.0.4; charset=utf-8');
   t.is(exporter.containerRenderCount, 2, 'each format is rendered once per snapshot');
 });
 
-test('gzip of a large body: pieces compressed in parallel decompress to the exact text', async (t) => {
+test('gzip of a large body: pieces deflated in parallel make one member with the exact text', async (t) => {
   const base = loadSnapshot('snapshot-v1.json');
   const template = base.containers[1]!;
   const containers: ContainerSnapshot[] = [];
@@ -257,7 +265,9 @@ test('gzip of a large body: pieces compressed in parallel decompress to the exac
   t.true(plain.length > 2 * 512 * 1024, 'large enough for several pieces');
   const zipped = await exporter.scrape({ gzip: true });
   t.true(zipped.length < plain.length / 5);
+  t.true(zipped.chunks.length > 5, 'header, several pieces, the final piece, trailer');
   t.true(gunzipSync(Buffer.concat(zipped.chunks)).equals(plain));
+  t.true(singleMember(Buffer.concat(zipped.chunks)).equals(plain));
 });
 
 test('negotiateFormat: OpenMetrics when asked for first or with the higher quality, else the text format', (t) => {
