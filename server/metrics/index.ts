@@ -15,7 +15,6 @@
  * thread pool once per snapshot and format, and are shared by every scraper; the small fresh part
  * is the final piece. Gzip readers that stop after the first member (curl) read it whole.
  */
-import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { Registry, type Metric } from 'prom-client';
@@ -119,6 +118,11 @@ const CONTAINER_FAMILY_NAMES: ReadonlySet<string> = new Set(CONTAINER_METRICS.ma
  * about as much as the default level 6 does, at half the CPU time (see BENCHMARKS.md).
  */
 const GZIP_LEVEL = 1;
+/**
+ * A render gives the event loop a turn after about this long (between two families), so a
+ * collector tick due meanwhile starts at most about this late. Units: milliseconds.
+ */
+const RENDER_SLICE_MS = 4;
 /** The container part is deflated in pieces of about this size, in parallel. Units: bytes. */
 const DEFLATE_PIECE_BYTES = 512 * 1024;
 /** RFC 1952 member header: deflate, no flags, no mtime, OS unknown. */
@@ -194,7 +198,9 @@ export class MetricsExporter {
   private readonly writer = new ExpositionWriter();
   private readonly selfWriter = new ExpositionWriter(16 * 1024);
   private readonly series = new ContainerSeriesRenderer();
-  private cache: { snapshot: CollectorSnapshot; sequence: number; parts: Map<ExpositionFormat, ContainerPart> } | undefined;
+  private cache: { snapshot: CollectorSnapshot; sequence: number; parts: Map<ExpositionFormat, Promise<ContainerPart>> } | undefined;
+  /** The render under way (renders share `writer`, so they run one after the other). */
+  private rendering: Promise<unknown> = Promise.resolve();
   private renders = 0;
   private lastTickSequence: number | undefined;
   private readonly retention: ContainerRetention | undefined;
@@ -243,7 +249,7 @@ export class MetricsExporter {
   /** One scrape's body in the asked format, gzipped or not. */
   async scrape(request: ScrapeRequest = {}): Promise<ScrapeBody> {
     const format = request.format ?? 'text';
-    const part = this.containerPart(format);
+    const part = await this.containerPart(format);
     this.assertNoSharedFamilies();
     const rest = await this.selfPart(format);
     const contentType = CONTENT_TYPES[format];
@@ -291,8 +297,12 @@ export class MetricsExporter {
     return writer.toBuffer();
   }
 
-  /** The container families for the current snapshot, rendered at most once per snapshot and format. */
-  private containerPart(format: ExpositionFormat): ContainerPart | undefined {
+  /**
+   * The container families for the current snapshot, rendered at most once per snapshot and
+   * format: scrapers that arrive during a render wait for it. Renders run one at a time (they share
+   * the writer) and in slices, so a collector tick never waits for a whole render.
+   */
+  private containerPart(format: ExpositionFormat): Promise<ContainerPart> | undefined {
     const snapshot = this.options.getSnapshot();
     if (snapshot === undefined) return undefined;
     let cached = this.cache;
@@ -303,19 +313,26 @@ export class MetricsExporter {
     const existing = cached.parts.get(format);
     if (existing !== undefined) return existing;
 
-    const started = performance.now();
     const ctx = this.contextFor(snapshot);
     const view = this.observe(snapshot);
     if (view !== undefined) {
       ctx.carried = view.carried;
       ctx.owned = view.owned;
     }
-    this.writer.reset();
-    this.series.write(view?.containers ?? snapshot.containers, ctx, format, this.writer);
-    const part: ContainerPart = { plain: this.writer.toBuffer() };
-    this.renders += 1;
-    this.self.observeRender((performance.now() - started) / 1000);
-    cached.parts.set(format, part);
+    const containers = view?.containers ?? snapshot.containers;
+    const part = this.rendering.then(async (): Promise<ContainerPart> => {
+      this.writer.reset();
+      const busyMs = await this.series.writeInSlices(containers, ctx, format, this.writer, RENDER_SLICE_MS);
+      const rendered: ContainerPart = { plain: this.writer.toBuffer() };
+      this.renders += 1;
+      this.self.observeRender(busyMs / 1000);
+      return rendered;
+    });
+    this.rendering = part.catch(() => undefined);
+    const parts = cached.parts;
+    parts.set(format, part);
+    // A failed render is not kept: the next scrape tries again.
+    part.catch(() => parts.delete(format));
     return part;
   }
 

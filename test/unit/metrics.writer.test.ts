@@ -140,6 +140,23 @@ test('the cached renderer writes the same bytes as a fresh one, tick after tick'
   }
 });
 
+test('a render in slices writes the same bytes as one in a go, giving the event loop turns in between', async (t) => {
+  const snapshot = loadSnapshot('snapshot-v1.json');
+  const ctx = contextOf(snapshot);
+  const whole = render(new ContainerSeriesRenderer(), snapshot.containers, ctx, 'openmetrics');
+  const writer = new ExpositionWriter(16);
+  let turns = 0;
+  const counting = setInterval(() => turns++, 0);
+  try {
+    const busyMs = await new ContainerSeriesRenderer().writeInSlices(snapshot.containers, ctx, 'openmetrics', writer, 0);
+    t.true(busyMs >= 0);
+  } finally {
+    clearInterval(counting);
+  }
+  t.is(writer.toString(), whole);
+  t.true(turns > 0, 'a timer ran during the render');
+});
+
 /**
  * Checks an OpenMetrics 1.0.0 text body against the spec's rules that differ from the text
  * format: `# EOF` as the last line, no blank line, TYPE before samples, one TYPE per family,
