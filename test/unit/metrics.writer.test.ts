@@ -1,9 +1,7 @@
 import test from 'ava';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { gunzipSync, inflateRawSync } from 'node:zlib';
 import { Registry } from 'prom-client';
-import type { CollectorSnapshot, ContainerSnapshot, MachineInfo } from '../../server/model';
+import type { CollectorSnapshot, ContainerSnapshot } from '../../server/model';
 import {
   acceptsGzip,
   CONTAINER_METRICS,
@@ -15,28 +13,12 @@ import {
   type CollectContext,
   type MetricsExporterOptions,
 } from '../../server/metrics';
-
-// build/test/unit → repository root
-const FIXTURES = path.resolve(__dirname, '../../../test/fixtures/metrics');
-
-function loadSnapshot(file: string): CollectorSnapshot {
-  return JSON.parse(fs.readFileSync(path.join(FIXTURES, file), 'utf8')) as CollectorSnapshot;
-}
-
-const MACHINE: MachineInfo = {
-  cpuCores: 2,
-  cpuPhysicalCores: 1,
-  cpuModel: 'Test CPU',
-  memoryBytes: 4125147136,
-  os: 'Debian GNU/Linux 12',
-  kernel: '6.1.0-test',
-  hostname: 'testhost',
-};
+import { FIXTURE_MACHINE, loadSnapshot } from '../helpers/metrics-fixtures';
 
 function exporterFor(getSnapshot: () => CollectorSnapshot | undefined, extra: Partial<MetricsExporterOptions> = {}): MetricsExporter {
   return new MetricsExporter({
     getSnapshot,
-    machine: MACHINE,
+    machine: FIXTURE_MACHINE,
     version: '1.2.3',
     deviceName: (major, minor) => `${major}:${minor}`,
     registry: new Registry(),
