@@ -12,7 +12,7 @@ import type { OwnedContainer } from '../containers/types';
 import type { Collector } from '../collector/collector';
 import type { EventBus, EventLog } from '../events';
 import type { LimitService } from '../limits';
-import type { MetricsExporter } from '../metrics';
+import { acceptsGzip, negotiateFormat, type MetricsExporter } from '../metrics';
 import type { ImageStore } from '../runtime/images';
 import type { RuntimeManager } from '../runtime/manager';
 import type { CollectorSnapshot, ContainerInfo, ContainerSnapshot, MachineInfo } from '../model';
@@ -89,8 +89,25 @@ export function createApp(options: ApiOptions): express.Express {
         sendError(response, 401, 'unauthorized', '/metrics requires the bearer token given with --metrics-token');
         return;
       }
-      const body = await options.exporter.render();
-      response.type(options.exporter.contentType).send(body);
+      // Prometheus asks for OpenMetrics and gzip; curl and older scrapers get plain text.
+      const body = await options.exporter.scrape({
+        format: negotiateFormat(request.get('accept')),
+        gzip: acceptsGzip(request.get('accept-encoding')),
+      });
+      response.status(200).set({
+        'Content-Type': body.contentType,
+        'Content-Length': String(body.length),
+        // The answer depends on both headers: a cache must not hand a gzipped OpenMetrics body to curl.
+        Vary: 'Accept, Accept-Encoding',
+        'Cache-Control': 'no-store',
+      });
+      if (body.contentEncoding !== undefined) response.set('Content-Encoding', body.contentEncoding);
+      if (request.method === 'HEAD') {
+        response.end();
+        return;
+      }
+      for (let i = 0; i < body.chunks.length - 1; i++) response.write(body.chunks[i]);
+      response.end(body.chunks[body.chunks.length - 1]);
     } catch (error) {
       next(error);
     }

@@ -12,7 +12,7 @@
  */
 import { containerLabelPairs, type ContainerLabelPolicy } from './labels';
 import type { ContainerSnapshot } from '../model';
-import { ExpositionWriter, familyHeader, escapeLabelValue, formatValue } from './exposition';
+import { escapeLabelValue } from './exposition';
 import type { CounterTotals, OwnedContainerFacts } from './retention';
 
 export type ContainerMetricType = 'counter' | 'gauge';
@@ -78,7 +78,19 @@ export interface ContainerMetricDescriptor {
   carriedAcrossCgroups?: boolean;
   /** The container's samples of this family; undefined or empty when unknown. */
   collect(container: ContainerSnapshot, ctx: CollectContext): readonly MetricValue[] | undefined;
+  /**
+   * For a family with no labels of its own: the one value, undefined when unknown. The renderer
+   * uses it to skip collect()'s array and object per sample; collect() gives the same value.
+   */
+  value?(container: ContainerSnapshot, ctx: CollectContext): number | undefined;
 }
+
+/** A table row: a family gives either its single value or its samples. */
+type TableEntry = Omit<ContainerMetricDescriptor, 'collect' | 'value'> &
+  (
+    | { value(container: ContainerSnapshot, ctx: CollectContext): number | undefined; collect?: never }
+    | { collect(container: ContainerSnapshot, ctx: CollectContext): readonly MetricValue[] | undefined; value?: never }
+  );
 
 /** Labels on every container series, in this order. */
 export const BASE_LABEL_NAMES = ['id', 'name', 'image'] as const;
@@ -257,16 +269,16 @@ function terminated(c: ContainerSnapshot, ctx: CollectContext): OwnedContainerFa
   return state === 'exited' || state === 'dead' ? facts : undefined;
 }
 
-function oomEvents(c: ContainerSnapshot, ctx: CollectContext): readonly MetricValue[] | undefined {
+function oomEvents(c: ContainerSnapshot, ctx: CollectContext): number | undefined {
   // Kills in this cgroup, not in its descendants (v2 memory.events counts those too), as cAdvisor counts them.
-  return one(ctx.oomCounts?.get(c.info.name) ?? c.sample.memory.ownOomKills ?? c.sample.memory.oomKills);
+  return ctx.oomCounts?.get(c.info.name) ?? c.sample.memory.ownOomKills ?? c.sample.memory.oomKills;
 }
 
 /**
  * The table. Order here is by concern for reading; rendering sorts families by name, as
  * Prometheus' Go client (and therefore cAdvisor) does.
  */
-const TABLE: ContainerMetricDescriptor[] = [
+const TABLE: TableEntry[] = [
   // --- spec and identity -------------------------------------------------------------------
   {
     name: 'container_state',
@@ -284,7 +296,7 @@ const TABLE: ContainerMetricDescriptor[] = [
     unit: 'exit code',
     labelNames: [],
     availability: BOTH,
-    collect: (c, ctx) => one(terminated(c, ctx)?.exitCode),
+    value: (c, ctx) => terminated(c, ctx)?.exitCode,
   },
   {
     name: 'container_terminated_reason',
@@ -307,7 +319,7 @@ const TABLE: ContainerMetricDescriptor[] = [
     labelNames: [],
     availability: BOTH,
     // cAdvisor uses whole seconds here; the tick time (not the scrape time) keeps renders cacheable.
-    collect: (c, ctx) => one(Math.floor((c.stats.timestampMs ?? ctx.snapshotTimestampMs) / 1000)),
+    value: (c, ctx) => Math.floor((c.stats.timestampMs ?? ctx.snapshotTimestampMs) / 1000),
   },
   {
     name: 'container_start_time_seconds',
@@ -316,7 +328,7 @@ const TABLE: ContainerMetricDescriptor[] = [
     unit: 'seconds since the Unix epoch',
     labelNames: [],
     availability: BOTH,
-    collect: (c) => one(c.info.createdAtMs === undefined ? undefined : c.info.createdAtMs / 1000),
+    value: (c) => c.info.createdAtMs === undefined ? undefined : c.info.createdAtMs / 1000,
   },
   {
     name: 'container_spec_cpu_period',
@@ -327,7 +339,7 @@ const TABLE: ContainerMetricDescriptor[] = [
     unit: 'microseconds',
     labelNames: [],
     availability: BOTH,
-    collect: (c) => one(c.sample.cpu.periodMicroseconds),
+    value: (c) => c.sample.cpu.periodMicroseconds,
   },
   {
     name: 'container_spec_cpu_quota',
@@ -336,7 +348,7 @@ const TABLE: ContainerMetricDescriptor[] = [
     unit: 'microseconds',
     labelNames: [],
     availability: BOTH,
-    collect: (c) => (hasQuota(c) ? one(c.sample.cpu.quotaMicroseconds as number) : undefined),
+    value: (c) => (hasQuota(c) ? c.sample.cpu.quotaMicroseconds as number : undefined),
   },
   {
     name: 'container_spec_cpu_shares',
@@ -345,7 +357,7 @@ const TABLE: ContainerMetricDescriptor[] = [
     unit: 'shares',
     labelNames: [],
     availability: BOTH,
-    collect: (c) => one(c.sample.cpu.shares),
+    value: (c) => c.sample.cpu.shares,
   },
   {
     name: 'container_spec_memory_limit_bytes',
@@ -354,7 +366,7 @@ const TABLE: ContainerMetricDescriptor[] = [
     unit: 'bytes',
     labelNames: [],
     availability: BOTH,
-    collect: (c) => one(limit(c.sample.memory.limitBytes)),
+    value: (c) => limit(c.sample.memory.limitBytes),
   },
   {
     name: 'container_spec_memory_swap_limit_bytes',
@@ -363,7 +375,7 @@ const TABLE: ContainerMetricDescriptor[] = [
     unit: 'bytes',
     labelNames: [],
     availability: BOTH,
-    collect: (c) => one(limit(c.sample.memory.swapLimitBytes)),
+    value: (c) => limit(c.sample.memory.swapLimitBytes),
   },
   {
     name: 'container_spec_memory_reservation_limit_bytes',
@@ -372,7 +384,7 @@ const TABLE: ContainerMetricDescriptor[] = [
     unit: 'bytes',
     labelNames: [],
     availability: BOTH,
-    collect: (c) => one(limit(c.sample.memory.reservationBytes)),
+    value: (c) => limit(c.sample.memory.reservationBytes),
   },
 
   // --- CPU -----------------------------------------------------------------------------------
@@ -392,7 +404,7 @@ const TABLE: ContainerMetricDescriptor[] = [
     unit: 'seconds',
     labelNames: [],
     availability: BOTH,
-    collect: (c) => one(seconds(c.sample.cpu.userNanoseconds)),
+    value: (c) => seconds(c.sample.cpu.userNanoseconds),
   },
   {
     name: 'container_cpu_system_seconds_total',
@@ -401,7 +413,7 @@ const TABLE: ContainerMetricDescriptor[] = [
     unit: 'seconds',
     labelNames: [],
     availability: BOTH,
-    collect: (c) => one(seconds(c.sample.cpu.systemNanoseconds)),
+    value: (c) => seconds(c.sample.cpu.systemNanoseconds),
   },
   {
     name: 'container_cpu_cfs_periods_total',
@@ -410,7 +422,7 @@ const TABLE: ContainerMetricDescriptor[] = [
     unit: 'periods',
     labelNames: [],
     availability: BOTH,
-    collect: (c) => (hasQuota(c) ? one(c.sample.cpu.periods) : undefined),
+    value: (c) => (hasQuota(c) ? c.sample.cpu.periods : undefined),
   },
   {
     name: 'container_cpu_cfs_throttled_periods_total',
@@ -419,7 +431,7 @@ const TABLE: ContainerMetricDescriptor[] = [
     unit: 'periods',
     labelNames: [],
     availability: BOTH,
-    collect: (c) => (hasQuota(c) ? one(c.sample.cpu.throttledPeriods) : undefined),
+    value: (c) => (hasQuota(c) ? c.sample.cpu.throttledPeriods : undefined),
   },
   {
     name: 'container_cpu_cfs_throttled_seconds_total',
@@ -428,7 +440,7 @@ const TABLE: ContainerMetricDescriptor[] = [
     unit: 'seconds',
     labelNames: [],
     availability: BOTH,
-    collect: (c) => (hasQuota(c) ? one(seconds(c.sample.cpu.throttledNanoseconds)) : undefined),
+    value: (c) => (hasQuota(c) ? seconds(c.sample.cpu.throttledNanoseconds) : undefined),
   },
 
   // --- memory --------------------------------------------------------------------------------
@@ -439,7 +451,7 @@ const TABLE: ContainerMetricDescriptor[] = [
     unit: 'bytes',
     labelNames: [],
     availability: BOTH,
-    collect: (c) => one(c.sample.memory.usageBytes),
+    value: (c) => c.sample.memory.usageBytes,
   },
   {
     name: 'container_memory_working_set_bytes',
@@ -448,7 +460,7 @@ const TABLE: ContainerMetricDescriptor[] = [
     unit: 'bytes',
     labelNames: [],
     availability: BOTH,
-    collect: (c) => one(workingSet(c)),
+    value: (c) => workingSet(c),
   },
   {
     name: 'container_memory_rss',
@@ -457,7 +469,7 @@ const TABLE: ContainerMetricDescriptor[] = [
     unit: 'bytes',
     labelNames: [],
     availability: BOTH,
-    collect: (c) => one(c.sample.memory.rssBytes),
+    value: (c) => c.sample.memory.rssBytes,
   },
   {
     name: 'container_memory_cache',
@@ -466,7 +478,7 @@ const TABLE: ContainerMetricDescriptor[] = [
     unit: 'bytes',
     labelNames: [],
     availability: BOTH,
-    collect: (c) => one(c.sample.memory.cacheBytes),
+    value: (c) => c.sample.memory.cacheBytes,
   },
   {
     name: 'container_memory_swap',
@@ -475,7 +487,7 @@ const TABLE: ContainerMetricDescriptor[] = [
     unit: 'bytes',
     labelNames: [],
     availability: BOTH,
-    collect: (c) => one(c.sample.memory.swapBytes),
+    value: (c) => c.sample.memory.swapBytes,
   },
   {
     name: 'container_memory_mapped_file',
@@ -484,7 +496,7 @@ const TABLE: ContainerMetricDescriptor[] = [
     unit: 'bytes',
     labelNames: [],
     availability: BOTH,
-    collect: (c) => one(c.sample.memory.mappedFileBytes),
+    value: (c) => c.sample.memory.mappedFileBytes,
   },
   {
     name: 'container_memory_max_usage_bytes',
@@ -493,7 +505,7 @@ const TABLE: ContainerMetricDescriptor[] = [
     unit: 'bytes',
     labelNames: [],
     availability: BOTH,
-    collect: (c) => one(c.sample.memory.maxUsageBytes),
+    value: (c) => c.sample.memory.maxUsageBytes,
   },
   {
     name: 'container_memory_failcnt',
@@ -507,7 +519,7 @@ const TABLE: ContainerMetricDescriptor[] = [
     unit: 'events',
     labelNames: [],
     availability: BOTH,
-    collect: (c) => one(c.sample.memory.failcnt),
+    value: (c) => c.sample.memory.failcnt,
   },
   {
     name: 'container_memory_failures_total',
@@ -525,7 +537,7 @@ const TABLE: ContainerMetricDescriptor[] = [
     unit: 'bytes',
     labelNames: [],
     availability: BOTH,
-    collect: (c) => one(c.sample.memory.activeFileBytes),
+    value: (c) => c.sample.memory.activeFileBytes,
   },
   {
     name: 'container_memory_total_inactive_file_bytes',
@@ -534,7 +546,7 @@ const TABLE: ContainerMetricDescriptor[] = [
     unit: 'bytes',
     labelNames: [],
     availability: BOTH,
-    collect: (c) => one(c.sample.memory.inactiveFileBytes),
+    value: (c) => c.sample.memory.inactiveFileBytes,
   },
   {
     name: 'container_memory_events_high_total',
@@ -543,7 +555,7 @@ const TABLE: ContainerMetricDescriptor[] = [
     unit: 'events',
     labelNames: [],
     availability: V2_ONLY,
-    collect: (c) => one(c.sample.memory.highEvents),
+    value: (c) => c.sample.memory.highEvents,
   },
   {
     name: 'container_memory_events_max_total',
@@ -552,7 +564,7 @@ const TABLE: ContainerMetricDescriptor[] = [
     unit: 'events',
     labelNames: [],
     availability: V2_ONLY,
-    collect: (c) => one(c.sample.memory.maxEvents),
+    value: (c) => c.sample.memory.maxEvents,
   },
   {
     name: 'container_last_oom_timestamp_seconds',
@@ -561,9 +573,9 @@ const TABLE: ContainerMetricDescriptor[] = [
     unit: 'seconds since the Unix epoch',
     labelNames: [],
     availability: BOTH,
-    collect: (c, ctx) => {
+    value: (c, ctx) => {
       const timeMs = ctx.lastOomTimesMs?.get(c.info.name);
-      return timeMs === undefined ? undefined : [{ value: timeMs / 1000 }];
+      return timeMs === undefined ? undefined : timeMs / 1000;
     },
   },
   {
@@ -575,7 +587,7 @@ const TABLE: ContainerMetricDescriptor[] = [
     availability: BOTH,
     // Counted per container name from the event log, which already outlives the cgroup.
     carriedAcrossCgroups: false,
-    collect: oomEvents,
+    value: oomEvents,
   },
 
   // --- tasks ---------------------------------------------------------------------------------
@@ -588,7 +600,7 @@ const TABLE: ContainerMetricDescriptor[] = [
     unit: 'tasks',
     labelNames: [],
     availability: BOTH,
-    collect: (c) => one(c.sample.pids.current),
+    value: (c) => c.sample.pids.current,
   },
   {
     name: 'container_threads_max',
@@ -597,7 +609,7 @@ const TABLE: ContainerMetricDescriptor[] = [
     unit: 'tasks',
     labelNames: [],
     availability: BOTH,
-    collect: (c) => one(limit(c.sample.pids.limit)),
+    value: (c) => limit(c.sample.pids.limit),
   },
 
   // --- block I/O -----------------------------------------------------------------------------
@@ -740,8 +752,14 @@ const TABLE: ContainerMetricDescriptor[] = [
   },
 ];
 
+function descriptorOf(entry: TableEntry): ContainerMetricDescriptor {
+  if (entry.value === undefined) return entry as ContainerMetricDescriptor;
+  const value = entry.value;
+  return { ...entry, value, collect: (c, ctx) => one(value(c, ctx)) };
+}
+
 /** Every container family, sorted by name (render order). */
-export const CONTAINER_METRICS: readonly ContainerMetricDescriptor[] = [...TABLE].sort((a, b) =>
+export const CONTAINER_METRICS: readonly ContainerMetricDescriptor[] = TABLE.map(descriptorOf).sort((a, b) =>
   a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
 );
 
@@ -759,7 +777,8 @@ export function seriesKey(family: string, labels: readonly string[] | undefined)
   return labels === undefined || labels.length === 0 ? family : `${family}\u0000${labels.join('\u0000')}`;
 }
 
-function carries(d: ContainerMetricDescriptor): boolean {
+/** Whether a family's values are carried from a container's earlier cgroups (retention.ts). */
+export function carries(d: ContainerMetricDescriptor): boolean {
   return d.type === 'counter' && d.carriedAcrossCgroups !== false;
 }
 
@@ -786,47 +805,3 @@ export function counterTotals(
   return totals;
 }
 
-const LINE_FEED = 0x0a;
-const CLOSE_BRACE_SPACE = Buffer.from('} ');
-
-/**
- * Renders every container family of a snapshot as exposition text. Families with no series are
- * left out. Pure apart from the context's callbacks; `writer` lets a caller reuse its buffer.
- */
-export function renderContainerMetrics(
-  containers: readonly ContainerSnapshot[],
-  ctx: CollectContext,
-  descriptors: readonly ContainerMetricDescriptor[] = CONTAINER_METRICS,
-  writer: ExpositionWriter = new ExpositionWriter(),
-): string {
-  writer.reset();
-  const bases = containers.map((c) => Buffer.from(baseLabels(c, ctx.labelPolicy)));
-  const version = ctx.cgroupVersion === 1 ? 'v1' : 'v2';
-  for (const d of descriptors) {
-    if (!d.availability[version]) continue;
-    const extra = d.labelNames;
-    const linePrefix = Buffer.from(`${d.name}{`);
-    const familyStart = writer.length;
-    writer.text(familyHeader(d.name, d.help, d.type));
-    const headerEnd = writer.length;
-    const carriesValues = carries(d) && ctx.carried !== undefined && ctx.carried.size > 0;
-    for (let i = 0; i < containers.length; i++) {
-      const values = d.collect(containers[i]!, ctx);
-      if (values === undefined) continue;
-      const carried = carriesValues ? ctx.carried!.get(containers[i]!.info.id) : undefined;
-      for (const v of values) {
-        // A non-finite value can only come from a bad sample; unknown is better than a fake value.
-        if (!Number.isFinite(v.value)) continue;
-        const value = carried === undefined ? v.value : v.value + (carried.get(seriesKey(d.name, v.labels)) ?? 0);
-        writer.bytes(linePrefix);
-        writer.bytes(bases[i]!);
-        for (let k = 0; k < extra.length; k++) writer.text(`,${extra[k]}="${escapeLabelValue(v.labels?.[k] ?? '')}"`);
-        writer.bytes(CLOSE_BRACE_SPACE);
-        writer.ascii(formatValue(value));
-        writer.byte(LINE_FEED);
-      }
-    }
-    if (writer.length === headerEnd) writer.truncate(familyStart); // no series: no family
-  }
-  return writer.toString();
-}

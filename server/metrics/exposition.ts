@@ -1,11 +1,26 @@
 /**
- * Pure helpers for the Prometheus text exposition format (version 0.0.4), used to render the
- * container series without prom-client: at 1000 cgroups (~25k series) prom-client's per-series
- * label hashing costs more than the whole scrape budget, while the container series are rebuilt
- * from scratch on every tick anyway, so nothing is gained by keeping them in its hash maps.
+ * Pure helpers for the two exposition formats Capstan serves: the Prometheus text format (version
+ * 0.0.4) and OpenMetrics 1.0.0 (what Prometheus asks for first). They differ only in the headers
+ * (OpenMetrics names a counter family without its `_total`, escapes `"` in HELP, allows no blank
+ * line) and in the `# EOF` that ends an OpenMetrics body; sample lines are the same bytes.
+ *
+ * The container series are rendered without prom-client: at 1000 cgroups (~25k series)
+ * prom-client's per-series label hashing costs more than the whole scrape budget, while the
+ * container series are rebuilt from scratch on every tick anyway.
  *
  * No I/O here.
  */
+
+export type ExpositionFormat = 'text' | 'openmetrics';
+
+/** Content-Type of each format, as Prometheus' client libraries send them. */
+export const CONTENT_TYPES: Readonly<Record<ExpositionFormat, string>> = {
+  text: 'text/plain; version=0.0.4; charset=utf-8',
+  openmetrics: 'application/openmetrics-text; version=1.0.0; charset=utf-8',
+};
+
+/** The line that ends every OpenMetrics body. */
+export const OPENMETRICS_EOF = '# EOF\n';
 
 const NEEDS_LABEL_ESCAPE = /[\\"\n]/;
 const NEEDS_HELP_ESCAPE = /[\\\n]/;
@@ -17,8 +32,9 @@ export function escapeLabelValue(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
-/** Escapes HELP text: only backslash and line feed (quotes are literal there). */
-export function escapeHelp(text: string): string {
+/** Escapes HELP text: only backslash and line feed in the text format (quotes are literal there); OpenMetrics escapes quotes too. */
+export function escapeHelp(text: string, format: ExpositionFormat = 'text'): string {
+  if (format === 'openmetrics') return escapeLabelValue(text);
   if (!NEEDS_HELP_ESCAPE.test(text)) return text;
   return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
 }
@@ -34,9 +50,18 @@ export function formatValue(value: number): string {
   return String(value);
 }
 
-/** The two header lines of a metric family, each ending in a line feed. */
-export function familyHeader(name: string, help: string, type: string): string {
-  return `# HELP ${name} ${escapeHelp(help)}\n# TYPE ${name} ${type}\n`;
+/**
+ * The name a family goes by in its HELP and TYPE lines. OpenMetrics names a counter family
+ * without the `_total` its samples carry; the text format uses the sample name.
+ */
+export function familyName(sampleName: string, type: string, format: ExpositionFormat): string {
+  return format === 'openmetrics' && type === 'counter' && sampleName.endsWith('_total') ? sampleName.slice(0, -'_total'.length) : sampleName;
+}
+
+/** The two header lines of a metric family (named as its samples are), each ending in a line feed. */
+export function familyHeader(name: string, help: string, type: string, format: ExpositionFormat = 'text'): string {
+  const family = familyName(name, type, format);
+  return `# HELP ${family} ${escapeHelp(help, format)}\n# TYPE ${family} ${type}\n`;
 }
 
 /** `name="value",…` for parallel arrays of label names and (unescaped) values; no braces. */
@@ -61,6 +86,9 @@ export function familyNames(text: string): string[] {
  * a third cheaper than joining strings: V8 builds and then flattens a tree of string pieces,
  * while here each piece is copied once. The buffer is kept and reused by the next render.
  */
+/** Up to this many bytes, bytes() copies in a loop. Units: bytes. */
+const SHORT_COPY_BYTES = 64;
+
 export class ExpositionWriter {
   private buffer: Buffer;
   private used = 0;
@@ -86,9 +114,17 @@ export class ExpositionWriter {
 
   /** Appends pre-encoded bytes. */
   bytes(chunk: Uint8Array): void {
-    this.reserve(chunk.length);
-    this.buffer.set(chunk, this.used);
-    this.used += chunk.length;
+    const length = chunk.length;
+    this.reserve(length);
+    if (length > SHORT_COPY_BYTES) {
+      this.buffer.set(chunk, this.used);
+    } else {
+      // Most pieces are a few dozen bytes; a loop beats set()'s fixed cost of a native call there.
+      const buffer = this.buffer;
+      const start = this.used;
+      for (let i = 0; i < length; i++) buffer[start + i] = chunk[i]!;
+    }
+    this.used += length;
   }
 
   /** Appends text that is ASCII by construction (metric names, numbers): one byte per character. */
@@ -109,8 +145,36 @@ export class ExpositionWriter {
     this.buffer[this.used++] = value;
   }
 
+  /**
+   * Appends a sample value, formatted as formatValue() does. Whole numbers (most cgroup counters
+   * and gauges) are written digit by digit, without a string per sample.
+   */
+  number(value: number): void {
+    if (!Number.isInteger(value) || value < 0 || value > Number.MAX_SAFE_INTEGER) {
+      this.ascii(formatValue(value));
+      return;
+    }
+    let digits = 1;
+    for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+    this.reserve(digits);
+    let position = this.used + digits;
+    let rest = value;
+    do {
+      this.buffer[--position] = 0x30 + (rest % 10);
+      rest = Math.floor(rest / 10);
+    } while (rest > 0);
+    this.used += digits;
+  }
+
   toString(): string {
     return this.buffer.toString('utf8', 0, this.used);
+  }
+
+  /** A copy of what was written: the writer's own buffer is overwritten by the next render. */
+  toBuffer(): Buffer {
+    const copy = Buffer.allocUnsafe(this.used);
+    this.buffer.copy(copy, 0, 0, this.used);
+    return copy;
   }
 
   private reserve(extra: number): void {
@@ -120,4 +184,39 @@ export class ExpositionWriter {
     this.buffer.copy(grown, 0, 0, this.used);
     this.buffer = grown;
   }
+}
+
+/** One family as a metrics library hands it over (prom-client's `metric.get()` shape). */
+export interface FamilySamples {
+  name: string;
+  help: string;
+  type: string;
+  values: ReadonlyArray<{ value: number; labels: Readonly<Record<string, string | number | undefined>>; metricName?: string }>;
+}
+
+/**
+ * Appends whole families with their samples. In the text format a blank line follows every
+ * family but the last, as prom-client writes them (the golden fixture keeps that layout);
+ * OpenMetrics allows no blank line, and names a counter's samples `<family>_total`.
+ */
+export function writeFamilies(writer: ExpositionWriter, families: readonly FamilySamples[], format: ExpositionFormat): void {
+  families.forEach((family, index) => {
+    if (index > 0 && format === 'text') writer.byte(0x0a);
+    writer.text(familyHeader(family.name, family.help, family.type, format));
+    for (const sample of family.values) {
+      writer.ascii(sample.metricName ?? family.name);
+      let first = true;
+      for (const [label, value] of Object.entries(sample.labels)) {
+        if (value === undefined) continue;
+        writer.ascii(first ? `{${label}="` : `,${label}="`);
+        writer.text(escapeLabelValue(typeof value === 'number' ? formatValue(value) : value));
+        writer.byte(0x22); // "
+        first = false;
+      }
+      if (!first) writer.byte(0x7d); // }
+      writer.byte(0x20);
+      writer.number(sample.value);
+      writer.byte(0x0a);
+    }
+  });
 }

@@ -2,35 +2,40 @@
  * Capstan's Prometheus exporter: cAdvisor's metric names, served from the collector's latest
  * snapshot. No cgroup file is read during a scrape.
  *
- * Two renderers share one exposition:
- * - the container series (~25 per cgroup) are rendered by hand from the descriptor table in
- *   containers.ts, at most once per snapshot `sequence` (lazily, on the first scrape after a tick);
- * - the machine_* and capstan_* families go through prom-client and an injected Registry.
+ * Two sources share one exposition:
+ * - the container series (~25 per cgroup) are written by render.ts from the descriptor table in
+ *   containers.ts, at most once per snapshot `sequence` and format (lazily, on the first scrape
+ *   after a tick), and gzipped at most once too when a scraper asks for gzip;
+ * - the machine_* and capstan_* families keep their state in prom-client (an injected Registry)
+ *   and are written on every scrape, in the asked format, by exposition.ts.
  * Every family lives in exactly one of the two, so each HELP/TYPE appears once.
+ *
+ * A gzipped body is one gzip member whose deflate stream is pieces compressed apart (as pigz
+ * does): the container part's pieces end in a sync flush, are compressed in parallel on libuv's
+ * thread pool once per snapshot and format, and are shared by every scraper; the small fresh part
+ * is the final piece. Gzip readers that stop after the first member (curl) read it whole.
  */
-import { performance } from 'node:perf_hooks';
-import { Registry } from 'prom-client';
+import { promisify } from 'node:util';
+import * as zlib from 'node:zlib';
+import { Registry, type Metric } from 'prom-client';
 import type { CollectorSnapshot, MachineInfo } from '../model';
-import {
-  BASE_LABEL_NAMES,
-  CONTAINER_METRICS,
-  counterTotals,
-  renderContainerMetrics,
-  type CollectContext,
-  type FilesystemUsage,
-} from './containers';
+import { BASE_LABEL_NAMES, CONTAINER_METRICS, counterTotals, type CollectContext, type FilesystemUsage } from './containers';
 import { createDeviceNameResolver, deviceNumberLabel, type DeviceNameResolver } from './devices';
-import { ExpositionWriter } from './exposition';
+import { CONTENT_TYPES, ExpositionWriter, OPENMETRICS_EOF, writeFamilies, type ExpositionFormat, type FamilySamples } from './exposition';
 import * as machineMetrics from './machine';
 import type { ContainerLabelPolicy } from './labels';
 import { ContainerRetention, DEFAULT_MAX_EXITED_CONTAINERS, type OwnedContainerFacts } from './retention';
+import { ContainerSeriesRenderer } from './render';
 import * as selfMetrics from './self';
 
-export { CONTAINER_METRICS, renderContainerMetrics } from './containers';
+export { CONTAINER_METRICS } from './containers';
+export { ContainerLabelCache, ContainerSeriesRenderer, renderContainerMetrics } from './render';
+export { acceptsGzip, negotiateFormat } from './negotiate';
 export type { CollectContext, ContainerMetricDescriptor, FilesystemUsage, MetricValue } from './containers';
 export { createDeviceNameResolver, parseUeventDevName } from './devices';
 export type { DeviceNameResolver, DeviceNameResolverOptions } from './devices';
-export { ExpositionWriter, escapeLabelValue, escapeHelp, formatValue } from './exposition';
+export { CONTENT_TYPES, ExpositionWriter, escapeLabelValue, escapeHelp, formatValue } from './exposition';
+export type { ExpositionFormat } from './exposition';
 export { ContainerRetention, DEFAULT_MAX_EXITED_CONTAINERS } from './retention';
 export type { OwnedContainerFacts, RetainedView } from './retention';
 
@@ -108,9 +113,82 @@ export function describeMetrics(): MetricDescription[] {
 
 const CONTAINER_FAMILY_NAMES: ReadonlySet<string> = new Set(CONTAINER_METRICS.map((d) => d.name));
 
+/**
+ * zlib level of gzipped bodies. Exposition text is highly repetitive: level 1 already shrinks it
+ * about as much as the default level 6 does, at half the CPU time (see BENCHMARKS.md).
+ */
+const GZIP_LEVEL = 1;
+/**
+ * A render gives the event loop a turn after about this long (between two families), so a
+ * collector tick due meanwhile starts at most about this late. Units: milliseconds.
+ */
+const RENDER_SLICE_MS = 4;
+/** The container part is deflated in pieces of about this size, in parallel. Units: bytes. */
+const DEFLATE_PIECE_BYTES = 512 * 1024;
+/** RFC 1952 member header: deflate, no flags, no mtime, OS unknown. */
+const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 0xff]);
+const deflateRaw = promisify(zlib.deflateRaw);
+
+/** Raw deflate data of some text, not final (it ends in a sync flush), and the text's CRC-32 and length. */
+interface DeflatedPieces {
+  chunks: Buffer[];
+  crc32: number;
+  /** Units: bytes (uncompressed). */
+  length: number;
+}
+
+/** `text` deflated in pieces cut after a line feed near every DEFLATE_PIECE_BYTES, each ending in a sync flush. */
+async function deflateInPieces(text: Buffer): Promise<DeflatedPieces> {
+  const pieces: Array<Promise<Buffer>> = [];
+  let start = 0;
+  while (start < text.length) {
+    const newline = text.indexOf(0x0a, Math.min(start + DEFLATE_PIECE_BYTES, text.length - 1));
+    const end = newline === -1 ? text.length : newline + 1;
+    // A sync flush ends the piece on a byte boundary without a final block, so the next piece's
+    // deflate data may follow it directly; pieces never refer back to each other.
+    pieces.push(deflateRaw(text.subarray(start, end), { level: GZIP_LEVEL, finishFlush: zlib.constants.Z_SYNC_FLUSH }));
+    start = end;
+  }
+  return { chunks: await Promise.all(pieces), crc32: zlib.crc32(text), length: text.length };
+}
+
+/** One gzip member: header, the pieces, `rest` as the final piece, CRC-32 and size of all of it. */
+async function gzipMember(pieces: DeflatedPieces, rest: Buffer): Promise<Buffer[]> {
+  const final = await deflateRaw(rest, { level: GZIP_LEVEL });
+  const trailer = Buffer.alloc(8);
+  trailer.writeUInt32LE(zlib.crc32(rest, pieces.crc32) >>> 0, 0);
+  trailer.writeUInt32LE((pieces.length + rest.length) % 2 ** 32, 4);
+  return [GZIP_HEADER, ...pieces.chunks, final, trailer];
+}
+
+const NO_PIECES: DeflatedPieces = { chunks: [], crc32: 0, length: 0 };
+
+export interface ScrapeRequest {
+  /** Default: the text format. */
+  format?: ExpositionFormat;
+  /** Gzip the body (the scraper sent `Accept-Encoding: gzip`). Default false. */
+  gzip?: boolean;
+}
+
+/** One /metrics answer: the body as chunks to send in order (the first is shared, never modify it). */
+export interface ScrapeBody {
+  contentType: string;
+  contentEncoding?: 'gzip';
+  chunks: Buffer[];
+  /** Units: bytes. */
+  length: number;
+}
+
+/** The container part of one snapshot in one format. */
+interface ContainerPart {
+  plain: Buffer;
+  /** Started by the first scraper that asks for gzip; later ones share it. */
+  deflated?: Promise<DeflatedPieces>;
+}
+
 export class MetricsExporter {
   /** Content-Type of render()'s output (Prometheus text format 0.0.4). */
-  readonly contentType: string;
+  readonly contentType: string = CONTENT_TYPES.text;
 
   private readonly options: MetricsExporterOptions;
   private readonly registry: Registry;
@@ -118,7 +196,11 @@ export class MetricsExporter {
   private readonly deviceName: DeviceNameResolver;
   /** Reused by every render: after the first tick it is already as large as the text needs. */
   private readonly writer = new ExpositionWriter();
-  private cache: { snapshot: CollectorSnapshot; sequence: number; text: string } | undefined;
+  private readonly selfWriter = new ExpositionWriter(16 * 1024);
+  private readonly series = new ContainerSeriesRenderer();
+  private cache: { snapshot: CollectorSnapshot; sequence: number; parts: Map<ExpositionFormat, Promise<ContainerPart>> } | undefined;
+  /** The render under way (renders share `writer`, so they run one after the other). */
+  private rendering: Promise<unknown> = Promise.resolve();
   private renders = 0;
   private lastTickSequence: number | undefined;
   private readonly retention: ContainerRetention | undefined;
@@ -128,12 +210,11 @@ export class MetricsExporter {
   constructor(options: MetricsExporterOptions) {
     this.options = options;
     this.registry = options.registry ?? new Registry();
-    // The hand-rendered container text is the 0.0.4 format; OpenMetrics output would need `# EOF`
-    // and different counter naming, so mixing the two would produce an invalid body.
+    // The format is chosen per scrape, here; prom-client's OpenMetrics mode renames counters in
+    // place (drops their _total), which would break the families this exporter writes from them.
     if (this.registry.contentType !== Registry.PROMETHEUS_CONTENT_TYPE) {
       throw new TypeError(`MetricsExporter needs a registry with content type "${Registry.PROMETHEUS_CONTENT_TYPE}", got "${this.registry.contentType}"`);
     }
-    this.contentType = this.registry.contentType;
     this.deviceName = options.deviceName ?? createDeviceNameResolver({ onError: () => this.self.recordWarning() });
     if (options.owned !== undefined) {
       const owned = options.owned;
@@ -159,12 +240,26 @@ export class MetricsExporter {
     return this.renders;
   }
 
-  /** The full exposition: container series of the latest snapshot, then machine and self metrics. */
-  async render(): Promise<string> {
-    const containers = this.containerText();
+  /** The full exposition as text: container series of the latest snapshot, then machine and self metrics. */
+  async render(format: ExpositionFormat = 'text'): Promise<string> {
+    const { chunks } = await this.scrape({ format });
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  /** One scrape's body in the asked format, gzipped or not. */
+  async scrape(request: ScrapeRequest = {}): Promise<ScrapeBody> {
+    const format = request.format ?? 'text';
+    const part = await this.containerPart(format);
     this.assertNoSharedFamilies();
-    const rest = await this.registry.metrics();
-    return containers + rest;
+    const rest = await this.selfPart(format);
+    const contentType = CONTENT_TYPES[format];
+    if (request.gzip !== true) {
+      const chunks = part === undefined ? [rest] : [part.plain, rest];
+      return { contentType, chunks, length: (part?.plain.length ?? 0) + rest.length };
+    }
+    const pieces = part === undefined ? NO_PIECES : await (part.deflated ??= deflateInPieces(part.plain));
+    const chunks = await gzipMember(pieces, rest);
+    return { contentType, contentEncoding: 'gzip', chunks, length: chunks.reduce((sum, chunk) => sum + chunk.length, 0) };
   }
 
   /** Called by the agent after each tick: feeds capstan_collector_tick_duration_seconds (once per sequence). */
@@ -191,25 +286,54 @@ export class MetricsExporter {
     this.self.recordWarning();
   }
 
-  /** The container families for the current snapshot, rendered at most once per snapshot. */
-  private containerText(): string {
-    const snapshot = this.options.getSnapshot();
-    if (snapshot === undefined) return '';
-    const cached = this.cache;
-    if (cached !== undefined && cached.snapshot === snapshot && cached.sequence === snapshot.sequence) return cached.text;
+  /** The machine_* and capstan_* families, fresh (they are few); in OpenMetrics with the closing `# EOF`. */
+  private async selfPart(format: ExpositionFormat): Promise<Buffer> {
+    const families: FamilySamples[] = [];
+    for (const metric of this.registry.getMetricsAsArray() as unknown as Array<Metric<string>>) families.push((await metric.get()) as unknown as FamilySamples);
+    const writer = this.selfWriter;
+    writer.reset();
+    writeFamilies(writer, families, format);
+    if (format === 'openmetrics') writer.ascii(OPENMETRICS_EOF);
+    return writer.toBuffer();
+  }
 
-    const started = performance.now();
+  /**
+   * The container families for the current snapshot, rendered at most once per snapshot and
+   * format: scrapers that arrive during a render wait for it. Renders run one at a time (they share
+   * the writer) and in slices, so a collector tick never waits for a whole render.
+   */
+  private containerPart(format: ExpositionFormat): Promise<ContainerPart> | undefined {
+    const snapshot = this.options.getSnapshot();
+    if (snapshot === undefined) return undefined;
+    let cached = this.cache;
+    if (cached === undefined || cached.snapshot !== snapshot || cached.sequence !== snapshot.sequence) {
+      cached = { snapshot, sequence: snapshot.sequence, parts: new Map() };
+      this.cache = cached;
+    }
+    const existing = cached.parts.get(format);
+    if (existing !== undefined) return existing;
+
     const ctx = this.contextFor(snapshot);
     const view = this.observe(snapshot);
     if (view !== undefined) {
       ctx.carried = view.carried;
       ctx.owned = view.owned;
     }
-    const text = renderContainerMetrics(view?.containers ?? snapshot.containers, ctx, CONTAINER_METRICS, this.writer);
-    this.renders += 1;
-    this.self.observeRender((performance.now() - started) / 1000);
-    this.cache = { snapshot, sequence: snapshot.sequence, text };
-    return text;
+    const containers = view?.containers ?? snapshot.containers;
+    const part = this.rendering.then(async (): Promise<ContainerPart> => {
+      this.writer.reset();
+      const busyMs = await this.series.writeInSlices(containers, ctx, format, this.writer, RENDER_SLICE_MS);
+      const rendered: ContainerPart = { plain: this.writer.toBuffer() };
+      this.renders += 1;
+      this.self.observeRender(busyMs / 1000);
+      return rendered;
+    });
+    this.rendering = part.catch(() => undefined);
+    const parts = cached.parts;
+    parts.set(format, part);
+    // A failed render is not kept: the next scrape tries again.
+    part.catch(() => parts.delete(format));
+    return part;
   }
 
   private contextFor(snapshot: CollectorSnapshot): CollectContext {

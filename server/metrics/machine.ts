@@ -1,6 +1,6 @@
 /**
  * machine_* gauges, from the MachineInfo the agent gathered at start-up (systeminformation).
- * They never change while the agent runs, so they are set once; prom-client renders them.
+ * They never change while the agent runs, so they are set once in prom-client; exposition.ts writes them.
  */
 import { Gauge, type Registry } from 'prom-client';
 import type { MachineInfo } from '../model';

@@ -1,6 +1,6 @@
 /**
- * capstan_* self-metrics: how the collector and the exporter themselves behave. Rendered by
- * prom-client from an injected registry.
+ * capstan_* self-metrics: how the collector and the exporter themselves behave. Kept by
+ * prom-client in an injected registry and written by exposition.ts (writeFamilies) in either format.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { CgroupMode, CollectorSnapshot } from '../model';

@@ -26,6 +26,7 @@ export interface TimedResponse {
   body: Buffer;
   /** From sending the request to the last byte of the body. Units: milliseconds. */
   elapsedMs: number;
+  headers: http.IncomingHttpHeaders;
 }
 
 /** GETs on one kept-alive loopback socket, so every request pays the same (warm) connection cost. */
@@ -38,10 +39,10 @@ export class LoopbackClient {
   }
 
   /** GET `pathname`, reading the whole body (keeping at least its last `tailBytes`), timed on this side of the socket. */
-  get(pathname: string, tailBytes = Infinity): Promise<TimedResponse> {
+  get(pathname: string, tailBytes = Infinity, headers: Record<string, string> = {}): Promise<TimedResponse> {
     return new Promise((resolve, reject) => {
       const started = performance.now();
-      const request = http.get(this.baseUrl + pathname, { agent: this.httpAgent }, (response) => {
+      const request = http.get(this.baseUrl + pathname, { agent: this.httpAgent, headers }, (response) => {
         const chunks: Buffer[] = [];
         let kept = 0;
         let bytes = 0;
@@ -53,7 +54,7 @@ export class LoopbackClient {
         });
         response.on('end', () => {
           const elapsedMs = performance.now() - started;
-          resolve({ status: response.statusCode ?? 0, bytes, body: Buffer.concat(chunks), elapsedMs });
+          resolve({ status: response.statusCode ?? 0, bytes, body: Buffer.concat(chunks), elapsedMs, headers: response.headers });
         });
         response.on('error', reject);
       });
@@ -133,9 +134,9 @@ export class BenchAgent implements Disposable {
     return this.output;
   }
 
-  get(pathname: string, tailBytes?: number): Promise<TimedResponse> {
+  get(pathname: string, tailBytes?: number, headers?: Record<string, string>): Promise<TimedResponse> {
     if (!this.client) throw new Error('the agent has not started');
-    return this.client.get(pathname, tailBytes);
+    return this.client.get(pathname, tailBytes, headers);
   }
 
   async dispose(): Promise<void> {

@@ -116,7 +116,9 @@ export async function walkApp(): Promise<WalkApp> {
     cgroups: { processes: () => [] } as unknown as CgroupManager,
     bus,
     stateDir: scratch,
-    exporter: { contentType: 'text/plain; version=0.0.4', render: async () => '# walk\n' } as unknown as ApiOptions['exporter'],
+    exporter: {
+      scrape: async () => ({ contentType: 'text/plain; version=0.0.4; charset=utf-8', chunks: [Buffer.from('# walk\n')], length: '# walk\n'.length }),
+    } as unknown as ApiOptions['exporter'],
     machine: { cpuCores: 2, cpuModel: 'walk', memoryBytes: 1e9, os: 'linux', kernel: '6', hostname: 'walk' },
     tokens: new TokenStore([
       { name: 'viewer', role: 'viewer', token: WALK_VIEWER },

@@ -85,12 +85,16 @@ maybe('ContainerOOMKilled fires, scraped every 15 s, for a capstan container OOM
   t.is(state.ExitCode, 137);
   t.true(livedMs >= 0 && livedMs < 1000, `the container lived ${livedMs} ms: it must be gone within a second`);
 
-  // The agent keeps the exited container's series (its cgroup is gone).
+  // The agent keeps the exited container's series (its cgroup is gone). A scrape within the tick
+  // that still saw it running is served that tick's body (state running), so wait for a tick
+  // taken after the exit.
+  const lineOf = (text: string, family: string, extra = ''): string | undefined =>
+    text.split('\n').find((l) => l.startsWith(`${family}{`) && l.includes(`name="${NAME}"`) && l.includes(extra));
   const metrics = await eventually(async () => {
     const text = await (await agent.get('/metrics')).text();
-    return text.includes(`container_state{id=`) && text.includes(`name="${NAME}"`) ? text : undefined;
-  }, 10_000, `${NAME}'s series in /metrics`);
-  const line = (family: string, extra = ''): string | undefined => metrics.split('\n').find((l) => l.startsWith(`${family}{`) && l.includes(`name="${NAME}"`) && l.includes(extra));
+    return / 1$/.test(lineOf(text, 'container_state', 'state="exited"') ?? '') ? text : undefined;
+  }, 10_000, `${NAME}'s series in /metrics with container_state exited`);
+  const line = (family: string, extra = ''): string | undefined => lineOf(metrics, family, extra);
   t.regex(line('container_oom_events_total') ?? '', / 1$/, 'container_oom_events_total 1');
   t.regex(line('container_state', 'state="exited"') ?? '', / 1$/);
   t.regex(line('container_terminated_reason', 'reason="OOMKilled"') ?? '', / 1$/);

@@ -4,29 +4,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { Gauge, Registry, type OpenMetricsContentType } from 'prom-client';
-import type { CollectorSnapshot, ContainerSnapshot, MachineInfo } from '../../server/model';
+import type { CollectorSnapshot, ContainerSnapshot } from '../../server/model';
 import { MetricsExporter, describeMetrics, escapeLabelValue, type MetricsExporterOptions } from '../../server/metrics';
+import { FIXTURE_MACHINE, loadSnapshot, METRICS_FIXTURES } from '../helpers/metrics-fixtures';
 
-// build/test/unit → repository root
-const FIXTURES = path.resolve(__dirname, '../../../test/fixtures/metrics');
-const GOLDEN_V1 = path.join(FIXTURES, 'golden-v1.txt');
-
-function loadSnapshot(file: string): CollectorSnapshot {
-  return JSON.parse(fs.readFileSync(path.join(FIXTURES, file), 'utf8')) as CollectorSnapshot;
-}
-
-const MACHINE: MachineInfo = {
-  cpuCores: 2,
-  cpuPhysicalCores: 1,
-  cpuModel: 'Test CPU',
-  memoryBytes: 4125147136,
-  swapBytes: 1073741824,
-  os: 'Debian GNU/Linux 12',
-  kernel: '6.1.0-test',
-  hostname: 'testhost',
-  machineId: 'f00dcafe',
-  bootId: 'b007b007',
-};
+const GOLDEN_V1 = path.join(METRICS_FIXTURES, 'golden-v1.txt');
+const MACHINE = FIXTURE_MACHINE;
 
 const fakeDeviceName = (major: number, minor: number): string => (major === 8 && minor === 0 ? '/dev/sda' : `${major}:${minor}`);
 
