@@ -91,6 +91,17 @@ const EXCLUDED_FILES = [
     file: 'build/test/integration/dashboard.test.js',
     reason: 'browser tests: chromium under TCG emulation is too slow to be worth it, and they test the page, not the cgroup hierarchy (the host runs them)',
   },
+  {
+    file: 'build/test/integration/docker-compat.test.js',
+    reason:
+      'the CLI\'s words and exit codes beside the docker CLI\'s, over 140 command lines run twice (a few minutes of ' +
+      'node and docker start-ups under TCG); none of it depends on the hierarchy: what does (limits, inspect, OOM, ' +
+      'stats of Docker\'s containers) is in inspect-update, engines and the runtime files, which the lane runs (the host runs it)',
+  },
+  {
+    file: 'build/test/integration/stats-interactive.test.js',
+    reason: 'the terminal view in tmux: it tests the screen, fed by the same stream the dashboard gets, not the cgroup hierarchy (the host runs it)',
+  },
 ];
 /**
  * Single tests the lane leaves out, each with why: { file, title, reason }. `title` is an ava
@@ -121,11 +132,11 @@ const GUEST_BLOCK_DIR = '/tmp/capstan-block';
 const KERNEL_APPEND = 'console=ttyS0 panic=-1 quiet';
 const MARKER = 'capstan-lane:';
 /**
- * Whole VM run limit (CAPSTAN_LANE_TIMEOUT_S): a run takes 10-21 min here, by load; 40 min leaves
- * room for a loaded machine and keeps .ci/run (npm test about 3 min, then the lane) under an hour.
- * Units: seconds.
+ * Whole VM run limit (CAPSTAN_LANE_TIMEOUT_S): a run took 20 min in CI (Dec 7) and 30-40 min here
+ * while other work loaded the machine; 50 min leaves room for that and keeps .ci/run (npm test
+ * 7-25 min, then the lane) under CI's 90 minutes. Units: seconds.
  */
-const DEFAULT_TIMEOUT_S = 2400;
+const DEFAULT_TIMEOUT_S = 3000;
 
 /** Exit code when the VM or the lane itself failed (as opposed to the tests). */
 const EXIT_LANE_FAILURE = 2;
