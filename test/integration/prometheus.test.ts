@@ -218,7 +218,7 @@ test.before(async (t) => {
     const before = await query(prometheus, `count_over_time(${oomSelector}[1m]) >= 3`);
     const dockerBefore = await query(prometheus, `count_over_time(${dockerOomSelector}[1m]) >= 3`);
     return up.length === 2 && before.length === 2 && dockerBefore.length === 2 ? true : undefined;
-  }, 30_000, 'three scrapes of both agents');
+  }, 90_000, 'three scrapes of both agents');
   phase('three scrapes of both agents');
 
   // The Docker container's child eats memory until the kernel kills it; its shell lives on.
