@@ -44,6 +44,7 @@ import {
   variableQuery,
   withMetricRenamed,
   type GrafanaDashboard,
+  type MetricReference,
 } from './prometheus.promql';
 
 const DASHBOARD_FILE = path.join(REPO_ROOT, 'dashboards', 'grafana', 'capstan.json');
@@ -353,6 +354,16 @@ test.serial('every rule loads, evaluates without error and returns data', async 
   t.deepEqual(problems, []);
 });
 
+/**
+ * The OOM kills panel's `X offset $__range` gives the count at the start of the range, so that a
+ * series born within the range counts from 0. Every series here is born within the test's range,
+ * where a typo there changes nothing: dashboards.prometheus's promtool case (a series killed before
+ * the range must not count) is what catches it.
+ */
+function onlyTellsSeriesBornBeforeTheRange(where: string, expr: string, reference: MetricReference): boolean {
+  return where === 'panel "OOM kills" A' && /^\s*(\{[^}]*\})?\s*offset\b/.test(expr.slice(reference.end));
+}
+
 test.serial('a misspelt metric name in any query or rule makes it return nothing', async (t) => {
   const env = needEnvironment(t);
   if (!env) return;
@@ -366,6 +377,7 @@ test.serial('a misspelt metric name in any query or rule makes it return nothing
     const references = metricReferences(expr);
     t.true(references.length > 0, `${where} reads a metric`);
     for (const reference of references) {
+      if (onlyTellsSeriesBornBeforeTheRange(where, expr, reference)) continue;
       const misspelt = withMetricRenamed(expr, reference, `${reference.name}_tpyo`);
       mutations += 1;
       if ((await problemWith(env.prometheus, misspelt)) === undefined) survivors.push(`${where} still returns data with ${reference.name} misspelt:\n  ${misspelt}`);

@@ -113,12 +113,16 @@ test('the OOM kills panel counts, in its range, a kill whose series was born alr
       series('db', '0 0 0 0 0 0 0 1x20'),
       // Killed once long before the range (the series was there at its start): not in range.
       series('old', '1x25'),
+      // Killed at minute 4, removed at minute 6: its series ends, the kill is still in range.
+      series('gone', '0 0 0 0 1 1 1'),
       series('cache', '0x25'),
       '    promql_expr_test:',
       `      - expr: ${JSON.stringify(expr)}`,
       '        eval_time: 12m',
       '        exp_samples:',
       `          - labels: '{instance="node-a:9180",name="db"}'`,
+      '            value: 1',
+      `          - labels: '{instance="node-a:9180",name="gone"}'`,
       '            value: 1',
       `          - labels: '{instance="node-a:9180",name="web"}'`,
       '            value: 1',
