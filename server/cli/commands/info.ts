@@ -7,7 +7,7 @@ import { flagString, type ParsedArgs } from '../args';
 import { CliError } from '../errors';
 import { bytesSize } from '../format/units';
 import { HIDDEN_CONNECTION_FLAGS, connectionFlags } from './common';
-import { formatSystemDocument } from './system-format';
+import { formatSystemDocument, writeSystemFormat } from './system-format';
 import type { Command, CommandContext } from './types';
 
 /** docker info's text layout, for the fields capstan has. Pure. */
@@ -45,7 +45,7 @@ async function runInfo(ctx: CommandContext, args: ParsedArgs): Promise<number> {
   const info = (await ctx.connect(connectionFlags(ctx.connection, args)).getJson('/api/v1/info')) as Record<string, unknown>;
   if (format !== undefined && format !== '') {
     // docker's info is a struct (system.info); Labels and the like are lists, not maps.
-    ctx.stdout.write(`${formatSystemDocument(format, info, '', { structType: (key) => (key === '' ? 'system.info' : `types.${key}`) })}\n`);
+    writeSystemFormat(ctx, () => formatSystemDocument(format, info, '', { structType: (key) => (key === '' ? 'system.info' : `types.${key}`) }));
   } else {
     ctx.stdout.write(infoText(info));
   }

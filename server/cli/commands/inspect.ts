@@ -39,7 +39,20 @@ const GO_SLICE_FIELDS: ReadonlySet<string> = new Set([
   'Args', 'Binds', 'BlkioWeightDevice', 'BlkioDeviceReadBps', 'BlkioDeviceWriteBps', 'BlkioDeviceReadIOps', 'BlkioDeviceWriteIOps',
   'CapAdd', 'CapDrop', 'Cmd', 'Devices', 'DeviceCgroupRules', 'DeviceRequests', 'Dns', 'DnsOptions', 'DnsSearch', 'Entrypoint', 'Env',
   'ExtraHosts', 'GroupAdd', 'Links', 'Mounts', 'SecurityOpt', 'Ulimits', 'VolumesFrom', 'MaskedPaths', 'ReadonlyPaths', 'ConsoleSize',
+  'ExecIDs', 'OnBuild', 'Shell', 'Aliases', 'SecondaryIPAddresses', 'SecondaryIPv6Addresses', 'RepoTags', 'RepoDigests', 'Layers',
 ]);
+
+/** container.Config's fields that docker's JSON leaves out when unset (omitempty), at their Go zero values. */
+const CONFIG_OMITTED: Readonly<Record<string, unknown>> = {
+  ExposedPorts: null,
+  Healthcheck: null,
+  ArgsEscaped: false,
+  NetworkDisabled: false,
+  MacAddress: '',
+  StopSignal: '',
+  StopTimeout: null,
+  Shell: null,
+};
 
 /**
  * JSON keys whose Go field is spelled differently (ContainerJSON.ID is "Id", Resources.NanoCPUs
@@ -91,12 +104,25 @@ function typedDocument(value: unknown): GoValue {
 }
 
 /**
- * A container's document without -s has no SizeRw/SizeRootFs keys (docker's omitempty), but its
- * Go type has the fields, nil pointers: `{{.SizeRw}}` prints "<nil>" in the typed pass.
+ * Fields docker's JSON leaves out when unset (omitempty) but its Go types have: a container's
+ * SizeRw/SizeRootFs without -s, State.Health without a healthcheck (nil pointers, "<nil>"), and
+ * Config's ExposedPorts, StopSignal, ... at their zero values. The typed pass sees them as docker's does.
  */
-function withSizeFields(value: unknown): unknown {
-  if (typeof value !== 'object' || value === null || !('State' in value) || 'SizeRw' in value) return value;
-  return { ...value, SizeRw: null, SizeRootFs: null };
+function withOmittedFields(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  const document = value as Record<string, unknown>;
+  const withOmitted = (key: string, fields: Readonly<Record<string, unknown>>): Record<string, unknown> => {
+    const object = document[key];
+    return typeof object === 'object' && object !== null && !Array.isArray(object) ? { [key]: { ...fields, ...object } } : {};
+  };
+  const isContainer = 'State' in document;
+  return {
+    ...document,
+    ...(isContainer && !('SizeRw' in document) ? { SizeRw: null, SizeRootFs: null } : {}),
+    ...(isContainer ? withOmitted('State', { Health: null }) : {}),
+    ...withOmitted('Config', CONFIG_OMITTED),
+    ...withOmitted('ContainerConfig', CONFIG_OMITTED),
+  };
 }
 
 export interface InspectFormatter {
@@ -117,7 +143,7 @@ export function inspectFormatter(format: string): InspectFormatter {
   return {
     format(value) {
       try {
-        return executeTemplate(template, typedDocument(withSizeFields(value)));
+        return executeTemplate(template, typedDocument(withOmittedFields(value)));
       } catch (error) {
         if (!(error instanceof TemplateError)) throw error;
       }

@@ -7,6 +7,16 @@ import { CliError } from '../errors';
 import { templateSource } from '../format/listing';
 import type { FromJsonOptions } from '../format/gotemplate';
 
+/** A template that failed while running: `output` is what goes to stdout before the error. */
+export class SystemFormatError extends CliError {
+  constructor(
+    message: string,
+    readonly output: string,
+  ) {
+    super(message, 1);
+  }
+}
+
 /** Runs `format` on `document`; `name` is the template's name ("version" for version, "" for info). */
 export function formatSystemDocument(format: string, document: unknown, name: string, types: Pick<FromJsonOptions, 'structType' | 'fieldName'>): string {
   const { TemplateError, executeTemplate, fromJson, parseTemplate } = require('../format/gotemplate') as typeof import('../format/gotemplate');
@@ -16,7 +26,19 @@ export function formatSystemDocument(format: string, document: unknown, name: st
     const template = parseTemplate(source, { name });
     return executeTemplate(template, fromJson(document, types));
   } catch (error) {
+    // docker prints what the template wrote before it failed, and its newline, then the error.
+    if (error instanceof TemplateError && error.phase === 'exec') throw new SystemFormatError(error.message, `${error.partial}\n`);
     if (error instanceof TemplateError) throw new CliError(error.phase === 'parse' ? `Template parsing error: ${error.message}` : error.message, error.phase === 'parse' ? 64 : 1);
+    throw error;
+  }
+}
+
+/** Writes the formatted document and its newline; a failing template's output goes out before its error. */
+export function writeSystemFormat(ctx: { stdout: { write(text: string): unknown } }, render: () => string): void {
+  try {
+    ctx.stdout.write(`${render()}\n`);
+  } catch (error) {
+    if (error instanceof SystemFormatError) ctx.stdout.write(error.output);
     throw error;
   }
 }

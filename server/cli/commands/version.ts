@@ -8,7 +8,7 @@ import { CliError } from '../errors';
 import { capstanVersion } from '../main';
 import { thisPlatform } from '../../runtime/images/formats';
 import { HIDDEN_CONNECTION_FLAGS, connectionFlags } from './common';
-import { formatSystemDocument } from './system-format';
+import { formatSystemDocument, writeSystemFormat } from './system-format';
 import type { Command, CommandContext } from './types';
 
 /** The API version this CLI speaks (its paths are /api/v1). */
@@ -78,7 +78,7 @@ async function runVersion(ctx: CommandContext, args: ParsedArgs): Promise<number
   }
   if (format !== undefined && format !== '') {
     const document = { Client: client, Server: server ?? null };
-    ctx.stdout.write(`${formatSystemDocument(format, document, 'version', { structType: versionStructType, fieldName: (key) => GO_FIELD_NAMES[key] ?? key })}\n`);
+    writeSystemFormat(ctx, () => formatSystemDocument(format, document, 'version', { structType: versionStructType, fieldName: (key) => GO_FIELD_NAMES[key] ?? key }));
   } else {
     ctx.stdout.write(versionText(client, server));
   }

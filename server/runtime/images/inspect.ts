@@ -61,7 +61,8 @@ export function inspectImage(image: ImageRecord, facts: ImageInspectFacts): Reco
     Size: image.sizeBytes,
     VirtualSize: image.sizeBytes,
     GraphDriver: {
-      Data: { ...(lower.length > 0 ? { LowerDir: lower.join(':') } : {}), UpperDir: top },
+      // An image is never mounted by itself: no merged or work directory ("").
+      Data: { ...(lower.length > 0 ? { LowerDir: lower.join(':') } : {}), MergedDir: '', UpperDir: top, WorkDir: '' },
       Name: 'overlay',
     },
     RootFS: { Type: 'layers', Layers: [...image.layers] },
