@@ -24,6 +24,7 @@ import { createEventsRouter } from './events';
 import { imagesRouter } from './images';
 import { limitsRouter } from './limits';
 import { psRouter } from './ps';
+import { systemRouter } from './system';
 import { liveRouter } from './live';
 import { resolveContainer } from './resolve';
 
@@ -159,6 +160,7 @@ export function createApp(options: ApiOptions): express.Express {
     });
   });
 
+  api.use(systemRouter({ collector: options.collector, machine: options.machine, stateDir: options.stateDir, version: options.version, ...(options.runtime && { runtime: options.runtime }), ...(options.images && { images: options.images }) }));
   api.use(limitsRouter({ ...options, ...(options.ownedLimits && { owned: options.ownedLimits, limits: options.ownedLimits.service }) }));
   api.use(liveRouter({ collector: options.collector, cgroups: options.cgroups }));
   // capstan's view of an engine's container, next to the engine's own inspect document.
@@ -176,7 +178,7 @@ export function createApp(options: ApiOptions): express.Express {
     return view;
   };
   if (options.runtime) {
-    api.use(runtimeRouter({ runtime: options.runtime, tokens: options.tokens, ...(options.containers && { containers: options.containers }), cgroupView }));
+    api.use(runtimeRouter({ runtime: options.runtime, tokens: options.tokens, ...(options.containers && { containers: options.containers }), ...(options.images && { images: options.images }), cgroupView }));
   }
   if (options.images) api.use('/images', imagesRouter({ store: options.images, tokens: options.tokens }));
 

@@ -6,7 +6,7 @@
  *          stop/restart ?t=SECONDS, kill ?signal=NAME
  *   DELETE /api/v1/containers/:ref[?force=1]          (operator)
  *   POST   /api/v1/containers/:ref/wait[?condition=not-running|next-exit|removed]   → {"StatusCode"}
- *   GET    /api/v1/containers/:ref/json               docker inspect's object
+ *   GET    /api/v1/containers/:ref/json[?size=1]      docker inspect's object (with SizeRw, SizeRootFs)
  *   GET    /api/v1/containers/:ref/top[?ps_args=-ef]  {"Titles", "Processes"}
  *   GET    /api/v1/containers/:ref/logs[?follow=1&since=MS&until=MS&tail=N]   NDJSON LogLine per line
  *   GET    /api/v1/runtime/containers                 every capstan container, running or not
@@ -24,10 +24,12 @@ import { Containers } from '../containers/registry';
 import type { OwnedContainer } from '../containers/types';
 import { quoteReference, RuntimeError } from '../runtime/errors';
 import { encodeControl, encodeFrame, FrameDecoder, parseControl, STREAM_CONTROL, STREAM_STDIN } from '../runtime/frames';
+import type { ImageStore } from '../runtime/images';
 import type { RuntimeManager, WaitCondition } from '../runtime/manager';
 import type { SessionControl, SessionSink } from '../runtime/sessions';
 import { bearerToken, requireRole, type TokenStore } from './auth';
 import { JSON_BODY_LIMIT_BYTES, jsonBody, lingeringClose } from './body';
+import { directorySize } from './ps';
 
 export interface RuntimeRouterOptions {
   runtime: RuntimeManager;
@@ -36,6 +38,8 @@ export interface RuntimeRouterOptions {
   containers?: Containers;
   /** capstan's view of an engine's container (its cgroup and the limits in force), added to its inspect as "Capstan". */
   cgroupView?: (container: OwnedContainer) => Record<string, unknown>;
+  /** The image store, for inspect's SizeRootFs. */
+  images?: ImageStore;
 }
 
 export function sendRuntimeError(response: Response, error: RuntimeError): void {
@@ -222,6 +226,14 @@ export function runtimeRouter(options: RuntimeRouterOptions): express.Router {
     route(async (request, response) => {
       const { owner, container } = target(request);
       const document = await owner.inspect(container.id);
+      if (owner.kind === 'capstan' && flag(request.query['size'])) {
+        // docker's -s: the writable layer, and with the image under it. Units: bytes.
+        const layer = options.runtime.layerOf(container.id);
+        const sizeRw = await directorySize(layer.upperDirectory);
+        const image = layer.imageId === '' ? undefined : options.images?.resolve(layer.imageId);
+        document['SizeRw'] = sizeRw;
+        document['SizeRootFs'] = (image?.sizeBytes ?? 0) + sizeRw;
+      }
       // An engine's document stays as the engine wrote it; capstan's own view goes under a key of its own.
       response.json(owner.kind === 'capstan' || !options.cgroupView ? document : { ...document, Capstan: options.cgroupView(container) });
     }),

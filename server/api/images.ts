@@ -16,6 +16,7 @@
 import express, { type Request, type Response } from 'express';
 import type { ImageStore, ImportProgress } from '../runtime/images';
 import { RuntimeError } from '../runtime/errors';
+import { inspectImage } from '../runtime/images/inspect';
 import { requireRole, type TokenStore } from './auth';
 import { sendError } from './errors';
 
@@ -55,6 +56,16 @@ export function imagesRouter(options: ImagesRouterOptions): express.Router {
 
   router.get('/', (_request, response) => {
     response.json({ images: store.list() });
+  });
+
+  // docker's image inspect document (GET /images/{name}/json in the Engine API).
+  router.get('/:reference/json', (request, response) => {
+    try {
+      const image = store.get(String(request.params['reference']));
+      response.json(inspectImage(image, { layerDirs: store.layerDirs(image) }));
+    } catch (error) {
+      fail(response, error);
+    }
   });
 
   router.get('/:reference', (request, response) => {

@@ -3,7 +3,11 @@
  * as it applies to capstan. Pure: the record and the live facts in, a plain object out.
  */
 import type { ContainerLimits, ContainerRecord, DeviceRate, PortBinding } from './types';
+import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from './shim-protocol';
 import { ZERO_TIME } from './types';
+
+/** The shim's /dev/shm tmpfs (size=65536k), docker's default ShmSize. Units: bytes. */
+const SHM_SIZE_BYTES = 64 * 1024 * 1024;
 
 export interface InspectFacts {
   /** The container's folder (LogPath, GraphDriver). */
@@ -64,12 +68,22 @@ export function resourcesOf(limits: ContainerLimits): Record<string, unknown> {
   };
 }
 
+/**
+ * Docker 20.10's ContainerJSON for one of capstan's containers: every key docker prints (measured
+ * against `docker inspect` of the same `run` on a real dockerd), in docker's order, with real
+ * values where capstan has them and docker's zero values and shapes where it has no such thing
+ * (no AppArmor, no DNS files, no json-file log driver: LogConfig names capstan's own log).
+ * State.Health is left out, as docker leaves it out of a container without a healthcheck.
+ */
 export function inspectContainer(record: ContainerRecord, facts: InspectFacts): Record<string, unknown> {
   const { config, hostConfig, state } = record;
   const limits = hostConfig.limits;
+  const resources = resourcesOf(limits);
   const running = state.status === 'running' || state.status === 'paused' || state.status === 'restarting';
+  const onImage = config.image !== '';
   const exposed: Record<string, Record<string, never>> = {};
   for (const binding of hostConfig.portBindings) exposed[`${binding.containerPort}/${binding.protocol}`] = {};
+  const sandboxKey = state.pid > 0 && running ? `/proc/${state.pid}/ns/net` : '';
   return {
     Id: record.id,
     Created: record.created,
@@ -89,36 +103,103 @@ export function inspectContainer(record: ContainerRecord, facts: InspectFacts): 
       FinishedAt: state.finishedAt || ZERO_TIME,
     },
     Image: config.imageId,
+    // capstan writes no resolv.conf, hostname or hosts file of its own: the container sees its root's.
+    ResolvConfPath: '',
+    HostnamePath: '',
+    HostsPath: '',
     LogPath: facts.logPath,
     Name: `/${record.name}`,
     RestartCount: state.restartCount,
-    Driver: config.image === '' ? 'host' : 'overlay',
+    Driver: onImage ? 'overlay' : 'host',
     Platform: 'linux',
+    MountLabel: '',
+    ProcessLabel: '',
+    AppArmorProfile: '',
+    // Exec sessions are not recorded in the container (docker's list empties as each ends, too).
+    ExecIDs: null,
     HostConfig: {
+      Binds: null,
+      ContainerIDFile: '',
+      LogConfig: { Type: 'capstan', Config: {} },
       NetworkMode: 'none',
       PortBindings: portMap(hostConfig.portBindings),
       RestartPolicy: { Name: hostConfig.restartPolicy.name, MaximumRetryCount: hostConfig.restartPolicy.maximumRetryCount },
       AutoRemove: hostConfig.autoRemove,
+      VolumeDriver: '',
+      VolumesFrom: null,
       // As given (Docker shows null for none; a profile file's content is in its seccomp= entry).
       CapAdd: nullWhenEmpty(hostConfig.capAdd),
       CapDrop: nullWhenEmpty(hostConfig.capDrop),
-      SecurityOpt: nullWhenEmpty(hostConfig.securityOpt),
+      // The shim makes no cgroup namespace.
+      CgroupnsMode: 'host',
+      Dns: [],
+      DnsOptions: [],
+      DnsSearch: [],
+      ExtraHosts: null,
+      GroupAdd: null,
+      // The shim unshares IPC, UTS and mount namespaces and shares the host's user and cgroup namespaces.
+      IpcMode: 'private',
+      Cgroup: '',
+      Links: null,
+      OomScoreAdj: 0,
+      PidMode: '',
       Privileged: false,
-      ReadonlyRootfs: config.image === '',
-      ...resourcesOf(limits),
+      PublishAllPorts: false,
+      ReadonlyRootfs: !onImage,
+      SecurityOpt: nullWhenEmpty(hostConfig.securityOpt),
+      UTSMode: '',
+      UsernsMode: '',
+      // The shim's /dev/shm is a 64 MiB tmpfs, docker's default. Units: bytes.
+      ShmSize: SHM_SIZE_BYTES,
+      Runtime: 'capstan-shim',
+      ConsoleSize: [0, 0],
+      Isolation: '',
+      CpuShares: resources['CpuShares'],
+      Memory: resources['Memory'],
+      NanoCpus: resources['NanoCpus'],
       CgroupParent: facts.cgroupPath.slice(0, facts.cgroupPath.lastIndexOf('/')) || '/',
+      BlkioWeight: resources['BlkioWeight'],
+      BlkioWeightDevice: resources['BlkioWeightDevice'],
+      BlkioDeviceReadBps: resources['BlkioDeviceReadBps'],
+      BlkioDeviceWriteBps: resources['BlkioDeviceWriteBps'],
+      BlkioDeviceReadIOps: resources['BlkioDeviceReadIOps'],
+      BlkioDeviceWriteIOps: resources['BlkioDeviceWriteIOps'],
+      CpuPeriod: resources['CpuPeriod'],
+      CpuQuota: resources['CpuQuota'],
+      CpuRealtimePeriod: 0,
+      CpuRealtimeRuntime: 0,
+      CpusetCpus: resources['CpusetCpus'],
+      CpusetMems: resources['CpusetMems'],
+      Devices: [],
+      DeviceCgroupRules: null,
+      DeviceRequests: null,
+      KernelMemory: 0,
+      KernelMemoryTCP: 0,
+      MemoryReservation: resources['MemoryReservation'],
+      MemorySwap: resources['MemorySwap'],
+      MemorySwappiness: null,
+      OomKillDisable: false,
+      PidsLimit: resources['PidsLimit'],
+      Ulimits: null,
+      CpuCount: 0,
+      CpuPercent: 0,
+      IOMaximumIOps: 0,
+      IOMaximumBandwidth: 0,
+      MaskedPaths: [...DEFAULT_MASKED_PATHS],
+      ReadonlyPaths: [...DEFAULT_READONLY_PATHS],
     },
     GraphDriver: facts.overlay
       ? {
-          Name: 'overlay',
           Data: {
             LowerDir: facts.overlay.lowerDirs.join(':'),
+            MergedDir: facts.overlay.mergedDir,
             UpperDir: facts.overlay.upperDir,
             WorkDir: facts.overlay.workDir,
-            MergedDir: facts.overlay.mergedDir,
           },
+          Name: 'overlay',
         }
-      : { Name: config.image === '' ? 'host' : 'overlay', Data: null },
+      : { Data: null, Name: onImage ? 'overlay' : 'host' },
+    // Until capstan has volumes.
     Mounts: [],
     Config: {
       Hostname: config.hostname,
@@ -127,22 +208,57 @@ export function inspectContainer(record: ContainerRecord, facts: InspectFacts): 
       AttachStdin: config.openStdin,
       AttachStdout: true,
       AttachStderr: true,
-      ExposedPorts: Object.keys(exposed).length > 0 ? exposed : undefined,
+      ...(Object.keys(exposed).length > 0 ? { ExposedPorts: exposed } : {}),
       Tty: config.tty,
       OpenStdin: config.openStdin,
       StdinOnce: config.openStdin,
       Env: config.env,
-      Cmd: config.cmd,
+      Cmd: config.cmd.length > 0 ? config.cmd : null,
       Image: config.image,
       Volumes: null,
       WorkingDir: config.workingDir,
       Entrypoint: config.entrypoint.length > 0 ? config.entrypoint : null,
+      OnBuild: null,
       Labels: config.labels,
+      // docker prints StopSignal only when the image or `run --stop-signal` sets one; capstan stops with SIGTERM.
     },
     NetworkSettings: {
+      Bridge: '',
+      SandboxID: '',
+      HairpinMode: false,
+      LinkLocalIPv6Address: '',
+      LinkLocalIPv6PrefixLen: 0,
       // What is bound right now; docker shows {} for a container that is not running.
       Ports: running ? portMap(state.boundPorts) : {},
-      SandboxKey: state.pid > 0 && running ? `/proc/${state.pid}/ns/net` : '',
+      SandboxKey: sandboxKey,
+      SecondaryIPAddresses: null,
+      SecondaryIPv6Addresses: null,
+      EndpointID: '',
+      Gateway: '',
+      GlobalIPv6Address: '',
+      GlobalIPv6PrefixLen: 0,
+      IPAddress: '',
+      IPPrefixLen: 0,
+      IPv6Gateway: '',
+      MacAddress: '',
+      // The container's own network namespace has only lo: docker's "none" network.
+      Networks: {
+        none: {
+          IPAMConfig: null,
+          Links: null,
+          Aliases: null,
+          NetworkID: 'none',
+          EndpointID: '',
+          Gateway: '',
+          IPAddress: '',
+          IPPrefixLen: 0,
+          IPv6Gateway: '',
+          GlobalIPv6Address: '',
+          GlobalIPv6PrefixLen: 0,
+          MacAddress: '',
+          DriverOpts: null,
+        },
+      },
     },
   };
 }

@@ -178,6 +178,10 @@ export class RuntimeManager {
     return this.queries.inspect(reference);
   }
 
+  layerOf(reference: string): { upperDirectory: string; imageId: string } {
+    return this.queries.layerOf(reference);
+  }
+
   top(reference: string, psArgs = '-ef'): Promise<TopResult> {
     return this.queries.top(reference, psArgs);
   }

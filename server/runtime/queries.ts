@@ -8,6 +8,7 @@ import type { RestartPolicyState, StoredCpuLimits } from '../limits';
 import type { CgroupPath, NetworkInterfaceSample } from '../model';
 import { conflict } from './errors';
 import { inspectContainer } from './inspect';
+import { UPPER_DIRECTORY } from './rootfs';
 import { LogFollower, type LogQuery } from './logs';
 import type { ManagedContainer, RuntimeState } from './runtime-state';
 import { CONTAINER_FILES, type LogLine } from './shim-protocol';
@@ -119,6 +120,12 @@ export class Queries {
         ? { overlay: { lowerDirs: prepared.lowerDirs, upperDir: prepared.upperDir, workDir: prepared.workDir, mergedDir: prepared.mountpoint } }
         : {}),
     });
+  }
+
+  /** The container's writable layer (its overlay upper directory, also while it is stopped) and its image. */
+  layerOf(reference: string): { upperDirectory: string; imageId: string } {
+    const container = this.state.find(reference);
+    return { upperDirectory: path.join(container.directory, UPPER_DIRECTORY), imageId: container.record.config.imageId };
   }
 
   async top(reference: string, psArgs = '-ef'): Promise<TopResult> {

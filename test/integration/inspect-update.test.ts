@@ -274,3 +274,49 @@ serial('a Docker container\'s restart policy changes through Docker: docker insp
   await capstanOk(t, ['update', '--restart', 'on-failure:2', 'dockerowned']);
   t.deepEqual((await dockerHostConfig(t, 'dockerowned'))['RestartPolicy'], { Name: 'on-failure', MaximumRetryCount: 2 });
 });
+
+/**
+ * The shape of a JSON document: every key path with its value's type ("null", "string", "number",
+ * "boolean", "object", "array"); an array's elements under "path[]". Map keys (Labels, Ports,
+ * Networks) are part of the path, so the same spec gives the same paths in both.
+ */
+function shape(value: unknown, at = '', out = new Set<string>()): Set<string> {
+  const type = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+  out.add(`${at || '.'}: ${type}`);
+  if (Array.isArray(value)) for (const item of value) shape(item, `${at}[]`, out);
+  else if (type === 'object') for (const [key, item] of Object.entries(value as Record<string, unknown>)) shape(item, `${at}.${key}`, out);
+  return out;
+}
+
+function shapeDifference(mine: unknown, docker: unknown): { onlyCapstan: string[]; onlyDocker: string[] } {
+  const [a, b] = [shape(mine), shape(docker)];
+  return { onlyCapstan: [...a].filter((entry) => !b.has(entry)).sort(), onlyDocker: [...b].filter((entry) => !a.has(entry)).sort() };
+}
+
+serial('inspect of a container and of an image: docker\'s key set, recursively, with the same value types', async (t) => {
+  await runBoth(t, 'keys', ['-p', '127.0.0.1:0:80', '-l', 'team=web', '-e', 'X=1', '-w', '/tmp', '-u', 'nobody', '--restart', 'on-failure:2']);
+  const [mine, docker] = await Promise.all([capstanOk(t, ['inspect', 'keys']), dockerOk(t, ['inspect', twin('keys')])]);
+  const container = shapeDifference(JSON.parse(mine)[0], JSON.parse(docker)[0]);
+  // docker binds no port on its "none" network (Ports {}); capstan's agent binds it.
+  const bound = /^\.NetworkSettings\.Ports\.80\/tcp/;
+  t.deepEqual({ onlyCapstan: container.onlyCapstan.filter((entry) => !bound.test(entry)), onlyDocker: container.onlyDocker }, { onlyCapstan: [], onlyDocker: [] }, 'container inspect');
+  t.true(shape(JSON.parse(mine)[0]).size >= 150, 'every key of the document is compared');
+
+  // -s: a container that wrote nothing has an empty writable layer; with the image under it, the image's size.
+  const sizes = async (from: Promise<string>): Promise<{ SizeRw: number; SizeRootFs: number }> => (JSON.parse(await from) as Array<{ SizeRw: number; SizeRootFs: number }>)[0]!;
+  const [mineSized, dockerSized] = await Promise.all([sizes(capstanOk(t, ['inspect', '-s', 'keys'])), sizes(dockerOk(t, ['inspect', '-s', twin('keys')]))]);
+  t.is(mineSized.SizeRw, dockerSized.SizeRw, 'inspect -s: SizeRw');
+  t.true(Math.abs(mineSized.SizeRootFs - dockerSized.SizeRootFs) < 64 * 1024, `inspect -s: SizeRootFs about the busybox image (${mineSized.SizeRootFs}, docker ${dockerSized.SizeRootFs})`);
+  t.is(await capstanOk(t, ['inspect', '-f', '{{.SizeRw}} {{.State.Health}}', 'keys']), await dockerOk(t, ['inspect', '-f', '{{.SizeRw}} {{.State.Health}}', twin('keys')]), 'without -s: nil pointers');
+
+  // The same image in both: docker's own, saved and imported into capstan (a rootfs tarball has no Env or Cmd).
+  const saved = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'capstan-inspect-saved-')), 'saved.tar');
+  t.teardown(() => fs.rmSync(path.dirname(saved), { recursive: true, force: true }));
+  await dockerOk(t, ['save', '-o', saved, IMAGE]);
+  await capstanOk(t, ['image', 'import', '--name', 'saved-busybox', saved]);
+  const [mineImage, dockerImage] = await Promise.all([capstanOk(t, ['image', 'inspect', 'saved-busybox']), dockerOk(t, ['image', 'inspect', IMAGE])]);
+  t.deepEqual(shapeDifference(JSON.parse(mineImage)[0], JSON.parse(dockerImage)[0]), { onlyCapstan: [], onlyDocker: [] }, 'image inspect');
+  const fields = '{{.RepoTags}} {{.Os}} {{.RootFS.Type}} {{len .RootFS.Layers}} {{.Config.Entrypoint}} {{.Parent}}';
+  const [mineFields, dockerFields] = await Promise.all([capstanOk(t, ['inspect', '--type', 'image', '-f', fields, 'saved-busybox']), dockerOk(t, ['inspect', '--type', 'image', '-f', fields, IMAGE])]);
+  t.is(mineFields.replace('saved-busybox', IMAGE), dockerFields);
+});

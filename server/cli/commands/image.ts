@@ -4,7 +4,9 @@
  *   capstan image import [--name NAME[:TAG]] FILE|DIRECTORY   a rootfs tarball (gzip or not), a
  *       `docker save` archive or an OCI image layout (tar or directory); uploaded to the agent,
  *       with a progress bar on a terminal
- *   capstan image ls [-q] [--no-trunc]                         REPOSITORY TAG IMAGE ID CREATED SIZE
+ *   capstan image ls [-a] [-q] [--no-trunc] [--digests] [-f FILTER] [--format F] [REPO[:TAG]]
+ *       REPOSITORY TAG IMAGE ID CREATED SIZE (also `capstan images`)
+ *   capstan image inspect [-f FORMAT] IMAGE [IMAGE...]         docker's image inspect document
  *   capstan image rm [-f] IMAGE [IMAGE...]                     refused while a container uses it
  */
 import * as fs from 'node:fs';
@@ -13,12 +15,16 @@ import * as https from 'node:https';
 import type { Readable } from 'node:stream';
 import type { ImageRecord, ImportProgress, RemoveResult } from '../../runtime/images';
 import { packDirectoryStream } from '../../runtime/images/pack';
-import { flagBool, flagString, type FlagSpec, type ParsedArgs } from '../args';
+import { flagBool, flagList, flagString, parseArgs, type FlagSpec, type ParsedArgs } from '../args';
+import { DEFAULT_IMAGES_TABLE_FORMAT, DIGESTS_IMAGES_TABLE_FORMAT, IMAGE_COLUMNS, IMAGE_COLUMN_REGISTRY, ImageFilterError, imageRows, parseImageFilters, type ImageRow } from '../columns/images';
+import { truncateId } from '../columns/column';
 import { describeNetworkError, type AgentClient } from '../client';
 import { CliError } from '../errors';
-import { humanDuration, humanSize, humanSizeWithPrecision } from '../format/units';
-import { tabwrite } from '../format/tabwriter';
-import { HIDDEN_CONNECTION_FLAGS, connectionFlags } from './common';
+import { compileListingFormat } from '../format/listing';
+import { humanSize } from '../format/units';
+import { HIDDEN_CONNECTION_FLAGS, connectionFlags, formatFlagDescription } from './common';
+import { INSPECT_FORMAT_FLAG, runInspectOf } from './inspect';
+import { compileFormatOrFail, writeListing } from './listing-output';
 import type { Command, CommandContext, OutputStream } from './types';
 
 const FLAGS: readonly FlagSpec[] = [
@@ -33,6 +39,7 @@ const USAGE = `Usage:  capstan image COMMAND
 
 Commands:
   import   Import an image from a rootfs tarball, a docker save archive or an OCI image layout
+  inspect  Display detailed information on one or more images
   ls       List images
   rm       Remove one or more images`;
 
@@ -203,34 +210,66 @@ async function importImage(ctx: CommandContext, client: AgentClient, file: strin
   return 0;
 }
 
-/* ---- ls ---- */
+/* ---- ls (and `capstan images`) ---- */
 
-/** "registry:5000/team/app:v2" → ["registry:5000/team/app", "v2"]. */
-function splitTag(reference: string): [string, string] {
-  const colon = reference.lastIndexOf(':');
-  return colon > reference.lastIndexOf('/') ? [reference.slice(0, colon), reference.slice(colon + 1)] : [reference, '<none>'];
-}
+/** The flags of `image ls` / `images`, docker's. */
+export const IMAGES_FLAGS: readonly FlagSpec[] = [
+  { name: 'all', short: 'a', kind: 'bool', description: 'Show all images (default hides intermediate images; capstan has none)' },
+  { name: 'digests', kind: 'bool', description: 'Show digests' },
+  { name: 'filter', short: 'f', kind: 'list', valueName: 'filter', description: 'Filter output based on conditions provided (dangling, reference, before, since, label)' },
+  { name: 'format', kind: 'string', description: formatFlagDescription(IMAGE_COLUMNS.map((c) => c.field)) },
+  { name: 'no-trunc', kind: 'bool', description: "Don't truncate output" },
+  { name: 'quiet', short: 'q', kind: 'bool', description: 'Only show image IDs' },
+  ...HIDDEN_CONNECTION_FLAGS,
+];
 
-/** docker image ls' table (one row per name; dangling images as <none>). Pure. */
+const IMAGES_SPEC = { columns: IMAGE_COLUMN_REGISTRY, defaultTable: DEFAULT_IMAGES_TABLE_FORMAT, typeName: '*formatter.imageContext' };
+
+/** docker image ls' default table (one row per name; dangling images as <none>). Pure. */
 export function formatImageTable(images: readonly ImageRecord[], nowMs: number, options: { trunc: boolean; quiet: boolean }): string {
-  const shortId = (id: string): string => (options.trunc ? id.slice('sha256:'.length, 'sha256:'.length + 12) : id);
-  if (options.quiet) return [...new Set(images.map((image) => shortId(image.id)))].map((id) => `${id}\n`).join('');
-  let table = 'REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE\n';
-  const sorted = [...images].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
-  for (const image of sorted) {
-    const created = `${humanDuration(Math.max(0, nowMs - Date.parse(image.createdAt)))} ago`;
-    const size = humanSizeWithPrecision(image.sizeBytes, 3);
-    const names = image.repoTags.length > 0 ? image.repoTags.map(splitTag) : [['<none>', '<none>'] as [string, string]];
-    for (const [repository, tag] of names) table += `${repository}\t${tag}\t${shortId(image.id)}\t${created}\t${size}\n`;
-  }
-  return tabwrite(table);
+  const rows = imageRows(images, new Map(), undefined, () => undefined);
+  if (options.quiet) return [...new Set(rows.map((row) => (options.trunc ? truncateId(row.image.id) : row.image.id)))].map((id) => `${id}\n`).join('');
+  return compileListingFormat(DEFAULT_IMAGES_TABLE_FORMAT, IMAGES_SPEC).render(rows, { trunc: options.trunc, nowMs });
 }
 
-async function listImages(ctx: CommandContext, client: AgentClient, args: ParsedArgs): Promise<number> {
+/** `docker images [OPTIONS] [REPOSITORY[:TAG]]`. */
+export async function listImages(ctx: CommandContext, args: ParsedArgs, usageName: string): Promise<number> {
+  if (args.positionals.length > 1) {
+    throw new CliError(`"capstan ${usageName}" requires at most 1 argument.\nSee 'capstan ${usageName} --help'.\n\nUsage:  capstan ${usageName} [OPTIONS] [REPOSITORY[:TAG]]\n\nList images`, 1);
+  }
+  const trunc = !flagBool(args, 'no-trunc');
+  const quiet = flagBool(args, 'quiet');
+  const formatFlag = flagString(args, 'format');
+  let filters: Map<string, string[]>;
+  try {
+    filters = parseImageFilters(flagList(args, 'filter'));
+  } catch (error) {
+    if (error instanceof ImageFilterError) throw new CliError(`Error response from daemon: ${error.message}`, 1);
+    throw error;
+  }
+  let format: ReturnType<typeof compileFormatOrFail<ImageRow>> | undefined;
+  if (!quiet) {
+    const table = flagBool(args, 'digests') ? DIGESTS_IMAGES_TABLE_FORMAT : DEFAULT_IMAGES_TABLE_FORMAT;
+    format = compileFormatOrFail(formatFlag === undefined || formatFlag === '' || formatFlag === 'table' ? table : formatFlag, { ...IMAGES_SPEC, defaultTable: table });
+  }
+  const client = ctx.connect(connectionFlags(ctx.connection, args));
   const body = (await client.getJson('/api/v1/images')) as { images?: ImageRecord[] };
   if (!Array.isArray(body.images)) throw new CliError('capstan: unexpected answer from the agent: no "images" list');
-  ctx.stdout.write(formatImageTable(body.images, ctx.now(), { trunc: !flagBool(args, 'no-trunc'), quiet: flagBool(args, 'quiet') }));
-  return 0;
+  const images = body.images;
+  let rows: ImageRow[];
+  try {
+    rows = imageRows(images, filters, args.positionals[0], (reference) => images.find((image) => image.id === reference || image.id.startsWith(`sha256:${reference}`) || image.repoTags.includes(reference.includes(':') ? reference : `${reference}:latest`)));
+  } catch (error) {
+    if (error instanceof ImageFilterError) throw new CliError(`Error response from daemon: ${error.message}`, 1);
+    throw error;
+  }
+  if (quiet) {
+    // One line per image, not per name.
+    const ids = [...new Set(rows.map((row) => (trunc ? truncateId(row.image.id) : row.image.id)))];
+    ctx.stdout.write(ids.map((id) => `${id}\n`).join(''));
+    return 0;
+  }
+  return writeListing(ctx, rows, format, trunc, (row) => row.image.id);
 }
 
 /* ---- rm ---- */
@@ -251,8 +290,23 @@ async function removeImages(ctx: CommandContext, client: AgentClient, references
   return status;
 }
 
-async function runImage(ctx: CommandContext, args: ParsedArgs): Promise<number> {
-  const [subcommand, ...rest] = args.positionals;
+/** Each subcommand's own flags (`image inspect -f` is a format, `image rm -f` is force), as docker's. */
+const SUBCOMMAND_FLAGS: Readonly<Record<string, readonly FlagSpec[]>> = {
+  import: [FLAGS[0]!, ...HIDDEN_CONNECTION_FLAGS],
+  load: [FLAGS[0]!, ...HIDDEN_CONNECTION_FLAGS],
+  ls: IMAGES_FLAGS,
+  list: IMAGES_FLAGS,
+  rm: [FLAGS.find((flag) => flag.name === 'force')!, ...HIDDEN_CONNECTION_FLAGS],
+  remove: [FLAGS.find((flag) => flag.name === 'force')!, ...HIDDEN_CONNECTION_FLAGS],
+  inspect: [INSPECT_FORMAT_FLAG, ...HIDDEN_CONNECTION_FLAGS],
+};
+
+async function runImage(ctx: CommandContext, outer: ParsedArgs): Promise<number> {
+  const [subcommand, ...given] = outer.positionals;
+  // Flags end at the subcommand (flagsEndAtFirstArgument): what follows is parsed with its own flags.
+  const sub = subcommand !== undefined && SUBCOMMAND_FLAGS[subcommand] ? parseArgs(given, [...SUBCOMMAND_FLAGS[subcommand]!, { name: 'help', kind: 'bool', description: '' }]) : { flags: new Map(), positionals: given };
+  const args: ParsedArgs = { flags: new Map([...outer.flags, ...sub.flags]), positionals: sub.positionals };
+  const rest = args.positionals;
   const client = (): AgentClient => ctx.connect(connectionFlags(ctx.connection, args));
   switch (subcommand) {
     case 'import':
@@ -261,10 +315,10 @@ async function runImage(ctx: CommandContext, args: ParsedArgs): Promise<number> 
       return importImage(ctx, client(), rest[0]!, flagString(args, 'name'));
     }
     case 'ls':
-    case 'list': {
-      if (rest.length > 0) throw new CliError(`"capstan image ls" accepts no arguments.\nSee 'capstan image --help'.`, 1);
-      return listImages(ctx, client(), args);
-    }
+    case 'list':
+      return listImages(ctx, args, 'image ls');
+    case 'inspect':
+      return runInspectOf(ctx, args, 'image', 'image inspect');
     case 'rm':
     case 'remove': {
       if (rest.length === 0) throw new CliError(`"capstan image rm" requires at least 1 argument.\nSee 'capstan image --help'.\n\nUsage:  capstan image rm [-f] IMAGE [IMAGE...]`, 1);
@@ -280,8 +334,9 @@ async function runImage(ctx: CommandContext, args: ParsedArgs): Promise<number> 
 
 export const imageCommand: Command = {
   name: 'image',
-  summary: 'Manage images (import, ls, rm)',
+  summary: 'Manage images (import, ls, inspect, rm)',
   usage: 'image COMMAND [OPTIONS] [ARG...]',
   flags: FLAGS,
+  flagsEndAtFirstArgument: true,
   run: (ctx, args) => runImage(ctx, args),
 };

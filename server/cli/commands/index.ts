@@ -15,6 +15,8 @@ const LOADERS: Readonly<Record<string, () => Command>> = {
   events: () => (require('./events') as typeof import('./events')).eventsCommand,
   exec: () => (require('./exec') as typeof import('./exec')).execCommand,
   image: () => (require('./image') as typeof import('./image')).imageCommand,
+  images: () => (require('./images') as typeof import('./images')).imagesCommand,
+  info: () => (require('./info') as typeof import('./info')).infoCommand,
   inspect: () => (require('./inspect') as typeof import('./inspect')).inspectCommand,
   kill: () => (require('./kill') as typeof import('./kill')).killCommand,
   logs: () => (require('./logs') as typeof import('./logs')).logsCommand,
@@ -30,6 +32,7 @@ const LOADERS: Readonly<Record<string, () => Command>> = {
   top: () => (require('./top') as typeof import('./top')).topCommand,
   unpause: () => (require('./unpause') as typeof import('./unpause')).unpauseCommand,
   update: () => (require('./update') as typeof import('./update')).updateCommand,
+  version: () => (require('./version') as typeof import('./version')).versionCommand,
   wait: () => (require('./wait') as typeof import('./wait')).waitCommand,
 };
 /* eslint-enable @typescript-eslint/no-require-imports */

@@ -9,7 +9,8 @@
  *    one reported: `{{.NoSuch}}` gives Go's "map has no entry for key" and exit status 1.
  * A template that does not parse exits 64, as docker's does.
  */
-import { flagString, type ParsedArgs } from '../args';
+import { flagBool, flagString, type FlagSpec, type ParsedArgs } from '../args';
+import type { AgentClient } from '../client';
 import { CliError } from '../errors';
 import type { GoValue, Template } from '../format/gotemplate';
 import { HIDDEN_CONNECTION_FLAGS, connectionFlags } from './common';
@@ -38,7 +39,20 @@ const GO_SLICE_FIELDS: ReadonlySet<string> = new Set([
   'Args', 'Binds', 'BlkioWeightDevice', 'BlkioDeviceReadBps', 'BlkioDeviceWriteBps', 'BlkioDeviceReadIOps', 'BlkioDeviceWriteIOps',
   'CapAdd', 'CapDrop', 'Cmd', 'Devices', 'DeviceCgroupRules', 'DeviceRequests', 'Dns', 'DnsOptions', 'DnsSearch', 'Entrypoint', 'Env',
   'ExtraHosts', 'GroupAdd', 'Links', 'Mounts', 'SecurityOpt', 'Ulimits', 'VolumesFrom', 'MaskedPaths', 'ReadonlyPaths', 'ConsoleSize',
+  'ExecIDs', 'OnBuild', 'Shell', 'Aliases', 'SecondaryIPAddresses', 'SecondaryIPv6Addresses', 'RepoTags', 'RepoDigests', 'Layers',
 ]);
+
+/** container.Config's fields that docker's JSON leaves out when unset (omitempty), at their Go zero values. */
+const CONFIG_OMITTED: Readonly<Record<string, unknown>> = {
+  ExposedPorts: null,
+  Healthcheck: null,
+  ArgsEscaped: false,
+  NetworkDisabled: false,
+  MacAddress: '',
+  StopSignal: '',
+  StopTimeout: null,
+  Shell: null,
+};
 
 /**
  * JSON keys whose Go field is spelled differently (ContainerJSON.ID is "Id", Resources.NanoCPUs
@@ -89,6 +103,28 @@ function typedDocument(value: unknown): GoValue {
   });
 }
 
+/**
+ * Fields docker's JSON leaves out when unset (omitempty) but its Go types have: a container's
+ * SizeRw/SizeRootFs without -s, State.Health without a healthcheck (nil pointers, "<nil>"), and
+ * Config's ExposedPorts, StopSignal, ... at their zero values. The typed pass sees them as docker's does.
+ */
+function withOmittedFields(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  const document = value as Record<string, unknown>;
+  const withOmitted = (key: string, fields: Readonly<Record<string, unknown>>): Record<string, unknown> => {
+    const object = document[key];
+    return typeof object === 'object' && object !== null && !Array.isArray(object) ? { [key]: { ...fields, ...object } } : {};
+  };
+  const isContainer = 'State' in document;
+  return {
+    ...document,
+    ...(isContainer && !('SizeRw' in document) ? { SizeRw: null, SizeRootFs: null } : {}),
+    ...(isContainer ? withOmitted('State', { Health: null }) : {}),
+    ...withOmitted('Config', CONFIG_OMITTED),
+    ...withOmitted('ContainerConfig', CONFIG_OMITTED),
+  };
+}
+
 export interface InspectFormatter {
   /** The document's line, or throws CliError with docker's "template parsing error: ..." text. */
   format(value: unknown): string;
@@ -107,7 +143,7 @@ export function inspectFormatter(format: string): InspectFormatter {
   return {
     format(value) {
       try {
-        return executeTemplate(template, typedDocument(value));
+        return executeTemplate(template, typedDocument(withOmittedFields(value)));
       } catch (error) {
         if (!(error instanceof TemplateError)) throw error;
       }
@@ -126,21 +162,48 @@ export function applyInspectFormat(format: string, value: unknown): string {
   return inspectFormatter(format).format(value);
 }
 
-async function runInspect(ctx: CommandContext, args: ParsedArgs): Promise<number> {
-  if (args.positionals.length === 0) throw new CliError(`"capstan inspect" requires at least 1 argument.\nSee 'capstan inspect --help'.`, 1);
+/** What --type takes; "" is every kind, looked up in docker's order (container, then image, then volume). */
+export type InspectType = '' | 'container' | 'image' | 'volume';
+
+const NOT_FOUND_WORDS: Record<InspectType, string> = { '': 'object', container: 'container', image: 'image', volume: 'volume' };
+
+/** The agent's path of one object of a kind. */
+function objectPath(kind: Exclude<InspectType, ''>, reference: string, size: boolean): string {
+  if (kind === 'container') return `${containerPath(reference)}/json${size ? '?size=1' : ''}`;
+  return `/api/v1/${kind}s/${encodeURIComponent(reference)}${kind === 'image' ? '/json' : ''}`;
+}
+
+/** One object by reference, or undefined when no object of the kinds asked for has it. */
+async function lookUp(client: AgentClient, type: InspectType, reference: string, size: boolean): Promise<unknown> {
+  const kinds: Array<Exclude<InspectType, ''>> = type === '' ? ['container', 'image', 'volume'] : [type];
+  for (const kind of kinds) {
+    try {
+      return await client.call('GET', objectPath(kind, reference, size));
+    } catch (error) {
+      // A 404 of any kind (also an agent without volumes) is "not this kind": try the next.
+      if (!(error instanceof CliError) || !(error.apiCode?.startsWith('no_such_') || error.apiCode === 'not_found')) throw error;
+    }
+  }
+  return undefined;
+}
+
+/** docker's inspect over the objects named: -f, --type, -s. Shared by `inspect` and `image inspect`. */
+export async function runInspectOf(ctx: CommandContext, args: ParsedArgs, type: InspectType, usageName: string): Promise<number> {
+  if (args.positionals.length === 0) throw new CliError(`"capstan ${usageName}" requires at least 1 argument.\nSee 'capstan ${usageName} --help'.`, 1);
   const format = flagString(args, 'format');
   // docker parses the template before it looks anything up.
   const formatter = format !== undefined && format !== '' && format !== 'json' ? inspectFormatter(format) : undefined;
   const client = ctx.connect(connectionFlags(ctx.connection, args));
+  const size = flagBool(args, 'size');
   const found: unknown[] = [];
   let failed = false;
   for (const reference of args.positionals) {
-    try {
-      found.push(await client.call('GET', `${containerPath(reference)}/json`));
-    } catch (error) {
-      if (!(error instanceof CliError)) throw error;
-      ctx.stderr.write(error.apiCode === 'no_such_container' ? `Error: No such object: ${reference}\n` : `${error.message}\n`);
+    const value = await lookUp(client, type, reference, size);
+    if (value === undefined) {
+      ctx.stderr.write(`Error: No such ${NOT_FOUND_WORDS[type]}: ${reference}\n`);
       failed = true;
+    } else {
+      found.push(value);
     }
   }
   if (format === 'json') {
@@ -166,10 +229,23 @@ async function runInspect(ctx: CommandContext, args: ParsedArgs): Promise<number
   return failed ? 1 : 0;
 }
 
+function inspectType(args: ParsedArgs): InspectType {
+  const type = flagString(args, 'type') ?? '';
+  if (type === '' || type === 'container' || type === 'image' || type === 'volume') return type;
+  throw new CliError(`${JSON.stringify(type)} is not a valid value for --type`, 1);
+}
+
+export const INSPECT_FORMAT_FLAG: FlagSpec = { name: 'format', short: 'f', kind: 'string', description: "Format output using a custom template:\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template" };
+
 export const inspectCommand: Command = {
   name: 'inspect',
-  summary: 'Return low-level information on capstan containers',
-  usage: 'inspect [OPTIONS] CONTAINER [CONTAINER...]',
-  flags: [{ name: 'format', short: 'f', kind: 'string', description: "Format output using a custom template:\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template" }, ...HIDDEN_CONNECTION_FLAGS],
-  run: (ctx, args) => runInspect(ctx, args),
+  summary: 'Return low-level information on capstan objects (containers, images)',
+  usage: 'inspect [OPTIONS] NAME|ID [NAME|ID...]',
+  flags: [
+    INSPECT_FORMAT_FLAG,
+    { name: 'size', short: 's', kind: 'bool', description: 'Display total file sizes if the type is container' },
+    { name: 'type', kind: 'string', description: 'Return JSON for specified type (container, image or volume)' },
+    ...HIDDEN_CONNECTION_FLAGS,
+  ],
+  run: (ctx, args) => runInspectOf(ctx, args, inspectType(args), 'inspect'),
 };

@@ -171,7 +171,7 @@ export function blobPath(digest: string): string {
 const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
 
 /** The platform names Go uses, for this machine. */
-function thisPlatform(): { architecture: string; os: string } {
+export function thisPlatform(): { architecture: string; os: string } {
   const architecture = ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x' } as Record<string, string>)[process.arch] ?? process.arch;
   return { architecture, os: 'linux' };
 }
