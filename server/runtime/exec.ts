@@ -36,7 +36,15 @@ export class ExecSessions {
     if (container.status !== 'running') throw conflict('not_running', `Container ${record.id} is not running`);
     const prepared = container.prepared ?? prepareRootfs(this.state.options.rootfs, record, container.directory);
     container.prepared = prepared;
-    const user = userIn(prepared, request.user ?? record.config.user);
+    // docker exec: the container's --group-add applies to every exec, with or without -u; a user
+    // or group that is not there exits 126 with runc's words alone (Engine 20.10, measured).
+    let user;
+    try {
+      user = userIn(prepared, request.user ?? record.config.user, record.hostConfig.groupAdd);
+    } catch (error) {
+      if (error instanceof RuntimeError) throw new RuntimeError(error.status, error.code, error.message, { ...error.details, exitCode: 126 });
+      throw error;
+    }
 
     const execId = randomBytes(8).toString('hex');
     const names = { config: `exec-${execId}.json`, attach: `exec-${execId}.sock`, control: `exec-${execId}.ctl`, exit: `exec-${execId}.exit.json` };

@@ -102,6 +102,7 @@ export function inspectContainer(record: ContainerRecord, facts: InspectFacts): 
       // As given (Docker shows null for none; a profile file's content is in its seccomp= entry).
       CapAdd: nullWhenEmpty(hostConfig.capAdd),
       CapDrop: nullWhenEmpty(hostConfig.capDrop),
+      GroupAdd: nullWhenEmpty(hostConfig.groupAdd),
       SecurityOpt: nullWhenEmpty(hostConfig.securityOpt),
       Privileged: false,
       ReadonlyRootfs: config.image === '',
