@@ -16,6 +16,7 @@ import { promisify } from 'node:util';
 import test, { type ExecutionContext } from 'ava';
 import { startAgentProcess, type AgentProcess } from '../helpers/agent';
 import { busyboxRootfsForEngines, DOCKER_CLI, dockerAvailable, runCleanups, startDockerd, type TestEngine } from '../helpers/engines';
+import { capstanCommandLine, COMPARISON_ENV, dockerCommandLine, runCommandLine, type CommandAnswer } from '../helpers/cli-run';
 import { CLI, REPO_ROOT, requireCapability } from '../helpers/repo';
 import { eventually } from '../helpers/wait';
 
@@ -74,12 +75,6 @@ const ROWS: ReadonlyArray<readonly string[]> = [
   ['rm', '-f', 'target'],
 ];
 
-interface Answer {
-  stdout: string;
-  stderrFirstLine: string;
-  code: number | null;
-}
-
 let docker: TestEngine | undefined;
 let agent: AgentProcess | undefined;
 let directory = '';
@@ -108,26 +103,10 @@ test.before(async () => {
 test.after.always(() => runCleanups(cleanups));
 
 /** The environment both CLIs run with: C is what a bare `C` takes; UNSET_X and D are not set. */
-const CLI_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: os.tmpdir(), C: 'from-the-shell' };
-
-function run([command, ...args]: readonly string[]): Promise<Answer> {
-  return new Promise((resolve) => {
-    execFile(command!, args, { timeout: 120_000, env: CLI_ENV }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
-      resolve({ stdout, stderrFirstLine: stderr.split('\n').find((line) => line.trim() !== '') ?? '', code });
-    });
-  });
-}
-
-function capstanCommand(args: readonly string[]): string[] {
-  return [process.execPath, CLI, '--state-dir', agent!.stateDir, ...args];
-}
-
-function dockerCommand(args: readonly string[]): string[] {
-  const [command, ...rest] = args;
-  const extra = command === 'run' || command === 'create' ? docker!.runFlags : [];
-  return [DOCKER_CLI, '-H', docker!.address, command!, ...extra, ...rest];
-}
+const CLI_ENV = { ...COMPARISON_ENV, C: 'from-the-shell' };
+const run = (command: readonly string[]): Promise<CommandAnswer> => runCommandLine(command, CLI_ENV);
+const capstanCommand = (args: readonly string[]): string[] => capstanCommandLine(agent!.stateDir, args);
+const dockerCommand = (args: readonly string[]): string[] => dockerCommandLine(docker!, args);
 
 function normalise(text: string): string {
   return text.replace(/\b[0-9a-f]{64}\b/g, '<id>').replace(/\bdocker\b/g, 'capstan');

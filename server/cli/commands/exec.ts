@@ -4,8 +4,7 @@
  */
 import { flagBool, flagString, type ParsedArgs } from '../args';
 import { CliError, clientLookupFailure } from '../errors';
-import { HIDDEN_CONNECTION_FLAGS, connectionFlags } from './common';
-import { DEFAULT_DETACH_KEYS } from '../detach-keys';
+import { DETACH_KEYS_FLAG, HIDDEN_CONNECTION_FLAGS, connectionFlags } from './common';
 import { containerPath, detachKeysOf, environmentOf, runSession, terminalSize, type SessionErrorReport } from './run';
 import type { Command, CommandContext } from './types';
 
@@ -52,7 +51,7 @@ export const execCommand: Command = {
   flags: [
     { name: 'interactive', short: 'i', kind: 'bool', description: 'Keep STDIN open even if not attached' },
     { name: 'tty', short: 't', kind: 'bool', description: 'Allocate a pseudo-TTY' },
-    { name: 'detach-keys', kind: 'string', description: `Override the key sequence for detaching a container (default "${DEFAULT_DETACH_KEYS}")` },
+    DETACH_KEYS_FLAG,
     { name: 'env', short: 'e', kind: 'list', description: 'Set environment variables' },
     { name: 'env-file', kind: 'list', description: 'Read in a file of environment variables' },
     { name: 'user', short: 'u', kind: 'string', description: 'Username or UID (format: "<name|uid>[:<group|gid>]")' },

@@ -19,7 +19,7 @@ import { encodeControl, encodeFrame, FrameDecoder, parseControl, STREAM_CONTROL,
 import { DEFAULT_DETACH_KEYS, DetachKeyFilter, DetachKeysError, parseDetachKeys } from '../detach-keys';
 import { containerEnvironment, EnvFileError } from '../environment';
 import { checkCpus, checkInt64, checkSize, checkSwapSize } from '../flag-values';
-import { HIDDEN_CONNECTION_FLAGS, connectionFlags } from './common';
+import { DETACH_KEYS_FLAG, HIDDEN_CONNECTION_FLAGS, connectionFlags } from './common';
 import type { Command, CommandContext } from './types';
 
 /** Flags that describe a container, shared by run and create. */
@@ -55,7 +55,7 @@ export const CONTAINER_FLAGS: readonly FlagSpec[] = [
 
 const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'detach', short: 'd', kind: 'bool', description: 'Run container in background and print container ID' },
-  { name: 'detach-keys', kind: 'string', description: `Override the key sequence for detaching a container (default "${DEFAULT_DETACH_KEYS}")` },
+  DETACH_KEYS_FLAG,
   ...CONTAINER_FLAGS,
 ];
 
