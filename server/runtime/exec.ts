@@ -52,7 +52,9 @@ export class ExecSessions {
     const removeFiles = (): void => {
       for (const name of Object.values(names)) fs.rmSync(file(name), { force: true });
     };
-    const env = mergeEnv([...record.config.env, `HOSTNAME=${record.config.hostname}`, `HOME=${user.home}`], request.env);
+    const env = mergeEnv([...record.config.env, `HOSTNAME=${record.config.hostname}`], request.env);
+    // runc's rule: HOME from the user's passwd entry only where neither the container nor the exec set one.
+    if (!env.some((entry) => entry.startsWith('HOME='))) env.push(`HOME=${user.home}`);
     if (request.tty && !env.some((entry) => entry.startsWith('TERM='))) env.push('TERM=xterm');
     // docker exec runs with the container's capabilities and seccomp profile.
     const security = securityOfContainer(record.hostConfig);

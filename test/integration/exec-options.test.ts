@@ -72,6 +72,11 @@ const ROWS: ReadonlyArray<readonly string[]> = [
   ['exec', '-u', 'bob:nosuch', 'target', 'id'],
   ['exec', '-w', '/tmp', '--env-file', '$ENV_FILE', '-e', 'E=from-e', 'target', 'sh', '-c', SHOW_ENV],
   ['exec', '--env-file', '$BAD_ENV_FILE', 'target', 'true'],
+  ['exec', '-e', 'HOME=/set-by-exec', '-u', 'alice', 'target', 'sh', '-c', 'echo HOME=$HOME'],
+  ['rm', '-f', 'target'],
+  // A HOME the container sets wins over the exec user's passwd entry.
+  ['run', '-d', '--name', 'target', '-e', 'HOME=/set-by-run', '$IMAGE', 'sleep', '1000'],
+  ['exec', '-u', 'alice', 'target', 'sh', '-c', 'echo HOME=$HOME'],
   ['rm', '-f', 'target'],
 ];
 
