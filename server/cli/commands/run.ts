@@ -365,6 +365,8 @@ export async function createContainer(ctx: CommandContext, client: AgentClient, 
 
 async function runRun(ctx: CommandContext, args: ParsedArgs, rawArgv: readonly string[]): Promise<number> {
   const body = createBody(args, rawArgv, ctx.env, 'run');
+  // Checked before anything is created (docker warns and goes on with its default; see README).
+  const detachKeys = detachKeysOf(args, (message) => optionError(message));
   const client = ctx.connect(connectionFlags(ctx.connection, args));
   if (flagBool(args, 'detach')) {
     const id = await createContainer(ctx, client, body, true);
@@ -373,8 +375,6 @@ async function runRun(ctx: CommandContext, args: ParsedArgs, rawArgv: readonly s
   }
   // One request: create, start and attach (the agent writes spec.json while the container starts).
   const tty = body['tty'] === true;
-  // Checked before anything is created (docker warns and goes on with its default; see README).
-  const detachKeys = detachKeysOf(args, (message) => optionError(message));
   const size = terminalSize();
   const query = new URLSearchParams();
   if (tty && size) {
