@@ -103,8 +103,12 @@ export class ExecSessions {
       removeFiles();
       // docker exec (Engine 20.10, measured) exits 126 whether the command is missing or not
       // executable; only `run` tells the two apart (127 / 126).
-      const exitCode = status.exitCode === undefined ? 126 : Math.min(status.exitCode, 126);
-      throw new RuntimeError(status.exitCode === 126 || status.exitCode === 127 ? 400 : 500, 'exec_failed', status.message, { exitCode, ...(status.code ? { errno: status.code } : {}) });
+      // A working directory that is not there is the user's mistake too: 126 with runc's words.
+      const badCwd = status.stage === 'cwd';
+      const exitCode = badCwd || status.exitCode === undefined ? 126 : Math.min(status.exitCode, 126);
+      const message = badCwd ? `chdir to cwd (${JSON.stringify(config.cwd)}) set in config.json failed: ${goErrorText(status.message)}` : status.message;
+      const userError = badCwd || status.exitCode === 126 || status.exitCode === 127;
+      throw new RuntimeError(userError ? 400 : 500, 'exec_failed', message, { exitCode, ...(status.code ? { errno: status.code } : {}) });
     }
 
     let clientGone = false;
@@ -152,4 +156,10 @@ export class ExecSessions {
       },
     };
   }
+}
+
+/** The reason at the end of a shim message ("…: No such file or directory") as Go spells errno texts. */
+function goErrorText(shimMessage: string): string {
+  const reason = shimMessage.slice(shimMessage.lastIndexOf(': ') + 2);
+  return reason.charAt(0).toLowerCase() + reason.slice(1);
 }

@@ -72,6 +72,7 @@ const ROWS: ReadonlyArray<readonly string[]> = [
   ['exec', '-u', 'bob:nosuch', 'target', 'id'],
   ['exec', '-w', '/tmp', '--env-file', '$ENV_FILE', '-e', 'E=from-e', 'target', 'sh', '-c', SHOW_ENV],
   ['exec', '--env-file', '$BAD_ENV_FILE', 'target', 'true'],
+  ['exec', '-w', '/no/such/dir', 'target', 'true'],
   ['exec', '-e', 'HOME=/set-by-exec', '-u', 'alice', 'target', 'sh', '-c', 'echo HOME=$HOME'],
   ['rm', '-f', 'target'],
   // A HOME the container sets wins over the exec user's passwd entry.
@@ -113,8 +114,13 @@ const run = (command: readonly string[]): Promise<CommandAnswer> => runCommandLi
 const capstanCommand = (args: readonly string[]): string[] => capstanCommandLine(agent!.stateDir, args);
 const dockerCommand = (args: readonly string[]): string[] => dockerCommandLine(docker!, args);
 
+/** IDs, the word "docker", and the runtime layers docker's OCI errors pass through (docker-compat.test.ts says why). */
 function normalise(text: string): string {
-  return text.replace(/\b[0-9a-f]{64}\b/g, '<id>').replace(/\bdocker\b/g, 'capstan');
+  return text
+    .replace(/\b[0-9a-f]{64}\b/g, '<id>')
+    .replace(/OCI runtime exec failed: exec failed: unable to start container process: /g, '')
+    .replace(/: unknown(\.?)$/gm, '$1')
+    .replace(/\bdocker\b/g, 'capstan');
 }
 
 serial('-u, --group-add, -e, --env-file and -w: the same output and exit code as docker 20.10 on the same image', async (t) => {
