@@ -302,9 +302,9 @@ export async function runSession(ctx: CommandContext, client: AgentClient, pathA
         if (forward.length > 0) socket.write(encodeFrame(STREAM_STDIN, forward));
         if (detach) {
           // The agent takes a closed session for a client gone: it leaves the container running.
+          // Closed once what went before the keys is written.
           detached = true;
-          socket.end();
-          socket.destroy();
+          socket.end(() => socket.destroy());
         }
       };
       const onEnd = (): void => {
