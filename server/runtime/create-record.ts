@@ -70,6 +70,7 @@ export function buildRecord(request: CreateOptions, image: ImageRef | undefined,
       securityOpt: request.securityOpt,
       capAdd: request.capAdd,
       capDrop: request.capDrop,
+      groupAdd: request.groupAdd,
     },
     state: {
       status: 'created',

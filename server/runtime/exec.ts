@@ -36,7 +36,15 @@ export class ExecSessions {
     if (container.status !== 'running') throw conflict('not_running', `Container ${record.id} is not running`);
     const prepared = container.prepared ?? prepareRootfs(this.state.options.rootfs, record, container.directory);
     container.prepared = prepared;
-    const user = userIn(prepared, request.user ?? record.config.user);
+    // docker exec: the container's --group-add applies to every exec, with or without -u; a user
+    // or group that is not there exits 126 with runc's words alone (Engine 20.10, measured).
+    let user;
+    try {
+      user = userIn(prepared, request.user ?? record.config.user, record.hostConfig.groupAdd);
+    } catch (error) {
+      if (error instanceof RuntimeError) throw new RuntimeError(error.status, error.code, error.message, { ...error.details, exitCode: 126 });
+      throw error;
+    }
 
     const execId = randomBytes(8).toString('hex');
     const names = { config: `exec-${execId}.json`, attach: `exec-${execId}.sock`, control: `exec-${execId}.ctl`, exit: `exec-${execId}.exit.json` };
@@ -44,7 +52,9 @@ export class ExecSessions {
     const removeFiles = (): void => {
       for (const name of Object.values(names)) fs.rmSync(file(name), { force: true });
     };
-    const env = mergeEnv([...record.config.env, `HOSTNAME=${record.config.hostname}`, `HOME=${user.home}`], request.env);
+    const env = mergeEnv([...record.config.env, `HOSTNAME=${record.config.hostname}`], request.env);
+    // runc's rule: HOME from the user's passwd entry only where neither the container nor the exec set one.
+    if (!env.some((entry) => entry.startsWith('HOME='))) env.push(`HOME=${user.home}`);
     if (request.tty && !env.some((entry) => entry.startsWith('TERM='))) env.push('TERM=xterm');
     // docker exec runs with the container's capabilities and seccomp profile.
     const security = securityOfContainer(record.hostConfig);
@@ -93,8 +103,12 @@ export class ExecSessions {
       removeFiles();
       // docker exec (Engine 20.10, measured) exits 126 whether the command is missing or not
       // executable; only `run` tells the two apart (127 / 126).
-      const exitCode = status.exitCode === undefined ? 126 : Math.min(status.exitCode, 126);
-      throw new RuntimeError(status.exitCode === 126 || status.exitCode === 127 ? 400 : 500, 'exec_failed', status.message, { exitCode, ...(status.code ? { errno: status.code } : {}) });
+      // A working directory that is not there is the user's mistake too: 126 with runc's words.
+      const badCwd = status.stage === 'cwd';
+      const exitCode = badCwd || status.exitCode === undefined ? 126 : Math.min(status.exitCode, 126);
+      const message = badCwd ? `chdir to cwd (${JSON.stringify(config.cwd)}) set in config.json failed: ${goErrorText(status.message)}` : status.message;
+      const userError = badCwd || status.exitCode === 126 || status.exitCode === 127;
+      throw new RuntimeError(userError ? 400 : 500, 'exec_failed', message, { exitCode, ...(status.code ? { errno: status.code } : {}) });
     }
 
     let clientGone = false;
@@ -142,4 +156,10 @@ export class ExecSessions {
       },
     };
   }
+}
+
+/** The reason at the end of a shim message ("…: No such file or directory") as Go spells errno texts. */
+function goErrorText(shimMessage: string): string {
+  const reason = shimMessage.slice(shimMessage.lastIndexOf(': ') + 2);
+  return reason.charAt(0).toLowerCase() + reason.slice(1);
 }

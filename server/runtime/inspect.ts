@@ -136,7 +136,7 @@ export function inspectContainer(record: ContainerRecord, facts: InspectFacts): 
       DnsOptions: [],
       DnsSearch: [],
       ExtraHosts: null,
-      GroupAdd: null,
+      GroupAdd: nullWhenEmpty(hostConfig.groupAdd),
       // The shim unshares IPC, UTS and mount namespaces and shares the host's user and cgroup namespaces.
       IpcMode: 'private',
       Cgroup: '',

@@ -60,7 +60,7 @@ export class Launcher {
     try {
       const prepared = prepareRootfs(this.state.options.rootfs, record, container.directory);
       container.prepared = prepared;
-      const user = userIn(prepared, record.config.user);
+      const user = userIn(prepared, record.config.user, record.hostConfig.groupAdd);
       const security = securityOfContainer(record.hostConfig);
 
       // The cgroup, with its limits, exists before the process: the shim puts the child in it before exec.
@@ -185,7 +185,7 @@ function imageOf(rootfs: RootfsProvider, record: ContainerRecord): ImageRef {
   return image;
 }
 
-/** `-u` resolved against the container's own /etc/passwd and /etc/group. */
-export function userIn(prepared: PreparedRootfs, spec: string): ResolvedUser {
-  return resolveUser(spec, readFromLayers(prepared.layersTopFirst, 'etc/passwd'), readFromLayers(prepared.layersTopFirst, 'etc/group'));
+/** `-u` and `--group-add` resolved against the container's own /etc/passwd and /etc/group. */
+export function userIn(prepared: PreparedRootfs, spec: string, groupAdd: readonly string[] = []): ResolvedUser {
+  return resolveUser(spec, readFromLayers(prepared.layersTopFirst, 'etc/passwd'), readFromLayers(prepared.layersTopFirst, 'etc/group'), groupAdd);
 }

@@ -11,6 +11,7 @@ import { badRequest, quoteInput, quoteReference, RuntimeError } from './errors';
 import { validateContainerName } from './names';
 import { CAPABILITY_NAMES, checkCapabilities, effectiveCapAddCapDrop } from './security/capabilities';
 import { checkSecurityOptions } from './security/options';
+import { GROUP_NAME_OR_ID } from './user';
 import type { ContainerLimits, PortBinding, RestartPolicy } from './types';
 
 /** Linux HOST_NAME_MAX. Units: characters. */
@@ -52,6 +53,8 @@ export interface CreateRequest {
   /** docker --cap-add / --cap-drop: "SYS_ADMIN", "cap_net_admin", "ALL". */
   capAdd?: string[];
   capDrop?: string[];
+  /** docker --group-add: group names (from the image's /etc/group) or gids. */
+  groupAdd?: string[];
 }
 
 export interface CreateOptions {
@@ -79,11 +82,13 @@ export interface CreateOptions {
   /** Normalized (CAP_SYS_ADMIN, ALL) and sorted, as Docker's CLI sends them. */
   capAdd: string[];
   capDrop: string[];
+  groupAdd: string[];
 }
 
 const FIELDS = new Set<string>([
   'name', 'image', 'cmd', 'entrypoint', 'env', 'workingDir', 'user', 'hostname', 'tty', 'openStdin', 'cpus', 'memory',
   'memorySwap', 'pidsLimit', 'publish', 'restart', 'autoRemove', 'labels', 'consoleSize', 'securityOpt', 'capAdd', 'capDrop',
+  'groupAdd',
 ]);
 
 /**
@@ -110,7 +115,11 @@ export function parseCreateRequest(body: unknown): CreateOptions {
     labels: parseLabels(request['labels']),
     securityOpt: checkSecurityOptions(stringArray(request, 'securityOpt') ?? []),
     ...effectiveCapAddCapDrop(stringArray(request, 'capAdd') ?? [], stringArray(request, 'capDrop') ?? []),
+    groupAdd: stringArray(request, 'groupAdd') ?? [],
   };
+  for (const group of options.groupAdd) {
+    if (!GROUP_NAME_OR_ID.test(group)) throw badRequest('invalid_group', `invalid group ${quoteInput(group)} in groupAdd: use a group name or a gid`);
+  }
   // Names are checked here; whether this kernel has them is checked when the set is built (create-record.ts).
   checkCapabilities([...options.capAdd, ...options.capDrop], CAPABILITY_NAMES.length - 1);
   if (request['name'] !== undefined && request['name'] !== '') options.name = validateContainerName(request['name']);

@@ -95,6 +95,8 @@ export interface HostConfig {
   /** --cap-add / --cap-drop, normalized (CAP_NET_ADMIN, ALL); absent = []. */
   capAdd?: string[];
   capDrop?: string[];
+  /** --group-add as given (names or gids), resolved at each start and exec; absent = []. */
+  groupAdd?: string[];
 }
 
 export interface ContainerState {

@@ -567,12 +567,14 @@ function pingSocket(socketPath: string): Promise<boolean> {
 }
 
 /**
- * The busybox base layer (plus `extra` entries) as a rootfs tarball engines import unchanged:
+ * The busybox base layer (plus `extra` entries, and files of `replace` with other content) as a
+ * rootfs tarball engines import unchanged:
  * every hardlink entry carries its target's mode (`docker import` applies a hardlink's mode to the
  * shared inode).
  */
-export function busyboxRootfsForEngines(extra: readonly TarFile[] = []): Buffer {
-  const entries = [...baseLayerEntries(), ...extra];
+export function busyboxRootfsForEngines(extra: readonly TarFile[] = [], replace: Readonly<Record<string, string>> = {}): Buffer {
+  const base = baseLayerEntries().map((entry): TarFile => (entry.name in replace ? { ...entry, content: replace[entry.name]! } : entry));
+  const entries = [...base, ...extra];
   const modes = new Map(entries.map((entry) => [entry.name, entry.mode]));
   return packTar(entries.map((entry): TarFile => (entry.type === 'hardlink' ? { ...entry, mode: modes.get(entry.linkname!) ?? 0o755 } : entry)));
 }

@@ -17,7 +17,6 @@
  * Commands that are not in the table, with the reason, are listed in the README ("Differences
  * from docker that remain").
  */
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -25,7 +24,8 @@ import test, { type ExecutionContext } from 'ava';
 import { startAgentProcess, type AgentProcess } from '../helpers/agent';
 import { writeBusyboxImages } from '../helpers/busybox-image';
 import { DOCKER_CLI, dockerAvailable, runCleanups, startDockerd, type TestEngine } from '../helpers/engines';
-import { CLI, REPO_ROOT, requireCapability } from '../helpers/repo';
+import { capstanCommandLine, dockerCommandLine, runCommandLine, type CommandAnswer } from '../helpers/cli-run';
+import { REPO_ROOT, requireCapability } from '../helpers/repo';
 
 const IMAGE = 'compat-busybox';
 const SHIM = path.join(REPO_ROOT, 'native', 'build', 'Release', 'capstan-shim');
@@ -228,11 +228,7 @@ const ROWS: readonly Row[] = [
   ['port', 'no-such-container'],
 ];
 
-interface Answer {
-  stdout: string;
-  stderrFirstLine: string;
-  code: number | null;
-}
+type Answer = CommandAnswer;
 
 let docker: TestEngine | undefined;
 let agent: AgentProcess | undefined;
@@ -256,25 +252,9 @@ test.before(async () => {
 
 test.after.always(() => runCleanups(cleanups));
 
-function run([command, ...args]: readonly string[]): Promise<Answer> {
-  return new Promise((resolve) => {
-    execFile(command!, args, { timeout: 120_000, maxBuffer: 16 * 1024 * 1024, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: os.tmpdir() } }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
-      resolve({ stdout, stderrFirstLine: stderr.split('\n').find((line) => line.trim() !== '') ?? '', code });
-    });
-  });
-}
-
-function capstanCommand(args: readonly string[]): string[] {
-  return [process.execPath, CLI, '--state-dir', agent!.stateDir, ...args];
-}
-
-/** docker's twin of a row: the test's private dockerd, and `run`/`create` inside the test's cgroup parent without a network. */
-function dockerCommand(args: readonly string[]): string[] {
-  const [command, ...rest] = args;
-  const extra = command === 'run' || command === 'create' ? docker!.runFlags : [];
-  return [DOCKER_CLI, '-H', docker!.address, ...(command === undefined ? [] : [command]), ...extra, ...rest];
-}
+const run = (command: readonly string[]): Promise<Answer> => runCommandLine(command);
+const capstanCommand = (args: readonly string[]): string[] => capstanCommandLine(agent!.stateDir, args);
+const dockerCommand = (args: readonly string[]): string[] => dockerCommandLine(docker!, args);
 
 /** Replaces what cannot match between two engines (see the top of the file). */
 function normalise(text: string): string {

@@ -159,6 +159,24 @@ test('run and create check -p and --rm with --restart before any request, in doc
   t.is((await cli(['run', '--rm', '--restart=no', '--host', 'http://127.0.0.1:1', '--token', 't', 'busybox', 'true'])).stderr.includes('Conflicting'), false);
 });
 
+test('--env-file and --detach-keys are checked before any request: run/create in docker run\'s words (125), exec plainly (1)', async (t) => {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'capstan-envfile-'));
+  t.teardown(() => fs.rmSync(directory, { recursive: true, force: true }));
+  const bad = path.join(directory, 'bad.env');
+  fs.writeFileSync(bad, 'OK=1\nA B=1\n');
+  const run = await cli(['run', '--rm', '--env-file', bad, 'busybox', 'true']);
+  t.is(run.code, 125);
+  t.is(run.stderr, "capstan: poorly formatted environment: variable 'A B' contains whitespaces.\nSee 'capstan run --help'.\n");
+  const create = await cli(['create', '--env-file', bad, 'busybox']);
+  t.is(create.stderr, "capstan: poorly formatted environment: variable 'A B' contains whitespaces.\nSee 'capstan create --help'.\n");
+  const exec = await cli(['exec', '--env-file', bad, 'web', 'true']);
+  t.is(exec.code, 1);
+  t.is(exec.stderr, "poorly formatted environment: variable 'A B' contains whitespaces\n");
+  const keys = await cli(['run', '-it', '--detach-keys', 'ctrl-foo', 'busybox', 'sh']);
+  t.is(keys.code, 125);
+  t.is(keys.stderr, 'capstan: Invalid detach keys (ctrl-foo) provided.\n');
+});
+
 test('--host and --token do not apply to the agent command', async (t) => {
   const run = await cli(['--host', 'http://127.0.0.1:1', 'agent']);
   t.is(run.code, 125);

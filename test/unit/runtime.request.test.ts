@@ -82,4 +82,9 @@ test('fields are checked: unknown ones, wrong types, NUL characters, relative pa
   t.regex(message(() => parseCreateRequest({ env: ['=x'] })), /invalid environment variable/);
   t.regex(message(() => parseCreateRequest({ name: '../x' })), /Invalid container name/);
   t.regex(message(() => parseCreateRequest({ consoleSize: { rows: 0, cols: 80 } })), /consoleSize/);
+  for (const groupAdd of [['../x'], ['-1'], ['g\u0000'], ['a'.repeat(100)]]) {
+    t.regex(message(() => parseCreateRequest({ groupAdd })), /invalid group .* in groupAdd: use a group name or a gid|NUL/);
+  }
+  t.regex(message(() => parseCreateRequest({ groupAdd: 'wheel' })), /groupAdd must be an array of strings/);
+  t.deepEqual(parseCreateRequest({ groupAdd: ['wheel', '77'] }).groupAdd, ['wheel', '77']);
 });

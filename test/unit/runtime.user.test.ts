@@ -14,15 +14,33 @@ test('passwd and group lines are parsed; malformed ones skipped', (t) => {
 });
 
 test('runc rules: names from passwd, numbers need not exist, groups from group, supplementary groups from membership', (t) => {
-  t.deepEqual(resolveUser('', PASSWD, GROUP), { uid: 0, gid: 0, additionalGids: [], home: '/root' });
-  t.deepEqual(resolveUser('www', PASSWD, GROUP), { uid: 33, gid: 33, additionalGids: [50], home: '/var/www' });
-  t.deepEqual(resolveUser('1234', PASSWD, GROUP), { uid: 1234, gid: 0, additionalGids: [], home: '/' });
-  t.deepEqual(resolveUser('1234:99', PASSWD, GROUP), { uid: 1234, gid: 99, additionalGids: [], home: '/' });
-  t.deepEqual(resolveUser('33:staff', PASSWD, GROUP), { uid: 33, gid: 50, additionalGids: [], home: '/var/www' });
-  t.deepEqual(resolveUser('', undefined, undefined), { uid: 0, gid: 0, additionalGids: [], home: '/root' });
+  // The primary gid is always among the supplementary groups (Docker Engine 20.10, /proc/self/status).
+  t.deepEqual(resolveUser('', PASSWD, GROUP), { uid: 0, gid: 0, additionalGids: [0], home: '/root' });
+  t.deepEqual(resolveUser('www', PASSWD, GROUP), { uid: 33, gid: 33, additionalGids: [33, 50], home: '/var/www' });
+  t.deepEqual(resolveUser('33', PASSWD, GROUP), { uid: 33, gid: 33, additionalGids: [33, 50], home: '/var/www' });
+  t.deepEqual(resolveUser('1234', PASSWD, GROUP), { uid: 1234, gid: 0, additionalGids: [0], home: '/' });
+  t.deepEqual(resolveUser('1234:99', PASSWD, GROUP), { uid: 1234, gid: 99, additionalGids: [99], home: '/' });
+  // An explicit group: no memberships (runc's "implicit form" only).
+  t.deepEqual(resolveUser('33:staff', PASSWD, GROUP), { uid: 33, gid: 50, additionalGids: [50], home: '/var/www' });
+  t.deepEqual(resolveUser('www:0', PASSWD, GROUP), { uid: 33, gid: 0, additionalGids: [0], home: '/var/www' });
+  t.deepEqual(resolveUser('', undefined, undefined), { uid: 0, gid: 0, additionalGids: [0], home: '/root' });
   const unknownUser = t.throws(() => resolveUser('alice', PASSWD, GROUP), { instanceOf: RuntimeError });
   t.is(unknownUser.message, 'unable to find user alice: no matching entries in passwd file');
   t.regex(t.throws(() => resolveUser('www:wheel', PASSWD, GROUP))!.message, /unable to find group wheel: no matching entries in group file/);
+});
+
+test('a number is always a uid, even where a user has it as a name', (t) => {
+  const passwd = 'root:x:0:0::/root:/bin/sh\n1000:x:2000:2000::/home/n:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n';
+  t.is(resolveUser('1000', passwd, '').home, '/home/alice');
+});
+
+test('--group-add: names or gids from /etc/group, any gid in range, joined with or without -u, without duplicates', (t) => {
+  t.deepEqual(resolveUser('www', PASSWD, GROUP, ['nogroup', '77', 'staff', '50']).additionalGids, [33, 50, 65534, 77]);
+  t.deepEqual(resolveUser('1234:99', PASSWD, GROUP, ['staff']).additionalGids, [99, 50]);
+  t.deepEqual(resolveUser('', PASSWD, GROUP, ['0']).additionalGids, [0]);
+  const unknown = t.throws(() => resolveUser('www', PASSWD, GROUP, ['wheel']), { instanceOf: RuntimeError });
+  t.is(unknown.message, 'Unable to find group wheel: no matching entries in group file');
+  t.throws(() => resolveUser('', PASSWD, GROUP, ['99999999999']), { message: /Unable to find group 99999999999/ });
 });
 
 test('files are read through the layers top first, never through a symlink, and whiteouts hide them', (t) => {

@@ -1,6 +1,7 @@
 /** Flags and help text shared by several commands. */
 import { flagString, type FlagSpec, type ParsedArgs } from '../args';
 import type { ConnectionFlags } from '../client';
+import { DEFAULT_DETACH_KEYS } from '../detach-keys';
 
 /** How to reach the agent; accepted before the command name and (hidden) after it. */
 export const CONNECTION_FLAGS: readonly FlagSpec[] = [
@@ -8,6 +9,13 @@ export const CONNECTION_FLAGS: readonly FlagSpec[] = [
   { name: 'token', kind: 'string', description: 'API token (default: $CAPSTAN_TOKEN, else <state-dir>/tokens.json)' },
   { name: 'state-dir', kind: 'string', description: 'Agent state directory (default: $CAPSTAN_STATE_DIR, else /var/lib/capstan)' },
 ];
+
+/** run -it, exec -it and start -ai: the keys that leave the session with the container running. */
+export const DETACH_KEYS_FLAG: FlagSpec = {
+  name: 'detach-keys',
+  kind: 'string',
+  description: `Override the key sequence for detaching a container (default "${DEFAULT_DETACH_KEYS}")`,
+};
 
 export const HIDDEN_CONNECTION_FLAGS: readonly FlagSpec[] = CONNECTION_FLAGS.map((f) => ({ ...f, hidden: true }));
 

@@ -16,16 +16,20 @@ import { flagBool, flagList, flagString, type FlagSpec, type ParsedArgs } from '
 import { AgentRequestError, type AgentClient } from '../client';
 import { CliError } from '../errors';
 import { encodeControl, encodeFrame, FrameDecoder, parseControl, STREAM_CONTROL, STREAM_STDERR, STREAM_STDIN, STREAM_STDOUT } from '../../runtime/frames';
+import { DEFAULT_DETACH_KEYS, DetachKeyFilter, DetachKeysError, parseDetachKeys } from '../detach-keys';
+import { containerEnvironment, EnvFileError } from '../environment';
 import { checkCpus, checkInt64, checkSize, checkSwapSize } from '../flag-values';
-import { HIDDEN_CONNECTION_FLAGS, connectionFlags } from './common';
+import { DETACH_KEYS_FLAG, HIDDEN_CONNECTION_FLAGS, connectionFlags } from './common';
 import type { Command, CommandContext } from './types';
 
 /** Flags that describe a container, shared by run and create. */
 export const CONTAINER_FLAGS: readonly FlagSpec[] = [
   { name: 'name', kind: 'string', description: 'Assign a name to the container' },
   { name: 'env', short: 'e', kind: 'list', description: 'Set environment variables' },
+  { name: 'env-file', kind: 'list', description: 'Read in a file of environment variables' },
   { name: 'workdir', short: 'w', kind: 'string', description: 'Working directory inside the container' },
   { name: 'user', short: 'u', kind: 'string', description: 'Username or UID (format: <name|uid>[:<group|gid>])' },
+  { name: 'group-add', kind: 'list', description: 'Add additional groups to join' },
   { name: 'hostname', kind: 'string', description: 'Container host name' },
   { name: 'entrypoint', kind: 'string', description: 'Overwrite the default ENTRYPOINT of the image' },
   { name: 'label', short: 'l', kind: 'list', description: 'Set meta data on a container' },
@@ -51,6 +55,7 @@ export const CONTAINER_FLAGS: readonly FlagSpec[] = [
 
 const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'detach', short: 'd', kind: 'bool', description: 'Run container in background and print container ID' },
+  DETACH_KEYS_FLAG,
   ...CONTAINER_FLAGS,
 ];
 
@@ -85,13 +90,10 @@ export function createBody(args: ParsedArgs, rawArgv: readonly string[], env: Re
   if (entrypoint !== undefined) body['entrypoint'] = entrypoint === '' ? [] : [entrypoint];
   const name = flagString(args, 'name');
   if (name !== undefined) body['name'] = name;
-  // docker: "-e KEY" takes KEY from this shell's environment, and is dropped when unset there.
-  const environment = flagList(args, 'env').flatMap((entry) => {
-    if (entry.includes('=')) return [entry];
-    const value = env[entry];
-    return value === undefined ? [] : [`${entry}=${value}`];
-  });
+  const environment = environmentOf(args, env, (message) => new CliError(`capstan: ${message}.\nSee 'capstan ${commandName} --help'.`, 125));
   if (environment.length > 0) body['env'] = environment;
+  const groupAdd = flagList(args, 'group-add');
+  if (groupAdd.length > 0) body['groupAdd'] = groupAdd;
   const labels: Record<string, string> = {};
   for (const label of flagList(args, 'label')) {
     const eq = label.indexOf('=');
@@ -140,6 +142,34 @@ export function createBody(args: ParsedArgs, rawArgv: readonly string[], env: Re
     if (size) body['consoleSize'] = size;
   }
   return body;
+}
+
+/**
+ * `--env-file` then `-e` (server/cli/environment.ts); a bad file is `refuse(docker's message)`.
+ * Bare keys come from `env`, this process's environment.
+ */
+export function environmentOf(
+  args: ParsedArgs,
+  env: Readonly<Record<string, string | undefined>>,
+  refuse: (message: string) => Error,
+  readFile: (file: string) => Buffer = (file) => fs.readFileSync(file),
+): string[] {
+  try {
+    return containerEnvironment(flagList(args, 'env-file'), flagList(args, 'env'), (name) => env[name], readFile);
+  } catch (error) {
+    if (error instanceof EnvFileError) throw refuse(error.message);
+    throw error;
+  }
+}
+
+/** The detach sequence of an attached session with a terminal: --detach-keys, else docker's ctrl-p,ctrl-q. */
+export function detachKeysOf(args: ParsedArgs, refuse: (message: string) => Error): Buffer {
+  try {
+    return parseDetachKeys(flagString(args, 'detach-keys') || DEFAULT_DETACH_KEYS);
+  } catch (error) {
+    if (error instanceof DetachKeysError) throw refuse(error.message);
+    throw error;
+  }
 }
 
 /**
@@ -202,6 +232,11 @@ export interface SessionOptions {
   onCreated?: (id: string, warnings: string[]) => void;
   /** How an error the agent reports is told (default: docker run's). */
   reportError?: SessionErrorReport;
+  /**
+   * With a terminal on stdin: typing this sequence detaches (the container keeps running, the
+   * command exits 0 and prints nothing more, as docker's does).
+   */
+  detachKeys?: Buffer;
 }
 
 /**
@@ -218,11 +253,13 @@ export async function runSession(ctx: CommandContext, client: AgentClient, pathA
   return new Promise<number>((resolve) => {
     let exitCode: number | undefined;
     let finished = false;
+    let detached = false;
     const finish = (): void => {
       if (finished) return;
       finished = true;
       for (const cleanup of cleanups.reverse()) cleanup();
-      if (exitCode === undefined) {
+      if (detached) exitCode = 0;
+      else if (exitCode === undefined) {
         ctx.stderr.write('capstan: the connection to the agent ended before the container did\n');
         exitCode = 125;
       }
@@ -258,8 +295,17 @@ export async function runSession(ctx: CommandContext, client: AgentClient, pathA
         stdin.setRawMode(true);
         cleanups.push(() => stdin.setRawMode(false));
       }
+      const detachFilter = rawMode && options.detachKeys ? new DetachKeyFilter(options.detachKeys) : undefined;
       const onData = (chunk: Buffer): void => {
-        socket.write(encodeFrame(STREAM_STDIN, chunk));
+        if (detached) return;
+        const { forward, detach } = detachFilter ? detachFilter.push(chunk) : { forward: chunk, detach: false };
+        if (forward.length > 0) socket.write(encodeFrame(STREAM_STDIN, forward));
+        if (detach) {
+          // The agent takes a closed session for a client gone: it leaves the container running.
+          // Closed once what went before the keys is written.
+          detached = true;
+          socket.end(() => socket.destroy());
+        }
       };
       const onEnd = (): void => {
         socket.write(encodeControl({ type: 'stdin-end' }));
@@ -319,6 +365,8 @@ export async function createContainer(ctx: CommandContext, client: AgentClient, 
 
 async function runRun(ctx: CommandContext, args: ParsedArgs, rawArgv: readonly string[]): Promise<number> {
   const body = createBody(args, rawArgv, ctx.env, 'run');
+  // Checked before anything is created (docker warns and goes on with its default; see README).
+  const detachKeys = detachKeysOf(args, (message) => optionError(message));
   const client = ctx.connect(connectionFlags(ctx.connection, args));
   if (flagBool(args, 'detach')) {
     const id = await createContainer(ctx, client, body, true);
@@ -338,6 +386,7 @@ async function runRun(ctx: CommandContext, args: ParsedArgs, rawArgv: readonly s
     return await runSession(ctx, client, `/api/v1/containers/run${query.size > 0 ? `?${query}` : ''}`, {
       tty,
       stdin: body['openStdin'] === true,
+      detachKeys,
       body,
       onCreated: (created, warnings) => {
         id = created;
