@@ -3,6 +3,7 @@
  * as it applies to capstan. Pure: the record and the live facts in, a plain object out.
  */
 import type { ContainerLimits, ContainerRecord, DeviceRate, PortBinding } from './types';
+import { inspectMounts } from './volumes/resolve';
 import { ZERO_TIME } from './types';
 
 export interface InspectFacts {
@@ -119,7 +120,7 @@ export function inspectContainer(record: ContainerRecord, facts: InspectFacts): 
           },
         }
       : { Name: config.image === '' ? 'host' : 'overlay', Data: null },
-    Mounts: [],
+    Mounts: inspectMounts(hostConfig.mounts ?? []),
     Config: {
       Hostname: config.hostname,
       Domainname: '',

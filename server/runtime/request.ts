@@ -12,6 +12,7 @@ import { validateContainerName } from './names';
 import { CAPABILITY_NAMES, checkCapabilities, effectiveCapAddCapDrop } from './security/capabilities';
 import { checkSecurityOptions } from './security/options';
 import type { ContainerLimits, PortBinding, RestartPolicy } from './types';
+import { parseMountFlags, parseVolumesFrom, type MountRequest } from './volumes/mount-spec';
 
 /** Linux HOST_NAME_MAX. Units: characters. */
 const MAX_HOSTNAME_LENGTH = 64;
@@ -52,6 +53,14 @@ export interface CreateRequest {
   /** docker --cap-add / --cap-drop: "SYS_ADMIN", "cap_net_admin", "ALL". */
   capAdd?: string[];
   capDrop?: string[];
+  /** docker -v: "HOST:CTR[:ro|rw]", "NAME:CTR[:ro]", "/ctr". */
+  volumes?: string[];
+  /** docker --mount: "type=bind|volume|tmpfs,source=..,target=..,readonly". */
+  mounts?: string[];
+  /** docker --tmpfs: "/path[:options]". */
+  tmpfs?: string[];
+  /** docker --volumes-from: "CONTAINER[:ro|rw]". */
+  volumesFrom?: string[];
 }
 
 export interface CreateOptions {
@@ -79,11 +88,15 @@ export interface CreateOptions {
   /** Normalized (CAP_SYS_ADMIN, ALL) and sorted, as Docker's CLI sends them. */
   capAdd: string[];
   capDrop: string[];
+  /** -v, --mount and --tmpfs, parsed (resolved against volumes and the host at create). */
+  mounts: MountRequest[];
+  volumesFrom: Array<{ container: string; mode: '' | 'ro' | 'rw' }>;
 }
 
 const FIELDS = new Set<string>([
   'name', 'image', 'cmd', 'entrypoint', 'env', 'workingDir', 'user', 'hostname', 'tty', 'openStdin', 'cpus', 'memory',
   'memorySwap', 'pidsLimit', 'publish', 'restart', 'autoRemove', 'labels', 'consoleSize', 'securityOpt', 'capAdd', 'capDrop',
+  'volumes', 'mounts', 'tmpfs', 'volumesFrom',
 ]);
 
 /**
@@ -110,6 +123,8 @@ export function parseCreateRequest(body: unknown): CreateOptions {
     labels: parseLabels(request['labels']),
     securityOpt: checkSecurityOptions(stringArray(request, 'securityOpt') ?? []),
     ...effectiveCapAddCapDrop(stringArray(request, 'capAdd') ?? [], stringArray(request, 'capDrop') ?? []),
+    mounts: parseMountFlags({ volumes: stringArray(request, 'volumes') ?? [], mounts: stringArray(request, 'mounts') ?? [], tmpfs: stringArray(request, 'tmpfs') ?? [] }),
+    volumesFrom: (stringArray(request, 'volumesFrom') ?? []).map(parseVolumesFrom),
   };
   // Names are checked here; whether this kernel has them is checked when the set is built (create-record.ts).
   checkCapabilities([...options.capAdd, ...options.capDrop], CAPABILITY_NAMES.length - 1);

@@ -30,6 +30,7 @@ const LOADERS: Readonly<Record<string, () => Command>> = {
   top: () => (require('./top') as typeof import('./top')).topCommand,
   unpause: () => (require('./unpause') as typeof import('./unpause')).unpauseCommand,
   update: () => (require('./update') as typeof import('./update')).updateCommand,
+  volume: () => (require('./volume') as typeof import('./volume')).volumeCommand,
   wait: () => (require('./wait') as typeof import('./wait')).waitCommand,
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
