@@ -4,7 +4,7 @@
  * array; rm: the names removed; prune: "Deleted Volumes:" and the space reclaimed).
  */
 import type { VolumeRecord } from '../../runtime/volumes/store';
-import { flagBool, flagList, flagString, type FlagSpec, type ParsedArgs } from '../args';
+import { flagBool, flagList, flagString, parseArgs, type FlagSpec, type ParsedArgs } from '../args';
 import type { AgentClient } from '../client';
 import { DEFAULT_VOLUMES_TABLE_FORMAT, VOLUME_COLUMN_REGISTRY } from '../columns/volumes';
 import { CliError } from '../errors';
@@ -13,15 +13,28 @@ import { HIDDEN_CONNECTION_FLAGS, connectionFlags } from './common';
 import { compileFormatOrFail, writeListing } from './listing-output';
 import type { Command, CommandContext } from './types';
 
-const FLAGS: readonly FlagSpec[] = [
-  { name: 'quiet', short: 'q', kind: 'bool', description: 'ls: only display volume names' },
-  { name: 'format', kind: 'string', description: 'ls: pretty-print volumes using a Go template; inspect: format the output' },
-  { name: 'filter', short: 'f', kind: 'list', description: 'ls: dangling=true|false, name=, driver=, label=KEY[=VALUE]; prune: label=' },
-  { name: 'label', kind: 'list', description: 'create: set metadata for a volume (KEY=VALUE)' },
-  { name: 'driver', short: 'd', kind: 'string', description: 'create: volume driver name (only "local")' },
-  { name: 'force', kind: 'bool', description: 'rm: accepted for docker compatibility (a volume in use is never removed); prune: do not prompt' },
-  ...HIDDEN_CONNECTION_FLAGS,
+/** Each subcommand's own flags, as docker's (-f is --filter for ls but --force for rm and prune). */
+const LS_FLAGS: readonly FlagSpec[] = [
+  { name: 'quiet', short: 'q', kind: 'bool', description: 'Only display volume names' },
+  { name: 'format', kind: 'string', description: 'Pretty-print volumes using a Go template' },
+  { name: 'filter', short: 'f', kind: 'list', description: 'Provide filter values (dangling=true|false, name=, driver=, label=KEY[=VALUE])' },
 ];
+const RM_FLAGS: readonly FlagSpec[] = [{ name: 'force', short: 'f', kind: 'bool', description: 'Accepted as docker does (a volume in use is still never removed)' }];
+const SUBCOMMAND_FLAGS: Readonly<Record<string, readonly FlagSpec[]>> = {
+  create: [
+    { name: 'label', kind: 'list', description: 'Set metadata for a volume (KEY=VALUE)' },
+    { name: 'driver', short: 'd', kind: 'string', description: 'Specify volume driver name (only "local")' },
+  ],
+  ls: LS_FLAGS,
+  list: LS_FLAGS,
+  inspect: [{ name: 'format', short: 'f', kind: 'string', description: 'Format the output using the given Go template' }],
+  rm: RM_FLAGS,
+  remove: RM_FLAGS,
+  prune: [
+    { name: 'force', short: 'f', kind: 'bool', description: 'Do not prompt for confirmation' },
+    { name: 'filter', kind: 'list', description: 'Provide filter values (label=KEY[=VALUE])' },
+  ],
+};
 
 const USAGE = `Usage:  capstan volume COMMAND
 
@@ -73,7 +86,8 @@ async function eachName(ctx: CommandContext, names: readonly string[], work: (na
       await work(name);
     } catch (error) {
       if (!(error instanceof CliError)) throw error;
-      ctx.stderr.write(`${error.message}\n`);
+      // docker's CLI says a missing volume itself, without the daemon's prefix.
+      ctx.stderr.write(error.apiCode === 'no_such_volume' ? `Error: No such volume: ${name}\n` : `${error.message}\n`);
       status = 1;
     }
   }
@@ -118,8 +132,11 @@ function needsNames(subcommand: string, names: readonly string[]): void {
   if (names.length === 0) throw new CliError(`"capstan volume ${subcommand}" requires at least 1 argument.\nSee 'capstan volume ${subcommand} --help'.`, 1);
 }
 
-async function runVolume(ctx: CommandContext, args: ParsedArgs): Promise<number> {
-  const [subcommand, ...rest] = args.positionals;
+async function runVolume(ctx: CommandContext, commandArgs: ParsedArgs): Promise<number> {
+  const [subcommand, ...subcommandArgv] = commandArgs.positionals;
+  const specs = subcommand !== undefined ? SUBCOMMAND_FLAGS[subcommand] : undefined;
+  const args = specs ? parseArgs(subcommandArgv, [...specs, ...HIDDEN_CONNECTION_FLAGS]) : commandArgs;
+  const rest = specs ? args.positionals : subcommandArgv;
   const client = (): AgentClient => ctx.connect(connectionFlags(ctx.connection, args));
   switch (subcommand) {
     case 'create':
@@ -149,6 +166,8 @@ export const volumeCommand: Command = {
   name: 'volume',
   summary: 'Manage volumes (create, ls, inspect, rm, prune)',
   usage: 'volume COMMAND [OPTIONS] [ARG...]',
-  flags: FLAGS,
+  // The subcommand's flags are parsed by runVolume: they differ between subcommands.
+  flags: HIDDEN_CONNECTION_FLAGS,
+  flagsEndAtFirstArgument: true,
   run: (ctx, args) => runVolume(ctx, args),
 };

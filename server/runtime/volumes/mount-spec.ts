@@ -35,12 +35,14 @@ function invalidSpec(raw: string): Error {
   return badRequest('invalid_mount', `invalid volume specification: '${raw}'`);
 }
 
-function checkTarget(target: string, kind: MountType): string {
+/** `raw`: the -v text, which docker's message quotes first. */
+function checkTarget(target: string, kind: MountType, raw?: string): string {
+  const prefix = raw === undefined ? '' : `invalid volume specification: '${raw}': `;
   if (!target.startsWith('/')) {
-    throw badRequest('invalid_mount', `invalid mount config for type "${kind}": invalid mount path: '${target}' mount path must be absolute`);
+    throw badRequest('invalid_mount', `${prefix}invalid mount config for type "${kind}": invalid mount path: '${target}' mount path must be absolute`);
   }
   const cleaned = path.posix.normalize(target).replace(/(.)\/+$/, '$1');
-  if (cleaned === '/') throw badRequest('invalid_mount', "invalid specification: destination can't be '/'");
+  if (cleaned === '/') throw badRequest('invalid_mount', `${prefix}invalid mount config for type "${kind}": invalid specification: destination can't be '/'`);
   return cleaned;
 }
 
@@ -48,7 +50,7 @@ function checkVolumeName(name: string): void {
   if (!VOLUME_NAME_PATTERN.test(name)) {
     throw badRequest(
       'invalid_mount',
-      `"${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`,
+      `create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`,
     );
   }
 }
@@ -74,7 +76,7 @@ export function parseVolumeFlag(raw: string): MountRequest {
   return {
     type,
     source: type === 'bind' ? path.posix.normalize(source) : source,
-    target: checkTarget(target, type),
+    target: checkTarget(target, type, raw),
     readOnly: modes.includes('ro'),
     createHostPath: type === 'bind',
     noCopy: modes.includes('nocopy'),

@@ -33,7 +33,7 @@ export interface VolumeRecord {
 }
 
 export function noSuchVolume(name: string): RuntimeError {
-  return new RuntimeError(404, 'no_such_volume', `get ${name}: no such volume`);
+  return new RuntimeError(404, 'no_such_volume', `No such volume: ${name}`);
 }
 
 export class VolumeStore {
