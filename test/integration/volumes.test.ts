@@ -142,10 +142,14 @@ serial('a named volume gets the image content once, keeps data across containers
 serial('a volume target that is a symlink to /etc stays inside the root: the host /etc is untouched', async (t) => {
   const marker = `capstan-escape-${crypto.randomBytes(4).toString('hex')}`;
   t.teardown(() => fs.rmSync(path.join('/etc', marker), { force: true }));
-  await ok(t, ['run', '--rm', '-v', `escape:/data`, IMAGE, 'sh', '-c', `echo escaped > /data/${marker}`]);
+  t.teardown(() => fs.rmSync(path.join('/etc', `${marker}-dir`), { recursive: true, force: true }));
+  // The tmpfs' missing folders are created through the same symlink: inside the root as well.
+  await ok(t, ['run', '--rm', '-v', `escape:/data`, '--tmpfs', `/data/${marker}-dir/inner`, IMAGE, 'sh', '-c', `echo escaped > /data/${marker}`]);
   t.false(fs.existsSync(path.join('/etc', marker)), 'nothing was written to the host /etc');
+  t.false(fs.existsSync(path.join('/etc', `${marker}-dir`)), 'no folder was made in the host /etc');
   const mountpoint = path.join(agent!.stateDir, 'volumes', 'escape', '_data');
   t.is(fs.readFileSync(path.join(mountpoint, marker), 'utf8'), 'escaped\n', 'the volume was mounted on the image /etc');
+  t.true(fs.statSync(path.join(mountpoint, `${marker}-dir`, 'inner')).isDirectory());
   t.true(fs.existsSync(path.join(mountpoint, 'passwd')), "copy-up took the image's /etc, not the host's");
   t.is(fs.readFileSync(path.join(mountpoint, 'hostname'), 'utf8'), 'busybox\n');
   await ok(t, ['volume', 'rm', 'escape']);

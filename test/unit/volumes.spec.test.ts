@@ -91,6 +91,11 @@ test("the shim's mount list: tmpfs gets docker's nosuid,nodev,noexec unless told
     { kind: 'bind', source: '/srv', destination: '/b', readOnly: true, copyUp: false },
     { kind: 'bind', source: '/state/volumes/v/_data', destination: '/v', readOnly: false, copyUp: true },
   ]);
+  const nested = [
+    { ...base, type: 'bind' as const, source: '/a', destination: '/x/y' },
+    { ...base, type: 'bind' as const, source: '/b', destination: '/x' },
+  ];
+  t.deepEqual(shimMounts(nested).map((mount) => mount.destination), ['/x', '/x/y'], 'a parent is mounted before what it holds');
   t.deepEqual(inspectMounts(mounts.slice(1)), [
     { Type: 'bind', Source: '/srv', Destination: '/b', Mode: 'ro', RW: false, Propagation: 'rprivate' },
     { Type: 'volume', Name: 'v', Source: '/state/volumes/v/_data', Destination: '/v', Driver: 'local', Mode: '', RW: true, Propagation: '' },

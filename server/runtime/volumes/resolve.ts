@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import { badRequest } from '../errors';
+import type { ShimMount } from '../shim-protocol';
 import type { ContainerMount } from '../types';
 import type { MountRequest } from './mount-spec';
 import type { VolumeStore } from './store';
@@ -74,9 +75,18 @@ function resolveOne(request: MountRequest, host: MountHost, createdVolumes: stri
   }
 }
 
-/** ShimConfig.mounts for a container's mounts: docker's tmpfs defaults are nosuid, nodev, noexec. */
-export function shimMounts(mounts: readonly ContainerMount[]): Array<import('../shim-protocol').ShimMount> {
-  return mounts.map((mount) => {
+/** Path components of a destination: "/a/b" has 2. */
+function depth(destination: string): number {
+  return destination.split('/').filter((part) => part !== '').length;
+}
+
+/**
+ * ShimConfig.mounts for a container's mounts, parents before what lies below them (as docker sorts
+ * them: `-v a:/x/y -v b:/x` must not hide /x/y under /x); docker's tmpfs defaults are nosuid,
+ * nodev, noexec.
+ */
+export function shimMounts(mounts: readonly ContainerMount[]): ShimMount[] {
+  return [...mounts].sort((a, b) => depth(a.destination) - depth(b.destination)).map((mount): ShimMount => {
     if (mount.type !== 'tmpfs') return { kind: 'bind', source: mount.source, destination: mount.destination, readOnly: mount.readOnly, copyUp: mount.copyUp };
     const flags = new Set(mount.tmpfsOptions);
     const data = mount.tmpfsOptions.filter((option) => option.includes('='));
