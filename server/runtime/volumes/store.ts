@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { badRequest, RuntimeError } from '../errors';
 import { nowRfc3339 } from '../runtime-state';
-import { readJsonFile, writeFileAtomic } from '../store';
+import { readdirOrEmpty, readJsonFile, writeFileAtomic } from '../store';
 import { VOLUME_NAME_PATTERN } from './mount-spec';
 
 export const VOLUME_DATA_DIRECTORY = '_data';
@@ -86,14 +86,7 @@ export class VolumeStore {
   }
 
   list(): VolumeRecord[] {
-    let names: string[];
-    try {
-      names = fs.readdirSync(this.root);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw error;
-    }
-    return names.flatMap((name) => this.find(name) ?? []).sort((a, b) => a.Name.localeCompare(b.Name));
+    return readdirOrEmpty(this.root).flatMap((name) => this.find(name) ?? []).sort((a, b) => a.Name.localeCompare(b.Name));
   }
 
   /** Removes a volume no container uses; `usedBy` lists the ids of those that do (docker's 409). */
