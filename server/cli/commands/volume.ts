@@ -4,7 +4,7 @@
  * array; rm: the names removed; prune: "Deleted Volumes:" and the space reclaimed).
  */
 import type { VolumeRecord } from '../../runtime/volumes/store';
-import { flagBool, flagList, flagString, parseArgs, type FlagSpec, type ParsedArgs } from '../args';
+import { flagBool, flagList, flagString, formatFlagHelp, parseArgs, type FlagSpec, type ParsedArgs } from '../args';
 import type { AgentClient } from '../client';
 import { DEFAULT_VOLUMES_TABLE_FORMAT, VOLUME_COLUMN_REGISTRY } from '../columns/volumes';
 import { CliError } from '../errors';
@@ -132,10 +132,16 @@ function needsNames(subcommand: string, names: readonly string[]): void {
   if (names.length === 0) throw new CliError(`"capstan volume ${subcommand}" requires at least 1 argument.\nSee 'capstan volume ${subcommand} --help'.`, 1);
 }
 
+const SUBCOMMAND_HELP: FlagSpec = { name: 'help', short: 'h', kind: 'bool', description: 'Print usage' };
+
 async function runVolume(ctx: CommandContext, commandArgs: ParsedArgs): Promise<number> {
   const [subcommand, ...subcommandArgv] = commandArgs.positionals;
   const specs = subcommand !== undefined ? SUBCOMMAND_FLAGS[subcommand] : undefined;
-  const args = specs ? parseArgs(subcommandArgv, [...specs, ...HIDDEN_CONNECTION_FLAGS]) : commandArgs;
+  const args = specs ? parseArgs(subcommandArgv, [...specs, SUBCOMMAND_HELP, ...HIDDEN_CONNECTION_FLAGS]) : commandArgs;
+  if (specs && flagBool(args, 'help')) {
+    ctx.stdout.write(`Usage:  capstan volume ${subcommand} [OPTIONS]\n\nOptions:\n${formatFlagHelp([...specs, SUBCOMMAND_HELP])}\n`);
+    return 0;
+  }
   const rest = specs ? args.positionals : subcommandArgv;
   const client = (): AgentClient => ctx.connect(connectionFlags(ctx.connection, args));
   switch (subcommand) {
