@@ -3,6 +3,8 @@
  * messages (those marked "measured" were read from Engine 20.10's daemon), and volume ls filters.
  */
 import test from 'ava';
+import { DEFAULT_VOLUMES_TABLE_FORMAT, VOLUME_COLUMN_REGISTRY } from '../../server/cli/columns/volumes';
+import { compileListingFormat } from '../../server/cli/format/listing';
 import { RuntimeError } from '../../server/runtime/errors';
 import { filterVolumes, parseVolumeFilters } from '../../server/runtime/volumes/filters';
 import { parseMountFlag, parseMountFlags, parseTmpfsFlag, parseVolumeFlag, parseVolumesFrom } from '../../server/runtime/volumes/mount-spec';
@@ -121,4 +123,17 @@ test('volume ls filters: one key any of its values, different keys all', (t) => 
   t.deepEqual(names(['driver=nfs']), []);
   t.is(refusal(() => parseVolumeFilters(['color=red'])), "invalid filter 'color'");
   t.is(refusal(() => parseVolumeFilters(['dangling=maybe'])), "invalid filter 'dangling=maybe'");
+});
+
+test("volume ls output: docker's DRIVER / VOLUME NAME table, templates with Label, json", (t) => {
+  const volume = (name: string, labels: Record<string, string>): VolumeRecord => ({
+    CreatedAt: '2024-01-01T00:00:00Z', Driver: 'local', Labels: labels, Mountpoint: `/v/${name}/_data`, Name: name, Options: {}, Scope: 'local',
+  });
+  const rows = [volume('webdata', { tier: 'front' }), volume('db', {})];
+  const render = (format: string): string =>
+    compileListingFormat(format, { columns: VOLUME_COLUMN_REGISTRY, defaultTable: DEFAULT_VOLUMES_TABLE_FORMAT, typeName: '*formatter.volumeContext' }).render(rows, { trunc: false, nowMs: 0 });
+  t.is(render(''), 'DRIVER    VOLUME NAME\nlocal     webdata\nlocal     db\n');
+  t.is(render('{{.Name}}:{{.Label "tier"}}:{{.Labels}}'), 'webdata:front:tier=front\ndb::\n');
+  t.is(render('table {{.Name}}\t{{.Mountpoint}}'), 'VOLUME NAME   MOUNTPOINT\nwebdata       /v/webdata/_data\ndb            /v/db/_data\n');
+  t.regex(render('json').split('\n')[0]!, /"Driver":"local".*"Name":"webdata"/);
 });
