@@ -173,6 +173,11 @@ serial('anonymous volumes: -v /path makes one, rm -v and --rm remove it; --tmpfs
   // --rm removes the container (and so its volume) once the run has ended.
   await eventually(async () => ((await capstan(['volume', 'ls', '-q'])).stdout === '' ? true : undefined), 30_000, 'the --rm container and its anonymous volume to go');
   t.is((await capstan(['volume', 'ls', '-q'])).stdout, '');
+
+  // volume create with a label, found by the label filter, then pruned (unused).
+  t.is(await ok(t, ['volume', 'create', '--label', 'tier=front', 'labeled']), 'labeled\n');
+  t.is(await ok(t, ['volume', 'ls', '-q', '-f', 'label=tier=front']), 'labeled\n');
+  t.is(await ok(t, ['volume', 'prune', '-f']), 'Deleted Volumes:\nlabeled\n\nTotal reclaimed space: 0B\n');
 });
 
 serial("--volumes-from: the primers' data container, backup with tar, restore into a new one", async (t) => {
