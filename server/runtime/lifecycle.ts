@@ -22,6 +22,7 @@ import { withTimeout, type ManagedContainer, type RuntimeState } from './runtime
 import type { SpecWriter } from './spec-writer';
 import type { ContainerRecord } from './types';
 import { resolveMounts } from './volumes/resolve';
+import { discardNewVolume } from './volumes/store';
 
 /** docker's stop timeout. Units: seconds. */
 export const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
@@ -86,12 +87,12 @@ export class Lifecycle {
     const { mounts, createdVolumes } = resolveMounts(request.mounts, request.volumesFrom, {
       volumes: this.state.volumes,
       mountsOf: (reference) => this.state.find(reference).record.hostConfig.mounts ?? [],
-    });
+    }, image?.defaults.volumes);
     record.hostConfig.mounts = mounts;
     try {
       this.state.store.createDirectory(record.id);
     } catch (error) {
-      for (const name of createdVolumes) void this.state.volumes.remove(name, []).catch(() => undefined);
+      for (const name of createdVolumes) discardNewVolume(this.state.volumes, name);
       throw new RuntimeError(500, 'state_write_failed', `cannot create the container's state folder: ${(error as Error).message}`, {}, { cause: error });
     }
     const container = this.state.register(record);

@@ -2,14 +2,17 @@
  * The pure parts of volumes: -v, --mount, --tmpfs and --volumes-from in docker's grammar with its
  * messages (those marked "measured" were read from Engine 20.10's daemon), and volume ls filters.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import test from 'ava';
 import { DEFAULT_VOLUMES_TABLE_FORMAT, VOLUME_COLUMN_REGISTRY } from '../../server/cli/columns/volumes';
 import { compileListingFormat } from '../../server/cli/format/listing';
 import { RuntimeError } from '../../server/runtime/errors';
 import { filterVolumes, parseVolumeFilters } from '../../server/runtime/volumes/filters';
 import { parseMountFlag, parseMountFlags, parseTmpfsFlag, parseVolumeFlag, parseVolumesFrom } from '../../server/runtime/volumes/mount-spec';
-import { inspectMounts, shimMounts } from '../../server/runtime/volumes/resolve';
-import type { VolumeRecord } from '../../server/runtime/volumes/store';
+import { inspectMounts, resolveMounts, shimMounts } from '../../server/runtime/volumes/resolve';
+import { VolumeStore, type VolumeRecord } from '../../server/runtime/volumes/store';
 
 function refusal(fn: () => unknown): string {
   try {
@@ -136,4 +139,46 @@ test("volume ls output: docker's DRIVER / VOLUME NAME table, templates with Labe
   t.is(render('{{.Name}}:{{.Label "tier"}}:{{.Labels}}'), 'webdata:front:tier=front\ndb::\n');
   t.is(render('table {{.Name}}\t{{.Mountpoint}}'), 'VOLUME NAME   MOUNTPOINT\nwebdata       /v/webdata/_data\ndb            /v/db/_data\n');
   t.regex(render('json').split('\n')[0]!, /"Driver":"local".*"Name":"webdata"/);
+});
+
+test("resolveMounts: --volumes-from first, the request's mounts replace it, image VOLUMEs fill what is left; a failed bind leaves no volume", (t) => {
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'capstan-volumes-unit-'));
+  t.teardown(() => fs.rmSync(stateDir, { recursive: true, force: true }));
+  const volumes = new VolumeStore(stateDir);
+  const base = { name: '', readOnly: false, mode: '', anonymous: false, copyUp: false, tmpfsOptions: [] };
+  const donor = [
+    { ...base, type: 'volume' as const, name: 'shared', source: '/s/_data', destination: '/data', anonymous: true },
+    { ...base, type: 'bind' as const, source: '/srv', destination: '/srv' },
+    { ...base, type: 'tmpfs' as const, source: '', destination: '/t' },
+  ];
+  const host = { volumes, mountsOf: (reference: string) => (reference === 'db0' ? donor : []) };
+  const bindSource = path.join(stateDir, 'bind');
+  fs.mkdirSync(bindSource);
+  const { mounts, createdVolumes } = resolveMounts(
+    parseMountFlags({ volumes: [`${bindSource}:/srv`, 'named:/named'], mounts: [], tmpfs: [] }),
+    [{ container: 'db0', mode: 'ro' }],
+    host,
+    ['/data', '/image-volume/', '/named'],
+  );
+  t.deepEqual(
+    mounts.map((mount) => [mount.type, mount.destination, mount.readOnly, mount.anonymous]),
+    [
+      ['volume', '/data', true, false],
+      ['bind', '/srv', false, false],
+      ['volume', '/named', false, false],
+      ['volume', '/image-volume', false, true],
+    ],
+    "the donor's tmpfs is not taken, its /srv is replaced, its anonymous volume is not this container's to remove",
+  );
+  t.is(createdVolumes.length, 2);
+  t.truthy(volumes.find('named'));
+  t.is(mounts[3]!.source, path.join(stateDir, 'volumes', mounts[3]!.name, '_data'));
+
+  const before = volumes.list().length;
+  t.is(
+    refusal(() => resolveMounts(parseMountFlags({ volumes: ['fresh:/fresh'], mounts: [`type=bind,source=${path.join(stateDir, 'nope')},target=/b`], tmpfs: [] }), [], host)),
+    `invalid mount config for type "bind": bind source path does not exist: ${path.join(stateDir, 'nope')}`,
+  );
+  t.is(volumes.list().length, before, 'the volume made before the refusal is taken back');
+  t.false(fs.existsSync(path.join(stateDir, 'volumes', 'fresh')));
 });

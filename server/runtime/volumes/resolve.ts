@@ -5,11 +5,12 @@
  * record says which host paths the container uses from then on.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { badRequest } from '../errors';
 import type { ShimMount } from '../shim-protocol';
 import type { ContainerMount } from '../types';
 import type { MountRequest } from './mount-spec';
-import type { VolumeStore } from './store';
+import { discardNewVolume, type VolumeStore } from './store';
 
 export interface MountHost {
   volumes: VolumeStore;
@@ -23,7 +24,16 @@ export interface ResolvedMounts {
   createdVolumes: string[];
 }
 
-export function resolveMounts(requests: readonly MountRequest[], volumesFrom: ReadonlyArray<{ container: string; mode: '' | 'ro' | 'rw' }>, host: MountHost): ResolvedMounts {
+/**
+ * `imageVolumes`: the image's VOLUME paths; each gets a new anonymous volume where neither the
+ * request nor --volumes-from put a mount (docker's order: volumes-from, the request, the image).
+ */
+export function resolveMounts(
+  requests: readonly MountRequest[],
+  volumesFrom: ReadonlyArray<{ container: string; mode: '' | 'ro' | 'rw' }>,
+  host: MountHost,
+  imageVolumes: readonly string[] = [],
+): ResolvedMounts {
   const mounts: ContainerMount[] = [];
   const createdVolumes: string[] = [];
   const targets = new Set(requests.map((request) => request.target));
@@ -40,11 +50,20 @@ export function resolveMounts(requests: readonly MountRequest[], volumesFrom: Re
   }
   try {
     for (const request of requests) mounts.push(resolveOne(request, host, createdVolumes));
+    for (const target of imageVolumes) {
+      const destination = path.posix.normalize(target).replace(/(.)\/+$/, '$1');
+      if (destination === '/' || mounts.some((mount) => mount.destination === destination)) continue;
+      mounts.push(resolveOne(anonymousVolume(destination), host, createdVolumes));
+    }
   } catch (error) {
-    for (const name of createdVolumes) void host.volumes.remove(name, []).catch(() => undefined);
+    for (const name of createdVolumes) discardNewVolume(host.volumes, name);
     throw error;
   }
   return { mounts, createdVolumes };
+}
+
+function anonymousVolume(target: string): MountRequest {
+  return { type: 'volume', source: '', target, readOnly: false, createHostPath: false, noCopy: false, tmpfsOptions: [], mode: '' };
 }
 
 function resolveOne(request: MountRequest, host: MountHost, createdVolumes: string[]): ContainerMount {

@@ -100,6 +100,12 @@ export class VolumeStore {
   }
 }
 
+/** Takes back a volume a failed create just made (nobody uses it yet): synchronously, so nothing is left half-made. */
+export function discardNewVolume(store: VolumeStore, name: string): void {
+  if (!VOLUME_NAME_PATTERN.test(name)) return;
+  fs.rmSync(path.join(store.root, name), { recursive: true, force: true });
+}
+
 /** Bytes under a folder (files' sizes, no following of symlinks). Units: bytes. */
 export async function directoryBytes(directory: string): Promise<number> {
   let total = 0;
