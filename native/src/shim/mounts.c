@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -246,6 +247,16 @@ static int restrict_bind(int root_fd, const char *destination, bool readonly, fa
   shim_mount_attr2_t attr = {.attr_set = MOUNT_ATTR_NODEV | (readonly ? MOUNT_ATTR_RDONLY : 0), .propagation = MS_PRIVATE};
   int rc = (int)syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr));
   int err = errno;
+  if (rc < 0 && err == ENOSYS) {
+    /* Kernels before 5.12: a bind remount of the top mount, keeping the flags it has. */
+    char fd_link[64];
+    struct statvfs sv;
+    fd_path(fd_link, sizeof(fd_link), fd);
+    unsigned long keep = 0;
+    if (statvfs(fd_link, &sv) == 0) keep = (sv.f_flag & ST_NOSUID ? MS_NOSUID : 0) | (sv.f_flag & ST_NOEXEC ? MS_NOEXEC : 0);
+    rc = mount(NULL, fd_link, NULL, MS_BIND | MS_REMOUNT | MS_NODEV | keep | (readonly ? MS_RDONLY : 0), NULL);
+    err = errno;
+  }
   close(fd);
   if (rc < 0) return fail(f, "mount", "mount_setattr", err, destination, "make %s nodev%s and private", destination, readonly ? ", read-only" : "");
   return 0;
