@@ -32,7 +32,7 @@
       "type": "executable",
       "sources": [
         "src/shim/main.c", "src/shim/start.c", "src/shim/exec.c", "src/shim/process.c",
-        "src/shim/caps.c", "src/shim/rootfs.c", "src/shim/relay.c", "src/shim/log.c",
+        "src/shim/caps.c", "src/shim/rootfs.c", "src/shim/mounts.c", "src/shim/relay.c", "src/shim/log.c",
         "src/shim/config.c", "src/shim/json.c", "src/shim/util.c", "src/shim/markers.c", "src/shim/seccomp.c",
       ],
       "cflags": ["-Wall", "-Wextra", "-Wunused-parameter", "-std=gnu11"],

@@ -22,6 +22,7 @@ import { runtimeRouter } from './containers-runtime';
 import { HttpError, sendError } from './errors';
 import { createEventsRouter } from './events';
 import { imagesRouter } from './images';
+import { volumesRouter } from './volumes';
 import { limitsRouter } from './limits';
 import { psRouter } from './ps';
 import { systemRouter } from './system';
@@ -180,6 +181,7 @@ export function createApp(options: ApiOptions): express.Express {
   if (options.runtime) {
     api.use(runtimeRouter({ runtime: options.runtime, tokens: options.tokens, ...(options.containers && { containers: options.containers }), ...(options.images && { images: options.images }), cgroupView }));
   }
+  if (options.runtime) api.use('/volumes', volumesRouter({ volumes: options.runtime.volumes, tokens: options.tokens }));
   if (options.images) api.use('/images', imagesRouter({ store: options.images, tokens: options.tokens }));
 
   api.use('/events', createEventsRouter({ bus: options.bus, ...(options.eventLog && { log: options.eventLog }) }));

@@ -4,7 +4,7 @@
  *   POST   /api/v1/containers[?start=1]              (operator) create; with start=1 create+start, all or nothing
  *   POST   /api/v1/containers/:ref/start|stop|restart|kill|pause|unpause   (operator)
  *          stop/restart ?t=SECONDS, kill ?signal=NAME
- *   DELETE /api/v1/containers/:ref[?force=1]          (operator)
+ *   DELETE /api/v1/containers/:ref[?force=1&v=1]     (operator) v=1: its anonymous volumes too
  *   POST   /api/v1/containers/:ref/wait[?condition=not-running|next-exit|removed]   → {"StatusCode"}
  *   GET    /api/v1/containers/:ref/json[?size=1]      docker inspect's object (with SizeRw, SizeRootFs)
  *   GET    /api/v1/containers/:ref/top[?ps_args=-ef]  {"Titles", "Processes"}
@@ -52,7 +52,7 @@ export function sendRuntimeError(response: Response, error: RuntimeError): void 
 type Handler = (request: Request, response: Response) => Promise<void> | void;
 
 /** Runs a handler; RuntimeErrors become their status, anything else goes to the app's 500 handler. */
-function route(handler: Handler) {
+export function route(handler: Handler) {
   return (request: Request, response: Response, next: NextFunction): void => {
     Promise.resolve()
       .then(() => handler(request, response))
@@ -192,7 +192,7 @@ export function runtimeRouter(options: RuntimeRouterOptions): express.Router {
     operator,
     route(async (request, response) => {
       const { owner, container } = target(request);
-      await owner.remove(container.id, flag(request.query['force']));
+      await owner.remove(container.id, flag(request.query['force']), flag(request.query['v']));
       response.status(204).end();
     }),
   );

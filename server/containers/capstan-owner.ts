@@ -61,8 +61,8 @@ export class CapstanOwner implements ContainerOwner {
     return this.runtime.unpause(id);
   }
 
-  remove(id: string, force: boolean) {
-    return this.runtime.remove(id, force);
+  remove(id: string, force: boolean, removeVolumes = false) {
+    return this.runtime.remove(id, force, removeVolumes);
   }
 
   wait(id: string, condition: WaitCondition, signal?: AbortSignal) {

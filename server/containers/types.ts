@@ -55,7 +55,8 @@ export interface ContainerOwner {
   kill(id: string, signal: string): Promise<void>;
   pause(id: string): Promise<void>;
   unpause(id: string): Promise<void>;
-  remove(id: string, force: boolean): Promise<void>;
+  /** `removeVolumes`: also the container's anonymous volumes (rm -v; capstan's own containers). */
+  remove(id: string, force: boolean, removeVolumes?: boolean): Promise<void>;
   wait(id: string, condition: WaitCondition, signal?: AbortSignal): Promise<{ StatusCode: number }>;
   /**
    * `ps` rows asked of the owner now, already filtered by it (docker's filter rules; `filters` is

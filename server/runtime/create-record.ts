@@ -10,7 +10,7 @@ import type { ImageRef } from './filesystems';
 import { generateContainerName, newContainerId } from './names';
 import type { CreateOptions } from './request';
 import { nowRfc3339 } from './runtime-state';
-import type { ContainerRecord } from './types';
+import type { ContainerMount, ContainerRecord } from './types';
 import { ZERO_TIME } from './types';
 
 /** docker's defaults for a new container's environment. */
@@ -22,7 +22,7 @@ export interface RecordHost {
   cgroupPathOf(id: string): CgroupPath;
 }
 
-export function buildRecord(request: CreateOptions, image: ImageRef | undefined, warnings: string[], host: RecordHost): ContainerRecord {
+export function buildRecord(request: CreateOptions, image: ImageRef | undefined, warnings: string[], host: RecordHost, mounts: ContainerMount[] = []): ContainerRecord {
   const defaults = image?.defaults ?? {};
   const entrypoint = request.entrypoint ?? defaults.entrypoint ?? [];
   // docker: a new entrypoint drops the image's cmd; a cmd given replaces it.
@@ -71,6 +71,7 @@ export function buildRecord(request: CreateOptions, image: ImageRef | undefined,
       capAdd: request.capAdd,
       capDrop: request.capDrop,
       groupAdd: request.groupAdd,
+      mounts,
     },
     state: {
       status: 'created',

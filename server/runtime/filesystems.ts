@@ -14,6 +14,8 @@ export interface ImageDefaults {
   env?: string[];
   workingDir?: string;
   user?: string;
+  /** VOLUME paths: each gets an anonymous volume unless the container mounts something there. */
+  volumes?: string[];
 }
 
 export interface ImageRef {

@@ -4,6 +4,7 @@
  */
 import type { ContainerLimits, ContainerRecord, DeviceRate, PortBinding } from './types';
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from './shim-protocol';
+import { inspectMounts } from './volumes/resolve';
 import { ZERO_TIME } from './types';
 
 /** The shim's /dev/shm tmpfs (size=65536k), docker's default ShmSize. Units: bytes. */
@@ -199,8 +200,7 @@ export function inspectContainer(record: ContainerRecord, facts: InspectFacts): 
           Name: 'overlay',
         }
       : { Data: null, Name: onImage ? 'overlay' : 'host' },
-    // Until capstan has volumes.
-    Mounts: [],
+    Mounts: inspectMounts(hostConfig.mounts ?? []),
     Config: {
       Hostname: config.hostname,
       Domainname: '',

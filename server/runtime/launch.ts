@@ -22,6 +22,7 @@ import { writeFileReplace } from './store';
 import type { ContainerRecord } from './types';
 import { ZERO_TIME } from './types';
 import { readFromLayers, resolveUser, type ResolvedUser } from './user';
+import { shimMounts } from './volumes/resolve';
 
 /** container.log rotation. Units: bytes, files. */
 const LOG_MAX_BYTES = 10 * 1024 * 1024;
@@ -103,6 +104,7 @@ export class Launcher {
         capabilities: security.capabilities,
         maskedPaths: hostMaskedPaths(),
         readonlyPaths: [...DEFAULT_READONLY_PATHS],
+        mounts: shimMounts(record.hostConfig.mounts ?? []),
         seccomp: await shimSeccomp(security.seccomp, this.state.seccompPrograms),
         log: { path: path.join(container.directory, CONTAINER_FILES.log), maxBytes: LOG_MAX_BYTES, maxFiles: LOG_MAX_FILES },
         initRecordPath: path.join(container.directory, CONTAINER_FILES.init),
@@ -142,6 +144,8 @@ export class Launcher {
         error: '',
       });
       container.startedAtMs = Date.now();
+      // docker copies an image's content into a new volume once: later starts find it as left.
+      for (const mount of record.hostConfig.mounts ?? []) mount.copyUp = false;
       this.state.event(container, 'start');
       // The exit may already be on disk; the watcher only reports changes after it was set up.
       if (!this.exits.checkExit(container)) void this.specs.persist(container);

@@ -21,6 +21,8 @@ import { securityOfContainer } from './security/host';
 import { withTimeout, type ManagedContainer, type RuntimeState } from './runtime-state';
 import type { SpecWriter } from './spec-writer';
 import type { ContainerRecord } from './types';
+import { resolveMounts } from './volumes/resolve';
+import { discardNewVolume } from './volumes/store';
 
 /** docker's stop timeout. Units: seconds. */
 export const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
@@ -81,9 +83,16 @@ export class Lifecycle {
         `Conflict. The container name "/${record.name}" is already in use by container "${taken}". You have to remove (or rename) that container to be able to reuse that name.`,
       );
     }
+    // Volumes and bind sources are made last, once nothing else can refuse the create.
+    const { mounts, createdVolumes } = resolveMounts(request.mounts, request.volumesFrom, {
+      volumes: this.state.volumes,
+      mountsOf: (reference) => this.state.find(reference).record.hostConfig.mounts ?? [],
+    }, image?.defaults.volumes);
+    record.hostConfig.mounts = mounts;
     try {
       this.state.store.createDirectory(record.id);
     } catch (error) {
+      for (const name of createdVolumes) discardNewVolume(this.state.volumes, name);
       throw new RuntimeError(500, 'state_write_failed', `cannot create the container's state folder: ${(error as Error).message}`, {}, { cause: error });
     }
     const container = this.state.register(record);
@@ -102,7 +111,7 @@ export class Lifecycle {
       await withTimeout(exited, 10_000);
     }
     await container
-      .serialize(() => this.removal.destroy(container))
+      .serialize(() => this.removal.destroy(container, { removeVolumes: true }))
       .catch((destroyError: unknown) =>
         this.state.log(`capstan: warning: cannot remove container ${container.record.name} after a failed create: ${(destroyError as Error).message}`),
       );
@@ -270,7 +279,7 @@ export class Lifecycle {
 
   // ---------------------------------------------------------------- rm, wait
 
-  async remove(reference: string, force = false): Promise<void> {
+  async remove(reference: string, force = false, removeVolumes = false): Promise<void> {
     this.state.assertOpen();
     const container = this.state.find(reference);
     await container.serialize(async () => {
@@ -290,7 +299,7 @@ export class Lifecycle {
         }
       }
       if (container.status === 'restarting') this.exits.cancelRestart(container);
-      await this.removal.destroy(container);
+      await this.removal.destroy(container, { removeVolumes });
     });
   }
 

@@ -33,6 +33,7 @@ import type { LogLine } from './shim-protocol';
 import { SpecWriter } from './spec-writer';
 import type { TopResult } from './top';
 import type { ContainerSummary } from './types';
+import { VolumeService } from './volumes/service';
 
 export { mergeEnv } from './create-record';
 export { DEFAULT_STOP_TIMEOUT_SECONDS, type WaitCondition } from './lifecycle';
@@ -48,6 +49,8 @@ export class RuntimeManager {
   private readonly attachSessions: AttachSessions;
   private readonly execSessions: ExecSessions;
   private unsubscribe: (() => void) | undefined;
+  /** volume create|ls|inspect|rm|prune. */
+  readonly volumes: VolumeService;
 
   constructor(options: RuntimeManagerOptions) {
     this.state = new RuntimeState(options);
@@ -62,6 +65,7 @@ export class RuntimeManager {
     this.queries = new Queries(this.state);
     this.attachSessions = new AttachSessions(this.state, this.lifecycle, removal, this.queries);
     this.execSessions = new ExecSessions(this.state);
+    this.volumes = new VolumeService(this.state);
   }
 
   get cgroupParent(): CgroupPath {
@@ -226,8 +230,8 @@ export class RuntimeManager {
     return this.lifecycle.unpause(reference);
   }
 
-  remove(reference: string, force = false): Promise<void> {
-    return this.lifecycle.remove(reference, force);
+  remove(reference: string, force = false, removeVolumes = false): Promise<void> {
+    return this.lifecycle.remove(reference, force, removeVolumes);
   }
 
   /** docker wait: resolves with the exit code once the condition holds. */

@@ -2,8 +2,9 @@
  * One of capstan's containers as a `ps` row: docker's Summary from the container's record (what
  * the runtime holds in memory now, never the collector's last tick). Pure: no I/O.
  */
-import { commandText, statusText, type PsEntry, type PsPort } from '../containers/ps';
+import { commandText, statusText, type PsEntry, type PsPort, type PsSummary } from '../containers/ps';
 import type { ContainerRecord } from './types';
+import { inspectMounts } from './volumes/resolve';
 
 /** The row of `record`; `running` says whether its process is there (ports are listed only then). */
 export function capstanPsEntry(record: ContainerRecord, running: boolean, nowMs: number): PsEntry {
@@ -27,7 +28,7 @@ export function capstanPsEntry(record: ContainerRecord, running: boolean, nowMs:
       // capstan's containers have a network namespace of their own with only lo: docker's "none".
       HostConfig: { NetworkMode: 'none' },
       NetworkSettings: { Networks: { none: {} } },
-      Mounts: [],
+      Mounts: inspectMounts(record.hostConfig?.mounts ?? []) as PsSummary['Mounts'],
       Owner: 'capstan',
     },
     createdMs: Number.isFinite(createdMs) ? createdMs : 0,

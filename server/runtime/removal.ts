@@ -7,6 +7,7 @@ import { removeCgroup } from './container-cgroup';
 import { withTimeout, type ManagedContainer, type RuntimeState } from './runtime-state';
 import type { SpecWriter } from './spec-writer';
 import { readMountinfo } from './store';
+import { VolumeService } from './volumes/service';
 
 /** How long removal waits for attached clients and log followers to drain. Units: milliseconds. */
 const DRAIN_TIMEOUT_MS = 5_000;
@@ -17,8 +18,11 @@ export class Removal {
     private readonly specs: SpecWriter,
   ) {}
 
-  /** Removes a stopped container: cgroup, rootfs, folder, name; publishes `destroy`. */
-  async destroy(container: ManagedContainer): Promise<void> {
+  /**
+   * Removes a stopped container: cgroup, rootfs, folder, name; publishes `destroy`. Its anonymous
+   * volumes go too with `removeVolumes` (rm -v) or when it was a --rm container, as in docker.
+   */
+  async destroy(container: ManagedContainer, options: { removeVolumes?: boolean } = {}): Promise<void> {
     if (container.removed || container.removing) return;
     container.record.state.status = 'removing';
     container.removing = true;
@@ -41,6 +45,7 @@ export class Removal {
     container.removed = true;
     this.state.forget(container);
     this.state.event(container, 'destroy');
+    if (options.removeVolumes || container.record.hostConfig.autoRemove) await new VolumeService(this.state).removeAnonymousOf(container);
     container.emit('removed');
   }
 

@@ -13,6 +13,7 @@ import { CAPABILITY_NAMES, checkCapabilities, effectiveCapAddCapDrop } from './s
 import { checkSecurityOptions } from './security/options';
 import { GROUP_NAME_OR_ID } from './user';
 import type { ContainerLimits, PortBinding, RestartPolicy } from './types';
+import { parseMountFlags, parseVolumesFrom, type MountRequest } from './volumes/mount-spec';
 
 /** Linux HOST_NAME_MAX. Units: characters. */
 const MAX_HOSTNAME_LENGTH = 64;
@@ -55,6 +56,14 @@ export interface CreateRequest {
   capDrop?: string[];
   /** docker --group-add: group names (from the image's /etc/group) or gids. */
   groupAdd?: string[];
+  /** docker -v: "HOST:CTR[:ro|rw]", "NAME:CTR[:ro]", "/ctr". */
+  volumes?: string[];
+  /** docker --mount: "type=bind|volume|tmpfs,source=..,target=..,readonly". */
+  mounts?: string[];
+  /** docker --tmpfs: "/path[:options]". */
+  tmpfs?: string[];
+  /** docker --volumes-from: "CONTAINER[:ro|rw]". */
+  volumesFrom?: string[];
 }
 
 export interface CreateOptions {
@@ -83,12 +92,16 @@ export interface CreateOptions {
   capAdd: string[];
   capDrop: string[];
   groupAdd: string[];
+  /** -v, --mount and --tmpfs, parsed (resolved against volumes and the host at create). */
+  mounts: MountRequest[];
+  volumesFrom: Array<{ container: string; mode: '' | 'ro' | 'rw' }>;
 }
 
 const FIELDS = new Set<string>([
   'name', 'image', 'cmd', 'entrypoint', 'env', 'workingDir', 'user', 'hostname', 'tty', 'openStdin', 'cpus', 'memory',
   'memorySwap', 'pidsLimit', 'publish', 'restart', 'autoRemove', 'labels', 'consoleSize', 'securityOpt', 'capAdd', 'capDrop',
   'groupAdd',
+  'volumes', 'mounts', 'tmpfs', 'volumesFrom',
 ]);
 
 /**
@@ -116,6 +129,8 @@ export function parseCreateRequest(body: unknown): CreateOptions {
     securityOpt: checkSecurityOptions(stringArray(request, 'securityOpt') ?? []),
     ...effectiveCapAddCapDrop(stringArray(request, 'capAdd') ?? [], stringArray(request, 'capDrop') ?? []),
     groupAdd: stringArray(request, 'groupAdd') ?? [],
+    mounts: parseMountFlags({ volumes: stringArray(request, 'volumes') ?? [], mounts: stringArray(request, 'mounts') ?? [], tmpfs: stringArray(request, 'tmpfs') ?? [] }),
+    volumesFrom: (stringArray(request, 'volumesFrom') ?? []).map(parseVolumesFrom),
   };
   for (const group of options.groupAdd) {
     if (!GROUP_NAME_OR_ID.test(group)) throw badRequest('invalid_group', `invalid group ${quoteInput(group)} in groupAdd: use a group name or a gid`);

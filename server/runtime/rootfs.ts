@@ -51,6 +51,7 @@ export function imageRef(image: ImageRecord, reference?: string): ImageRef {
   if (image.config.Env) defaults.env = [...image.config.Env];
   if (image.config.WorkingDir) defaults.workingDir = image.config.WorkingDir;
   if (image.config.User) defaults.user = image.config.User;
+  if (image.config.Volumes) defaults.volumes = [...image.config.Volumes];
   const shown = reference !== undefined && image.repoTags.some((tag) => tag === reference || tag === `${reference}:latest`)
     ? reference
     : (image.repoTags[0] ?? image.id.slice('sha256:'.length, 'sha256:'.length + 12));

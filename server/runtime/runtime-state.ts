@@ -19,6 +19,7 @@ import { newPortCounters, type ConnectInNamespace, type PortCounters, type Publi
 import { SeccompProgramCache } from './security/program-cache';
 import { defaultShimPath } from './shim';
 import { ContainerStore } from './store';
+import { VolumeStore } from './volumes/store';
 import type { ContainerRecord, ContainerStatus } from './types';
 
 export interface RuntimeManagerOptions {
@@ -131,6 +132,8 @@ export class ManagedContainer extends EventEmitter<ContainerEvents> {
 
 export class RuntimeState {
   readonly store: ContainerStore;
+  /** Volumes of the local driver (<stateDir>/volumes). */
+  readonly volumes: VolumeStore;
   readonly shimBinary: string;
   readonly hostCpus: number;
   readonly connect: ConnectInNamespace;
@@ -146,6 +149,7 @@ export class RuntimeState {
 
   constructor(readonly options: RuntimeManagerOptions) {
     this.store = new ContainerStore(options.stateDir);
+    this.volumes = new VolumeStore(options.stateDir);
     this.shimBinary = options.shimBinary ?? defaultShimPath();
     this.hostCpus = options.hostCpus ?? os.availableParallelism();
     this.connect = options.connect ?? connectInNetns;

@@ -92,6 +92,21 @@
 
 import type { ResolvedSeccomp } from './security/seccomp';
 
+/** ShimConfig.mounts[i]. tmpfs flags default to false here: the agent sets docker's defaults. */
+export interface ShimMount {
+  kind: 'bind' | 'tmpfs';
+  /** bind: absolute host path. */
+  source?: string;
+  destination: string;
+  readOnly: boolean;
+  copyUp?: boolean;
+  nosuid?: boolean;
+  nodev?: boolean;
+  noexec?: boolean;
+  /** tmpfs: mount data (size=, mode=, uid=, ...). */
+  data?: string;
+}
+
 /** Written by the agent; read once by the shim. Every path is absolute and already validated. */
 export interface ShimConfig {
   /** 64-hex container id. */
@@ -129,6 +144,14 @@ export interface ShimConfig {
   maskedPaths: string[];
   /** Paths remounted read-only. */
   readonlyPaths: string[];
+  /**
+   * The container's own mounts, in order, after /proc, /dev and /sys and before pivot_root; each
+   * destination is resolved inside the root (symlinks cannot lead out of it), created when
+   * missing (a file when a bind's source is not a directory). Binds are recursive, private, nodev,
+   * and read-only with readOnly. copyUp: before the bind, copy what the root has at the
+   * destination into the source when the source is an empty directory. Absent: none.
+   */
+  mounts?: ShimMount[];
   /**
    * The seccomp filter, resolved for this container (server/runtime/security/seccomp.ts); absent or
    * null: none. The shim loads it as the last step before exec, after no_new_privs: `program`

@@ -40,6 +40,16 @@ export function readJsonFile<T>(file: string): T | undefined {
   }
 }
 
+/** The names in a folder; none when the folder is not there (yet). */
+export function readdirOrEmpty(directory: string): string[] {
+  try {
+    return fs.readdirSync(directory);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+}
+
 export class ContainerStore {
   readonly root: string;
 
@@ -94,14 +104,7 @@ export class ContainerStore {
 
   /** Ids of every container folder (anything else in the folder is ignored). */
   list(): string[] {
-    let names: string[];
-    try {
-      names = fs.readdirSync(this.root);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw error;
-    }
-    return names.filter(isContainerId).sort();
+    return readdirOrEmpty(this.root).filter(isContainerId).sort();
   }
 
   /**

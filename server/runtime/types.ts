@@ -85,6 +85,26 @@ export interface ContainerConfig {
   labels: Record<string, string>;
 }
 
+/** One mount of a container, resolved at create (docker's MountPoint). */
+export interface ContainerMount {
+  type: 'bind' | 'volume' | 'tmpfs';
+  /** The volume's name; "" for binds and tmpfs. */
+  name: string;
+  /** Host path: the bind's source or the volume's _data folder; "" for tmpfs. */
+  source: string;
+  /** Absolute path inside the container. */
+  destination: string;
+  readOnly: boolean;
+  /** docker's Mode: the -v mode text ("ro", "z") or "". */
+  mode: string;
+  /** A volume this container made for `-v /path` (rm -v and --rm remove it). */
+  anonymous: boolean;
+  /** A volume not yet started with: copy the image's content into it if it is empty. */
+  copyUp: boolean;
+  /** tmpfs: mount(8) options as given (size=64m, mode=1777, exec, ...). */
+  tmpfsOptions: string[];
+}
+
 export interface HostConfig {
   limits: ContainerLimits;
   portBindings: PortBinding[];
@@ -97,6 +117,8 @@ export interface HostConfig {
   capDrop?: string[];
   /** --group-add as given (names or gids), resolved at each start and exec; absent = []. */
   groupAdd?: string[];
+  /** -v, --mount, --tmpfs, --volumes-from, resolved; absent in older spec.json = []. */
+  mounts?: ContainerMount[];
 }
 
 export interface ContainerState {

@@ -58,6 +58,7 @@ export const WALK_METRICS = 'walk-metrics-token-0123456789';
 /** The container every fake knows (collector, limits, runtime) and the image the store holds. */
 export const WALK_CONTAINER = 'web';
 export const WALK_IMAGE = 'walk:1';
+export const WALK_VOLUME = 'walkdata';
 
 const web: ContainerSnapshot = {
   info: { id: 'ab'.repeat(32), name: WALK_CONTAINER, cgroupPath: '/capstan-walk/web', image: '', source: 'capstan', isContainer: true, labels: {} },
@@ -85,7 +86,20 @@ function fakeRuntime(): Partial<RuntimeManager> {
     remove: done as unknown as RuntimeManager['remove'],
     wait: (async () => ({ StatusCode: 0 })) as unknown as RuntimeManager['wait'],
     create: (async () => ({ id: web.info.id, warnings: [] })) as unknown as RuntimeManager['create'],
+    volumes: fakeVolumes(),
   };
+}
+
+/** The volume service reduced to answers about WALK_VOLUME. */
+function fakeVolumes(): RuntimeManager['volumes'] {
+  const volume = { CreatedAt: '2024-01-01T00:00:00Z', Driver: 'local' as const, Labels: {}, Mountpoint: '/nonexistent/_data', Name: WALK_VOLUME, Options: {}, Scope: 'local' as const };
+  return {
+    create: () => volume,
+    list: () => [volume],
+    inspect: () => volume,
+    remove: async () => {},
+    prune: async () => ({ VolumesDeleted: [], SpaceReclaimed: 0 }),
+  } as unknown as RuntimeManager['volumes'];
 }
 
 /** A one-file root filesystem archive, the body of an image import. */

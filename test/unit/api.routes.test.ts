@@ -11,7 +11,7 @@ import { io as connect } from 'socket.io-client';
 import { tokenMatches } from '../../server/api/auth';
 import { attachSocketServer } from '../../server/api/socket';
 import { EventBus } from '../../server/events';
-import { registeredRoutes, walkApp, walkArchive, WALK_CONTAINER, WALK_IMAGE, WALK_METRICS, WALK_OPERATOR, WALK_VIEWER } from '../helpers/routes';
+import { registeredRoutes, walkApp, walkArchive, WALK_CONTAINER, WALK_IMAGE, WALK_METRICS, WALK_OPERATOR, WALK_VIEWER, WALK_VOLUME } from '../helpers/routes';
 import { TokenStore } from '../../server/api/auth';
 
 type Who = 'none' | 'viewer' | 'operator';
@@ -65,6 +65,11 @@ const TABLE: Record<string, Expected> = {
   'POST /api/v1/images': operator(200, { query: 'name=walk:2', body: { type: 'application/x-tar', data: walkArchive() } }),
   'DELETE /api/v1/images/:reference': operator(200),
   'GET /api/v1/events': viewer(200, { query: 'until=1' }),
+  'GET /api/v1/volumes': viewer(),
+  'GET /api/v1/volumes/:name': viewer(),
+  'POST /api/v1/volumes': operator(201, { body: json({ Name: 'walkdata' }) }),
+  'POST /api/v1/volumes/prune': operator(),
+  'DELETE /api/v1/volumes/:name': operator(204),
 };
 
 const TOKENS: Record<Who, string | undefined> = { none: undefined, viewer: WALK_VIEWER, operator: WALK_OPERATOR };
@@ -72,7 +77,7 @@ const TOKENS: Record<Who, string | undefined> = { none: undefined, viewer: WALK_
 /** `:reference` is the container, or under /images the image. */
 function concretePath(pattern: string): string {
   const reference = pattern.startsWith('/api/v1/images') ? encodeURIComponent(WALK_IMAGE) : WALK_CONTAINER;
-  return pattern.replace(':reference', reference);
+  return pattern.replace(':reference', reference).replace(':name', WALK_VOLUME);
 }
 
 async function listen(t: ExecutionContext) {

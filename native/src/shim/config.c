@@ -233,6 +233,36 @@ static jnode_t *load_json(const char *path, failure_t *f) {
   return root;
 }
 
+static int get_mounts(const jnode_t *obj, shim_config_t *cfg, const char *file, failure_t *f) {
+  cfg->mounts = NULL;
+  cfg->mount_count = 0;
+  const jnode_t *v = json_get(obj, "mounts");
+  if (!v || v->type == J_NULL) return 0;
+  if (v->type != J_ARRAY) return config_fail(f, file, "\"%s\" must be an array of objects", "mounts");
+  cfg->mounts = calloc(v->count + 1, sizeof(user_mount_t));
+  if (!cfg->mounts) _exit(70);
+  for (size_t i = 0; i < v->count; i++) {
+    const jnode_t *item = v->items[i];
+    user_mount_t *m = &cfg->mounts[i];
+    if (item->type != J_OBJECT) return config_fail(f, file, "\"%s\" must be an array of objects", "mounts");
+    const char *kind = NULL;
+    if (get_string(item, "kind", true, &kind, file, f) < 0) return -1;
+    if (strcmp(kind, "bind") == 0) m->kind = MOUNT_BIND;
+    else if (strcmp(kind, "tmpfs") == 0) m->kind = MOUNT_TMPFS;
+    else return config_fail(f, file, "\"mounts[].kind\" must be \"bind\" or \"tmpfs\"%s", "");
+    if (get_path(item, "source", m->kind == MOUNT_BIND, &m->source, file, f) < 0) return -1;
+    if (get_path(item, "destination", true, &m->destination, file, f) < 0) return -1;
+    if (get_bool(item, "readOnly", &m->readonly, file, f) < 0) return -1;
+    if (get_bool(item, "copyUp", &m->copy_up, file, f) < 0) return -1;
+    if (get_bool(item, "nosuid", &m->nosuid, file, f) < 0) return -1;
+    if (get_bool(item, "nodev", &m->nodev, file, f) < 0) return -1;
+    if (get_bool(item, "noexec", &m->noexec, file, f) < 0) return -1;
+    if (get_string(item, "data", false, &m->data, file, f) < 0) return -1;
+  }
+  cfg->mount_count = v->count;
+  return 0;
+}
+
 int load_shim_config(const char *path, shim_config_t *cfg, failure_t *f) {
   memset(cfg, 0, sizeof(*cfg));
   jnode_t *root = load_json(path, f);
@@ -273,6 +303,7 @@ int load_shim_config(const char *path, shim_config_t *cfg, failure_t *f) {
   if (get_capabilities(root, &cfg->capabilities, &present, path, f) < 0) return -1;
   if (get_strv(root, "maskedPaths", true, &cfg->masked_paths, path, f) < 0) return -1;
   if (get_strv(root, "readonlyPaths", true, &cfg->readonly_paths, path, f) < 0) return -1;
+  if (get_mounts(root, cfg, path, f) < 0) return -1;
   if (get_seccomp(root, &cfg->seccomp, &present, path, f) < 0) return -1;
 
   const jnode_t *log = json_get(root, "log");

@@ -251,6 +251,7 @@ int setup_rootfs(const shim_config_t *cfg, failure_t *f) {
   if (do_mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, f) < 0) return -1;
   if (setup_dev(root, f) < 0) return -1;
   if (setup_sys(root, f) < 0) return -1;
+  if (setup_user_mounts(cfg, f) < 0) return -1;
   if (do_pivot_root(root, f) < 0) return -1;
   if (mask_paths(&cfg->masked_paths, f) < 0) return -1;
   if (readonly_paths(&cfg->readonly_paths, f) < 0) return -1;

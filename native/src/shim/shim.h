@@ -144,6 +144,18 @@ typedef struct {
   size_t program_bytes;
 } seccomp_config_t;
 
+/* ShimConfig.mounts[i]: a bind (volumes are binds of their _data folder) or a tmpfs. */
+typedef enum { MOUNT_BIND, MOUNT_TMPFS } user_mount_kind_t;
+typedef struct {
+  user_mount_kind_t kind;
+  const char *source;      /* bind: absolute host path */
+  const char *destination; /* absolute path inside the container, resolved inside the root */
+  bool readonly;
+  bool copy_up;            /* bind of a volume: copy the image's content first when the volume is empty */
+  bool nosuid, nodev, noexec; /* tmpfs: per-mount flags; binds are always nodev */
+  const char *data;        /* tmpfs: mount options (size=, mode=) */
+} user_mount_t;
+
 /* ShimConfig (shim-protocol.ts). */
 typedef struct {
   const char *id;
@@ -167,6 +179,8 @@ typedef struct {
   uint64_t capabilities; /* bit mask of capability numbers */
   strv_t masked_paths;
   strv_t readonly_paths;
+  user_mount_t *mounts;
+  size_t mount_count;
   seccomp_config_t seccomp;
   const char *log_path;
   long long log_max_bytes;
@@ -269,6 +283,8 @@ void reset_signals_for_child(void);
 /* ---- root filesystem (rootfs.c) ------------------------------------------------------------ */
 
 int setup_rootfs(const shim_config_t *cfg, failure_t *f);
+/* ShimConfig.mounts, inside the root at cfg->mountpoint (mounts.c); called by setup_rootfs. */
+int setup_user_mounts(const shim_config_t *cfg, failure_t *f);
 int bring_up_loopback(failure_t *f);
 
 /* ---- log (log.c) ---------------------------------------------------------------------------- */

@@ -33,6 +33,7 @@ const LOADERS: Readonly<Record<string, () => Command>> = {
   unpause: () => (require('./unpause') as typeof import('./unpause')).unpauseCommand,
   update: () => (require('./update') as typeof import('./update')).updateCommand,
   version: () => (require('./version') as typeof import('./version')).versionCommand,
+  volume: () => (require('./volume') as typeof import('./volume')).volumeCommand,
   wait: () => (require('./wait') as typeof import('./wait')).waitCommand,
 };
 /* eslint-enable @typescript-eslint/no-require-imports */

@@ -7,10 +7,11 @@ import type { Command, CommandContext } from './types';
 
 async function runRm(ctx: CommandContext, args: ParsedArgs): Promise<number> {
   const force = flagBool(args, 'force');
+  const query = [...(force ? ['force=1'] : []), ...(flagBool(args, 'volumes') ? ['v=1'] : [])];
   const client = ctx.connect(connectionFlags(ctx.connection, args));
   return eachContainer(ctx, args.positionals, 'rm', async (reference) => {
     try {
-      await client.call('DELETE', `${containerPath(reference)}${force ? '?force=1' : ''}`, { timeoutMs: 60_000 });
+      await client.call('DELETE', `${containerPath(reference)}${query.length > 0 ? `?${query.join('&')}` : ''}`, { timeoutMs: 60_000 });
     } catch (error) {
       const failure = clientLookupFailure(error, reference);
       // docker rm -f: a container that is not there is said, yet is no failure (exit 0).
@@ -26,6 +27,10 @@ export const rmCommand: Command = {
   name: 'rm',
   summary: 'Remove one or more containers',
   usage: 'rm [OPTIONS] CONTAINER [CONTAINER...]',
-  flags: [{ name: 'force', short: 'f', kind: 'bool', description: 'Force the removal of a running container (uses SIGKILL)' }, ...HIDDEN_CONNECTION_FLAGS],
+  flags: [
+    { name: 'force', short: 'f', kind: 'bool', description: 'Force the removal of a running container (uses SIGKILL)' },
+    { name: 'volumes', short: 'v', kind: 'bool', description: 'Remove anonymous volumes associated with the container' },
+    ...HIDDEN_CONNECTION_FLAGS,
+  ],
   run: (ctx, args) => runRm(ctx, args),
 };

@@ -50,6 +50,10 @@ export const CONTAINER_FLAGS: readonly FlagSpec[] = [
   { name: 'cap-add', kind: 'list', description: 'Add Linux capabilities' },
   { name: 'cap-drop', kind: 'list', description: 'Drop Linux capabilities' },
   { name: 'security-opt', kind: 'list', description: 'Security Options (seccomp=unconfined|builtin|PROFILE.json, no-new-privileges)' },
+  { name: 'volume', short: 'v', kind: 'list', description: 'Bind mount a volume: HOST-DIR:CONTAINER-DIR[:ro|rw], NAME:CONTAINER-DIR[:ro], or CONTAINER-DIR (anonymous)' },
+  { name: 'mount', kind: 'list', description: 'Attach a filesystem mount to the container: type=bind|volume|tmpfs,source=..,target=..[,readonly]' },
+  { name: 'tmpfs', kind: 'list', description: 'Mount a tmpfs directory: PATH[:OPTIONS]' },
+  { name: 'volumes-from', kind: 'list', description: 'Mount volumes from the specified container(s): CONTAINER[:ro|rw]' },
   ...HIDDEN_CONNECTION_FLAGS,
 ];
 
@@ -119,6 +123,16 @@ export function createBody(args: ParsedArgs, rawArgv: readonly string[], env: Re
   const { capAdd, capDrop } = effectiveCapAddCapDrop(flagList(args, 'cap-add'), flagList(args, 'cap-drop'));
   if (capAdd.length > 0) body['capAdd'] = capAdd;
   if (capDrop.length > 0) body['capDrop'] = capDrop;
+  const mountFlags: Array<[flag: string, field: string]> = [
+    ['volume', 'volumes'],
+    ['mount', 'mounts'],
+    ['tmpfs', 'tmpfs'],
+    ['volumes-from', 'volumesFrom'],
+  ];
+  for (const [flag, field] of mountFlags) {
+    const values = flagList(args, flag);
+    if (values.length > 0) body[field] = values;
+  }
   const publish = flagList(args, 'publish');
   if (publish.length > 0) {
     // docker's CLI parses -p itself ("Invalid containerPort: x"), before any request.

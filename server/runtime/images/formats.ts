@@ -97,6 +97,10 @@ export function parseImageConfig(json: unknown): Omit<ImagePlan, 'configJson' | 
   if (typeof runtime['WorkingDir'] === 'string' && runtime['WorkingDir'] !== '') config.WorkingDir = runtime['WorkingDir'];
   if (typeof runtime['User'] === 'string' && runtime['User'] !== '') config.User = runtime['User'];
   if (isObject(runtime['ExposedPorts'])) config.ExposedPorts = Object.keys(runtime['ExposedPorts']);
+  if (isObject(runtime['Volumes'])) {
+    const volumes = Object.keys(runtime['Volumes']).filter((volume) => volume.startsWith('/') && !volume.includes('\0'));
+    if (volumes.length > 0) config.Volumes = volumes;
+  }
   if (isObject(runtime['Labels'])) {
     config.Labels = Object.fromEntries(Object.entries(runtime['Labels']).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
   }

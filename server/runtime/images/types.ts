@@ -10,6 +10,8 @@ export interface ImageConfig {
   /** "80/tcp", ... */
   ExposedPorts?: string[];
   Labels?: Record<string, string>;
+  /** The Dockerfile's VOLUME paths (the keys of Docker's "Volumes" object). */
+  Volumes?: string[];
 }
 
 /** One image, as stored in <stateDir>/images/records/<hex>.json. */
