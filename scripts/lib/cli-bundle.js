@@ -30,12 +30,54 @@ const keepOut = {
   },
 };
 
-/** A few commands that need no agent, so the cache holds the code every call runs (flags, help, endpoint). */
+/**
+ * Answers shaped like the agent's, for the warm-up below: enough for each command to parse and
+ * print something, so the code that every call of it runs (request, JSON, rendering) is compiled
+ * and lands in the cache. Anything else gets a 404 in the agent's error shape.
+ */
+function warmUpAnswer(pathname) {
+  const id = 'c0ffee'.padEnd(64, '0');
+  if (pathname === '/api/v1/containers/json') {
+    return [{ Id: id, Names: ['/warm'], Image: 'busybox', ImageID: '', Command: 'sleep 1', Created: 1_700_000_000, State: 'running', Status: 'Up 1 second', Ports: [], Labels: {}, Mounts: [], Owner: 'capstan' }];
+  }
+  if (pathname === '/api/v1/containers') return { timestampMs: Date.now(), containers: [] };
+  if (pathname.endsWith('/top')) return { Titles: ['UID', 'PID', 'CMD'], Processes: [['root', '1', 'sleep 1']] };
+  if (pathname.endsWith('/json')) return [{ Id: id, Name: '/warm', State: { Status: 'running', Running: true }, Config: {}, HostConfig: {}, NetworkSettings: { Ports: {} } }];
+  return undefined;
+}
+
+/** Runs a few commands against a stand-in agent on loopback (errors are expected and ignored). */
 async function warmUp(cli) {
+  const http = require('node:http');
+  const server = http.createServer((request, response) => {
+    const pathname = new URL(request.url, 'http://agent').pathname;
+    if (pathname.endsWith('/logs')) {
+      response.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      response.end(JSON.stringify({ time: new Date().toISOString(), stream: 'stdout', log: 'warm\n' }) + '\n');
+      return;
+    }
+    let answer = warmUpAnswer(pathname);
+    // inspect asks for one container's document, not a list.
+    if (Array.isArray(answer) && pathname.endsWith('/json') && pathname !== '/api/v1/containers/json') answer = answer[0];
+    const status = answer === undefined ? 404 : 200;
+    response.writeHead(status, { 'content-type': 'application/json' });
+    response.end(JSON.stringify(answer ?? { error: { code: 'no_such_container', message: 'No such container: warm' } }));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   const sink = { write: () => true };
-  const deps = { ...cli.processDeps(), stdout: sink, stderr: sink, env: { CAPSTAN_STATE_DIR: path.join(repo, 'build', 'no-agent-here') } };
-  for (const argv of [['--help'], ['ps', '--help'], ['ps'], ['inspect', '--format', '{{.Name}} {{json .State}}', 'x'], ['run', '--rm', 'image', 'true'], ['logs', 'x'], ['top', 'x'], ['port', 'x'], ['stats', '--no-stream']]) {
-    await cli.runCli(argv, deps);
+  const env = { CAPSTAN_HOST: `http://127.0.0.1:${server.address().port}`, CAPSTAN_TOKEN: 'warm-up' };
+  const deps = { ...cli.processDeps(), stdout: sink, stderr: sink, env };
+  const commands = [['--help'], ['ps', '--help'], ['ps'], ['ps', '-a', '--format', '{{.Names}}\t{{.Status}}'], ['inspect', 'warm'], ['inspect', '--format', '{{.Name}} {{json .State}}', 'warm'], ['top', 'warm'], ['port', 'warm'], ['logs', 'warm'], ['stats', '--no-stream'], ['run', '--rm', 'image', 'true']];
+  try {
+    for (const argv of commands) {
+      try {
+        await cli.runCli(argv, deps);
+      } catch {
+        // A stand-in's answer a command did not like: its code is compiled all the same.
+      }
+    }
+  } finally {
+    server.close();
   }
 }
 
