@@ -11,8 +11,9 @@
  * rootfs. Every round runs each (command, tool) pair once, in a new random order, so the shared
  * machine's noise and docker's background clean-up after `run --rm` land on all alike.
  *
- * Memory: the CLI process's peak RSS (ru_maxrss from wait4, read by GNU time's %M), measured in
- * rounds of their own so that time's extra fork does not enter the timings.
+ * Memory and CPU: the CLI process's peak RSS and its user + system time (wait4's rusage, read by
+ * GNU time's %M, %U and %S), measured in rounds of their own so that time's extra fork does not
+ * enter the timings. On a machine whose CPUs are always busy, wall time follows CPU time.
  *
  * Targets: every command at most 0.7× docker's median time, and capstan's CLI RSS no higher than
  * docker's. docker is required here (the benchmark has no other baseline).
@@ -31,7 +32,7 @@ import { formatMs, formatRatio, interleave, percentile, summarize, type Benchmar
 
 const ROUNDS = Number(process.env['CAPSTAN_BENCH_CLI_ROUNDS'] ?? 15);
 const WARMUP_ROUNDS = 2;
-const RSS_ROUNDS = 3;
+const RSS_ROUNDS = 5;
 const IMAGE = 'capstan-bench/busybox:cli';
 const NAME = 'capstan-bench-cli';
 const TIME_TARGET = 0.7;
@@ -79,14 +80,21 @@ function runTimed(command: string, args: readonly string[]): Promise<Finished> {
   });
 }
 
-/** Peak RSS of the process `command args` (GNU time's %M: wait4's ru_maxrss). Units: bytes. */
-async function maxRssBytes(command: string, args: readonly string[], scratch: string): Promise<number> {
-  const report = path.join(scratch, `rss-${randomBytes(4).toString('hex')}`);
-  await runTimed(GNU_TIME, ['-f', '%M', '-o', report, command, ...args]);
-  const kib = Number(fs.readFileSync(report, 'utf8').trim().split('\n').pop());
+interface Usage {
+  /** Peak RSS (wait4's ru_maxrss). Units: bytes. */
+  maxRssBytes: number;
+  /** User + system CPU time (GNU time prints it to 10 ms). Units: milliseconds. */
+  cpuMs: number;
+}
+
+/** What the process `command args` used, read by GNU time (%M, %U, %S) from wait4's rusage. */
+async function resourceUsage(command: string, args: readonly string[], scratch: string): Promise<Usage> {
+  const report = path.join(scratch, `rusage-${randomBytes(4).toString('hex')}`);
+  await runTimed(GNU_TIME, ['-f', '%M %U %S', '-o', report, command, ...args]);
+  const [kib, user, system] = (fs.readFileSync(report, 'utf8').trim().split('\n').pop() ?? '').split(' ').map(Number);
   fs.rmSync(report, { force: true });
-  if (!Number.isFinite(kib) || kib <= 0) throw new Error(`GNU time gave no maximum RSS for ${command} ${args.join(' ')}`);
-  return kib * 1024;
+  if (!Number.isFinite(kib) || kib! <= 0) throw new Error(`GNU time gave no maximum RSS for ${command} ${args.join(' ')}`);
+  return { maxRssBytes: kib! * 1024, cpuMs: (user! + system!) * 1000 };
 }
 
 export const benchmark: Benchmark = {
@@ -128,6 +136,7 @@ export const benchmark: Benchmark = {
 
     const samples: Record<string, number[]> = {};
     const rss: Record<string, number[]> = {};
+    const cpu: Record<string, number[]> = {};
     const key = (tool: string, label: string): string => `${tool} ${label}`;
     let recording = false;
     const timedSteps = COMMANDS.flatMap(({ label, args }) =>
@@ -138,7 +147,9 @@ export const benchmark: Benchmark = {
     );
     const rssSteps = COMMANDS.flatMap(({ label, args }) =>
       (['capstan', 'docker'] as const).map((tool) => async () => {
-        (rss[key(tool, label)] ??= []).push(await maxRssBytes(...argsFor(tool, args), work.path));
+        const usage = await resourceUsage(...argsFor(tool, args), work.path);
+        (rss[key(tool, label)] ??= []).push(usage.maxRssBytes);
+        (cpu[key(tool, label)] ??= []).push(usage.cpuMs);
       }),
     );
     context.log(`cli: ${WARMUP_ROUNDS} warm-up rounds, then ${ROUNDS} measured (${timedSteps.length} commands each), then ${RSS_ROUNDS} RSS rounds`);
@@ -151,6 +162,7 @@ export const benchmark: Benchmark = {
     for (const [name, values] of Object.entries(samples)) summaries[name] = summarize(values);
     const rssMedian: Record<string, number> = {};
     for (const [name, values] of Object.entries(rss)) rssMedian[name] = percentile(values, 0.5);
+    const cpuMedian = (name: string): number => percentile(cpu[name] ?? [], 0.5);
     const mib = (bytes: number | undefined): string => (bytes === undefined ? '--' : (bytes / 1024 / 1024).toFixed(1));
 
     const targets: TargetCheck[] = [];
@@ -171,10 +183,11 @@ export const benchmark: Benchmark = {
         formatRatio(ratio),
         mib(myRss),
         mib(theirRss),
+        `${cpuMedian(key('capstan', label)).toFixed(0)} / ${cpuMedian(key('docker', label)).toFixed(0)}`,
       ];
     });
     notes.push('each time is spawn → exit of the whole CLI process, output read through a pipe; capstan talks to its agent over loopback HTTP, docker to dockerd over its unix socket');
-    notes.push(`RSS: GNU time %M (ru_maxrss of the CLI process alone, not of node's or docker's children), median of ${RSS_ROUNDS} rounds`);
+    notes.push(`RSS and CPU: GNU time %M and %U+%S (wait4's rusage of the CLI process alone, not of the agent or dockerd), median of ${RSS_ROUNDS} rounds of their own`);
     if (process.env['NODE_EXTRA_CA_CERTS']) notes.push(`NODE_EXTRA_CA_CERTS is set (${process.env['NODE_EXTRA_CA_CERTS']}); the capstan launcher sets it aside`);
     return {
       name: 'cli',
@@ -182,13 +195,13 @@ export const benchmark: Benchmark = {
       tables: [
         {
           title: `capstan vs docker CLI (${ROUNDS} rounds, shuffled; ms, MiB)`,
-          columns: ['command', 'capstan median', 'p90', 'docker median', 'p90', 'capstan/docker', 'capstan RSS', 'docker RSS'],
+          columns: ['command', 'capstan median', 'p90', 'docker median', 'p90', 'capstan/docker', 'capstan RSS', 'docker RSS', 'CPU ms capstan / docker'],
           rows,
         },
       ],
       targets,
       notes,
-      data: { summaries, samplesMs: samples, rssBytes: rss, rounds: ROUNDS },
+      data: { summaries, samplesMs: samples, rssBytes: rss, cpuMs: cpu, rounds: ROUNDS },
     };
   },
 };
