@@ -63,10 +63,10 @@ interface Finished {
 }
 
 /** Spawns a program, resolves when it has exited with 0 (anything else is an error naming it). */
-function runTimed(command: string, args: readonly string[]): Promise<Finished> {
+function runTimed(command: string, args: readonly string[], env?: NodeJS.ProcessEnv): Promise<Finished> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(command, [...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, [...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env } : {}) });
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (chunk: Buffer) => (stdout = (stdout + chunk.toString()).slice(-16_000)));
@@ -88,9 +88,9 @@ interface Usage {
 }
 
 /** What the process `command args` used, read by GNU time (%M, %U, %S) from wait4's rusage. */
-async function resourceUsage(command: string, args: readonly string[], scratch: string): Promise<Usage> {
+async function resourceUsage(command: string, args: readonly string[], scratch: string, env?: NodeJS.ProcessEnv): Promise<Usage> {
   const report = path.join(scratch, `rusage-${randomBytes(4).toString('hex')}`);
-  await runTimed(GNU_TIME, ['-f', '%M %U %S', '-o', report, command, ...args]);
+  await runTimed(GNU_TIME, ['-f', '%M %U %S', '-o', report, command, ...args], env);
   const [kib, user, system] = (fs.readFileSync(report, 'utf8').trim().split('\n').pop() ?? '').split(' ').map(Number);
   fs.rmSync(report, { force: true });
   if (!Number.isFinite(kib) || kib! <= 0) throw new Error(`GNU time gave no maximum RSS for ${command} ${args.join(' ')}`);
@@ -145,6 +145,13 @@ export const benchmark: Benchmark = {
         if (recording) (samples[key(tool, label)] ??= []).push(finished.elapsedMs);
       }),
     );
+    // The floor of any Node CLI: node running an empty script, as capstan's #! line starts it.
+    const floorEnv = { ...process.env, NODE_EXTRA_CA_CERTS: '' };
+    const floorArgs = ['-e', ''];
+    timedSteps.push(async () => {
+      const finished = await runTimed(process.execPath, floorArgs, floorEnv);
+      if (recording) (samples['node floor'] ??= []).push(finished.elapsedMs);
+    });
     const rssSteps = COMMANDS.flatMap(({ label, args }) =>
       (['capstan', 'docker'] as const).map((tool) => async () => {
         const usage = await resourceUsage(...argsFor(tool, args), work.path);
@@ -152,6 +159,11 @@ export const benchmark: Benchmark = {
         (cpu[key(tool, label)] ??= []).push(usage.cpuMs);
       }),
     );
+    rssSteps.push(async () => {
+      const usage = await resourceUsage(process.execPath, floorArgs, work.path, floorEnv);
+      (rss['node floor'] ??= []).push(usage.maxRssBytes);
+      (cpu['node floor'] ??= []).push(usage.cpuMs);
+    });
     context.log(`cli: ${WARMUP_ROUNDS} warm-up rounds, then ${ROUNDS} measured (${timedSteps.length} commands each), then ${RSS_ROUNDS} RSS rounds`);
     await interleave(WARMUP_ROUNDS, timedSteps, { shuffle: true });
     recording = true;
@@ -186,6 +198,18 @@ export const benchmark: Benchmark = {
         `${cpuMedian(key('capstan', label)).toFixed(0)} / ${cpuMedian(key('docker', label)).toFixed(0)}`,
       ];
     });
+    const floor = summaries['node floor']!;
+    rows.push([
+      'node -e "" (floor of a Node CLI)',
+      formatMs(floor.medianMs),
+      formatMs(floor.p90Ms),
+      '',
+      '',
+      '',
+      mib(rssMedian['node floor']),
+      '',
+      `${cpuMedian('node floor').toFixed(0)} / `,
+    ]);
     notes.push('each time is spawn → exit of the whole CLI process, output read through a pipe; capstan talks to its agent over loopback HTTP, docker to dockerd over its unix socket');
     notes.push(`RSS and CPU: GNU time %M and %U+%S (wait4's rusage of the CLI process alone, not of the agent or dockerd), median of ${RSS_ROUNDS} rounds of their own`);
     if (process.env['NODE_EXTRA_CA_CERTS']) notes.push(`NODE_EXTRA_CA_CERTS is set (${process.env['NODE_EXTRA_CA_CERTS']}); the capstan launcher sets it aside`);
