@@ -54,9 +54,37 @@ function buildNative() {
 function buildTypeScript() {
   log('TypeScript (tsc)');
   run(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.json']);
-  // tsc does not mark outputs executable; the bin must be.
-  const bin = path.join(repo, 'build/server/cli/main.js');
-  if (fs.existsSync(bin)) fs.chmodSync(bin, 0o755);
+  // tsc does not mark outputs executable; the bin (and main.js, runnable by itself) must be.
+  for (const bin of ['build/server/cli/capstan.js', 'build/server/cli/main.js']) {
+    if (fs.existsSync(path.join(repo, bin))) fs.chmodSync(path.join(repo, bin), 0o755);
+  }
+}
+
+/** Newest mtime of the compiled JavaScript under build/server (tsc rewrites only what changed). */
+function newestCompiledMtimeMs() {
+  let newest = 0;
+  const visit = (directory) => {
+    for (const entry of fs.readdirSync(directory, { withFileTypes: true })) {
+      const full = path.join(directory, entry.name);
+      if (entry.isDirectory()) visit(full);
+      else if (entry.name.endsWith('.js') && entry.name !== 'capstan-bundle.js') newest = Math.max(newest, fs.statSync(full).mtimeMs);
+    }
+  };
+  visit(path.join(repo, 'build/server'));
+  return newest;
+}
+
+/**
+ * The CLI as one bundled file with V8's code cache (server/cli/capstan.ts says why), rebuilt when
+ * tsc's output is newer or when this Node has no cache for it (the cache is per Node version).
+ */
+function buildCliBundle() {
+  const bundle = 'build/server/cli/capstan-bundle.js';
+  const cache = `${bundle}.${process.version}-${process.arch}.v8-cache`;
+  const built = Math.min(mtimeMs(bundle), mtimeMs(cache));
+  if (built > 0 && built >= newestCompiledMtimeMs() && built >= mtimeMs('scripts/lib/cli-bundle.js')) return;
+  log('CLI bundle and code cache (esbuild, V8)');
+  run(process.execPath, [path.join(repo, 'scripts/lib/cli-bundle.js')]);
 }
 
 /** What the page is built from: web/ and the server modules it imports (types and pure formatters). */
@@ -115,6 +143,7 @@ function buildWeb() {
 try {
   buildNative();
   buildTypeScript();
+  buildCliBundle();
   buildWeb();
 } catch (error) {
   console.error(`capstan build failed: ${error.message}`);

@@ -213,7 +213,8 @@ export function restoreExtraCaCerts(env: NodeJS.ProcessEnv): void {
   else delete env['NODE_EXTRA_CA_CERTS'];
 }
 
-if (require.main === module) {
+/** What the `capstan` program does: wires runCli to this process and exits when it is done. */
+export function runFromProcess(): void {
   restoreExtraCaCerts(process.env);
   // `capstan stats | head -1` closes the pipe early; that is a normal way to stop, not a crash.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -232,3 +233,5 @@ if (require.main === module) {
     },
   );
 }
+
+if (require.main === module) runFromProcess();

@@ -12,7 +12,8 @@ export const REPO_ROOT = (() => {
   return directory;
 })();
 
-export const CLI = path.join(REPO_ROOT, 'build', 'server', 'cli', 'main.js');
+/** The `capstan` program as package.json's "bin" names it: the bundled CLI (server/cli/capstan.ts). */
+export const CLI = path.join(REPO_ROOT, 'build', 'server', 'cli', 'capstan.js');
 
 /** Integration tests may skip on a laptop without root, never in CI. */
 export function requireCapability(ok: boolean, what: string): boolean {

@@ -281,11 +281,13 @@ test('NODE_EXTRA_CA_CERTS: the launcher\'s swap is undone for child processes, a
   t.is(extraCertificates({ NODE_EXTRA_CA_CERTS: path.join(dir, 'missing.pem') }), undefined, 'a file that cannot be read: Node\'s defaults');
 });
 
-test('the capstan launcher (#! line) starts the CLI with the CA bundle setting set aside', (t) => {
-  const main = path.join(__dirname, '../../server/cli/main.js');
-  const result = spawnSync(main, ['--version'], { env: { ...process.env, NODE_EXTRA_CA_CERTS: '/nonexistent/ca.pem' }, encoding: 'utf8' });
-  t.is(result.status, 0, result.stderr);
-  t.regex(result.stdout, /^capstan version /);
-  // Node warns when it cannot load the file: that it says nothing shows the file was never read.
-  t.is(result.stderr, '');
+test('the capstan program and main.js (#! lines) start the CLI with the CA bundle setting set aside', (t) => {
+  for (const program of ['capstan.js', 'main.js']) {
+    const file = path.join(__dirname, '../../server/cli', program);
+    const result = spawnSync(file, ['--version'], { env: { ...process.env, NODE_EXTRA_CA_CERTS: '/nonexistent/ca.pem' }, encoding: 'utf8' });
+    t.is(result.status, 0, `${program}: ${result.stderr}`);
+    t.regex(result.stdout, /^capstan version /, program);
+    // Node warns when it cannot load the file: that it says nothing shows the file was never read.
+    t.is(result.stderr, '', program);
+  }
 });

@@ -98,8 +98,11 @@ async function runStats(ctx: CommandContext, args: ParsedArgs): Promise<number> 
   }
 
   const client = ctx.connect(connectionFlags(ctx.connection, args));
-  // Named containers may be any tracked cgroup, so always ask for all of them.
-  let entries = await client.listContainersWhenReady(true, 10_000, ctx.signal);
+  // Named containers may be any tracked cgroup, so then ask for all of them; otherwise only what
+  // is shown: a host can have thousands of cgroups (7 MB of JSON for 10,000), and plain
+  // `capstan stats` lists containers only.
+  const everyCgroup = all || queries.length > 0;
+  let entries = await client.listContainersWhenReady(everyCgroup, 10_000, ctx.signal);
 
   let targets: Target[] | undefined;
   if (queries.length > 0) {
@@ -118,6 +121,7 @@ async function runStats(ctx: CommandContext, args: ParsedArgs): Promise<number> 
     return 0;
   }
   return stream(ctx, client, frame, {
+    everyCgroup,
     tty: ctx.stdout.isTTY === true,
     getEntries: () => entries,
     setEntries: (next) => {
@@ -133,6 +137,8 @@ async function runStats(ctx: CommandContext, args: ParsedArgs): Promise<number> 
 }
 
 interface StreamState {
+  /** Poll for every tracked cgroup, not only containers. */
+  everyCgroup: boolean;
   tty: boolean;
   getEntries(): readonly ContainerEntry[];
   setEntries(entries: ContainerEntry[]): void;
@@ -180,7 +186,7 @@ function stream(
       if (polling || done) return;
       polling = true;
       try {
-        const next = await client.listContainers(true);
+        const next = await client.listContainers(state.everyCgroup);
         if (done) return;
         pollError = undefined;
         state.setEntries(next);

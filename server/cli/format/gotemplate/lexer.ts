@@ -70,7 +70,17 @@ export const isKeyword = (type: ItemType): boolean => Object.values(KEYWORDS).in
 const LEFT = '{{';
 const RIGHT = '}}';
 const isSpace = (c: string | undefined): boolean => c === ' ' || c === '\t' || c === '\r' || c === '\n';
-const isAlphaNumeric = (c: string | undefined): boolean => c !== undefined && (c === '_' || /^[\p{L}\p{Nd}]$/u.test(c));
+/** Go's unicode.IsLetter || unicode.IsDigit, for what is not ASCII. */
+const UNICODE_LETTER_OR_DIGIT = /^[\p{L}\p{Nd}]$/u;
+/**
+ * An identifier character. ASCII is decided without the regular expression: V8 builds a Unicode
+ * property class when such a pattern first runs, which cost more than the rest of a `capstan ps`.
+ */
+const isAlphaNumeric = (c: string | undefined): boolean => {
+  if (c === undefined) return false;
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c === '_') return true;
+  return c > '\x7f' && UNICODE_LETTER_OR_DIGIT.test(c);
+};
 const hasLeftTrimMarker = (s: string, at: number): boolean => s[at] === '-' && isSpace(s[at + 1]);
 const hasRightTrimMarker = (s: string, at: number): boolean => isSpace(s[at]) && s[at + 1] === '-';
 const countNewlines = (s: string): number => s.split('\n').length - 1;
