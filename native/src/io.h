@@ -46,6 +46,8 @@ class StringPack {
   void EndString();
   // Drops whatever was appended since BeginString and records the error instead.
   void AbandonString(int error);
+  // Removes the last entry (an error entry: it owns no bytes).
+  void DropLast() { entries_.pop_back(); }
 
  private:
   std::string bytes_;

@@ -23,7 +23,7 @@ import type {
   HostSample,
   NetworkInterfaceSample,
 } from '../model';
-import { errnoCode, readFiles, readFilesSync, readLinks } from '../native';
+import { errnoCode, KeptFiles, raiseOpenFileLimit, readFiles, readFilesSync, readLinks, type TextOrErrno } from '../native';
 import { assembleV1, assembleV2 } from '../cgroup/assemble';
 import { enumerateCgroups } from '../cgroup/enumerate';
 import { blkioThrottleOnlyFromProbe, V2_STAT_FILES, v1StatFiles, type StatFile } from '../cgroup/files';
@@ -32,11 +32,14 @@ import { parseFirstPid, parseMeminfo, parseNetDev, parseProcStat } from '../proc
 import { describeCgroup, type ContainerSource } from '../sources/source';
 import { deriveStats, type TimedSample } from './derive';
 import { CgroupHistory, HistoryClock, type HistorySeries } from './history';
+import { chooseKeptFiles, dueFiles, keptFileBudgetFromLimit } from './kept-files';
 
 const ENOENT = 2;
 const ENODEV = 19;
 /** Large enough for memory.stat and a busy root's cgroup.procs; a cap keeps one odd file from costing much. */
 const MAX_FILE_BYTES = 256 * 1024;
+/** Default for CollectorOptions.rarelyChangingEveryTicks. Units: ticks. */
+export const DEFAULT_RARELY_CHANGING_EVERY_TICKS = 10;
 
 export interface CollectorOptions {
   layout: CgroupLayout;
@@ -57,6 +60,32 @@ export interface CollectorOptions {
    * false, block I/O is left unknown rather than reported as the zeros the files show.
    */
   blockIoCounted?: () => boolean;
+  /**
+   * How many cgroup files the sweep may keep open between ticks (the least recently read beyond it
+   * fall back to open/read/close). Default: half the soft RLIMIT_NOFILE after raising it to the
+   * hard limit. 0 keeps none open. Units: file descriptors.
+   */
+  keptFileBudget?: number;
+  /** Limits and weights (StatFile.rarelyChanges) are read every this many ticks. Units: ticks. */
+  rarelyChangingEveryTicks?: number;
+}
+
+/** What the last tick's batch read did (the benchmark and tests print it). Units: files. */
+export interface SweepReadStats {
+  /** Files in the batch. */
+  files: number;
+  /** Files read this tick (the rest were rarely changing ones not due). */
+  read: number;
+  /** Read through a kept fd with pread at offset 0. */
+  kept: number;
+  /** Read with open/read/close. */
+  opened: number;
+  /** Kept fds closed because their cgroup went away. */
+  closedVanished: number;
+  /** Files allowed an fd under the budget. */
+  keptAllowed: number;
+  /** The budget. Units: file descriptors. */
+  budget: number;
 }
 
 interface TrackedCgroup {
@@ -95,6 +124,22 @@ export class Collector extends EventEmitter<CollectorEvents> {
   /** Paths of the current batch; rebuilt only when cgroups come or go. */
   private batch: string[] = [];
   private batchDirty = true;
+  /** The sweep's fds (see kept-files.ts for the policy). */
+  private readonly keptFiles: KeptFiles;
+  private readonly keptFileBudget: number;
+  private readonly rarelyChangingEveryTicks: number;
+  /** Per batch entry: the latest text or errno (rarely changing files keep theirs between reads). */
+  private batchValues: Array<TextOrErrno | undefined> = [];
+  /** Per batch entry: the tick it was last read (-1: never), for the LRU choice. */
+  private batchLastRead = new Int32Array(0);
+  /** Per batch entry: 1 for a rarely changing file (StatFile.rarelyChanges). */
+  private batchRarely = new Uint8Array(0);
+  /** Per batch entry: the tracked cgroup it belongs to (undefined for the host files). */
+  private batchOwner: Array<TrackedCgroup | undefined> = [];
+  /** Cgroups whose rarely changing files the next tick reads anyway; '*' = all. */
+  private readonly refreshPending = new Set<CgroupPath>();
+  private readStats: SweepReadStats | undefined;
+  private tickCount = 0;
   /** File paths already warned about, so a broken file warns once, not every tick. */
   private readonly warnedPaths = new Set<string>();
   private hostNetns: string | undefined;
@@ -120,6 +165,22 @@ export class Collector extends EventEmitter<CollectorEvents> {
     }
     this.clock = new HistoryClock(options.historyCapacity);
     this.now = options.now ?? Date.now;
+    this.keptFileBudget = options.keptFileBudget ?? keptFileBudgetFromLimit(raiseOpenFileLimit().soft);
+    this.rarelyChangingEveryTicks = Math.max(1, options.rarelyChangingEveryTicks ?? DEFAULT_RARELY_CHANGING_EVERY_TICKS);
+    this.keptFiles = new KeptFiles();
+  }
+
+  /**
+   * The next tick reads the limits and weights of `cgroupPath` (all cgroups when omitted) even if
+   * they are not due: someone just wrote them (capstan's limit service, an engine's update).
+   */
+  refreshRarelyChanging(cgroupPath?: CgroupPath): void {
+    this.refreshPending.add(cgroupPath ?? '*');
+  }
+
+  /** What the last tick's batch read did, or undefined before the first tick. */
+  lastReadStats(): SweepReadStats | undefined {
+    return this.readStats;
   }
 
   /** The latest complete snapshot, or undefined before the first tick. */
@@ -160,6 +221,12 @@ export class Collector extends EventEmitter<CollectorEvents> {
     this.timer = undefined;
   }
 
+  /** Stops and closes the sweep's kept fds. The collector cannot tick afterwards. */
+  close(): void {
+    this.stop();
+    this.keptFiles.close();
+  }
+
   /** One full sweep. Public for tests and the benchmark. */
   async tick(): Promise<CollectorSnapshot> {
     const startedAt = performance.now();
@@ -173,8 +240,29 @@ export class Collector extends EventEmitter<CollectorEvents> {
     this.reconcile(enumeration.cgroups);
     if (this.batchDirty) this.rebuildBatch();
 
-    const results = await readFiles(this.batch, MAX_FILE_BYTES);
-    const host = this.parseHost(results);
+    const tickNumber = this.tickCount++;
+    const due = this.dueMask(tickNumber);
+    const read = await this.keptFiles.read(MAX_FILE_BYTES, due);
+    const fresh = read.results;
+    const results = this.batchValues;
+    let readCount = 0;
+    for (let i = 0; i < fresh.length; i++) {
+      const value = fresh[i];
+      if (value === null || value === undefined) continue;
+      results[i] = value;
+      this.batchLastRead[i] = tickNumber;
+      readCount++;
+    }
+    this.readStats = {
+      files: fresh.length,
+      read: readCount,
+      kept: read.kept,
+      opened: read.opened,
+      closedVanished: read.closedVanished,
+      keptAllowed: this.keptAllowed,
+      budget: this.keptFileBudget,
+    };
+    const host = this.parseHost(results as ReadonlyArray<TextOrErrno>);
 
     const samples = new Map<TrackedCgroup, CgroupSample>();
     const firstPids = new Map<TrackedCgroup, number>();
@@ -182,12 +270,12 @@ export class Collector extends EventEmitter<CollectorEvents> {
     const procsOffset = this.files.length;
     for (const tracked of this.tracked.values()) {
       const offset = tracked.batchOffset;
-      if (this.vanished(results, offset)) {
+      if (this.vanished(fresh, offset)) {
         // Gone between the walk and the read: drop it now rather than publish an empty row.
         this.untrack(tracked);
         continue;
       }
-      const sample = this.assemble(this.files, results, offset, (index, message) =>
+      const sample = this.assemble(this.files, results as ReadonlyArray<TextOrErrno>, offset, (index, message) =>
         this.warnOnce(this.batch[offset + index]!, `cannot use ${this.batch[offset + index]}: ${message}`),
       );
       if (!blockIoCounted) delete sample.io;
@@ -199,7 +287,7 @@ export class Collector extends EventEmitter<CollectorEvents> {
       }
     }
 
-    await this.collectNetwork(samples, firstPids, results);
+    await this.collectNetwork(samples, firstPids, results as ReadonlyArray<TextOrErrno>);
     for (const [tracked, sample] of samples) {
       const extra = tracked.source.networkCounters?.(tracked.path);
       if (extra) sample.network = [...(sample.network ?? []), extra];
@@ -285,29 +373,81 @@ export class Collector extends EventEmitter<CollectorEvents> {
     }
   }
 
-  /** Host files first, then per cgroup its stat files followed by its cgroup.procs. */
+  /**
+   * Host files first, then per cgroup its stat files followed by its cgroup.procs. Values, last-read
+   * ticks and fds of files still in the batch carry over; the kept-fd choice is made again.
+   */
   private rebuildBatch(): void {
-    const batch = [`${this.procRoot}/stat`, `${this.procRoot}/meminfo`, `${this.procRoot}/net/dev`];
+    const host = [`${this.procRoot}/stat`, `${this.procRoot}/meminfo`, `${this.procRoot}/net/dev`];
+    const batch = [...host];
+    const owner: Array<TrackedCgroup | undefined> = host.map(() => undefined);
+    const rarely: number[] = host.map(() => 0);
+    // cgroup.procs is never kept: on v1 an open cgroup.procs serves a pid list cached for up to a
+    // second after the previous read (cgroup-v1's pidlist), which a pread at offset 0 does not renew.
+    const keepable: number[] = host.map(() => 1);
     for (const tracked of this.tracked.values()) {
       tracked.batchOffset = batch.length;
       for (const file of this.files) {
         const directory = cgroupDirectory(this.layout, file.controller, tracked.path);
         // An unmounted controller yields ENOENT from the kernel at once, keeping the batch aligned.
         batch.push(directory ? `${directory}/${file.name}` : '/nonexistent-capstan-controller');
+        owner.push(tracked);
+        rarely.push(file.rarelyChanges ? 1 : 0);
+        keepable.push(directory ? 1 : 0);
       }
       const root = this.roots[tracked.procsRootIndex]!;
       batch.push(`${tracked.path === '/' ? root.directory : root.directory + tracked.path}/cgroup.procs`);
+      owner.push(tracked);
+      rarely.push(0);
+      keepable.push(0);
     }
+    const previousIndex = new Map<string, number>();
+    this.batch.forEach((filePath, index) => previousIndex.set(filePath, index));
+    const values: Array<TextOrErrno | undefined> = new Array(batch.length);
+    const lastRead = new Int32Array(batch.length).fill(-1);
+    batch.forEach((filePath, index) => {
+      const before = previousIndex.get(filePath);
+      if (before === undefined) return;
+      values[index] = this.batchValues[before];
+      lastRead[index] = this.batchLastRead[before]!;
+    });
+    const keep = chooseKeptFiles(lastRead, keepable, this.keptFileBudget);
+    this.keptFiles.assign(batch, keep);
+    this.keptAllowed = keep.reduce((sum, flag) => sum + flag, 0);
     this.batch = batch;
+    this.batchValues = values;
+    this.batchLastRead = lastRead;
+    this.batchRarely = Uint8Array.from(rarely);
+    this.batchOwner = owner;
     this.batchDirty = false;
   }
 
-  private vanished(results: ReadonlyArray<string | number>, offset: number): boolean {
+  private keptAllowed = 0;
+
+  private dueMask(tickNumber: number): Uint8Array {
+    const refreshAll = this.refreshPending.has('*');
+    const pending = this.refreshPending;
+    const due = dueFiles(
+      tickNumber,
+      this.rarelyChangingEveryTicks,
+      this.batchRarely,
+      (index) => this.batchValues[index] !== undefined,
+      (index) => refreshAll || (pending.size > 0 && pending.has(this.batchOwner[index]?.path ?? '')),
+    );
+    pending.clear();
+    return due;
+  }
+
+  /** Every file of the cgroup read this tick answered ENOENT/ENODEV (files not due are left out). */
+  private vanished(results: ReadonlyArray<TextOrErrno | null>, offset: number): boolean {
+    let readAny = false;
     for (let i = 0; i <= this.files.length; i++) {
       const result = results[offset + i];
+      if (result === null || result === undefined) continue;
       if (result !== ENOENT && result !== ENODEV) return false;
+      readAny = true;
     }
-    return true;
+    return readAny;
   }
 
   private parseHost(results: ReadonlyArray<string | number>): HostSample {
