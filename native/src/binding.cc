@@ -461,6 +461,9 @@ class KeptFilesReadWorker : public PromiseWorker {
     result.Set("kept", Napi::Number::New(env, static_cast<double>(counts_.kept)));
     result.Set("opened", Napi::Number::New(env, static_cast<double>(counts_.opened)));
     result.Set("closedVanished", Napi::Number::New(env, static_cast<double>(counts_.closed_vanished)));
+    Napi::Array vanished = Napi::Array::New(env, counts_.vanished_indexes.size());
+    for (size_t i = 0; i < counts_.vanished_indexes.size(); i++) vanished.Set(static_cast<uint32_t>(i), Napi::Number::New(env, counts_.vanished_indexes[i]));
+    result.Set("vanishedIndexes", vanished);
     return result;
   }
   void OnError(const Napi::Error& error) override {

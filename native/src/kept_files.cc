@@ -97,6 +97,7 @@ void KeptFileSet::Read(const std::vector<uint8_t>& due, size_t max_bytes, String
       fd = -1;
       if (!Vanished(error)) continue;
       counts->closed_vanished++;
+      counts->vanished_indexes.push_back(static_cast<uint32_t>(i));
       results->DropLast();
     }
     const int opened = OpenForReading(paths_.data(i));

@@ -23,6 +23,9 @@ struct KeptReadCounts {
   size_t opened = 0;
   // Kept fds closed because their file answered ENODEV/ENOENT (its cgroup was removed).
   size_t closed_vanished = 0;
+  // Indexes of those files: their cgroup may have been re-created under the same name, so the
+  // caller re-reads what it did not read this time (limits) for those cgroups.
+  std::vector<uint32_t> vanished_indexes;
 };
 
 class KeptFileSet {

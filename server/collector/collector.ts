@@ -245,13 +245,21 @@ export class Collector extends EventEmitter<CollectorEvents> {
     const read = await this.keptFiles.read(MAX_FILE_BYTES, due);
     const fresh = read.results;
     const results = this.batchValues;
-    let readCount = 0;
-    for (let i = 0; i < fresh.length; i++) {
-      const value = fresh[i];
-      if (value === null || value === undefined) continue;
-      results[i] = value;
-      this.batchLastRead[i] = tickNumber;
-      readCount++;
+    let readCount = this.mergeRead(fresh, tickNumber);
+    if (read.vanishedIndexes.length > 0) {
+      // A kept fd answered ENODEV/ENOENT and its path opened again: the cgroup was removed and
+      // perhaps re-created under the same name, so the limits kept from the old one are stale.
+      const recreated = new Set(read.vanishedIndexes.map((index) => this.batchOwner[index]).filter((owner) => owner !== undefined));
+      const again = new Uint8Array(due.length);
+      for (let i = 0; i < again.length; i++) {
+        const owner = this.batchOwner[i];
+        if (!due[i] && owner !== undefined && recreated.has(owner)) again[i] = 1;
+      }
+      const reread = await this.keptFiles.read(MAX_FILE_BYTES, again);
+      readCount += this.mergeRead(reread.results, tickNumber);
+      reread.results.forEach((value, index) => {
+        if (value !== null) fresh[index] = value;
+      });
     }
     this.readStats = {
       files: fresh.length,
@@ -414,6 +422,7 @@ export class Collector extends EventEmitter<CollectorEvents> {
     const keep = chooseKeptFiles(lastRead, keepable, this.keptFileBudget);
     this.keptFiles.assign(batch, keep);
     this.keptAllowed = keep.reduce((sum, flag) => sum + flag, 0);
+    this.keepMask = keep;
     this.batch = batch;
     this.batchValues = values;
     this.batchLastRead = lastRead;
@@ -423,6 +432,35 @@ export class Collector extends EventEmitter<CollectorEvents> {
   }
 
   private keptAllowed = 0;
+  private keepMask: Uint8Array = new Uint8Array(0);
+
+  /** How many of a tracked cgroup's files may hold an fd under the budget (tests). Units: files. */
+  keptFileCount(cgroupPath: CgroupPath): number {
+    if (this.batchDirty) this.rebuildBatch();
+    const tracked = this.tracked.get(cgroupPath);
+    if (!tracked) return 0;
+    let count = 0;
+    for (let i = 0; i <= this.files.length; i++) count += this.keepMask[tracked.batchOffset + i] ?? 0;
+    return count;
+  }
+
+  /** Files read per tracked cgroup: its stat files and its cgroup.procs. Units: files. */
+  get filesPerCgroup(): number {
+    return this.files.length + 1;
+  }
+
+  /** Stores what a read returned (null: not due, keeps the previous value); returns how many were read. */
+  private mergeRead(fresh: ReadonlyArray<TextOrErrno | null>, tickNumber: number): number {
+    let count = 0;
+    for (let i = 0; i < fresh.length; i++) {
+      const value = fresh[i];
+      if (value === null || value === undefined) continue;
+      this.batchValues[i] = value;
+      this.batchLastRead[i] = tickNumber;
+      count++;
+    }
+    return count;
+  }
 
   private dueMask(tickNumber: number): Uint8Array {
     const refreshAll = this.refreshPending.has('*');

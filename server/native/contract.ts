@@ -38,6 +38,8 @@ export interface KeptFilesRead {
   opened: number;
   /** Kept fds closed because the file answered ENODEV/ENOENT (its cgroup went away). */
   closedVanished: number;
+  /** Batch indexes of those files (their cgroup may have been re-created under the same name). */
+  vanishedIndexes: number[];
 }
 
 export interface NativeBinding {
