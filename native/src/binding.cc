@@ -3,6 +3,8 @@
 // (server/native/index.ts). The surface is server/native/contract.ts.
 #include <limits.h>
 #include <napi.h>
+#include <sys/inotify.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -192,6 +194,10 @@ class CapstanAddon : public Napi::Addon<CapstanAddon> {
                              InstanceMethod("keptFilesAssign", &CapstanAddon::KeptFilesAssign, kMethodAttributes),
                              InstanceMethod("keptFilesRead", &CapstanAddon::KeptFilesReadAsync, kMethodAttributes),
                              InstanceMethod("keptFilesClose", &CapstanAddon::KeptFilesClose, kMethodAttributes),
+                             InstanceMethod("directoryWatchCreate", &CapstanAddon::DirectoryWatchCreate, kMethodAttributes),
+                             InstanceMethod("directoryWatchWalk", &CapstanAddon::DirectoryWatchWalkAsync, kMethodAttributes),
+                             InstanceMethod("directoryWatchChanged", &CapstanAddon::DirectoryWatchChanged, kMethodAttributes),
+                             InstanceMethod("directoryWatchClose", &CapstanAddon::DirectoryWatchClose, kMethodAttributes),
                              InstanceMethod("raiseOpenFileLimit", &CapstanAddon::RaiseOpenFileLimitSync, kMethodAttributes),
                          });
   }
@@ -250,6 +256,11 @@ class CapstanAddon : public Napi::Addon<CapstanAddon> {
   Napi::Value KeptFilesReadAsync(const Napi::CallbackInfo& info);
   Napi::Value KeptFilesClose(const Napi::CallbackInfo& info);
   Napi::Value RaiseOpenFileLimitSync(const Napi::CallbackInfo& info);
+  Napi::Value DirectoryWatchCreate(const Napi::CallbackInfo& info);
+  Napi::Value DirectoryWatchWalkAsync(const Napi::CallbackInfo& info);
+  Napi::Value DirectoryWatchChanged(const Napi::CallbackInfo& info);
+  Napi::Value DirectoryWatchClose(const Napi::CallbackInfo& info);
+  int FindDirectoryWatch(const Napi::CallbackInfo& info, const char* function);
 
  public:
   // A kept-file set and whether a read of it is in flight on a worker thread (then it must not be
@@ -268,6 +279,29 @@ class CapstanAddon : public Napi::Addon<CapstanAddon> {
   Napi::FunctionReference error_class_;
   std::unordered_map<uint32_t, std::unique_ptr<KeptFilesSlot>> kept_files_;
   uint32_t next_kept_files_handle_ = 1;
+
+ public:
+  // Directory watches (collector discovery): handle → inotify fd. A watch closed while a walk is
+  // in flight is closed when that walk ends.
+  struct DirectoryWatchSlot {
+    int fd = -1;
+    bool walking = false;
+    bool close_after_walk = false;
+    ~DirectoryWatchSlot() {
+      if (fd >= 0) close(fd);
+    }
+  };
+
+ private:
+  std::unordered_map<uint32_t, std::unique_ptr<DirectoryWatchSlot>> directory_watches_;
+  uint32_t next_directory_watch_handle_ = 1;
+
+ public:
+  DirectoryWatchSlot* DirectoryWatchFor(uint32_t handle) {
+    const auto found = directory_watches_.find(handle);
+    return found == directory_watches_.end() ? nullptr : found->second.get();
+  }
+  void ForgetDirectoryWatch(uint32_t handle) { directory_watches_.erase(handle); }
 };
 
 void PromiseWorker::OnError(const Napi::Error&) {
@@ -522,6 +556,122 @@ Napi::Value CapstanAddon::RaiseOpenFileLimitSync(const Napi::CallbackInfo& info)
   result.Set("soft", Napi::Number::New(info.Env(), static_cast<double>(soft)));
   result.Set("hard", Napi::Number::New(info.Env(), static_cast<double>(hard)));
   return result;
+}
+
+// Events that mean "a cgroup came or went": directories created, removed or renamed in a watched
+// directory. The walk that follows finds out which.
+constexpr uint32_t kDirectoryWatchMask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ONLYDIR;
+
+Napi::Value CapstanAddon::DirectoryWatchCreate(const Napi::CallbackInfo& info) {
+  const int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (fd < 0) throw Napi::Error(info.Env(), MakeError(info.Env(), errno, "inotify_init1", nullptr));
+  const uint32_t handle = next_directory_watch_handle_++;
+  auto slot = std::make_unique<DirectoryWatchSlot>();
+  slot->fd = fd;
+  directory_watches_.emplace(handle, std::move(slot));
+  return Napi::Number::New(info.Env(), handle);
+}
+
+int CapstanAddon::FindDirectoryWatch(const Napi::CallbackInfo& info, const char* function) {
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(function) + ": argument 0 must be a watch handle");
+  DirectoryWatchSlot* slot = DirectoryWatchFor(info[0].As<Napi::Number>().Uint32Value());
+  if (slot == nullptr || slot->close_after_walk) throw Napi::Error::New(info.Env(), std::string(function) + ": unknown or closed watch handle");
+  return slot->fd;
+}
+
+class DirectoryWatchWalkWorker : public PromiseWorker {
+ public:
+  DirectoryWatchWalkWorker(Napi::Env env, CapstanAddon* addon, uint32_t handle, int fd, StringPack roots)
+      : PromiseWorker(env, "capstan.directoryWatchWalk", addon), addon_(addon), handle_(handle), fd_(fd), roots_(std::move(roots)) {}
+
+ private:
+  void Run() override {
+    listings_.resize(roots_.size());
+    errors_.assign(roots_.size(), 0);
+    for (size_t i = 0; i < roots_.size(); i++) {
+      errors_[i] = ListDirectoriesWatched(roots_.data(i), fd_, kDirectoryWatchMask, &listings_[i], &watch_error_);
+    }
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Finish();
+    Napi::Array listings = Napi::Array::New(env, roots_.size());
+    for (size_t i = 0; i < roots_.size(); i++) {
+      if (errors_[i] != 0) {
+        listings.Set(static_cast<uint32_t>(i), Napi::Number::New(env, errors_[i]));
+      } else {
+        listings.Set(static_cast<uint32_t>(i), PackToJsArray(env, listings_[i]));
+      }
+    }
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("listings", listings);
+    result.Set("watchErrno", Napi::Number::New(env, watch_error_));
+    return result;
+  }
+  void OnError(const Napi::Error& error) override {
+    Finish();
+    PromiseWorker::OnError(error);
+  }
+  void Finish() {
+    CapstanAddon::DirectoryWatchSlot* slot = addon_->DirectoryWatchFor(handle_);
+    if (slot == nullptr) return;
+    slot->walking = false;
+    if (slot->close_after_walk) addon_->ForgetDirectoryWatch(handle_);
+  }
+
+  CapstanAddon* addon_;
+  uint32_t handle_;
+  int fd_;
+  StringPack roots_;
+  std::vector<StringPack> listings_;
+  std::vector<int> errors_;
+  int watch_error_ = 0;
+};
+
+// directoryWatchWalk(handle, roots) → Promise<{listings, watchErrno}>
+Napi::Value CapstanAddon::DirectoryWatchWalkAsync(const Napi::CallbackInfo& info) {
+  const int fd = FindDirectoryWatch(info, "directoryWatchWalk");
+  StringPack roots;
+  CheckStringArray(info.Env(), info.Length() > 1 ? info[1] : info.Env().Undefined(), &roots, "directoryWatchWalk");
+  const uint32_t handle = info[0].As<Napi::Number>().Uint32Value();
+  DirectoryWatchFor(handle)->walking = true;
+  return (new DirectoryWatchWalkWorker(info.Env(), this, handle, fd, std::move(roots)))->Start();
+}
+
+// directoryWatchChanged(handle) → whether a directory came or went (or events were lost) since the
+// last call. Drains the queue without blocking.
+Napi::Value CapstanAddon::DirectoryWatchChanged(const Napi::CallbackInfo& info) {
+  const int fd = FindDirectoryWatch(info, "directoryWatchChanged");
+  alignas(struct inotify_event) char buffer[16 * 1024];
+  bool changed = false;
+  for (;;) {
+    const ssize_t count = read(fd, buffer, sizeof buffer);
+    if (count < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) break;
+      throw Napi::Error(info.Env(), MakeError(info.Env(), errno, "read", nullptr));
+    }
+    if (count == 0) break;
+    for (ssize_t offset = 0; offset < count;) {
+      const auto* event = reinterpret_cast<const struct inotify_event*>(buffer + offset);
+      const bool directory_came_or_went = (event->mask & IN_ISDIR) && (event->mask & (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO));
+      if (directory_came_or_went || (event->mask & IN_Q_OVERFLOW)) changed = true;
+      offset += static_cast<ssize_t>(sizeof(struct inotify_event) + event->len);
+    }
+  }
+  return Napi::Boolean::New(info.Env(), changed);
+}
+
+Napi::Value CapstanAddon::DirectoryWatchClose(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "directoryWatchClose: argument 0 must be a watch handle");
+  const uint32_t handle = info[0].As<Napi::Number>().Uint32Value();
+  DirectoryWatchSlot* slot = DirectoryWatchFor(handle);
+  if (slot == nullptr) return info.Env().Undefined();
+  if (slot->walking) {
+    slot->close_after_walk = true;
+  } else {
+    ForgetDirectoryWatch(handle);
+  }
+  return info.Env().Undefined();
 }
 
 }  // namespace

@@ -25,7 +25,7 @@ import type {
 } from '../model';
 import { errnoCode, KeptFiles, raiseOpenFileLimit, readFiles, readFilesSync, readLinks, type TextOrErrno } from '../native';
 import { assembleV1, assembleV2 } from '../cgroup/assemble';
-import { enumerateCgroups } from '../cgroup/enumerate';
+import { CgroupDiscovery } from '../cgroup/enumerate';
 import { blkioThrottleOnlyFromProbe, V2_STAT_FILES, v1StatFiles, type StatFile } from '../cgroup/files';
 import { cgroupDirectory, statRoots, type HierarchyRoot } from '../cgroup/hierarchy';
 import { parseFirstPid, parseMeminfo, parseNetDev, parseProcStat } from '../procfs';
@@ -40,6 +40,8 @@ const ENODEV = 19;
 const MAX_FILE_BYTES = 256 * 1024;
 /** Default for CollectorOptions.rarelyChangingEveryTicks. Units: ticks. */
 export const DEFAULT_RARELY_CHANGING_EVERY_TICKS = 10;
+/** Default for CollectorOptions.walkEveryTicks. Units: ticks. */
+export const DEFAULT_WALK_EVERY_TICKS = 30;
 
 export interface CollectorOptions {
   layout: CgroupLayout;
@@ -68,6 +70,8 @@ export interface CollectorOptions {
   keptFileBudget?: number;
   /** Limits and weights (StatFile.rarelyChanges) are read every this many ticks. Units: ticks. */
   rarelyChangingEveryTicks?: number;
+  /** A full hierarchy walk at least every this many ticks, whatever inotify says (a safety net). Units: ticks. */
+  walkEveryTicks?: number;
 }
 
 /** What the last tick's batch read did (the benchmark and tests print it). Units: files. */
@@ -86,6 +90,8 @@ export interface SweepReadStats {
   keptAllowed: number;
   /** The budget. Units: file descriptors. */
   budget: number;
+  /** Whether this tick walked the hierarchies (inotify said something changed, or the safety interval). */
+  walked: boolean;
 }
 
 interface TrackedCgroup {
@@ -126,6 +132,8 @@ export class Collector extends EventEmitter<CollectorEvents> {
   private batchDirty = true;
   /** The sweep's fds (see kept-files.ts for the policy). */
   private readonly keptFiles: KeptFiles;
+  /** New and removed cgroups: inotify on the hierarchies, a full walk only when something changed. */
+  private readonly discovery: CgroupDiscovery;
   private readonly keptFileBudget: number;
   private readonly rarelyChangingEveryTicks: number;
   /** Per batch entry: the latest text or errno (rarely changing files keep theirs between reads). */
@@ -168,6 +176,7 @@ export class Collector extends EventEmitter<CollectorEvents> {
     this.keptFileBudget = options.keptFileBudget ?? keptFileBudgetFromLimit(raiseOpenFileLimit().soft);
     this.rarelyChangingEveryTicks = Math.max(1, options.rarelyChangingEveryTicks ?? DEFAULT_RARELY_CHANGING_EVERY_TICKS);
     this.keptFiles = new KeptFiles();
+    this.discovery = new CgroupDiscovery(this.roots, options.walkEveryTicks ?? DEFAULT_WALK_EVERY_TICKS);
   }
 
   /**
@@ -225,6 +234,7 @@ export class Collector extends EventEmitter<CollectorEvents> {
   close(): void {
     this.stop();
     this.keptFiles.close();
+    this.discovery.close();
   }
 
   /** One full sweep. Public for tests and the benchmark. */
@@ -233,11 +243,14 @@ export class Collector extends EventEmitter<CollectorEvents> {
     const timestampMs = this.now();
     const tick = this.clock.beginTick(timestampMs);
 
-    const enumeration = await enumerateCgroups(this.roots);
-    for (const failed of enumeration.failedRoots) {
-      this.warnOnce(failed.root.directory, `cannot walk cgroup hierarchy ${failed.root.directory}: ${errnoCode(failed.errno)}`);
+    const enumeration = await this.discovery.next();
+    if (this.discovery.degraded) this.warnOnce('cgroup discovery', this.discovery.degraded);
+    if (enumeration) {
+      for (const failed of enumeration.failedRoots) {
+        this.warnOnce(failed.root.directory, `cannot walk cgroup hierarchy ${failed.root.directory}: ${errnoCode(failed.errno)}`);
+      }
+      this.reconcile(enumeration.cgroups);
     }
-    this.reconcile(enumeration.cgroups);
     if (this.batchDirty) this.rebuildBatch();
 
     const tickNumber = this.tickCount++;
@@ -269,6 +282,7 @@ export class Collector extends EventEmitter<CollectorEvents> {
       closedVanished: read.closedVanished,
       keptAllowed: this.keptAllowed,
       budget: this.keptFileBudget,
+      walked: enumeration !== undefined,
     };
     const host = this.parseHost(results as ReadonlyArray<TextOrErrno>);
 

@@ -95,6 +95,17 @@ export interface NativeBinding {
   keptFilesRead(handle: number, maxBytes: number, due?: Uint8Array): Promise<KeptFilesRead>;
   /** Closes every fd of the set (after a read in flight); idempotent. */
   keptFilesClose(handle: number): void;
+  /** A new inotify instance for discovery; throws NativeError (syscall 'inotify_init1'). */
+  directoryWatchCreate(): number;
+  /**
+   * listDirectories, adding an inotify watch (directory created, removed, renamed) on every
+   * directory before reading it. watchErrno: the first inotify_add_watch failure (ENOSPC), or 0.
+   */
+  directoryWatchWalk(handle: number, roots: readonly string[]): Promise<{ listings: Array<string[] | number>; watchErrno: number }>;
+  /** Drains the events: true when a directory came or went, or events were lost, since the last call. */
+  directoryWatchChanged(handle: number): boolean;
+  /** Closes the inotify fd (after a walk in flight); idempotent. */
+  directoryWatchClose(handle: number): void;
   /** Raises the soft RLIMIT_NOFILE to the hard one; throws NativeError (syscall 'getrlimit' | 'setrlimit'). */
   raiseOpenFileLimit(): { soft: number; hard: number };
 }

@@ -299,3 +299,35 @@ export class KeptFiles {
 export function raiseOpenFileLimit(): { soft: number; hard: number } {
   return binding().raiseOpenFileLimit();
 }
+
+/**
+ * Cgroup discovery without a full walk every tick: an inotify instance with a watch on every
+ * directory a walk visited (added before the directory is read, so nothing created afterwards is
+ * missed). changed() says whether a directory came or went since the last call; only then (or
+ * when the caller's safety interval says so) does the caller walk again.
+ */
+export class DirectoryWatch {
+  private handle: number | undefined = binding().directoryWatchCreate();
+
+  /** Walks the roots as listDirectories does, watching every directory. */
+  walk(roots: readonly string[]): Promise<{ listings: Array<string[] | number>; watchErrno: number }> {
+    checkPaths(roots, 'DirectoryWatch.walk', 'roots');
+    return binding().directoryWatchWalk(this.open(), roots);
+  }
+
+  /** True when a directory was created, removed or renamed (or events were lost) since the last call. */
+  changed(): boolean {
+    return binding().directoryWatchChanged(this.open());
+  }
+
+  close(): void {
+    if (this.handle === undefined) return;
+    binding().directoryWatchClose(this.handle);
+    this.handle = undefined;
+  }
+
+  private open(): number {
+    if (this.handle === undefined) throw new Error('DirectoryWatch: already closed');
+    return this.handle;
+  }
+}
