@@ -433,7 +433,11 @@ export class Collector extends EventEmitter<CollectorEvents> {
       values[index] = this.batchValues[before];
       lastRead[index] = this.batchLastRead[before]!;
     });
-    const keep = chooseKeptFiles(lastRead, keepable, this.keptFileBudget);
+    // A rarely changing file is read once every N ticks, so it counts as used N ticks earlier than
+    // it was: hot files get the fds first, whatever tick the batch is rebuilt on.
+    const every = this.rarelyChangingEveryTicks;
+    const recency = Float64Array.from(lastRead, (tick, index) => (rarely[index] ? tick - every : tick));
+    const keep = chooseKeptFiles(recency, keepable, this.keptFileBudget);
     this.keptFiles.assign(batch, keep);
     this.keptAllowed = keep.reduce((sum, flag) => sum + flag, 0);
     this.keepMask = keep;
