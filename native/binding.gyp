@@ -5,7 +5,7 @@
   "targets": [
     {
       "target_name": "capstan",
-      "sources": ["src/binding.cc", "src/io.cc", "src/oom_watcher.cc", "src/oom_binding.cc", "src/netns.cc"],
+      "sources": ["src/binding.cc", "src/io.cc", "src/oom_watcher.cc", "src/oom_binding.cc", "src/netns.cc", "src/kept_files.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       # C++ exceptions on: argument errors are `throw Napi::TypeError`, and std::bad_alloc on a
       # worker thread becomes a rejected promise instead of an abort.

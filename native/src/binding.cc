@@ -3,15 +3,20 @@
 // (server/native/index.ts). The surface is server/native/contract.ts.
 #include <limits.h>
 #include <napi.h>
+#include <sys/inotify.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <new>
+#include <unordered_map>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "io.h"
+#include "kept_files.h"
 #include "oom_binding.h"
 #include "netns.h"
 
@@ -109,7 +114,9 @@ size_t CheckMaxBytes(const Napi::CallbackInfo& info, const char* function) {
 napi_value EntryToJs(napi_env env, const StringPack& pack, size_t i) {
   const StringPack::Entry& entry = pack.entry(i);
   napi_value result;
-  if (entry.error != 0) {
+  if (entry.error == kNotRead) {
+    ThrowIfFailed(env, napi_get_null(env, &result));
+  } else if (entry.error != 0) {
     ThrowIfFailed(env, napi_create_uint32(env, static_cast<uint32_t>(entry.error), &result));
   } else if (entry.ascii) {
     ThrowIfFailed(env, napi_create_string_latin1(env, pack.data(i), entry.length, &result));
@@ -156,7 +163,11 @@ class PromiseWorker : public Napi::AsyncWorker {
     }
   }
   void OnOK() override { deferred_.Resolve(Result(Env())); }
+
+ protected:
   void OnError(const Napi::Error&) override;
+
+ private:
 
   Napi::Promise::Deferred deferred_;
   CapstanAddon* addon_;
@@ -179,6 +190,15 @@ class CapstanAddon : public Napi::Addon<CapstanAddon> {
                              InstanceMethod("createOomWatcher", &CapstanAddon::CreateOomWatcher, kMethodAttributes),
                              InstanceMethod("connectInNetns", &CapstanAddon::ConnectInNetnsAsync, kMethodAttributes),
                              InstanceMethod("spawnDaemon", &CapstanAddon::SpawnDaemonAsync, kMethodAttributes),
+                             InstanceMethod("keptFilesCreate", &CapstanAddon::KeptFilesCreate, kMethodAttributes),
+                             InstanceMethod("keptFilesAssign", &CapstanAddon::KeptFilesAssign, kMethodAttributes),
+                             InstanceMethod("keptFilesRead", &CapstanAddon::KeptFilesReadAsync, kMethodAttributes),
+                             InstanceMethod("keptFilesClose", &CapstanAddon::KeptFilesClose, kMethodAttributes),
+                             InstanceMethod("directoryWatchCreate", &CapstanAddon::DirectoryWatchCreate, kMethodAttributes),
+                             InstanceMethod("directoryWatchWalk", &CapstanAddon::DirectoryWatchWalkAsync, kMethodAttributes),
+                             InstanceMethod("directoryWatchChanged", &CapstanAddon::DirectoryWatchChanged, kMethodAttributes),
+                             InstanceMethod("directoryWatchClose", &CapstanAddon::DirectoryWatchClose, kMethodAttributes),
+                             InstanceMethod("raiseOpenFileLimit", &CapstanAddon::RaiseOpenFileLimitSync, kMethodAttributes),
                          });
   }
 
@@ -231,11 +251,57 @@ class CapstanAddon : public Napi::Addon<CapstanAddon> {
   Napi::FunctionReference oom_watcher_class_;
   Napi::Value ConnectInNetnsAsync(const Napi::CallbackInfo& info);
   Napi::Value SpawnDaemonAsync(const Napi::CallbackInfo& info);
+  Napi::Value KeptFilesCreate(const Napi::CallbackInfo& info);
+  Napi::Value KeptFilesAssign(const Napi::CallbackInfo& info);
+  Napi::Value KeptFilesReadAsync(const Napi::CallbackInfo& info);
+  Napi::Value KeptFilesClose(const Napi::CallbackInfo& info);
+  Napi::Value RaiseOpenFileLimitSync(const Napi::CallbackInfo& info);
+  Napi::Value DirectoryWatchCreate(const Napi::CallbackInfo& info);
+  Napi::Value DirectoryWatchWalkAsync(const Napi::CallbackInfo& info);
+  Napi::Value DirectoryWatchChanged(const Napi::CallbackInfo& info);
+  Napi::Value DirectoryWatchClose(const Napi::CallbackInfo& info);
+  int FindDirectoryWatch(const Napi::CallbackInfo& info, const char* function);
 
-  // The only native state: a reference to the JS error class. It is released with the addon's
-  // instance data when the environment is torn down, so no separate cleanup hook is needed; no
-  // fd outlives the call that opened it.
+ public:
+  // A kept-file set and whether a read of it is in flight on a worker thread (then it must not be
+  // reassigned or closed: the worker uses its fds).
+  struct KeptFilesSlot {
+    KeptFileSet files;
+    bool reading = false;
+    bool close_after_read = false;
+  };
+  KeptFilesSlot* FindKeptFiles(const Napi::CallbackInfo& info, const char* function);
+  void ForgetKeptFiles(uint32_t handle) { kept_files_.erase(handle); }
+
+ private:
+  // Native state: a reference to the JS error class, and the kept-file sets of the collector's
+  // sweep (their fds are closed when the set is closed or the addon's instance data is torn down).
   Napi::FunctionReference error_class_;
+  std::unordered_map<uint32_t, std::unique_ptr<KeptFilesSlot>> kept_files_;
+  uint32_t next_kept_files_handle_ = 1;
+
+ public:
+  // Directory watches (collector discovery): handle → inotify fd. A watch closed while a walk is
+  // in flight is closed when that walk ends.
+  struct DirectoryWatchSlot {
+    int fd = -1;
+    bool walking = false;
+    bool close_after_walk = false;
+    ~DirectoryWatchSlot() {
+      if (fd >= 0) close(fd);
+    }
+  };
+
+ private:
+  std::unordered_map<uint32_t, std::unique_ptr<DirectoryWatchSlot>> directory_watches_;
+  uint32_t next_directory_watch_handle_ = 1;
+
+ public:
+  DirectoryWatchSlot* DirectoryWatchFor(uint32_t handle) {
+    const auto found = directory_watches_.find(handle);
+    return found == directory_watches_.end() ? nullptr : found->second.get();
+  }
+  void ForgetDirectoryWatch(uint32_t handle) { directory_watches_.erase(handle); }
 };
 
 void PromiseWorker::OnError(const Napi::Error&) {
@@ -375,6 +441,237 @@ Napi::Value CapstanAddon::SpawnDaemonAsync(const Napi::CallbackInfo& info) {
   if (argv.empty()) throw Napi::TypeError::New(info.Env(), "spawnDaemon: argument 1 must hold at least argv[0]");
   return SpawnDaemon(info.Env(), std::move(file), std::move(argv), std::move(log_path),
                      [this](Napi::Env env, int error, const char* syscall, const std::string* path) { return MakeError(env, error, syscall, path); });
+}
+
+// Kept-file sets (kept_files.cc) are named by a handle: the collector creates one and owns it.
+CapstanAddon::KeptFilesSlot* CapstanAddon::FindKeptFiles(const Napi::CallbackInfo& info, const char* function) {
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    throw Napi::TypeError::New(info.Env(), std::string(function) + ": argument 0 must be a kept-file handle");
+  }
+  const auto found = kept_files_.find(info[0].As<Napi::Number>().Uint32Value());
+  if (found == kept_files_.end()) throw Napi::Error::New(info.Env(), std::string(function) + ": unknown or closed kept-file handle");
+  return found->second.get();
+}
+
+Napi::Value CapstanAddon::KeptFilesCreate(const Napi::CallbackInfo& info) {
+  const uint32_t handle = next_kept_files_handle_++;
+  kept_files_.emplace(handle, std::make_unique<KeptFilesSlot>());
+  return Napi::Number::New(info.Env(), handle);
+}
+
+std::vector<uint8_t> CopyFlags(const Napi::CallbackInfo& info, size_t index, const char* function) {
+  if (info.Length() <= index || !info[index].IsTypedArray() ||
+      info[index].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    throw Napi::TypeError::New(info.Env(), std::string(function) + ": argument " + std::to_string(index) + " must be a Uint8Array");
+  }
+  Napi::Uint8Array flags = info[index].As<Napi::Uint8Array>();
+  return std::vector<uint8_t>(flags.Data(), flags.Data() + flags.ElementLength());
+}
+
+// keptFilesAssign(handle, paths, keep: Uint8Array)
+Napi::Value CapstanAddon::KeptFilesAssign(const Napi::CallbackInfo& info) {
+  KeptFilesSlot* slot = FindKeptFiles(info, "keptFilesAssign");
+  if (slot->reading) throw Napi::Error::New(info.Env(), "keptFilesAssign: a read of this set is in flight");
+  StringPack paths;
+  CheckStringArray(info.Env(), info.Length() > 1 ? info[1] : info.Env().Undefined(), &paths, "keptFilesAssign");
+  std::vector<uint8_t> keep = CopyFlags(info, 2, "keptFilesAssign");
+  if (keep.size() != paths.size()) throw Napi::RangeError::New(info.Env(), "keptFilesAssign: keep must have one flag per path");
+  slot->files.Assign(std::move(paths), std::move(keep));
+  return info.Env().Undefined();
+}
+
+class KeptFilesReadWorker : public PromiseWorker {
+ public:
+  KeptFilesReadWorker(Napi::Env env, CapstanAddon* addon, uint32_t handle, CapstanAddon::KeptFilesSlot* slot,
+                      std::vector<uint8_t> due, size_t max_bytes)
+      : PromiseWorker(env, "capstan.keptFilesRead", addon), addon_(addon), handle_(handle), slot_(slot), due_(std::move(due)), max_bytes_(max_bytes) {}
+
+ private:
+  void Run() override { slot_->files.Read(due_, max_bytes_, &results_, &counts_); }
+  Napi::Value Result(Napi::Env env) override {
+    Finish();
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("results", PackToJsArray(env, results_));
+    result.Set("kept", Napi::Number::New(env, static_cast<double>(counts_.kept)));
+    result.Set("opened", Napi::Number::New(env, static_cast<double>(counts_.opened)));
+    result.Set("closedVanished", Napi::Number::New(env, static_cast<double>(counts_.closed_vanished)));
+    Napi::Array vanished = Napi::Array::New(env, counts_.vanished_indexes.size());
+    for (size_t i = 0; i < counts_.vanished_indexes.size(); i++) vanished.Set(static_cast<uint32_t>(i), Napi::Number::New(env, counts_.vanished_indexes[i]));
+    result.Set("vanishedIndexes", vanished);
+    return result;
+  }
+  void OnError(const Napi::Error& error) override {
+    Finish();
+    PromiseWorker::OnError(error);
+  }
+  void Finish() {
+    slot_->reading = false;
+    if (slot_->close_after_read) addon_->ForgetKeptFiles(handle_);
+  }
+
+  CapstanAddon* addon_;
+  uint32_t handle_;
+  CapstanAddon::KeptFilesSlot* slot_;
+  std::vector<uint8_t> due_;
+  size_t max_bytes_;
+  StringPack results_;
+  KeptReadCounts counts_;
+};
+
+// keptFilesRead(handle, maxBytes, due?: Uint8Array) → Promise<{results, kept, opened, closedVanished}>
+Napi::Value CapstanAddon::KeptFilesReadAsync(const Napi::CallbackInfo& info) {
+  KeptFilesSlot* slot = FindKeptFiles(info, "keptFilesRead");
+  if (slot->reading) throw Napi::Error::New(info.Env(), "keptFilesRead: a read of this set is in flight");
+  const size_t max_bytes = CheckMaxBytes(info, "keptFilesRead");
+  std::vector<uint8_t> due;
+  if (info.Length() > 2 && !info[2].IsUndefined()) {
+    due = CopyFlags(info, 2, "keptFilesRead");
+    if (due.size() != slot->files.size()) throw Napi::RangeError::New(info.Env(), "keptFilesRead: due must have one flag per path");
+  }
+  slot->reading = true;
+  const uint32_t handle = info[0].As<Napi::Number>().Uint32Value();
+  return (new KeptFilesReadWorker(info.Env(), this, handle, slot, std::move(due), max_bytes))->Start();
+}
+
+// keptFilesClose(handle): closes every fd (after the read in flight, if any). Idempotent.
+Napi::Value CapstanAddon::KeptFilesClose(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "keptFilesClose: argument 0 must be a kept-file handle");
+  const auto found = kept_files_.find(info[0].As<Napi::Number>().Uint32Value());
+  if (found == kept_files_.end()) return info.Env().Undefined();
+  if (found->second->reading) {
+    found->second->close_after_read = true;
+  } else {
+    kept_files_.erase(found);
+  }
+  return info.Env().Undefined();
+}
+
+// raiseOpenFileLimit() → {soft, hard}; throws NativeError (syscall 'getrlimit' | 'setrlimit').
+Napi::Value CapstanAddon::RaiseOpenFileLimitSync(const Napi::CallbackInfo& info) {
+  uint64_t soft = 0, hard = 0;
+  const char* syscall = "";
+  const int error = RaiseOpenFileLimit(&soft, &hard, &syscall);
+  if (error != 0) throw Napi::Error(info.Env(), MakeError(info.Env(), error, syscall, nullptr));
+  Napi::Object result = Napi::Object::New(info.Env());
+  result.Set("soft", Napi::Number::New(info.Env(), static_cast<double>(soft)));
+  result.Set("hard", Napi::Number::New(info.Env(), static_cast<double>(hard)));
+  return result;
+}
+
+// Events that mean "a cgroup came or went": directories created, removed or renamed in a watched
+// directory. The walk that follows finds out which.
+constexpr uint32_t kDirectoryWatchMask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ONLYDIR;
+
+Napi::Value CapstanAddon::DirectoryWatchCreate(const Napi::CallbackInfo& info) {
+  const int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (fd < 0) throw Napi::Error(info.Env(), MakeError(info.Env(), errno, "inotify_init1", nullptr));
+  const uint32_t handle = next_directory_watch_handle_++;
+  auto slot = std::make_unique<DirectoryWatchSlot>();
+  slot->fd = fd;
+  directory_watches_.emplace(handle, std::move(slot));
+  return Napi::Number::New(info.Env(), handle);
+}
+
+int CapstanAddon::FindDirectoryWatch(const Napi::CallbackInfo& info, const char* function) {
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(function) + ": argument 0 must be a watch handle");
+  DirectoryWatchSlot* slot = DirectoryWatchFor(info[0].As<Napi::Number>().Uint32Value());
+  if (slot == nullptr || slot->close_after_walk) throw Napi::Error::New(info.Env(), std::string(function) + ": unknown or closed watch handle");
+  return slot->fd;
+}
+
+class DirectoryWatchWalkWorker : public PromiseWorker {
+ public:
+  DirectoryWatchWalkWorker(Napi::Env env, CapstanAddon* addon, uint32_t handle, int fd, StringPack roots)
+      : PromiseWorker(env, "capstan.directoryWatchWalk", addon), addon_(addon), handle_(handle), fd_(fd), roots_(std::move(roots)) {}
+
+ private:
+  void Run() override {
+    listings_.resize(roots_.size());
+    errors_.assign(roots_.size(), 0);
+    for (size_t i = 0; i < roots_.size(); i++) {
+      errors_[i] = ListDirectoriesWatched(roots_.data(i), fd_, kDirectoryWatchMask, &listings_[i], &watch_error_);
+    }
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Finish();
+    Napi::Array listings = Napi::Array::New(env, roots_.size());
+    for (size_t i = 0; i < roots_.size(); i++) {
+      if (errors_[i] != 0) {
+        listings.Set(static_cast<uint32_t>(i), Napi::Number::New(env, errors_[i]));
+      } else {
+        listings.Set(static_cast<uint32_t>(i), PackToJsArray(env, listings_[i]));
+      }
+    }
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("listings", listings);
+    result.Set("watchErrno", Napi::Number::New(env, watch_error_));
+    return result;
+  }
+  void OnError(const Napi::Error& error) override {
+    Finish();
+    PromiseWorker::OnError(error);
+  }
+  void Finish() {
+    CapstanAddon::DirectoryWatchSlot* slot = addon_->DirectoryWatchFor(handle_);
+    if (slot == nullptr) return;
+    slot->walking = false;
+    if (slot->close_after_walk) addon_->ForgetDirectoryWatch(handle_);
+  }
+
+  CapstanAddon* addon_;
+  uint32_t handle_;
+  int fd_;
+  StringPack roots_;
+  std::vector<StringPack> listings_;
+  std::vector<int> errors_;
+  int watch_error_ = 0;
+};
+
+// directoryWatchWalk(handle, roots) → Promise<{listings, watchErrno}>
+Napi::Value CapstanAddon::DirectoryWatchWalkAsync(const Napi::CallbackInfo& info) {
+  const int fd = FindDirectoryWatch(info, "directoryWatchWalk");
+  StringPack roots;
+  CheckStringArray(info.Env(), info.Length() > 1 ? info[1] : info.Env().Undefined(), &roots, "directoryWatchWalk");
+  const uint32_t handle = info[0].As<Napi::Number>().Uint32Value();
+  DirectoryWatchFor(handle)->walking = true;
+  return (new DirectoryWatchWalkWorker(info.Env(), this, handle, fd, std::move(roots)))->Start();
+}
+
+// directoryWatchChanged(handle) → whether a directory came or went (or events were lost) since the
+// last call. Drains the queue without blocking.
+Napi::Value CapstanAddon::DirectoryWatchChanged(const Napi::CallbackInfo& info) {
+  const int fd = FindDirectoryWatch(info, "directoryWatchChanged");
+  alignas(struct inotify_event) char buffer[16 * 1024];
+  bool changed = false;
+  for (;;) {
+    const ssize_t count = read(fd, buffer, sizeof buffer);
+    if (count < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) break;
+      throw Napi::Error(info.Env(), MakeError(info.Env(), errno, "read", nullptr));
+    }
+    if (count == 0) break;
+    for (ssize_t offset = 0; offset < count;) {
+      const auto* event = reinterpret_cast<const struct inotify_event*>(buffer + offset);
+      const bool directory_came_or_went = (event->mask & IN_ISDIR) && (event->mask & (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO));
+      if (directory_came_or_went || (event->mask & IN_Q_OVERFLOW)) changed = true;
+      offset += static_cast<ssize_t>(sizeof(struct inotify_event) + event->len);
+    }
+  }
+  return Napi::Boolean::New(info.Env(), changed);
+}
+
+Napi::Value CapstanAddon::DirectoryWatchClose(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "directoryWatchClose: argument 0 must be a watch handle");
+  const uint32_t handle = info[0].As<Napi::Number>().Uint32Value();
+  DirectoryWatchSlot* slot = DirectoryWatchFor(handle);
+  if (slot == nullptr) return info.Env().Undefined();
+  if (slot->walking) {
+    slot->close_after_walk = true;
+  } else {
+    ForgetDirectoryWatch(handle);
+  }
+  return info.Env().Undefined();
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -57,9 +58,25 @@ bool VanishedDuringWalk(int error) {
   return error == ENOENT || error == ENOTDIR || error == ELOOP;
 }
 
+// Where a walk adds inotify watches (inotify_add_watch takes a path: root + "/" + prefix).
+struct WalkWatch {
+  int inotify_fd;
+  uint32_t mask;
+  const char* root;
+  int* error;
+};
+
+void AddWatch(const WalkWatch* watch, const std::string& prefix) {
+  if (watch == nullptr || *watch->error != 0) return;
+  std::string path(watch->root);
+  if (!prefix.empty()) path.append("/").append(prefix);
+  if (inotify_add_watch(watch->inotify_fd, path.c_str(), watch->mask) < 0 && !VanishedDuringWalk(errno)) *watch->error = errno;
+}
+
 // Depth-first walk of one directory. Takes ownership of dir_fd. *prefix holds the relative path of
 // this directory ("" at the root) and is restored before returning.
-int WalkDirectory(int dir_fd, std::string* prefix, StringPack* directories) {
+int WalkDirectory(int dir_fd, std::string* prefix, StringPack* directories, const WalkWatch* watch = nullptr) {
+  AddWatch(watch, *prefix);
   DIR* dir = fdopendir(dir_fd);
   if (dir == nullptr) {
     int error = errno;
@@ -103,7 +120,7 @@ int WalkDirectory(int dir_fd, std::string* prefix, StringPack* directories) {
     if (saved_length != 0) prefix->push_back('/');
     prefix->append(name);
     directories->Add(prefix->data(), prefix->size());
-    result = WalkDirectory(child_fd, prefix, directories);
+    result = WalkDirectory(child_fd, prefix, directories, watch);
     prefix->resize(saved_length);
     if (result != 0) break;
   }
@@ -201,6 +218,14 @@ int ListDirectories(const char* root, StringPack* directories) {
   if (root_fd < 0) return errno;
   std::string prefix;
   return WalkDirectory(root_fd, &prefix, directories);
+}
+
+int ListDirectoriesWatched(const char* root, int inotify_fd, uint32_t mask, StringPack* directories, int* watch_error) {
+  const int root_fd = OpenRetrying(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (root_fd < 0) return errno;
+  std::string prefix;
+  const WalkWatch watch{inotify_fd, mask, root, watch_error};
+  return WalkDirectory(root_fd, &prefix, directories, &watch);
 }
 
 int WriteFile(const char* path, const char* data, size_t length, const char** syscall) {

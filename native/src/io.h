@@ -5,6 +5,7 @@
 #define CAPSTAN_NATIVE_IO_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,8 @@ class StringPack {
   void EndString();
   // Drops whatever was appended since BeginString and records the error instead.
   void AbandonString(int error);
+  // Removes the last entry (an error entry: it owns no bytes).
+  void DropLast() { entries_.pop_back(); }
 
  private:
   std::string bytes_;
@@ -65,6 +68,11 @@ void ReadLinks(const StringPack& paths, StringPack* results);
 // *directories. Returns 0, or the errno that stopped the walk. A subdirectory that disappears
 // during the walk is skipped without error: cgroups come and go between readdir and openat.
 int ListDirectories(const char* root, StringPack* directories);
+
+// The same walk, adding an inotify watch (mask) on every directory before reading it, so a
+// directory created after it was read still raises an event. The first inotify_add_watch errno
+// (ENOSPC: out of watches) goes to *watch_error; the walk goes on without watches.
+int ListDirectoriesWatched(const char* root, int inotify_fd, uint32_t mask, StringPack* directories, int* watch_error);
 
 // open(O_WRONLY|O_TRUNC|O_CLOEXEC), one write(2) of all the data, close. Returns 0, or the errno
 // and sets *syscall to the call that failed ("open", "write" or "close").

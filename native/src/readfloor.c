@@ -2,13 +2,18 @@
  * capstan-readfloor: the floor for capstan's file-reading benchmark. Reads every file named in a
  * list (one path per line) with nothing but open, read until EOF into a 64 KiB buffer, and close,
  * once per iteration, and prints one JSON line:
- *   {"files":N,"iterations":K,"failures":F,"nanoseconds":[t1,...,tK]}
+ *   {"files":N,"iterations":K,"failures":F,"kept":0,"nanoseconds":[t1,...,tK]}
  * t is the wall time of one iteration (CLOCK_MONOTONIC). F counts the files that failed to open
  * or read in the last iteration; a missing file is counted, never fatal, because cgroups vanish.
+ *
+ * With --kept (the kept-fd floor): raises the soft RLIMIT_NOFILE to the hard one, opens every file
+ * once before timing, and each iteration re-reads them with pread(fd, buf, n, 0) until EOF; "kept"
+ * says how many fds it held (files past the fd limit are read with open/read/close).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,9 +49,37 @@ static size_t read_all(char **paths, size_t count, char *buffer) {
   return failures;
 }
 
+/* One pread pass over the kept fds (fds[i] < 0: open/read/close that one); returns failures. */
+static size_t pread_all(char **paths, const int *fds, size_t count, char *buffer) {
+  size_t failures = 0;
+  for (size_t i = 0; i < count; i++) {
+    if (fds[i] < 0) {
+      failures += read_all(&paths[i], 1, buffer);
+      continue;
+    }
+    off_t offset = 0;
+    for (;;) {
+      ssize_t n = pread(fds[i], buffer, kBufferBytes, offset);
+      if (n > 0) {
+        offset += n;
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) failures++;
+      break;
+    }
+  }
+  return failures;
+}
+
 int main(int argc, char **argv) {
+  int kept_mode = argc == 4 && strcmp(argv[1], "--kept") == 0;
+  if (kept_mode) {
+    argv++;
+    argc--;
+  }
   if (argc != 3) {
-    fprintf(stderr, "usage: %s <file-with-one-path-per-line> <iterations>\n", argv[0]);
+    fprintf(stderr, "usage: %s [--kept] <file-with-one-path-per-line> <iterations>\n", argv[0]);
     return 2;
   }
   char *end = NULL;
@@ -92,14 +125,35 @@ int main(int argc, char **argv) {
     fprintf(stderr, "capstan-readfloor: out of memory\n");
     return 1;
   }
+  int *fds = NULL;
+  size_t kept = 0;
+  if (kept_mode) {
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != limit.rlim_max) {
+      limit.rlim_cur = limit.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &limit);
+    }
+    fds = malloc((count ? count : 1) * sizeof *fds);
+    if (fds == NULL) {
+      fprintf(stderr, "capstan-readfloor: out of memory\n");
+      return 1;
+    }
+    /* Leave fds for the files past the limit, which are opened per read (as capstan's fallback). */
+    size_t keepable = 0;
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur > 64) keepable = (size_t)limit.rlim_cur - 64;
+    for (size_t i = 0; i < count; i++) {
+      fds[i] = kept < keepable ? open(paths[i], O_RDONLY | O_CLOEXEC) : -1;
+      if (fds[i] >= 0) kept++;
+    }
+  }
   size_t failures = 0;
   for (long k = 0; k < iterations; k++) {
     long long start = now_ns();
-    failures = read_all(paths, count, buffer);
+    failures = kept_mode ? pread_all(paths, fds, count, buffer) : read_all(paths, count, buffer);
     elapsed[k] = now_ns() - start;
   }
 
-  printf("{\"files\":%zu,\"iterations\":%ld,\"failures\":%zu,\"nanoseconds\":[", count, iterations, failures);
+  printf("{\"files\":%zu,\"iterations\":%ld,\"failures\":%zu,\"kept\":%zu,\"nanoseconds\":[", count, iterations, failures, kept);
   for (long k = 0; k < iterations; k++) printf(k ? ",%lld" : "%lld", elapsed[k]);
   printf("]}\n");
   return 0;

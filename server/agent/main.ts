@@ -132,6 +132,12 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
     ],
     perCpu: options.perCpu,
     blockIoCounted: () => blkioAccounting?.complete ?? true,
+    ...(options.sweepFdBudget !== undefined ? { keptFileBudget: options.sweepFdBudget } : {}),
+  });
+  // Limits and weights are read every Nth tick; a write (capstan's limit service, an engine's
+  // update event, both published as `update`) makes the next tick read them at once.
+  bus.subscribe((event) => {
+    if (event.action === 'update') collector?.refreshRarelyChanging(event.actor.cgroupPath);
   });
   // v1 disks without scheduler stats count per cgroup only once blk-throttle is set up for them:
   // do that now, and for disks that appear later (a loop device attached, a disk hot-plugged).
@@ -251,7 +257,7 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
     const listening = app.listen(options.listenPort, options.listenHost);
     listening.once('listening', () => resolve(listening));
     listening.once('error', (error: NodeJS.ErrnoException) => {
-      collector?.stop();
+      collector?.close();
       oomMonitor?.close();
       void runtime?.close();
       for (const engine of engines.values()) void engine.close();
@@ -283,7 +289,7 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
     async close() {
       if (closed) return;
       closed = true;
-      collector?.stop();
+      collector?.close();
       oomMonitor?.close();
       await Promise.all([...engines.values()].map((engine) => engine.close()));
       clearInterval(filesystemTimer);

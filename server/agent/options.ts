@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DEFAULT_IMPORT_LIMITS, type ImportLimits } from '../runtime/images/budget';
 import { DEFAULT_MAX_EXITED_CONTAINERS } from '../metrics/retention';
+import { parseKeptFileBudget } from '../collector/kept-files';
 
 export interface AgentOptions {
   listenHost: string;
@@ -33,6 +34,8 @@ export interface AgentOptions {
   imageLimits: ImportLimits;
   /** Exited containers whose /metrics series are kept until removed; the first to exit go first. Units: containers. */
   maxExitedContainers: number;
+  /** Cgroup files the sweep keeps open; undefined = half the soft RLIMIT_NOFILE (raised to the hard one). Units: fds. */
+  sweepFdBudget?: number;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:9180';
@@ -56,6 +59,9 @@ Options:
   --events-max-files N     event log files kept (default 5)
   --events-max-age DURATION  drop events older than this, e.g. 168h (default 168h = 7 days)
   --percpu                 export per-CPU container_cpu_usage_seconds_total series (cgroup v1)
+  --sweep-fd-budget N      cgroup files the sweep keeps open between ticks; past it the least
+                           recently read are opened per read (default: half the open-file limit,
+                           env CAPSTAN_SWEEP_FD_BUDGET; 0 keeps none open)
   --cgroup-parent PATH     parent cgroup of the containers capstan runs (default ${DEFAULT_CGROUP_PARENT})
   --docker-host URL        Docker's Engine API: unix:///PATH or tcp://HOST:PORT, or "none"
                            (default: env DOCKER_HOST, else ${DEFAULT_DOCKER_HOST})
@@ -128,6 +134,7 @@ export function parseAgentOptions(argv: string[], env: NodeJS.ProcessEnv = proce
         'image-max-entries': { type: 'string' },
         'image-max-ratio': { type: 'string' },
         'max-exited-containers': { type: 'string' },
+        'sweep-fd-budget': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -175,6 +182,15 @@ export function parseAgentOptions(argv: string[], env: NodeJS.ProcessEnv = proce
   if (podmanHost !== undefined) options.podmanHost = podmanHost;
   if (values['cgroup-root'] !== undefined) options.cgroupRoot = values['cgroup-root'];
   if (token !== undefined) options.metricsToken = token;
+  const budgetText = values['sweep-fd-budget'] ?? env['CAPSTAN_SWEEP_FD_BUDGET'];
+  if (budgetText !== undefined) {
+    const what = values['sweep-fd-budget'] !== undefined ? '--sweep-fd-budget' : 'CAPSTAN_SWEEP_FD_BUDGET';
+    try {
+      options.sweepFdBudget = parseKeptFileBudget(budgetText, what);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+  }
   return options;
 }
 

@@ -4,7 +4,7 @@
  * union, remembering the first root each cgroup was found in.
  */
 import type { CgroupPath } from '../model';
-import { listDirectories } from '../native';
+import { DirectoryWatch, errnoCode, listDirectories } from '../native';
 import { cgroupPathFromRelative, type HierarchyRoot } from './hierarchy';
 
 export interface EnumeratedCgroup {
@@ -19,7 +19,54 @@ export interface EnumerationResult {
 }
 
 export async function enumerateCgroups(roots: readonly HierarchyRoot[]): Promise<EnumerationResult> {
-  const listings = await listDirectories(roots.map((root) => root.directory));
+  return unionOfListings(roots, await listDirectories(roots.map((root) => root.directory)));
+}
+
+/**
+ * Discovery that walks only when something changed: inotify watches on every cgroup directory
+ * (cgroups are made and removed with mkdir/rmdir, which raise IN_CREATE/IN_DELETE on the parent),
+ * plus a walk every `walkEveryTicks` ticks as a safety net. Without watches (inotify_init1 failed,
+ * or the kernel ran out of watches: ENOSPC) it walks every time.
+ */
+export class CgroupDiscovery {
+  private readonly watch: DirectoryWatch | undefined;
+  private watching = false;
+  private sinceWalk = 0;
+  /** Why discovery walks every tick, if it does (for a warning). */
+  degraded: string | undefined;
+
+  constructor(
+    private readonly roots: readonly HierarchyRoot[],
+    private readonly walkEveryTicks: number,
+  ) {
+    try {
+      this.watch = new DirectoryWatch();
+    } catch (error) {
+      this.degraded = `no inotify for cgroup discovery (${(error as Error).message}): walking every tick`;
+    }
+  }
+
+  /** The cgroups now, or undefined when nothing came or went since the last walk. */
+  async next(): Promise<EnumerationResult | undefined> {
+    this.sinceWalk++;
+    if (this.watch && this.watching && !this.watch.changed() && this.sinceWalk < this.walkEveryTicks) return undefined;
+    this.sinceWalk = 0;
+    const directories = this.roots.map((root) => root.directory);
+    if (!this.watch) return unionOfListings(this.roots, await listDirectories(directories));
+    // Drain before walking: whatever the walk sees is accounted for, later events make the next tick walk.
+    this.watch.changed();
+    const { listings, watchErrno } = await this.watch.walk(directories);
+    this.watching = watchErrno === 0;
+    this.degraded = watchErrno === 0 ? undefined : `cannot watch every cgroup directory (inotify_add_watch: ${errnoCode(watchErrno)}): walking every tick`;
+    return unionOfListings(this.roots, listings);
+  }
+
+  close(): void {
+    this.watch?.close();
+  }
+}
+
+function unionOfListings(roots: readonly HierarchyRoot[], listings: Array<string[] | number>): EnumerationResult {
   const cgroups = new Map<CgroupPath, EnumeratedCgroup>();
   const failedRoots: EnumerationResult['failedRoots'] = [];
   listings.forEach((listing, rootIndex) => {

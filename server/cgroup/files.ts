@@ -14,6 +14,11 @@ export interface StatFile {
   controller: V1Controller | 'unified';
   /** The file name inside the cgroup directory, e.g. "memory.stat". */
   name: string;
+  /**
+   * A limit or weight: it changes only when someone writes it, so the sweep reads it every Nth
+   * tick and at once after capstan's own writes or an engine's update event, not every tick.
+   */
+  rarelyChanges?: true;
 }
 
 export interface V1StatFileOptions {
@@ -49,13 +54,13 @@ function buildV1StatFiles({ blkioThrottleOnly, perCpu }: V1StatFileOptions): rea
     { controller: 'cpuacct', name: 'cpuacct.stat' },
     ...(perCpu ? [{ controller: 'cpuacct', name: 'cpuacct.usage_percpu' } as const] : []),
     { controller: 'cpu', name: 'cpu.stat' },
-    { controller: 'cpu', name: 'cpu.cfs_quota_us' },
-    { controller: 'cpu', name: 'cpu.cfs_period_us' },
-    { controller: 'cpu', name: 'cpu.shares' },
+    { controller: 'cpu', name: 'cpu.cfs_quota_us', rarelyChanges: true },
+    { controller: 'cpu', name: 'cpu.cfs_period_us', rarelyChanges: true },
+    { controller: 'cpu', name: 'cpu.shares', rarelyChanges: true },
     { controller: 'memory', name: 'memory.usage_in_bytes' },
-    { controller: 'memory', name: 'memory.limit_in_bytes' },
-    { controller: 'memory', name: 'memory.soft_limit_in_bytes' },
-    { controller: 'memory', name: 'memory.memsw.limit_in_bytes' },
+    { controller: 'memory', name: 'memory.limit_in_bytes', rarelyChanges: true },
+    { controller: 'memory', name: 'memory.soft_limit_in_bytes', rarelyChanges: true },
+    { controller: 'memory', name: 'memory.memsw.limit_in_bytes', rarelyChanges: true },
     { controller: 'memory', name: 'memory.max_usage_in_bytes' },
     { controller: 'memory', name: 'memory.stat' },
     { controller: 'memory', name: 'memory.failcnt' },
@@ -63,7 +68,7 @@ function buildV1StatFiles({ blkioThrottleOnly, perCpu }: V1StatFileOptions): rea
     { controller: 'blkio', name: blkioPrefix + 'io_service_bytes_recursive' },
     { controller: 'blkio', name: blkioPrefix + 'io_serviced_recursive' },
     { controller: 'pids', name: 'pids.current' },
-    { controller: 'pids', name: 'pids.max' },
+    { controller: 'pids', name: 'pids.max', rarelyChanges: true },
   ];
   return freeze(files);
 }
@@ -89,12 +94,12 @@ export function v1StatFiles(opts: V1StatFileOptions): readonly StatFile[] {
  */
 export const V2_STAT_FILES: readonly StatFile[] = freeze([
   { controller: 'unified', name: 'cpu.stat' },
-  { controller: 'unified', name: 'cpu.max' },
-  { controller: 'unified', name: 'cpu.weight' },
+  { controller: 'unified', name: 'cpu.max', rarelyChanges: true },
+  { controller: 'unified', name: 'cpu.weight', rarelyChanges: true },
   { controller: 'unified', name: 'memory.current' },
-  { controller: 'unified', name: 'memory.max' },
-  { controller: 'unified', name: 'memory.low' },
-  { controller: 'unified', name: 'memory.swap.max' },
+  { controller: 'unified', name: 'memory.max', rarelyChanges: true },
+  { controller: 'unified', name: 'memory.low', rarelyChanges: true },
+  { controller: 'unified', name: 'memory.swap.max', rarelyChanges: true },
   { controller: 'unified', name: 'memory.swap.current' },
   { controller: 'unified', name: 'memory.peak' },
   { controller: 'unified', name: 'memory.stat' },
@@ -103,7 +108,7 @@ export const V2_STAT_FILES: readonly StatFile[] = freeze([
   { controller: 'unified', name: 'memory.events.local' },
   { controller: 'unified', name: 'io.stat' },
   { controller: 'unified', name: 'pids.current' },
-  { controller: 'unified', name: 'pids.max' },
+  { controller: 'unified', name: 'pids.max', rarelyChanges: true },
 ]);
 
 /**

@@ -23,20 +23,25 @@ import type {
   HostSample,
   NetworkInterfaceSample,
 } from '../model';
-import { errnoCode, readFiles, readFilesSync, readLinks } from '../native';
+import { errnoCode, KeptFiles, raiseOpenFileLimit, readFiles, readFilesSync, readLinks, type TextOrErrno } from '../native';
 import { assembleV1, assembleV2 } from '../cgroup/assemble';
-import { enumerateCgroups } from '../cgroup/enumerate';
+import { CgroupDiscovery } from '../cgroup/enumerate';
 import { blkioThrottleOnlyFromProbe, V2_STAT_FILES, v1StatFiles, type StatFile } from '../cgroup/files';
 import { cgroupDirectory, statRoots, type HierarchyRoot } from '../cgroup/hierarchy';
 import { parseFirstPid, parseMeminfo, parseNetDev, parseProcStat } from '../procfs';
 import { describeCgroup, type ContainerSource } from '../sources/source';
 import { deriveStats, type TimedSample } from './derive';
 import { CgroupHistory, HistoryClock, type HistorySeries } from './history';
+import { chooseKeptFiles, dueFiles, keptFileBudgetFromLimit } from './kept-files';
 
 const ENOENT = 2;
 const ENODEV = 19;
 /** Large enough for memory.stat and a busy root's cgroup.procs; a cap keeps one odd file from costing much. */
 const MAX_FILE_BYTES = 256 * 1024;
+/** Default for CollectorOptions.rarelyChangingEveryTicks. Units: ticks. */
+export const DEFAULT_RARELY_CHANGING_EVERY_TICKS = 10;
+/** Default for CollectorOptions.walkEveryTicks. Units: ticks. */
+export const DEFAULT_WALK_EVERY_TICKS = 30;
 
 export interface CollectorOptions {
   layout: CgroupLayout;
@@ -57,6 +62,36 @@ export interface CollectorOptions {
    * false, block I/O is left unknown rather than reported as the zeros the files show.
    */
   blockIoCounted?: () => boolean;
+  /**
+   * How many cgroup files the sweep may keep open between ticks (the least recently read beyond it
+   * fall back to open/read/close). Default: half the soft RLIMIT_NOFILE after raising it to the
+   * hard limit. 0 keeps none open. Units: file descriptors.
+   */
+  keptFileBudget?: number;
+  /** Limits and weights (StatFile.rarelyChanges) are read every this many ticks. Units: ticks. */
+  rarelyChangingEveryTicks?: number;
+  /** A full hierarchy walk at least every this many ticks, whatever inotify says (a safety net). Units: ticks. */
+  walkEveryTicks?: number;
+}
+
+/** What the last tick's batch read did (the benchmark and tests print it). Units: files. */
+export interface SweepReadStats {
+  /** Files in the batch. */
+  files: number;
+  /** Files read this tick (the rest were rarely changing ones not due). */
+  read: number;
+  /** Read through a kept fd with pread at offset 0. */
+  kept: number;
+  /** Read with open/read/close. */
+  opened: number;
+  /** Kept fds closed because their cgroup went away. */
+  closedVanished: number;
+  /** Files allowed an fd under the budget. */
+  keptAllowed: number;
+  /** The budget. Units: file descriptors. */
+  budget: number;
+  /** Whether this tick walked the hierarchies (inotify said something changed, or the safety interval). */
+  walked: boolean;
 }
 
 interface TrackedCgroup {
@@ -95,6 +130,24 @@ export class Collector extends EventEmitter<CollectorEvents> {
   /** Paths of the current batch; rebuilt only when cgroups come or go. */
   private batch: string[] = [];
   private batchDirty = true;
+  /** The sweep's fds (see kept-files.ts for the policy). */
+  private readonly keptFiles: KeptFiles;
+  /** New and removed cgroups: inotify on the hierarchies, a full walk only when something changed. */
+  private readonly discovery: CgroupDiscovery;
+  private readonly keptFileBudget: number;
+  private readonly rarelyChangingEveryTicks: number;
+  /** Per batch entry: the latest text or errno (rarely changing files keep theirs between reads). */
+  private batchValues: Array<TextOrErrno | undefined> = [];
+  /** Per batch entry: the tick it was last read (-1: never), for the LRU choice. */
+  private batchLastRead = new Int32Array(0);
+  /** Per batch entry: 1 for a rarely changing file (StatFile.rarelyChanges). */
+  private batchRarely = new Uint8Array(0);
+  /** Per batch entry: the tracked cgroup it belongs to (undefined for the host files). */
+  private batchOwner: Array<TrackedCgroup | undefined> = [];
+  /** Cgroups whose rarely changing files the next tick reads anyway; '*' = all. */
+  private readonly refreshPending = new Set<CgroupPath>();
+  private readStats: SweepReadStats | undefined;
+  private tickCount = 0;
   /** File paths already warned about, so a broken file warns once, not every tick. */
   private readonly warnedPaths = new Set<string>();
   private hostNetns: string | undefined;
@@ -120,6 +173,23 @@ export class Collector extends EventEmitter<CollectorEvents> {
     }
     this.clock = new HistoryClock(options.historyCapacity);
     this.now = options.now ?? Date.now;
+    this.keptFileBudget = options.keptFileBudget ?? keptFileBudgetFromLimit(raiseOpenFileLimit().soft);
+    this.rarelyChangingEveryTicks = Math.max(1, options.rarelyChangingEveryTicks ?? DEFAULT_RARELY_CHANGING_EVERY_TICKS);
+    this.keptFiles = new KeptFiles();
+    this.discovery = new CgroupDiscovery(this.roots, options.walkEveryTicks ?? DEFAULT_WALK_EVERY_TICKS);
+  }
+
+  /**
+   * The next tick reads the limits and weights of `cgroupPath` (all cgroups when omitted) even if
+   * they are not due: someone just wrote them (capstan's limit service, an engine's update).
+   */
+  refreshRarelyChanging(cgroupPath?: CgroupPath): void {
+    this.refreshPending.add(cgroupPath ?? '*');
+  }
+
+  /** What the last tick's batch read did, or undefined before the first tick. */
+  lastReadStats(): SweepReadStats | undefined {
+    return this.readStats;
   }
 
   /** The latest complete snapshot, or undefined before the first tick. */
@@ -160,21 +230,61 @@ export class Collector extends EventEmitter<CollectorEvents> {
     this.timer = undefined;
   }
 
+  /** Stops and closes the sweep's kept fds. The collector cannot tick afterwards. */
+  close(): void {
+    this.stop();
+    this.keptFiles.close();
+    this.discovery.close();
+  }
+
   /** One full sweep. Public for tests and the benchmark. */
   async tick(): Promise<CollectorSnapshot> {
     const startedAt = performance.now();
     const timestampMs = this.now();
     const tick = this.clock.beginTick(timestampMs);
 
-    const enumeration = await enumerateCgroups(this.roots);
-    for (const failed of enumeration.failedRoots) {
-      this.warnOnce(failed.root.directory, `cannot walk cgroup hierarchy ${failed.root.directory}: ${errnoCode(failed.errno)}`);
+    const enumeration = await this.discovery.next();
+    if (this.discovery.degraded) this.warnOnce('cgroup discovery', this.discovery.degraded);
+    if (enumeration) {
+      for (const failed of enumeration.failedRoots) {
+        this.warnOnce(failed.root.directory, `cannot walk cgroup hierarchy ${failed.root.directory}: ${errnoCode(failed.errno)}`);
+      }
+      this.reconcile(enumeration.cgroups);
     }
-    this.reconcile(enumeration.cgroups);
     if (this.batchDirty) this.rebuildBatch();
 
-    const results = await readFiles(this.batch, MAX_FILE_BYTES);
-    const host = this.parseHost(results);
+    const tickNumber = this.tickCount++;
+    const due = this.dueMask(tickNumber);
+    const read = await this.keptFiles.read(MAX_FILE_BYTES, due);
+    const fresh = read.results;
+    const results = this.batchValues;
+    let readCount = this.mergeRead(fresh, tickNumber);
+    if (read.vanishedIndexes.length > 0) {
+      // A kept fd answered ENODEV/ENOENT and its path opened again: the cgroup was removed and
+      // perhaps re-created under the same name, so the limits kept from the old one are stale.
+      const recreated = new Set(read.vanishedIndexes.map((index) => this.batchOwner[index]).filter((owner) => owner !== undefined));
+      const again = new Uint8Array(due.length);
+      for (let i = 0; i < again.length; i++) {
+        const owner = this.batchOwner[i];
+        if (!due[i] && owner !== undefined && recreated.has(owner)) again[i] = 1;
+      }
+      const reread = await this.keptFiles.read(MAX_FILE_BYTES, again);
+      readCount += this.mergeRead(reread.results, tickNumber);
+      reread.results.forEach((value, index) => {
+        if (value !== null) fresh[index] = value;
+      });
+    }
+    this.readStats = {
+      files: fresh.length,
+      read: readCount,
+      kept: read.kept,
+      opened: read.opened,
+      closedVanished: read.closedVanished,
+      keptAllowed: this.keptAllowed,
+      budget: this.keptFileBudget,
+      walked: enumeration !== undefined,
+    };
+    const host = this.parseHost(results as ReadonlyArray<TextOrErrno>);
 
     const samples = new Map<TrackedCgroup, CgroupSample>();
     const firstPids = new Map<TrackedCgroup, number>();
@@ -182,12 +292,12 @@ export class Collector extends EventEmitter<CollectorEvents> {
     const procsOffset = this.files.length;
     for (const tracked of this.tracked.values()) {
       const offset = tracked.batchOffset;
-      if (this.vanished(results, offset)) {
+      if (this.vanished(fresh, offset)) {
         // Gone between the walk and the read: drop it now rather than publish an empty row.
         this.untrack(tracked);
         continue;
       }
-      const sample = this.assemble(this.files, results, offset, (index, message) =>
+      const sample = this.assemble(this.files, results as ReadonlyArray<TextOrErrno>, offset, (index, message) =>
         this.warnOnce(this.batch[offset + index]!, `cannot use ${this.batch[offset + index]}: ${message}`),
       );
       if (!blockIoCounted) delete sample.io;
@@ -199,7 +309,7 @@ export class Collector extends EventEmitter<CollectorEvents> {
       }
     }
 
-    await this.collectNetwork(samples, firstPids, results);
+    await this.collectNetwork(samples, firstPids, results as ReadonlyArray<TextOrErrno>);
     for (const [tracked, sample] of samples) {
       const extra = tracked.source.networkCounters?.(tracked.path);
       if (extra) sample.network = [...(sample.network ?? []), extra];
@@ -285,29 +395,115 @@ export class Collector extends EventEmitter<CollectorEvents> {
     }
   }
 
-  /** Host files first, then per cgroup its stat files followed by its cgroup.procs. */
+  /**
+   * Host files first, then per cgroup its stat files followed by its cgroup.procs. Values, last-read
+   * ticks and fds of files still in the batch carry over; the kept-fd choice is made again.
+   */
   private rebuildBatch(): void {
-    const batch = [`${this.procRoot}/stat`, `${this.procRoot}/meminfo`, `${this.procRoot}/net/dev`];
+    const host = [`${this.procRoot}/stat`, `${this.procRoot}/meminfo`, `${this.procRoot}/net/dev`];
+    const batch = [...host];
+    const owner: Array<TrackedCgroup | undefined> = host.map(() => undefined);
+    const rarely: number[] = host.map(() => 0);
+    // cgroup.procs is never kept: on v1 an open cgroup.procs serves a pid list cached for up to a
+    // second after the previous read (cgroup-v1's pidlist), which a pread at offset 0 does not renew.
+    const keepable: number[] = host.map(() => 1);
     for (const tracked of this.tracked.values()) {
       tracked.batchOffset = batch.length;
       for (const file of this.files) {
         const directory = cgroupDirectory(this.layout, file.controller, tracked.path);
         // An unmounted controller yields ENOENT from the kernel at once, keeping the batch aligned.
         batch.push(directory ? `${directory}/${file.name}` : '/nonexistent-capstan-controller');
+        owner.push(tracked);
+        rarely.push(file.rarelyChanges ? 1 : 0);
+        keepable.push(directory ? 1 : 0);
       }
       const root = this.roots[tracked.procsRootIndex]!;
       batch.push(`${tracked.path === '/' ? root.directory : root.directory + tracked.path}/cgroup.procs`);
+      owner.push(tracked);
+      rarely.push(0);
+      keepable.push(0);
     }
+    const previousIndex = new Map<string, number>();
+    this.batch.forEach((filePath, index) => previousIndex.set(filePath, index));
+    const values: Array<TextOrErrno | undefined> = new Array(batch.length);
+    const lastRead = new Int32Array(batch.length).fill(-1);
+    batch.forEach((filePath, index) => {
+      const before = previousIndex.get(filePath);
+      if (before === undefined) return;
+      values[index] = this.batchValues[before];
+      lastRead[index] = this.batchLastRead[before]!;
+    });
+    // A rarely changing file is read once every N ticks, so it counts as used N ticks earlier than
+    // it was: hot files get the fds first, whatever tick the batch is rebuilt on.
+    const every = this.rarelyChangingEveryTicks;
+    const recency = Float64Array.from(lastRead, (tick, index) => (rarely[index] ? tick - every : tick));
+    const keep = chooseKeptFiles(recency, keepable, this.keptFileBudget);
+    this.keptFiles.assign(batch, keep);
+    this.keptAllowed = keep.reduce((sum, flag) => sum + flag, 0);
+    this.keepMask = keep;
     this.batch = batch;
+    this.batchValues = values;
+    this.batchLastRead = lastRead;
+    this.batchRarely = Uint8Array.from(rarely);
+    this.batchOwner = owner;
     this.batchDirty = false;
   }
 
-  private vanished(results: ReadonlyArray<string | number>, offset: number): boolean {
+  private keptAllowed = 0;
+  private keepMask: Uint8Array = new Uint8Array(0);
+
+  /** How many of a tracked cgroup's files may hold an fd under the budget (tests). Units: files. */
+  keptFileCount(cgroupPath: CgroupPath): number {
+    if (this.batchDirty) this.rebuildBatch();
+    const tracked = this.tracked.get(cgroupPath);
+    if (!tracked) return 0;
+    let count = 0;
+    for (let i = 0; i <= this.files.length; i++) count += this.keepMask[tracked.batchOffset + i] ?? 0;
+    return count;
+  }
+
+  /** Files read per tracked cgroup: its stat files and its cgroup.procs. Units: files. */
+  get filesPerCgroup(): number {
+    return this.files.length + 1;
+  }
+
+  /** Stores what a read returned (null: not due, keeps the previous value); returns how many were read. */
+  private mergeRead(fresh: ReadonlyArray<TextOrErrno | null>, tickNumber: number): number {
+    let count = 0;
+    for (let i = 0; i < fresh.length; i++) {
+      const value = fresh[i];
+      if (value === null || value === undefined) continue;
+      this.batchValues[i] = value;
+      this.batchLastRead[i] = tickNumber;
+      count++;
+    }
+    return count;
+  }
+
+  private dueMask(tickNumber: number): Uint8Array {
+    const refreshAll = this.refreshPending.has('*');
+    const pending = this.refreshPending;
+    const due = dueFiles(
+      tickNumber,
+      this.rarelyChangingEveryTicks,
+      this.batchRarely,
+      (index) => this.batchValues[index] !== undefined,
+      (index) => refreshAll || (pending.size > 0 && pending.has(this.batchOwner[index]?.path ?? '')),
+    );
+    pending.clear();
+    return due;
+  }
+
+  /** Every file of the cgroup read this tick answered ENOENT/ENODEV (files not due are left out). */
+  private vanished(results: ReadonlyArray<TextOrErrno | null>, offset: number): boolean {
+    let readAny = false;
     for (let i = 0; i <= this.files.length; i++) {
       const result = results[offset + i];
+      if (result === null || result === undefined) continue;
       if (result !== ENOENT && result !== ENODEV) return false;
+      readAny = true;
     }
-    return true;
+    return readAny;
   }
 
   private parseHost(results: ReadonlyArray<string | number>): HostSample {

@@ -28,6 +28,20 @@ export interface NativeOomWatcher {
   close(): void;
 }
 
+/** What one read of a kept-file set did (all counts are files; Units: files). */
+export interface KeptFilesRead {
+  /** Per file: its text, the errno of the failure, or null when it was not due this time. */
+  results: Array<TextOrErrno | null>;
+  /** Read through a kept fd with pread at offset 0. */
+  kept: number;
+  /** Read with open/read/close (not kept, opened for the first time, or reopened). */
+  opened: number;
+  /** Kept fds closed because the file answered ENODEV/ENOENT (its cgroup went away). */
+  closedVanished: number;
+  /** Batch indexes of those files (their cgroup may have been re-created under the same name). */
+  vanishedIndexes: number[];
+}
+
 export interface NativeBinding {
   /** Hands the addon the JS error class it throws (NativeError), as better-sqlite3 does. */
   initialize(errorClass: Function): void;
@@ -65,4 +79,33 @@ export interface NativeBinding {
    * first process (a daemon forks and exits at once).
    */
   spawnDaemon(file: string, argv: readonly string[], logPath: string): Promise<{ pid: number; statusFd: number }>;
+  /** A new, empty kept-file set (the collector's sweep); returns its handle. */
+  keptFilesCreate(): number;
+  /**
+   * Replaces the set's file list. keep[i] = 1: file i may hold an fd between reads (an fd already
+   * open for the same path is carried over); every other fd is closed. Throws while a read is in flight.
+   */
+  keptFilesAssign(handle: number, paths: readonly string[], keep: Uint8Array): void;
+  /**
+   * Reads the files (those with due[i] = 1 when due is given) on a libuv worker thread: kept ones
+   * with pread(fd, buf, n, 0), opened on first use; the others with open/read/close. A kept fd
+   * answering ENODEV/ENOENT is closed and its path opened once more, so a cgroup removed and
+   * re-created under the same name reads fresh.
+   */
+  keptFilesRead(handle: number, maxBytes: number, due?: Uint8Array): Promise<KeptFilesRead>;
+  /** Closes every fd of the set (after a read in flight); idempotent. */
+  keptFilesClose(handle: number): void;
+  /** A new inotify instance for discovery; throws NativeError (syscall 'inotify_init1'). */
+  directoryWatchCreate(): number;
+  /**
+   * listDirectories, adding an inotify watch (directory created, removed, renamed) on every
+   * directory before reading it. watchErrno: the first inotify_add_watch failure (ENOSPC), or 0.
+   */
+  directoryWatchWalk(handle: number, roots: readonly string[]): Promise<{ listings: Array<string[] | number>; watchErrno: number }>;
+  /** Drains the events: true when a directory came or went, or events were lost, since the last call. */
+  directoryWatchChanged(handle: number): boolean;
+  /** Closes the inotify fd (after a walk in flight); idempotent. */
+  directoryWatchClose(handle: number): void;
+  /** Raises the soft RLIMIT_NOFILE to the hard one; throws NativeError (syscall 'getrlimit' | 'setrlimit'). */
+  raiseOpenFileLimit(): { soft: number; hard: number };
 }

@@ -11,9 +11,9 @@ import os from 'node:os';
 import path from 'node:path';
 import util from 'node:util';
 
-import type { NativeBinding, NativeOomWatcher, TextOrErrno } from './contract';
+import type { KeptFilesRead, NativeBinding, NativeOomWatcher, TextOrErrno } from './contract';
 
-export type { NativeOomWatcher, TextOrErrno } from './contract';
+export type { KeptFilesRead, NativeOomWatcher, TextOrErrno } from './contract';
 
 /** Default per-file cap for readFiles. Units: bytes. Every cgroup file is far below it. */
 export const DEFAULT_MAX_FILE_BYTES = 64 * 1024;
@@ -248,4 +248,86 @@ export function spawnDaemon(file: string, argv: readonly string[], logPath: stri
   if (argv.length === 0) throw new TypeError('spawnDaemon: argv must hold at least argv[0]');
   if (typeof logPath !== 'string' || logPath.includes('\0')) throw new TypeError('spawnDaemon: logPath must be a string without NUL bytes');
   return binding().spawnDaemon(file, argv, logPath);
+}
+
+/**
+ * Cgroup files kept open between reads (the collector's sweep, issue 15): one native call reads
+ * them all, kept files with pread at offset 0 and the rest with open/read/close. Which files are
+ * kept and which are due is the caller's policy (server/collector/kept-files.ts). close() releases
+ * every fd; a set that is not closed holds its fds until the process exits.
+ */
+export class KeptFiles {
+  private handle: number | undefined = binding().keptFilesCreate();
+  private count = 0;
+
+  /** Replaces the list; keep[i] = 1 lets file i hold an fd. Throws TypeError/RangeError on bad input. */
+  assign(paths: readonly string[], keep: Uint8Array): void {
+    checkPaths(paths, 'KeptFiles.assign', 'paths');
+    if (!(keep instanceof Uint8Array) || keep.length !== paths.length) {
+      throw new TypeError(`KeptFiles.assign: keep must be a Uint8Array of ${paths.length} flags`);
+    }
+    binding().keptFilesAssign(this.open(), paths, keep);
+    this.count = paths.length;
+  }
+
+  /** Reads every file, or those with due[i] = 1 (the others come back as null). */
+  read(maxBytes: number = DEFAULT_MAX_FILE_BYTES, due?: Uint8Array): Promise<KeptFilesRead> {
+    checkMaxBytes(maxBytes, 'KeptFiles.read');
+    if (due !== undefined && (!(due instanceof Uint8Array) || due.length !== this.count)) {
+      throw new TypeError(`KeptFiles.read: due must be a Uint8Array of ${this.count} flags`);
+    }
+    return binding().keptFilesRead(this.open(), maxBytes, due);
+  }
+
+  /** Closes every fd (once a read in flight is done). Idempotent. */
+  close(): void {
+    if (this.handle === undefined) return;
+    binding().keptFilesClose(this.handle);
+    this.handle = undefined;
+  }
+
+  private open(): number {
+    if (this.handle === undefined) throw new Error('KeptFiles: already closed');
+    return this.handle;
+  }
+}
+
+/**
+ * Raises the soft RLIMIT_NOFILE to the hard limit (the agent does this at start so the sweep can
+ * keep files open) and returns both. Units: file descriptors. Throws NativeError.
+ */
+export function raiseOpenFileLimit(): { soft: number; hard: number } {
+  return binding().raiseOpenFileLimit();
+}
+
+/**
+ * Cgroup discovery without a full walk every tick: an inotify instance with a watch on every
+ * directory a walk visited (added before the directory is read, so nothing created afterwards is
+ * missed). changed() says whether a directory came or went since the last call; only then (or
+ * when the caller's safety interval says so) does the caller walk again.
+ */
+export class DirectoryWatch {
+  private handle: number | undefined = binding().directoryWatchCreate();
+
+  /** Walks the roots as listDirectories does, watching every directory. */
+  walk(roots: readonly string[]): Promise<{ listings: Array<string[] | number>; watchErrno: number }> {
+    checkPaths(roots, 'DirectoryWatch.walk', 'roots');
+    return binding().directoryWatchWalk(this.open(), roots);
+  }
+
+  /** True when a directory was created, removed or renamed (or events were lost) since the last call. */
+  changed(): boolean {
+    return binding().directoryWatchChanged(this.open());
+  }
+
+  close(): void {
+    if (this.handle === undefined) return;
+    binding().directoryWatchClose(this.handle);
+    this.handle = undefined;
+  }
+
+  private open(): number {
+    if (this.handle === undefined) throw new Error('DirectoryWatch: already closed');
+    return this.handle;
+  }
 }

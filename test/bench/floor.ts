@@ -18,6 +18,8 @@ export interface FloorRun {
   failures: number;
   /** One entry per pass. Units: milliseconds. */
   passesMs: number[];
+  /** --kept: files read through an fd held open across passes (0 for the open/read/close floor). Units: files. */
+  kept: number;
 }
 
 /** A list file of paths the floor reads; rewritten whenever the batch changes. */
@@ -36,14 +38,15 @@ export class FloorList implements Disposable {
   }
 
   /** Runs `passes` read passes over `paths` in one capstan-readfloor process. */
-  run(paths: readonly string[], passes: number): FloorRun {
+  run(paths: readonly string[], passes: number, mode: 'open-read-close' | 'kept' = 'open-read-close'): FloorRun {
     if (this.written !== paths) {
       fs.writeFileSync(this.file, paths.join('\n') + '\n');
       this.written = paths;
     }
-    const output = execFileSync(READFLOOR, [this.file, String(passes)], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
-    const parsed = JSON.parse(output) as { files: number; iterations: number; failures: number; nanoseconds: number[] };
-    return { files: parsed.files, failures: parsed.failures, passesMs: parsed.nanoseconds.map((ns) => ns / 1e6) };
+    const args = mode === 'kept' ? ['--kept', this.file, String(passes)] : [this.file, String(passes)];
+    const output = execFileSync(READFLOOR, args, { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+    const parsed = JSON.parse(output) as { files: number; iterations: number; failures: number; kept: number; nanoseconds: number[] };
+    return { files: parsed.files, failures: parsed.failures, kept: parsed.kept, passesMs: parsed.nanoseconds.map((ns) => ns / 1e6) };
   }
 
   async dispose(): Promise<void> {

@@ -1,0 +1,67 @@
+/**
+ * Policy of the sweep's kept-open files (issue 15): how many fds the sweep may hold, which files
+ * get them, and which files a tick reads at all. The native side (server/native KeptFiles) only
+ * holds fds and makes the syscalls. Pure functions: unit-tested without cgroups.
+ */
+
+/** Fds the sweep may keep open: half the soft RLIMIT_NOFILE, the rest is the agent's (sockets, logs). Units: fds. */
+export function keptFileBudgetFromLimit(softLimit: number): number {
+  if (!Number.isFinite(softLimit) || softLimit <= 0) return 0;
+  return Math.floor(softLimit / 2);
+}
+
+/**
+ * Parses a budget given by hand (agent flag --sweep-fd-budget, env CAPSTAN_SWEEP_FD_BUDGET):
+ * a whole number of fds, 0 meaning "keep nothing open". Throws with what is wrong.
+ */
+export function parseKeptFileBudget(text: string, what: string): number {
+  if (!/^\d+$/.test(text.trim())) throw new Error(`${what} must be a whole number of file descriptors (0 keeps none open), got ${JSON.stringify(text)}`);
+  const budget = Number(text.trim());
+  if (!Number.isSafeInteger(budget)) throw new Error(`${what} is too large: ${text}`);
+  return budget;
+}
+
+/**
+ * Which files hold an fd: the `budget` most recently read among the keepable ones (least recently
+ * used fall back to open/read/close). `lastReadTick[i]` is the tick file i was last read (-1:
+ * never). Ties go to the lower index: files of cgroups tracked longer come first in the batch, so
+ * a burst of new cgroups does not take fds from settled ones.
+ */
+export function chooseKeptFiles(lastReadTick: ArrayLike<number>, keepable: ArrayLike<number>, budget: number): Uint8Array {
+  const count = lastReadTick.length;
+  const keep = new Uint8Array(count);
+  let candidates = 0;
+  for (let i = 0; i < count; i++) if (keepable[i]) candidates++;
+  if (candidates <= budget) {
+    for (let i = 0; i < count; i++) if (keepable[i]) keep[i] = 1;
+    return keep;
+  }
+  if (budget <= 0) return keep;
+  const order: number[] = [];
+  for (let i = 0; i < count; i++) if (keepable[i]) order.push(i);
+  order.sort((a, b) => lastReadTick[b]! - lastReadTick[a]! || a - b);
+  for (let k = 0; k < budget; k++) keep[order[k]!] = 1;
+  return keep;
+}
+
+/**
+ * Which files a tick reads. Every file that changes all the time is read every tick; a rarely
+ * changing one (limits, weights: `rarely[i] = 1`) only every `everyTicks`th tick, when it has no
+ * value yet, or when `refresh(i)` says its cgroup was just written (capstan's own limit change,
+ * an engine's update event).
+ */
+export function dueFiles(
+  tick: number,
+  everyTicks: number,
+  rarely: ArrayLike<number>,
+  hasValue: (index: number) => boolean,
+  refresh: (index: number) => boolean,
+): Uint8Array {
+  const count = rarely.length;
+  const due = new Uint8Array(count);
+  const fullRead = everyTicks <= 1 || tick % everyTicks === 0;
+  for (let i = 0; i < count; i++) {
+    due[i] = !rarely[i] || fullRead || !hasValue(i) || refresh(i) ? 1 : 0;
+  }
+  return due;
+}

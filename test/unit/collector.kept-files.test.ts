@@ -1,0 +1,73 @@
+import test from 'ava';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { chooseKeptFiles, dueFiles, keptFileBudgetFromLimit, parseKeptFileBudget } from '../../server/collector/kept-files';
+import { KeptFiles } from '../../server/native';
+
+test('the budget is half the soft limit, and nothing for a limit that makes no sense', (t) => {
+  t.is(keptFileBudgetFromLimit(20000), 10000);
+  t.is(keptFileBudgetFromLimit(1025), 512);
+  t.is(keptFileBudgetFromLimit(0), 0);
+  t.is(keptFileBudgetFromLimit(Number.NaN), 0);
+});
+
+test('a hand-given budget is a whole number, with a message naming the flag otherwise', (t) => {
+  t.is(parseKeptFileBudget('0', '--sweep-fd-budget'), 0);
+  t.is(parseKeptFileBudget(' 250 ', '--sweep-fd-budget'), 250);
+  t.throws(() => parseKeptFileBudget('-1', '--sweep-fd-budget'), { message: /--sweep-fd-budget must be a whole number/ });
+  t.throws(() => parseKeptFileBudget('ten', 'CAPSTAN_SWEEP_FD_BUDGET'), { message: /CAPSTAN_SWEEP_FD_BUDGET must be a whole number/ });
+});
+
+test('within the budget every keepable file is kept', (t) => {
+  t.deepEqual([...chooseKeptFiles([-1, -1, -1], [1, 0, 1], 2)], [1, 0, 1]);
+});
+
+test('past the budget the least recently read fall back, ties to the later batch entries', (t) => {
+  // Files 1 and 3 are rarely changing ones read at tick 0; the rest were read at tick 9.
+  t.deepEqual([...chooseKeptFiles([9, 0, 9, 0, 9], [1, 1, 1, 1, 1], 3)], [1, 0, 1, 0, 1]);
+  t.deepEqual([...chooseKeptFiles([9, 9, 9, 9], [1, 1, 1, 1], 2)], [1, 1, 0, 0]);
+  t.deepEqual([...chooseKeptFiles([9, 9], [0, 1], 0)], [0, 0]);
+});
+
+test('rarely changing files are due every Nth tick, when they have no value, or on refresh', (t) => {
+  const rarely = [0, 1, 1];
+  const has = (): boolean => true;
+  const none = (): boolean => false;
+  t.deepEqual([...dueFiles(10, 10, rarely, has, none)], [1, 1, 1]);
+  t.deepEqual([...dueFiles(11, 10, rarely, has, none)], [1, 0, 0]);
+  t.deepEqual([...dueFiles(11, 10, rarely, (i) => i !== 2, none)], [1, 0, 1]);
+  t.deepEqual([...dueFiles(11, 10, rarely, has, (i) => i === 1)], [1, 1, 0]);
+  t.deepEqual([...dueFiles(11, 1, rarely, has, none)], [1, 1, 1]);
+});
+
+test('KeptFiles re-reads kept files with pread, skips what is not due, and opens the rest per read', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'capstan-kept-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const files = ['a', 'b', 'c'].map((name) => path.join(dir, name));
+  files.forEach((file, index) => fs.writeFileSync(file, `value ${index}\n`));
+  const kept = new KeptFiles();
+  t.teardown(() => kept.close());
+  kept.assign([...files, path.join(dir, 'missing')], Uint8Array.from([1, 1, 0, 1]));
+
+  const first = await kept.read();
+  t.deepEqual(first.results, ['value 0\n', 'value 1\n', 'value 2\n', 2]);
+  t.is(first.kept, 0);
+  t.is(first.opened, 3);
+
+  // In place (same inode): a kept fd sees the new text because pread starts at 0 every time.
+  fs.writeFileSync(files[0]!, 'changed, and longer than before\n');
+  const second = await kept.read(65536, Uint8Array.from([1, 0, 1, 1]));
+  t.deepEqual(second.results, ['changed, and longer than before\n', null, 'value 2\n', 2]);
+  t.is(second.kept, 1);
+  t.is(second.opened, 1);
+
+  // Reassigning carries kept fds over by path and closes the others.
+  kept.assign([files[1]!, files[0]!], Uint8Array.from([1, 1]));
+  const third = await kept.read();
+  t.deepEqual(third.results, ['value 1\n', 'changed, and longer than before\n']);
+  t.is(third.kept, 2);
+  t.throws(() => kept.read(65536, new Uint8Array(3)), { instanceOf: TypeError });
+  kept.close();
+  t.throws(() => kept.assign([], new Uint8Array(0)), { message: /already closed/ });
+});
