@@ -85,6 +85,16 @@ export class ExecSessions {
     } finally {
       fs.closeSync(logFd);
     }
+    // Node resumes a child's unread stdio when it exits, which discards what is in it: a command
+    // quicker than the status read below lost its output. Read from the start and hold the output
+    // until the exec is known to have started.
+    const heldOutput: Array<[1 | 2, Buffer]> = [];
+    let deliverOutput: ((stream: 1 | 2, chunk: Buffer) => void) | undefined;
+    const takeOutput = (stream: 1 | 2) => (chunk: Buffer) => (deliverOutput ? deliverOutput(stream, chunk) : heldOutput.push([stream, chunk]));
+    if (!request.tty) {
+      child.stdout!.on('data', takeOutput(1));
+      child.stderr!.on('data', takeOutput(2));
+    }
     const exitStatus = new Promise<number>((resolve) => {
       child.once('error', () => resolve(126));
       child.once('close', (code, signal) => resolve(code ?? 128 + (signal ? (parseSignal(signal) ?? 0) : 0)));
@@ -127,8 +137,8 @@ export class ExecSessions {
         this.state.log(`capstan: warning: exec in ${record.name}: cannot attach to its terminal: ${(error as Error).message}`);
       }
     } else {
-      child.stdout!.on('data', (chunk: Buffer) => sink.output(1, chunk));
-      child.stderr!.on('data', (chunk: Buffer) => sink.output(2, chunk));
+      deliverOutput = (stream, chunk) => sink.output(stream, chunk);
+      for (const [stream, chunk] of heldOutput.splice(0)) sink.output(stream, chunk);
       child.stdin?.on('error', () => undefined);
     }
     const done = exitStatus.then((exitCode) => {

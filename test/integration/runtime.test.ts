@@ -481,6 +481,20 @@ maybe('run --rm -t of a command that ends at once still prints its output (repla
   }
 });
 
+maybe('exec of a command that ends at once keeps its output, twenty at a time', async (t) => {
+  // Node resumes (and so empties) a child's unread stdio when it exits: the shim's output was read
+  // only after its status, so a command quicker than that lost what it printed. Unfixed, about one
+  // exec in three came back empty with exit code 0 when twenty ran at once.
+  const name = uniqueName('quick-exec');
+  await shared.ok(t, ['run', '-d', '--name', name, IMAGE, 'sleep', '600']);
+  t.teardown(() => shared.cli(['rm', '-f', name]));
+  const results = await Promise.all(Array.from({ length: 20 }, (_, i) => shared.cli(['exec', name, 'echo', `quick-${i}`])));
+  t.deepEqual(
+    results.map((result) => [result.code, result.stdout]),
+    results.map((_, i) => [0, `quick-${i}\n`]),
+  );
+});
+
 maybe('stop, kill -s, restart, pause and unpause, wait, exec, and restart policies', async (t) => {
   const name = uniqueName('life');
   // PID 1 of a namespace only gets the signals it handles, as in docker: hence the traps.
