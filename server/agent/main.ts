@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { createApp } from '../api/app';
 import { runtimeUpgradeHandler } from '../api/containers-runtime';
+import { answerClientError } from '../api/body';
 import { attachLive } from '../api/live';
 import { attachSocketServer } from '../api/socket';
 import { TokenStore } from '../api/auth';
@@ -265,6 +266,8 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
       reject(new StartupError(`cannot listen on ${options.listenHost}:${options.listenPort}: ${error.code ?? error.message}`));
     });
   });
+  // A request node's parser refuses gets its 431/400 read by the client, not a reset.
+  server.on('clientError', answerClientError);
   const sockets = attachSocketServer(server, { tokens: tokenStore, bus });
   // The dashboard's live stats: per-page rooms, per-tick deltas.
   const live = attachLive(sockets.io, { collector, owners: containers, intervalMs: options.intervalMs, hostHistoryPoints: Math.max(2, Math.round(options.historyMs / options.intervalMs)) });

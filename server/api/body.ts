@@ -160,3 +160,32 @@ export function jsonBody(limitBytes = JSON_BODY_LIMIT_BYTES) {
     request.on('error', onError);
   };
 }
+
+/** Node's answers to a request its parser refused, by the parser's error code (as node sends them). */
+const CLIENT_ERROR_STATUS: Readonly<Record<string, string>> = {
+  HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: '413 Payload Too Large',
+  ERR_HTTP_REQUEST_TIMEOUT: '408 Request Timeout',
+};
+const answeredClientErrors = new WeakSet<Duplex>();
+
+/**
+ * The HTTP server's 'clientError' listener: a request node's parser refused (a request line or
+ * headers over the 16 KiB limit: 431; anything else it cannot parse: 400) gets node's answer and
+ * a lingering close. Node's own handling writes the answer and destroys the socket at once: with
+ * the rest of the request still unread, the kernel's reset could reach the client before the
+ * answer did, and the client saw ECONNRESET instead of 431. Node may report one connection's
+ * error more than once as more of the request arrives: only the first is answered.
+ */
+export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (answeredClientErrors.has(socket)) return;
+  answeredClientErrors.add(socket);
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (error.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const status = CLIENT_ERROR_STATUS[error.code ?? ''] ?? '400 Bad Request';
+  socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  lingeringClose(socket);
+}
