@@ -132,10 +132,13 @@ serial('a Docker container is named in ps, the API and /metrics, with its image,
   const ps = await capstan(['ps', '--format', '{{.Names}} {{.Image}} {{.Runtime}}']);
   t.true(ps.stdout.split('\n').includes(`web ${IMAGE} docker`), ps.stdout);
 
-  const text = await metrics();
-  const cpu = seriesLine(text, 'container_cpu_usage_seconds_total', { name: 'web', image: IMAGE });
-  t.truthy(cpu, 'container_cpu_usage_seconds_total{name="web"}');
-  t.true(cpu!.includes(`id="${container.info.cgroupPath}"`));
+  // /metrics is rendered once per tick: the API may already answer from a tick that /metrics has
+  // not rendered yet, so wait for a body in which web's series carries its cgroup.
+  const { text, cpu } = await eventually(async () => {
+    const body = await metrics();
+    const line = seriesLine(body, 'container_cpu_usage_seconds_total', { name: 'web', image: IMAGE });
+    return line?.includes(`id="${container.info.cgroupPath}"`) ? { text: body, cpu: line } : undefined;
+  }, 20_000, `container_cpu_usage_seconds_total{name="web",id="${container.info.cgroupPath}"} in /metrics`);
   t.true(cpu!.includes('container_label_com_example_tier="front"'), cpu);
   t.true(cpu!.includes('container_env_REGION="eu"'), cpu);
   t.false(text.includes('hunter2'), 'an env value not on the allow-list never leaves the agent');
