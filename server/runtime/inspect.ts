@@ -17,6 +17,12 @@ export interface InspectFacts {
   /** The overlay directories while known (GraphDriver.Data). */
   overlay?: { lowerDirs: string[]; upperDir: string; workDir: string; mergedDir: string };
   cgroupPath: string;
+  /**
+   * Whether the memory controller can turn the OOM killer off (v1's memory.oom_control; v2 has no
+   * such file). docker then shows OomKillDisable false, and null where it cannot (it drops the
+   * setting on cgroup v2), so capstan shows it the same way.
+   */
+  oomKillDisableSupported: boolean;
 }
 
 export type PortMap = Record<string, Array<{ HostIp: string; HostPort: string }>>;
@@ -179,7 +185,7 @@ export function inspectContainer(record: ContainerRecord, facts: InspectFacts): 
       MemoryReservation: resources['MemoryReservation'],
       MemorySwap: resources['MemorySwap'],
       MemorySwappiness: null,
-      OomKillDisable: false,
+      OomKillDisable: facts.oomKillDisableSupported ? false : null,
       PidsLimit: resources['PidsLimit'],
       Ulimits: null,
       CpuCount: 0,

@@ -116,6 +116,7 @@ export class Queries {
       directory: container.directory,
       logPath: path.join(container.directory, CONTAINER_FILES.log),
       cgroupPath: container.cgroupPath,
+      oomKillDisableSupported: this.state.options.cgroups.layout.controllersOn === 1,
       ...(prepared?.kind === 'overlay'
         ? { overlay: { lowerDirs: prepared.lowerDirs, upperDir: prepared.upperDir, workDir: prepared.workDir, mergedDir: prepared.mountpoint } }
         : {}),

@@ -93,7 +93,7 @@ test('container inspect: docker\'s 106 keys across the top level, HostConfig and
     hostConfig: { limits: { nanoCpus: 0, memoryBytes: 0, memorySwapBytes: 0, pidsLimit: null }, portBindings: [{ hostIp: '127.0.0.1', hostPort: 8080, containerPort: 80, protocol: 'tcp' }], restartPolicy: { name: 'no', maximumRetryCount: 0 }, autoRemove: false },
     state: { status: 'running', pid: 42, startTimeTicks: 1, shimPid: 41, startedAt: '2024-05-01T12:00:01.000000000Z', finishedAt: '0001-01-01T00:00:00Z', exitCode: 0, oomKilled: false, error: '', restartCount: 0, manuallyStopped: false, boundPorts: [] },
   };
-  const document = inspectContainer(record, { directory: '/s/c', logPath: '/s/c/container.log', cgroupPath: '/capstan/x' }) as Record<string, Record<string, unknown>>;
+  const document = inspectContainer(record, { directory: '/s/c', logPath: '/s/c/container.log', cgroupPath: '/capstan/x', oomKillDisableSupported: true }) as Record<string, Record<string, unknown>>;
   t.deepEqual(
     { top: Object.keys(document).length, hostConfig: Object.keys(document['HostConfig']!).length, config: Object.keys(document['Config']!).length },
     DOCKER_KEY_COUNTS,

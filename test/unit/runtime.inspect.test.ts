@@ -54,7 +54,7 @@ function record(): ContainerRecord {
   };
 }
 
-const facts = { directory: '/state/containers/x', logPath: '/state/containers/x/container.log', cgroupPath: '/capstan/' + 'a'.repeat(64) };
+const facts = { directory: '/state/containers/x', logPath: '/state/containers/x/container.log', cgroupPath: '/capstan/' + 'a'.repeat(64), oomKillDisableSupported: true };
 
 test('a running container in docker inspect shape', (t) => {
   const value = inspectContainer(record(), facts) as Record<string, any>;
@@ -105,6 +105,11 @@ const DOCKER_FRESH = {
 function limits(partial: Partial<ContainerLimits> = {}): ContainerLimits {
   return { nanoCpus: 0, memoryBytes: 0, memorySwapBytes: 0, pidsLimit: null, ...partial };
 }
+
+test('OomKillDisable is false where the hierarchy can disable the OOM killer (v1) and null where it cannot (v2), as docker shows it', (t) => {
+  t.is((inspectContainer(record(), facts) as Record<string, any>)['HostConfig']['OomKillDisable'], false);
+  t.is((inspectContainer(record(), { ...facts, oomKillDisableSupported: false }) as Record<string, any>)['HostConfig']['OomKillDisable'], null);
+});
 
 test('HostConfig has every resource key with docker\'s zero values (no <no value> in templates)', (t) => {
   t.deepEqual(resourcesOf(limits()), DOCKER_FRESH);
