@@ -97,3 +97,47 @@ int cmd_overlay_markers(const char *layer_root) {
   close(root);
   return 0;
 }
+
+/*
+ * `capstan-shim overlay-opaques <layer-root>`: the reading side of the markers above, for diff and
+ * commit of a container's upper layer (Node cannot read xattrs either). Directories relative to
+ * the layer on stdin, one per line; prints back, one per line, those that carry
+ * trusted.overlay.opaque="y". Same resolution and failure report as overlay-markers.
+ */
+int cmd_overlay_opaques(const char *layer_root) {
+  int root = open(layer_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) return report("open", errno, layer_root);
+  buf_t out = {0};
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t len;
+  while ((len = getline(&line, &cap, stdin)) >= 0) {
+    if (len > 0 && line[len - 1] == '\n') line[--len] = '\0';
+    if (len == 0) continue;
+    int dir = open_beneath(root, line, O_RDONLY | O_DIRECTORY);
+    if (dir < 0) {
+      /* Gone since the listing (a running container): not opaque, nothing to report. */
+      if (errno == ENOENT || errno == ENOTDIR) continue;
+      int err = errno;
+      buf_free(&out);
+      return report("openat2", err, line);
+    }
+    char value[2];
+    ssize_t got = fgetxattr(dir, "trusted.overlay.opaque", value, sizeof(value));
+    int err = errno;
+    close(dir);
+    if (got < 0 && err != ENODATA && err != ENOTSUP) {
+      buf_free(&out);
+      return report("fgetxattr", err, line);
+    }
+    if (got == 1 && value[0] == 'y') {
+      buf_puts(&out, line);
+      buf_puts(&out, "\n");
+    }
+  }
+  free(line);
+  close(root);
+  if (out.len > 0) write_all(STDOUT_FILENO, out.data, out.len);
+  buf_free(&out);
+  return 0;
+}

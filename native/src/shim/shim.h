@@ -337,6 +337,7 @@ void status_started(int status_fd, pid_t pid, unsigned long long start_ticks);
 int cmd_start(const char *container_dir, bool when_told);
 int cmd_exec(const char *container_dir, const char *exec_config_path);
 int cmd_overlay_markers(const char *layer_root);
+int cmd_overlay_opaques(const char *layer_root);
 int cmd_seccomp_export(const char *filter_json, const char *out);
 
 #endif

@@ -12,6 +12,7 @@ const LOADERS: Readonly<Record<string, () => Command>> = {
   agent: () => (require('./agent') as typeof import('./agent')).agentCommand,
   cgroups: () => (require('./cgroups') as typeof import('./cgroups')).cgroupsCommand,
   create: () => (require('./create') as typeof import('./create')).createCommand,
+  diff: () => (require('./diff') as typeof import('./diff')).diffCommand,
   events: () => (require('./events') as typeof import('./events')).eventsCommand,
   exec: () => (require('./exec') as typeof import('./exec')).execCommand,
   image: () => (require('./image') as typeof import('./image')).imageCommand,

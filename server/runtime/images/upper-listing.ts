@@ -1,0 +1,111 @@
+/**
+ * Reads a container's overlay upper directory into the listing changes.ts computes `diff` from:
+ * each entry's lstat, the same path's stat in the lower layers, and (through
+ * `capstan-shim overlay-opaques`, as Node cannot read xattrs) which directories are opaque.
+ * Works on a running container: an entry that vanishes during the walk is left out.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { DirectoryStat, UpperEntry } from './changes';
+import { ImageError } from './errors';
+import { shimExecutable } from './markers';
+
+/**
+ * Paths the runtime makes in the upper layer for its own mounts when the image lacks them. docker
+ * keeps the same ones in a layer of their own (the container's "-init" layer), so its diff never
+ * shows them; here they count as present below.
+ */
+export const RUNTIME_MOUNT_TARGETS: ReadonlySet<string> = new Set([
+  '/dev', '/proc', '/sys', '/etc', '/etc/hosts', '/etc/hostname', '/etc/resolv.conf', '/etc/mtab', '/.dockerenv',
+]);
+
+function isVanished(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+function summary(stat: fs.BigIntStats): DirectoryStat {
+  return { mode: Number(stat.mode), size: Number(stat.size), mtimeNs: stat.mtimeNs };
+}
+
+/** The path in the topmost lower layer that has it, stat'ed through symlinks as docker does. */
+async function lowerStat(lowerDirsTopFirst: readonly string[], entryPath: string): Promise<UpperEntry['lower']> {
+  for (const layer of lowerDirsTopFirst) {
+    try {
+      const stat = await fs.promises.stat(path.join(layer, entryPath), { bigint: true });
+      return { ...summary(stat), isDirectory: stat.isDirectory() };
+    } catch (error) {
+      if (!isVanished(error) && (error as NodeJS.ErrnoException).code !== 'ELOOP') throw error;
+    }
+  }
+  return undefined;
+}
+
+/** Runs `capstan-shim overlay-opaques`: which of `directories` (relative to `upperDir`) are opaque. */
+export async function opaqueDirectories(upperDir: string, directories: readonly string[], shim = shimExecutable()): Promise<Set<string>> {
+  // One path per line: a name with a newline cannot be asked about (and is not opaque for diff's purpose).
+  const asked = directories.filter((directory) => !directory.includes('\n'));
+  if (asked.length === 0) return new Set();
+  const child = spawn(shim, ['overlay-opaques', upperDir], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number>((resolve, reject) => {
+    child.once('error', (error: NodeJS.ErrnoException) =>
+      reject(new ImageError(500, 'shim_missing', `cannot run ${shim} to read overlay markers: ${error.code ?? error.message} (build it with npm run build)`)),
+    );
+    child.once('close', (code) => resolve(code ?? 1));
+  });
+  child.stdin.on('error', () => undefined); // a shim that failed early closes its stdin: its report says why
+  child.stdin.end(asked.join('\n') + '\n');
+  if ((await exited) !== 0) {
+    let message = output.trim();
+    try {
+      message = (JSON.parse(message) as { message: string }).message;
+    } catch {
+      // Not the shim's JSON: keep the text.
+    }
+    throw new ImageError(500, 'layer_markers_failed', `reading overlay markers in ${upperDir} failed: ${message}`);
+  }
+  return new Set(output.split('\n').filter((line) => line !== ''));
+}
+
+/**
+ * The upper layer in walk order (names sorted bytewise, as Go's filepath.Walk sorts them), each
+ * with what changes.ts needs. The runtime's own mount targets are left out when no lower layer has
+ * them (see RUNTIME_MOUNT_TARGETS).
+ */
+export async function listUpperLayer(upperDir: string, lowerDirsTopFirst: readonly string[], shim?: string): Promise<UpperEntry[]> {
+  const entries: UpperEntry[] = [];
+  const walk = async (directory: string): Promise<void> => {
+    let names: string[];
+    try {
+      names = await fs.promises.readdir(path.join(upperDir, directory));
+    } catch (error) {
+      if (isVanished(error)) return;
+      throw error;
+    }
+    names.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    for (const name of names) {
+      const entryPath = `${directory === '/' ? '' : directory}/${name}`;
+      let stat: fs.BigIntStats;
+      try {
+        stat = await fs.promises.lstat(path.join(upperDir, entryPath), { bigint: true });
+      } catch (error) {
+        if (isVanished(error)) continue;
+        throw error;
+      }
+      const type = stat.isDirectory() ? 'directory' : stat.isCharacterDevice() && stat.rdev === 0n ? 'whiteout' : 'other';
+      const lower = await lowerStat(lowerDirsTopFirst, entryPath);
+      const runtimeOwned = !lower && RUNTIME_MOUNT_TARGETS.has(entryPath);
+      if (!runtimeOwned) entries.push({ path: entryPath, type, stat: summary(stat), ...(lower && { lower }) });
+      if (type === 'directory') await walk(entryPath);
+    }
+  };
+  await walk('/');
+  const directories = entries.filter((entry) => entry.type === 'directory');
+  const opaque = await opaqueDirectories(upperDir, directories.map((entry) => entry.path.slice(1)), shim);
+  for (const entry of directories) entry.opaque = opaque.has(entry.path.slice(1));
+  return entries;
+}
