@@ -67,7 +67,9 @@ const web: ContainerSnapshot = {
 };
 
 /** capstan's runtime reduced to answers: every call succeeds on the one container. */
-function fakeRuntime(): Partial<RuntimeManager> {
+function fakeRuntime(scratch: string): Partial<RuntimeManager> {
+  const upperDirectory = path.join(scratch, 'upper');
+  fs.mkdirSync(upperDirectory);
   const summary = { id: web.info.id, name: WALK_CONTAINER, image: '', imageId: '', status: 'running', pid: 0, labels: {}, cgroupPath: web.info.cgroupPath, createdAtMs: 0 };
   const done = async (): Promise<void> => {};
   return {
@@ -76,6 +78,8 @@ function fakeRuntime(): Partial<RuntimeManager> {
     resolveId: () => web.info.id,
     inspect: () => ({ Id: web.info.id, Name: `/${WALK_CONTAINER}` }) as unknown as ReturnType<RuntimeManager['inspect']>,
     top: async () => ({ Titles: [], Processes: [] }),
+    // An empty writable layer over the walk image (diff reads it).
+    layerOf: () => ({ upperDirectory, imageId: WALK_IMAGE }),
     followLogs: done as unknown as RuntimeManager['followLogs'],
     startContainer: done as unknown as RuntimeManager['startContainer'],
     stop: done as unknown as RuntimeManager['stop'],
@@ -142,7 +146,7 @@ export async function walkApp(): Promise<WalkApp> {
     webRoot: path.join(scratch, 'web'),
     version: 'walk',
     limits: new LimitService({ layout, io, hostCpus: 2, bus }),
-    runtime: fakeRuntime() as RuntimeManager,
+    runtime: fakeRuntime(scratch) as RuntimeManager,
     images: store,
   } satisfies ApiOptions;
   return { app: createApp(options), store, remove: () => fs.rmSync(scratch, { recursive: true, force: true }) };

@@ -58,6 +58,7 @@ const TABLE: Record<string, Expected> = {
   'POST /api/v1/containers/:reference/wait': viewer(200),
   'GET /api/v1/containers/:reference/json': viewer(),
   'GET /api/v1/containers/:reference/top': viewer(),
+  'GET /api/v1/containers/:reference/changes': viewer(),
   'GET /api/v1/containers/:reference/logs': viewer(),
   'GET /api/v1/images': viewer(),
   'GET /api/v1/images/:reference': viewer(),
