@@ -18,7 +18,7 @@ import type { RuntimeManager } from '../runtime/manager';
 import type { CollectorSnapshot, ContainerInfo, ContainerSnapshot, MachineInfo } from '../model';
 import { bearerToken, requireRole, tokenMatches, type TokenStore } from './auth';
 import { closeAfterUnreadBody } from './body';
-import { containerChangesRouter } from './container-changes';
+import { containerFilesystemRouter } from './container-filesystem';
 import { runtimeRouter } from './containers-runtime';
 import { HttpError, sendError } from './errors';
 import { createEventsRouter } from './events';
@@ -183,7 +183,7 @@ export function createApp(options: ApiOptions): express.Express {
     api.use(runtimeRouter({ runtime: options.runtime, tokens: options.tokens, ...(options.containers && { containers: options.containers }), ...(options.images && { images: options.images }), cgroupView }));
   }
   if (options.runtime) api.use('/volumes', volumesRouter({ volumes: options.runtime.volumes, tokens: options.tokens }));
-  if (options.runtime && options.images) api.use(containerChangesRouter({ runtime: options.runtime, images: options.images }));
+  if (options.runtime && options.images) api.use(containerFilesystemRouter({ runtime: options.runtime, images: options.images, tokens: options.tokens }));
   if (options.images) api.use('/images', imagesRouter({ store: options.images, tokens: options.tokens }));
 
   api.use('/events', createEventsRouter({ bus: options.bus, ...(options.eventLog && { log: options.eventLog }) }));

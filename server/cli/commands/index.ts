@@ -11,6 +11,7 @@ import type { Command } from './types';
 const LOADERS: Readonly<Record<string, () => Command>> = {
   agent: () => (require('./agent') as typeof import('./agent')).agentCommand,
   cgroups: () => (require('./cgroups') as typeof import('./cgroups')).cgroupsCommand,
+  commit: () => (require('./commit') as typeof import('./commit')).commitCommand,
   create: () => (require('./create') as typeof import('./create')).createCommand,
   diff: () => (require('./diff') as typeof import('./diff')).diffCommand,
   events: () => (require('./events') as typeof import('./events')).eventsCommand,

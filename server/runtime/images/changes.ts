@@ -39,10 +39,11 @@ export interface DirectoryStat {
 export interface UpperEntry {
   /** Absolute inside the container, "/" separated, never "/" itself. */
   path: string;
-  type: 'directory' | 'whiteout' | 'other';
+  /** 'other': a device, FIFO or socket (diff lists it; a layer leaves it out). */
+  type: 'directory' | 'whiteout' | 'file' | 'symlink' | 'other';
   /** Directories only: trusted.overlay.opaque is "y". */
   opaque?: boolean;
-  stat: DirectoryStat;
+  stat: DirectoryStat & { uid?: number; gid?: number };
   /** The same path in the topmost lower layer that has it (following symlinks, as docker's os.Stat); absent when none has it. */
   lower?: DirectoryStat & { isDirectory: boolean };
 }

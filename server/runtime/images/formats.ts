@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import type { ArchiveSource } from './archive';
 import { badArchive, ImageError } from './errors';
 import { normalizeReference, tryNormalizeReference } from './reference';
-import type { ImageConfig } from './types';
+import type { CommitFacts, ImageConfig } from './types';
 
 export type ArchiveFormat = 'rootfs' | 'docker-save' | 'oci-layout';
 
@@ -35,6 +35,8 @@ export interface ImagePlan {
   os?: string;
   layers: LayerPlan[];
   repoTags: string[];
+  /** `commit`'s facts, kept in the image record. */
+  commit?: CommitFacts;
 }
 
 export function detectFormat(source: ArchiveSource): ArchiveFormat {

@@ -3,7 +3,7 @@
  * (moby api/types ImageInspect), every key docker prints, in docker's order. Pure.
  *
  * Where capstan has no such thing the value is docker's zero: no registry (RepoDigests []), no
- * builder (Parent, Container, DockerVersion ""), no tag history (Metadata.LastTagTime is the import).
+ * builder (DockerVersion ""; Parent, Container, Author, Comment only for a commit), no tag history (Metadata.LastTagTime is the import).
  */
 import { thisPlatform } from './formats';
 import type { ImageConfig, ImageRecord } from './types';
@@ -47,14 +47,14 @@ export function inspectImage(image: ImageRecord, facts: ImageInspectFacts): Reco
     Id: image.id,
     RepoTags: [...image.repoTags],
     RepoDigests: [],
-    Parent: '',
-    Comment: '',
+    Parent: image.commit?.parent ?? '',
+    Comment: image.commit?.comment ?? '',
     Created: image.createdAt,
-    Container: '',
-    ContainerConfig: imageConfigDocument(undefined),
+    Container: image.commit?.container ?? '',
+    ContainerConfig: image.commit?.containerConfig ?? imageConfigDocument(undefined),
     DockerVersion: '',
-    Author: '',
-    Config: imageConfigDocument(image.config),
+    Author: image.commit?.author ?? '',
+    Config: image.commit?.config ?? imageConfigDocument(image.config),
     // A rootfs tarball says nothing of its platform: it was made for this machine's.
     Architecture: image.architecture ?? thisPlatform().architecture,
     Os: image.os ?? thisPlatform().os,

@@ -257,6 +257,46 @@ export class ImageStore {
     }
   }
 
+  /**
+   * `commit`: a new image of `parent`'s layers plus the layer tar `writeLayer` writes (into this
+   * store's staging folder), through the same extract and commit steps as an import, so the new
+   * layer is checked, recorded and kept like an imported one. An empty tar (nothing changed) adds
+   * no layer, as docker does. `makeImage` builds the image config once the new layer's diff ID is
+   * known. A failure anywhere leaves the store as it was.
+   */
+  async commitImage(options: {
+    parent: ImageRecord;
+    name?: string;
+    writeLayer: (file: string) => Promise<{ entries: number }>;
+    makeImage: (diffIds: string[], emptyLayer: boolean) => Pick<ImagePlan, 'configJson' | 'config' | 'created' | 'architecture' | 'os' | 'commit'>;
+  }): Promise<ImageRecord> {
+    const run = this.newRun(options.name !== undefined ? { name: options.name } : {});
+    const staging = this.newStaging();
+    const pins: string[] = [];
+    try {
+      const tarFile = path.join(staging, 'layer.tar');
+      const { entries } = await options.writeLayer(tarFile);
+      run.budget.charge(fs.statSync(tarFile).size, 'layers');
+      const parentLayers = options.parent.layers.map((diffId, index) => ({ member: `parent-layer-${index}`, diffId, storedBytes: 0 }));
+      const layers = [...parentLayers, ...(entries > 0 ? [{ member: WHOLE_ARCHIVE, storedBytes: fs.statSync(tarFile).size }] : [])];
+      const draft: ImagePlan = { configJson: '', config: {}, layers, repoTags: [] };
+      const source = await TarArchive.open(tarFile, () => run.budget.countEntry('index'));
+      let staged: Map<string, StagedLayer>;
+      try {
+        staged = await this.extractLayers([draft], source, tarFile, staging, pins, run);
+      } finally {
+        await source.close();
+      }
+      const diffIds = layers.map((layer) => staged.get(layer.member)!.digest);
+      const plan: ImagePlan = { ...draft, ...options.makeImage(diffIds, entries === 0) };
+      const [record] = await this.serialize(() => this.commit([plan], staged, run.name));
+      return record!;
+    } finally {
+      for (const digest of pins) this.unpin(digest);
+      fs.rmSync(staging, { recursive: true, force: true });
+    }
+  }
+
   /** Checks the name and the free space before anything is written. */
   private newRun(options: ImportOptions): ImportRun {
     const name = options.name !== undefined ? normalizeReference(options.name) : undefined;
@@ -479,6 +519,7 @@ export class ImageStore {
         sizeBytes: plan.layers.reduce((sum, layer) => sum + layers.get(layer.member)!.record.sizeBytes, 0),
         ...(plan.architecture ? { architecture: plan.architecture } : {}),
         ...(plan.os ? { os: plan.os } : {}),
+        ...(plan.commit ? { commit: plan.commit } : {}),
       };
       // A name points at one image: the previous holder keeps its other names (or becomes dangling).
       for (const other of this.list()) {

@@ -12,6 +12,24 @@ export interface ImageConfig {
   Labels?: Record<string, string>;
   /** The Dockerfile's VOLUME paths (the keys of Docker's "Volumes" object). */
   Volumes?: string[];
+  /** The Dockerfile's STOPSIGNAL ("SIGTERM", "9"). */
+  StopSignal?: string;
+}
+
+/** What `commit` records beyond an import: docker image inspect's Author, Comment, Container, ... */
+export interface CommitFacts {
+  author: string;
+  comment: string;
+  /** The ID of the container committed. */
+  container: string;
+  /** The image the container ran ("sha256:..."). */
+  parent: string;
+  /** docker's ContainerConfig: the container's config when it was committed (docker's container.Config shape). */
+  containerConfig: Record<string, unknown>;
+  /** docker's Config of the new image (container.Config shape, with the --change instructions applied). */
+  config: Record<string, unknown>;
+  /** The image config's history, oldest first (docker's image.History entries). */
+  history: Array<Record<string, unknown>>;
 }
 
 /** One image, as stored in <stateDir>/images/records/<hex>.json. */
@@ -32,6 +50,8 @@ export interface ImageRecord {
   sizeBytes: number;
   architecture?: string;
   os?: string;
+  /** Present on an image made by `commit`. */
+  commit?: CommitFacts;
 }
 
 /** One extracted layer, <stateDir>/images/layers/<hex>/layer.json. */

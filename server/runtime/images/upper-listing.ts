@@ -29,6 +29,10 @@ function summary(stat: fs.BigIntStats): DirectoryStat {
   return { mode: Number(stat.mode), size: Number(stat.size), mtimeNs: stat.mtimeNs };
 }
 
+function ownedSummary(stat: fs.BigIntStats): UpperEntry['stat'] {
+  return { ...summary(stat), uid: Number(stat.uid), gid: Number(stat.gid) };
+}
+
 /** The path in the topmost lower layer that has it, stat'ed through symlinks as docker does. */
 async function lowerStat(lowerDirsTopFirst: readonly string[], entryPath: string): Promise<UpperEntry['lower']> {
   for (const layer of lowerDirsTopFirst) {
@@ -96,10 +100,18 @@ export async function listUpperLayer(upperDir: string, lowerDirsTopFirst: readon
         if (isVanished(error)) continue;
         throw error;
       }
-      const type = stat.isDirectory() ? 'directory' : stat.isCharacterDevice() && stat.rdev === 0n ? 'whiteout' : 'other';
+      const type: UpperEntry['type'] = stat.isDirectory()
+        ? 'directory'
+        : stat.isCharacterDevice() && stat.rdev === 0n
+          ? 'whiteout'
+          : stat.isFile()
+            ? 'file'
+            : stat.isSymbolicLink()
+              ? 'symlink'
+              : 'other';
       const lower = await lowerStat(lowerDirsTopFirst, entryPath);
       const runtimeOwned = !lower && RUNTIME_MOUNT_TARGETS.has(entryPath);
-      if (!runtimeOwned) entries.push({ path: entryPath, type, stat: summary(stat), ...(lower && { lower }) });
+      if (!runtimeOwned) entries.push({ path: entryPath, type, stat: ownedSummary(stat), ...(lower && { lower }) });
       if (type === 'directory') await walk(entryPath);
     }
   };
