@@ -4,15 +4,19 @@
  *   GET  /api/v1/containers/:ref/changes   [{"Path","Kind"}] (Kind 0 changed, 1 added, 2 deleted)
  *   POST /api/v1/commit?container=&repo=&tag=&comment=&author=&changes=&pause=   (operator)
  *        → 201 {"Id": "sha256:..."}; `changes` may be repeated (one Dockerfile instruction each)
+ *   GET  /api/v1/containers/:ref/export   (operator: it reads every file) the merged root filesystem, a tar
  *
  * Read from the container's overlay upper directory, so both work on a stopped container too. A
  * container on the host's filesystem (created without an image) has no layer of its own: 400.
  */
 import express, { type Request } from 'express';
-import { commitContainer } from '../runtime/commit';
+import { commitContainer, hostFilesystem } from '../runtime/commit';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { RuntimeError } from '../runtime/errors';
 import type { ImageStore } from '../runtime/images';
 import { computeChanges } from '../runtime/images/changes';
+import { exportRootfs } from '../runtime/images/merged';
 import { listUpperLayer } from '../runtime/images/upper-listing';
 import type { RuntimeManager } from '../runtime/manager';
 import { requireRole, type TokenStore } from './auth';
@@ -71,11 +75,27 @@ export function containerFilesystemRouter(options: FilesystemRouterOptions): exp
     route(async (request, response) => {
       const reference = String(request.params['reference']);
       const layer = options.runtime.layerOf(reference);
-      if (layer.imageId === '') {
-        throw new RuntimeError(400, 'no_image_layer', `container ${JSON.stringify(reference).slice(1, -1).slice(0, 80)} runs on the host's filesystem (created without an image): it has no layer of its own to compare`);
-      }
+      if (layer.imageId === '') throw hostFilesystem(reference, 'diff');
       const lowerDirsTopFirst = [...options.images.layerDirs(options.images.get(layer.imageId))].reverse();
       response.json(computeChanges(await listUpperLayer(layer.upperDirectory, lowerDirsTopFirst)));
+    }),
+  );
+
+  router.get(
+    '/containers/:reference/export',
+    operator,
+    route(async (request, response) => {
+      const reference = String(request.params['reference']);
+      const layer = options.runtime.layerOf(reference);
+      if (layer.imageId === '') throw hostFilesystem(reference, 'export');
+      const lowerDirsTopFirst = [...options.images.layerDirs(options.images.get(layer.imageId))].reverse();
+      const tar = Readable.from(exportRootfs([layer.upperDirectory, ...lowerDirsTopFirst]));
+      // The first chunk (or a failure before it) comes before the headers, so a refusal is still an error answer.
+      const iterator = tar[Symbol.asyncIterator]();
+      const first = await iterator.next();
+      response.status(200).type('application/x-tar');
+      if (!first.done) response.write(first.value as Buffer);
+      await pipeline(Readable.from({ [Symbol.asyncIterator]: () => iterator }), response);
     }),
   );
   return router;

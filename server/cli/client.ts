@@ -366,6 +366,27 @@ export class AgentClient {
     }
   }
 
+  /** A streaming GET of bytes (export): the body once the agent has answered 200; a refusal is an AgentRequestError. */
+  async download(pathAndQuery: string, signal?: AbortSignal): Promise<AsyncIterable<Buffer>> {
+    let response: AgentResponse;
+    try {
+      response = await sendRequest(this.endpoint.url.replace(/\/+$/, '') + pathAndQuery, { headers: this.headers(), ...(signal ? { signal } : {}) });
+    } catch (err) {
+      throw this.unreachable(err, 0);
+    }
+    if (!response.ok) {
+      const text = await response.text();
+      let answer: unknown;
+      try {
+        answer = JSON.parse(text);
+      } catch {
+        answer = undefined;
+      }
+      throw agentError(response.status, response.statusText, answer);
+    }
+    return response.body as AsyncIterable<Buffer>;
+  }
+
   /**
    * POST with `Upgrade: capstan-attach` (attach, exec, run; `body` is sent as JSON): resolves with
    * the raw socket, paused (resume it once its 'data' listener is on), once the agent answers 101

@@ -13,7 +13,7 @@
  * Everything that can be refused (the changes, the name, a container without an image) is refused
  * before the container is paused or anything is written.
  */
-import { RuntimeError } from './errors';
+import { quoteReference, RuntimeError } from './errors';
 import type { ImageRecord, ImageStore } from './images';
 import { applyChanges, type ChangeableConfig } from './images/commit-changes';
 import { thisPlatform } from './images/formats';
@@ -87,12 +87,21 @@ function parentHistory(parent: ImageRecord): Array<Record<string, unknown>> {
   return parent.layers.map(() => ({ created: parent.createdAt, created_by: '', comment: 'Imported from -' }));
 }
 
+/** A container created without an image runs on the host's filesystem: it has no layer of its own. */
+export function hostFilesystem(reference: string, what: 'commit' | 'diff' | 'export'): RuntimeError {
+  return new RuntimeError(
+    400,
+    'no_image_layer',
+    `cannot ${what} container ${quoteReference(reference)}: it runs on the host's filesystem (created without an image), so it has no root filesystem of its own`,
+  );
+}
+
 export async function commitContainer(runtime: RuntimeManager, images: ImageStore, request: CommitRequest, now: () => Date = () => new Date()): Promise<ImageRecord> {
   const inspect = runtime.inspect(request.container);
   const id = String(inspect['Id']);
   const layer = runtime.layerOf(id);
   if (layer.imageId === '') {
-    throw new RuntimeError(400, 'no_image_layer', `container ${id.slice(0, 12)} runs on the host's filesystem (created without an image): there is no layer to commit`);
+    throw hostFilesystem(request.container, 'commit');
   }
   const parent = images.get(layer.imageId);
   const containerConfig = (inspect['Config'] ?? {}) as ConfigDocument;

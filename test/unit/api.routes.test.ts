@@ -60,6 +60,7 @@ const TABLE: Record<string, Expected> = {
   'GET /api/v1/containers/:reference/top': viewer(),
   'GET /api/v1/containers/:reference/changes': viewer(),
   'POST /api/v1/commit': operator(201, { query: 'container=web&repo=walk-commit' }),
+  'GET /api/v1/containers/:reference/export': operator(),
   'GET /api/v1/containers/:reference/logs': viewer(),
   'GET /api/v1/images': viewer(),
   'GET /api/v1/images/:reference': viewer(),

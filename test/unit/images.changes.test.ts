@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import test from 'ava';
 import { CHANGE_KIND, computeChanges, formatChanges, type DirectoryStat, type UpperEntry } from '../../server/runtime/images/changes';
 import { shimMarkerWriter } from '../../server/runtime/images/markers';
+import { mergeLayers } from '../../server/runtime/images/merged';
 import { listUpperLayer } from '../../server/runtime/images/upper-listing';
 
 const DIR_MODE = 0o040755;
@@ -110,4 +111,15 @@ test('listUpperLayer reads overlayfs markers: a 0/0 character device is a whiteo
     { entryPath: '/plain', type: 'directory', opaque: false },
   ]);
   t.is(formatChanges(computeChanges(entries)), 'D /data\nA /data/inner\nD /gone\nA /plain\n');
+});
+
+test('mergeLayers: the topmost layer gives a path, whiteouts hide, opaque directories and non-directories cut the layers below', (t) => {
+  const dir = (entryPath: string, opaque = false): UpperEntry => ({ path: entryPath, type: 'directory', opaque, stat: stat(DIR_MODE) });
+  const file = (entryPath: string): UpperEntry => ({ path: entryPath, type: 'file', stat: stat(FILE_MODE) });
+  const whiteout = (entryPath: string): UpperEntry => ({ path: entryPath, type: 'whiteout', stat: stat(0o020000, 0) });
+  const upper = [dir('/data', true), file('/data/new'), whiteout('/gone'), file('/x'), dir('/y')];
+  const middle = [dir('/data'), file('/data/hidden-by-opaque'), file('/gone'), dir('/keep'), file('/keep/m'), file('/y')];
+  const bottom = [dir('/keep'), file('/keep/b'), file('/x'), dir('/y'), file('/y/under-a-file')];
+  const visible = mergeLayers([upper, middle, bottom]).map(({ entry, layer }) => `${layer} ${entry.path}`);
+  t.deepEqual(visible, ['0 /data', '0 /data/new', '1 /keep', '2 /keep/b', '1 /keep/m', '0 /x', '0 /y']);
 });

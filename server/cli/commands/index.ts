@@ -16,6 +16,7 @@ const LOADERS: Readonly<Record<string, () => Command>> = {
   diff: () => (require('./diff') as typeof import('./diff')).diffCommand,
   events: () => (require('./events') as typeof import('./events')).eventsCommand,
   exec: () => (require('./exec') as typeof import('./exec')).execCommand,
+  export: () => (require('./export') as typeof import('./export')).exportCommand,
   image: () => (require('./image') as typeof import('./image')).imageCommand,
   images: () => (require('./images') as typeof import('./images')).imagesCommand,
   info: () => (require('./info') as typeof import('./info')).infoCommand,

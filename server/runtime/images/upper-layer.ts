@@ -59,34 +59,46 @@ export function layerEntries(entries: readonly UpperEntry[]): PlannedLayerEntry[
   return planned;
 }
 
+/** One tar entry and the layer directory its content comes from. */
+export interface RootedEntry {
+  planned: PlannedLayerEntry;
+  /** The layer directory `planned.source` is inside. */
+  root: string;
+}
+
+/**
+ * The tar of `items`, streamed: headers, file contents (a file that changes size while it is read
+ * fails the stream: the caller freezes a running container first), the end blocks.
+ */
+export async function* tarOfEntries(items: Iterable<RootedEntry>): AsyncGenerator<Buffer> {
+  for (const { planned, root } of items) {
+    const { entry, source } = planned;
+    const absolute = source !== undefined ? path.join(root, source) : undefined;
+    if (entry.type === 'symlink') {
+      yield tarHeader({ ...entry, linkname: await fs.promises.readlink(absolute!) });
+      continue;
+    }
+    yield tarHeader(entry);
+    if (entry.type !== 'file' || absolute === undefined) continue;
+    let written = 0;
+    for await (const chunk of fs.createReadStream(absolute, { highWaterMark: 256 * 1024 })) {
+      const buffer = chunk as Buffer;
+      written += buffer.length;
+      if (written > (entry.size ?? 0)) throw new Error(`${absolute} grew while it was being read into a tar`);
+      yield buffer;
+    }
+    if (written !== entry.size) throw new Error(`${absolute} shrank while it was being read into a tar`);
+    yield tarPadding(written);
+  }
+  yield tarEnd();
+}
+
 /**
  * Writes the layer tar of `upperDir` (over `lowerDirsTopFirst`) to `file`. Resolves with the
- * number of entries (0: nothing changed, the tar holds only its end blocks). A file that changes
- * size while it is copied fails the write: the caller pauses the container first.
+ * number of entries (0: nothing changed, the tar holds only its end blocks).
  */
 export async function writeUpperLayer(upperDir: string, lowerDirsTopFirst: readonly string[], file: string): Promise<{ entries: number }> {
   const planned = layerEntries(await listUpperLayer(upperDir, lowerDirsTopFirst));
-  async function* generate(): AsyncGenerator<Buffer> {
-    for (const { entry, source } of planned) {
-      const absolute = source !== undefined ? path.join(upperDir, source) : undefined;
-      if (entry.type === 'symlink') {
-        yield tarHeader({ ...entry, linkname: await fs.promises.readlink(absolute!) });
-        continue;
-      }
-      yield tarHeader(entry);
-      if (entry.type !== 'file' || absolute === undefined) continue;
-      let written = 0;
-      for await (const chunk of fs.createReadStream(absolute, { highWaterMark: 256 * 1024 })) {
-        const buffer = chunk as Buffer;
-        written += buffer.length;
-        if (written > (entry.size ?? 0)) throw new Error(`${absolute} grew while it was being committed`);
-        yield buffer;
-      }
-      if (written !== entry.size) throw new Error(`${absolute} shrank while it was being committed`);
-      yield tarPadding(written);
-    }
-    yield tarEnd();
-  }
-  await pipeline(Readable.from(generate()), fs.createWriteStream(file, { mode: 0o600 }));
+  await pipeline(Readable.from(tarOfEntries(planned.map((item) => ({ planned: item, root: upperDir })))), fs.createWriteStream(file, { mode: 0o600 }));
   return { entries: planned.length };
 }

@@ -78,9 +78,14 @@ export async function opaqueDirectories(upperDir: string, directories: readonly 
 /**
  * The upper layer in walk order (names sorted bytewise, as Go's filepath.Walk sorts them), each
  * with what changes.ts needs. The runtime's own mount targets are left out when no lower layer has
- * them (see RUNTIME_MOUNT_TARGETS).
+ * them (see RUNTIME_MOUNT_TARGETS), unless `keepRuntimeTargets` (export shows them, as docker's
+ * export shows its init layer).
  */
-export async function listUpperLayer(upperDir: string, lowerDirsTopFirst: readonly string[], shim?: string): Promise<UpperEntry[]> {
+export async function listUpperLayer(
+  upperDir: string,
+  lowerDirsTopFirst: readonly string[],
+  options: { shim?: string; keepRuntimeTargets?: boolean } = {},
+): Promise<UpperEntry[]> {
   const entries: UpperEntry[] = [];
   const walk = async (directory: string): Promise<void> => {
     let names: string[];
@@ -110,14 +115,14 @@ export async function listUpperLayer(upperDir: string, lowerDirsTopFirst: readon
               ? 'symlink'
               : 'other';
       const lower = await lowerStat(lowerDirsTopFirst, entryPath);
-      const runtimeOwned = !lower && RUNTIME_MOUNT_TARGETS.has(entryPath);
+      const runtimeOwned = !options.keepRuntimeTargets && !lower && RUNTIME_MOUNT_TARGETS.has(entryPath);
       if (!runtimeOwned) entries.push({ path: entryPath, type, stat: ownedSummary(stat), ...(lower && { lower }) });
       if (type === 'directory') await walk(entryPath);
     }
   };
   await walk('/');
   const directories = entries.filter((entry) => entry.type === 'directory');
-  const opaque = await opaqueDirectories(upperDir, directories.map((entry) => entry.path.slice(1)), shim);
+  const opaque = await opaqueDirectories(upperDir, directories.map((entry) => entry.path.slice(1)), options.shim);
   for (const entry of directories) entry.opaque = opaque.has(entry.path.slice(1));
   return entries;
 }
