@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import test from 'ava';
-import { CHANGE_KIND, computeChanges, formatChanges, type DirectoryStat, type UpperEntry } from '../../server/runtime/images/changes';
+import { CHANGE_KIND, computeChanges, formatChanges, withOpaqueDeletions, type DirectoryStat, type UpperEntry } from '../../server/runtime/images/changes';
 import { shimMarkerWriter } from '../../server/runtime/images/markers';
 import { mergeLayers } from '../../server/runtime/images/merged';
 import { listUpperLayer } from '../../server/runtime/images/upper-listing';
@@ -13,7 +13,7 @@ const stat = (mode: number, size = 4096, mtimeNs = 1_700_000_000_000_000_000n): 
 const lowerDir = (overrides: Partial<DirectoryStat> = {}) => ({ ...stat(DIR_MODE), ...overrides, isDirectory: true });
 const lowerFile = { ...stat(FILE_MODE, 10), isDirectory: false };
 
-test('docker diff lines: added, changed, deleted, with the parent of an addition shown once as changed', (t) => {
+test('docker diff lines: added, changed, deleted, with every directory above a change shown once as changed', (t) => {
   const entries: UpperEntry[] = [
     // /etc copied up unchanged (same mode, size, time): only there for its children.
     { path: '/etc', type: 'directory', stat: stat(DIR_MODE), lower: lowerDir() },
@@ -26,33 +26,47 @@ test('docker diff lines: added, changed, deleted, with the parent of an addition
     { path: '/usr/bin/gone', type: 'whiteout', stat: stat(0o020000, 0) },
   ];
   const changes = computeChanges(entries);
-  t.is(formatChanges(changes), ['C /etc', 'A /etc/new', 'A /etc/other-new', 'C /etc/passwd', 'A /top-level-new', 'C /usr/bin', 'D /usr/bin/gone', ''].join('\n'));
+  t.is(formatChanges(changes), ['C /etc', 'A /etc/new', 'A /etc/other-new', 'C /etc/passwd', 'A /top-level-new', 'C /usr', 'C /usr/bin', 'D /usr/bin/gone', ''].join('\n'));
   t.deepEqual(changes[1], { Path: '/etc/new', Kind: CHANGE_KIND.added });
 });
 
-test('a directory whose own mode, size or time changed is listed as changed, and is not repeated for its children', (t) => {
+test('a directory is changed by its mode or owner, not by its size or time, and is not repeated for its children', (t) => {
   const changes = computeChanges([
     { path: '/srv', type: 'directory', stat: stat(DIR_MODE, 4096, 2_000_000_000_000_000_000n), lower: lowerDir() },
     { path: '/srv/a', type: 'other', stat: stat(FILE_MODE) },
     { path: '/tmp', type: 'directory', stat: stat(0o041777), lower: lowerDir() },
+    { path: '/touched', type: 'directory', stat: stat(DIR_MODE, 1, 1n), lower: lowerDir() },
+    { path: '/owned', type: 'directory', stat: { ...stat(DIR_MODE), uid: 1000 }, lower: lowerDir() },
   ]);
-  t.is(formatChanges(changes), 'C /srv\nA /srv/a\nC /tmp\n');
+  t.is(formatChanges(changes), 'C /srv\nA /srv/a\nC /tmp\nC /owned\n');
 });
 
 test('time in whole seconds on one side matches the same second with nanoseconds on the other (docker sameFsTime)', (t) => {
   const changes = computeChanges([
-    { path: '/d', type: 'directory', stat: stat(DIR_MODE, 4096, 5_123_456_789n), lower: lowerDir({ mtimeNs: 5_000_000_000n }) },
-    { path: '/e', type: 'directory', stat: stat(DIR_MODE, 4096, 5_123_456_789n), lower: lowerDir({ mtimeNs: 5_000_000_001n }) },
+    { path: '/d', type: 'file', stat: stat(FILE_MODE, 10, 5_123_456_789n), lower: { ...lowerFile, mtimeNs: 5_000_000_000n } },
+    { path: '/e', type: 'file', stat: stat(FILE_MODE, 10, 5_123_456_789n), lower: { ...lowerFile, mtimeNs: 5_000_000_001n } },
+    // Copied up (opened for writing) but not changed: not listed.
+    { path: '/f', type: 'file', stat: stat(FILE_MODE, 10), lower: lowerFile },
   ]);
   t.is(formatChanges(changes), 'C /e\n');
 });
 
-test('an opaque directory (removed and made again) is a deletion; what it holds now is walked as usual', (t) => {
-  const changes = computeChanges([
-    { path: '/data', type: 'directory', opaque: true, stat: stat(DIR_MODE), lower: lowerDir() },
-    { path: '/data/fresh', type: 'other', stat: stat(FILE_MODE) },
-  ]);
-  t.is(formatChanges(changes), 'D /data\nA /data/fresh\n');
+test('an opaque directory (removed and made again) is compared like any directory; what it hid below is deleted, in name order', (t) => {
+  const entries = withOpaqueDeletions(
+    [
+      { path: '/var', type: 'directory', stat: stat(DIR_MODE), lower: lowerDir() },
+      { path: '/var/www', type: 'directory', opaque: true, stat: stat(DIR_MODE, 4096, 9n), lower: lowerDir() },
+      { path: '/var/www/index.html', type: 'file', stat: stat(FILE_MODE) },
+      { path: '/var/www/sub', type: 'directory', stat: stat(DIR_MODE) },
+      { path: '/var/www/sub/deep', type: 'file', stat: stat(FILE_MODE) },
+      { path: '/x', type: 'file', stat: stat(FILE_MODE) },
+    ],
+    new Map([['/var/www', ['old.html', 'a-first', 'sub', 'zz-last']]]),
+  );
+  t.is(
+    formatChanges(computeChanges(entries)),
+    ['C /var', 'C /var/www', 'D /var/www/a-first', 'A /var/www/index.html', 'D /var/www/old.html', 'A /var/www/sub', 'A /var/www/sub/deep', 'D /var/www/zz-last', 'A /x', ''].join('\n'),
+  );
 });
 
 test('a file replaced by a directory, a new directory tree and a symlink count as docker counts them', (t) => {
@@ -64,7 +78,7 @@ test('a file replaced by a directory, a new directory tree and a symlink count a
     { path: '/new/deep/file', type: 'other', stat: stat(FILE_MODE) },
     { path: '/was-file', type: 'directory', stat: stat(DIR_MODE), lower: lowerFile },
   ]);
-  t.is(formatChanges(changes), 'C /bin/sh\nA /new\nA /new/deep\nA /new/deep/file\nC /was-file\n');
+  t.is(formatChanges(changes), 'C /bin\nC /bin/sh\nA /new\nA /new/deep\nA /new/deep/file\nC /was-file\n');
 });
 
 test('an empty upper layer has no changes', (t) => {
@@ -100,6 +114,8 @@ test('listUpperLayer reads overlayfs markers: a 0/0 character device is a whiteo
   fs.mkdirSync(path.join(upper, 'data', 'inner'), { recursive: true });
   fs.mkdirSync(path.join(upper, 'plain'));
   fs.mkdirSync(path.join(lower, 'data'), { recursive: true });
+  fs.writeFileSync(path.join(lower, 'data', 'old'), 'x');
+  fs.utimesSync(path.join(lower, 'data'), 1000, 1000);
   fs.writeFileSync(path.join(lower, 'gone'), 'x');
   // The shim writes the markers as it does for an extracted layer (Node has no mknod/setxattr).
   await shimMarkerWriter()(upper, { whiteouts: ['gone'], opaqueDirectories: ['data'] });
@@ -107,10 +123,11 @@ test('listUpperLayer reads overlayfs markers: a 0/0 character device is a whiteo
   t.deepEqual(entries.map(({ path: entryPath, type, opaque }) => ({ entryPath, type, opaque })), [
     { entryPath: '/data', type: 'directory', opaque: true },
     { entryPath: '/data/inner', type: 'directory', opaque: false },
+    { entryPath: '/data/old', type: 'whiteout', opaque: undefined },
     { entryPath: '/gone', type: 'whiteout', opaque: undefined },
     { entryPath: '/plain', type: 'directory', opaque: false },
   ]);
-  t.is(formatChanges(computeChanges(entries)), 'D /data\nA /data/inner\nD /gone\nA /plain\n');
+  t.is(formatChanges(computeChanges(entries)), 'C /data\nA /data/inner\nD /data/old\nD /gone\nA /plain\n');
 });
 
 test('mergeLayers: the topmost layer gives a path, whiteouts hide, opaque directories and non-directories cut the layers below', (t) => {

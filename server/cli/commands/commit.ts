@@ -3,6 +3,7 @@
  * container's changes. Prints the new image's ID ("sha256:...").
  */
 import { flagList, flagString, type FlagSpec, type ParsedArgs } from '../args';
+import { tryNormalizeReference } from '../../runtime/images/reference';
 import { CliError } from '../errors';
 import { HIDDEN_CONNECTION_FLAGS, connectionFlags } from './common';
 import type { Command, CommandContext } from './types';
@@ -29,6 +30,11 @@ async function runCommit(ctx: CommandContext, args: ParsedArgs): Promise<number>
   }
   const query = new URLSearchParams({ container });
   if (reference !== undefined) {
+    // docker's CLI checks the name before it asks the daemon, and says only this much.
+    if (tryNormalizeReference(reference) === undefined) {
+      const lowercase = tryNormalizeReference(reference.toLowerCase()) !== undefined;
+      throw new CliError(`invalid reference format${lowercase ? ': repository name must be lowercase' : ''}`, 1);
+    }
     const { repo, tag } = splitRepositoryTag(reference);
     query.set('repo', repo);
     if (tag !== '') query.set('tag', tag);

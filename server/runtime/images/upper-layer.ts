@@ -27,6 +27,8 @@ export interface PlannedLayerEntry {
 export function layerEntries(entries: readonly UpperEntry[]): PlannedLayerEntry[] {
   const planned: PlannedLayerEntry[] = [];
   for (const item of entries) {
+    // The opaque marker already hides them.
+    if (item.hiddenByOpaque) continue;
     const name = item.path.slice(1);
     const common = {
       mode: item.stat.mode & 0o7777,

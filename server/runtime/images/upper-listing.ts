@@ -2,12 +2,13 @@
  * Reads a container's overlay upper directory into the listing changes.ts computes `diff` from:
  * each entry's lstat, the same path's stat in the lower layers, and (through
  * `capstan-shim overlay-opaques`, as Node cannot read xattrs) which directories are opaque.
- * Works on a running container: an entry that vanishes during the walk is left out.
+ * Works on a running container: an entry that vanishes during the walk is left out. What an opaque
+ * directory hides of the layers below is added as deletions (changes.ts withOpaqueDeletions).
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { DirectoryStat, UpperEntry } from './changes';
+import { withOpaqueDeletions, type DirectoryStat, type UpperEntry } from './changes';
 import { ImageError } from './errors';
 import { shimExecutable } from './markers';
 
@@ -20,17 +21,35 @@ export const RUNTIME_MOUNT_TARGETS: ReadonlySet<string> = new Set([
   '/dev', '/proc', '/sys', '/etc', '/etc/hosts', '/etc/hostname', '/etc/resolv.conf', '/etc/mtab', '/.dockerenv',
 ]);
 
+/** What the lower layers hold in `directory` (whiteouts left out): what an opaque directory there hides. */
+async function lowerNames(lowerDirsTopFirst: readonly string[], directory: string): Promise<string[]> {
+  const names = new Set<string>();
+  for (const layer of lowerDirsTopFirst) {
+    let listed: fs.Dirent[];
+    try {
+      listed = await fs.promises.readdir(path.join(layer, directory), { withFileTypes: true });
+    } catch (error) {
+      if (isVanished(error)) continue;
+      throw error;
+    }
+    for (const entry of listed) {
+      if (entry.isCharacterDevice()) {
+        const stat = await fs.promises.lstat(path.join(layer, directory, entry.name), { bigint: true }).catch(() => undefined);
+        if (stat?.rdev === 0n) continue;
+      }
+      names.add(entry.name);
+    }
+  }
+  return [...names];
+}
+
 function isVanished(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException).code;
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
 function summary(stat: fs.BigIntStats): DirectoryStat {
-  return { mode: Number(stat.mode), size: Number(stat.size), mtimeNs: stat.mtimeNs };
-}
-
-function ownedSummary(stat: fs.BigIntStats): UpperEntry['stat'] {
-  return { ...summary(stat), uid: Number(stat.uid), gid: Number(stat.gid) };
+  return { mode: Number(stat.mode), size: Number(stat.size), mtimeNs: stat.mtimeNs, uid: Number(stat.uid), gid: Number(stat.gid), rdev: Number(stat.rdev) };
 }
 
 /** The path in the topmost lower layer that has it, stat'ed through symlinks as docker does. */
@@ -116,13 +135,17 @@ export async function listUpperLayer(
               : 'other';
       const lower = await lowerStat(lowerDirsTopFirst, entryPath);
       const runtimeOwned = !options.keepRuntimeTargets && !lower && RUNTIME_MOUNT_TARGETS.has(entryPath);
-      if (!runtimeOwned) entries.push({ path: entryPath, type, stat: ownedSummary(stat), ...(lower && { lower }) });
+      if (!runtimeOwned) entries.push({ path: entryPath, type, stat: summary(stat), ...(lower && { lower }) });
       if (type === 'directory') await walk(entryPath);
     }
   };
   await walk('/');
   const directories = entries.filter((entry) => entry.type === 'directory');
   const opaque = await opaqueDirectories(upperDir, directories.map((entry) => entry.path.slice(1)), options.shim);
-  for (const entry of directories) entry.opaque = opaque.has(entry.path.slice(1));
-  return entries;
+  const hidden = new Map<string, string[]>();
+  for (const entry of directories) {
+    entry.opaque = opaque.has(entry.path.slice(1));
+    if (entry.opaque && lowerDirsTopFirst.length > 0) hidden.set(entry.path, await lowerNames(lowerDirsTopFirst, entry.path));
+  }
+  return withOpaqueDeletions(entries, hidden);
 }
