@@ -7,7 +7,8 @@ import { changeableConfig, configDocument } from '../../server/runtime/commit';
 import { applyChanges, shellWords } from '../../server/runtime/images/commit-changes';
 import type { UpperEntry } from '../../server/runtime/images/changes';
 import { shimMarkerWriter } from '../../server/runtime/images/markers';
-import { readTarEntries } from '../../server/runtime/images/tar';
+import { ImageStore } from '../../server/runtime/images/store';
+import { packTar, readTarEntries } from '../../server/runtime/images/tar';
 import { layerEntries, writeUpperLayer } from '../../server/runtime/images/upper-layer';
 
 const base = { Env: ['PATH=/bin', 'A=0'], Cmd: ['sh'], WorkingDir: '/srv' };
@@ -130,4 +131,45 @@ test('writeUpperLayer writes a layer tar of a real upper directory with its mark
   fs.mkdirSync(path.join(root, 'empty'));
   t.deepEqual(await writeUpperLayer(path.join(root, 'empty'), [lower], path.join(root, 'empty.tar')), { entries: 0 });
   t.is(fs.statSync(path.join(root, 'empty.tar')).size, 1024);
+});
+
+test('a commit that fails half way (the layer copy, or after the layer is extracted) leaves no image, layer or staging behind', async (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'capstan-commit-store-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const store = new ImageStore({ stateDir: root, markers: async () => {} });
+  const base = path.join(root, 'base.tar');
+  fs.writeFileSync(base, packTar([{ name: 'hello', type: 'file', content: 'hi\n' }]));
+  const [parent] = await store.importImage(base, { name: 'base' });
+  const listing = (): string[] => ['records', 'layers', 'tmp'].flatMap((folder) => fs.readdirSync(path.join(store.root, folder)).map((name) => `${folder}/${name}`)).sort();
+  const before = listing();
+  const layer = packTar([{ name: 'new', type: 'file', content: 'x\n' }]);
+  await t.throwsAsync(
+    store.commitImage({
+      parent: parent!,
+      name: 'broken:1',
+      writeLayer: async (file) => {
+        fs.writeFileSync(file, layer.subarray(0, 700));
+        throw new Error('the copy failed');
+      },
+      makeImage: () => t.fail('no image without a layer') as never,
+    }),
+    { message: 'the copy failed' },
+  );
+  t.deepEqual(listing(), before);
+  await t.throwsAsync(
+    store.commitImage({
+      parent: parent!,
+      name: 'broken:2',
+      writeLayer: async (file) => {
+        fs.writeFileSync(file, layer);
+        return { entries: 1 };
+      },
+      makeImage: () => {
+        throw new Error('no config');
+      },
+    }),
+    { message: 'no config' },
+  );
+  t.deepEqual(listing(), before);
+  t.is(store.resolve('broken:2'), undefined);
 });
