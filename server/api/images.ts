@@ -78,8 +78,14 @@ export function imagesRouter(options: ImagesRouterOptions): express.Router {
 
   router.post('/', operator, async (request: Request, response: Response) => {
     let name: string | undefined;
+    let message: string | undefined;
+    let changes: string[] = [];
     try {
       name = queryString(request, 'name');
+      // docker import's --message and --change (repeated), for a plain root filesystem.
+      message = queryString(request, 'message');
+      const given = request.query['changes'];
+      changes = given === undefined ? [] : (Array.isArray(given) ? given : [given]).map(String);
       const type = (request.get('content-type') ?? 'application/octet-stream').split(';')[0]!.trim().toLowerCase();
       if (!ARCHIVE_TYPES.includes(type)) {
         throw new RuntimeError(415, 'unsupported_media_type', `send the archive itself as the body (Content-Type application/x-tar or application/gzip), not ${type}`);
@@ -105,6 +111,8 @@ export function imagesRouter(options: ImagesRouterOptions): express.Router {
     try {
       const images = await store.importStream(request, {
         ...(name !== undefined ? { name } : {}),
+        ...(message !== undefined ? { message } : {}),
+        ...(changes.length > 0 ? { changes } : {}),
         ...(totalBytes !== undefined ? { totalBytes } : {}),
         onProgress,
       });

@@ -131,6 +131,11 @@ serial('export holds the changes and not the deleted files, like docker export',
     t.false(dockerNames.has(gone), gone);
   }
   // Everything docker's export has of the image is in capstan's (docker adds its init layer: .dockerenv, /dev/console, ...).
+  // And back: `image import` of the export with --change and -m, as docker import takes them.
+  const reimported = await capstan(['image', 'import', '--name', 'flat:1', '-c', 'CMD ["cat","/x"]', '-m', 'flattened', ours]);
+  t.is(reimported.code, 0, reimported.stderrFirstLine);
+  t.is((await capstan(['run', '--rm', 'flat:1'])).stdout, 'content\n');
+  t.is((await capstan(['image', 'inspect', '-f', '{{.Comment}}', 'flat:1'])).stdout, 'flattened\n');
   const missing = [...dockerNames].filter((name) => !capstanNames.has(name) && !/^(\.dockerenv|dev\/.+|etc\/(hosts|hostname|resolv\.conf|mtab))$/.test(name));
   t.deepEqual(missing, []);
 });

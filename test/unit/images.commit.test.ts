@@ -173,3 +173,21 @@ test('a commit that fails half way (the layer copy, or after the layer is extrac
   t.deepEqual(listing(), before);
   t.is(store.resolve('broken:2'), undefined);
 });
+
+test('import of a plain root filesystem takes --change and --message like docker import; a bad change is refused before anything is written', async (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'capstan-import-change-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const store = new ImageStore({ stateDir: root, markers: async () => {} });
+  const archive = path.join(root, 'rootfs.tar');
+  fs.writeFileSync(archive, packTar([{ name: 'hello', type: 'file', content: 'hi\n' }]));
+  const [plain] = await store.importImage(archive, { name: 'plain' });
+  const [described] = await store.importImage(archive, { name: 'described', changes: ['CMD ["cat","/hello"]', 'ENV A=1'], message: 'from a tarball' });
+  t.deepEqual(described!.config, { Cmd: ['cat', '/hello'], Env: ['A=1'] });
+  t.is(described!.comment, 'from a tarball');
+  t.not(described!.id, plain!.id, 'the config (and so the ID) carries the changes');
+  t.deepEqual(described!.layers, plain!.layers);
+  const records = fs.readdirSync(path.join(store.root, 'records')).length;
+  await t.throwsAsync(store.importImage(archive, { name: 'bad', changes: ['RUN true'] }), { message: 'run is not a valid change command' });
+  t.is(fs.readdirSync(path.join(store.root, 'records')).length, records);
+  t.deepEqual(fs.readdirSync(path.join(store.root, 'tmp')), []);
+});

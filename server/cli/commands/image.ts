@@ -1,7 +1,7 @@
 /**
  * `capstan image import|ls|rm`: the agent's image store, from the terminal.
  *
- *   capstan image import [--name NAME[:TAG]] FILE|DIRECTORY   a rootfs tarball (gzip or not), a
+ *   capstan image import [--name NAME[:TAG]] [-c INSTRUCTION]... [-m MSG] FILE|DIRECTORY   a rootfs tarball (gzip or not), a
  *       `docker save` archive or an OCI image layout (tar or directory); uploaded to the agent,
  *       with a progress bar on a terminal
  *   capstan image ls [-a] [-q] [--no-trunc] [--digests] [-f FILTER] [--format F] [REPO[:TAG]]
@@ -29,6 +29,8 @@ import type { Command, CommandContext, OutputStream } from './types';
 
 const FLAGS: readonly FlagSpec[] = [
   { name: 'name', kind: 'string', description: 'import: name the image NAME[:TAG] (default: the names in the archive)' },
+  { name: 'change', short: 'c', kind: 'list', description: 'import: apply Dockerfile instruction to the created image (a root filesystem tarball)' },
+  { name: 'message', short: 'm', kind: 'string', description: 'import: set commit message for imported image' },
   { name: 'quiet', short: 'q', kind: 'bool', description: 'ls: only show image IDs' },
   { name: 'no-trunc', kind: 'bool', description: "ls: don't truncate output" },
   { name: 'force', short: 'f', kind: 'bool', description: 'rm: remove an image that has several names by its ID' },
@@ -151,10 +153,20 @@ function readAnswer(response: http.IncomingMessage, bar: ProgressBar): Promise<I
   });
 }
 
-async function importImage(ctx: CommandContext, client: AgentClient, file: string, name: string | undefined): Promise<number> {
+async function importImage(
+  ctx: CommandContext,
+  client: AgentClient,
+  file: string,
+  name: string | undefined,
+  described: { changes: readonly string[]; message: string | undefined } = { changes: [], message: undefined },
+): Promise<number> {
   const upload = openUpload(file);
   const { endpoint } = client;
-  const url = new URL(`${endpoint.url.replace(/\/+$/, '')}/api/v1/images${name !== undefined ? `?name=${encodeURIComponent(name)}` : ''}`);
+  const query = new URLSearchParams();
+  if (name !== undefined) query.set('name', name);
+  if (described.message !== undefined) query.set('message', described.message);
+  for (const change of described.changes) query.append('changes', change);
+  const url = new URL(`${endpoint.url.replace(/\/+$/, '')}/api/v1/images${query.size > 0 ? `?${query.toString()}` : ''}`);
   const headers: Record<string, string> = {
     'content-type': 'application/x-tar',
     'content-length': String(upload.totalBytes),
@@ -292,7 +304,7 @@ async function removeImages(ctx: CommandContext, client: AgentClient, references
 
 /** Each subcommand's own flags (`image inspect -f` is a format, `image rm -f` is force), as docker's. */
 const SUBCOMMAND_FLAGS: Readonly<Record<string, readonly FlagSpec[]>> = {
-  import: [FLAGS[0]!, ...HIDDEN_CONNECTION_FLAGS],
+  import: [FLAGS[0]!, ...FLAGS.filter((flag) => flag.name === 'change' || flag.name === 'message'), ...HIDDEN_CONNECTION_FLAGS],
   load: [FLAGS[0]!, ...HIDDEN_CONNECTION_FLAGS],
   ls: IMAGES_FLAGS,
   list: IMAGES_FLAGS,
@@ -312,7 +324,7 @@ async function runImage(ctx: CommandContext, outer: ParsedArgs): Promise<number>
     case 'import':
     case 'load': {
       if (rest.length !== 1) throw new CliError(`"capstan image import" requires exactly 1 argument.\nSee 'capstan image --help'.\n\nUsage:  capstan image import [--name NAME[:TAG]] FILE|DIRECTORY`, 1);
-      return importImage(ctx, client(), rest[0]!, flagString(args, 'name'));
+      return importImage(ctx, client(), rest[0]!, flagString(args, 'name'), { changes: flagList(args, 'change'), message: flagString(args, 'message') });
     }
     case 'ls':
     case 'list':

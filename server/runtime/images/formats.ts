@@ -37,6 +37,8 @@ export interface ImagePlan {
   repoTags: string[];
   /** `commit`'s facts, kept in the image record. */
   commit?: CommitFacts;
+  /** `import --message`: the image's comment. */
+  comment?: string;
 }
 
 export function detectFormat(source: ArchiveSource): ArchiveFormat {

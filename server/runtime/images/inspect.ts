@@ -48,7 +48,7 @@ export function inspectImage(image: ImageRecord, facts: ImageInspectFacts): Reco
     RepoTags: [...image.repoTags],
     RepoDigests: [],
     Parent: image.commit?.parent ?? '',
-    Comment: image.commit?.comment ?? '',
+    Comment: image.commit?.comment ?? image.comment ?? '',
     Created: image.createdAt,
     Container: image.commit?.container ?? '',
     ContainerConfig: image.commit?.containerConfig ?? imageConfigDocument(undefined),

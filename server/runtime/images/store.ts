@@ -21,6 +21,7 @@ import { prepareOverlay, type OverlayRootfs } from '../rootfs';
 import { DirectoryArchive, TarArchive, type ArchiveSource } from './archive';
 import { checkCompressionRatio, DEFAULT_IMPORT_LIMITS, ImportBudget, type ImportLimits } from './budget';
 import { badArchive, ImageError, noSuchImage } from './errors';
+import { applyChanges } from './commit-changes';
 import { extractLayer, sniffCompression } from './extract';
 import { detectFormat, planDockerSave, planOciLayout, planRootfs, sha256Hex, type ImagePlan } from './formats';
 import { shimMarkerWriter, type MarkerWriter } from './markers';
@@ -41,6 +42,10 @@ export interface ImageStoreOptions {
 export interface ImportOptions {
   /** Name (NAME[:TAG]) for the imported image; replaces the names the archive gives. */
   name?: string;
+  /** `docker import --change`: Dockerfile instructions for a plain rootfs's config (commit-changes.ts). */
+  changes?: readonly string[];
+  /** `docker import --message`: the comment of a plain rootfs's history entry. */
+  message?: string;
   onProgress?: (progress: ImportProgress) => void;
 }
 
@@ -300,6 +305,8 @@ export class ImageStore {
   /** Checks the name and the free space before anything is written. */
   private newRun(options: ImportOptions): ImportRun {
     const name = options.name !== undefined ? normalizeReference(options.name) : undefined;
+    // A bad --change is refused before anything is received or written.
+    if (options.changes && options.changes.length > 0) applyChanges({}, options.changes);
     const budget = new ImportBudget(this.limits, this.root);
     return { ...options, ...(name !== undefined ? { name } : {}), budget };
   }
@@ -329,6 +336,9 @@ export class ImageStore {
       const pins: string[] = [];
       try {
         const layers = await this.extractLayers(plans, source, tarFile, staging, pins, options);
+        if (format === 'rootfs' && ((options.changes?.length ?? 0) > 0 || options.message !== undefined)) {
+          plans[0] = { ...plans[0]!, config: applyChanges({}, options.changes ?? []), ...(options.message !== undefined ? { comment: options.message } : {}) };
+        }
         return await this.serialize(() => this.commit(plans, layers, options.name));
       } finally {
         for (const digest of pins) this.unpin(digest);
@@ -496,12 +506,16 @@ export class ImageStore {
       let configJson = plan.configJson;
       if (configJson === '') {
         // A plain rootfs has no config: make Docker's minimal one, so the ID is a config digest too.
+        // With `import --change`/`--message`, docker's config carries them (and a history entry).
+        const described = Object.keys(plan.config).length > 0 || plan.comment !== undefined;
         configJson = JSON.stringify({
+          ...(plan.comment !== undefined ? { comment: plan.comment } : {}),
           architecture: architecture(),
           os: 'linux',
           created: plan.created ?? nowIso,
-          config: {},
+          config: plan.config,
           rootfs: { type: 'layers', diff_ids: digests },
+          ...(described ? { history: [{ created: plan.created ?? nowIso, comment: plan.comment ?? 'Imported from -' }] } : {}),
         });
       }
       const hex = sha256Hex(configJson);
@@ -520,6 +534,7 @@ export class ImageStore {
         ...(plan.architecture ? { architecture: plan.architecture } : {}),
         ...(plan.os ? { os: plan.os } : {}),
         ...(plan.commit ? { commit: plan.commit } : {}),
+        ...(plan.comment !== undefined ? { comment: plan.comment } : {}),
       };
       // A name points at one image: the previous holder keeps its other names (or becomes dangling).
       for (const other of this.list()) {

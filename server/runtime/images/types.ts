@@ -52,6 +52,8 @@ export interface ImageRecord {
   os?: string;
   /** Present on an image made by `commit`. */
   commit?: CommitFacts;
+  /** `import --message`. */
+  comment?: string;
 }
 
 /** One extracted layer, <stateDir>/images/layers/<hex>/layer.json. */
