@@ -338,16 +338,7 @@ export class AgentClient {
       if (signal?.aborted) return;
       throw this.unreachable(err, 0);
     }
-    if (!response.ok) {
-      const text = await response.text();
-      let answer: unknown;
-      try {
-        answer = JSON.parse(text);
-      } catch {
-        answer = undefined;
-      }
-      throw agentError(response.status, response.statusText, answer);
-    }
+    if (!response.ok) throw await refusal(response);
     const decoder = new TextDecoder();
     let pending = '';
     try {
@@ -374,16 +365,7 @@ export class AgentClient {
     } catch (err) {
       throw this.unreachable(err, 0);
     }
-    if (!response.ok) {
-      const text = await response.text();
-      let answer: unknown;
-      try {
-        answer = JSON.parse(text);
-      } catch {
-        answer = undefined;
-      }
-      throw agentError(response.status, response.statusText, answer);
-    }
+    if (!response.ok) throw await refusal(response);
     return response.body as AsyncIterable<Buffer>;
   }
 
@@ -407,6 +389,18 @@ export class AgentClient {
       throw agentError(err.head.status, err.head.statusText, answer);
     }
   }
+}
+
+/** A streaming request's refusal: the agent's JSON error document, read from the body. */
+async function refusal(response: AgentResponse): Promise<unknown> {
+  const text = await response.text();
+  let answer: unknown;
+  try {
+    answer = JSON.parse(text);
+  } catch {
+    answer = undefined;
+  }
+  return agentError(response.status, response.statusText, answer);
 }
 
 /** The agent refused a request: docker's "Error response from daemon:" plus the agent's details. */

@@ -20,6 +20,35 @@ export function shimExecutable(): string {
   }
 }
 
+/**
+ * Runs `capstan-shim ARGS` with `lines` on stdin; resolves with its stdout. A failure (the shim's
+ * JSON report on stdout, exit status 1) becomes an ImageError that says what it was doing and why.
+ */
+export async function runShimWithLines(shim: string, args: readonly string[], lines: readonly string[], verb: 'write' | 'read', what: string): Promise<string> {
+  const child = spawn(shim, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number>((resolve, reject) => {
+    child.once('error', (error: NodeJS.ErrnoException) =>
+      reject(new ImageError(500, 'shim_missing', `cannot run ${shim} to ${verb} ${what}: ${error.code ?? error.message} (build it with npm run build)`)),
+    );
+    child.once('close', (code) => resolve(code ?? 1));
+  });
+  child.stdin.on('error', () => undefined); // a shim that failed early closes its stdin: its report says why
+  child.stdin.end(lines.join('\n') + '\n');
+  if ((await exited) !== 0) {
+    let message = output.trim();
+    try {
+      message = (JSON.parse(message) as { message: string }).message;
+    } catch {
+      // Not the shim's JSON: keep the text.
+    }
+    throw new ImageError(500, 'layer_markers_failed', `${verb === 'write' ? 'writing' : 'reading'} ${what} failed: ${message}`);
+  }
+  return output;
+}
+
 export function shimMarkerWriter(shim = shimExecutable()): MarkerWriter {
   return async (layerRoot, markers) => {
     const lines = [...markers.opaqueDirectories.map((dir) => `o ${dir}`), ...markers.whiteouts.map((file) => `w ${file}`)];
@@ -28,26 +57,6 @@ export function shimMarkerWriter(shim = shimExecutable()): MarkerWriter {
       // One path per line: a newline inside a name could not be passed (and no real image has one).
       if (line.slice(2).includes('\n')) throw new ImageError(400, 'unsafe_entry', `refusing a whiteout for a name with a newline: ${JSON.stringify(line.slice(2))}`);
     }
-    const child = spawn(shim, ['overlay-markers', layerRoot], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const exited = new Promise<number>((resolve, reject) => {
-      child.once('error', (error: NodeJS.ErrnoException) =>
-        reject(new ImageError(500, 'shim_missing', `cannot run ${shim} to write overlay whiteouts: ${error.code ?? error.message} (build it with npm run build)`)),
-      );
-      child.once('close', (code) => resolve(code ?? 1));
-    });
-    child.stdin.end(lines.join('\n') + '\n');
-    const code = await exited;
-    if (code !== 0) {
-      let message = output.trim();
-      try {
-        message = (JSON.parse(message) as { message: string }).message;
-      } catch {
-        // Not the shim's JSON: keep the text.
-      }
-      throw new ImageError(500, 'layer_markers_failed', `writing overlay whiteouts in ${layerRoot} failed: ${message}`);
-    }
+    await runShimWithLines(shim, ['overlay-markers', layerRoot], lines, 'write', `overlay whiteouts in ${layerRoot}`);
   };
 }

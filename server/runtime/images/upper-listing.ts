@@ -5,12 +5,10 @@
  * Works on a running container: an entry that vanishes during the walk is left out. What an opaque
  * directory hides of the layers below is added as deletions (changes.ts withOpaqueDeletions).
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { withOpaqueDeletions, type DirectoryStat, type UpperEntry } from './changes';
-import { ImageError } from './errors';
-import { shimExecutable } from './markers';
+import { runShimWithLines, shimExecutable } from './markers';
 
 /**
  * Paths the runtime makes in the upper layer for its own mounts when the image lacks them. docker
@@ -70,27 +68,7 @@ export async function opaqueDirectories(upperDir: string, directories: readonly 
   // One path per line: a name with a newline cannot be asked about (and is not opaque for diff's purpose).
   const asked = directories.filter((directory) => !directory.includes('\n'));
   if (asked.length === 0) return new Set();
-  const child = spawn(shim, ['overlay-opaques', upperDir], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number>((resolve, reject) => {
-    child.once('error', (error: NodeJS.ErrnoException) =>
-      reject(new ImageError(500, 'shim_missing', `cannot run ${shim} to read overlay markers: ${error.code ?? error.message} (build it with npm run build)`)),
-    );
-    child.once('close', (code) => resolve(code ?? 1));
-  });
-  child.stdin.on('error', () => undefined); // a shim that failed early closes its stdin: its report says why
-  child.stdin.end(asked.join('\n') + '\n');
-  if ((await exited) !== 0) {
-    let message = output.trim();
-    try {
-      message = (JSON.parse(message) as { message: string }).message;
-    } catch {
-      // Not the shim's JSON: keep the text.
-    }
-    throw new ImageError(500, 'layer_markers_failed', `reading overlay markers in ${upperDir} failed: ${message}`);
-  }
+  const output = await runShimWithLines(shim, ['overlay-opaques', upperDir], asked, 'read', `overlay markers in ${upperDir}`);
   return new Set(output.split('\n').filter((line) => line !== ''));
 }
 
