@@ -16,7 +16,7 @@
 import { quoteReference, RuntimeError } from './errors';
 import type { ImageRecord, ImageStore } from './images';
 import { applyChanges, type ChangeableConfig } from './images/commit-changes';
-import { thisPlatform } from './images/formats';
+import { parseImageConfig, thisPlatform } from './images/formats';
 import { normalizeReference } from './images/reference';
 import { writeUpperLayer } from './images/upper-layer';
 import type { RuntimeManager } from './manager';
@@ -40,28 +40,9 @@ function strings(value: unknown): string[] | undefined {
   return Array.isArray(value) && value.every((item) => typeof item === 'string') ? [...(value as string[])] : undefined;
 }
 
-function keys(value: unknown): string[] | undefined {
-  return value !== null && typeof value === 'object' ? Object.keys(value) : undefined;
-}
-
-/** The runtime defaults of a docker-shaped container config. */
+/** The runtime defaults of a docker-shaped container config (read as an image config's "config"). */
 export function changeableConfig(document: ConfigDocument): ChangeableConfig {
-  const config: ChangeableConfig = {};
-  const env = strings(document['Env']);
-  if (env) config.Env = env;
-  const cmd = strings(document['Cmd']);
-  if (cmd) config.Cmd = cmd;
-  const entrypoint = strings(document['Entrypoint']);
-  if (entrypoint) config.Entrypoint = entrypoint;
-  if (typeof document['WorkingDir'] === 'string' && document['WorkingDir'] !== '') config.WorkingDir = document['WorkingDir'];
-  if (typeof document['User'] === 'string' && document['User'] !== '') config.User = document['User'];
-  const exposed = keys(document['ExposedPorts']);
-  if (exposed && exposed.length > 0) config.ExposedPorts = exposed;
-  const volumes = keys(document['Volumes']);
-  if (volumes && volumes.length > 0) config.Volumes = volumes;
-  if (document['Labels'] !== null && typeof document['Labels'] === 'object') {
-    config.Labels = Object.fromEntries(Object.entries(document['Labels'] as Record<string, unknown>).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
-  }
+  const config: ChangeableConfig = parseImageConfig({ config: document }).config;
   if (typeof document['StopSignal'] === 'string' && document['StopSignal'] !== '') config.StopSignal = document['StopSignal'];
   return config;
 }
