@@ -17,6 +17,7 @@ import { startAgentProcess, type AgentProcess } from '../helpers/agent';
 import { busyboxRootfsForEngines, dockerAvailable, runCleanups, startDockerd, type TestEngine } from '../helpers/engines';
 import { capstanCommandLine, dockerCommandLine, runCommandLine, type CommandAnswer } from '../helpers/cli-run';
 import { REPO_ROOT, requireCapability } from '../helpers/repo';
+import { eventually } from '../helpers/wait';
 import { readTarEntries } from '../../server/runtime/images/tar';
 
 const IMAGE = 'commit-busybox';
@@ -108,6 +109,22 @@ serial('commit with --change, -m and -a: run prints the file with the env, the d
   t.is(inspected.capstan.code, 0, inspected.capstan.stderrFirstLine);
   t.deepEqual(normalisedInspect(inspected.capstan.stdout), normalisedInspect(inspected.docker.stdout));
   t.like(normalisedInspect(inspected.capstan.stdout), { Comment: 'msg', Author: 'me', Cmd: ['cat', '/x'], envA: ['A=1'], layers: 2 });
+});
+
+serial('commit of a running container freezes it for the copy and leaves it running; -p=false does not freeze it', async (t) => {
+  cleanups.push(() => capstan(['rm', '-f', 'live']));
+  const started = await capstan(['run', '-d', '--name', 'live', IMAGE, 'sh', '-c', 'echo alive > /live && exec sleep 1000']);
+  t.is(started.code, 0, started.stderrFirstLine);
+  const since = new Date().toISOString();
+  // The file is written by the container's first command: wait for it through diff.
+  await eventually(async () => (await capstan(['diff', 'live'])).stdout.includes('A /live') || undefined, 60_000, 'the container to write /live', 100);
+  const committed = await capstan(['commit', 'live', 'live-image:1']);
+  t.is(committed.code, 0, committed.stderrFirstLine);
+  t.is((await capstan(['inspect', '-f', '{{.State.Status}}', 'live'])).stdout, 'running\n');
+  const events = await capstan(['events', '--since', since, '--until', new Date().toISOString(), '--format', '{{.Action}}', '-f', 'container=live']);
+  t.deepEqual(events.stdout.split('\n').filter((action) => action === 'pause' || action === 'unpause'), ['pause', 'unpause']);
+  t.is((await capstan(['commit', '-p=false', 'live', 'live-image:2'])).code, 0);
+  t.is((await capstan(['run', '--rm', 'live-image:2', 'cat', '/live'])).stdout, 'alive\n');
 });
 
 serial('export holds the changes and not the deleted files, like docker export', async (t) => {

@@ -345,3 +345,12 @@ test('ttyFrame: home, each line then erase-line, then erase-below', (t) => {
   t.is(ttyFrame('a\nbb\n'), '\x1b[Ha\x1b[K\nbb\x1b[K\n\x1b[J');
   t.is(ttyFrame(''), '\x1b[H\x1b[J');
 });
+
+test('export refuses a terminal stdout in docker words, before it asks the agent; commit checks the name as docker does', async (t) => {
+  const agent = await fakeAgent(t, ENTRIES());
+  const flags = ['--host', agent.url, '--token', 'secret'];
+  t.like(await cli([...flags, 'export', 'web'], { tty: true }), { code: 1, stdout: '', stderr: 'cowardly refusing to save to a terminal. Use the -o flag or redirect\n' });
+  t.like(await cli([...flags, 'commit', 'web', 'Bad:Name']), { code: 1, stderr: 'invalid reference format: repository name must be lowercase\n' });
+  t.like(await cli([...flags, 'commit', 'web', 'bad name']), { code: 1, stderr: 'invalid reference format\n' });
+  t.is((await cli([...flags, 'diff'])).code, 1);
+});
