@@ -3,6 +3,8 @@
  *
  *   layers/<hex>/root/        one extracted layer (an overlayfs lower directory), <hex> = its diff ID
  *   layers/<hex>/layer.json   LayerRecord
+ *   layers/<hex>/tar-split.gz the layer tar's layout without file content, to rebuild it (tar-split.ts)
+ *   configs/<hex>.json        the image config exactly as imported (its sha256 is the image ID)
  *   records/<hex>.json        ImageRecord, <hex> = the image ID (digest of the image config)
  *   tmp/import-<pid>-<rand>/  staging of one import: uploads, gunzipped archives, new layers
  *
@@ -24,6 +26,7 @@ import { badArchive, ImageError, noSuchImage } from './errors';
 import { extractLayer, sniffCompression } from './extract';
 import { detectFormat, planDockerSave, planOciLayout, planRootfs, sha256Hex, type ImagePlan } from './formats';
 import { shimMarkerWriter, type MarkerWriter } from './markers';
+import { rebuildLayerTar, TAR_SPLIT_FILE, type RebuiltTar } from './tar-split';
 import { idPrefix, normalizeReference, tryNormalizeReference } from './reference';
 import type { ImageConfig, ImageRecord, ImportProgress, LayerRecord, RemoveResult } from './types';
 
@@ -83,6 +86,7 @@ export class ImageStore {
   readonly root: string;
   private readonly layersDirectory: string;
   private readonly recordsDirectory: string;
+  private readonly configsDirectory: string;
   private readonly stagingDirectory: string;
   private isImageInUse: (imageId: string) => boolean;
   private readonly markers: MarkerWriter;
@@ -99,12 +103,13 @@ export class ImageStore {
     this.root = path.join(options.stateDir, 'images');
     this.layersDirectory = path.join(this.root, 'layers');
     this.recordsDirectory = path.join(this.root, 'records');
+    this.configsDirectory = path.join(this.root, 'configs');
     this.stagingDirectory = path.join(this.root, 'tmp');
     this.isImageInUse = options.isImageInUse ?? (() => false);
     this.markers = options.markers ?? shimMarkerWriter();
     this.now = options.now ?? (() => new Date());
     this.limits = options.limits ?? DEFAULT_IMPORT_LIMITS;
-    for (const directory of [this.root, this.layersDirectory, this.recordsDirectory, this.stagingDirectory]) {
+    for (const directory of [this.root, this.layersDirectory, this.recordsDirectory, this.configsDirectory, this.stagingDirectory]) {
       fs.mkdirSync(directory, { recursive: true, mode: 0o700 });
     }
     this.removeAbandonedStaging();
@@ -199,6 +204,32 @@ export class ImageStore {
 
   config(image: ImageRecord): ImageConfig {
     return image.config;
+  }
+
+  /**
+   * The image config exactly as imported, whose sha256 is the image ID. Images imported before
+   * configs were kept have none: refused, since a rewritten config would give another ID.
+   */
+  configJson(image: ImageRecord): string {
+    const file = path.join(this.configsDirectory, `${hexOf(image.id)}.json`);
+    let json: string;
+    try {
+      json = fs.readFileSync(file, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      throw new ImageError(
+        409,
+        'image_config_unavailable',
+        `image ${hexOf(image.id).slice(0, 12)} was imported before Capstan kept image configs, so it cannot be saved with its ID; import or load it again to keep its config`,
+      );
+    }
+    if (`sha256:${sha256Hex(json)}` !== image.id) throw new ImageError(500, 'image_config_changed', `${file} no longer hashes to the image ID ${image.id}`);
+    return json;
+  }
+
+  /** The layer's original tar, rebuilt from its record and checked against its diff ID (tar-split.ts). */
+  layerTar(digest: string): RebuiltTar {
+    return rebuildLayerTar(path.join(this.layersDirectory, hexOf(digest)), digest);
   }
 
   /** The ShimConfig rootfs for a container of `image`: its layers under the container's own upper/work. */
@@ -378,6 +409,10 @@ export class ImageStore {
     }
   }
 
+  private hasTarSplit(digest: string): boolean {
+    return fs.existsSync(path.join(this.layersDirectory, hexOf(digest), TAR_SPLIT_FILE));
+  }
+
   /** Extracts every layer the store lacks into staging; returns the layers of each plan, by member. */
   private async extractLayers(
     plans: ImagePlan[],
@@ -393,7 +428,8 @@ export class ImageStore {
       for (const layer of plan.layers) {
         if (byMember.has(layer.member) || todo.some((t) => t.member === layer.member)) continue;
         const existing = layer.diffId !== undefined ? this.readLayerRecord(layer.diffId) : undefined;
-        if (existing && layer.diffId !== undefined) {
+        // A layer stored before tar records were kept is extracted again, for its record (see commit).
+        if (existing && layer.diffId !== undefined && this.hasTarSplit(layer.diffId)) {
           this.pin(layer.diffId);
           pins.push(layer.diffId);
           byMember.set(layer.member, { digest: layer.diffId, record: existing });
@@ -430,6 +466,7 @@ export class ImageStore {
         whiteouts: result.markers.whiteouts.length,
         opaqueDirectories: result.markers.opaqueDirectories.length,
       };
+      fs.writeFileSync(path.join(directory, TAR_SPLIT_FILE), result.tarSplit, { mode: 0o600 });
       fs.writeFileSync(path.join(directory, 'layer.json'), JSON.stringify(record) + '\n', { mode: 0o644 });
       this.pin(result.digest);
       pins.push(result.digest);
@@ -446,7 +483,11 @@ export class ImageStore {
         continue;
       }
       const target = path.join(this.layersDirectory, hexOf(layer.digest));
-      if (fs.existsSync(target)) continue; // another import brought the same layer meanwhile
+      if (fs.existsSync(target)) {
+        // Another import brought the same layer meanwhile, or it is an older one without its tar record.
+        if (!this.hasTarSplit(layer.digest)) fs.renameSync(path.join(layer.directory, TAR_SPLIT_FILE), path.join(target, TAR_SPLIT_FILE));
+        continue;
+      }
       fs.renameSync(layer.directory, target);
     }
     const nowIso = this.now().toISOString();
@@ -480,6 +521,8 @@ export class ImageStore {
         ...(plan.architecture ? { architecture: plan.architecture } : {}),
         ...(plan.os ? { os: plan.os } : {}),
       };
+      // The config before the record, so a record never lacks it.
+      writeFileAtomic(path.join(this.configsDirectory, `${hex}.json`), configJson, 0o644);
       // A name points at one image: the previous holder keeps its other names (or becomes dangling).
       for (const other of this.list()) {
         if (other.id === id) continue;
@@ -523,6 +566,7 @@ export class ImageStore {
         throw new ImageError(409, 'image_in_use', `conflict: unable to remove ${what} - a container is using the image`);
       }
       fs.rmSync(path.join(this.recordsDirectory, `${hexOf(image.id)}.json`), { force: true });
+      fs.rmSync(path.join(this.configsDirectory, `${hexOf(image.id)}.json`), { force: true });
       this.collectLayers();
       return { untagged: [...image.repoTags], deleted: [image.id] };
     });
