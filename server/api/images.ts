@@ -12,11 +12,15 @@
  *                                   {"images": [...]} or {"error": {"code","message"}} (status 200
  *                                   once streaming has begun, as `docker load` does).
  *   DELETE /images/:reference?force=1   {"untagged": [...], "deleted": [...]}
+ *   GET    /images/get?names=A&names=B   a `docker save` archive of the images (the Engine API's
+ *                                   route); operator, because it hands out every file of them
+ *   POST   /images/:reference/tag?repo=R[&tag=T]  201 ImageRecord (the Engine API's route); operator
  */
 import express, { type Request, type Response } from 'express';
 import type { ImageStore, ImportProgress } from '../runtime/images';
 import { RuntimeError } from '../runtime/errors';
 import { inspectImage } from '../runtime/images/inspect';
+import { saveImages } from '../runtime/images/save';
 import { requireRole, type TokenStore } from './auth';
 import { sendError } from './errors';
 
@@ -63,6 +67,39 @@ export function imagesRouter(options: ImagesRouterOptions): express.Router {
     try {
       const image = store.get(String(request.params['reference']));
       response.json(inspectImage(image, { layerDirs: store.layerDirs(image) }));
+    } catch (error) {
+      fail(response, error);
+    }
+  });
+
+  // Before /:reference, as in the Engine API: an image named "get" is reached by its ID or /get/json.
+  router.get('/get', operator, (request, response) => {
+    let archive: ReturnType<typeof saveImages>;
+    try {
+      const raw = request.query['names'];
+      const names = (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw]).map(String).filter((name) => name !== '');
+      if (names.length === 0) throw new RuntimeError(400, 'invalid_names', 'name at least one image to save (names=NAME, repeated)');
+      archive = saveImages(store, names);
+    } catch (error) {
+      fail(response, error);
+      return;
+    }
+    response.status(200).type('application/x-tar').setHeader('content-length', String(archive.sizeBytes));
+    archive.stream.on('error', (error) => {
+      // Headers are gone: cutting the body short (against its Content-Length) is how the client learns.
+      response.destroy(error);
+    });
+    archive.stream.pipe(response);
+    response.on('close', () => archive.stream.destroy());
+  });
+
+  router.post('/:reference/tag', operator, async (request, response) => {
+    try {
+      const repo = queryString(request, 'repo');
+      if (repo === undefined || repo === '') throw new RuntimeError(400, 'invalid_reference', 'repo is required');
+      const tag = queryString(request, 'tag');
+      const image = await store.tag(String(request.params['reference']), tag !== undefined && tag !== '' ? `${repo}:${tag}` : repo);
+      response.status(201).json(image);
     } catch (error) {
       fail(response, error);
     }

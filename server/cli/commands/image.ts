@@ -8,6 +8,7 @@
  *       REPOSITORY TAG IMAGE ID CREATED SIZE (also `capstan images`)
  *   capstan image inspect [-f FORMAT] IMAGE [IMAGE...]         docker's image inspect document
  *   capstan image rm [-f] IMAGE [IMAGE...]                     refused while a container uses it
+ *   capstan image tag SOURCE TARGET, image save [-o FILE] IMAGE...   as `tag` and `save`
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -25,6 +26,8 @@ import { humanSize } from '../format/units';
 import { HIDDEN_CONNECTION_FLAGS, connectionFlags, formatFlagDescription } from './common';
 import { INSPECT_FORMAT_FLAG, runInspectOf } from './inspect';
 import { compileFormatOrFail, writeListing } from './listing-output';
+import { saveCommand } from './save';
+import { runTag } from './tag';
 import type { Command, CommandContext, OutputStream } from './types';
 
 const FLAGS: readonly FlagSpec[] = [
@@ -41,7 +44,9 @@ Commands:
   import   Import an image from a rootfs tarball, a docker save archive or an OCI image layout
   inspect  Display detailed information on one or more images
   ls       List images
-  rm       Remove one or more images`;
+  rm       Remove one or more images
+  save     Save one or more images to a tar archive (streamed to STDOUT by default)
+  tag      Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE`;
 
 /* ---- progress bar ---- */
 
@@ -151,7 +156,8 @@ function readAnswer(response: http.IncomingMessage, bar: ProgressBar): Promise<I
   });
 }
 
-async function importImage(ctx: CommandContext, client: AgentClient, file: string, name: string | undefined): Promise<number> {
+/** Uploads FILE to the agent's store and prints docker load's lines (`load` uses it too). */
+export async function importImage(ctx: CommandContext, client: AgentClient, file: string, name: string | undefined, options: { quiet?: boolean } = {}): Promise<number> {
   const upload = openUpload(file);
   const { endpoint } = client;
   const url = new URL(`${endpoint.url.replace(/\/+$/, '')}/api/v1/images${name !== undefined ? `?name=${encodeURIComponent(name)}` : ''}`);
@@ -161,7 +167,7 @@ async function importImage(ctx: CommandContext, client: AgentClient, file: strin
     accept: 'application/x-ndjson',
   };
   if (endpoint.token !== undefined) headers['authorization'] = `Bearer ${endpoint.token}`;
-  const bar = new ProgressBar(ctx.stdout);
+  const bar = new ProgressBar(options.quiet ? { write: () => true } : ctx.stdout);
   const transport = url.protocol === 'https:' ? https : http;
 
   const images = await new Promise<ImageRecord[]>((resolve, reject) => {
@@ -299,6 +305,8 @@ const SUBCOMMAND_FLAGS: Readonly<Record<string, readonly FlagSpec[]>> = {
   rm: [FLAGS.find((flag) => flag.name === 'force')!, ...HIDDEN_CONNECTION_FLAGS],
   remove: [FLAGS.find((flag) => flag.name === 'force')!, ...HIDDEN_CONNECTION_FLAGS],
   inspect: [INSPECT_FORMAT_FLAG, ...HIDDEN_CONNECTION_FLAGS],
+  tag: HIDDEN_CONNECTION_FLAGS,
+  save: saveCommand.flags,
 };
 
 async function runImage(ctx: CommandContext, outer: ParsedArgs): Promise<number> {
@@ -319,6 +327,10 @@ async function runImage(ctx: CommandContext, outer: ParsedArgs): Promise<number>
       return listImages(ctx, args, 'image ls');
     case 'inspect':
       return runInspectOf(ctx, args, 'image', 'image inspect');
+    case 'tag':
+      return runTag(ctx, args, 'image tag');
+    case 'save':
+      return saveCommand.run(ctx, args, []);
     case 'rm':
     case 'remove': {
       if (rest.length === 0) throw new CliError(`"capstan image rm" requires at least 1 argument.\nSee 'capstan image --help'.\n\nUsage:  capstan image rm [-f] IMAGE [IMAGE...]`, 1);

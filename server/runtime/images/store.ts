@@ -539,6 +539,25 @@ export class ImageStore {
     writeFileAtomic(path.join(this.recordsDirectory, `${hexOf(record.id)}.json`), JSON.stringify(record, null, 2) + '\n', 0o644);
   }
 
+  /* ---- names ---- */
+
+  /**
+   * `tag SOURCE TARGET`: TARGET (normalized, checked first) names the image SOURCE resolves to;
+   * the image that held TARGET before keeps its other names, or becomes dangling, as on import.
+   */
+  tag(source: string, target: string): Promise<ImageRecord> {
+    const name = normalizeReference(target);
+    return this.serialize(() => {
+      const image = this.get(source);
+      for (const other of this.list()) {
+        if (other.id !== image.id && other.repoTags.includes(name)) this.writeRecord({ ...other, repoTags: other.repoTags.filter((tag) => tag !== name) });
+      }
+      const tagged: ImageRecord = { ...image, repoTags: image.repoTags.includes(name) ? image.repoTags : [...image.repoTags, name] };
+      this.writeRecord(tagged);
+      return tagged;
+    });
+  }
+
   /* ---- removal ---- */
 
   /**
