@@ -15,11 +15,16 @@
  *   GET    /images/get?names=A&names=B   a `docker save` archive of the images (the Engine API's
  *                                   route); operator, because it hands out every file of them
  *   POST   /images/:reference/tag?repo=R[&tag=T]  201 ImageRecord (the Engine API's route); operator
+ *   GET    /images/:reference/history    the Engine API's history rows (history.ts), newest first
+ *   POST   /images/prune[?filters={"dangling":["false"]}]   {ImagesDeleted: [{Untagged}|{Deleted}],
+ *                                   SpaceReclaimed}; dangling=false prunes every image no
+ *                                   container uses (`image prune -a`); operator
  */
 import express, { type Request, type Response } from 'express';
 import type { ImageStore, ImportProgress } from '../runtime/images';
 import { RuntimeError } from '../runtime/errors';
 import { inspectImage } from '../runtime/images/inspect';
+import { imageHistory } from '../runtime/images/history';
 import { saveImages } from '../runtime/images/save';
 import { requireRole, type TokenStore } from './auth';
 import { sendError } from './errors';
@@ -91,6 +96,45 @@ export function imagesRouter(options: ImagesRouterOptions): express.Router {
     });
     archive.stream.pipe(response);
     response.on('close', () => archive.stream.destroy());
+  });
+
+  router.get('/:reference/history', (request, response) => {
+    try {
+      const image = store.get(String(request.params['reference']));
+      response.json(imageHistory(image, store.configJson(image), (digest) => store.layerSizeBytes(digest)));
+    } catch (error) {
+      fail(response, error);
+    }
+  });
+
+  router.post('/prune', operator, async (request, response) => {
+    try {
+      const filters = queryString(request, 'filters');
+      let all = false;
+      if (filters !== undefined && filters !== '') {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(filters);
+        } catch {
+          throw new RuntimeError(400, 'invalid_filter', 'filters must be a JSON object such as {"dangling":["false"]}');
+        }
+        const entries = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? Object.entries(parsed as Record<string, unknown>) : undefined;
+        if (!entries) throw new RuntimeError(400, 'invalid_filter', 'filters must be a JSON object such as {"dangling":["false"]}');
+        for (const [key, value] of entries) {
+          const values = Array.isArray(value) ? value.map(String) : typeof value === 'object' && value !== null ? Object.keys(value) : [String(value)];
+          if (key !== 'dangling') throw new RuntimeError(400, 'invalid_filter', `Invalid filter '${key}'`);
+          if (values.some((v) => !['true', 'false', '1', '0'].includes(v))) throw new RuntimeError(400, 'invalid_filter', `Invalid filter 'dangling=[${values.join(' ')}]'`);
+          all = values.includes('false') || values.includes('0');
+        }
+      }
+      const result = await store.prune({ all });
+      response.json({
+        ImagesDeleted: result.removed.flatMap((image) => [...image.repoTags.map((tag) => ({ Untagged: tag })), { Deleted: image.id }]),
+        SpaceReclaimed: result.spaceReclaimedBytes,
+      });
+    } catch (error) {
+      fail(response, error);
+    }
   });
 
   router.post('/:reference/tag', operator, async (request, response) => {

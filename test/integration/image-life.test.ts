@@ -14,6 +14,7 @@ import { capstanCli, startAgentProcess } from '../helpers/agent';
 import { capstanCommandLine } from '../helpers/cli-run';
 import { dockerAvailable, startDockerd } from '../helpers/engines';
 import { REPO_ROOT, requireCapability } from '../helpers/repo';
+import { packTar } from '../../server/runtime/images/tar';
 
 const SHIM = path.join(REPO_ROOT, 'native', 'build', 'Release', 'capstan-shim');
 const capable = requireCapability(dockerAvailable() && fs.existsSync(SHIM), 'root, Debian docker.io, busybox-static and the built capstan-shim');
@@ -101,6 +102,43 @@ serial('docker save → capstan load → run; capstan tag + save → docker load
   t.deepEqual(JSON.parse(layers!), inspected[0]!.RootFS.Layers);
   t.deepEqual(JSON.parse(layers!), JSON.parse(dockerLayers!));
   t.is(JSON.parse(layers!).length, 2);
+
+  // history: docker's rows for the same image (whose lower layers are no images of their own there either).
+  const historyFormat = '{{.ID}}|{{.CreatedAt}}|{{.CreatedBy}}|{{.Size}}|{{.Comment}}';
+  const dockerHistory = await docker.cli(['history', '--no-trunc', '--format', historyFormat, 'life-copy:2']);
+  t.is(dockerHistory.status, 0, dockerHistory.stderr);
+  const capstanHistory = await capstan(['history', '--no-trunc', '--format', historyFormat, 'life-copy:2']);
+  t.is(capstanHistory.code, 0, capstanHistory.stderr);
+  t.is(capstanHistory.stdout, dockerHistory.stdout);
+  t.is(capstanHistory.stdout.split('\n').filter(Boolean).length, 2);
+  const sinceless = (text: string): string => text.replace(/(About )?(an?|\d+) (seconds?|minutes?|hours?|days?|weeks?|months?|years?) ago/g, 'SOME TIME ago');
+  const table = await capstan(['history', 'life-copy:2']);
+  t.is(sinceless(table.stdout), sinceless((await docker.cli(['history', 'life-copy:2'])).stdout));
+  t.is((await capstan(['history', '-q', 'life-copy:2'])).stdout, (await docker.cli(['history', '-q', 'life-copy:2'])).stdout);
+
+  // image prune: a dangling image goes; -a takes every image no container uses, and only those.
+  const rootfs = (content: string): string => {
+    const file = path.join(scratch, `rootfs-${content}.tar`);
+    fs.writeFileSync(file, packTar([{ name: 'only', type: 'file', content }]));
+    return file;
+  };
+  const first = await capstan(['image', 'import', '--name', 'life-dangle:1', rootfs('a')]);
+  t.is(first.code, 0, first.stderr);
+  const firstId = /Loaded image: life-dangle:1/.test(first.stdout) ? JSON.parse((await capstan(['image', 'inspect', 'life-dangle:1'])).stdout)[0].Id as string : '';
+  t.is((await capstan(['image', 'import', '--name', 'life-dangle:1', rootfs('b')])).code, 0);
+  const secondId = JSON.parse((await capstan(['image', 'inspect', 'life-dangle:1'])).stdout)[0].Id as string;
+  t.not(firstId, secondId);
+  const pruned = await capstan(['image', 'prune', '-f']);
+  t.is(pruned.code, 0, pruned.stderr);
+  t.is(pruned.stdout, `Deleted Images:\ndeleted: ${firstId}\n\nTotal reclaimed space: 1B\n`);
+  const created = await capstan(['create', '--name', 'life-user', 'life-copy:2', 'true']);
+  t.is(created.code, 0, created.stderr);
+  const prunedAll = await capstan(['image', 'prune', '-a', '-f']);
+  t.is(prunedAll.code, 0, prunedAll.stderr);
+  t.is(prunedAll.stdout, `Deleted Images:\nuntagged: life-dangle:1\ndeleted: ${secondId}\n\nTotal reclaimed space: 1B\n`);
+  t.is((await capstan(['images', '--format', '{{.Repository}}:{{.Tag}}'])).stdout, 'life-busybox:1\nlife-copy:2\n');
+  t.is((await capstan(['image', 'prune', '-f'])).stdout, 'Total reclaimed space: 0B\n');
+  t.is((await capstan(['rm', 'life-user'])).code, 0);
 
   // Bad input: an unknown image (no file left behind), a bad target name, a truncated archive.
   const unknown = await capstan(['save', '-o', path.join(scratch, 'none.tar'), 'no-such-image']);

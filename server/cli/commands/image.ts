@@ -8,7 +8,9 @@
  *       REPOSITORY TAG IMAGE ID CREATED SIZE (also `capstan images`)
  *   capstan image inspect [-f FORMAT] IMAGE [IMAGE...]         docker's image inspect document
  *   capstan image rm [-f] IMAGE [IMAGE...]                     refused while a container uses it
- *   capstan image tag SOURCE TARGET, image save [-o FILE] IMAGE...   as `tag` and `save`
+ *   capstan image tag SOURCE TARGET, image save [-o FILE] IMAGE..., image history IMAGE   as
+ *       `tag`, `save` and `history`
+ *   capstan image prune [-a] [-f]    dangling images (-a: every image no container uses)
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -26,6 +28,7 @@ import { humanSize } from '../format/units';
 import { HIDDEN_CONNECTION_FLAGS, connectionFlags, formatFlagDescription } from './common';
 import { INSPECT_FORMAT_FLAG, runInspectOf } from './inspect';
 import { compileFormatOrFail, writeListing } from './listing-output';
+import { HISTORY_FLAGS, runHistory } from './history';
 import { saveCommand } from './save';
 import { runTag } from './tag';
 import type { Command, CommandContext, OutputStream } from './types';
@@ -41,9 +44,11 @@ const FLAGS: readonly FlagSpec[] = [
 const USAGE = `Usage:  capstan image COMMAND
 
 Commands:
+  history  Show the history of an image
   import   Import an image from a rootfs tarball, a docker save archive or an OCI image layout
   inspect  Display detailed information on one or more images
   ls       List images
+  prune    Remove unused images
   rm       Remove one or more images
   save     Save one or more images to a tar archive (streamed to STDOUT by default)
   tag      Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE`;
@@ -296,6 +301,50 @@ async function removeImages(ctx: CommandContext, client: AgentClient, references
   return status;
 }
 
+/* ---- prune ---- */
+
+const PRUNE_FLAGS: readonly FlagSpec[] = [
+  { name: 'all', short: 'a', kind: 'bool', description: 'Remove all unused images, not just dangling ones' },
+  { name: 'force', short: 'f', kind: 'bool', description: 'Do not prompt for confirmation' },
+  ...HIDDEN_CONNECTION_FLAGS,
+];
+
+/** One line of stdin (the answer to a prompt); '' at its end. */
+function readAnswerLine(): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    const onData = (chunk: Buffer): void => {
+      text += chunk.toString('utf8');
+      if (text.includes('\n')) done();
+    };
+    const done = (): void => {
+      process.stdin.off('data', onData);
+      process.stdin.off('end', done);
+      process.stdin.pause();
+      resolve(text.split('\n')[0]!.trim());
+    };
+    process.stdin.on('data', onData);
+    process.stdin.on('end', done);
+    process.stdin.resume();
+  });
+}
+
+/** docker image prune's prompt, lines and total. */
+async function pruneImages(ctx: CommandContext, client: AgentClient, args: ParsedArgs): Promise<number> {
+  const all = flagBool(args, 'all');
+  if (!flagBool(args, 'force')) {
+    const warning = all ? 'WARNING! This will remove all images without at least one container associated to them.' : 'WARNING! This will remove all dangling images.';
+    ctx.stdout.write(`${warning}\nAre you sure you want to continue? [y/N] `);
+    if (!['y', 'Y', 'yes', 'YES', 'Yes'].includes(await readAnswerLine())) return 0;
+  }
+  const query = all ? `?filters=${encodeURIComponent(JSON.stringify({ dangling: ['false'] }))}` : '';
+  const result = (await client.requestJson('POST', `/api/v1/images/prune${query}`)) as { ImagesDeleted?: Array<{ Untagged?: string; Deleted?: string }>; SpaceReclaimed?: number };
+  const lines = (result.ImagesDeleted ?? []).map((item) => (item.Untagged !== undefined ? `untagged: ${item.Untagged}` : `deleted: ${item.Deleted}`));
+  if (lines.length > 0) ctx.stdout.write(`Deleted Images:\n${lines.map((line) => `${line}\n`).join('')}\n`);
+  ctx.stdout.write(`Total reclaimed space: ${humanSize(result.SpaceReclaimed ?? 0)}\n`);
+  return 0;
+}
+
 /** Each subcommand's own flags (`image inspect -f` is a format, `image rm -f` is force), as docker's. */
 const SUBCOMMAND_FLAGS: Readonly<Record<string, readonly FlagSpec[]>> = {
   import: [FLAGS[0]!, ...HIDDEN_CONNECTION_FLAGS],
@@ -307,6 +356,8 @@ const SUBCOMMAND_FLAGS: Readonly<Record<string, readonly FlagSpec[]>> = {
   inspect: [INSPECT_FORMAT_FLAG, ...HIDDEN_CONNECTION_FLAGS],
   tag: HIDDEN_CONNECTION_FLAGS,
   save: saveCommand.flags,
+  history: HISTORY_FLAGS,
+  prune: PRUNE_FLAGS,
 };
 
 async function runImage(ctx: CommandContext, outer: ParsedArgs): Promise<number> {
@@ -331,6 +382,11 @@ async function runImage(ctx: CommandContext, outer: ParsedArgs): Promise<number>
       return runTag(ctx, args, 'image tag');
     case 'save':
       return saveCommand.run(ctx, args, []);
+    case 'history':
+      return runHistory(ctx, args, 'image history');
+    case 'prune':
+      if (rest.length > 0) throw new CliError(`"capstan image prune" accepts no arguments.\nSee 'capstan image prune --help'.\n\nUsage:  capstan image prune [OPTIONS]\n\nRemove unused images`, 1);
+      return pruneImages(ctx, client(), args);
     case 'rm':
     case 'remove': {
       if (rest.length === 0) throw new CliError(`"capstan image rm" requires at least 1 argument.\nSee 'capstan image --help'.\n\nUsage:  capstan image rm [-f] IMAGE [IMAGE...]`, 1);
@@ -346,7 +402,7 @@ async function runImage(ctx: CommandContext, outer: ParsedArgs): Promise<number>
 
 export const imageCommand: Command = {
   name: 'image',
-  summary: 'Manage images (import, ls, inspect, rm)',
+  summary: 'Manage images (import, ls, inspect, rm, tag, save, history, prune)',
   usage: 'image COMMAND [OPTIONS] [ARG...]',
   flags: FLAGS,
   flagsEndAtFirstArgument: true,

@@ -14,6 +14,7 @@ const LOADERS: Readonly<Record<string, () => Command>> = {
   create: () => (require('./create') as typeof import('./create')).createCommand,
   events: () => (require('./events') as typeof import('./events')).eventsCommand,
   exec: () => (require('./exec') as typeof import('./exec')).execCommand,
+  history: () => (require('./history') as typeof import('./history')).historyCommand,
   image: () => (require('./image') as typeof import('./image')).imageCommand,
   images: () => (require('./images') as typeof import('./images')).imagesCommand,
   info: () => (require('./info') as typeof import('./info')).infoCommand,

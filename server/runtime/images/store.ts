@@ -539,6 +539,11 @@ export class ImageStore {
     writeFileAtomic(path.join(this.recordsDirectory, `${hexOf(record.id)}.json`), JSON.stringify(record, null, 2) + '\n', 0o644);
   }
 
+  /** A layer's extracted size (LayerRecord.sizeBytes), 0 when its record is unreadable. Units: bytes. */
+  layerSizeBytes(digest: string): number {
+    return this.readLayerRecord(digest)?.sizeBytes ?? 0;
+  }
+
   /* ---- names ---- */
 
   /**
@@ -591,12 +596,38 @@ export class ImageStore {
     });
   }
 
-  /** Removes layers that no image references and no import in progress relies on. */
-  private collectLayers(): void {
+  /**
+   * `image prune`: removes dangling images (no name), or with `all` every image no container uses,
+   * then the layers no image needs any more. Units: spaceReclaimedBytes in bytes (of the layers removed).
+   */
+  prune(options: { all?: boolean } = {}): Promise<{ removed: Array<Pick<ImageRecord, 'id' | 'repoTags'>>; spaceReclaimedBytes: number }> {
+    return this.serialize(() => {
+      const removed: Array<Pick<ImageRecord, 'id' | 'repoTags'>> = [];
+      for (const image of this.list()) {
+        if (!options.all && image.repoTags.length > 0) continue;
+        if (this.isImageInUse(image.id)) continue;
+        fs.rmSync(path.join(this.recordsDirectory, `${hexOf(image.id)}.json`), { force: true });
+        fs.rmSync(path.join(this.configsDirectory, `${hexOf(image.id)}.json`), { force: true });
+        removed.push({ id: image.id, repoTags: image.repoTags });
+      }
+      const spaceReclaimedBytes = removed.length > 0 ? this.collectLayers() : 0;
+      return { removed, spaceReclaimedBytes };
+    });
+  }
+
+  /**
+   * Removes layers that no image references and no import in progress relies on. Returns the
+   * size of what it removed. Units: bytes.
+   */
+  private collectLayers(): number {
     const needed = new Set<string>([...this.pinned.keys()].map(hexOf));
     for (const image of this.list()) for (const digest of image.layers) needed.add(hexOf(digest));
+    let removedBytes = 0;
     for (const hex of fs.readdirSync(this.layersDirectory)) {
-      if (!needed.has(hex)) fs.rmSync(path.join(this.layersDirectory, hex), { recursive: true, force: true });
+      if (needed.has(hex)) continue;
+      removedBytes += this.layerSizeBytes(`sha256:${hex}`);
+      fs.rmSync(path.join(this.layersDirectory, hex), { recursive: true, force: true });
     }
+    return removedBytes;
   }
 }
