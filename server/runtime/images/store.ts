@@ -550,7 +550,7 @@ export class ImageStore {
    * `tag SOURCE TARGET`: TARGET (normalized, checked first) names the image SOURCE resolves to;
    * the image that held TARGET before keeps its other names, or becomes dangling, as on import.
    */
-  tag(source: string, target: string): Promise<ImageRecord> {
+  async tag(source: string, target: string): Promise<ImageRecord> {
     const name = normalizeReference(target);
     return this.serialize(() => {
       const image = this.get(source);
