@@ -20,17 +20,20 @@ const SHIM = path.join(REPO_ROOT, 'native', 'build', 'Release', 'capstan-shim');
 const capable = requireCapability(dockerAvailable() && fs.existsSync(SHIM), 'root, Debian docker.io, busybox-static and the built capstan-shim');
 const serial = capable ? test.serial : test.skip;
 
-/** `capstan load` with the archive on stdin (as `docker load < file`). */
-function loadFromStdin(stateDir: string, file: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const [command, ...args] = capstanCommandLine(stateDir, ['load']);
+/** `capstan ARGS < stdinFile > stdoutFile` (as `docker load < file`, `docker save IMAGE > file`). */
+function capstanRedirected(stateDir: string, args: string[], files: { stdin?: string; stdout?: string }): Promise<{ code: number; stdout: string; stderr: string }> {
+  const [command, ...rest] = capstanCommandLine(stateDir, args);
   return new Promise((resolve, reject) => {
-    const child = spawn(command!, args, { stdio: [fs.openSync(file, 'r'), 'pipe', 'pipe'] });
-    let stdout = '';
+    const stdin = files.stdin !== undefined ? fs.openSync(files.stdin, 'r') : 'ignore';
+    const stdout = files.stdout !== undefined ? fs.openSync(files.stdout, 'w') : 'pipe';
+    const child = spawn(command!, rest, { stdio: [stdin, stdout, 'pipe'] });
+    for (const fd of [stdin, stdout]) if (typeof fd === 'number') fs.closeSync(fd);
+    let out = '';
     let stderr = '';
-    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
     child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('error', reject);
-    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    child.on('exit', (code) => resolve({ code: code ?? 1, stdout: out, stderr }));
   });
 }
 
@@ -69,7 +72,7 @@ serial('docker save → capstan load → run; capstan tag + save → docker load
   t.deepEqual(fs.readdirSync(path.join(agent.stateDir, 'images', 'layers')).sort(), layersBefore);
   t.deepEqual(fs.readdirSync(path.join(agent.stateDir, 'images', 'tmp')), []);
 
-  const load = await loadFromStdin(agent.stateDir, fromDocker);
+  const load = await capstanRedirected(agent.stateDir, ['load'], { stdin: fromDocker });
   t.is(load.code, 0, load.stderr);
   t.is(load.stdout, 'Loaded image: life-busybox:1\n');
   const run = await capstan(['run', '--rm', 'life-busybox:1', 'sh', '-c', 'echo ran; cat /etc/issue 2>&1 || true']);
@@ -85,6 +88,10 @@ serial('docker save → capstan load → run; capstan tag + save → docker load
   const fromCapstan = path.join(scratch, 'from-capstan.tar');
   const save = await capstan(['save', '-o', fromCapstan, 'life-copy:2']);
   t.is(save.code, 0, save.stderr);
+  const toStdout = path.join(scratch, 'stdout.tar');
+  const redirected = await capstanRedirected(agent.stateDir, ['save', 'life-copy:2'], { stdout: toStdout });
+  t.is(redirected.code, 0, redirected.stderr);
+  t.true(fs.readFileSync(toStdout).equals(fs.readFileSync(fromCapstan)), 'the same archive to stdout as to -o: save is deterministic');
   const manifest = JSON.parse(member(fromCapstan, 'manifest.json')) as Array<{ Config: string; RepoTags: string[]; Layers: string[] }>;
   t.deepEqual(manifest.map((entry) => entry.RepoTags), [['life-copy:2']]);
   t.is(manifest[0]!.Config, `${dockerId!.slice('sha256:'.length)}.json`);

@@ -29,6 +29,7 @@ import { HIDDEN_CONNECTION_FLAGS, connectionFlags, formatFlagDescription } from 
 import { INSPECT_FORMAT_FLAG, runInspectOf } from './inspect';
 import { compileFormatOrFail, writeListing } from './listing-output';
 import { HISTORY_FLAGS, runHistory } from './history';
+import { refusalOf } from './refusal';
 import { saveCommand } from './save';
 import { runTag } from './tag';
 import type { Command, CommandContext, OutputStream } from './types';
@@ -191,21 +192,9 @@ export async function importImage(ctx: CommandContext, client: AgentClient, file
       const type = response.headers['content-type'] ?? '';
       if ((response.statusCode ?? 500) >= 400 && !type.includes('ndjson')) {
         // A refusal before the import began (401, 403, 415, a bad name): one JSON error document.
-        let text = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => (text += chunk));
-        response.on('end', () => {
-          let message = `${response.statusCode} ${response.statusMessage ?? ''}`.trimEnd();
-          let apiCode: string | undefined;
-          try {
-            const error = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error;
-            if (error?.message) message = error.message;
-            apiCode = error?.code;
-          } catch {
-            // keep the status line
-          }
+        void refusalOf(response).then((refusal) => {
           upload.body.destroy();
-          reject(new CliError(`Error response from daemon: ${message}`, 1, apiCode ? { apiCode } : {}));
+          reject(refusal);
         });
         return;
       }

@@ -13,6 +13,7 @@ import { flagString, type ParsedArgs } from '../args';
 import { describeNetworkError, type AgentClient } from '../client';
 import { CliError } from '../errors';
 import { HIDDEN_CONNECTION_FLAGS, connectionFlags } from './common';
+import { refusalOf } from './refusal';
 import type { Command, CommandContext } from './types';
 
 const USAGE = 'Usage:  capstan save [OPTIONS] IMAGE [IMAGE...]\n\nSave one or more images to a tar archive (streamed to STDOUT by default)';
@@ -33,21 +34,7 @@ function requestArchive(client: AgentClient, names: readonly string[]): Promise<
         resolve(response);
         return;
       }
-      let text = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (text += chunk));
-      response.on('end', () => {
-        let message = `${response.statusCode} ${response.statusMessage ?? ''}`.trimEnd();
-        let apiCode: string | undefined;
-        try {
-          const error = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error;
-          if (error?.message) message = error.message;
-          apiCode = error?.code;
-        } catch {
-          // keep the status line
-        }
-        reject(new CliError(`Error response from daemon: ${message}`, 1, apiCode ? { apiCode } : {}));
-      });
+      void refusalOf(response).then(reject);
     });
     request.end();
   });
