@@ -5,7 +5,7 @@
  * rebuilt byte for byte). Bad input: an unknown image, and a truncated archive that must leave the
  * store as it was. One dockerd, one agent.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -153,6 +153,10 @@ serial('docker save → capstan load → run; capstan tag + save → docker load
   t.is(unknown.stderr.trim(), 'Error response from daemon: No such image: no-such-image');
   t.false(fs.existsSync(path.join(scratch, 'none.tar')));
   t.deepEqual(fs.readdirSync(scratch).filter((name) => name.includes('capstan-save')), []);
+  // A terminal as stdout (script(1) gives the CLI one): refused with docker's words, nothing written.
+  const onTerminal = spawnSync('script', ['-qec', capstanCommandLine(agent.stateDir, ['save', 'life-copy:2']).map((word) => `'${word}'`).join(' '), '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
+  t.is(onTerminal.status, 1, onTerminal.stdout);
+  t.is(onTerminal.stdout.trim(), 'Cowardly refusing to save to a terminal. Use the -o flag or redirect');
   const badTag = await capstan(['tag', 'life-busybox:1', 'Upper:1']);
   t.is(badTag.code, 1);
   t.is(badTag.stderr.trim(), 'Error parsing reference: "Upper:1" is not a valid repository/tag: invalid reference format: repository name must be lowercase');
