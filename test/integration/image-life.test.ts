@@ -151,6 +151,8 @@ serial('docker save → capstan load → run; capstan tag + save → docker load
   const unknown = await capstan(['save', '-o', path.join(scratch, 'none.tar'), 'no-such-image']);
   t.is(unknown.code, 1);
   t.is(unknown.stderr.trim(), 'Error response from daemon: No such image: no-such-image');
+  const dockerUnknown = await docker.cli(['save', '-o', path.join(scratch, 'none.tar'), 'no-such-image']);
+  t.deepEqual([unknown.code, unknown.stderr], [dockerUnknown.status, dockerUnknown.stderr], "docker's words and exit code");
   t.false(fs.existsSync(path.join(scratch, 'none.tar')));
   t.deepEqual(fs.readdirSync(scratch).filter((name) => name.includes('capstan-save')), []);
   // A terminal as stdout (script(1) gives the CLI one): refused with docker's words, nothing written.
@@ -160,5 +162,7 @@ serial('docker save → capstan load → run; capstan tag + save → docker load
   const badTag = await capstan(['tag', 'life-busybox:1', 'Upper:1']);
   t.is(badTag.code, 1);
   t.is(badTag.stderr.trim(), 'Error parsing reference: "Upper:1" is not a valid repository/tag: invalid reference format: repository name must be lowercase');
+  const dockerBadTag = await docker.cli(['tag', 'life-copy:2', 'Upper:1']);
+  t.deepEqual([badTag.code, badTag.stderr], [dockerBadTag.status, dockerBadTag.stderr], "docker's words and exit code");
 
 });
