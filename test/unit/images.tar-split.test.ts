@@ -152,3 +152,55 @@ test('a damaged record is a clear error, not a wrong tar', (t) => {
   const error = t.throws(() => rebuildLayerTar(path.join(base, 'bad'), `sha256:${'0'.repeat(64)}`), { instanceOf: ImageError });
   t.is((error as ImageError).code, 'tar_split_corrupt');
 });
+
+const UNREPRODUCIBLE: Array<{ title: string; entries: Entry[]; reason: RegExp }> = [
+  {
+    title: 'two entries for one file',
+    entries: [
+      { name: 'etc/conf', type: 'file', content: 'first' },
+      { name: 'etc/conf', type: 'file', content: 'second' },
+    ],
+    reason: /more than one entry for etc\/conf/,
+  },
+  {
+    title: 'a whiteout of a file of the same layer',
+    entries: [
+      { name: 'etc/conf', type: 'file', content: 'first' },
+      { name: 'etc/.wh.conf', type: 'file', content: '' },
+    ],
+    reason: /replaces etc\/conf/,
+  },
+  {
+    title: 'a file where a directory of the same layer held files',
+    entries: [
+      { name: 'data/a/file', type: 'file', content: 'x' },
+      { name: 'data/a', type: 'symlink', linkname: '/tmp' },
+    ],
+    reason: /removes files under data\/a/,
+  },
+];
+
+for (const { title, entries, reason } of UNREPRODUCIBLE) {
+  test(`a layer whose tar overwrites its own content (${title}) extracts, and save refuses it before sending a byte`, async (t) => {
+    const base = scratch(t);
+    const { layer, digest } = await storeLayer(base, packTar(entries));
+    const error = t.throws(() => rebuildLayerTar(layer, digest), { instanceOf: ImageError });
+    t.is((error as ImageError).code, 'layer_tar_unreproducible');
+    t.regex(error!.message, reason);
+  });
+}
+
+test('a directory named twice, and an empty file written twice, still round-trip', async (t) => {
+  const base = scratch(t);
+  await assertRoundTrip(
+    t,
+    base,
+    packTar([
+      { name: 'etc/', type: 'directory' },
+      { name: 'etc/conf', type: 'file', content: 'kept' },
+      { name: 'etc/', type: 'directory', mode: 0o700 },
+      { name: 'etc/empty', type: 'file', content: '' },
+      { name: 'etc/empty', type: 'file', content: '' },
+    ]),
+  );
+});

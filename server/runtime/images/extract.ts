@@ -342,6 +342,18 @@ class LayerWriter {
   }
 }
 
+/** Tells the recorder what an entry replaces in the layer root (LayerWriter.write's clearing, in short). */
+function noteReplacement(recorder: TarSplitRecorder, header: TarHeader, parts: readonly string[]): void {
+  const base = parts.at(-1)!;
+  if (base.startsWith('.wh.')) {
+    if (base.startsWith('.wh..wh.')) return; // opaque markers and aufs bookkeeping remove nothing of this layer
+    recorder.replaced([...parts.slice(0, -1), base.slice('.wh.'.length)].join('/'), true, false);
+    return;
+  }
+  const ownClaim = header.type === 'file' && header.size > 0;
+  recorder.replaced(parts.join('/'), header.type !== 'directory', ownClaim);
+}
+
 /**
  * Extracts the layer tar `input` (plain or gzip) into `root`, an existing empty directory. On
  * failure `root` is left partly written: the caller removes it (it is a private staging folder).
@@ -363,7 +375,11 @@ export async function extractLayer(input: Readable, root: string, options: Extra
   try {
     for await (const { header, body } of readTarEntries(hashed, recorder)) {
       budget?.countEntry();
-      if (entryComponents(header.name).length > 0) entries++;
+      const parts = entryComponents(header.name);
+      if (parts.length > 0) {
+        entries++;
+        noteReplacement(recorder, header, parts);
+      }
       await writer.write(header, body);
     }
     // The digest covers the whole stream, end-of-archive blocks and padding included; so does the record.

@@ -11,6 +11,8 @@
  *   "capstan-tar-split 1\n", then segments:
  *     'R' <u32 BE length> <bytes>                  bytes of the tar as they were
  *     'F' <u16 BE path length> <path> <u64 BE size> the content of root/<path>, size bytes
+ *     'X' <u16 BE length> <reason>                 the tar cannot be rebuilt (a later entry of the
+ *                                                  same tar replaced content referenced earlier)
  *
  * gzip-compressed in layers/<hex>/tar-split.gz. Rebuilding streams the segments, reading each
  * file from root/ (never through a symlink), and checks the sha256 as it goes: a file changed on
@@ -39,6 +41,10 @@ export class TarSplitRecorder implements TarRecorder {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private readonly done: Promise<void>;
+  /** Paths referenced by 'F' segments, and every directory above them. */
+  private readonly claimed = new Set<string>();
+  private readonly claimedAncestors = new Set<string>();
+  private unreproducible = false;
 
   constructor(private readonly dataPath: (header: TarHeader) => string | undefined) {
     this.gzip.on('data', (chunk: Buffer) => this.compressed.push(chunk));
@@ -58,6 +64,9 @@ export class TarSplitRecorder implements TarRecorder {
   entryData(header: TarHeader, size: number): boolean {
     const relative = this.dataPath(header);
     if (relative === undefined) return false;
+    if (this.claimed.has(relative)) this.markUnreproducible(`its tar has more than one entry for ${relative}, and only the last one's content is kept`);
+    this.claimed.add(relative);
+    for (let slash = relative.indexOf('/'); slash !== -1; slash = relative.indexOf('/', slash + 1)) this.claimedAncestors.add(relative.slice(0, slash));
     this.flushRaw();
     const name = Buffer.from(relative, 'utf8');
     const head = Buffer.alloc(3);
@@ -67,6 +76,29 @@ export class TarSplitRecorder implements TarRecorder {
     sizeField.writeBigUInt64BE(BigInt(size));
     this.gzip.write(Buffer.concat([head, name, sizeField]));
     return true;
+  }
+
+  /**
+   * An entry of the tar replaces what is at `relative` (with `subtree`, all under it too: a
+   * whiteout, or a non-directory where a directory was). Content referenced earlier is then gone
+   * from root/, and the tar cannot be rebuilt: recorded, so save says so before sending a byte.
+   * `ownClaim`: the entry's own data was just referenced at that path.
+   */
+  replaced(relative: string, subtree: boolean, ownClaim: boolean): void {
+    if (this.unreproducible) return;
+    if (!ownClaim && this.claimed.has(relative)) this.markUnreproducible(`a later entry of its tar replaces ${relative}`);
+    else if (subtree && this.claimedAncestors.has(relative)) this.markUnreproducible(`a later entry of its tar removes files under ${relative}`);
+  }
+
+  private markUnreproducible(reason: string): void {
+    if (this.unreproducible) return;
+    this.unreproducible = true;
+    this.flushRaw();
+    const text = Buffer.from(reason, 'utf8').subarray(0, 0xffff);
+    const head = Buffer.alloc(3);
+    head.write('X', 0, 'latin1');
+    head.writeUInt16BE(text.length, 1);
+    this.gzip.write(Buffer.concat([head, text]));
   }
 
   private flushRaw(): void {
@@ -94,7 +126,7 @@ export class TarSplitRecorder implements TarRecorder {
   }
 }
 
-type Segment = { raw: Buffer } | { file: string; size: number };
+type Segment = { raw: Buffer } | { file: string; size: number } | { unreproducible: string };
 
 function corrupt(file: string, why: string): ImageError {
   return new ImageError(500, 'tar_split_corrupt', `${file} is damaged (${why}); remove the images that use the layer and load them again`);
@@ -125,6 +157,11 @@ export function parseTarSplit(compressed: Buffer, file = TAR_SPLIT_FILE): Segmen
       const size = Number(data.readBigUInt64BE(offset + 3 + length));
       segments.push({ file: name, size });
       offset += 3 + length + 8;
+    } else if (kind === 'X' && offset + 3 <= data.length) {
+      const length = data.readUInt16BE(offset + 1);
+      if (offset + 3 + length > data.length) throw corrupt(file, 'a segment is cut short');
+      segments.push({ unreproducible: data.subarray(offset + 3, offset + 3 + length).toString('utf8') });
+      offset += 3 + length;
     } else {
       throw corrupt(file, `unknown segment at byte ${offset}`);
     }
@@ -161,7 +198,12 @@ export function rebuildLayerTar(layerDirectory: string, diffId: string): Rebuilt
       `layer ${diffId} was imported before Capstan kept the layout of layer tars, so its original tar cannot be reproduced; import or load the image again to record it`,
     );
   }
-  const segments = parseTarSplit(compressed, recordFile);
+  const parsed = parseTarSplit(compressed, recordFile);
+  const refusal = parsed.find((segment) => 'unreproducible' in segment);
+  if (refusal && 'unreproducible' in refusal) {
+    throw new ImageError(409, 'layer_tar_unreproducible', `layer ${diffId} cannot be rebuilt from its files: ${refusal.unreproducible}`);
+  }
+  const segments = parsed as Array<Exclude<Segment, { unreproducible: string }>>;
   const sizeBytes = segments.reduce((sum, segment) => sum + ('raw' in segment ? segment.raw.length : segment.size), 0);
   const root = path.join(layerDirectory, 'root');
 
