@@ -65,7 +65,7 @@ serial('docker save → capstan load → run; capstan tag + save → docker load
   const truncated = path.join(scratch, 'truncated.tar');
   const whole = fs.readFileSync(fromDocker);
   fs.writeFileSync(truncated, whole.subarray(0, Math.floor(whole.length * 0.6)));
-  const broken = await capstan(['load', '-i', truncated]);
+  const broken = await capstan(['image', 'load', '-i', truncated]);
   t.is(broken.code, 1);
   t.regex(broken.stderr, /^Error response from daemon: .*(truncated|ended|not a tar)/i);
   t.is((await capstan(['images', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}'])).stdout, before);

@@ -46,6 +46,7 @@ const USAGE = `Usage:  capstan image COMMAND
 
 Commands:
   history  Show the history of an image
+  load     Load an image from a tar archive or STDIN
   import   Import an image from a rootfs tarball, a docker save archive or an OCI image layout
   inspect  Display detailed information on one or more images
   ls       List images
@@ -290,6 +291,13 @@ async function removeImages(ctx: CommandContext, client: AgentClient, references
   return status;
 }
 
+/** `load`'s flags (here, where `image load` finds them too). */
+export const LOAD_FLAGS: readonly FlagSpec[] = [
+  { name: 'input', short: 'i', kind: 'string', description: 'Read from tar archive file, instead of STDIN' },
+  { name: 'quiet', short: 'q', kind: 'bool', description: 'Suppress the load output' },
+  ...HIDDEN_CONNECTION_FLAGS,
+];
+
 /* ---- prune ---- */
 
 const PRUNE_FLAGS: readonly FlagSpec[] = [
@@ -337,7 +345,7 @@ async function pruneImages(ctx: CommandContext, client: AgentClient, args: Parse
 /** Each subcommand's own flags (`image inspect -f` is a format, `image rm -f` is force), as docker's. */
 const SUBCOMMAND_FLAGS: Readonly<Record<string, readonly FlagSpec[]>> = {
   import: [FLAGS[0]!, ...HIDDEN_CONNECTION_FLAGS],
-  load: [FLAGS[0]!, ...HIDDEN_CONNECTION_FLAGS],
+  load: LOAD_FLAGS,
   ls: IMAGES_FLAGS,
   list: IMAGES_FLAGS,
   rm: [FLAGS.find((flag) => flag.name === 'force')!, ...HIDDEN_CONNECTION_FLAGS],
@@ -357,8 +365,11 @@ async function runImage(ctx: CommandContext, outer: ParsedArgs): Promise<number>
   const rest = args.positionals;
   const client = (): AgentClient => ctx.connect(connectionFlags(ctx.connection, args));
   switch (subcommand) {
-    case 'import':
-    case 'load': {
+    case 'load':
+      // Loaded on use: load.ts imports this module (importImage).
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      return (require('./load') as typeof import('./load')).runLoad(ctx, args, 'image load');
+    case 'import': {
       if (rest.length !== 1) throw new CliError(`"capstan image import" requires exactly 1 argument.\nSee 'capstan image --help'.\n\nUsage:  capstan image import [--name NAME[:TAG]] FILE|DIRECTORY`, 1);
       return importImage(ctx, client(), rest[0]!, flagString(args, 'name'));
     }

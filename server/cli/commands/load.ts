@@ -9,12 +9,12 @@ import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { flagBool, flagString, type ParsedArgs } from '../args';
 import { CliError } from '../errors';
-import { HIDDEN_CONNECTION_FLAGS, connectionFlags } from './common';
-import { importImage } from './image';
+import { connectionFlags } from './common';
+import { importImage, LOAD_FLAGS } from './image';
 import type { Command, CommandContext } from './types';
 
-async function runLoad(ctx: CommandContext, args: ParsedArgs): Promise<number> {
-  if (args.positionals.length > 0) throw new CliError(`"capstan load" accepts no arguments.\nSee 'capstan load --help'.\n\nUsage:  capstan load [OPTIONS]\n\nLoad an image from a tar archive or STDIN`, 1);
+export async function runLoad(ctx: CommandContext, args: ParsedArgs, usageName = 'load'): Promise<number> {
+  if (args.positionals.length > 0) throw new CliError(`"capstan ${usageName}" accepts no arguments.\nSee 'capstan ${usageName} --help'.\n\nUsage:  capstan ${usageName} [OPTIONS]\n\nLoad an image from a tar archive or STDIN`, 1);
   const quiet = flagBool(args, 'quiet');
   const client = ctx.connect(connectionFlags(ctx.connection, args));
   const input = flagString(args, 'input');
@@ -35,10 +35,6 @@ export const loadCommand: Command = {
   name: 'load',
   summary: 'Load an image from a tar archive or STDIN',
   usage: 'load [OPTIONS]',
-  flags: [
-    { name: 'input', short: 'i', kind: 'string', description: 'Read from tar archive file, instead of STDIN' },
-    { name: 'quiet', short: 'q', kind: 'bool', description: 'Suppress the load output' },
-    ...HIDDEN_CONNECTION_FLAGS,
-  ],
+  flags: LOAD_FLAGS,
   run: (ctx, args) => runLoad(ctx, args),
 };
