@@ -12,6 +12,9 @@
  *                                   {"images": [...]} or {"error": {"code","message"}} (status 200
  *                                   once streaming has begun, as `docker load` does).
  *   DELETE /images/:reference?force=1   {"untagged": [...], "deleted": [...]}
+ *   GET    /images/:reference/history      docker's history rows (Engine API shape), newest first
+ *   POST   /images/:reference/tag?repo=R[&tag=T]   names the image R:T (T default "latest"), as the
+ *                                   Engine API's tag; 201 {"image": ImageRecord}
  */
 import express, { type Request, type Response } from 'express';
 import type { ImageStore, ImportProgress } from '../runtime/images';
@@ -63,6 +66,26 @@ export function imagesRouter(options: ImagesRouterOptions): express.Router {
     try {
       const image = store.get(String(request.params['reference']));
       response.json(inspectImage(image, { layerDirs: store.layerDirs(image) }));
+    } catch (error) {
+      fail(response, error);
+    }
+  });
+
+  router.get('/:reference/history', (request, response) => {
+    try {
+      response.json(store.history(String(request.params['reference'])));
+    } catch (error) {
+      fail(response, error);
+    }
+  });
+
+  router.post('/:reference/tag', operator, async (request, response) => {
+    try {
+      const repo = queryString(request, 'repo');
+      const tag = queryString(request, 'tag');
+      if (repo === undefined || repo === '') throw new RuntimeError(400, 'invalid_repo', 'repo is required: the name to give the image');
+      const image = await store.tag(String(request.params['reference']), tag === undefined || tag === '' ? repo : `${repo}:${tag}`);
+      response.status(201).json({ image });
     } catch (error) {
       fail(response, error);
     }

@@ -8,6 +8,7 @@
  *       REPOSITORY TAG IMAGE ID CREATED SIZE (also `capstan images`)
  *   capstan image inspect [-f FORMAT] IMAGE [IMAGE...]         docker's image inspect document
  *   capstan image rm [-f] IMAGE [IMAGE...]                     refused while a container uses it
+ *   capstan image history / image tag                          as `capstan history` / `capstan tag`
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -23,7 +24,9 @@ import { CliError } from '../errors';
 import { compileListingFormat } from '../format/listing';
 import { humanSize } from '../format/units';
 import { HIDDEN_CONNECTION_FLAGS, connectionFlags, formatFlagDescription } from './common';
+import { HISTORY_FLAGS, runHistory } from './history';
 import { INSPECT_FORMAT_FLAG, runInspectOf } from './inspect';
+import { runTag } from './tag';
 import { compileFormatOrFail, writeListing } from './listing-output';
 import type { Command, CommandContext, OutputStream } from './types';
 
@@ -38,10 +41,12 @@ const FLAGS: readonly FlagSpec[] = [
 const USAGE = `Usage:  capstan image COMMAND
 
 Commands:
+  history  Show the history of an image
   import   Import an image from a rootfs tarball, a docker save archive or an OCI image layout
   inspect  Display detailed information on one or more images
   ls       List images
-  rm       Remove one or more images`;
+  rm       Remove one or more images
+  tag      Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE`;
 
 /* ---- progress bar ---- */
 
@@ -299,6 +304,8 @@ const SUBCOMMAND_FLAGS: Readonly<Record<string, readonly FlagSpec[]>> = {
   rm: [FLAGS.find((flag) => flag.name === 'force')!, ...HIDDEN_CONNECTION_FLAGS],
   remove: [FLAGS.find((flag) => flag.name === 'force')!, ...HIDDEN_CONNECTION_FLAGS],
   inspect: [INSPECT_FORMAT_FLAG, ...HIDDEN_CONNECTION_FLAGS],
+  history: HISTORY_FLAGS,
+  tag: HIDDEN_CONNECTION_FLAGS,
 };
 
 async function runImage(ctx: CommandContext, outer: ParsedArgs): Promise<number> {
@@ -319,6 +326,10 @@ async function runImage(ctx: CommandContext, outer: ParsedArgs): Promise<number>
       return listImages(ctx, args, 'image ls');
     case 'inspect':
       return runInspectOf(ctx, args, 'image', 'image inspect');
+    case 'history':
+      return runHistory(ctx, args, 'image history');
+    case 'tag':
+      return runTag(ctx, args, 'image tag');
     case 'rm':
     case 'remove': {
       if (rest.length === 0) throw new CliError(`"capstan image rm" requires at least 1 argument.\nSee 'capstan image --help'.\n\nUsage:  capstan image rm [-f] IMAGE [IMAGE...]`, 1);
@@ -334,7 +345,7 @@ async function runImage(ctx: CommandContext, outer: ParsedArgs): Promise<number>
 
 export const imageCommand: Command = {
   name: 'image',
-  summary: 'Manage images (import, ls, inspect, rm)',
+  summary: 'Manage images (import, ls, inspect, history, tag, rm)',
   usage: 'image COMMAND [OPTIONS] [ARG...]',
   flags: FLAGS,
   flagsEndAtFirstArgument: true,

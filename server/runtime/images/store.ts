@@ -4,6 +4,8 @@
  *   layers/<hex>/root/        one extracted layer (an overlayfs lower directory), <hex> = its diff ID
  *   layers/<hex>/layer.json   LayerRecord
  *   records/<hex>.json        ImageRecord, <hex> = the image ID (digest of the image config)
+ *   configs/<hex>.json        the image config exactly as imported (its digest is the ID), for
+ *                             history and, later, save and push; absent for images stored before
  *   tmp/import-<pid>-<rand>/  staging of one import: uploads, gunzipped archives, new layers
  *
  * Layers are shared between images and kept once. An import extracts everything into its staging
@@ -24,6 +26,7 @@ import { badArchive, ImageError, noSuchImage } from './errors';
 import { extractLayer, sniffCompression } from './extract';
 import { detectFormat, planDockerSave, planOciLayout, planRootfs, sha256Hex, type ImagePlan } from './formats';
 import { shimMarkerWriter, type MarkerWriter } from './markers';
+import { imageHistory, type HistoryEntry } from './history';
 import { idPrefix, normalizeReference, tryNormalizeReference } from './reference';
 import type { ImageConfig, ImageRecord, ImportProgress, LayerRecord, RemoveResult } from './types';
 
@@ -83,6 +86,7 @@ export class ImageStore {
   readonly root: string;
   private readonly layersDirectory: string;
   private readonly recordsDirectory: string;
+  private readonly configsDirectory: string;
   private readonly stagingDirectory: string;
   private isImageInUse: (imageId: string) => boolean;
   private readonly markers: MarkerWriter;
@@ -99,12 +103,13 @@ export class ImageStore {
     this.root = path.join(options.stateDir, 'images');
     this.layersDirectory = path.join(this.root, 'layers');
     this.recordsDirectory = path.join(this.root, 'records');
+    this.configsDirectory = path.join(this.root, 'configs');
     this.stagingDirectory = path.join(this.root, 'tmp');
     this.isImageInUse = options.isImageInUse ?? (() => false);
     this.markers = options.markers ?? shimMarkerWriter();
     this.now = options.now ?? (() => new Date());
     this.limits = options.limits ?? DEFAULT_IMPORT_LIMITS;
-    for (const directory of [this.root, this.layersDirectory, this.recordsDirectory, this.stagingDirectory]) {
+    for (const directory of [this.root, this.layersDirectory, this.recordsDirectory, this.configsDirectory, this.stagingDirectory]) {
       fs.mkdirSync(directory, { recursive: true, mode: 0o700 });
     }
     this.removeAbandonedStaging();
@@ -455,12 +460,15 @@ export class ImageStore {
       const digests = plan.layers.map((layer) => layers.get(layer.member)!.digest);
       let configJson = plan.configJson;
       if (configJson === '') {
-        // A plain rootfs has no config: make Docker's minimal one, so the ID is a config digest too.
+        // A plain rootfs has no config: make Docker's minimal one, so the ID is a config digest too,
+        // with the one history step `docker import` records (the upload has no file name).
+        const created = plan.created ?? nowIso;
         configJson = JSON.stringify({
           architecture: architecture(),
           os: 'linux',
-          created: plan.created ?? nowIso,
+          created,
           config: {},
+          history: [{ created, comment: 'Imported from -' }],
           rootfs: { type: 'layers', diff_ids: digests },
         });
       }
@@ -480,16 +488,65 @@ export class ImageStore {
         ...(plan.architecture ? { architecture: plan.architecture } : {}),
         ...(plan.os ? { os: plan.os } : {}),
       };
-      // A name points at one image: the previous holder keeps its other names (or becomes dangling).
-      for (const other of this.list()) {
-        if (other.id === id) continue;
-        const kept = other.repoTags.filter((tag) => !tags.includes(tag));
-        if (kept.length !== other.repoTags.length) this.writeRecord({ ...other, repoTags: kept });
-      }
+      // The config first: a record is only ever written once its config is in place.
+      writeFileAtomic(this.configFile(id), configJson, 0o644);
+      this.moveNames(tags, id);
       this.writeRecord(record);
       results.push(record);
     }
     return results;
+  }
+
+  /** A name points at one image: the previous holder keeps its other names (or becomes dangling). */
+  private moveNames(names: readonly string[], toId: string): void {
+    for (const other of this.list()) {
+      if (other.id === toId) continue;
+      const kept = other.repoTags.filter((tag) => !names.includes(tag));
+      if (kept.length !== other.repoTags.length) this.writeRecord({ ...other, repoTags: kept });
+    }
+  }
+
+  private configFile(id: string): string {
+    return path.join(this.configsDirectory, `${hexOf(id)}.json`);
+  }
+
+  /** The image config as imported; undefined for an image stored before configs were kept. */
+  configJson(image: ImageRecord): string | undefined {
+    try {
+      return fs.readFileSync(this.configFile(image.id), 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
+  /** Like get, but an unknown name is reported normalized (`x:latest`), as docker's tag and history say it. */
+  private getForName(reference: string): ImageRecord {
+    const image = this.resolve(reference);
+    if (!image) throw noSuchImage(tryNormalizeReference(reference) ?? reference);
+    return image;
+  }
+
+  /** `docker history`: the image's build steps, newest first. */
+  history(reference: string): HistoryEntry[] {
+    const image = this.getForName(reference);
+    return imageHistory(image, this.configJson(image), (diffId) => this.readLayerRecord(diffId)?.sizeBytes ?? 0);
+  }
+
+  /**
+   * `docker tag SOURCE TARGET`: TARGET (normalized, `:latest` by default) names SOURCE's image from
+   * now on, and no other. Throws ImageError 404 for an unknown source, 400 for a malformed target.
+   */
+  tag(source: string, target: string): Promise<ImageRecord> {
+    return this.serialize(() => {
+      const name = normalizeReference(target);
+      const image = this.getForName(source);
+      if (image.repoTags.includes(name)) return image;
+      this.moveNames([name], image.id);
+      const tagged: ImageRecord = { ...image, repoTags: [...image.repoTags, name] };
+      this.writeRecord(tagged);
+      return tagged;
+    });
   }
 
   private writeRecord(record: ImageRecord): void {
@@ -523,6 +580,7 @@ export class ImageStore {
         throw new ImageError(409, 'image_in_use', `conflict: unable to remove ${what} - a container is using the image`);
       }
       fs.rmSync(path.join(this.recordsDirectory, `${hexOf(image.id)}.json`), { force: true });
+      fs.rmSync(this.configFile(image.id), { force: true });
       this.collectLayers();
       return { untagged: [...image.repoTags], deleted: [image.id] };
     });
