@@ -62,6 +62,8 @@ const TABLE: Record<string, Expected> = {
   'GET /api/v1/images': viewer(),
   'GET /api/v1/images/:reference': viewer(),
   'GET /api/v1/images/:reference/json': viewer(),
+  'GET /api/v1/images/:reference/history': viewer(),
+  'POST /api/v1/images/:reference/tag': operator(201, { query: 'repo=walk-tagged&tag=1' }),
   'POST /api/v1/images': operator(200, { query: 'name=walk:2', body: { type: 'application/x-tar', data: walkArchive() } }),
   'DELETE /api/v1/images/:reference': operator(200),
   'GET /api/v1/events': viewer(200, { query: 'until=1' }),
