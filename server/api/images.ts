@@ -12,10 +12,11 @@
  *                                   {"images": [...]} or {"error": {"code","message"}} (status 200
  *                                   once streaming has begun, as `docker load` does).
  *   DELETE /images/:reference?force=1   {"untagged": [...], "deleted": [...]}
+ *   GET    /images/:reference/history      docker's history rows (Engine API shape), newest first
+ *   POST   /images/:reference/tag?repo=R[&tag=T]   names the image R:T (T default "latest"), as the
+ *                                   Engine API's tag; 201 {"image": ImageRecord}
  *   GET    /images/get?names=A&names=B   a `docker save` archive of the images (the Engine API's
  *                                   route); operator, because it hands out every file of them
- *   POST   /images/:reference/tag?repo=R[&tag=T]  201 ImageRecord (the Engine API's route); operator
- *   GET    /images/:reference/history    the Engine API's history rows (history.ts), newest first
  *   POST   /images/prune[?filters={"dangling":["false"]}]   {ImagesDeleted: [{Untagged}|{Deleted}],
  *                                   SpaceReclaimed}; dangling=false prunes every image no
  *                                   container uses (`image prune -a`); operator
@@ -24,7 +25,6 @@ import express, { type Request, type Response } from 'express';
 import type { ImageStore, ImportProgress } from '../runtime/images';
 import { RuntimeError } from '../runtime/errors';
 import { inspectImage } from '../runtime/images/inspect';
-import { imageHistory } from '../runtime/images/history';
 import { saveImages } from '../runtime/images/save';
 import { requireRole, type TokenStore } from './auth';
 import { sendError } from './errors';
@@ -100,8 +100,7 @@ export function imagesRouter(options: ImagesRouterOptions): express.Router {
 
   router.get('/:reference/history', (request, response) => {
     try {
-      const image = store.get(String(request.params['reference']));
-      response.json(imageHistory(image, store.configJson(image), (digest) => store.layerSizeBytes(digest)));
+      response.json(store.history(String(request.params['reference'])));
     } catch (error) {
       fail(response, error);
     }
@@ -140,10 +139,10 @@ export function imagesRouter(options: ImagesRouterOptions): express.Router {
   router.post('/:reference/tag', operator, async (request, response) => {
     try {
       const repo = queryString(request, 'repo');
-      if (repo === undefined || repo === '') throw new RuntimeError(400, 'invalid_reference', 'repo is required');
       const tag = queryString(request, 'tag');
-      const image = await store.tag(String(request.params['reference']), tag !== undefined && tag !== '' ? `${repo}:${tag}` : repo);
-      response.status(201).json(image);
+      if (repo === undefined || repo === '') throw new RuntimeError(400, 'invalid_repo', 'repo is required: the name to give the image');
+      const image = await store.tag(String(request.params['reference']), tag === undefined || tag === '' ? repo : `${repo}:${tag}`);
+      response.status(201).json({ image });
     } catch (error) {
       fail(response, error);
     }

@@ -4,11 +4,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { ImageError } from '../../server/runtime/images/errors';
-import { imageHistory } from '../../server/runtime/images/history';
 import { chainIds, saveImages } from '../../server/runtime/images/save';
 import { ImageStore } from '../../server/runtime/images/store';
 import { packTar } from '../../server/runtime/images/tar';
-import type { ImageRecord } from '../../server/runtime/images/types';
 import { writeTestImages, type TarFile } from '../helpers/busybox-image';
 
 const BASE: TarFile[] = [
@@ -90,7 +88,7 @@ test('tag adds a name, moves it from the image that held it, and refuses a bad n
   t.deepEqual(store.get('shared:1').id, saved!.id);
   t.deepEqual(store.get(rootfs!.id).repoTags, []);
   await t.throwsAsync(store.tag(files.dockerSaveTag, 'Bad:1'), { message: /repository name must be lowercase/ });
-  await t.throwsAsync(store.tag('missing', 'fine:1'), { message: 'No such image: missing' });
+  await t.throwsAsync(store.tag('missing', 'fine:1'), { message: 'No such image: missing:latest' });
   t.false(store.list().some((image) => image.repoTags.includes('fine:1')));
 });
 
@@ -119,26 +117,4 @@ test('chain IDs follow the OCI definition', (t) => {
   const [first, second] = chainIds([a, b]);
   t.is(first, a);
   t.is(second, `sha256:${createHash('sha256').update(`${a} ${b}`).digest('hex')}`);
-});
-
-test('history: newest first, sizes on the steps that made layers, the image on top and <missing> below', (t) => {
-  const layers = [`sha256:${'1'.repeat(64)}`, `sha256:${'2'.repeat(64)}`];
-  const image = { id: `sha256:${'f'.repeat(64)}`, repoTags: ['app:1'], layers, createdAt: '2024-01-02T00:00:00Z' } as ImageRecord;
-  const config = JSON.stringify({
-    created: '2024-01-02T00:00:00Z',
-    history: [
-      { created: '2024-01-01T00:00:00Z', created_by: 'ADD rootfs', comment: 'base' },
-      { created: '2024-01-01T00:00:01Z', created_by: 'CMD ["sh"]', empty_layer: true },
-      { created: '2024-01-02T00:00:00Z', created_by: 'RUN x' },
-    ],
-  });
-  const sizes: Record<string, number> = { [layers[0]!]: 1000, [layers[1]!]: 5 };
-  t.deepEqual(imageHistory(image, config, (digest) => sizes[digest]!), [
-    { Id: image.id, Created: 1704153600, CreatedBy: 'RUN x', Tags: ['app:1'], Size: 5, Comment: '' },
-    { Id: '<missing>', Created: 1704067201, CreatedBy: 'CMD ["sh"]', Tags: null, Size: 0, Comment: '' },
-    { Id: '<missing>', Created: 1704067200, CreatedBy: 'ADD rootfs', Tags: null, Size: 1000, Comment: 'base' },
-  ]);
-  // No history (a plain rootfs import): one row per layer, at the image's time.
-  const plain = imageHistory({ ...image, repoTags: [] }, JSON.stringify({ created: '2024-01-02T00:00:00Z' }), (digest) => sizes[digest]!);
-  t.deepEqual(plain.map((row) => [row.Id, row.Size, row.Tags]), [[image.id, 5, null], ['<missing>', 1000, null]]);
 });

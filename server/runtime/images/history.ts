@@ -1,67 +1,77 @@
 /**
- * An image's history, as the Engine API's GET /images/{name}/history answers it: one row per
- * entry of the config's `history`, newest first; a row that made a layer carries that layer's
- * size; the top row is the image itself (its ID and names), the rows below are `<missing>`, as
- * docker shows layers that are not images of their own here. A config without history (a plain
- * rootfs import) gets one row per layer. Pure.
+ * `history`: an image's build steps from its config's "history" list, in the shape of the Engine
+ * API's GET /images/{name}/history (moby image.HistoryResponseItem), newest first. Pure.
+ *
+ * As docker does it: each history entry that is not an empty layer takes the next diff ID of
+ * rootfs.diff_ids, and its Size is that layer's size; the newest row carries the image's ID and
+ * names, older rows `<missing>` (an imported image has no parent images to name them by).
  */
-import { badArchive } from './errors';
+import { ImageError } from './errors';
 import type { ImageRecord } from './types';
 
 export interface HistoryEntry {
-  /** The image ID for the top row, "<missing>" below. */
+  /** "sha256:<hex>" for the newest row, "<missing>" for the rest. */
   Id: string;
   /** Units: seconds since the Unix epoch. */
   Created: number;
   CreatedBy: string;
+  /** The image's names on the newest row, null elsewhere (docker's JSON). */
   Tags: string[] | null;
-  /** Bytes of the layer this step made; 0 for an empty-layer step. Units: bytes. */
+  /** The layer's size; 0 for a step that made no layer. Units: bytes. */
   Size: number;
   Comment: string;
 }
 
-interface ConfigHistory {
+interface ConfigHistoryEntry {
   created?: unknown;
   created_by?: unknown;
   comment?: unknown;
   empty_layer?: unknown;
 }
 
-function seconds(value: unknown, fallback: number): number {
-  const ms = typeof value === 'string' ? Date.parse(value) : Number.NaN;
-  return Number.isFinite(ms) ? Math.floor(ms / 1000) : fallback;
+function secondsOf(rfc3339: unknown): number {
+  const ms = typeof rfc3339 === 'string' ? Date.parse(rfc3339) : NaN;
+  return Number.isFinite(ms) ? Math.floor(ms / 1000) : 0;
 }
 
-/** Units: layerSizeBytes returns bytes. */
-export function imageHistory(image: ImageRecord, configJson: string, layerSizeBytes: (digest: string) => number): HistoryEntry[] {
-  let config: { history?: unknown; created?: unknown };
-  try {
-    config = JSON.parse(configJson) as typeof config;
-  } catch (error) {
-    throw badArchive(`the stored config of ${image.id} is not JSON (${(error as Error).message})`);
+/**
+ * The history of `image`. `configJson` is the config as imported (undefined for an image stored
+ * before the store kept configs: then one row per layer, with what the record knows).
+ * `layerSizeBytes` gives a layer's size by diff ID. Throws ImageError when the config lists more
+ * layer-making steps than the image has layers (docker: "too many non-empty layers").
+ */
+export function imageHistory(image: ImageRecord, configJson: string | undefined, layerSizeBytes: (diffId: string) => number): HistoryEntry[] {
+  let steps: ConfigHistoryEntry[];
+  if (configJson === undefined) {
+    steps = image.layers.map(() => ({ created: image.createdAt, created_by: '', comment: '' }));
+  } else {
+    let config: { history?: unknown };
+    try {
+      config = JSON.parse(configJson) as { history?: unknown };
+    } catch (error) {
+      throw new ImageError(500, 'bad_image_config', `the stored config of ${image.id} is not valid JSON (${(error as Error).message})`);
+    }
+    steps = Array.isArray(config.history) ? (config.history.filter((entry) => entry !== null && typeof entry === 'object') as ConfigHistoryEntry[]) : [];
   }
-  const imageCreated = seconds(config.created, seconds(image.createdAt, 0));
-  const steps: ConfigHistory[] = Array.isArray(config.history)
-    ? (config.history as unknown[]).filter((step): step is ConfigHistory => typeof step === 'object' && step !== null)
-    : image.layers.map(() => ({ created: config.created }));
   const rows: HistoryEntry[] = [];
-  let layer = 0;
+  let layerIndex = 0;
   for (const step of steps) {
     let size = 0;
     if (step.empty_layer !== true) {
-      const digest = image.layers[layer++];
-      if (digest !== undefined) size = layerSizeBytes(digest);
+      const diffId = image.layers[layerIndex];
+      if (diffId === undefined) throw new ImageError(500, 'bad_image_config', `the config of ${image.id} has more layer-making steps in its history than the image has layers`);
+      size = layerSizeBytes(diffId);
+      layerIndex++;
     }
-    rows.push({
+    rows.unshift({
       Id: '<missing>',
-      Created: seconds(step.created, imageCreated),
+      Created: secondsOf(step.created),
       CreatedBy: typeof step.created_by === 'string' ? step.created_by : '',
       Tags: null,
       Size: size,
       Comment: typeof step.comment === 'string' ? step.comment : '',
     });
   }
-  rows.reverse();
   if (rows.length > 0) rows[0] = { ...rows[0]!, Id: image.id, Tags: image.repoTags.length > 0 ? [...image.repoTags] : null };
   return rows;
 }

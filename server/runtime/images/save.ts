@@ -71,7 +71,7 @@ export function saveImages(store: ImageStore, references: readonly string[]): Sa
   const repositories: Record<string, Record<string, string>> = {};
   for (const { image, tags } of resolved) {
     const configName = `${hexOf(image.id)}.json`;
-    const configJson = store.configJson(image);
+    const configJson = store.savedConfigJson(image);
     if (!written.has(configName)) {
       written.add(configName);
       members.push({ name: configName, content: Buffer.from(configJson) });

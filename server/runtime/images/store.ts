@@ -4,8 +4,9 @@
  *   layers/<hex>/root/        one extracted layer (an overlayfs lower directory), <hex> = its diff ID
  *   layers/<hex>/layer.json   LayerRecord
  *   layers/<hex>/tar-split.gz the layer tar's layout without file content, to rebuild it (tar-split.ts)
- *   configs/<hex>.json        the image config exactly as imported (its sha256 is the image ID)
  *   records/<hex>.json        ImageRecord, <hex> = the image ID (digest of the image config)
+ *   configs/<hex>.json        the image config exactly as imported (its digest is the ID), for
+ *                             history and, later, save and push; absent for images stored before
  *   tmp/import-<pid>-<rand>/  staging of one import: uploads, gunzipped archives, new layers
  *
  * Layers are shared between images and kept once. An import extracts everything into its staging
@@ -27,6 +28,7 @@ import { extractLayer, sniffCompression } from './extract';
 import { detectFormat, planDockerSave, planOciLayout, planRootfs, sha256Hex, type ImagePlan } from './formats';
 import { shimMarkerWriter, type MarkerWriter } from './markers';
 import { rebuildLayerTar, TAR_SPLIT_FILE, type RebuiltTar } from './tar-split';
+import { imageHistory, type HistoryEntry } from './history';
 import { idPrefix, normalizeReference, tryNormalizeReference } from './reference';
 import type { ImageConfig, ImageRecord, ImportProgress, LayerRecord, RemoveResult } from './types';
 
@@ -207,23 +209,19 @@ export class ImageStore {
   }
 
   /**
-   * The image config exactly as imported, whose sha256 is the image ID. Images imported before
-   * configs were kept have none: refused, since a rewritten config would give another ID.
+   * The image config exactly as imported, checked against the image ID, for save. Images imported
+   * before configs were kept have none: refused, since a rewritten config would give another ID.
    */
-  configJson(image: ImageRecord): string {
-    const file = path.join(this.configsDirectory, `${hexOf(image.id)}.json`);
-    let json: string;
-    try {
-      json = fs.readFileSync(file, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  savedConfigJson(image: ImageRecord): string {
+    const json = this.configJson(image);
+    if (json === undefined) {
       throw new ImageError(
         409,
         'image_config_unavailable',
         `image ${hexOf(image.id).slice(0, 12)} was imported before Capstan kept image configs, so it cannot be saved with its ID; import or load it again to keep its config`,
       );
     }
-    if (`sha256:${sha256Hex(json)}` !== image.id) throw new ImageError(500, 'image_config_changed', `${file} no longer hashes to the image ID ${image.id}`);
+    if (`sha256:${sha256Hex(json)}` !== image.id) throw new ImageError(500, 'image_config_changed', `${this.configFile(image.id)} no longer hashes to the image ID ${image.id}`);
     return json;
   }
 
@@ -496,12 +494,15 @@ export class ImageStore {
       const digests = plan.layers.map((layer) => layers.get(layer.member)!.digest);
       let configJson = plan.configJson;
       if (configJson === '') {
-        // A plain rootfs has no config: make Docker's minimal one, so the ID is a config digest too.
+        // A plain rootfs has no config: make Docker's minimal one, so the ID is a config digest too,
+        // with the one history step `docker import` records (the upload has no file name).
+        const created = plan.created ?? nowIso;
         configJson = JSON.stringify({
           architecture: architecture(),
           os: 'linux',
-          created: plan.created ?? nowIso,
+          created,
           config: {},
+          history: [{ created, comment: 'Imported from -' }],
           rootfs: { type: 'layers', diff_ids: digests },
         });
       }
@@ -521,18 +522,65 @@ export class ImageStore {
         ...(plan.architecture ? { architecture: plan.architecture } : {}),
         ...(plan.os ? { os: plan.os } : {}),
       };
-      // The config before the record, so a record never lacks it.
-      writeFileAtomic(path.join(this.configsDirectory, `${hex}.json`), configJson, 0o644);
-      // A name points at one image: the previous holder keeps its other names (or becomes dangling).
-      for (const other of this.list()) {
-        if (other.id === id) continue;
-        const kept = other.repoTags.filter((tag) => !tags.includes(tag));
-        if (kept.length !== other.repoTags.length) this.writeRecord({ ...other, repoTags: kept });
-      }
+      // The config first: a record is only ever written once its config is in place.
+      writeFileAtomic(this.configFile(id), configJson, 0o644);
+      this.moveNames(tags, id);
       this.writeRecord(record);
       results.push(record);
     }
     return results;
+  }
+
+  /** A name points at one image: the previous holder keeps its other names (or becomes dangling). */
+  private moveNames(names: readonly string[], toId: string): void {
+    for (const other of this.list()) {
+      if (other.id === toId) continue;
+      const kept = other.repoTags.filter((tag) => !names.includes(tag));
+      if (kept.length !== other.repoTags.length) this.writeRecord({ ...other, repoTags: kept });
+    }
+  }
+
+  private configFile(id: string): string {
+    return path.join(this.configsDirectory, `${hexOf(id)}.json`);
+  }
+
+  /** The image config as imported; undefined for an image stored before configs were kept. */
+  configJson(image: ImageRecord): string | undefined {
+    try {
+      return fs.readFileSync(this.configFile(image.id), 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
+  /** Like get, but an unknown name is reported normalized (`x:latest`), as docker's tag and history say it. */
+  private getForName(reference: string): ImageRecord {
+    const image = this.resolve(reference);
+    if (!image) throw noSuchImage(tryNormalizeReference(reference) ?? reference);
+    return image;
+  }
+
+  /** `docker history`: the image's build steps, newest first. */
+  history(reference: string): HistoryEntry[] {
+    const image = this.getForName(reference);
+    return imageHistory(image, this.configJson(image), (diffId) => this.readLayerRecord(diffId)?.sizeBytes ?? 0);
+  }
+
+  /**
+   * `docker tag SOURCE TARGET`: TARGET (normalized, `:latest` by default) names SOURCE's image from
+   * now on, and no other. Throws ImageError 404 for an unknown source, 400 for a malformed target.
+   */
+  tag(source: string, target: string): Promise<ImageRecord> {
+    return this.serialize(() => {
+      const name = normalizeReference(target);
+      const image = this.getForName(source);
+      if (image.repoTags.includes(name)) return image;
+      this.moveNames([name], image.id);
+      const tagged: ImageRecord = { ...image, repoTags: [...image.repoTags, name] };
+      this.writeRecord(tagged);
+      return tagged;
+    });
   }
 
   private writeRecord(record: ImageRecord): void {
@@ -542,25 +590,6 @@ export class ImageStore {
   /** A layer's extracted size (LayerRecord.sizeBytes), 0 when its record is unreadable. Units: bytes. */
   layerSizeBytes(digest: string): number {
     return this.readLayerRecord(digest)?.sizeBytes ?? 0;
-  }
-
-  /* ---- names ---- */
-
-  /**
-   * `tag SOURCE TARGET`: TARGET (normalized, checked first) names the image SOURCE resolves to;
-   * the image that held TARGET before keeps its other names, or becomes dangling, as on import.
-   */
-  async tag(source: string, target: string): Promise<ImageRecord> {
-    const name = normalizeReference(target);
-    return this.serialize(() => {
-      const image = this.get(source);
-      for (const other of this.list()) {
-        if (other.id !== image.id && other.repoTags.includes(name)) this.writeRecord({ ...other, repoTags: other.repoTags.filter((tag) => tag !== name) });
-      }
-      const tagged: ImageRecord = { ...image, repoTags: image.repoTags.includes(name) ? image.repoTags : [...image.repoTags, name] };
-      this.writeRecord(tagged);
-      return tagged;
-    });
   }
 
   /* ---- removal ---- */
@@ -590,7 +619,7 @@ export class ImageStore {
         throw new ImageError(409, 'image_in_use', `conflict: unable to remove ${what} - a container is using the image`);
       }
       fs.rmSync(path.join(this.recordsDirectory, `${hexOf(image.id)}.json`), { force: true });
-      fs.rmSync(path.join(this.configsDirectory, `${hexOf(image.id)}.json`), { force: true });
+      fs.rmSync(this.configFile(image.id), { force: true });
       this.collectLayers();
       return { untagged: [...image.repoTags], deleted: [image.id] };
     });
@@ -607,7 +636,7 @@ export class ImageStore {
         if (!options.all && image.repoTags.length > 0) continue;
         if (this.isImageInUse(image.id)) continue;
         fs.rmSync(path.join(this.recordsDirectory, `${hexOf(image.id)}.json`), { force: true });
-        fs.rmSync(path.join(this.configsDirectory, `${hexOf(image.id)}.json`), { force: true });
+        fs.rmSync(this.configFile(image.id), { force: true });
         removed.push({ id: image.id, repoTags: image.repoTags });
       }
       const spaceReclaimedBytes = removed.length > 0 ? this.collectLayers() : 0;
