@@ -6,7 +6,7 @@
  *   layers/<hex>/tar-split.gz the layer tar's layout without file content, to rebuild it (tar-split.ts)
  *   records/<hex>.json        ImageRecord, <hex> = the image ID (digest of the image config)
  *   configs/<hex>.json        the image config exactly as imported (its digest is the ID), for
- *                             history and, later, save and push; absent for images stored before
+ *                             history, save and (later) push; absent for images stored before
  *   tmp/import-<pid>-<rand>/  staging of one import: uploads, gunzipped archives, new layers
  *
  * Layers are shared between images and kept once. An import extracts everything into its staging
