@@ -12,11 +12,20 @@
  *                                   {"images": [...]} or {"error": {"code","message"}} (status 200
  *                                   once streaming has begun, as `docker load` does).
  *   DELETE /images/:reference?force=1   {"untagged": [...], "deleted": [...]}
+ *   GET    /images/:reference/history      docker's history rows (Engine API shape), newest first
+ *   POST   /images/:reference/tag?repo=R[&tag=T]   names the image R:T (T default "latest"), as the
+ *                                   Engine API's tag; 201 {"image": ImageRecord}
+ *   GET    /images/get?names=A&names=B   a `docker save` archive of the images (the Engine API's
+ *                                   route); operator, because it hands out every file of them
+ *   POST   /images/prune[?filters={"dangling":["false"]}]   {ImagesDeleted: [{Untagged}|{Deleted}],
+ *                                   SpaceReclaimed}; dangling=false prunes every image no
+ *                                   container uses (`image prune -a`); operator
  */
 import express, { type Request, type Response } from 'express';
 import type { ImageStore, ImportProgress } from '../runtime/images';
 import { RuntimeError } from '../runtime/errors';
 import { inspectImage } from '../runtime/images/inspect';
+import { saveImages } from '../runtime/images/save';
 import { requireRole, type TokenStore } from './auth';
 import { sendError } from './errors';
 
@@ -63,6 +72,77 @@ export function imagesRouter(options: ImagesRouterOptions): express.Router {
     try {
       const image = store.get(String(request.params['reference']));
       response.json(inspectImage(image, { layerDirs: store.layerDirs(image) }));
+    } catch (error) {
+      fail(response, error);
+    }
+  });
+
+  // Before /:reference, as in the Engine API: an image named "get" is reached by its ID or /get/json.
+  router.get('/get', operator, (request, response) => {
+    let archive: ReturnType<typeof saveImages>;
+    try {
+      const raw = request.query['names'];
+      const names = (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw]).map(String).filter((name) => name !== '');
+      if (names.length === 0) throw new RuntimeError(400, 'invalid_names', 'name at least one image to save (names=NAME, repeated)');
+      archive = saveImages(store, names);
+    } catch (error) {
+      fail(response, error);
+      return;
+    }
+    response.status(200).type('application/x-tar').setHeader('content-length', String(archive.sizeBytes));
+    archive.stream.on('error', (error) => {
+      // Headers are gone: cutting the body short (against its Content-Length) is how the client learns.
+      response.destroy(error);
+    });
+    archive.stream.pipe(response);
+    response.on('close', () => archive.stream.destroy());
+  });
+
+  router.get('/:reference/history', (request, response) => {
+    try {
+      response.json(store.history(String(request.params['reference'])));
+    } catch (error) {
+      fail(response, error);
+    }
+  });
+
+  router.post('/prune', operator, async (request, response) => {
+    try {
+      const filters = queryString(request, 'filters');
+      let all = false;
+      if (filters !== undefined && filters !== '') {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(filters);
+        } catch {
+          throw new RuntimeError(400, 'invalid_filter', 'filters must be a JSON object such as {"dangling":["false"]}');
+        }
+        const entries = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? Object.entries(parsed as Record<string, unknown>) : undefined;
+        if (!entries) throw new RuntimeError(400, 'invalid_filter', 'filters must be a JSON object such as {"dangling":["false"]}');
+        for (const [key, value] of entries) {
+          const values = Array.isArray(value) ? value.map(String) : typeof value === 'object' && value !== null ? Object.keys(value) : [String(value)];
+          if (key !== 'dangling') throw new RuntimeError(400, 'invalid_filter', `Invalid filter '${key}'`);
+          if (values.some((v) => !['true', 'false', '1', '0'].includes(v))) throw new RuntimeError(400, 'invalid_filter', `Invalid filter 'dangling=[${values.join(' ')}]'`);
+          all = values.includes('false') || values.includes('0');
+        }
+      }
+      const result = await store.prune({ all });
+      response.json({
+        ImagesDeleted: result.removed.flatMap((image) => [...image.repoTags.map((tag) => ({ Untagged: tag })), { Deleted: image.id }]),
+        SpaceReclaimed: result.spaceReclaimedBytes,
+      });
+    } catch (error) {
+      fail(response, error);
+    }
+  });
+
+  router.post('/:reference/tag', operator, async (request, response) => {
+    try {
+      const repo = queryString(request, 'repo');
+      const tag = queryString(request, 'tag');
+      if (repo === undefined || repo === '') throw new RuntimeError(400, 'invalid_repo', 'repo is required: the name to give the image');
+      const image = await store.tag(String(request.params['reference']), tag === undefined || tag === '' ? repo : `${repo}:${tag}`);
+      response.status(201).json({ image });
     } catch (error) {
       fail(response, error);
     }

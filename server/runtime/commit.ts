@@ -62,10 +62,17 @@ export function configDocument(document: ConfigDocument, config: ChangeableConfi
   return result;
 }
 
-/** The parent's history (an import has none recorded: one entry for its layers, as docker shows an import). */
-function parentHistory(parent: ImageRecord): Array<Record<string, unknown>> {
-  if (parent.commit) return parent.commit.history;
-  return parent.layers.map(() => ({ created: parent.createdAt, created_by: '', comment: 'Imported from -' }));
+/**
+ * The parent's history: its stored config's, as docker carries it on; an image stored before
+ * configs were kept gets one entry per layer, as docker shows an import.
+ */
+function parentHistory(images: ImageStore, parent: ImageRecord): Array<Record<string, unknown>> {
+  const json = images.configJson(parent);
+  if (json !== undefined) {
+    const history = (JSON.parse(json) as { history?: unknown }).history;
+    if (Array.isArray(history)) return history.filter((entry): entry is Record<string, unknown> => entry !== null && typeof entry === 'object');
+  }
+  return parent.layers.map(() => ({ created: parent.createdAt, comment: 'Imported from -' }));
 }
 
 /** A container created without an image runs on the host's filesystem: it has no layer of its own. */
@@ -107,7 +114,7 @@ export async function commitContainer(runtime: RuntimeManager, images: ImageStor
     makeImage: (diffIds, emptyLayer) => {
       const config = configDocument(containerConfig, changed);
       const history = [
-        ...parentHistory(parent),
+        ...parentHistory(images, parent),
         {
           created,
           ...(request.author ? { author: request.author } : {}),

@@ -109,6 +109,11 @@ serial('commit with --change, -m and -a: run prints the file with the env, the d
   t.is(inspected.capstan.code, 0, inspected.capstan.stderrFirstLine);
   t.deepEqual(normalisedInspect(inspected.capstan.stdout), normalisedInspect(inspected.docker.stdout));
   t.like(normalisedInspect(inspected.capstan.stdout), { Comment: 'msg', Author: 'me', Cmd: ['cat', '/x'], envA: ['A=1'], layers: 2 });
+  // The history goes on from the parent's, with the commit's step on top.
+  const history = await both(['history', '--no-trunc', '--format', '{{.CreatedBy}}|{{.Comment}}', 'committed:1']);
+  t.is(history.capstan.code, 0, history.capstan.stderrFirstLine);
+  t.is(history.capstan.stdout, history.docker.stdout);
+  t.is(history.capstan.stdout.split('\n')[0], `sh -c ${CHANGES}|msg`);
 });
 
 serial('commit of a running container freezes it for the copy and leaves it running; -p=false does not freeze it', async (t) => {

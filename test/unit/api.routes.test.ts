@@ -65,8 +65,14 @@ const TABLE: Record<string, Expected> = {
   'GET /api/v1/images': viewer(),
   'GET /api/v1/images/:reference': viewer(),
   'GET /api/v1/images/:reference/json': viewer(),
+  'GET /api/v1/images/:reference/history': viewer(),
+  'POST /api/v1/images/:reference/tag': operator(201, { query: 'repo=walk-tagged&tag=1' }),
   'POST /api/v1/images': operator(200, { query: 'name=walk:2', body: { type: 'application/x-tar', data: walkArchive() } }),
   'DELETE /api/v1/images/:reference': operator(200),
+  // save hands out every file of the images: operator only.
+  'GET /api/v1/images/get': operator(200, { query: 'names=walk:1' }),
+  // Only dangling images go (the walk's image is named): the routes after it still have it.
+  'POST /api/v1/images/prune': operator(200),
   'GET /api/v1/events': viewer(200, { query: 'until=1' }),
   'GET /api/v1/volumes': viewer(),
   'GET /api/v1/volumes/:name': viewer(),

@@ -18,7 +18,7 @@ function image(letter: string, repoTags: string[], createdAt: string, labels?: R
 }
 
 const IMAGES = [
-  image('a', ['busybox:latest', 'busybox:1.36', 'team/app:v2'], '2024-01-02T00:00:00Z', { tier: 'base' }),
+  image('a', ['busybox:1.36', 'busybox:latest', 'team/app:v2'], '2024-01-02T00:00:00Z', { tier: 'base' }),
   image('b', [], '2024-01-01T00:00:00Z'),
   image('c', ['web:latest'], '2024-01-03T00:00:00Z'),
 ];
@@ -28,21 +28,21 @@ function names(filters: string[], repository?: string): string[] {
   return imageRows(IMAGES, parseImageFilters(filters), repository, resolve).map((row) => `${row.repository}:${row.tag}`);
 }
 
-test('one row per name, newest first, a dangling image as <none>', (t) => {
-  t.deepEqual(names([]), ['web:latest', 'busybox:latest', 'busybox:1.36', 'team/app:v2', '<none>:<none>']);
+test('one row per name, newest first (an image\'s names in lexical order, as the daemon sorts them), a dangling image as <none>', (t) => {
+  t.deepEqual(names([]), ['web:latest', 'busybox:1.36', 'busybox:latest', 'team/app:v2', '<none>:<none>']);
 });
 
 test('filters: dangling, reference (Go path.Match on name:tag or the name), before, since, label; the positional is a reference', (t) => {
   t.deepEqual(names(['dangling=true']), ['<none>:<none>']);
-  t.deepEqual(names(['dangling=false']), ['web:latest', 'busybox:latest', 'busybox:1.36', 'team/app:v2']);
-  t.deepEqual(names(['reference=busybox']), ['busybox:latest', 'busybox:1.36'], 'the name alone matches every tag; only matching names are shown');
+  t.deepEqual(names(['dangling=false']), ['web:latest', 'busybox:1.36', 'busybox:latest', 'team/app:v2']);
+  t.deepEqual(names(['reference=busybox']), ['busybox:1.36', 'busybox:latest'], 'the name alone matches every tag; only matching names are shown');
   t.deepEqual(names(['reference=*:1.*']), ['busybox:1.36']);
-  t.deepEqual(names(['reference=*']), ['web:latest', 'busybox:latest', 'busybox:1.36'], '* stops at /');
+  t.deepEqual(names(['reference=*']), ['web:latest', 'busybox:1.36', 'busybox:latest'], '* stops at /');
   t.deepEqual(names(['reference=*/*']), ['team/app:v2']);
   t.deepEqual(names([], 'web'), ['web:latest']);
-  t.deepEqual(names(['before=web']), ['busybox:latest', 'busybox:1.36', 'team/app:v2', '<none>:<none>']);
+  t.deepEqual(names(['before=web']), ['busybox:1.36', 'busybox:latest', 'team/app:v2', '<none>:<none>']);
   t.deepEqual(names(['since=busybox']), ['web:latest']);
-  t.deepEqual(names(['label=tier']), ['busybox:latest', 'busybox:1.36', 'team/app:v2']);
+  t.deepEqual(names(['label=tier']), ['busybox:1.36', 'busybox:latest', 'team/app:v2']);
   t.deepEqual(names(['label=tier=other']), []);
 });
 

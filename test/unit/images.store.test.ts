@@ -218,3 +218,39 @@ test('the listing is kept while the records directory is unchanged, and re-read 
   t.is(store.resolve('tiny')?.id, image!.id);
   t.is(store.list().length, 1);
 });
+
+test('tag gives an image a second name and takes the name from the image that had it; bad input changes nothing', async (t) => {
+  const { store, files } = fixture(t);
+  const [saved] = await store.importImage(files.dockerSave);
+  const [rootfs] = await store.importImage(files.rootfsTar, { name: 'tiny' });
+  const tagged = await store.tag(files.dockerSaveTag, 'team/app:v2');
+  t.deepEqual(tagged.repoTags, [files.dockerSaveTag, 'team/app:v2']);
+  t.is(store.resolve('team/app:v2')?.id, saved!.id);
+  await store.tag(saved!.id.slice(7, 19), 'tiny');
+  t.deepEqual(store.resolve('tiny')?.id, saved!.id, 'the name moved, by a short ID');
+  t.deepEqual(store.get(rootfs!.id).repoTags, [], 'the image that held it is now dangling');
+  t.is((await store.tag('tiny', 'tiny:latest')).repoTags.length, 3, 'a name it already has: nothing changes');
+  const unknown = await t.throwsAsync(store.tag('nope', 'x'), { instanceOf: ImageError });
+  t.is(unknown?.message, 'No such image: nope:latest');
+  const malformed = await t.throwsAsync(store.tag('tiny', 'Upper'), { instanceOf: ImageError });
+  t.is(malformed?.code, 'invalid_reference');
+  t.deepEqual(store.get(saved!.id).repoTags, [files.dockerSaveTag, 'team/app:v2', 'tiny:latest']);
+});
+
+test('history: the config\'s steps newest first with their layer sizes, the ID and names on the newest row only', async (t) => {
+  const { store, files } = fixture(t);
+  const [saved] = await store.importImage(files.dockerSave);
+  const rows = store.history(files.dockerSaveTag);
+  t.deepEqual(
+    rows.map((row) => [row.Id, row.CreatedBy, row.Tags]),
+    [
+      [saved!.id, 'capstan test: update layer', [files.dockerSaveTag]],
+      ['<missing>', 'capstan test: busybox base', null],
+    ],
+  );
+  t.is(rows[1]!.Size, 'tool v1\n'.length + 'base\n'.length + 'old\n'.length);
+  t.is(rows[0]!.Size, 'layer 2\n'.length + 'new\n'.length);
+  const [rootfs] = await store.importImage(files.rootfsTar, { name: 'tiny' });
+  t.deepEqual(store.history('tiny').map((row) => [row.Id, row.Comment, row.Created]), [[rootfs!.id, 'Imported from -', Math.floor(Date.parse(rootfs!.createdAt) / 1000)]]);
+  t.is(t.throws(() => store.history('nope'), { instanceOf: ImageError })?.message, 'No such image: nope:latest');
+});

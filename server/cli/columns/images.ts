@@ -126,7 +126,8 @@ export function imageRows(images: readonly ImageRecord[], filters: ReadonlyMap<s
     const tags = reference.length > 0 ? image.repoTags.filter((tag) => reference.some((pattern) => referenceMatches(pattern, tag))) : image.repoTags;
     if (reference.length > 0 && tags.length === 0) continue;
     if (tags.length === 0) rows.push({ image, repository: '<none>', tag: '<none>' });
-    for (const tag of tags) {
+    // The daemon lists an image's names in lexical order (its reference store sorts them).
+    for (const tag of [...tags].sort()) {
       const [repo, name] = splitTag(tag);
       rows.push({ image, repository: repo, tag: name });
     }

@@ -8,6 +8,9 @@
  *       REPOSITORY TAG IMAGE ID CREATED SIZE (also `capstan images`)
  *   capstan image inspect [-f FORMAT] IMAGE [IMAGE...]         docker's image inspect document
  *   capstan image rm [-f] IMAGE [IMAGE...]                     refused while a container uses it
+ *   capstan image tag SOURCE TARGET, image save [-o FILE] IMAGE..., image history IMAGE   as
+ *       `tag`, `save` and `history`
+ *   capstan image prune [-a] [-f]    dangling images (-a: every image no container uses)
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -25,6 +28,10 @@ import { humanSize } from '../format/units';
 import { HIDDEN_CONNECTION_FLAGS, connectionFlags, formatFlagDescription } from './common';
 import { INSPECT_FORMAT_FLAG, runInspectOf } from './inspect';
 import { compileFormatOrFail, writeListing } from './listing-output';
+import { HISTORY_FLAGS, runHistory } from './history';
+import { refusalOf } from './refusal';
+import { saveCommand } from './save';
+import { runTag } from './tag';
 import type { Command, CommandContext, OutputStream } from './types';
 
 const FLAGS: readonly FlagSpec[] = [
@@ -40,10 +47,15 @@ const FLAGS: readonly FlagSpec[] = [
 const USAGE = `Usage:  capstan image COMMAND
 
 Commands:
+  history  Show the history of an image
+  load     Load an image from a tar archive or STDIN
   import   Import an image from a rootfs tarball, a docker save archive or an OCI image layout
   inspect  Display detailed information on one or more images
   ls       List images
-  rm       Remove one or more images`;
+  prune    Remove unused images
+  rm       Remove one or more images
+  save     Save one or more images to a tar archive (streamed to STDOUT by default)
+  tag      Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE`;
 
 /* ---- progress bar ---- */
 
@@ -153,19 +165,23 @@ function readAnswer(response: http.IncomingMessage, bar: ProgressBar): Promise<I
   });
 }
 
-async function importImage(
+/**
+ * Uploads FILE to the agent's store and prints docker load's lines (`load` uses it too); `changes`
+ * and `message` are docker import's --change and --message.
+ */
+export async function importImage(
   ctx: CommandContext,
   client: AgentClient,
   file: string,
   name: string | undefined,
-  described: { changes: readonly string[]; message: string | undefined } = { changes: [], message: undefined },
+  options: { quiet?: boolean; changes?: readonly string[]; message?: string | undefined } = {},
 ): Promise<number> {
   const upload = openUpload(file);
   const { endpoint } = client;
   const query = new URLSearchParams();
   if (name !== undefined) query.set('name', name);
-  if (described.message !== undefined) query.set('message', described.message);
-  for (const change of described.changes) query.append('changes', change);
+  if (options.message !== undefined) query.set('message', options.message);
+  for (const change of options.changes ?? []) query.append('changes', change);
   const url = new URL(`${endpoint.url.replace(/\/+$/, '')}/api/v1/images${query.size > 0 ? `?${query.toString()}` : ''}`);
   const headers: Record<string, string> = {
     'content-type': 'application/x-tar',
@@ -173,7 +189,7 @@ async function importImage(
     accept: 'application/x-ndjson',
   };
   if (endpoint.token !== undefined) headers['authorization'] = `Bearer ${endpoint.token}`;
-  const bar = new ProgressBar(ctx.stdout);
+  const bar = new ProgressBar(options.quiet ? { write: () => true } : ctx.stdout);
   const transport = url.protocol === 'https:' ? https : http;
 
   const images = await new Promise<ImageRecord[]>((resolve, reject) => {
@@ -192,21 +208,9 @@ async function importImage(
       const type = response.headers['content-type'] ?? '';
       if ((response.statusCode ?? 500) >= 400 && !type.includes('ndjson')) {
         // A refusal before the import began (401, 403, 415, a bad name): one JSON error document.
-        let text = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => (text += chunk));
-        response.on('end', () => {
-          let message = `${response.statusCode} ${response.statusMessage ?? ''}`.trimEnd();
-          let apiCode: string | undefined;
-          try {
-            const error = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error;
-            if (error?.message) message = error.message;
-            apiCode = error?.code;
-          } catch {
-            // keep the status line
-          }
+        void refusalOf(response).then((refusal) => {
           upload.body.destroy();
-          reject(new CliError(`Error response from daemon: ${message}`, 1, apiCode ? { apiCode } : {}));
+          reject(refusal);
         });
         return;
       }
@@ -302,15 +306,70 @@ async function removeImages(ctx: CommandContext, client: AgentClient, references
   return status;
 }
 
+/** `load`'s flags (here, where `image load` finds them too). */
+export const LOAD_FLAGS: readonly FlagSpec[] = [
+  { name: 'input', short: 'i', kind: 'string', description: 'Read from tar archive file, instead of STDIN' },
+  { name: 'quiet', short: 'q', kind: 'bool', description: 'Suppress the load output' },
+  ...HIDDEN_CONNECTION_FLAGS,
+];
+
+/* ---- prune ---- */
+
+const PRUNE_FLAGS: readonly FlagSpec[] = [
+  { name: 'all', short: 'a', kind: 'bool', description: 'Remove all unused images, not just dangling ones' },
+  { name: 'force', short: 'f', kind: 'bool', description: 'Do not prompt for confirmation' },
+  ...HIDDEN_CONNECTION_FLAGS,
+];
+
+/** One line of stdin (the answer to a prompt); '' at its end. */
+function readAnswerLine(): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    const onData = (chunk: Buffer): void => {
+      text += chunk.toString('utf8');
+      if (text.includes('\n')) done();
+    };
+    const done = (): void => {
+      process.stdin.off('data', onData);
+      process.stdin.off('end', done);
+      process.stdin.pause();
+      resolve(text.split('\n')[0]!.trim());
+    };
+    process.stdin.on('data', onData);
+    process.stdin.on('end', done);
+    process.stdin.resume();
+  });
+}
+
+/** docker image prune's prompt, lines and total. */
+async function pruneImages(ctx: CommandContext, client: AgentClient, args: ParsedArgs): Promise<number> {
+  const all = flagBool(args, 'all');
+  if (!flagBool(args, 'force')) {
+    const warning = all ? 'WARNING! This will remove all images without at least one container associated to them.' : 'WARNING! This will remove all dangling images.';
+    ctx.stdout.write(`${warning}\nAre you sure you want to continue? [y/N] `);
+    if (!['y', 'Y', 'yes', 'YES', 'Yes'].includes(await readAnswerLine())) return 0;
+  }
+  const query = all ? `?filters=${encodeURIComponent(JSON.stringify({ dangling: ['false'] }))}` : '';
+  const result = (await client.requestJson('POST', `/api/v1/images/prune${query}`)) as { ImagesDeleted?: Array<{ Untagged?: string; Deleted?: string }>; SpaceReclaimed?: number };
+  const lines = (result.ImagesDeleted ?? []).map((item) => (item.Untagged !== undefined ? `untagged: ${item.Untagged}` : `deleted: ${item.Deleted}`));
+  if (lines.length > 0) ctx.stdout.write(`Deleted Images:\n${lines.map((line) => `${line}\n`).join('')}\n`);
+  ctx.stdout.write(`Total reclaimed space: ${humanSize(result.SpaceReclaimed ?? 0)}\n`);
+  return 0;
+}
+
 /** Each subcommand's own flags (`image inspect -f` is a format, `image rm -f` is force), as docker's. */
 const SUBCOMMAND_FLAGS: Readonly<Record<string, readonly FlagSpec[]>> = {
   import: [FLAGS[0]!, ...FLAGS.filter((flag) => flag.name === 'change' || flag.name === 'message'), ...HIDDEN_CONNECTION_FLAGS],
-  load: [FLAGS[0]!, ...HIDDEN_CONNECTION_FLAGS],
+  load: LOAD_FLAGS,
   ls: IMAGES_FLAGS,
   list: IMAGES_FLAGS,
   rm: [FLAGS.find((flag) => flag.name === 'force')!, ...HIDDEN_CONNECTION_FLAGS],
   remove: [FLAGS.find((flag) => flag.name === 'force')!, ...HIDDEN_CONNECTION_FLAGS],
   inspect: [INSPECT_FORMAT_FLAG, ...HIDDEN_CONNECTION_FLAGS],
+  tag: HIDDEN_CONNECTION_FLAGS,
+  save: saveCommand.flags,
+  history: HISTORY_FLAGS,
+  prune: PRUNE_FLAGS,
 };
 
 async function runImage(ctx: CommandContext, outer: ParsedArgs): Promise<number> {
@@ -321,16 +380,28 @@ async function runImage(ctx: CommandContext, outer: ParsedArgs): Promise<number>
   const rest = args.positionals;
   const client = (): AgentClient => ctx.connect(connectionFlags(ctx.connection, args));
   switch (subcommand) {
-    case 'import':
-    case 'load': {
+    case 'load':
+      // Loaded on use: load.ts imports this module (importImage).
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      return (require('./load') as typeof import('./load')).runLoad(ctx, args, 'image load');
+    case 'import': {
       if (rest.length !== 1) throw new CliError(`"capstan image import" requires exactly 1 argument.\nSee 'capstan image --help'.\n\nUsage:  capstan image import [--name NAME[:TAG]] FILE|DIRECTORY`, 1);
-      return importImage(ctx, client(), rest[0]!, flagString(args, 'name'), { changes: flagList(args, 'change'), message: flagString(args, 'message') });
+      return importImage(ctx, client(), rest[0]!, flagString(args, 'name'), { changes: flagList(args, 'change'), ...(flagString(args, 'message') !== undefined ? { message: flagString(args, 'message')! } : {}) });
     }
     case 'ls':
     case 'list':
       return listImages(ctx, args, 'image ls');
     case 'inspect':
       return runInspectOf(ctx, args, 'image', 'image inspect');
+    case 'tag':
+      return runTag(ctx, args, 'image tag');
+    case 'save':
+      return saveCommand.run(ctx, args, []);
+    case 'history':
+      return runHistory(ctx, args, 'image history');
+    case 'prune':
+      if (rest.length > 0) throw new CliError(`"capstan image prune" accepts no arguments.\nSee 'capstan image prune --help'.\n\nUsage:  capstan image prune [OPTIONS]\n\nRemove unused images`, 1);
+      return pruneImages(ctx, client(), args);
     case 'rm':
     case 'remove': {
       if (rest.length === 0) throw new CliError(`"capstan image rm" requires at least 1 argument.\nSee 'capstan image --help'.\n\nUsage:  capstan image rm [-f] IMAGE [IMAGE...]`, 1);
@@ -346,7 +417,7 @@ async function runImage(ctx: CommandContext, outer: ParsedArgs): Promise<number>
 
 export const imageCommand: Command = {
   name: 'image',
-  summary: 'Manage images (import, ls, inspect, rm)',
+  summary: 'Manage images (import, ls, inspect, rm, tag, save, history, prune)',
   usage: 'image COMMAND [OPTIONS] [ARG...]',
   flags: FLAGS,
   flagsEndAtFirstArgument: true,

@@ -29,6 +29,7 @@ import { createGunzip } from 'node:zlib';
 import { checkCompressionRatio } from './budget';
 import { badArchive, ImageError, unsafeEntry } from './errors';
 import { readTarEntries, type TarHeader } from './tar';
+import { TarSplitRecorder } from './tar-split';
 
 export interface LayerMarkers {
   /** Paths (relative to the layer root) that hide the same path in lower layers. */
@@ -47,6 +48,21 @@ export interface ExtractResult {
   skipped: string[];
   /** Entries in the layer besides its root directory (extracted, skipped or whiteouts). */
   entries: number;
+  /** The tar's layout without file content, gzip-compressed (tar-split.ts), to rebuild the tar from root/. */
+  tarSplit: Buffer;
+}
+
+/** Where an entry's data lands verbatim in the layer root (regular files), else undefined. */
+function extractedDataPath(header: TarHeader): string | undefined {
+  if (header.type !== 'file') return undefined;
+  let parts: string[];
+  try {
+    parts = entryComponents(header.name);
+  } catch {
+    return undefined; // refused by the writer right after
+  }
+  if (parts.length === 0 || parts.at(-1)!.startsWith('.wh.')) return undefined;
+  return parts.join('/');
 }
 
 export interface ExtractOptions {
@@ -326,6 +342,18 @@ class LayerWriter {
   }
 }
 
+/** Tells the recorder what an entry replaces in the layer root (LayerWriter.write's clearing, in short). */
+function noteReplacement(recorder: TarSplitRecorder, header: TarHeader, parts: readonly string[]): void {
+  const base = parts.at(-1)!;
+  if (base.startsWith('.wh.')) {
+    if (base.startsWith('.wh..wh.')) return; // opaque markers and aufs bookkeeping remove nothing of this layer
+    recorder.replaced([...parts.slice(0, -1), base.slice('.wh.'.length)].join('/'), true, false);
+    return;
+  }
+  const ownClaim = header.type === 'file' && header.size > 0;
+  recorder.replaced(parts.join('/'), header.type !== 'directory', ownClaim);
+}
+
 /**
  * Extracts the layer tar `input` (plain or gzip) into `root`, an existing empty directory. On
  * failure `root` is left partly written: the caller removes it (it is a private staging folder).
@@ -342,17 +370,23 @@ export async function extractLayer(input: Readable, root: string, options: Extra
     }
   })();
   const writer = new LayerWriter(root);
+  const recorder = new TarSplitRecorder(extractedDataPath);
   let entries = 0;
   try {
-    for await (const { header, body } of readTarEntries(hashed)) {
+    for await (const { header, body } of readTarEntries(hashed, recorder)) {
       budget?.countEntry();
-      if (entryComponents(header.name).length > 0) entries++;
+      const parts = entryComponents(header.name);
+      if (parts.length > 0) {
+        entries++;
+        noteReplacement(recorder, header, parts);
+      }
       await writer.write(header, body);
     }
-    // The digest covers the whole stream, end-of-archive blocks and padding included.
-    for await (const chunk of hashed) void chunk;
+    // The digest covers the whole stream, end-of-archive blocks and padding included; so does the record.
+    for await (const chunk of hashed) recorder.raw(chunk);
   } catch (error) {
     input.destroy();
+    recorder.discard();
     await hashed.return(undefined);
     if (error instanceof ImageError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
@@ -370,5 +404,6 @@ export async function extractLayer(input: Readable, root: string, options: Extra
     markers: { whiteouts, opaqueDirectories },
     skipped: writer.skipped,
     entries,
+    tarSplit: await recorder.finish(),
   };
 }

@@ -3,7 +3,10 @@
  *
  *   layers/<hex>/root/        one extracted layer (an overlayfs lower directory), <hex> = its diff ID
  *   layers/<hex>/layer.json   LayerRecord
+ *   layers/<hex>/tar-split.gz the layer tar's layout without file content, to rebuild it (tar-split.ts)
  *   records/<hex>.json        ImageRecord, <hex> = the image ID (digest of the image config)
+ *   configs/<hex>.json        the image config exactly as imported (its digest is the ID), for
+ *                             history, save and (later) push; absent for images stored before
  *   tmp/import-<pid>-<rand>/  staging of one import: uploads, gunzipped archives, new layers
  *
  * Layers are shared between images and kept once. An import extracts everything into its staging
@@ -25,6 +28,8 @@ import { applyChanges } from './commit-changes';
 import { extractLayer, sniffCompression } from './extract';
 import { detectFormat, planDockerSave, planOciLayout, planRootfs, sha256Hex, type ImagePlan } from './formats';
 import { shimMarkerWriter, type MarkerWriter } from './markers';
+import { rebuildLayerTar, TAR_SPLIT_FILE, type RebuiltTar } from './tar-split';
+import { imageHistory, type HistoryEntry } from './history';
 import { idPrefix, normalizeReference, tryNormalizeReference } from './reference';
 import type { ImageConfig, ImageRecord, ImportProgress, LayerRecord, RemoveResult } from './types';
 
@@ -88,6 +93,7 @@ export class ImageStore {
   readonly root: string;
   private readonly layersDirectory: string;
   private readonly recordsDirectory: string;
+  private readonly configsDirectory: string;
   private readonly stagingDirectory: string;
   private isImageInUse: (imageId: string) => boolean;
   private readonly markers: MarkerWriter;
@@ -104,12 +110,13 @@ export class ImageStore {
     this.root = path.join(options.stateDir, 'images');
     this.layersDirectory = path.join(this.root, 'layers');
     this.recordsDirectory = path.join(this.root, 'records');
+    this.configsDirectory = path.join(this.root, 'configs');
     this.stagingDirectory = path.join(this.root, 'tmp');
     this.isImageInUse = options.isImageInUse ?? (() => false);
     this.markers = options.markers ?? shimMarkerWriter();
     this.now = options.now ?? (() => new Date());
     this.limits = options.limits ?? DEFAULT_IMPORT_LIMITS;
-    for (const directory of [this.root, this.layersDirectory, this.recordsDirectory, this.stagingDirectory]) {
+    for (const directory of [this.root, this.layersDirectory, this.recordsDirectory, this.configsDirectory, this.stagingDirectory]) {
       fs.mkdirSync(directory, { recursive: true, mode: 0o700 });
     }
     this.removeAbandonedStaging();
@@ -204,6 +211,28 @@ export class ImageStore {
 
   config(image: ImageRecord): ImageConfig {
     return image.config;
+  }
+
+  /**
+   * The image config exactly as imported, checked against the image ID, for save. Images imported
+   * before configs were kept have none: refused, since a rewritten config would give another ID.
+   */
+  savedConfigJson(image: ImageRecord): string {
+    const json = this.configJson(image);
+    if (json === undefined) {
+      throw new ImageError(
+        409,
+        'image_config_unavailable',
+        `image ${hexOf(image.id).slice(0, 12)} was imported before Capstan kept image configs, so it cannot be saved with its ID; import or load it again to keep its config`,
+      );
+    }
+    if (`sha256:${sha256Hex(json)}` !== image.id) throw new ImageError(500, 'image_config_changed', `${this.configFile(image.id)} no longer hashes to the image ID ${image.id}`);
+    return json;
+  }
+
+  /** The layer's original tar, rebuilt from its record and checked against its diff ID (tar-split.ts). */
+  layerTar(digest: string): RebuiltTar {
+    return rebuildLayerTar(path.join(this.layersDirectory, hexOf(digest)), digest);
   }
 
   /** The ShimConfig rootfs for a container of `image`: its layers under the container's own upper/work. */
@@ -428,6 +457,10 @@ export class ImageStore {
     }
   }
 
+  private hasTarSplit(digest: string): boolean {
+    return fs.existsSync(path.join(this.layersDirectory, hexOf(digest), TAR_SPLIT_FILE));
+  }
+
   /** Extracts every layer the store lacks into staging; returns the layers of each plan, by member. */
   private async extractLayers(
     plans: ImagePlan[],
@@ -443,7 +476,8 @@ export class ImageStore {
       for (const layer of plan.layers) {
         if (byMember.has(layer.member) || todo.some((t) => t.member === layer.member)) continue;
         const existing = layer.diffId !== undefined ? this.readLayerRecord(layer.diffId) : undefined;
-        if (existing && layer.diffId !== undefined) {
+        // A layer stored before tar records were kept is extracted again, for its record (see commit).
+        if (existing && layer.diffId !== undefined && this.hasTarSplit(layer.diffId)) {
           this.pin(layer.diffId);
           pins.push(layer.diffId);
           byMember.set(layer.member, { digest: layer.diffId, record: existing });
@@ -480,6 +514,7 @@ export class ImageStore {
         whiteouts: result.markers.whiteouts.length,
         opaqueDirectories: result.markers.opaqueDirectories.length,
       };
+      fs.writeFileSync(path.join(directory, TAR_SPLIT_FILE), result.tarSplit, { mode: 0o600 });
       fs.writeFileSync(path.join(directory, 'layer.json'), JSON.stringify(record) + '\n', { mode: 0o644 });
       this.pin(result.digest);
       pins.push(result.digest);
@@ -496,7 +531,11 @@ export class ImageStore {
         continue;
       }
       const target = path.join(this.layersDirectory, hexOf(layer.digest));
-      if (fs.existsSync(target)) continue; // another import brought the same layer meanwhile
+      if (fs.existsSync(target)) {
+        // Another import brought the same layer meanwhile, or it is an older one without its tar record.
+        if (!this.hasTarSplit(layer.digest)) fs.renameSync(path.join(layer.directory, TAR_SPLIT_FILE), path.join(target, TAR_SPLIT_FILE));
+        continue;
+      }
       fs.renameSync(layer.directory, target);
     }
     const nowIso = this.now().toISOString();
@@ -505,17 +544,18 @@ export class ImageStore {
       const digests = plan.layers.map((layer) => layers.get(layer.member)!.digest);
       let configJson = plan.configJson;
       if (configJson === '') {
-        // A plain rootfs has no config: make Docker's minimal one, so the ID is a config digest too.
-        // With `import --change`/`--message`, docker's config carries them (and a history entry).
-        const described = Object.keys(plan.config).length > 0 || plan.comment !== undefined;
+        // A plain rootfs has no config: make Docker's minimal one, so the ID is a config digest too,
+        // with the one history step `docker import` records (the upload has no file name), and what
+        // `import --change`/`--message` give.
+        const created = plan.created ?? nowIso;
         configJson = JSON.stringify({
           ...(plan.comment !== undefined ? { comment: plan.comment } : {}),
           architecture: architecture(),
           os: 'linux',
-          created: plan.created ?? nowIso,
+          created,
           config: plan.config,
+          history: [{ created, comment: plan.comment ?? 'Imported from -' }],
           rootfs: { type: 'layers', diff_ids: digests },
-          ...(described ? { history: [{ created: plan.created ?? nowIso, comment: plan.comment ?? 'Imported from -' }] } : {}),
         });
       }
       const hex = sha256Hex(configJson);
@@ -536,20 +576,74 @@ export class ImageStore {
         ...(plan.commit ? { commit: plan.commit } : {}),
         ...(plan.comment !== undefined ? { comment: plan.comment } : {}),
       };
-      // A name points at one image: the previous holder keeps its other names (or becomes dangling).
-      for (const other of this.list()) {
-        if (other.id === id) continue;
-        const kept = other.repoTags.filter((tag) => !tags.includes(tag));
-        if (kept.length !== other.repoTags.length) this.writeRecord({ ...other, repoTags: kept });
-      }
+      // The config first: a record is only ever written once its config is in place.
+      writeFileAtomic(this.configFile(id), configJson, 0o644);
+      this.moveNames(tags, id);
       this.writeRecord(record);
       results.push(record);
     }
     return results;
   }
 
+  /** A name points at one image: the previous holder keeps its other names (or becomes dangling). */
+  private moveNames(names: readonly string[], toId: string): void {
+    for (const other of this.list()) {
+      if (other.id === toId) continue;
+      const kept = other.repoTags.filter((tag) => !names.includes(tag));
+      if (kept.length !== other.repoTags.length) this.writeRecord({ ...other, repoTags: kept });
+    }
+  }
+
+  private configFile(id: string): string {
+    return path.join(this.configsDirectory, `${hexOf(id)}.json`);
+  }
+
+  /** The image config as imported; undefined for an image stored before configs were kept. */
+  configJson(image: ImageRecord): string | undefined {
+    try {
+      return fs.readFileSync(this.configFile(image.id), 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
+  /** Like get, but an unknown name is reported normalized (`x:latest`), as docker's tag and history say it. */
+  private getForName(reference: string): ImageRecord {
+    const image = this.resolve(reference);
+    if (!image) throw noSuchImage(tryNormalizeReference(reference) ?? reference);
+    return image;
+  }
+
+  /** `docker history`: the image's build steps, newest first. */
+  history(reference: string): HistoryEntry[] {
+    const image = this.getForName(reference);
+    return imageHistory(image, this.configJson(image), (diffId) => this.readLayerRecord(diffId)?.sizeBytes ?? 0);
+  }
+
+  /**
+   * `docker tag SOURCE TARGET`: TARGET (normalized, `:latest` by default) names SOURCE's image from
+   * now on, and no other. Throws ImageError 404 for an unknown source, 400 for a malformed target.
+   */
+  tag(source: string, target: string): Promise<ImageRecord> {
+    return this.serialize(() => {
+      const name = normalizeReference(target);
+      const image = this.getForName(source);
+      if (image.repoTags.includes(name)) return image;
+      this.moveNames([name], image.id);
+      const tagged: ImageRecord = { ...image, repoTags: [...image.repoTags, name] };
+      this.writeRecord(tagged);
+      return tagged;
+    });
+  }
+
   private writeRecord(record: ImageRecord): void {
     writeFileAtomic(path.join(this.recordsDirectory, `${hexOf(record.id)}.json`), JSON.stringify(record, null, 2) + '\n', 0o644);
+  }
+
+  /** A layer's extracted size (LayerRecord.sizeBytes), 0 when its record is unreadable. Units: bytes. */
+  layerSizeBytes(digest: string): number {
+    return this.readLayerRecord(digest)?.sizeBytes ?? 0;
   }
 
   /* ---- removal ---- */
@@ -579,17 +673,44 @@ export class ImageStore {
         throw new ImageError(409, 'image_in_use', `conflict: unable to remove ${what} - a container is using the image`);
       }
       fs.rmSync(path.join(this.recordsDirectory, `${hexOf(image.id)}.json`), { force: true });
+      fs.rmSync(this.configFile(image.id), { force: true });
       this.collectLayers();
       return { untagged: [...image.repoTags], deleted: [image.id] };
     });
   }
 
-  /** Removes layers that no image references and no import in progress relies on. */
-  private collectLayers(): void {
+  /**
+   * `image prune`: removes dangling images (no name), or with `all` every image no container uses,
+   * then the layers no image needs any more. Units: spaceReclaimedBytes in bytes (of the layers removed).
+   */
+  prune(options: { all?: boolean } = {}): Promise<{ removed: Array<Pick<ImageRecord, 'id' | 'repoTags'>>; spaceReclaimedBytes: number }> {
+    return this.serialize(() => {
+      const removed: Array<Pick<ImageRecord, 'id' | 'repoTags'>> = [];
+      for (const image of this.list()) {
+        if (!options.all && image.repoTags.length > 0) continue;
+        if (this.isImageInUse(image.id)) continue;
+        fs.rmSync(path.join(this.recordsDirectory, `${hexOf(image.id)}.json`), { force: true });
+        fs.rmSync(this.configFile(image.id), { force: true });
+        removed.push({ id: image.id, repoTags: image.repoTags });
+      }
+      const spaceReclaimedBytes = removed.length > 0 ? this.collectLayers() : 0;
+      return { removed, spaceReclaimedBytes };
+    });
+  }
+
+  /**
+   * Removes layers that no image references and no import in progress relies on. Returns the
+   * size of what it removed. Units: bytes.
+   */
+  private collectLayers(): number {
     const needed = new Set<string>([...this.pinned.keys()].map(hexOf));
     for (const image of this.list()) for (const digest of image.layers) needed.add(hexOf(digest));
+    let removedBytes = 0;
     for (const hex of fs.readdirSync(this.layersDirectory)) {
-      if (!needed.has(hex)) fs.rmSync(path.join(this.layersDirectory, hex), { recursive: true, force: true });
+      if (needed.has(hex)) continue;
+      removedBytes += this.layerSizeBytes(`sha256:${hex}`);
+      fs.rmSync(path.join(this.layersDirectory, hex), { recursive: true, force: true });
     }
+    return removedBytes;
   }
 }

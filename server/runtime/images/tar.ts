@@ -207,6 +207,14 @@ export class ChunkReader {
     return result;
   }
 
+  /** Whatever is buffered past the last read, taken out (for a recorder of trailing bytes). */
+  takeBuffered(): Buffer {
+    const rest = Buffer.concat(this.chunks);
+    this.chunks = [];
+    this.buffered = 0;
+    return rest;
+  }
+
   /** Up to `max` bytes, whatever is available first; empty at the end. */
   async readSome(max: number): Promise<Buffer> {
     if (this.buffered === 0) await this.pull();
@@ -228,6 +236,18 @@ export interface TarEntry {
   body(): AsyncGenerator<Buffer>;
 }
 
+/**
+ * Told about every byte readTarEntries consumes, in stream order, so the exact stream can be
+ * rebuilt later (tar-split.ts): metadata bytes (header blocks, pax and GNU long-name bodies,
+ * padding, end-of-archive blocks, bytes buffered past them) go to raw(); an entry's data goes to
+ * raw() too unless entryData() claims it, in which case only its size is noted there.
+ */
+export interface TarRecorder {
+  raw(bytes: Buffer): void;
+  /** true: the data of this entry (of `size` bytes) is kept elsewhere (extracted to disk). */
+  entryData(header: TarHeader, size: number): boolean;
+}
+
 /** Longest pax header or GNU long name we accept. Units: bytes. */
 const MAX_META_BYTES = 1024 * 1024;
 
@@ -236,39 +256,49 @@ const MAX_META_BYTES = 1024 * 1024;
  * the end-of-archive block and leaves the source open: the caller may go on reading it (to hash
  * the trailing padding) and must close or destroy it.
  */
-export async function* readTarEntries(source: AsyncIterable<Buffer | string>): AsyncGenerator<TarEntry> {
+export async function* readTarEntries(source: AsyncIterable<Buffer | string>, recorder?: TarRecorder): AsyncGenerator<TarEntry> {
   const reader = new ChunkReader(source);
+  const raw = (bytes: Buffer): Buffer => {
+    if (recorder && bytes.length > 0) recorder.raw(bytes);
+    return bytes;
+  };
   let pax: Map<string, string> | undefined;
   let longName: string | undefined;
   let longLink: string | undefined;
   for (;;) {
-    const block = await reader.read(BLOCK_BYTES);
+    const block = raw(await reader.read(BLOCK_BYTES));
     if (block.length === 0) return; // no end-of-archive blocks: tolerated
     if (block.length < BLOCK_BYTES) throw badArchive('truncated tar archive');
-    const raw = parseHeaderBlock(block);
-    if (raw === null) return;
-    if (raw.type === 'pax' || raw.type === 'pax-global' || raw.type === 'gnu-longname' || raw.type === 'gnu-longlink') {
-      if (raw.size > MAX_META_BYTES) throw badArchive(`tar metadata entry of ${raw.size} bytes is too large`);
-      const body = await reader.read(paddedSize(raw.size));
-      if (body.length < paddedSize(raw.size)) throw badArchive('truncated tar archive');
-      const content = body.subarray(0, raw.size);
-      if (raw.type === 'pax') pax = parsePaxRecords(content);
-      else if (raw.type === 'gnu-longname') longName = text(content, 0, content.length);
-      else if (raw.type === 'gnu-longlink') longLink = text(content, 0, content.length);
+    const parsed = parseHeaderBlock(block);
+    if (parsed === null) {
+      raw(reader.takeBuffered());
+      return;
+    }
+    if (parsed.type === 'pax' || parsed.type === 'pax-global' || parsed.type === 'gnu-longname' || parsed.type === 'gnu-longlink') {
+      if (parsed.size > MAX_META_BYTES) throw badArchive(`tar metadata entry of ${parsed.size} bytes is too large`);
+      const body = raw(await reader.read(paddedSize(parsed.size)));
+      if (body.length < paddedSize(parsed.size)) throw badArchive('truncated tar archive');
+      const content = body.subarray(0, parsed.size);
+      if (parsed.type === 'pax') pax = parsePaxRecords(content);
+      else if (parsed.type === 'gnu-longname') longName = text(content, 0, content.length);
+      else if (parsed.type === 'gnu-longlink') longLink = text(content, 0, content.length);
       // Global pax headers set defaults we do not need (and may not trust): ignored.
       continue;
     }
-    const header = applyOverrides(raw, pax, longName, longLink);
+    const header = applyOverrides(parsed, pax, longName, longLink);
     pax = longName = longLink = undefined;
     // Links, directories and devices carry no data even when the size field says otherwise.
     const dataBytes = header.type === 'file' || header.type === 'unsupported' ? header.size : 0;
     let remaining = dataBytes;
+    // Data kept elsewhere is not recorded; any other data is, as it is read.
+    const dataElsewhere = dataBytes > 0 && recorder !== undefined && recorder.entryData(header, dataBytes);
+    const dataChunk = (chunk: Buffer): Buffer => (dataElsewhere ? chunk : raw(chunk));
     const body = async function* (): AsyncGenerator<Buffer> {
       while (remaining > 0) {
         const chunk = await reader.readSome(Math.min(remaining, 256 * 1024));
         if (chunk.length === 0) throw badArchive(`truncated tar archive in ${JSON.stringify(header.name)}`);
         remaining -= chunk.length;
-        yield chunk;
+        yield dataChunk(chunk);
       }
     };
     yield { header, body };
@@ -276,9 +306,10 @@ export async function* readTarEntries(source: AsyncIterable<Buffer | string>): A
       const chunk = await reader.readSome(Math.min(remaining, 256 * 1024));
       if (chunk.length === 0) throw badArchive(`truncated tar archive in ${JSON.stringify(header.name)}`);
       remaining -= chunk.length;
+      dataChunk(chunk);
     }
     const padding = paddedSize(dataBytes) - dataBytes;
-    if (padding > 0 && (await reader.read(padding)).length < padding) throw badArchive('truncated tar archive');
+    if (padding > 0 && raw(await reader.read(padding)).length < padding) throw badArchive('truncated tar archive');
   }
 }
 
