@@ -114,6 +114,13 @@ serial('commit with --change, -m and -a: run prints the file with the env, the d
   t.is(history.capstan.code, 0, history.capstan.stderrFirstLine);
   t.is(history.capstan.stdout, history.docker.stdout);
   t.is(history.capstan.stdout.split('\n')[0], `sh -c ${CHANGES}|msg`);
+  // The committed layer is a layer like an imported one: `save` hands it to docker, which loads and runs it.
+  const saved = path.join(directory, 'committed.tar');
+  t.is((await capstan(['save', '-o', saved, 'committed:1'])).code, 0);
+  const loaded = await dockerCli(['load', '-i', saved]);
+  t.is(loaded.code, 0, loaded.stderrFirstLine);
+  t.is((await dockerCli(['image', 'inspect', '-f', '{{.Id}}', 'committed:1'])).stdout, committed.capstan.stdout);
+  t.is((await dockerCli(['run', '--rm', 'committed:1'])).stdout, 'content\n');
 });
 
 serial('commit of a running container freezes it for the copy and leaves it running; -p=false does not freeze it', async (t) => {
