@@ -12,17 +12,43 @@
  *                                   {"images": [...]} or {"error": {"code","message"}} (status 200
  *                                   once streaming has begun, as `docker load` does).
  *   DELETE /images/:reference?force=1   {"untagged": [...], "deleted": [...]}
+ *   POST   /images/pull?reference=NAME[:TAG|@DIGEST][&platform=OS/ARCH]   pulls from the registry
+ *                                   the name gives; credentials in X-Registry-Auth (base64 of
+ *                                   {"username","password"}, docker's header). Answers NDJSON:
+ *                                   {"pull": PullEvent} lines, then {"images": [ImageRecord],
+ *                                   "digest"} or {"error": {"code","message"}}.
  */
 import express, { type Request, type Response } from 'express';
 import type { ImageStore, ImportProgress } from '../runtime/images';
 import { RuntimeError } from '../runtime/errors';
 import { inspectImage } from '../runtime/images/inspect';
+import { pullImage, type PullEvent } from '../registry/pull';
+import type { RegistryCredentials } from '../registry/client';
 import { requireRole, type TokenStore } from './auth';
 import { sendError } from './errors';
 
 export interface ImagesRouterOptions {
   store: ImageStore;
   tokens: TokenStore;
+  /** Registries a pull may reach over plain HTTP besides loopback ones (the agent's --insecure-registry). */
+  insecureRegistries?: readonly string[];
+}
+
+/** docker's X-Registry-Auth: base64 (standard or URL-safe) of {"username","password"}; undefined when absent or empty. */
+export function parseRegistryAuth(header: string | undefined): RegistryCredentials | undefined {
+  if (header === undefined || header.trim() === '') return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(header.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8'));
+  } catch {
+    throw new RuntimeError(400, 'invalid_registry_auth', 'X-Registry-Auth must be base64 of a JSON object {"username","password"}');
+  }
+  const { username, password } = (json ?? {}) as { username?: unknown; password?: unknown };
+  if (username === undefined && password === undefined) return undefined;
+  if (typeof username !== 'string' || typeof password !== 'string') {
+    throw new RuntimeError(400, 'invalid_registry_auth', 'X-Registry-Auth: username and password must be strings');
+  }
+  return { username, password };
 }
 
 /** How often streamed progress is written, at most. Units: milliseconds. */
@@ -127,6 +153,45 @@ export function imagesRouter(options: ImagesRouterOptions): express.Router {
         return;
       }
       fail(response, error);
+    }
+  });
+
+  router.post('/pull', operator, async (request: Request, response: Response) => {
+    let reference: string | undefined;
+    let platform: string | undefined;
+    let credentials: RegistryCredentials | undefined;
+    try {
+      reference = queryString(request, 'reference');
+      platform = queryString(request, 'platform');
+      if (reference === undefined || reference === '') throw new RuntimeError(400, 'invalid_reference', 'reference is required: NAME[:TAG|@DIGEST]');
+      credentials = parseRegistryAuth(request.get('x-registry-auth'));
+    } catch (error) {
+      fail(response, error);
+      return;
+    }
+    request.resume();
+    response.status(200).type('application/x-ndjson');
+    let lastDownloadWrite = 0;
+    const onEvent = (event: PullEvent): void => {
+      // Byte counts are thinned out; every status change is sent.
+      if (event.status === 'Downloading' || event.status === 'Extracting') {
+        const now = Date.now();
+        if (now - lastDownloadWrite < PROGRESS_INTERVAL_MS / 2 && event.current !== event.total) return;
+        lastDownloadWrite = now;
+      }
+      response.write(JSON.stringify({ pull: event }) + '\n');
+    };
+    try {
+      const result = await pullImage(store, reference, {
+        ...(platform !== undefined ? { platform } : {}),
+        ...(credentials ? { credentials } : {}),
+        ...(options.insecureRegistries ? { insecureRegistries: options.insecureRegistries } : {}),
+        onEvent,
+      });
+      response.end(JSON.stringify({ images: [result.image], digest: result.digest, downloaded: result.downloaded }) + '\n');
+    } catch (error) {
+      const code = error instanceof RuntimeError ? error.code : 'internal';
+      response.end(JSON.stringify({ error: { code, message: (error as Error).message } }) + '\n');
     }
   });
 
