@@ -17,14 +17,18 @@
  *                                   {"username","password"}, docker's header). Answers NDJSON:
  *                                   {"pull": PullEvent} lines, then {"images": [ImageRecord],
  *                                   "digest"} or {"error": {"code","message"}}.
+ *   POST   /images/login           {"username","password","serveraddress"}: checks the credentials
+ *                                   against the registry (GET /v2/ with its auth); {"Status":
+ *                                   "Login Succeeded"} or 401. The agent keeps nothing.
  */
 import express, { type Request, type Response } from 'express';
 import type { ImageStore, ImportProgress } from '../runtime/images';
 import { RuntimeError } from '../runtime/errors';
 import { inspectImage } from '../runtime/images/inspect';
 import { pullImage, type PullEvent } from '../registry/pull';
-import type { RegistryCredentials } from '../registry/client';
+import { RegistryClient, type RegistryCredentials } from '../registry/client';
 import { requireRole, type TokenStore } from './auth';
+import { jsonBody } from './body';
 import { sendError } from './errors';
 
 export interface ImagesRouterOptions {
@@ -192,6 +196,27 @@ export function imagesRouter(options: ImagesRouterOptions): express.Router {
     } catch (error) {
       const code = error instanceof RuntimeError ? error.code : 'internal';
       response.end(JSON.stringify({ error: { code, message: (error as Error).message } }) + '\n');
+    }
+  });
+
+  router.post('/login', operator, jsonBody(), async (request: Request, response: Response) => {
+    try {
+      const body = (request.body ?? {}) as { username?: unknown; password?: unknown; serveraddress?: unknown };
+      const { username, password, serveraddress } = body;
+      if (typeof username !== 'string' || typeof password !== 'string' || typeof serveraddress !== 'string' || serveraddress === '') {
+        throw new RuntimeError(400, 'invalid_login', 'send {"username","password","serveraddress"} as strings');
+      }
+      if (!/^[A-Za-z0-9.-]+(?::[0-9]+)?$|^\[[0-9a-fA-F:]+\](?::[0-9]+)?$/.test(serveraddress)) {
+        throw new RuntimeError(400, 'invalid_login', `serveraddress must be HOST[:PORT], not ${JSON.stringify(serveraddress).slice(0, 80)}`);
+      }
+      const client = new RegistryClient(
+        { registry: serveraddress, repository: '' },
+        { credentials: { username, password }, ...(options.insecureRegistries ? { insecureRegistries: options.insecureRegistries } : {}) },
+      );
+      await client.checkLogin();
+      response.json({ Status: 'Login Succeeded' });
+    } catch (error) {
+      fail(response, error);
     }
   });
 

@@ -82,7 +82,7 @@ export class RegistryClient {
 
   /** GET with the registry's auth dance: on a 401, fetch a bearer token (or use basic auth) and ask again, once. */
   private async get(path: string, accept?: string): Promise<Answer> {
-    const url = new URL(`${this.base}/v2/${this.reference.repository}/${path}`);
+    const url = new URL(`${this.base}/v2/${path === '' ? '' : `${this.reference.repository}/${path}`}`);
     const headers = (): Record<string, string> => ({ ...(accept ? { accept } : {}), ...(this.authorization ? { authorization: this.authorization } : {}) });
     let answer = await this.send(url, headers());
     if (answer.response.statusCode === 401) {
@@ -99,6 +99,9 @@ export class RegistryClient {
   }
 
   private unauthorized(): RegistryError {
+    if (this.reference.repository === '') {
+      return new RegistryError(401, 'registry_unauthorized', `login to ${this.reference.registry} failed: ${this.options.credentials ? 'unauthorized: incorrect username or password' : 'no credentials given'}`);
+    }
     const who = this.options.credentials ? `the credentials for ${this.reference.registry} were refused` : `no credentials for ${this.reference.registry}`;
     return new RegistryError(
       401,
@@ -127,7 +130,8 @@ export class RegistryClient {
       throw new RegistryError(400, 'insecure_registry', `${this.reference.registry}: refusing to send credentials to the plain-HTTP token service ${tokenUrl.host}`);
     }
     if (challenge.params['service']) tokenUrl.searchParams.set('service', challenge.params['service']);
-    tokenUrl.searchParams.set('scope', challenge.params['scope'] ?? `repository:${this.reference.repository}:pull`);
+    const scope = challenge.params['scope'] ?? (this.reference.repository !== '' ? `repository:${this.reference.repository}:pull` : undefined);
+    if (scope !== undefined) tokenUrl.searchParams.set('scope', scope);
     const basic = this.basic();
     const { response } = await this.send(tokenUrl, basic ? { authorization: basic } : {});
     const body = await readBody(response, MAX_MANIFEST_BYTES);
@@ -148,6 +152,16 @@ export class RegistryClient {
     const status = answer.response.statusCode ?? 0;
     if (status === 404) return new RegistryError(404, 'manifest_unknown', `${what}: not found in ${this.reference.registry}/${this.reference.repository}`);
     return new RegistryError(502, 'registry_error', `${what}: ${this.reference.registry} answered ${status} ${answer.response.statusMessage ?? ''}`.trimEnd());
+  }
+
+  /**
+   * `capstan login`'s check: GET /v2/ with the credentials, through the same auth dance a pull
+   * does. Throws registry_unauthorized when they are refused.
+   */
+  async checkLogin(): Promise<void> {
+    const answer = await this.get('');
+    answer.response.resume();
+    if (answer.response.statusCode !== 200) throw this.statusError(answer, 'login');
   }
 
   /**

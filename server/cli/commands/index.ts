@@ -19,6 +19,8 @@ const LOADERS: Readonly<Record<string, () => Command>> = {
   info: () => (require('./info') as typeof import('./info')).infoCommand,
   inspect: () => (require('./inspect') as typeof import('./inspect')).inspectCommand,
   kill: () => (require('./kill') as typeof import('./kill')).killCommand,
+  login: () => (require('./login') as typeof import('./login')).loginCommand,
+  logout: () => (require('./login') as typeof import('./login')).logoutCommand,
   logs: () => (require('./logs') as typeof import('./logs')).logsCommand,
   pause: () => (require('./pause') as typeof import('./pause')).pauseCommand,
   port: () => (require('./port') as typeof import('./port')).portCommand,
