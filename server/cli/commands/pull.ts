@@ -143,3 +143,60 @@ export const pullCommand: Command = {
   ],
   run: (ctx, args) => runPull(ctx, args),
 };
+
+/* ---- run/create --pull ---- */
+
+/**
+ * docker's --pull values, and `default` when none is given: docker's default is `missing`; here it
+ * is `missing` for names with a registry host (`127.0.0.1:5000/app`) and `never` for bare names,
+ * which used to mean an imported image only and would otherwise send every typo to Docker Hub.
+ */
+export type PullPolicy = 'always' | 'missing' | 'never' | 'default';
+
+/** Pure. */
+export function parsePullPolicy(value: string | undefined): PullPolicy {
+  if (value === undefined) return 'default';
+  if (value === 'always' || value === 'missing' || value === 'never') return value;
+  throw new CliError(`invalid pull option: '${value}': must be one of "always", "missing" or "never"`, 125);
+}
+
+/** `busybox` → `busybox:latest`, as docker names it in "Unable to find image". Pure. */
+function withDefaultTag(image: string): string {
+  const slash = image.lastIndexOf('/');
+  return image.includes('@') || image.lastIndexOf(':') > slash ? image : `${image}:latest`;
+}
+
+/**
+ * Before run/create: pulls `image` per `policy`, the progress on stderr (stdout is the container's).
+ * `missing` pulls only when the agent has no such image, and only names a registry can serve:
+ * an image ID or a name the store has is left alone.
+ */
+export async function ensureImage(ctx: CommandContext, client: AgentClient, image: string, policy: PullPolicy): Promise<void> {
+  if (image === '' || policy === 'never') return;
+  if (policy === 'default') {
+    let explicitRegistry = false;
+    try {
+      explicitRegistry = parseRemoteReference(image).registry !== parseRemoteReference('x').registry;
+    } catch {
+      return; // not a registry name: create answers for it
+    }
+    if (!explicitRegistry) return;
+  }
+  if (policy !== 'always') {
+    try {
+      await client.getJson(`/api/v1/images/${encodeURIComponent(image)}`);
+      return;
+    } catch (error) {
+      if (!(error instanceof CliError) || (error as { status?: number }).status !== 404) throw error;
+    }
+    if (/^(sha256:)?[0-9a-f]{12,64}$/.test(image)) return; // an ID: nothing to pull; create says "No such image"
+    ctx.stderr.write(`Unable to find image '${withDefaultTag(image)}' locally\n`);
+  }
+  const errorContext: CommandContext = { ...ctx, stdout: ctx.stderr };
+  try {
+    await pullThroughAgent(errorContext, client, image, {});
+  } catch (error) {
+    if (error instanceof CliError) throw new CliError(error.message, 125, error.apiCode !== undefined ? { apiCode: error.apiCode } : {});
+    throw error;
+  }
+}
