@@ -62,7 +62,7 @@ export function parseManifest(body: string, contentType = ''): Manifest {
   }
   if (!isObject(json)) throw bad('the manifest is not a JSON object');
   const mediaType = typeof json['mediaType'] === 'string' ? json['mediaType'] : contentType.split(';')[0]!.trim();
-  if (json['schemaVersion'] === 1 || mediaType.includes('manifest.v1+')) {
+  if (json['schemaVersion'] === 1 || mediaType.startsWith('application/vnd.docker.distribution.manifest.v1')) {
     throw bad('the registry serves a schema 1 manifest, which is not supported (push the image again with a current docker)');
   }
   if (LIST_TYPES.has(mediaType) || (!IMAGE_TYPES.has(mediaType) && Array.isArray(json['manifests']))) {
@@ -96,7 +96,7 @@ export function parseManifest(body: string, contentType = ''): Manifest {
 /** `linux/amd64`, `linux/arm64/v8`, `amd64` (os linux): docker's --platform values. */
 export function parsePlatform(text: string): Platform {
   const parts = text.toLowerCase().split('/');
-  const valid = /^[a-z0-9_.-]+$/;
+  const valid = /^[a-z0-9][a-z0-9_.-]*$/;
   if (parts.length > 3 || parts.some((part) => !valid.test(part))) {
     throw new RegistryError(400, 'invalid_platform', `invalid platform ${JSON.stringify(text)}: use OS/ARCH[/VARIANT], e.g. linux/amd64`);
   }
