@@ -34,8 +34,8 @@ import { sendError } from './errors';
 export interface ImagesRouterOptions {
   store: ImageStore;
   tokens: TokenStore;
-  /** Registries a pull may reach over plain HTTP besides loopback ones (the agent's --insecure-registry). */
-  insecureRegistries?: readonly string[];
+  /** Registries a pull may reach over plain HTTP besides loopback ones, and the stall time-out (the agent's --insecure-registry, --registry-timeout). */
+  registry?: { insecureRegistries: readonly string[]; stallTimeoutMs: number };
 }
 
 /** docker's X-Registry-Auth: base64 (standard or URL-safe) of {"username","password"}; undefined when absent or empty. */
@@ -189,7 +189,7 @@ export function imagesRouter(options: ImagesRouterOptions): express.Router {
       const result = await pullImage(store, reference, {
         ...(platform !== undefined ? { platform } : {}),
         ...(credentials ? { credentials } : {}),
-        ...(options.insecureRegistries ? { insecureRegistries: options.insecureRegistries } : {}),
+        ...(options.registry ?? {}),
         onEvent,
       });
       response.end(JSON.stringify({ images: [result.image], digest: result.digest, downloaded: result.downloaded }) + '\n');
@@ -211,7 +211,7 @@ export function imagesRouter(options: ImagesRouterOptions): express.Router {
       }
       const client = new RegistryClient(
         { registry: serveraddress, repository: '' },
-        { credentials: { username, password }, ...(options.insecureRegistries ? { insecureRegistries: options.insecureRegistries } : {}) },
+        { credentials: { username, password }, ...(options.registry ?? {}) },
       );
       await client.checkLogin();
       response.json({ Status: 'Login Succeeded' });
