@@ -55,7 +55,9 @@ export class RegistryClient {
   private send(url: URL, headers: Record<string, string>, redirects = 0): Promise<Answer> {
     const transport = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
-      const request = transport.get(url, { headers: { 'user-agent': 'capstan', ...headers } }, (response) => {
+      // A connection per request (agent: false): the stall timer lives on the socket, and a pooled
+      // socket would carry it past the answer it was set for.
+      const request = transport.get(url, { agent: false, headers: { 'user-agent': 'capstan', ...headers } }, (response) => {
         const status = response.statusCode ?? 0;
         const location = response.headers.location;
         if ([301, 302, 303, 307, 308].includes(status) && location && redirects < MAX_REDIRECTS) {
@@ -66,7 +68,9 @@ export class RegistryClient {
           this.send(next, nextHeaders, redirects + 1).then(resolve, reject);
           return;
         }
-        response.setTimeout(this.stallMs, () => response.destroy(this.stalled(url)));
+        response.setTimeout(this.stallMs, () => {
+          if (!response.complete) response.destroy(this.stalled(url));
+        });
         resolve({ response, url });
       });
       request.setTimeout(this.stallMs, () => request.destroy(this.stalled(url)));
@@ -226,7 +230,9 @@ export class RegistryClient {
             out.once('drain', () => response.resume());
           }
         });
-        response.on('error', fail);
+        response.on('error', (error) =>
+          fail(error instanceof RegistryError ? error : new RegistryError(502, 'truncated_blob', `blob ${digest}: the connection closed after ${received} of ${size} bytes (${error.message})`)),
+        );
         response.on('aborted', () => fail(new RegistryError(502, 'truncated_blob', `blob ${digest}: the connection closed after ${received} of ${size} bytes`)));
         response.on('end', () => {
           if (received !== size) {
