@@ -233,7 +233,10 @@ export class RegistryClient {
         response.on('error', (error) =>
           fail(error instanceof RegistryError ? error : new RegistryError(502, 'truncated_blob', `blob ${digest}: the connection closed after ${received} of ${size} bytes (${error.message})`)),
         );
-        response.on('aborted', () => fail(new RegistryError(502, 'truncated_blob', `blob ${digest}: the connection closed after ${received} of ${size} bytes`)));
+        // Not 'aborted': it comes before the 'error' a stall's destroy() carries, and would hide it.
+        response.on('close', () => {
+          if (!response.complete) fail(new RegistryError(502, 'truncated_blob', `blob ${digest}: the connection closed after ${received} of ${size} bytes`));
+        });
         response.on('end', () => {
           if (received !== size) {
             fail(new RegistryError(502, 'truncated_blob', `blob ${digest}: the registry sent ${received} of ${size} bytes`));
@@ -265,7 +268,9 @@ function readBody(response: http.IncomingMessage, maxBytes: number): Promise<str
       chunks.push(chunk);
     });
     response.on('error', reject);
-    response.on('aborted', () => reject(new RegistryError(502, 'truncated_blob', 'the registry closed the connection mid-answer')));
+    response.on('close', () => {
+      if (!response.complete) reject(new RegistryError(502, 'truncated_blob', 'the registry closed the connection mid-answer'));
+    });
     response.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
   });
 }

@@ -49,7 +49,7 @@ async function startRegistry(name: string, auth: boolean): Promise<string> {
   const lines = ['version: 0.1', 'log:', '  level: warn', 'storage:', '  filesystem:', `    rootdirectory: ${directory}/data`, 'http:', `  addr: 127.0.0.1:${port}`];
   if (auth) {
     // bcrypt, which distribution's htpasswd reader requires.
-    execFileSync(HTPASSWD, ['-Bbc', path.join(directory, 'htpasswd'), 'tester', 's3cret-pass']);
+    execFileSync(HTPASSWD, ['-Bbc', path.join(directory, 'htpasswd'), 'tester', 's3cret-pass'], { stdio: 'ignore' });
     lines.push('auth:', '  htpasswd:', '    realm: capstan-test', `    path: ${directory}/htpasswd`);
   }
   fs.writeFileSync(path.join(directory, 'config.yml'), lines.join('\n') + '\n');
@@ -189,10 +189,13 @@ async function startProxy(target: string): Promise<{ address: string; mode: Spoi
           if (sent >= half) return;
           sent += chunk.length;
           response.write(chunk);
-          if (sent >= half) {
+          if (sent < half) return;
+          if (state.mode === 'truncate') {
             answer.destroy();
-            if (state.mode === 'truncate') response.destroy();
-            // 'stall': the connection stays open and silent until the client gives up.
+            response.destroy();
+          } else {
+            // 'stall': both connections stay open and silent until the client gives up.
+            answer.pause();
           }
         });
         return;

@@ -187,7 +187,7 @@ export async function ensureImage(ctx: CommandContext, client: AgentClient, imag
       await client.getJson(`/api/v1/images/${encodeURIComponent(image)}`);
       return;
     } catch (error) {
-      if (!(error instanceof CliError) || (error as { status?: number }).status !== 404) throw error;
+      if (!(error instanceof CliError) || error.apiCode !== 'no_such_image') throw error;
     }
     if (/^(sha256:)?[0-9a-f]{12,64}$/.test(image)) return; // an ID: nothing to pull; create says "No such image"
     ctx.stderr.write(`Unable to find image '${withDefaultTag(image)}' locally\n`);
