@@ -26,6 +26,8 @@ import type { ImageStore, ImportProgress } from '../runtime/images';
 import { RuntimeError } from '../runtime/errors';
 import { inspectImage } from '../runtime/images/inspect';
 import { pullImage, type PullEvent } from '../registry/pull';
+import { parsePlatform } from '../registry/manifest';
+import { parseRemoteReference } from '../registry/reference';
 import { RegistryClient, type RegistryCredentials } from '../registry/client';
 import { requireRole, type TokenStore } from './auth';
 import { jsonBody } from './body';
@@ -168,6 +170,9 @@ export function imagesRouter(options: ImagesRouterOptions): express.Router {
       reference = queryString(request, 'reference');
       platform = queryString(request, 'platform');
       if (reference === undefined || reference === '') throw new RuntimeError(400, 'invalid_reference', 'reference is required: NAME[:TAG|@DIGEST]');
+      // Refused before the answer streams, with their status: a bad name or platform is a 400.
+      parseRemoteReference(reference);
+      if (platform !== undefined) parsePlatform(platform);
       credentials = parseRegistryAuth(request.get('x-registry-auth'));
     } catch (error) {
       fail(response, error);
