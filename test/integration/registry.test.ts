@@ -342,3 +342,24 @@ serial('bad registry answers leave the store unchanged; a truncated pull resumes
   t.is(blobGets.length, 1, blobGets.join('\n'));
   t.is((await ok(t, ['run', '--rm', name])).trim(), 'hello from amd64');
 });
+
+serial('a pull past the import budget (--image-max-size, as a full disk) stops mid-download and leaves nothing', async (t) => {
+  await pushHandMadeIndex(open, 'toolarge', '1');
+  // A second agent whose cap is below the ~1 MB base layer: the download is charged as it arrives.
+  const small = await startAgentProcess({ teardown: (fn: () => unknown) => cleanups.push(fn), log: () => undefined } as unknown as ExecutionContext, ['--image-max-size', '600k']);
+  const first = agent;
+  agent = small;
+  try {
+    const before = storeSnapshot();
+    const refused = await capstan(['pull', `${open}/toolarge:1`]);
+    t.is(refused.code, 1);
+    t.regex(refused.stderr, /more than 600\.0 KiB|more than 0\.6 MiB|more than 614400 bytes|--image-max-size/);
+    t.is(storeSnapshot(), before);
+    t.deepEqual(
+      fs.readdirSync(path.join(small.stateDir, 'images', 'downloads')).filter((name) => name.includes('partial') || name.startsWith('layout-')),
+      [],
+    );
+  } finally {
+    agent = first;
+  }
+});
