@@ -8,8 +8,7 @@
  * does not match its digest, a truncated blob (and the resumed pull that follows fetches only
  * what is missing), a stall (the agent's --registry-timeout). The store is unchanged after each.
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
@@ -21,18 +20,14 @@ import { startAgentProcess, type AgentProcess } from '../helpers/agent';
 import { baseLayerEntries, busyboxAvailable } from '../helpers/busybox-image';
 import { dockerAvailable, runCleanups, startDockerd, type TestEngine } from '../helpers/engines';
 import { CLI, REPO_ROOT, requireCapability } from '../helpers/repo';
-import { eventually, freePort } from '../helpers/wait';
+import { DOCKER_REGISTRY, HTPASSWD, pushBlob, pushManifest, sha256, startRegistry } from '../helpers/registry';
 
-const REGISTRY = '/usr/bin/docker-registry';
-const HTPASSWD = '/usr/bin/htpasswd';
 const SHIM = path.join(REPO_ROOT, 'native', 'build', 'Release', 'capstan-shim');
 const capable = requireCapability(
-  process.getuid?.() === 0 && busyboxAvailable() && fs.existsSync(SHIM) && fs.existsSync(REGISTRY) && fs.existsSync(HTPASSWD) && dockerAvailable(),
+  process.getuid?.() === 0 && busyboxAvailable() && fs.existsSync(SHIM) && fs.existsSync(DOCKER_REGISTRY) && fs.existsSync(HTPASSWD) && dockerAvailable(),
   'root, busybox-static, the built shim, docker-registry, htpasswd (apache2-utils) and docker.io',
 );
 const serial = capable ? test.serial : test.skip;
-
-const sha256 = (data: Buffer | string): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
 let scratch = '';
 let agent: AgentProcess | undefined;
@@ -41,49 +36,10 @@ let open = '';
 let secured = '';
 const cleanups: Array<() => unknown> = [];
 
-/** A docker-registry of the test's own on a free loopback port; resolves with HOST:PORT once /v2/ answers. */
-async function startRegistry(name: string, auth: boolean): Promise<string> {
-  const directory = path.join(scratch, name);
-  fs.mkdirSync(directory);
-  const port = await freePort();
-  const lines = ['version: 0.1', 'log:', '  level: warn', 'storage:', '  filesystem:', `    rootdirectory: ${directory}/data`, 'http:', `  addr: 127.0.0.1:${port}`];
-  if (auth) {
-    // bcrypt, which distribution's htpasswd reader requires.
-    execFileSync(HTPASSWD, ['-Bbc', path.join(directory, 'htpasswd'), 'tester', 's3cret-pass'], { stdio: 'ignore' });
-    lines.push('auth:', '  htpasswd:', '    realm: capstan-test', `    path: ${directory}/htpasswd`);
-  }
-  fs.writeFileSync(path.join(directory, 'config.yml'), lines.join('\n') + '\n');
-  const child: ChildProcess = spawn(REGISTRY, ['serve', path.join(directory, 'config.yml')], { stdio: ['ignore', 'ignore', fs.openSync(path.join(directory, 'log'), 'w')] });
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  );
-  const address = `127.0.0.1:${port}`;
-  await eventually(async () => {
-    const response = await fetch(`http://${address}/v2/`).catch(() => undefined);
-    return response !== undefined && (response.status === 200 || response.status === 401) ? true : undefined;
-  }, 30_000, `docker-registry on ${address}`);
-  return address;
-}
-
-/** Pushes a blob and a manifest through the registry API (what `docker push` does). */
-async function pushBlob(registry: string, repository: string, blob: Buffer, authorization?: string): Promise<void> {
-  const headers: Record<string, string> = authorization ? { authorization } : {};
-  const start = await fetch(`http://${registry}/v2/${repository}/blobs/uploads/`, { method: 'POST', headers });
-  if (start.status !== 202) throw new Error(`upload start: ${start.status}`);
-  const url = new URL(start.headers.get('location')!, `http://${registry}`);
-  url.searchParams.set('digest', sha256(blob));
-  const put = await fetch(url, { method: 'PUT', headers: { ...headers, 'content-type': 'application/octet-stream' }, body: blob });
-  if (put.status !== 201) throw new Error(`upload: ${put.status} ${await put.text()}`);
-}
-
-async function pushManifest(registry: string, repository: string, reference: string, mediaType: string, body: string, authorization?: string): Promise<void> {
-  const put = await fetch(`http://${registry}/v2/${repository}/manifests/${reference}`, { method: 'PUT', headers: { 'content-type': mediaType, ...(authorization ? { authorization } : {}) }, body });
-  if (put.status !== 201) throw new Error(`manifest ${reference}: ${put.status} ${await put.text()}`);
+async function startRegistryHere(name: string, auth: boolean): Promise<string> {
+  const registry = await startRegistry(path.join(scratch, name), auth ? { username: 'tester', password: 's3cret-pass' } : undefined);
+  cleanups.push(() => registry.stop());
+  return registry.address;
 }
 
 interface HandMade {
@@ -219,8 +175,8 @@ test.before(async () => {
   if (!capable) return;
   scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'capstan-registry-it-'));
   cleanups.push(() => fs.rmSync(scratch, { recursive: true, force: true }));
-  open = await startRegistry('open', false);
-  secured = await startRegistry('secured', true);
+  open = await startRegistryHere('open', false);
+  secured = await startRegistryHere('secured', true);
   agent = await startAgentProcess({ teardown: (fn: () => unknown) => cleanups.push(fn), log: () => undefined } as unknown as ExecutionContext, ['--registry-timeout', '3s']);
   docker = await startDockerd(cleanups);
 });
