@@ -137,7 +137,9 @@ export async function pullImage(store: ImageStore, text: string, options: PullOp
   });
 
   // The OCI layout the import reads: hard links to the verified blobs; an empty stand-in for a
-  // layer the store has, which the import does not open (it finds the layer by its diff ID).
+  // layer the store has, which the import does not open (it finds the layer by its diff ID). Should
+  // that layer be removed meanwhile (its last image deleted), the import reads the stand-in, finds
+  // the wrong digest and fails cleanly; the next pull fetches the layer.
   const layout = path.join(downloads, `layout-${process.pid}-${randomBytes(6).toString('hex')}`);
   let image: ImageRecord;
   try {
@@ -148,7 +150,8 @@ export async function pullImage(store: ImageStore, text: string, options: PullOp
       if (fs.existsSync(cached(digest))) fs.linkSync(cached(digest), target);
       else fs.writeFileSync(target, '', { mode: 0o600 });
     };
-    place(manifest.config.digest);
+    // The config as read above: a pull of the same image at the same time may have removed the file since.
+    fs.writeFileSync(path.join(blobs, manifest.config.digest.slice('sha256:'.length)), configJson, { mode: 0o600 });
     for (const layer of manifest.layers) place(layer.digest);
     fs.writeFileSync(path.join(blobs, imageManifest.digest.slice('sha256:'.length)), imageManifest.body, { mode: 0o600 });
     fs.writeFileSync(path.join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));

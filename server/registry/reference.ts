@@ -88,8 +88,3 @@ export function allowsPlainHttp(registry: string, insecureRegistries: readonly s
   if (host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)) return true;
   return insecureRegistries.includes(registry) || insecureRegistries.includes(host);
 }
-
-/** The reference as docker prints it in "Status:" lines and "Digest:": `127.0.0.1:5000/app:v2`. */
-export function displayName(text: string, reference: RemoteReference): string {
-  return reference.localName ?? text;
-}

@@ -24,7 +24,6 @@ const PROGRESS_STATUSES = new Set(['Downloading', 'Extracting']);
 /** Per-layer lines, redrawn in place on a terminal. */
 class PullDisplay {
   private readonly order: string[] = [];
-  private readonly lines = new Map<string, string>();
   private readonly lastStatus = new Map<string, string>();
 
   constructor(
@@ -48,7 +47,6 @@ class PullDisplay {
     const index = this.order.indexOf(event.id);
     if (index === -1) {
       this.order.push(event.id);
-      this.lines.set(event.id, text);
       this.out.write(`${text}\n`);
       return;
     }
