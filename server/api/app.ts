@@ -53,6 +53,8 @@ export interface ApiOptions {
   runtime?: RuntimeManager;
   /** The image store behind /api/v1/images (list, import, rm); the routes are absent without it. */
   images?: ImageStore;
+  /** How pulls reach registries (the agent's --insecure-registry, --registry-timeout). */
+  registry?: { insecureRegistries: readonly string[]; stallTimeoutMs: number };
   /** Every owner's containers (capstan's runtime, Docker, Podman); capstan's alone when absent. */
   containers?: Containers;
   /** Limit updates routed to each container's owner; plain cgroup writes when absent. */
@@ -182,7 +184,7 @@ export function createApp(options: ApiOptions): express.Express {
     api.use(runtimeRouter({ runtime: options.runtime, tokens: options.tokens, ...(options.containers && { containers: options.containers }), ...(options.images && { images: options.images }), cgroupView }));
   }
   if (options.runtime) api.use('/volumes', volumesRouter({ volumes: options.runtime.volumes, tokens: options.tokens }));
-  if (options.images) api.use('/images', imagesRouter({ store: options.images, tokens: options.tokens }));
+  if (options.images) api.use('/images', imagesRouter({ store: options.images, tokens: options.tokens, ...(options.registry && { registry: options.registry }) }));
 
   api.use('/events', createEventsRouter({ bus: options.bus, ...(options.eventLog && { log: options.eventLog }) }));
 
