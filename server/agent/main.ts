@@ -250,6 +250,7 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
     tokens: tokenStore,
     runtime: runtimeManager,
     images,
+    registry: options.registry,
     ...(options.metricsToken !== undefined && { metricsToken: options.metricsToken }),
     webRoot: path.join(packageRoot(), 'build', 'web'),
     version,

@@ -32,6 +32,8 @@ export interface AgentOptions {
   envMetadataWhitelist: string[];
   /** Caps of one image import: unpacked bytes (Units: bytes) and archive entries. */
   imageLimits: ImportLimits;
+  /** Pulls: registries plain HTTP may be used for besides loopback ones, and the stall time-out (Units: milliseconds). */
+  registry: { insecureRegistries: string[]; stallTimeoutMs: number };
   /** Exited containers whose /metrics series are kept until removed; the first to exit go first. Units: containers. */
   maxExitedContainers: number;
   /** Cgroup files the sweep keeps open; undefined = half the soft RLIMIT_NOFILE (raised to the hard one). Units: fds. */
@@ -77,6 +79,11 @@ Options:
                            (default ${DEFAULT_IMPORT_LIMITS.maxEntries})
   --image-max-ratio N      refuse gzip data that expands more than N to one past 64 MiB
                            (a decompression bomb; default ${DEFAULT_IMPORT_LIMITS.maxCompressionRatio}, 0: no bound)
+  --insecure-registry HOST[:PORT]
+                           pull from this registry over plain HTTP (repeatable; loopback
+                           registries always may, as docker's 127.0.0.0/8 rule)
+  --registry-timeout DURATION
+                           a pull fails when a registry sends nothing for this long (default 30s)
   --max-exited-containers N
                            exited containers whose /metrics series are kept until removed;
                            beyond N, the ones that exited first are dropped (default ${DEFAULT_MAX_EXITED_CONTAINERS})
@@ -134,6 +141,8 @@ export function parseAgentOptions(argv: string[], env: NodeJS.ProcessEnv = proce
         'image-max-entries': { type: 'string' },
         'image-max-ratio': { type: 'string' },
         'max-exited-containers': { type: 'string' },
+        'insecure-registry': { type: 'string', multiple: true },
+        'registry-timeout': { type: 'string' },
         'sweep-fd-budget': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -173,6 +182,13 @@ export function parseAgentOptions(argv: string[], env: NodeJS.ProcessEnv = proce
       maxUnpackedBytes: values['image-max-size'] !== undefined ? parseSize(values['image-max-size'], '--image-max-size') : DEFAULT_IMPORT_LIMITS.maxUnpackedBytes,
       maxEntries: values['image-max-entries'] !== undefined ? parseEntryCount(values['image-max-entries'], '--image-max-entries', 1) : DEFAULT_IMPORT_LIMITS.maxEntries,
       maxCompressionRatio: values['image-max-ratio'] !== undefined ? parseEntryCount(values['image-max-ratio'], '--image-max-ratio', 0) : DEFAULT_IMPORT_LIMITS.maxCompressionRatio!,
+    },
+    registry: {
+      insecureRegistries: (values['insecure-registry'] ?? []).map((registry) => {
+        if (!/^[A-Za-z0-9.-]+(?::[0-9]+)?$|^\[[0-9a-fA-F:]+\](?::[0-9]+)?$/.test(registry)) throw new UsageError(`--insecure-registry must be HOST[:PORT], got ${registry}`);
+        return registry;
+      }),
+      stallTimeoutMs: parseDuration(values['registry-timeout'] ?? '30s', '--registry-timeout'),
     },
     maxExitedContainers: parseMaxExited(values['max-exited-containers'] ?? String(DEFAULT_MAX_EXITED_CONTAINERS)),
   };

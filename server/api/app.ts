@@ -54,6 +54,8 @@ export interface ApiOptions {
   runtime?: RuntimeManager;
   /** The image store behind /api/v1/images (list, import, rm); the routes are absent without it. */
   images?: ImageStore;
+  /** How pulls reach registries (the agent's --insecure-registry, --registry-timeout). */
+  registry?: { insecureRegistries: readonly string[]; stallTimeoutMs: number };
   /** Every owner's containers (capstan's runtime, Docker, Podman); capstan's alone when absent. */
   containers?: Containers;
   /** Limit updates routed to each container's owner; plain cgroup writes when absent. */
@@ -184,7 +186,7 @@ export function createApp(options: ApiOptions): express.Express {
   }
   if (options.runtime) api.use('/volumes', volumesRouter({ volumes: options.runtime.volumes, tokens: options.tokens }));
   if (options.runtime && options.images) api.use(containerFilesystemRouter({ runtime: options.runtime, images: options.images, tokens: options.tokens }));
-  if (options.images) api.use('/images', imagesRouter({ store: options.images, tokens: options.tokens }));
+  if (options.images) api.use('/images', imagesRouter({ store: options.images, tokens: options.tokens, ...(options.registry && { registry: options.registry }) }));
 
   api.use('/events', createEventsRouter({ bus: options.bus, ...(options.eventLog && { log: options.eventLog }) }));
 

@@ -20,18 +20,50 @@
  *   POST   /images/prune[?filters={"dangling":["false"]}]   {ImagesDeleted: [{Untagged}|{Deleted}],
  *                                   SpaceReclaimed}; dangling=false prunes every image no
  *                                   container uses (`image prune -a`); operator
+ *   POST   /images/pull?reference=NAME[:TAG|@DIGEST][&platform=OS/ARCH]   pulls from the registry
+ *                                   the name gives; credentials in X-Registry-Auth (base64 of
+ *                                   {"username","password"}, docker's header). Answers NDJSON:
+ *                                   {"pull": PullEvent} lines, then {"images": [ImageRecord],
+ *                                   "digest"} or {"error": {"code","message"}}.
+ *   POST   /images/login           {"username","password","serveraddress"}: checks the credentials
+ *                                   against the registry (GET /v2/ with its auth); {"Status":
+ *                                   "Login Succeeded"} or 401. The agent keeps nothing.
  */
 import express, { type Request, type Response } from 'express';
 import type { ImageStore, ImportProgress } from '../runtime/images';
 import { RuntimeError } from '../runtime/errors';
 import { inspectImage } from '../runtime/images/inspect';
 import { saveImages } from '../runtime/images/save';
+import { pullImage, type PullEvent } from '../registry/pull';
+import { parsePlatform } from '../registry/manifest';
+import { parseRemoteReference } from '../registry/reference';
+import { RegistryClient, type RegistryCredentials } from '../registry/client';
 import { requireRole, type TokenStore } from './auth';
+import { jsonBody } from './body';
 import { sendError } from './errors';
 
 export interface ImagesRouterOptions {
   store: ImageStore;
   tokens: TokenStore;
+  /** Registries a pull may reach over plain HTTP besides loopback ones, and the stall time-out (the agent's --insecure-registry, --registry-timeout). */
+  registry?: { insecureRegistries: readonly string[]; stallTimeoutMs: number };
+}
+
+/** docker's X-Registry-Auth: base64 (standard or URL-safe) of {"username","password"}; undefined when absent or empty. */
+export function parseRegistryAuth(header: string | undefined): RegistryCredentials | undefined {
+  if (header === undefined || header.trim() === '') return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(header.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8'));
+  } catch {
+    throw new RuntimeError(400, 'invalid_registry_auth', 'X-Registry-Auth must be base64 of a JSON object {"username","password"}');
+  }
+  const { username, password } = (json ?? {}) as { username?: unknown; password?: unknown };
+  if (username === undefined && password === undefined) return undefined;
+  if (typeof username !== 'string' || typeof password !== 'string') {
+    throw new RuntimeError(400, 'invalid_registry_auth', 'X-Registry-Auth: username and password must be strings');
+  }
+  return { username, password };
 }
 
 /** How often streamed progress is written, at most. Units: milliseconds. */
@@ -214,6 +246,69 @@ export function imagesRouter(options: ImagesRouterOptions): express.Router {
         fail(response, new RuntimeError(400, 'upload_aborted', 'the upload ended before the archive was complete'));
         return;
       }
+      fail(response, error);
+    }
+  });
+
+  router.post('/pull', operator, async (request: Request, response: Response) => {
+    let reference: string | undefined;
+    let platform: string | undefined;
+    let credentials: RegistryCredentials | undefined;
+    try {
+      reference = queryString(request, 'reference');
+      platform = queryString(request, 'platform');
+      if (reference === undefined || reference === '') throw new RuntimeError(400, 'invalid_reference', 'reference is required: NAME[:TAG|@DIGEST]');
+      // Refused before the answer streams, with their status: a bad name or platform is a 400.
+      parseRemoteReference(reference);
+      if (platform !== undefined) parsePlatform(platform);
+      credentials = parseRegistryAuth(request.get('x-registry-auth'));
+    } catch (error) {
+      fail(response, error);
+      return;
+    }
+    request.resume();
+    response.status(200).type('application/x-ndjson');
+    let lastDownloadWrite = 0;
+    const onEvent = (event: PullEvent): void => {
+      // Byte counts are thinned out; every status change is sent.
+      if (event.status === 'Downloading' || event.status === 'Extracting') {
+        const now = Date.now();
+        if (now - lastDownloadWrite < PROGRESS_INTERVAL_MS / 2 && event.current !== event.total) return;
+        lastDownloadWrite = now;
+      }
+      response.write(JSON.stringify({ pull: event }) + '\n');
+    };
+    try {
+      const result = await pullImage(store, reference, {
+        ...(platform !== undefined ? { platform } : {}),
+        ...(credentials ? { credentials } : {}),
+        ...(options.registry ?? {}),
+        onEvent,
+      });
+      response.end(JSON.stringify({ images: [result.image], digest: result.digest, downloaded: result.downloaded }) + '\n');
+    } catch (error) {
+      const code = error instanceof RuntimeError ? error.code : 'internal';
+      response.end(JSON.stringify({ error: { code, message: (error as Error).message } }) + '\n');
+    }
+  });
+
+  router.post('/login', operator, jsonBody(), async (request: Request, response: Response) => {
+    try {
+      const body = (request.body ?? {}) as { username?: unknown; password?: unknown; serveraddress?: unknown };
+      const { username, password, serveraddress } = body;
+      if (typeof username !== 'string' || typeof password !== 'string' || typeof serveraddress !== 'string' || serveraddress === '') {
+        throw new RuntimeError(400, 'invalid_login', 'send {"username","password","serveraddress"} as strings');
+      }
+      if (!/^[A-Za-z0-9.-]+(?::[0-9]+)?$|^\[[0-9a-fA-F:]+\](?::[0-9]+)?$/.test(serveraddress)) {
+        throw new RuntimeError(400, 'invalid_login', `serveraddress must be HOST[:PORT], not ${JSON.stringify(serveraddress).slice(0, 80)}`);
+      }
+      const client = new RegistryClient(
+        { registry: serveraddress, repository: '' },
+        { credentials: { username, password }, ...(options.registry ?? {}) },
+      );
+      await client.checkLogin();
+      response.json({ Status: 'Login Succeeded' });
+    } catch (error) {
       fail(response, error);
     }
   });

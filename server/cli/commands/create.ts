@@ -1,5 +1,6 @@
 /** `capstan create [OPTIONS] IMAGE [COMMAND] [ARG...]`: like run, without starting; prints the id. */
-import type { ParsedArgs } from '../args';
+import { flagString, type ParsedArgs } from '../args';
+import { ensureImage, parsePullPolicy } from './pull';
 import { connectionFlags } from './common';
 import { CONTAINER_FLAGS, createBody, createContainer } from './run';
 import type { Command, CommandContext } from './types';
@@ -7,6 +8,7 @@ import type { Command, CommandContext } from './types';
 async function runCreate(ctx: CommandContext, args: ParsedArgs, rawArgv: readonly string[]): Promise<number> {
   const body = createBody(args, rawArgv, ctx.env, 'create');
   const client = ctx.connect(connectionFlags(ctx.connection, args));
+  await ensureImage(ctx, client, String(body['image']), parsePullPolicy(flagString(args, 'pull')));
   ctx.stdout.write(`${await createContainer(ctx, client, body, false)}\n`);
   return 0;
 }

@@ -20,6 +20,7 @@ import { DEFAULT_DETACH_KEYS, DetachKeyFilter, DetachKeysError, parseDetachKeys 
 import { containerEnvironment, EnvFileError } from '../environment';
 import { checkCpus, checkInt64, checkSize, checkSwapSize } from '../flag-values';
 import { DETACH_KEYS_FLAG, HIDDEN_CONNECTION_FLAGS, connectionFlags } from './common';
+import { ensureImage, parsePullPolicy } from './pull';
 import type { Command, CommandContext } from './types';
 
 /** Flags that describe a container, shared by run and create. */
@@ -54,6 +55,7 @@ export const CONTAINER_FLAGS: readonly FlagSpec[] = [
   { name: 'mount', kind: 'list', description: 'Attach a filesystem mount to the container: type=bind|volume|tmpfs,source=..,target=..[,readonly]' },
   { name: 'tmpfs', kind: 'list', description: 'Mount a tmpfs directory: PATH[:OPTIONS]' },
   { name: 'volumes-from', kind: 'list', description: 'Mount volumes from the specified container(s): CONTAINER[:ro|rw]' },
+  { name: 'pull', kind: 'string', description: 'Pull image before running ("always", "missing", "never")' },
   ...HIDDEN_CONNECTION_FLAGS,
 ];
 
@@ -382,6 +384,7 @@ async function runRun(ctx: CommandContext, args: ParsedArgs, rawArgv: readonly s
   // Checked before anything is created (docker warns and goes on with its default; see README).
   const detachKeys = detachKeysOf(args, (message) => optionError(message));
   const client = ctx.connect(connectionFlags(ctx.connection, args));
+  await ensureImage(ctx, client, String(body['image']), parsePullPolicy(flagString(args, 'pull')));
   if (flagBool(args, 'detach')) {
     const id = await createContainer(ctx, client, body, true);
     ctx.stdout.write(`${id}\n`);

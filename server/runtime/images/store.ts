@@ -193,6 +193,19 @@ export class ImageStore {
     return matches.length === 1 ? matches[0] : undefined;
   }
 
+  /** Whether the layer with this diff ID (`sha256:<hex>`) is in the store: a pull does not fetch it again. */
+  hasLayer(diffId: string): boolean {
+    return /^sha256:[0-9a-f]{64}$/.test(diffId) && this.readLayerRecord(diffId) !== undefined;
+  }
+
+  /**
+   * A budget held to this store's import caps and free space, for bytes written before an import
+   * begins (a pull's downloads). Throws 507 when the store has no usable space.
+   */
+  newBudget(): ImportBudget {
+    return new ImportBudget(this.limits, this.root);
+  }
+
   /** Like resolve, but throws ImageError 404 (no_such_image). */
   get(reference: string): ImageRecord {
     const image = this.resolve(reference);
