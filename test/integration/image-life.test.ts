@@ -158,7 +158,7 @@ serial('docker save → capstan load → run; capstan tag + save → docker load
   // A terminal as stdout (script(1) gives the CLI one): refused with docker's words, nothing written.
   const onTerminal = spawnSync('script', ['-qec', capstanCommandLine(agent.stateDir, ['save', 'life-copy:2']).map((word) => `'${word}'`).join(' '), '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
   t.is(onTerminal.status, 1, onTerminal.stdout);
-  t.is(onTerminal.stdout.trim(), 'Cowardly refusing to save to a terminal. Use the -o flag or redirect');
+  t.is(onTerminal.stdout.trim(), 'cowardly refusing to save to a terminal. Use the -o flag or redirect');
   const badTag = await capstan(['tag', 'life-busybox:1', 'Upper:1']);
   t.is(badTag.code, 1);
   t.is(badTag.stderr.trim(), 'Error parsing reference: "Upper:1" is not a valid repository/tag: invalid reference format: repository name must be lowercase');

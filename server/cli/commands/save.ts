@@ -58,7 +58,7 @@ async function runSave(ctx: CommandContext, args: ParsedArgs): Promise<number> {
   if (args.positionals.length === 0) throw new CliError(`"capstan save" requires at least 1 argument.\nSee 'capstan save --help'.\n\n${USAGE}`, 1);
   const output = flagString(args, 'output');
   if ((output === undefined || output === '-') && process.stdout.isTTY) {
-    throw new CliError('Cowardly refusing to save to a terminal. Use the -o flag or redirect', 1);
+    throw new CliError('cowardly refusing to save to a terminal. Use the -o flag or redirect', 1);
   }
   const client = ctx.connect(connectionFlags(ctx.connection, args));
   const response = await requestArchive(client, args.positionals);
