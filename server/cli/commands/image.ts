@@ -23,6 +23,7 @@ import { DEFAULT_IMAGES_TABLE_FORMAT, DIGESTS_IMAGES_TABLE_FORMAT, IMAGE_COLUMNS
 import { truncateId } from '../columns/column';
 import { describeNetworkError, type AgentClient } from '../client';
 import { CliError } from '../errors';
+import { readNdjsonLines } from '../ndjson-response';
 import { compileListingFormat } from '../format/listing';
 import { humanSize } from '../format/units';
 import { HIDDEN_CONNECTION_FLAGS, connectionFlags, formatFlagDescription } from './common';
@@ -123,7 +124,6 @@ function openUpload(file: string): Upload {
 /** Reads the agent's answer: NDJSON progress lines, then {"images"} or {"error"}. */
 function readAnswer(response: http.IncomingMessage, bar: ProgressBar): Promise<ImageRecord[]> {
   return new Promise((resolve, reject) => {
-    let buffer = '';
     let result: ImageRecord[] | undefined;
     let failure: CliError | undefined;
     const handle = (line: string): void => {
@@ -145,23 +145,17 @@ function readAnswer(response: http.IncomingMessage, bar: ProgressBar): Promise<I
         failure = new CliError(`Error response from daemon: ${message.error.message ?? 'import failed'}`, 1, message.error.code ? { apiCode: message.error.code } : {});
       }
     };
-    response.setEncoding('utf8');
-    response.on('data', (chunk: string) => {
-      buffer += chunk;
-      let newline: number;
-      while ((newline = buffer.indexOf('\n')) !== -1) {
-        handle(buffer.slice(0, newline));
-        buffer = buffer.slice(newline + 1);
-      }
-    });
-    response.on('error', reject);
-    response.on('end', () => {
-      handle(buffer);
-      if (failure) reject(failure);
-      else if ((response.statusCode ?? 500) >= 400) reject(new CliError(`Error response from daemon: ${response.statusCode} ${response.statusMessage ?? ''}`.trimEnd()));
-      else if (result) resolve(result);
-      else reject(new CliError('capstan: the agent ended the import without a result'));
-    });
+    readNdjsonLines(
+      response,
+      handle,
+      () => {
+        if (failure) reject(failure);
+        else if ((response.statusCode ?? 500) >= 400) reject(new CliError(`Error response from daemon: ${response.statusCode} ${response.statusMessage ?? ''}`.trimEnd()));
+        else if (result) resolve(result);
+        else reject(new CliError('capstan: the agent ended the import without a result'));
+      },
+      reject,
+    );
   });
 }
 

@@ -13,6 +13,7 @@ import { RegistryError } from '../../registry/errors';
 import { flagBool, flagString, type ParsedArgs } from '../args';
 import { describeNetworkError, type AgentClient } from '../client';
 import { CliError } from '../errors';
+import { readNdjsonLines } from '../ndjson-response';
 import { configPath, credentialsFor, readConfig } from '../registry-config';
 import { progressLine } from './image';
 import { HIDDEN_CONNECTION_FLAGS, connectionFlags } from './common';
@@ -81,7 +82,6 @@ export async function pullThroughAgent(ctx: CommandContext, client: AgentClient,
     const request = transport.request(url, { method: 'POST', headers });
     request.on('error', (error) => reject(new CliError(`capstan: cannot reach the agent at ${endpoint.url}: ${describeNetworkError(error)}`, 1, { cause: error })));
     request.on('response', (response) => {
-      let buffer = '';
       let result: ImageRecord | undefined;
       let failure: CliError | undefined;
       const handle = (line: string): void => {
@@ -97,22 +97,16 @@ export async function pullThroughAgent(ctx: CommandContext, client: AgentClient,
         else if (message.images) result = message.images[0];
         else if (message.error) failure = new CliError(`Error response from daemon: ${message.error.message ?? 'pull failed'}`, 1, message.error.code ? { apiCode: message.error.code } : {});
       };
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => {
-        buffer += chunk;
-        let newline: number;
-        while ((newline = buffer.indexOf('\n')) !== -1) {
-          handle(buffer.slice(0, newline));
-          buffer = buffer.slice(newline + 1);
-        }
-      });
-      response.on('error', reject);
-      response.on('end', () => {
-        handle(buffer);
-        if (failure) reject(failure);
-        else if (result) resolve(result);
-        else reject(new CliError(`Error response from daemon: ${response.statusCode} ${response.statusMessage ?? ''}`.trimEnd()));
-      });
+      readNdjsonLines(
+        response,
+        handle,
+        () => {
+          if (failure) reject(failure);
+          else if (result) resolve(result);
+          else reject(new CliError(`Error response from daemon: ${response.statusCode} ${response.statusMessage ?? ''}`.trimEnd()));
+        },
+        reject,
+      );
     });
     request.end();
   });
