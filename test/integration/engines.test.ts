@@ -130,7 +130,7 @@ serial('a Docker container is named in ps, the API and /metrics, with its image,
   t.true(container.info.cgroupPath.endsWith(id), container.info.cgroupPath);
 
   const ps = await capstan(['ps', '--format', '{{.Names}} {{.Image}} {{.Runtime}}']);
-  t.true(ps.stdout.split('\n').includes(`web ${IMAGE} docker`), ps.stdout);
+  t.true(ps.stdout.split('\n').includes(`web ${IMAGE} docker`), `stdout: ${JSON.stringify(ps.stdout)}, stderr: ${JSON.stringify(ps.stderr)}`);
 
   // /metrics is rendered once per tick: the API may already answer from a tick that /metrics has
   // not rendered yet, so wait for a body in which web's series carries its cgroup.

@@ -178,11 +178,12 @@ export class EngineClient implements EngineApi {
   }
 
   /** GET /containers/json?all=1: every container, running or not. */
-  async listContainers(options: { filters?: Record<string, string[]> | string; all?: boolean; size?: boolean } = {}): Promise<EngineContainerSummary[]> {
+  async listContainers(options: { filters?: Record<string, string[]> | string; all?: boolean; size?: boolean; headersTimeoutMs?: number } = {}): Promise<EngineContainerSummary[]> {
     const filters = typeof options.filters === 'string' ? options.filters : options.filters ? JSON.stringify(options.filters) : undefined;
     const query = { all: options.all ?? true, ...(options.size ? { size: true } : {}), filters };
     // Sizes are computed by walking each container's layer: give the engine time for that.
-    const body = await this.versionedJson({ method: 'GET', path: '/containers/json', query, ...(options.size ? { headersTimeoutMs: SIZE_HEADERS_TIMEOUT_MS } : {}) });
+    const headersTimeoutMs = options.size ? Math.max(SIZE_HEADERS_TIMEOUT_MS, options.headersTimeoutMs ?? 0) : options.headersTimeoutMs;
+    const body = await this.versionedJson({ method: 'GET', path: '/containers/json', query, ...(headersTimeoutMs !== undefined ? { headersTimeoutMs } : {}) });
     if (!Array.isArray(body)) throw this.protocol('GET /containers/json', `did not answer a JSON array: ${firstBytes(JSON.stringify(body) ?? '')}`);
     return body as EngineContainerSummary[];
   }

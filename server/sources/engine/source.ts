@@ -131,6 +131,15 @@ export function cgroupFromProcText(text: string, layout: CgroupLayout): CgroupPa
   return undefined;
 }
 
+/**
+ * How long `ps` waits for the engine's listing. A person (or script) asked, and leaving a slow but
+ * running engine's containers out is worse than waiting for it; an engine that is not there fails
+ * at connect time, at once. The collector's own calls keep the client's short default. Below the
+ * CLI's 10 s wait for the agent (undici's coarse clock adds up to a second), so the CLI gets the
+ * agent's answer, with its warning, rather than a time-out of its own. Units: milliseconds.
+ */
+const PS_HEADERS_TIMEOUT_MS = 8_000;
+
 export class EngineSource implements ContainerSource, ContainerOwner {
   readonly kind: 'docker' | 'podman';
   private readonly containers = new Map<string, EngineContainer>();
@@ -251,7 +260,9 @@ export class EngineSource implements ContainerSource, ContainerOwner {
    * before/since (those span every owner). The cache orders rows finer than the API's seconds.
    */
   async psEntries(options: { all: boolean; size: boolean; filters: string | undefined }): Promise<PsEntry[]> {
-    const listed = await this.ask('', () => this.options.client.listContainers({ all: options.all, size: options.size, ...(options.filters !== undefined ? { filters: options.filters } : {}) }));
+    const listed = await this.ask('', () =>
+      this.options.client.listContainers({ all: options.all, size: options.size, headersTimeoutMs: PS_HEADERS_TIMEOUT_MS, ...(options.filters !== undefined ? { filters: options.filters } : {}) }),
+    );
     return listed.map((summary) => {
       const known = this.containers.get(summary.Id);
       const ps: PsSummary = {

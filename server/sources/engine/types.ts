@@ -94,7 +94,8 @@ export interface EngineApi {
   readonly address: EngineAddress;
   version(): Promise<EngineVersion>;
   /** GET /containers/json: every container unless all is false; filters as the API takes them (an object, or its JSON text). */
-  listContainers(options?: { filters?: Record<string, string[]> | string; all?: boolean; size?: boolean }): Promise<EngineContainerSummary[]>;
+  /** `headersTimeoutMs`: how long the engine may take to answer; the client's default when absent. Units: milliseconds. */
+  listContainers(options?: { filters?: Record<string, string[]> | string; all?: boolean; size?: boolean; headersTimeoutMs?: number }): Promise<EngineContainerSummary[]>;
   inspectContainer(id: string): Promise<EngineInspect>;
   /** Docker's POST /containers/{id}/update (Docker's field names); answers the engine's warnings. */
   updateContainer(id: string, body: Record<string, unknown>): Promise<{ Warnings?: string[] | null }>;
