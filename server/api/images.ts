@@ -25,6 +25,10 @@
  *                                   {"username","password"}, docker's header). Answers NDJSON:
  *                                   {"pull": PullEvent} lines, then {"images": [ImageRecord],
  *                                   "digest"} or {"error": {"code","message"}}.
+ *   POST   /images/push?reference=NAME[:TAG]   pushes the image of that name to the registry the
+ *                                   name gives (credentials as for pull). Answers NDJSON:
+ *                                   {"push": PushEvent} lines, then {"pushed": {tag, digest,
+ *                                   manifestBytes}} or {"error": {"code","message"}}.
  *   POST   /images/login           {"username","password","serveraddress"}: checks the credentials
  *                                   against the registry (GET /v2/ with its auth); {"Status":
  *                                   "Login Succeeded"} or 401. The agent keeps nothing.
@@ -35,6 +39,7 @@ import { RuntimeError } from '../runtime/errors';
 import { inspectImage } from '../runtime/images/inspect';
 import { saveImages } from '../runtime/images/save';
 import { pullImage, type PullEvent } from '../registry/pull';
+import { pushImage, type PushEvent } from '../registry/push';
 import { parsePlatform } from '../registry/manifest';
 import { parseRemoteReference } from '../registry/reference';
 import { RegistryClient, type RegistryCredentials } from '../registry/client';
@@ -286,6 +291,40 @@ export function imagesRouter(options: ImagesRouterOptions): express.Router {
         onEvent,
       });
       response.end(JSON.stringify({ images: [result.image], digest: result.digest, downloaded: result.downloaded }) + '\n');
+    } catch (error) {
+      const code = error instanceof RuntimeError ? error.code : 'internal';
+      response.end(JSON.stringify({ error: { code, message: (error as Error).message } }) + '\n');
+    }
+  });
+
+  router.post('/push', operator, async (request: Request, response: Response) => {
+    let reference: string | undefined;
+    let credentials: RegistryCredentials | undefined;
+    try {
+      reference = queryString(request, 'reference');
+      if (reference === undefined || reference === '') throw new RuntimeError(400, 'invalid_reference', 'reference is required: NAME[:TAG]');
+      // Refused before the answer streams, with their status: a bad name or an unknown image.
+      const parsed = parseRemoteReference(reference);
+      if (parsed.digest !== undefined) throw new RuntimeError(400, 'invalid_reference', `cannot push a digest reference: ${reference}`);
+      credentials = parseRegistryAuth(request.get('x-registry-auth'));
+    } catch (error) {
+      fail(response, error);
+      return;
+    }
+    request.resume();
+    response.status(200).type('application/x-ndjson');
+    let lastProgressWrite = 0;
+    const onEvent = (event: PushEvent): void => {
+      if (event.status === 'Pushing') {
+        const now = Date.now();
+        if (now - lastProgressWrite < PROGRESS_INTERVAL_MS / 2 && event.current !== event.total) return;
+        lastProgressWrite = now;
+      }
+      response.write(JSON.stringify({ push: event }) + '\n');
+    };
+    try {
+      const result = await pushImage(store, reference, { ...(credentials ? { credentials } : {}), ...(options.registry ?? {}), onEvent });
+      response.end(JSON.stringify({ pushed: result }) + '\n');
     } catch (error) {
       const code = error instanceof RuntimeError ? error.code : 'internal';
       response.end(JSON.stringify({ error: { code, message: (error as Error).message } }) + '\n');

@@ -1,6 +1,6 @@
 /**
- * HTTP side of a pull (OCI distribution API v2): manifests and blobs, with basic or bearer-token
- * auth, checked digests and a stall time-out. Parsing lives in manifest.ts and reference.ts.
+ * HTTP side of a pull and a push (OCI distribution API v2): manifests and blobs, with basic or
+ * bearer-token auth, checked digests and a stall time-out. Parsing lives in manifest.ts and reference.ts.
  *
  * Why node:http and not undici: a pull holds a handful of long streams; the stall time-out is an
  * idle timer on each response, which node:http gives directly.
@@ -9,6 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
+import type { Readable } from 'node:stream';
 import { RegistryError } from './errors';
 import { MANIFEST_ACCEPT, parseWwwAuthenticate } from './manifest';
 import { allowsPlainHttp, type RemoteReference } from './reference';
@@ -52,15 +53,19 @@ export class RegistryClient {
     this.stallMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
   }
 
-  private send(url: URL, headers: Record<string, string>, redirects = 0): Promise<Answer> {
+  /**
+   * One request. `body` (a push's) is made by a function so that a retry after the auth dance
+   * sends it anew; only GET and HEAD follow redirects.
+   */
+  private send(url: URL, headers: Record<string, string>, redirects = 0, method = 'GET', body?: () => Readable | Buffer): Promise<Answer> {
     const transport = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
       // A connection per request (agent: false): the stall timer lives on the socket, and a pooled
       // socket would carry it past the answer it was set for.
-      const request = transport.get(url, { agent: false, headers: { 'user-agent': 'capstan', ...headers } }, (response) => {
+      const request = transport.request(url, { method, agent: false, headers: { 'user-agent': 'capstan', ...headers } }, (response) => {
         const status = response.statusCode ?? 0;
         const location = response.headers.location;
-        if ([301, 302, 303, 307, 308].includes(status) && location && redirects < MAX_REDIRECTS) {
+        if ((method === 'GET' || method === 'HEAD') && [301, 302, 303, 307, 308].includes(status) && location && redirects < MAX_REDIRECTS) {
           response.resume();
           const next = new URL(location, url);
           // The registry's own credentials are not sent to another host (blob storage redirects).
@@ -77,7 +82,94 @@ export class RegistryClient {
       request.on('error', (error) => {
         reject(error instanceof RegistryError ? error : new RegistryError(502, 'registry_error', `${this.reference.registry}: ${url.pathname}: ${(error as NodeJS.ErrnoException).code ?? error.message}`, {}, { cause: error }));
       });
+      const content = body?.();
+      if (content === undefined || Buffer.isBuffer(content)) {
+        request.end(content);
+      } else {
+        content.on('error', (error) => request.destroy(error));
+        content.pipe(request);
+      }
     });
+  }
+
+  /** A push's request, with the auth dance of get(): a 401 fetches a token (or uses basic auth) and sends again, once. */
+  private async authorized(method: string, url: URL, headers: Record<string, string>, body?: () => Readable | Buffer): Promise<Answer> {
+    const withAuth = (): Record<string, string> => ({ ...headers, ...(this.authorization ? { authorization: this.authorization } : {}) });
+    let answer = await this.send(url, withAuth(), 0, method, body);
+    if (answer.response.statusCode === 401) {
+      const challenge = answer.response.headers['www-authenticate'];
+      answer.response.resume();
+      try {
+        this.authorization = await this.authorize(typeof challenge === 'string' ? challenge : undefined, 'pull,push');
+      } catch (error) {
+        // authorize() words a refusal for a pull.
+        if (error instanceof RegistryError && error.code === 'registry_unauthorized') throw this.pushRefused();
+        throw error;
+      }
+      answer = await this.send(url, withAuth(), 0, method, body);
+      if (answer.response.statusCode === 401) {
+        answer.response.resume();
+        throw this.pushRefused();
+      }
+    }
+    if (answer.response.statusCode === 403) {
+      answer.response.resume();
+      throw this.pushRefused();
+    }
+    return answer;
+  }
+
+  private pushRefused(): RegistryError {
+    const who = this.options.credentials ? `the credentials for ${this.reference.registry} were refused` : `no credentials for ${this.reference.registry}: capstan login ${this.reference.registry}`;
+    return new RegistryError(401, 'registry_unauthorized', `denied: requested access to ${this.reference.registry}/${this.reference.repository} is denied (${who})`);
+  }
+
+  private repositoryUrl(path: string): URL {
+    return new URL(`${this.base}/v2/${this.reference.repository}/${path}`);
+  }
+
+  /** HEAD of a blob: whether the registry has it already (docker's "Layer already exists"). */
+  async hasBlob(digest: string): Promise<boolean> {
+    const answer = await this.authorized('HEAD', this.repositoryUrl(`blobs/${digest}`), {});
+    answer.response.resume();
+    if (answer.response.statusCode === 200) return true;
+    if (answer.response.statusCode === 404) return false;
+    throw this.statusError(answer, `blob ${digest}`);
+  }
+
+  /**
+   * Uploads the blob in `file` (`size` bytes, digest `digest`): POST opens an upload session, one
+   * PUT with the digest sends it whole (the registry checks the digest and refuses a mismatch).
+   * `onBytes` gets each chunk's size as it is read. Units: size in bytes.
+   */
+  async uploadBlob(file: string, digest: string, size: number, onBytes: (bytes: number) => void = () => undefined): Promise<void> {
+    const opened = await this.authorized('POST', this.repositoryUrl('blobs/uploads/'), { 'content-length': '0' });
+    opened.response.resume();
+    const location = opened.response.headers.location;
+    if (opened.response.statusCode !== 202 || typeof location !== 'string') throw this.statusError(opened, `upload of ${digest}`);
+    const target = new URL(location, opened.url);
+    target.searchParams.set('digest', digest);
+    const body = (): Readable => {
+      const stream = fs.createReadStream(file, { highWaterMark: 256 * 1024 });
+      stream.on('data', (chunk) => onBytes(chunk.length));
+      return stream;
+    };
+    const put = await this.authorized('PUT', target, { 'content-type': 'application/octet-stream', 'content-length': String(size) }, body);
+    put.response.resume();
+    if (put.response.statusCode !== 201) throw this.statusError(put, `upload of ${digest}`);
+  }
+
+  /** PUT of a manifest under `tag`; resolves with its digest (the registry's Docker-Content-Digest, checked). */
+  async putManifest(tag: string, mediaType: string, manifest: string): Promise<string> {
+    const digest = `sha256:${createHash('sha256').update(manifest, 'utf8').digest('hex')}`;
+    const answer = await this.authorized('PUT', this.repositoryUrl(`manifests/${tag}`), { 'content-type': mediaType, 'content-length': String(Buffer.byteLength(manifest)) }, () =>
+      Buffer.from(manifest, 'utf8'),
+    );
+    answer.response.resume();
+    if (answer.response.statusCode !== 201) throw this.statusError(answer, `manifest ${tag}`);
+    const stated = answer.response.headers['docker-content-digest'];
+    if (typeof stated === 'string' && stated !== digest) throw new RegistryError(502, 'digest_mismatch', `manifest ${tag}: the registry stored it as ${stated}, its content has digest ${digest}`);
+    return digest;
   }
 
   private stalled(url: URL): RegistryError {
@@ -120,7 +212,7 @@ export class RegistryClient {
   }
 
   /** The Authorization header a challenge asks for. */
-  private async authorize(header: string | undefined): Promise<string> {
+  private async authorize(header: string | undefined, actions = 'pull'): Promise<string> {
     const challenge = header !== undefined ? parseWwwAuthenticate(header) : undefined;
     if (!challenge || challenge.scheme === 'basic') {
       const basic = this.basic();
@@ -134,7 +226,7 @@ export class RegistryClient {
       throw new RegistryError(400, 'insecure_registry', `${this.reference.registry}: refusing to send credentials to the plain-HTTP token service ${tokenUrl.host}`);
     }
     if (challenge.params['service']) tokenUrl.searchParams.set('service', challenge.params['service']);
-    const scope = challenge.params['scope'] ?? (this.reference.repository !== '' ? `repository:${this.reference.repository}:pull` : undefined);
+    const scope = challenge.params['scope'] ?? (this.reference.repository !== '' ? `repository:${this.reference.repository}:${actions}` : undefined);
     if (scope !== undefined) tokenUrl.searchParams.set('scope', scope);
     const basic = this.basic();
     const { response } = await this.send(tokenUrl, basic ? { authorization: basic } : {});

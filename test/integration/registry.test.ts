@@ -18,7 +18,7 @@ import test, { type ExecutionContext } from 'ava';
 import { packTar } from '../../server/runtime/images/tar';
 import { startAgentProcess, type AgentProcess } from '../helpers/agent';
 import { baseLayerEntries, busyboxAvailable } from '../helpers/busybox-image';
-import { dockerAvailable, runCleanups, startDockerd, type TestEngine } from '../helpers/engines';
+import { busyboxRootfsForEngines, dockerAvailable, runCleanups, startDockerd, type TestEngine } from '../helpers/engines';
 import { CLI, REPO_ROOT, requireCapability } from '../helpers/repo';
 import { DOCKER_REGISTRY, HTPASSWD, pushBlob, pushManifest, sha256, startRegistry } from '../helpers/registry';
 
@@ -318,4 +318,51 @@ serial('a pull past the import budget (--image-max-size, as a full disk) stops m
   } finally {
     agent = first;
   }
+});
+
+serial('capstan push, then docker pull and docker run with the same image ID; a second push finds the layers; the secured registry needs a login', async (t) => {
+  const rootfs = path.join(scratch, 'push-rootfs.tar');
+  // The hard link carries its target's mode: docker applies a hard link's mode to the shared inode.
+  fs.writeFileSync(rootfs, busyboxRootfsForEngines([{ name: 'etc/pushed', type: 'file', mode: 0o644, content: 'pushed by capstan\n' }]));
+  const name = `${open}/pushed:v1`;
+  await ok(t, ['image', 'import', '--name', 'pushed-local:1', rootfs]);
+  await ok(t, ['tag', 'pushed-local:1', name]);
+  const capstanId = (await ok(t, ['image', 'inspect', '-f', '{{.Id}}', name])).trim();
+
+  const push = await ok(t, ['push', name]);
+  t.true(push.startsWith(`The push refers to repository [${open}/pushed]\n`), push);
+  t.regex(push, /^[0-9a-f]{12}: Preparing$/m);
+  t.regex(push, /^[0-9a-f]{12}: Pushed$/m);
+  const pushed = /^v1: digest: (sha256:[0-9a-f]{64}) size: (\d+)$/m.exec(push);
+  t.truthy(pushed, push);
+
+  const pulled = await docker!.cli(['pull', name], { timeoutMs: 120_000 });
+  t.is(pulled.status, 0, pulled.stderr);
+  t.true(pulled.stdout.includes(`Digest: ${pushed![1]}`), pulled.stdout);
+  t.is((await docker!.cli(['image', 'inspect', '-f', '{{.Id}}', name])).stdout.trim(), capstanId, 'docker has the same image ID (the same config)');
+  // An imported rootfs has no config, so no PATH: the command by its path.
+  const ran = await docker!.cli(['run', '--rm', name, '/bin/busybox', 'cat', '/etc/pushed']);
+  t.is(ran.stdout, 'pushed by capstan\n', ran.stderr);
+
+  const again = await ok(t, ['push', name]);
+  t.regex(again, /^[0-9a-f]{12}: Layer already exists$/m);
+  t.true(again.includes(`v1: digest: ${pushed![1]} size: ${pushed![2]}`), again);
+
+  const unknown = await capstan(['push', `${open}/nope:1`]);
+  t.is(unknown.code, 1);
+  t.is(unknown.stderr.trim(), `Error response from daemon: An image does not exist locally with the tag: ${open}/nope`);
+
+  const privateName = `${secured}/private/pushed:v1`;
+  await ok(t, ['tag', name, privateName]);
+  const denied = await capstan(['push', privateName]);
+  t.is(denied.code, 1);
+  t.regex(denied.stderr, /denied: requested access to .* is denied/);
+  await ok(t, ['login', '-u', 'tester', '--password-stdin', secured], 's3cret-pass\n');
+  await ok(t, ['push', privateName]);
+  await ok(t, ['logout', secured]);
+  const check = await fetch(`http://${secured}/v2/private/pushed/manifests/v1`, {
+    headers: { authorization: `Basic ${Buffer.from('tester:s3cret-pass').toString('base64')}`, accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+  });
+  t.is(check.status, 200, 'the secured registry has the manifest');
+  t.is(check.headers.get('docker-content-digest'), pushed![1], 'the same manifest as on the open registry');
 });

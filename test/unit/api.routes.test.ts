@@ -75,6 +75,7 @@ const TABLE: Record<string, Expected> = {
   'POST /api/v1/images/prune': operator(200),
   // Port 1 on loopback refuses at once: the pull's answer streams (200) and ends in its error line; the login answers 502.
   'POST /api/v1/images/pull': operator(200, { query: 'reference=127.0.0.1:1/walk' }),
+  'POST /api/v1/images/push': operator(200, { query: 'reference=127.0.0.1:1/walk' }),
   'POST /api/v1/images/login': operator(502, { body: json({ username: 'u', password: 'p', serveraddress: '127.0.0.1:1' }) }),
   'GET /api/v1/events': viewer(200, { query: 'until=1' }),
   'GET /api/v1/volumes': viewer(),

@@ -54,6 +54,8 @@ Commands:
   inspect  Display detailed information on one or more images
   ls       List images
   prune    Remove unused images
+  pull     Download an image from a registry
+  push     Push an image or a repository to a registry
   rm       Remove one or more images
   save     Save one or more images to a tar archive (streamed to STDOUT by default)
   tag      Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE`;
@@ -393,6 +395,15 @@ async function runImage(ctx: CommandContext, outer: ParsedArgs): Promise<number>
       return saveCommand.run(ctx, args, []);
     case 'history':
       return runHistory(ctx, args, 'image history');
+    case 'pull':
+    case 'push': {
+      // Loaded on use: pull.ts imports this module (progressLine), and push.ts pull.ts.
+      /* eslint-disable @typescript-eslint/no-require-imports */
+      const command = subcommand === 'pull' ? (require('./pull') as typeof import('./pull')).pullCommand : (require('./push') as typeof import('./push')).pushCommand;
+      /* eslint-enable @typescript-eslint/no-require-imports */
+      const own = parseArgs(given, [...command.flags, { name: 'help', kind: 'bool', description: '' }]);
+      return command.run(ctx, { flags: new Map([...outer.flags, ...own.flags]), positionals: own.positionals }, []);
+    }
     case 'prune':
       if (rest.length > 0) throw new CliError(`"capstan image prune" accepts no arguments.\nSee 'capstan image prune --help'.\n\nUsage:  capstan image prune [OPTIONS]\n\nRemove unused images`, 1);
       return pruneImages(ctx, client(), args);
@@ -411,7 +422,7 @@ async function runImage(ctx: CommandContext, outer: ParsedArgs): Promise<number>
 
 export const imageCommand: Command = {
   name: 'image',
-  summary: 'Manage images (import, ls, inspect, rm, tag, save, history, prune)',
+  summary: 'Manage images (import, ls, inspect, rm, tag, save, history, prune, pull, push)',
   usage: 'image COMMAND [OPTIONS] [ARG...]',
   flags: FLAGS,
   flagsEndAtFirstArgument: true,

@@ -31,6 +31,7 @@ const LOADERS: Readonly<Record<string, () => Command>> = {
   port: () => (require('./port') as typeof import('./port')).portCommand,
   ps: () => (require('./ps') as typeof import('./ps')).psCommand,
   pull: () => (require('./pull') as typeof import('./pull')).pullCommand,
+  push: () => (require('./push') as typeof import('./push')).pushCommand,
   restart: () => (require('./restart') as typeof import('./restart')).restartCommand,
   rm: () => (require('./rm') as typeof import('./rm')).rmCommand,
   run: () => (require('./run') as typeof import('./run')).runCommand,

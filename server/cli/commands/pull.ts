@@ -20,10 +20,10 @@ import { HIDDEN_CONNECTION_FLAGS, connectionFlags } from './common';
 import type { Command, CommandContext, OutputStream } from './types';
 
 /** Statuses that carry byte counts: drawn on a terminal, skipped otherwise (as docker does). */
-const PROGRESS_STATUSES = new Set(['Downloading', 'Extracting']);
+const PROGRESS_STATUSES = new Set(['Downloading', 'Extracting', 'Pushing']);
 
-/** Per-layer lines, redrawn in place on a terminal. */
-class PullDisplay {
+/** Per-layer lines of a pull or a push, redrawn in place on a terminal. */
+export class RegistryProgressDisplay {
   private readonly order: string[] = [];
   private readonly lastStatus = new Map<string, string>();
 
@@ -69,33 +69,53 @@ export async function pullThroughAgent(ctx: CommandContext, client: AgentClient,
     if (error instanceof RegistryError) throw new CliError(error.message, 1);
     throw error;
   }
+  const query = new URLSearchParams({ reference: name, ...(options.platform ? { platform: options.platform } : {}) });
+  const display = new RegistryProgressDisplay(ctx.stdout, options.quiet === true);
+  return registryStream<ImageRecord>(ctx, client, registry, `/api/v1/images/pull?${query.toString()}`, (message) => {
+    if (message.pull) display.event(message.pull);
+    return message.images?.[0];
+  });
+}
+
+/** A line of the agent's pull or push answer. */
+export interface RegistryStreamMessage {
+  pull?: PullEvent;
+  push?: PullEvent;
+  images?: ImageRecord[];
+  pushed?: { tag: string; digest: string; manifestBytes: number };
+  error?: { code?: string; message?: string };
+}
+
+/**
+ * POSTs a pull or push to the agent with the credentials `capstan login` stored for `registry`
+ * (X-Registry-Auth, as docker sends them), hands each NDJSON line to `onMessage`, and resolves
+ * with the first result it returns; an {"error"} line rejects with docker's words.
+ */
+export function registryStream<T>(ctx: CommandContext, client: AgentClient, registry: string, pathAndQuery: string, onMessage: (message: RegistryStreamMessage) => T | undefined): Promise<T> {
   const credentials = credentialsFor(readConfig(configPath(ctx.env)), registry);
   const { endpoint } = client;
-  const query = new URLSearchParams({ reference: name, ...(options.platform ? { platform: options.platform } : {}) });
-  const url = new URL(`${endpoint.url.replace(/\/+$/, '')}/api/v1/images/pull?${query.toString()}`);
+  const url = new URL(`${endpoint.url.replace(/\/+$/, '')}${pathAndQuery}`);
   const headers: Record<string, string> = { accept: 'application/x-ndjson' };
   if (endpoint.token !== undefined) headers['authorization'] = `Bearer ${endpoint.token}`;
   if (credentials) headers['x-registry-auth'] = encodeRegistryAuth(credentials);
-  const display = new PullDisplay(ctx.stdout, options.quiet === true);
   const transport = url.protocol === 'https:' ? https : http;
-  return new Promise<ImageRecord>((resolve, reject) => {
+  return new Promise<T>((resolve, reject) => {
     const request = transport.request(url, { method: 'POST', headers });
     request.on('error', (error) => reject(new CliError(`capstan: cannot reach the agent at ${endpoint.url}: ${describeNetworkError(error)}`, 1, { cause: error })));
     request.on('response', (response) => {
-      let result: ImageRecord | undefined;
+      let result: T | undefined;
       let failure: CliError | undefined;
       const handle = (line: string): void => {
         if (line.trim() === '') return;
-        let message: { pull?: PullEvent; images?: ImageRecord[]; error?: { code?: string; message?: string } };
+        let message: RegistryStreamMessage;
         try {
-          message = JSON.parse(line) as typeof message;
+          message = JSON.parse(line) as RegistryStreamMessage;
         } catch {
           failure = new CliError(`capstan: unexpected answer from the agent: ${line.slice(0, 200)}`);
           return;
         }
-        if (message.pull) display.event(message.pull);
-        else if (message.images) result = message.images[0];
-        else if (message.error) failure = new CliError(`Error response from daemon: ${message.error.message ?? 'pull failed'}`, 1, message.error.code ? { apiCode: message.error.code } : {});
+        if (message.error) failure = new CliError(`Error response from daemon: ${message.error.message ?? 'the registry request failed'}`, 1, message.error.code ? { apiCode: message.error.code } : {});
+        else result = onMessage(message) ?? result;
       };
       readNdjsonLines(
         response,

@@ -353,6 +353,11 @@ export class ImageStore {
     return { ...options, ...(name !== undefined ? { name } : {}), budget };
   }
 
+  /** A private folder under the store's staging area (a push's compressed layers); the caller removes it. */
+  newScratchDirectory(): string {
+    return this.newStaging();
+  }
+
   private newStaging(): string {
     const staging = path.join(this.stagingDirectory, `import-${process.pid}-${randomBytes(6).toString('hex')}`);
     fs.mkdirSync(staging, { mode: 0o700 });
