@@ -95,6 +95,38 @@ function isTrue(value: string | undefined): boolean {
   return value === '1' || value === 'true';
 }
 
+/** Progress statuses that carry byte counts: thinned out in the stream (every status change is sent). */
+const BYTE_COUNT_STATUSES = new Set(['Downloading', 'Extracting', 'Pushing']);
+
+/**
+ * A pull's or push's answer once its request is accepted: 200 NDJSON, one {"pull"|"push": event}
+ * line per progress event, then the work's result object, or {"error": {code, message}}.
+ */
+async function streamRegistryWork(
+  request: Request,
+  response: Response,
+  kind: 'pull' | 'push',
+  work: (onEvent: (event: PullEvent | PushEvent) => void) => Promise<Record<string, unknown>>,
+): Promise<void> {
+  request.resume();
+  response.status(200).type('application/x-ndjson');
+  let lastByteCountWrite = 0;
+  const onEvent = (event: PullEvent | PushEvent): void => {
+    if (BYTE_COUNT_STATUSES.has(event.status)) {
+      const now = Date.now();
+      if (now - lastByteCountWrite < PROGRESS_INTERVAL_MS / 2 && event.current !== event.total) return;
+      lastByteCountWrite = now;
+    }
+    response.write(JSON.stringify({ [kind]: event }) + '\n');
+  };
+  try {
+    response.end(JSON.stringify(await work(onEvent)) + '\n');
+  } catch (error) {
+    const code = error instanceof RuntimeError ? error.code : 'internal';
+    response.end(JSON.stringify({ error: { code, message: (error as Error).message } }) + '\n');
+  }
+}
+
 export function imagesRouter(options: ImagesRouterOptions): express.Router {
   const { store } = options;
   const router = express.Router();
@@ -271,30 +303,16 @@ export function imagesRouter(options: ImagesRouterOptions): express.Router {
       fail(response, error);
       return;
     }
-    request.resume();
-    response.status(200).type('application/x-ndjson');
-    let lastDownloadWrite = 0;
-    const onEvent = (event: PullEvent): void => {
-      // Byte counts are thinned out; every status change is sent.
-      if (event.status === 'Downloading' || event.status === 'Extracting') {
-        const now = Date.now();
-        if (now - lastDownloadWrite < PROGRESS_INTERVAL_MS / 2 && event.current !== event.total) return;
-        lastDownloadWrite = now;
-      }
-      response.write(JSON.stringify({ pull: event }) + '\n');
-    };
-    try {
-      const result = await pullImage(store, reference, {
+    const pullReference = reference;
+    await streamRegistryWork(request, response, 'pull', async (onEvent) => {
+      const result = await pullImage(store, pullReference, {
         ...(platform !== undefined ? { platform } : {}),
         ...(credentials ? { credentials } : {}),
         ...(options.registry ?? {}),
         onEvent,
       });
-      response.end(JSON.stringify({ images: [result.image], digest: result.digest, downloaded: result.downloaded }) + '\n');
-    } catch (error) {
-      const code = error instanceof RuntimeError ? error.code : 'internal';
-      response.end(JSON.stringify({ error: { code, message: (error as Error).message } }) + '\n');
-    }
+      return { images: [result.image], digest: result.digest, downloaded: result.downloaded };
+    });
   });
 
   router.post('/push', operator, async (request: Request, response: Response) => {
@@ -311,24 +329,10 @@ export function imagesRouter(options: ImagesRouterOptions): express.Router {
       fail(response, error);
       return;
     }
-    request.resume();
-    response.status(200).type('application/x-ndjson');
-    let lastProgressWrite = 0;
-    const onEvent = (event: PushEvent): void => {
-      if (event.status === 'Pushing') {
-        const now = Date.now();
-        if (now - lastProgressWrite < PROGRESS_INTERVAL_MS / 2 && event.current !== event.total) return;
-        lastProgressWrite = now;
-      }
-      response.write(JSON.stringify({ push: event }) + '\n');
-    };
-    try {
-      const result = await pushImage(store, reference, { ...(credentials ? { credentials } : {}), ...(options.registry ?? {}), onEvent });
-      response.end(JSON.stringify({ pushed: result }) + '\n');
-    } catch (error) {
-      const code = error instanceof RuntimeError ? error.code : 'internal';
-      response.end(JSON.stringify({ error: { code, message: (error as Error).message } }) + '\n');
-    }
+    const pushReference = reference;
+    await streamRegistryWork(request, response, 'push', async (onEvent) => ({
+      pushed: await pushImage(store, pushReference, { ...(credentials ? { credentials } : {}), ...(options.registry ?? {}), onEvent }),
+    }));
   });
 
   router.post('/login', operator, jsonBody(), async (request: Request, response: Response) => {

@@ -18,6 +18,7 @@ import type { ImageRecord, ImportProgress } from '../runtime/images/types';
 import { RegistryClient, type RegistryClientOptions } from './client';
 import { RegistryError } from './errors';
 import { formatPlatform, parseManifest, parsePlatform, selectPlatform, type BlobDescriptor, type Platform } from './manifest';
+import { inParallel, shortLayerId } from './layer-transfers';
 import { parseRemoteReference } from './reference';
 
 /** One of docker's pull progress messages: `{"status":"Downloading","id":"abc123def456","progressDetail":{...}}`. */
@@ -50,26 +51,7 @@ export interface PullResult {
 /** Layers downloaded at once: docker's default (max-concurrent-downloads). */
 const PARALLEL_DOWNLOADS = 3;
 
-function shortId(digest: string): string {
-  return digest.slice(digest.indexOf(':') + 1, digest.indexOf(':') + 13);
-}
 
-async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: unknown;
-  const runners = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length && failure === undefined) {
-      const item = items[next++]!;
-      try {
-        await work(item);
-      } catch (error) {
-        failure ??= error;
-      }
-    }
-  });
-  await Promise.all(runners);
-  if (failure !== undefined) throw failure;
-}
 
 export async function pullImage(store: ImageStore, text: string, options: PullOptions = {}): Promise<PullResult> {
   const reference = parseRemoteReference(text);
@@ -122,11 +104,11 @@ export async function pullImage(store: ImageStore, text: string, options: PullOp
 
   const needed = manifest.layers.filter((_layer, index) => !store.hasLayer(diffIds[index]!));
   for (const layer of manifest.layers) {
-    emit({ id: shortId(layer.digest), status: needed.includes(layer) ? 'Pulling fs layer' : 'Already exists' });
+    emit({ id: shortLayerId(layer.digest), status: needed.includes(layer) ? 'Pulling fs layer' : 'Already exists' });
   }
-  for (const layer of needed.slice(PARALLEL_DOWNLOADS)) emit({ id: shortId(layer.digest), status: 'Waiting' });
+  for (const layer of needed.slice(PARALLEL_DOWNLOADS)) emit({ id: shortLayerId(layer.digest), status: 'Waiting' });
   await inParallel(needed, PARALLEL_DOWNLOADS, async (layer) => {
-    const id = shortId(layer.digest);
+    const id = shortLayerId(layer.digest);
     let current = 0;
     await fetchBlob(layer, (bytes) => {
       current += bytes;
@@ -164,12 +146,12 @@ export async function pullImage(store: ImageStore, text: string, options: PullOp
       if (progress.phase !== 'extract' || progress.layer === undefined) return;
       const layer = needed[progress.layer - 1];
       if (!layer) return;
-      if (progress.layer !== lastLayer && lastLayer > 0 && needed[lastLayer - 1]) emit({ id: shortId(needed[lastLayer - 1]!.digest), status: 'Pull complete' });
+      if (progress.layer !== lastLayer && lastLayer > 0 && needed[lastLayer - 1]) emit({ id: shortLayerId(needed[lastLayer - 1]!.digest), status: 'Pull complete' });
       lastLayer = progress.layer;
-      emit({ id: shortId(layer.digest), status: 'Extracting', current: progress.currentBytes, total: progress.totalBytes });
+      emit({ id: shortLayerId(layer.digest), status: 'Extracting', current: progress.currentBytes, total: progress.totalBytes });
     };
     const images = await store.importImage(layout, { ...(reference.localName !== undefined ? { name: reference.localName } : {}), onProgress });
-    if (lastLayer > 0 && needed[lastLayer - 1]) emit({ id: shortId(needed[lastLayer - 1]!.digest), status: 'Pull complete' });
+    if (lastLayer > 0 && needed[lastLayer - 1]) emit({ id: shortLayerId(needed[lastLayer - 1]!.digest), status: 'Pull complete' });
     image = images[0]!;
   } finally {
     fs.rmSync(layout, { recursive: true, force: true });

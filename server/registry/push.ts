@@ -15,6 +15,7 @@ import { createGzip } from 'node:zlib';
 import type { ImageStore } from '../runtime/images/store';
 import { RegistryClient, type RegistryClientOptions } from './client';
 import { RegistryError } from './errors';
+import { inParallel, shortLayerId } from './layer-transfers';
 import { parseRemoteReference } from './reference';
 
 /** One of docker's push progress messages: `{"status":"Pushed","id":"abc123def456"}`. */
@@ -54,9 +55,6 @@ interface CompressedLayer {
   size: number;
 }
 
-function shortId(digest: string): string {
-  return digest.slice(digest.indexOf(':') + 1, digest.indexOf(':') + 13);
-}
 
 /** The layer's rebuilt tar, gzip-compressed into `file`, hashed as it is written. */
 async function compressLayer(store: ImageStore, diffId: string, file: string): Promise<CompressedLayer> {
@@ -73,22 +71,6 @@ async function compressLayer(store: ImageStore, diffId: string, file: string): P
   return { file, digest: `sha256:${hash.digest('hex')}`, size };
 }
 
-async function inParallel<T>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: unknown;
-  const runners = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length && failure === undefined) {
-      const index = next++;
-      try {
-        await work(items[index]!, index);
-      } catch (error) {
-        failure ??= error;
-      }
-    }
-  });
-  await Promise.all(runners);
-  if (failure !== undefined) throw failure;
-}
 
 export async function pushImage(store: ImageStore, text: string, options: PushOptions = {}): Promise<PushResult> {
   const reference = parseRemoteReference(text);
@@ -105,13 +87,13 @@ export async function pushImage(store: ImageStore, text: string, options: PushOp
   emit({ status: `The push refers to repository [${reference.registry}/${reference.repository}]` });
   // docker lists the layers top first.
   const diffIds = [...image.layers].reverse();
-  for (const diffId of diffIds) emit({ status: 'Preparing', id: shortId(diffId) });
+  for (const diffId of diffIds) emit({ status: 'Preparing', id: shortLayerId(diffId) });
 
   const scratch = store.newScratchDirectory();
   try {
     const blobs: CompressedLayer[] = new Array<CompressedLayer>(diffIds.length);
     await inParallel(diffIds, PARALLEL_UPLOADS, async (diffId, index) => {
-      const id = shortId(diffId);
+      const id = shortLayerId(diffId);
       const layer = await compressLayer(store, diffId, path.join(scratch, `layer-${index}.tar.gz`));
       blobs[index] = layer;
       if (await client.hasBlob(layer.digest)) {
