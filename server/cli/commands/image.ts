@@ -49,9 +49,9 @@ const USAGE = `Usage:  capstan image COMMAND
 
 Commands:
   history  Show the history of an image
-  load     Load an image from a tar archive or STDIN
   import   Import an image from a rootfs tarball, a docker save archive or an OCI image layout
   inspect  Display detailed information on one or more images
+  load     Load an image from a tar archive or STDIN
   ls       List images
   prune    Remove unused images
   pull     Download an image from a registry
@@ -399,10 +399,15 @@ async function runImage(ctx: CommandContext, outer: ParsedArgs): Promise<number>
     case 'push': {
       // Loaded on use: pull.ts imports this module (progressLine), and push.ts pull.ts.
       /* eslint-disable @typescript-eslint/no-require-imports */
-      const command = subcommand === 'pull' ? (require('./pull') as typeof import('./pull')).pullCommand : (require('./push') as typeof import('./push')).pushCommand;
+      if (subcommand === 'push') {
+        const push = require('./push') as typeof import('./push');
+        const own = parseArgs(given, [...push.PUSH_FLAGS, { name: 'help', kind: 'bool', description: '' }]);
+        return push.runPush(ctx, { flags: new Map([...outer.flags, ...own.flags]), positionals: own.positionals }, 'image push');
+      }
+      const { pullCommand } = require('./pull') as typeof import('./pull');
       /* eslint-enable @typescript-eslint/no-require-imports */
-      const own = parseArgs(given, [...command.flags, { name: 'help', kind: 'bool', description: '' }]);
-      return command.run(ctx, { flags: new Map([...outer.flags, ...own.flags]), positionals: own.positionals }, []);
+      const own = parseArgs(given, [...pullCommand.flags, { name: 'help', kind: 'bool', description: '' }]);
+      return pullCommand.run(ctx, { flags: new Map([...outer.flags, ...own.flags]), positionals: own.positionals }, []);
     }
     case 'prune':
       if (rest.length > 0) throw new CliError(`"capstan image prune" accepts no arguments.\nSee 'capstan image prune --help'.\n\nUsage:  capstan image prune [OPTIONS]\n\nRemove unused images`, 1);
