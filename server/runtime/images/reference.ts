@@ -2,8 +2,9 @@
  * Image references (`busybox`, `busybox:1.36`, `registry.example:5000/team/app:v2`), with the
  * grammar of Docker's distribution/reference where it matters here. Pure.
  *
- * Unlike Docker, a bare name is not expanded to `docker.io/library/...`: there is no registry
- * here, so `busybox` stays `busybox:latest`.
+ * Unlike Docker, a bare name is not expanded to `docker.io/library/...` in the store: `busybox`
+ * stays `busybox:latest` (the registry client, server/registry/reference.ts, expands it when a
+ * name is pulled).
  */
 import { ImageError } from './errors';
 import { quoteInput } from '../errors';
