@@ -62,19 +62,22 @@ export function encodeRegistryAuth(credentials: { username: string; password: st
 
 /** Asks the agent to pull `name`; prints docker's lines; resolves with the image. Also used by `run --pull`. */
 export async function pullThroughAgent(ctx: CommandContext, client: AgentClient, name: string, options: { platform?: string; quiet?: boolean }): Promise<ImageRecord> {
-  let registry: string;
+  const query = new URLSearchParams({ reference: name, ...(options.platform ? { platform: options.platform } : {}) });
+  const display = new RegistryProgressDisplay(ctx.stdout, options.quiet === true);
+  return registryStream<ImageRecord>(ctx, client, name, `/api/v1/images/pull?${query.toString()}`, (message) => {
+    if (message.pull) display.event(message.pull);
+    return message.images?.[0];
+  });
+}
+
+/** The registry host a name pulls from or pushes to; a malformed name is the CLI's error. Pure. */
+export function registryOfName(name: string): string {
   try {
-    registry = parseRemoteReference(name).registry;
+    return parseRemoteReference(name).registry;
   } catch (error) {
     if (error instanceof RegistryError) throw new CliError(error.message, 1);
     throw error;
   }
-  const query = new URLSearchParams({ reference: name, ...(options.platform ? { platform: options.platform } : {}) });
-  const display = new RegistryProgressDisplay(ctx.stdout, options.quiet === true);
-  return registryStream<ImageRecord>(ctx, client, registry, `/api/v1/images/pull?${query.toString()}`, (message) => {
-    if (message.pull) display.event(message.pull);
-    return message.images?.[0];
-  });
 }
 
 /** A line of the agent's pull or push answer. */
@@ -87,11 +90,13 @@ export interface RegistryStreamMessage {
 }
 
 /**
- * POSTs a pull or push to the agent with the credentials `capstan login` stored for `registry`
- * (X-Registry-Auth, as docker sends them), hands each NDJSON line to `onMessage`, and resolves
- * with the first result it returns; an {"error"} line rejects with docker's words.
+ * POSTs a pull or push of `name` to the agent with the credentials `capstan login` stored for the
+ * name's registry (X-Registry-Auth, as docker sends them), hands each NDJSON line to `onMessage`,
+ * and resolves with the first result it returns; a malformed name, or an {"error"} line, rejects
+ * with the words to print.
  */
-export function registryStream<T>(ctx: CommandContext, client: AgentClient, registry: string, pathAndQuery: string, onMessage: (message: RegistryStreamMessage) => T | undefined): Promise<T> {
+export async function registryStream<T>(ctx: CommandContext, client: AgentClient, name: string, pathAndQuery: string, onMessage: (message: RegistryStreamMessage) => T | undefined): Promise<T> {
+  const registry = registryOfName(name);
   const credentials = credentialsFor(readConfig(configPath(ctx.env)), registry);
   const { endpoint } = client;
   const url = new URL(`${endpoint.url.replace(/\/+$/, '')}${pathAndQuery}`);

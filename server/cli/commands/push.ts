@@ -4,12 +4,10 @@
  * stored for it, and the CLI prints docker's lines: "The push refers to repository [...]", one
  * line per layer (Preparing, Pushing, Pushed or Layer already exists), then "TAG: digest: ... size: N".
  */
-import { parseRemoteReference } from '../../registry/reference';
-import { RegistryError } from '../../registry/errors';
 import { flagBool, type FlagSpec, type ParsedArgs } from '../args';
 import { CliError } from '../errors';
 import { HIDDEN_CONNECTION_FLAGS, connectionFlags } from './common';
-import { RegistryProgressDisplay, registryStream } from './pull';
+import { RegistryProgressDisplay, registryOfName, registryStream } from './pull';
 import type { Command, CommandContext } from './types';
 
 export const PUSH_FLAGS: readonly FlagSpec[] = [{ name: 'quiet', short: 'q', kind: 'bool', description: 'Suppress verbose output' }, ...HIDDEN_CONNECTION_FLAGS];
@@ -19,17 +17,11 @@ export async function runPush(ctx: CommandContext, args: ParsedArgs, usageName: 
     throw new CliError(`"capstan ${usageName}" requires exactly 1 argument.\nSee 'capstan ${usageName} --help'.\n\nUsage:  capstan ${usageName} [OPTIONS] NAME[:TAG]\n\nPush an image or a repository to a registry`, 1);
   }
   const name = args.positionals[0]!;
-  let registry: string;
-  try {
-    registry = parseRemoteReference(name).registry;
-  } catch (error) {
-    if (error instanceof RegistryError) throw new CliError(error.message, 1);
-    throw error;
-  }
+  registryOfName(name); // a malformed name is refused before the agent is looked for
   const quiet = flagBool(args, 'quiet');
   const display = new RegistryProgressDisplay(ctx.stdout, quiet);
   const client = ctx.connect(connectionFlags(ctx.connection, args));
-  await registryStream(ctx, client, registry, `/api/v1/images/push?${new URLSearchParams({ reference: name }).toString()}`, (message) => {
+  await registryStream(ctx, client, name, `/api/v1/images/push?${new URLSearchParams({ reference: name }).toString()}`, (message) => {
     if (message.push) display.event(message.push);
     return message.pushed;
   });
