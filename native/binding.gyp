@@ -26,6 +26,16 @@
       "cflags": ["-Wall", "-Wextra", "-Wunused-parameter", "-std=c11"],
     },
     {
+      # The `capstan` program's first step (bin/capstan): hands the command to the agent's CLI
+      # socket, or becomes the Node CLI (native/src/client/main.c says when). libc only.
+      "target_name": "capstan-client",
+      "type": "executable",
+      "sources": ["src/client/main.c"],
+      "cflags": ["-Wall", "-Wextra", "-Wunused-parameter", "-std=gnu11"],
+      # Static, as the shim: no dynamic loader work on every command.
+      "ldflags": ["-static"],
+    },
+    {
       # The per-container parent process (server/runtime/shim-protocol.ts). Plain C, libc and
       # libseccomp (Debian libseccomp-dev, whose libseccomp.a the static link takes).
       "target_name": "capstan-shim",

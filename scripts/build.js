@@ -37,7 +37,7 @@ function run(command, args) {
 }
 
 function buildNative() {
-  const outputs = ['native/build/Release/capstan.node', 'native/build/Release/capstan-readfloor', 'native/build/Release/capstan-shim'];
+  const outputs = ['native/build/Release/capstan.node', 'native/build/Release/capstan-readfloor', 'native/build/Release/capstan-shim', 'native/build/Release/capstan-client'];
   const built = Math.min(...outputs.map(mtimeMs));
   if (built > 0 && built >= newestMtimeMs(['native/src', 'native/binding.gyp'])) return;
   // The shim links libseccomp statically: on a fresh machine the build installs libseccomp-dev

@@ -35,6 +35,8 @@ import { KubepodsSource } from '../sources/kubepods';
 import { RawSource } from '../sources/raw';
 import { readFilesystems, readMachineInfo, type FilesystemUsage } from './machine';
 import { AGENT_USAGE, parseAgentOptions, UsageError, type AgentOptions } from './options';
+import { pickToken } from '../cli/client';
+import { listenCliSocket } from './cli-socket';
 import { ensureStateDir, loadOrCreateTokens, removeAgentFile, writeAgentFile } from './state';
 
 /** Found by walking up from the compiled file to the package root. */
@@ -277,6 +279,10 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
+  // The native client's way in (bin/capstan): short commands run here, without a Node start, with
+  // the token the Node CLI would pick from tokens.json.
+  const cliToken = pickToken({ tokens });
+  const cliSocket = await listenCliSocket({ stateDir: options.stateDir, endpoint: { url, token: cliToken, stateDir: options.stateDir }, log });
   writeAgentFile(options.stateDir, { url, pid: process.pid, startedAt: new Date().toISOString(), version });
 
   log(`capstan agent ${version} listening on ${url} (cgroup ${layout.mode}, ${first.containers.length} cgroups, every ${options.intervalMs} ms)`);
@@ -293,6 +299,7 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
     async close() {
       if (closed) return;
       closed = true;
+      await cliSocket?.close();
       collector?.close();
       oomMonitor?.close();
       await Promise.all([...engines.values()].map((engine) => engine.close()));

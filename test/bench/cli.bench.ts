@@ -4,8 +4,9 @@
  *
  *   ps · inspect NAME · top NAME · port NAME · logs NAME · stats --no-stream · run --rm IMAGE true
  *
- * capstan: the `capstan` program itself (its #! line starts node) against a private agent
- * (BenchAgent, its own state directory and cgroup parent). docker: Debian's /usr/bin/docker by path
+ * capstan: the `capstan` program itself (bin/capstan, package.json's "bin": the native client,
+ * which has the agent run the commands it serves and becomes the Node CLI for the others, here
+ * `run`) against a private agent (BenchAgent, its own state directory and cgroup parent). docker: Debian's /usr/bin/docker by path
  * against a private dockerd (test/helpers/engines.ts: own data root and socket), `-H unix://SOCK`.
  * Both hold the same busybox container (`sleep`, detached, one line of log) made from the same
  * rootfs. Every round runs each (command, tool) pair once, in a new random order, so the shared
@@ -24,7 +25,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { writeBusyboxImages } from '../helpers/busybox-image';
-import { CLI, REPO_ROOT } from '../helpers/repo';
+import { PROGRAM, REPO_ROOT } from '../helpers/repo';
 import { BenchAgent } from './agent';
 import { dockerCli, dockerUnavailable, startBenchDockerd } from './dockerd';
 import { CgroupParent, TempDirectory } from './resources';
@@ -112,8 +113,8 @@ export const benchmark: Benchmark = {
     const agent = await BenchAgent.start(['--cgroup-parent', parent.path], (a) => context.own(a));
     const docker = await startBenchDockerd(context);
 
-    // As users type them: the `capstan` program (its #! line), docker's client by path with -H.
-    const capstanArgs = (args: readonly string[]): [string, string[]] => [CLI, ['--state-dir', agent.stateDir, ...args]];
+    // As users type them: the `capstan` program (bin/capstan), docker's client by path with -H.
+    const capstanArgs = (args: readonly string[]): [string, string[]] => [PROGRAM, ['--state-dir', agent.stateDir, ...args]];
     const dockerArgs = (args: readonly string[]): [string, string[]] => ['/usr/bin/docker', ['-H', docker.address, ...args]];
     const tools = { capstan: capstanArgs, docker: dockerArgs } as const;
 
@@ -210,7 +211,7 @@ export const benchmark: Benchmark = {
       '',
       `${cpuMedian('node floor').toFixed(0)} / `,
     ]);
-    notes.push('each time is spawn → exit of the whole CLI process, output read through a pipe; capstan talks to its agent over loopback HTTP, docker to dockerd over its unix socket');
+    notes.push('each time is spawn → exit of the whole CLI process, output read through a pipe; capstan hands ps, inspect, top, port, logs and stats to its agent over the CLI socket (the agent runs the CLI code and asks its own API over loopback HTTP), and run goes to the Node CLI; docker talks to dockerd over its unix socket');
     notes.push(`RSS and CPU: GNU time %M and %U+%S (wait4's rusage of the CLI process alone, not of the agent or dockerd), median of ${RSS_ROUNDS} rounds of their own`);
     if (process.env['NODE_EXTRA_CA_CERTS']) notes.push(`NODE_EXTRA_CA_CERTS is set (${process.env['NODE_EXTRA_CA_CERTS']}); the capstan launcher sets it aside`);
     return {

@@ -12,7 +12,7 @@ import type { ExecutionContext } from 'ava';
 import { detectLayout } from '../../server/cgroup/layout';
 import { CgroupManager } from '../../server/cgroup/manage';
 import type { CapstanEvent } from '../../server/events/types';
-import { CLI } from './repo';
+import { CLI, PROGRAM } from './repo';
 
 export interface AgentProcess {
   url: string;
@@ -142,10 +142,14 @@ export async function startAgentProcess(t: ExecutionContext, extraArgs: string[]
   return agent;
 }
 
-/** Runs `capstan ARGS` against the agent of `stateDir`; resolves with its exit code and output, never rejects. */
+/**
+ * Runs `capstan ARGS` against the agent of `stateDir` as a user does (PROGRAM: the agent serves
+ * the short read-only commands, Node runs the rest); resolves with its exit code and output, never
+ * rejects.
+ */
 export function capstanCli(stateDir: string, args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, '--state-dir', stateDir, ...args], { timeout: 120_000 }, (error, stdout, stderr) => {
+    execFile(PROGRAM, ['--state-dir', stateDir, ...args], { timeout: 120_000 }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
     });
   });

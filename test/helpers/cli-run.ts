@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import * as os from 'node:os';
 import { DOCKER_CLI, type TestEngine } from './engines';
-import { CLI } from './repo';
+import { PROGRAM } from './repo';
 
 export interface CommandAnswer {
   stdout: string;
@@ -26,9 +26,9 @@ export function runCommandLine([command, ...args]: readonly string[], env: NodeJ
   });
 }
 
-/** `capstan ARGS` against the agent of `stateDir`. */
+/** `capstan ARGS` against the agent of `stateDir`, as a user starts it (see PROGRAM). */
 export function capstanCommandLine(stateDir: string, args: readonly string[]): string[] {
-  return [process.execPath, CLI, '--state-dir', stateDir, ...args];
+  return [PROGRAM, '--state-dir', stateDir, ...args];
 }
 
 /** docker's twin: the test's private dockerd, and `run`/`create` inside the test's cgroup parent without a network. */

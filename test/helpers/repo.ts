@@ -14,6 +14,11 @@ export const REPO_ROOT = (() => {
 
 /** The `capstan` program as package.json's "bin" names it: the bundled CLI (server/cli/capstan.ts). */
 export const CLI = path.join(REPO_ROOT, 'build', 'server', 'cli', 'capstan.js');
+/**
+ * The `capstan` program as a user starts it (package.json's "bin"): the native client, which has
+ * the agent run the commands it serves and becomes the Node CLI (CLI above) for the others.
+ */
+export const PROGRAM = path.join(REPO_ROOT, 'bin', 'capstan');
 
 /** Integration tests may skip on a laptop without root, never in CI. */
 export function requireCapability(ok: boolean, what: string): boolean {

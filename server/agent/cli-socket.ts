@@ -1,0 +1,139 @@
+/**
+ * The agent's CLI socket, <state dir>/cli.sock: the native client (native/src/client/main.c) sends
+ * a command line, the agent runs it with the Node CLI's own code (server/cli/served.ts decides
+ * which commands) and sends stdout, stderr and the exit status back as frames (cli-frames.ts).
+ *
+ * Who may connect: the socket is mode 0600 and owned by the agent's user, so only that user and
+ * root can, and they can read tokens.json beside it too. A served command therefore acts with the
+ * operator token, as the Node CLI run by the same user does. (Connecting to a unix socket needs
+ * write permission on it: even before the chmod, a mode of 0755 from the umask lets no one else in.)
+ */
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import type { AgentEndpoint } from '../cli/client';
+import { runServedCommand, servedInAgent } from '../cli/served';
+import { encodeFrames, exitFrame, parseCliRequest, type FrameType } from './cli-frames';
+
+export const CLI_SOCKET_NAME = 'cli.sock';
+/** A client that has not sent its whole request by then is dropped. Units: milliseconds. */
+const REQUEST_TIMEOUT_MS = 5_000;
+/**
+ * Output a client has not read yet, past which the command is stopped and the connection closed
+ * (a `capstan logs -f` piped into a reader that stopped): the agent's memory is not the pipe's.
+ * Units: bytes.
+ */
+const MAX_UNREAD_OUTPUT_BYTES = 64 * 1024 * 1024;
+/** sun_path is 108 bytes with its terminating NUL. */
+const MAX_SOCKET_PATH_BYTES = 107;
+
+export interface CliSocketOptions {
+  stateDir: string;
+  /** The agent as the Node CLI finds it (its URL and operator token), for the served commands. */
+  endpoint: AgentEndpoint;
+  log(line: string): void;
+}
+
+export interface CliSocket {
+  close(): Promise<void>;
+}
+
+function send(socket: net.Socket, type: FrameType, payload: Buffer): void {
+  if (socket.destroyed) return;
+  for (const frame of encodeFrames(type, payload)) socket.write(frame);
+  if (socket.writableLength > MAX_UNREAD_OUTPUT_BYTES) socket.destroy();
+}
+
+function serveConnection(socket: net.Socket, options: CliSocketOptions): void {
+  let received = Buffer.alloc(0);
+  let started = false;
+  const timer = setTimeout(() => socket.destroy(), REQUEST_TIMEOUT_MS);
+  socket.on('error', () => socket.destroy());
+  socket.on('close', () => clearTimeout(timer));
+  socket.on('data', (chunk: Buffer) => {
+    if (started) return; // the client sends nothing after its request
+    received = Buffer.concat([received, chunk]);
+    const parsed = parseCliRequest(received);
+    if (parsed.kind === 'incomplete') return;
+    started = true;
+    clearTimeout(timer);
+    if (parsed.kind === 'invalid') {
+      // The Node CLI takes the command; it reads its arguments from its own argv.
+      send(socket, 'n', Buffer.from(parsed.reason));
+      socket.end();
+      return;
+    }
+    const decision = servedInAgent(parsed.request.argv);
+    if (!decision.served) {
+      send(socket, 'n', Buffer.from(decision.reason));
+      socket.end();
+      return;
+    }
+    void runServedCommand(parsed.request.argv, {
+      endpoint: options.endpoint,
+      streams: {
+        stdout: (bytes) => send(socket, 'o', bytes),
+        stderr: (bytes) => send(socket, 'e', bytes),
+        stdoutIsTty: parsed.request.stdoutIsTty,
+        stderrIsTty: parsed.request.stderrIsTty,
+      },
+      onClientGone: (handler) => {
+        socket.on('close', handler);
+        return () => socket.off('close', handler);
+      },
+    }).then((status) => {
+      if (socket.destroyed) return;
+      for (const frame of exitFrame(status)) socket.write(frame);
+      socket.end();
+    });
+  });
+}
+
+/**
+ * Listens on <stateDir>/cli.sock. Resolves to undefined (after a warning) when the socket cannot
+ * be made: the CLI then runs every command in Node, as before.
+ */
+export async function listenCliSocket(options: CliSocketOptions): Promise<CliSocket | undefined> {
+  const socketPath = path.join(options.stateDir, CLI_SOCKET_NAME);
+  if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
+    options.log(`capstan: warning: no CLI socket: ${socketPath} is longer than a unix socket path may be (${MAX_SOCKET_PATH_BYTES} bytes); the CLI runs every command in Node`);
+    return undefined;
+  }
+  // A socket left by an agent that was killed: nothing listens on it any more.
+  try {
+    fs.unlinkSync(socketPath);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+      options.log(`capstan: warning: no CLI socket: unlink ${socketPath}: ${(error as NodeJS.ErrnoException).code}`);
+      return undefined;
+    }
+  }
+  const connections = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    connections.add(socket);
+    socket.on('close', () => connections.delete(socket));
+    serveConnection(socket, options);
+  });
+  const listening = await new Promise<boolean>((resolve) => {
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      options.log(`capstan: warning: no CLI socket: listen ${socketPath}: ${error.code ?? error.message}`);
+      resolve(false);
+    });
+    server.listen(socketPath, () => resolve(true));
+  });
+  if (!listening) return undefined;
+  fs.chmodSync(socketPath, 0o600);
+  return {
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // A served `logs -f` or `events` would keep the agent from stopping; its client says so.
+        for (const socket of connections) socket.destroy();
+        try {
+          fs.unlinkSync(socketPath);
+        } catch {
+          // Already gone (the state directory was removed).
+        }
+      }),
+  };
+}
