@@ -12,8 +12,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import type { AgentEndpoint } from '../cli/client';
-import { runServedCommand, servedInAgent } from '../cli/served';
-import { encodeFrames, exitFrame, parseCliRequest, type FrameType } from './cli-frames';
+import { runServedCommand, servedInAgent, type ForwardedSignal } from '../cli/served';
+import { encodeFrames, exitFrame, parseCliRequest, parseClientFrames, type FrameType } from './cli-frames';
 
 export const CLI_SOCKET_NAME = 'cli.sock';
 /** A client that has not sent its whole request by then is dropped. Units: milliseconds. */
@@ -44,21 +44,47 @@ function send(socket: net.Socket, type: FrameType, payload: Buffer): void {
   if (socket.writableLength > MAX_UNREAD_OUTPUT_BYTES) socket.destroy();
 }
 
+const FORWARDED_SIGNALS: Readonly<Record<number, ForwardedSignal>> = { 2: 'SIGINT', 15: 'SIGTERM' };
+
 function serveConnection(socket: net.Socket, options: CliSocketOptions): void {
-  let received = Buffer.alloc(0);
+  let received: Buffer = Buffer.alloc(0);
   let started = false;
+  let ended = false;
+  const signalHandlers = new Set<(signal: ForwardedSignal) => void>();
   const timer = setTimeout(() => socket.destroy(), REQUEST_TIMEOUT_MS);
   socket.on('error', () => socket.destroy());
   socket.on('close', () => clearTimeout(timer));
+  const endWith = (status: number): void => {
+    if (ended) return;
+    ended = true;
+    if (socket.destroyed) return;
+    for (const frame of exitFrame(status)) socket.write(frame);
+    socket.end();
+  };
+  const takeClientFrames = (): void => {
+    const parsed = parseClientFrames(received);
+    if ('invalid' in parsed) {
+      socket.destroy();
+      return;
+    }
+    received = parsed.rest;
+    for (const frame of parsed.frames) {
+      const signal = FORWARDED_SIGNALS[frame.signal];
+      if (signal !== undefined) for (const handler of [...signalHandlers]) handler(signal);
+    }
+  };
   socket.on('data', (chunk: Buffer) => {
-    if (started) return; // the client sends nothing after its request
     received = Buffer.concat([received, chunk]);
+    if (started) {
+      takeClientFrames();
+      return;
+    }
     const parsed = parseCliRequest(received);
     if (parsed.kind === 'incomplete') return;
     started = true;
     clearTimeout(timer);
     if (parsed.kind === 'invalid') {
-      // The Node CLI takes the command; it reads its arguments from its own argv.
+      // The Node CLI takes the command; it reads its arguments from its own process.
       send(socket, 'n', Buffer.from(parsed.reason));
       socket.end();
       return;
@@ -69,23 +95,34 @@ function serveConnection(socket: net.Socket, options: CliSocketOptions): void {
       socket.end();
       return;
     }
+    received = received.subarray(parsed.length);
     void runServedCommand(parsed.request.argv, {
       endpoint: options.endpoint,
+      env: parsed.request.env,
       streams: {
-        stdout: (bytes) => send(socket, 'o', bytes),
-        stderr: (bytes) => send(socket, 'e', bytes),
+        stdout: (bytes) => {
+          if (!ended) send(socket, 'o', bytes);
+        },
+        stderr: (bytes) => {
+          if (!ended) send(socket, 'e', bytes);
+        },
         stdoutIsTty: parsed.request.stdoutIsTty,
         stderrIsTty: parsed.request.stderrIsTty,
       },
-      onClientGone: (handler) => {
-        socket.on('close', handler);
-        return () => socket.off('close', handler);
+      client: {
+        onGone: (handler) => {
+          socket.on('close', handler);
+          return () => socket.off('close', handler);
+        },
+        onSignal: (handler) => {
+          signalHandlers.add(handler);
+          return () => signalHandlers.delete(handler);
+        },
+        endWith,
       },
-    }).then((status) => {
-      if (socket.destroyed) return;
-      for (const frame of exitFrame(status)) socket.write(frame);
-      socket.end();
-    });
+    }).then(endWith);
+    // Signals sent right behind the request.
+    if (received.length > 0) takeClientFrames();
   });
 }
 

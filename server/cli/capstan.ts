@@ -1,7 +1,9 @@
 #!/usr/bin/env -S CAPSTAN_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS} NODE_EXTRA_CA_CERTS= node
 /**
- * The `capstan` program (package.json "bin"). It starts the CLI of main.ts from one file with V8's
- * code already compiled, because a CLI starts on every call and Node spends most of a short
+ * The Node CLI: what the `capstan` program (bin/capstan, the native client of
+ * native/src/client/main.c) becomes for the commands the agent does not serve, and what runs when
+ * started as `node build/server/cli/capstan.js`. It starts the CLI of main.ts from one file with
+ * V8's code already compiled, because a CLI starts on every call and Node spends most of a short
  * command's time finding, reading and compiling modules:
  *
  * - capstan-bundle.js: main.ts and every module the commands use, bundled by esbuild into one

@@ -40,6 +40,8 @@ export interface CliDeps {
   connect(flags: ConnectionFlags, env: Readonly<Record<string, string | undefined>>): AgentClient;
   /** Registers a Ctrl-C handler for commands that stream; returns a function that removes it. */
   onInterrupt(handler: () => void): () => void;
+  /** SIGINT and SIGTERM for attached sessions (CommandContext.onSignal); default: this process's. */
+  onSignal?(handler: (signal: 'SIGINT' | 'SIGTERM') => void): () => void;
   timing: { pollMs: number; redrawMs: number };
 }
 
@@ -142,6 +144,7 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<Cl
     signal: controller.signal,
     now: deps.now,
     connect: (flags) => deps.connect(flags, deps.env),
+    onSignal: deps.onSignal ?? processSignals,
     timing: deps.timing,
   };
 
@@ -181,6 +184,18 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<Cl
   } finally {
     removeInterrupt();
   }
+}
+
+/** This process's SIGINT and SIGTERM, while a handler is registered. */
+function processSignals(handler: (signal: 'SIGINT' | 'SIGTERM') => void): () => void {
+  const onInt = (): void => handler('SIGINT');
+  const onTerm = (): void => handler('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  return () => {
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+  };
 }
 
 /** The real process: stdout/stderr, environment, SIGINT, the agent found on this host. */

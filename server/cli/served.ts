@@ -1,22 +1,45 @@
 /**
  * CLI commands the agent runs in its own process for the native client (bin/capstan,
- * native/src/client/main.c), so a short read-only command does not pay for a Node start: the
- * client sends the arguments over the agent's CLI socket and prints what comes back. The commands
- * are the same code as the Node CLI's (runCli), with the client's stdout and stderr.
+ * native/src/client/main.c), so a command does not pay for a Node start: the client sends its
+ * arguments and environment over the agent's CLI socket, forwards SIGINT and SIGTERM, and prints
+ * what comes back. The commands are the same code as the Node CLI's (runCli), with the client's
+ * stdout, stderr and environment.
  *
- * Which commands, and why only those (servedInAgent): the agent is root and not in the caller's
- * directory, terminal or environment. A served command must only ask the agent's API and write to
- * stdout and stderr: no local file (save -o, load -i, --env-file, cp), no stdin, no terminal
- * control (stats without --no-stream, -i), no credentials of the caller's (pull, push, login), no
- * environment variable (run -e KEY), no other agent (--host, --token). Everything else, and any
- * argument the policy does not recognise, goes to the Node CLI, which behaves the same.
+ * Who is served is settled by the socket (mode 0600: the agent's user and root, who can read
+ * tokens.json too), so a served command acts with the token the Node CLI would pick. What is
+ * served (servedInAgent) is settled by what the agent's process is not: it is not in the caller's
+ * directory or terminal and has not the caller's stdin. So the Node CLI keeps every command that
+ * reads or writes a local file (save, load, export, import, cp, --env-file, --cidfile, a seccomp
+ * profile file), reads stdin (-i), drives a terminal (-t, stats without --no-stream, stats -i),
+ * attaches to a container started elsewhere (start -a), or names another agent (--host, --token).
+ * A command the policy does not know goes to the Node CLI, which behaves the same.
  */
+import type * as net from 'node:net';
+import { flagBool, flagList, parseArgs, type ParsedArgs } from './args';
 import { AgentClient, type AgentEndpoint } from './client';
+import { findCommand } from './commands';
 import { runCli, type CliDeps } from './main';
 import type { OutputStream } from './commands/types';
 
-/** Commands that only read the agent's API and write to stdout and stderr. */
-const SERVED_COMMANDS: ReadonlySet<string> = new Set(['ps', 'inspect', 'top', 'port', 'logs', 'images', 'history', 'diff', 'info', 'version', 'cgroups', 'events', 'stats']);
+/** Commands that only ask the agent's API and write to stdout and stderr, whatever their flags. */
+const ALWAYS_SERVED: ReadonlySet<string> = new Set(['ps', 'inspect', 'top', 'port', 'logs', 'images', 'history', 'diff', 'info', 'version', 'cgroups', 'events', 'stop', 'kill', 'rm', 'restart', 'pause', 'unpause', 'update', 'wait', 'tag']);
+
+/** Commands served unless a flag below asks for the caller's files, stdin or terminal. */
+const SERVED_UNLESS: Readonly<Record<string, (args: ParsedArgs) => string | undefined>> = {
+  run: containerCreationNeedsCaller,
+  create: containerCreationNeedsCaller,
+  exec: (args) => (flagBool(args, 'interactive') || flagBool(args, 'tty') ? 'exec -i/-t uses the terminal' : flagList(args, 'env-file').length > 0 ? 'an env file is a local file' : undefined),
+  start: (args) => (flagBool(args, 'attach') || flagBool(args, 'interactive') ? 'start -a attaches the terminal' : undefined),
+  stats: (args) => (!flagBool(args, 'no-stream') || flagBool(args, 'interactive') ? 'stats streams to a terminal' : undefined),
+};
+
+function containerCreationNeedsCaller(args: ParsedArgs): string | undefined {
+  if (flagBool(args, 'interactive') || flagBool(args, 'tty')) return '-i/-t use the terminal';
+  if (flagList(args, 'env-file').length > 0) return 'an env file is a local file';
+  // seccomp=FILE is read by the CLI; unconfined and builtin are names.
+  if (flagList(args, 'security-opt').some((option) => /^seccomp[=:]/.test(option) && !/^seccomp[=:](unconfined|builtin)$/.test(option))) return 'a seccomp profile is a local file';
+  return undefined;
+}
 
 /** Arguments that pick another agent or token: only the Node CLI resolves those. */
 const CONNECTION_FLAG = /^--(host|token|state-dir)(=|$)/;
@@ -26,15 +49,20 @@ export type ServedDecision = { served: true } | { served: false; reason: string 
 /** Whether the agent runs `capstan ARGV...` itself (argv: after `capstan` and its --state-dir). Pure. */
 export function servedInAgent(argv: readonly string[]): ServedDecision {
   const [name, ...rest] = argv;
-  if (name === undefined || !SERVED_COMMANDS.has(name)) return { served: false, reason: `"${name ?? ''}" is run by the Node CLI` };
+  const check = name === undefined ? undefined : SERVED_UNLESS[name];
+  if (name === undefined || (!ALWAYS_SERVED.has(name) && check === undefined)) return { served: false, reason: `"${name ?? ''}" is run by the Node CLI` };
   if (argv.some((arg) => CONNECTION_FLAG.test(arg))) return { served: false, reason: 'a connection flag selects the agent' };
-  if (name === 'stats') {
-    // Only one frame: the live view redraws a terminal and reads keys.
-    const oneFrame = rest.includes('--no-stream') || rest.includes('--no-stream=true');
-    const interactive = rest.some((arg) => arg === '-i' || arg === '--interactive' || arg.startsWith('--interactive=') || /^-[a-z]*i/.test(arg));
-    if (!oneFrame || interactive) return { served: false, reason: 'stats streams to a terminal' };
+  if (check === undefined) return { served: true };
+  const command = findCommand(name)!;
+  let args: ParsedArgs;
+  try {
+    args = parseArgs(rest, command.flags, { stopAtFirstPositional: command.flagsEndAtFirstArgument === true });
+  } catch {
+    // A usage mistake: the CLI reports it the same way here.
+    return { served: true };
   }
-  return { served: true };
+  const reason = check(args);
+  return reason === undefined ? { served: true } : { served: false, reason };
 }
 
 /** Where a served command's output goes: each write becomes one frame to the client. */
@@ -45,12 +73,25 @@ export interface ServedStreams {
   stderrIsTty: boolean;
 }
 
+export type ForwardedSignal = 'SIGINT' | 'SIGTERM';
+
+/** What the client's connection tells a served command, and how it ends one early. */
+export interface ServedClient {
+  /** Registers a handler for the client going away; returns its remover. */
+  onGone(handler: () => void): () => void;
+  /** Registers a handler for a signal the client forwards; returns its remover. */
+  onSignal(handler: (signal: ForwardedSignal) => void): () => void;
+  /** Ends the answer now with this status (a signal no command handles, as it ends the Node CLI). */
+  endWith(status: number): void;
+}
+
 export interface ServedCommandOptions {
-  /** The agent itself, as the Node CLI would find it: its URL and its operator token. */
+  /** The agent itself, as the Node CLI would find it: its URL and its token. */
   endpoint: AgentEndpoint;
   streams: ServedStreams;
-  /** Registers a handler for the client going away (its Ctrl-C); returns its remover. */
-  onClientGone(handler: () => void): () => void;
+  /** The client's environment. */
+  env: Readonly<Record<string, string>>;
+  client: ServedClient;
 }
 
 function outputStream(write: (bytes: Buffer) => void, isTTY: boolean): OutputStream {
@@ -64,20 +105,61 @@ function outputStream(write: (bytes: Buffer) => void, isTTY: boolean): OutputStr
   };
 }
 
+/** The Node CLI's ends by signal: 128 + its number. */
+const SIGNAL_EXIT_STATUS: Readonly<Record<ForwardedSignal, number>> = { SIGINT: 130, SIGTERM: 143 };
+
 /**
- * Runs one served command; resolves to its exit status. A failure of the command's own code is
- * reported to the client as the Node CLI reports it ("capstan: ...", status 1), never thrown into
- * the agent.
+ * An agent client whose attached sessions (run, exec, start) close when the served client goes
+ * away, as they close when the Node CLI's process ends.
+ */
+class SessionClosingClient extends AgentClient {
+  constructor(
+    endpoint: AgentEndpoint,
+    private readonly sessions: Set<net.Socket>,
+  ) {
+    super(endpoint);
+  }
+
+  override async upgrade(pathAndQuery: string, body?: unknown): Promise<net.Socket> {
+    const socket = await super.upgrade(pathAndQuery, body);
+    this.sessions.add(socket);
+    socket.once('close', () => this.sessions.delete(socket));
+    return socket;
+  }
+}
+
+/**
+ * Runs one served command; resolves to its exit status. A signal goes where the Node CLI's
+ * process would take it: to the command's session handlers (run passes it to the container), else
+ * SIGINT to its Ctrl-C handler (logs -f, events, wait), else it ends the answer with 128 + the
+ * signal. A failure of the command's own code is reported as the Node CLI reports it ("capstan:
+ * ...", status 1), never thrown into the agent.
  */
 export async function runServedCommand(argv: readonly string[], options: ServedCommandOptions): Promise<number> {
+  const sessions = new Set<net.Socket>();
+  const sessionHandlers = new Set<(signal: ForwardedSignal) => void>();
+  const interruptHandlers = new Set<() => void>();
+  const removeSignal = options.client.onSignal((signal) => {
+    if (sessionHandlers.size > 0) for (const handler of [...sessionHandlers]) handler(signal);
+    else if (signal === 'SIGINT' && interruptHandlers.size > 0) for (const handler of [...interruptHandlers]) handler();
+    else options.client.endWith(SIGNAL_EXIT_STATUS[signal]);
+  });
+  const removeGone = options.client.onGone(() => {
+    for (const handler of [...interruptHandlers]) handler();
+    for (const socket of sessions) socket.destroy();
+  });
+  const register = <T>(set: Set<T>, handler: T): (() => void) => {
+    set.add(handler);
+    return () => set.delete(handler);
+  };
   const deps: CliDeps = {
     stdout: outputStream(options.streams.stdout, options.streams.stdoutIsTty),
     stderr: outputStream(options.streams.stderr, options.streams.stderrIsTty),
-    // The agent's environment is not the caller's; served commands read none (see the top).
-    env: {},
+    env: options.env,
     now: () => Date.now(),
-    connect: () => new AgentClient(options.endpoint),
-    onInterrupt: options.onClientGone,
+    connect: () => new SessionClosingClient(options.endpoint, sessions),
+    onInterrupt: (handler) => register(interruptHandlers, handler),
+    onSignal: (handler) => register(sessionHandlers, handler),
     timing: { pollMs: 1000, redrawMs: 500 },
   };
   try {
@@ -85,5 +167,8 @@ export async function runServedCommand(argv: readonly string[], options: ServedC
   } catch (error) {
     deps.stderr.write(`capstan: ${error instanceof Error ? error.message : String(error)}\n`);
     return 1;
+  } finally {
+    removeSignal();
+    removeGone();
   }
 }

@@ -97,12 +97,15 @@ export class BenchAgent implements Disposable {
   client: LoopbackClient | undefined;
   private output = '';
   private readonly child: ChildProcess;
+  /** The agent's process ID (0 if the spawn failed). */
+  readonly pid: number;
 
   private constructor(readonly stateDir: string, args: string[]) {
     this.child = spawn(process.execPath, [CLI, 'agent', '--listen', '127.0.0.1:0', '--state-dir', stateDir, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.label = `agent pid ${this.child.pid} (state ${stateDir})`;
+    this.pid = this.child.pid ?? 0;
     collectOutput(this.child, (text) => (this.output = (this.output + text).slice(-16 * 1024)));
   }
 

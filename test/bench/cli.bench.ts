@@ -89,6 +89,41 @@ interface Usage {
 }
 
 /** What the process `command args` used, read by GNU time (%M, %U, %S) from wait4's rusage. */
+/** Clock ticks per second of /proc/PID/stat's times (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
+
+/**
+ * CPU time of a server and its live descendants (utime + stime + cutime + cstime of each, so the
+ * children it reaped count too). Units: milliseconds, at /proc's 10 ms granularity.
+ */
+function treeCpuMs(rootPid: number): number {
+  const parentOf = new Map<number, number>();
+  const ticksOf = new Map<number, number>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // Fields after the command name in parentheses (which may hold spaces): state is field 3.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    parentOf.set(Number(entry), Number(fields[1]));
+    ticksOf.set(Number(entry), Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]));
+  }
+  let ticks = 0;
+  for (const [pid, own] of ticksOf) {
+    for (let at: number | undefined = pid; at !== undefined && at > 1; at = parentOf.get(at)) {
+      if (at === rootPid) {
+        ticks += own;
+        break;
+      }
+    }
+  }
+  return (ticks * 1000) / USER_HZ;
+}
+
 async function resourceUsage(command: string, args: readonly string[], scratch: string, env?: NodeJS.ProcessEnv): Promise<Usage> {
   const report = path.join(scratch, `rusage-${randomBytes(4).toString('hex')}`);
   await runTimed(GNU_TIME, ['-f', '%M %U %S', '-o', report, command, ...args], env);
@@ -153,9 +188,25 @@ export const benchmark: Benchmark = {
       const finished = await runTimed(process.execPath, floorArgs, floorEnv);
       if (recording) (samples['node floor'] ??= []).push(finished.elapsedMs);
     });
+    // The server's side of each command: the agent (which runs the served commands) and dockerd's
+    // tree (containerd, and the shims and runc while they are its descendants), less what each
+    // burns idle (ticks, housekeeping) over the same time, measured just before.
+    const serverPid = { capstan: agent.pid, docker: docker.pid } as const;
+    const idleWindowMs = 3000;
+    const idleStart = { capstan: treeCpuMs(agent.pid), docker: treeCpuMs(docker.pid) };
+    await new Promise((resolve) => setTimeout(resolve, idleWindowMs));
+    const idleCpuPerMs = {
+      capstan: (treeCpuMs(agent.pid) - idleStart.capstan) / idleWindowMs,
+      docker: (treeCpuMs(docker.pid) - idleStart.docker) / idleWindowMs,
+    };
+    const serverCpu: Record<string, number> = {};
     const rssSteps = COMMANDS.flatMap(({ label, args }) =>
       (['capstan', 'docker'] as const).map((tool) => async () => {
+        const before = treeCpuMs(serverPid[tool]);
+        const startedAt = performance.now();
         const usage = await resourceUsage(...argsFor(tool, args), work.path);
+        const serverMs = treeCpuMs(serverPid[tool]) - before - idleCpuPerMs[tool] * (performance.now() - startedAt);
+        serverCpu[key(tool, label)] = (serverCpu[key(tool, label)] ?? 0) + serverMs / RSS_ROUNDS;
         (rss[key(tool, label)] ??= []).push(usage.maxRssBytes);
         (cpu[key(tool, label)] ??= []).push(usage.cpuMs);
       }),
@@ -197,6 +248,7 @@ export const benchmark: Benchmark = {
         mib(myRss),
         mib(theirRss),
         `${cpuMedian(key('capstan', label)).toFixed(0)} / ${cpuMedian(key('docker', label)).toFixed(0)}`,
+        `${Math.max(0, serverCpu[key('capstan', label)] ?? 0).toFixed(0)} / ${Math.max(0, serverCpu[key('docker', label)] ?? 0).toFixed(0)}`,
       ];
     });
     const floor = summaries['node floor']!;
@@ -210,8 +262,10 @@ export const benchmark: Benchmark = {
       mib(rssMedian['node floor']),
       '',
       `${cpuMedian('node floor').toFixed(0)} / `,
+      '',
     ]);
-    notes.push('each time is spawn → exit of the whole CLI process, output read through a pipe; capstan hands ps, inspect, top, port, logs and stats to its agent over the CLI socket (the agent runs the CLI code and asks its own API over loopback HTTP), and run goes to the Node CLI; docker talks to dockerd over its unix socket');
+    notes.push('each time is spawn → exit of the whole CLI process, output read through a pipe; capstan (bin/capstan) hands each of these commands to its agent over the CLI socket, where the CLI code runs and asks the agent\'s API over loopback HTTP; docker talks to dockerd over its unix socket');
+    notes.push(`server CPU: the agent's process tree and dockerd's (containerd and what is still its child), utime + stime + cutime + cstime from /proc before and after each command of the RSS rounds, less the idle rate measured over ${idleWindowMs / 1000} s before them (agent ${(idleCpuPerMs.capstan * 1000).toFixed(0)} ms/s, dockerd ${(idleCpuPerMs.docker * 1000).toFixed(0)} ms/s); mean of ${RSS_ROUNDS} rounds, 10 ms granularity each`);
     notes.push(`RSS and CPU: GNU time %M and %U+%S (wait4's rusage of the CLI process alone, not of the agent or dockerd), median of ${RSS_ROUNDS} rounds of their own`);
     if (process.env['NODE_EXTRA_CA_CERTS']) notes.push(`NODE_EXTRA_CA_CERTS is set (${process.env['NODE_EXTRA_CA_CERTS']}); the capstan launcher sets it aside`);
     return {
@@ -220,13 +274,13 @@ export const benchmark: Benchmark = {
       tables: [
         {
           title: `capstan vs docker CLI (${ROUNDS} rounds, shuffled; ms, MiB)`,
-          columns: ['command', 'capstan median', 'p90', 'docker median', 'p90', 'capstan/docker', 'capstan RSS', 'docker RSS', 'CPU ms capstan / docker'],
+          columns: ['command', 'capstan median', 'p90', 'docker median', 'p90', 'capstan/docker', 'capstan RSS', 'docker RSS', 'CLI CPU ms capstan / docker', 'server CPU ms agent / dockerd'],
           rows,
         },
       ],
       targets,
       notes,
-      data: { summaries, samplesMs: samples, rssBytes: rss, cpuMs: cpu, rounds: ROUNDS },
+      data: { summaries, samplesMs: samples, rssBytes: rss, cpuMs: cpu, serverCpuMs: serverCpu, idleServerCpuMsPerS: { agent: idleCpuPerMs.capstan * 1000, dockerd: idleCpuPerMs.docker * 1000 }, rounds: ROUNDS },
     };
   },
 };

@@ -6,10 +6,13 @@
  * - Served: PATH is left without node, so a command can only have answered through the agent; its
  *   stdout, stderr and exit status are compared with the Node CLI's (build/server/cli/capstan.js)
  *   for the same command line, errors and usage mistakes included.
- * - Not served (run, rm, stats -i, a --host): the client becomes the Node CLI.
+ * - run, exec and the container commands are served with the caller's environment (-e NAME);
+ *   SIGINT and SIGTERM reach them as they reach the Node CLI (run passes them to the container).
+ * - Not served (run -i, exec -t, stats -i, save, --env-file, --host): the client becomes the Node CLI.
  * - The socket is mode 0600: a user who is not root gets the Node CLI, and its permission error.
  * - A client that goes away mid-command (Ctrl-C of `logs -f`) stops it; garbage, a request cut
  *   short and a non-UTF-8 argument do not disturb the agent.
+ * - An agent that stops mid-command ends it with a message, and the client does not run it again.
  */
 import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -123,20 +126,84 @@ serial('every served command prints what the Node CLI prints, with the same exit
   t.is((await throughProgram(['ps', '--no-such-flag'])).code, 125);
 });
 
-serial('commands the agent does not serve run in the Node CLI: run, rm, stats -i, --host, CAPSTAN_CLI=node', async (t) => {
-  // Without node on PATH they cannot start: the client handed them to Node.
-  for (const args of [['run', '--rm', 'served-busybox', 'true'], ['rm', 'no-such-container'], ['stats', '-i'], ['ps', '--host', 'http://127.0.0.1:1']]) {
+serial('run, exec and the container commands are served too, with the caller\'s environment', async (t) => {
+  const env = { ...WITHOUT_NODE, SERVED_VALUE: 'from the caller' };
+  const lines: Array<[readonly string[], number]> = [
+    [['run', '--rm', 'served-busybox', 'sh', '-c', 'echo out; echo err >&2; exit 3'], 3],
+    [['run', '--rm', '-e', 'SERVED_VALUE', '-e', 'OTHER=x', 'served-busybox', 'sh', '-c', 'echo "$SERVED_VALUE $OTHER"'], 0],
+    [['run', '--rm', 'served-busybox', 'no-such-command'], 127],
+    [['run', '--rm', 'no-such-image:1', 'true'], 125],
+    [['exec', 'served-web', 'sh', '-c', 'echo in web; exit 4'], 4],
+    [['exec', '-e', 'SERVED_VALUE', 'served-web', 'sh', '-c', 'echo "$SERVED_VALUE"'], 0],
+    [['rm', 'no-such-container'], 1],
+    [['create', '--name', 'served-made', 'served-busybox', 'true'], 0],
+    [['start', 'served-made'], 0],
+    [['wait', 'served-made'], 0],
+    [['rm', 'served-made'], 0],
+  ];
+  for (const [args, code] of lines) {
+    const served = await run(PROGRAM, ['--state-dir', stateDir(), ...args], env);
+    const node = await run(process.execPath, [CLI, '--state-dir', stateDir(), ...args], { ...WITH_NODE, SERVED_VALUE: 'from the caller' });
+    t.is(served.code, code, `capstan ${args.join(' ')}: ${served.stderr}`);
+    // create prints a new id each time, and the Node run's create then finds the name taken.
+    if (args[0] === 'create' || args[0] === 'start' || args[0] === 'wait' || (args[0] === 'rm' && args[1] === 'served-made')) continue;
+    t.deepEqual(served, node, `capstan ${args.join(' ')}`);
+  }
+  t.is((await throughProgram(['run', '--rm', '-e', 'SERVED_VALUE', 'served-busybox', 'sh', '-c', 'echo "$SERVED_VALUE"'], env)).stdout, 'from the caller\n');
+  const detached = await throughProgram(['run', '-d', 'served-busybox', 'sleep', '600']);
+  t.regex(detached.stdout, /^[0-9a-f]{64}\n$/);
+  t.is((await throughProgram(['rm', '-f', detached.stdout.trim()])).stdout, detached.stdout);
+});
+
+serial('what needs the caller\'s terminal, stdin or files runs in the Node CLI: run -i, exec -t, stats -i, save, --env-file, --host, CAPSTAN_CLI=node', async (t) => {
+  // Without node on PATH these cannot start: the client handed them to Node.
+  for (const args of [['run', '-i', '--rm', 'served-busybox', 'true'], ['exec', '-t', 'served-web', 'true'], ['stats', '-i'], ['save', '-o', path.join(scratch, 'x.tar'), 'served-busybox'], ['run', '--env-file', '/dev/null', 'served-busybox', 'true'], ['ps', '--host', 'http://127.0.0.1:1']]) {
     const answer = await throughProgram(args);
-    t.not(answer.code, 0, args.join(' '));
+    t.is(answer.code, 127, args.join(' '));
     t.regex(answer.stderr, /node/, args.join(' '));
   }
   t.regex((await throughProgram(['ps'], { ...WITHOUT_NODE, CAPSTAN_CLI: 'node' })).stderr, /node/);
   // With node they work as they always did.
-  const ran = await throughProgram(['run', '--rm', 'served-busybox', 'echo', 'through node'], WITH_NODE);
+  const ran = await throughProgram(['run', '-i', '--rm', 'served-busybox', 'echo', 'through node'], WITH_NODE);
   t.is(ran.code, 0, ran.stderr);
   t.is(ran.stdout, 'through node\n');
-  const removed = await throughProgram(['rm', 'no-such-container'], WITH_NODE);
-  t.deepEqual(removed, await throughNode(['rm', 'no-such-container']));
+});
+
+/** Starts `capstan ARGS` through the program; resolves once its stdout holds `ready`. */
+async function started(args: readonly string[], ready: string, env: NodeJS.ProcessEnv = WITHOUT_NODE): Promise<{ child: import('node:child_process').ChildProcess; output: () => string; exit: Promise<number | null> }> {
+  const child = spawn(PROGRAM, ['--state-dir', stateDir(), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exit = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  await eventually(() => (output.includes(ready) ? true : undefined), 20_000, `capstan ${args.join(' ')} printed ${ready}`);
+  return { child, output: () => output, exit };
+}
+
+serial('SIGINT and SIGTERM reach a served command as they reach the Node CLI: run passes them on; logs -f stops; a third one ends the client', async (t) => {
+  const trapping = ['run', '--rm', 'served-busybox', 'sh', '-c', 'trap "echo got INT; exit 9" INT; trap "echo got TERM; exit 8" TERM; echo ready; while true; do sleep 0.1; done'];
+  for (const [signal, code, line] of [['SIGINT', 9, 'got INT'], ['SIGTERM', 8, 'got TERM']] as const) {
+    const served = await started(trapping, 'ready');
+    served.child.kill(signal);
+    t.is(await served.exit, code, served.output());
+    t.true(served.output().includes(line), served.output());
+  }
+  // logs -f: Ctrl-C ends it with the Node CLI's status.
+  const statusOf = async (env: NodeJS.ProcessEnv): Promise<number | null> => {
+    const follower = await started(['logs', '-f', 'served-web'], 'out', env);
+    follower.child.kill('SIGINT');
+    return follower.exit;
+  };
+  t.is(await statusOf(WITHOUT_NODE), await statusOf({ ...WITH_NODE, CAPSTAN_CLI: 'node' }));
+  // A container that ignores SIGINT: the third Ctrl-C ends the client (130); the container runs on.
+  const stubborn = await started(['run', '--name', 'served-stubborn', 'served-busybox', 'sh', '-c', 'trap "" INT; echo ready; exec sleep 600'], 'ready');
+  for (let press = 0; press < 3; press++) {
+    stubborn.child.kill('SIGINT');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  t.is(await stubborn.exit, 130);
+  t.is((await throughProgram(['inspect', '-f', '{{.State.Running}}', 'served-stubborn'])).stdout, 'true\n');
+  t.is((await throughProgram(['rm', '-f', 'served-stubborn'])).code, 0);
 });
 
 serial('the CLI socket is mode 0600: another user is not served (the client turns to the Node CLI)', async (t) => {
@@ -167,13 +234,10 @@ serial('the CLI socket is mode 0600: another user is not served (the client turn
 });
 
 serial('a client that goes away stops its command; garbage, a request cut short and a non-UTF-8 argument leave the agent serving', async (t) => {
-  // logs -f through the agent, ended as Ctrl-C ends it: the client process dies.
-  const follower = spawn(PROGRAM, ['--state-dir', stateDir(), 'logs', '-f', 'served-web'], { env: WITHOUT_NODE, stdio: ['ignore', 'pipe', 'pipe'] });
-  let followed = '';
-  follower.stdout.on('data', (chunk: Buffer) => (followed += chunk.toString()));
-  await eventually(() => (followed === 'out\n' ? true : undefined), 10_000, 'logs -f printed the line');
-  follower.kill('SIGINT');
-  await new Promise((resolve) => follower.once('close', resolve));
+  // logs -f through the agent, its client killed outright.
+  const follower = await started(['logs', '-f', 'served-web'], 'out');
+  follower.child.kill('SIGKILL');
+  await follower.exit;
 
   const exchange = (bytes: Buffer, endAfterWrite: boolean): Promise<Buffer> =>
     new Promise((resolve, reject) => {
@@ -191,7 +255,7 @@ serial('a client that goes away stops its command; garbage, a request cut short 
     return answer.subarray(5).toString();
   };
   t.regex(notServed(await exchange(Buffer.from('GET / HTTP/1.1\r\n\r\n'), false)), /wrong magic/);
-  const header = Buffer.from('CAPSTAN-CLI 1\n');
+  const header = Buffer.from('CAPSTAN-CLI 2\n');
   const u32 = (value: number): Buffer => {
     const bytes = Buffer.alloc(4);
     bytes.writeUInt32BE(value);
@@ -199,10 +263,23 @@ serial('a client that goes away stops its command; garbage, a request cut short 
   };
   t.regex(notServed(await exchange(Buffer.concat([header, u32(0), u32(1), u32(2), Buffer.from([0xc3, 0x28])]), false)), /not UTF-8/);
   t.regex(notServed(await exchange(Buffer.concat([header, u32(0), u32(1), u32(0xffffffff)]), false)), /argument of/);
-  // Cut short: the agent waits for the rest, then drops the connection (5 s).
+  // Cut short: the agent waits for the rest; a client that then closes is forgotten.
   t.is((await exchange(Buffer.concat([header, u32(0), u32(2)]), true)).length, 0);
+  // A served command, then a frame that is no signal: the connection is dropped, the agent serves on.
+  const request = Buffer.concat([header, u32(0), u32(3), u32(4), Buffer.from('logs'), u32(2), Buffer.from('-f'), u32(10), Buffer.from('served-web'), u32(0)]);
+  const dropped = await exchange(Buffer.concat([request, Buffer.from([0x6f, 0, 0, 0, 0])]), false);
+  t.false(dropped.includes(Buffer.from([0x78, 0, 0, 0, 4])));
 
   // The agent still serves, and still follows logs.
   const after = await throughProgram(['logs', 'served-web']);
   t.deepEqual(after, { code: 0, stdout: 'out\n', stderr: 'err\n' });
+});
+
+serial('an agent that stops mid-command ends its served commands with a message; the client does not run them again in Node', async (t) => {
+  const follower = await started(['logs', '-f', 'served-web'], 'out');
+  await agent!.restart();
+  t.is(await follower.exit, 1);
+  t.true(follower.output().endsWith('capstan: the agent closed the CLI socket before the command finished\n'), follower.output());
+  // The new agent serves on the same socket path.
+  t.deepEqual(await throughProgram(['logs', 'served-web']), { code: 0, stdout: 'out\n', stderr: 'err\n' });
 });

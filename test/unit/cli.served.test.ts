@@ -2,7 +2,7 @@
 import test from 'ava';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { encodeFrames, exitFrame, MAX_FRAME_PAYLOAD_BYTES, MAX_REQUEST_BYTES, parseCliRequest, REQUEST_MAGIC } from '../../server/agent/cli-frames';
+import { encodeFrames, exitFrame, MAX_FRAME_PAYLOAD_BYTES, MAX_REQUEST_BYTES, parseClientFrames, parseCliRequest, REQUEST_MAGIC } from '../../server/agent/cli-frames';
 import { runServedCommand, servedInAgent } from '../../server/cli/served';
 
 function u32(value: number): Buffer {
@@ -11,18 +11,35 @@ function u32(value: number): Buffer {
   return bytes;
 }
 
-function request(args: readonly (string | Buffer)[], tty = 0): Buffer {
-  return Buffer.concat([REQUEST_MAGIC, u32(tty), u32(args.length), ...args.flatMap((arg) => {
-    const bytes = typeof arg === 'string' ? Buffer.from(arg) : arg;
+function strings(list: readonly (string | Buffer)[]): Buffer[] {
+  return [u32(list.length), ...list.flatMap((item) => {
+    const bytes = typeof item === 'string' ? Buffer.from(item) : item;
     return [u32(bytes.length), bytes];
-  })]);
+  })];
 }
 
-test('a request parses once whole, at any split; its tty bits are read', (t) => {
-  const bytes = request(['ps', '--format', '{{.Names}} é', ''], 3);
+function request(args: readonly (string | Buffer)[], tty = 0, env: readonly (string | Buffer)[] = []): Buffer {
+  return Buffer.concat([REQUEST_MAGIC, u32(tty), ...strings(args), ...strings(env)]);
+}
+
+test('a request parses once whole, at any split; its tty bits and environment are read; frames may follow', (t) => {
+  const bytes = request(['ps', '--format', '{{.Names}} é', ''], 3, ['HOME=/root', 'A=1=2', 'EMPTY=', 'NOEQUALS', 'A=3']);
   for (let cut = 0; cut < bytes.length; cut++) t.deepEqual(parseCliRequest(bytes.subarray(0, cut)), { kind: 'incomplete' }, `cut at ${cut}`);
-  t.deepEqual(parseCliRequest(bytes), { kind: 'request', request: { argv: ['ps', '--format', '{{.Names}} é', ''], stdoutIsTty: true, stderrIsTty: true } });
-  t.deepEqual(parseCliRequest(request([], 2)), { kind: 'request', request: { argv: [], stdoutIsTty: false, stderrIsTty: true } });
+  const expected = { argv: ['ps', '--format', '{{.Names}} é', ''], env: { HOME: '/root', A: '3', EMPTY: '' }, stdoutIsTty: true, stderrIsTty: true };
+  t.deepEqual(parseCliRequest(bytes), { kind: 'request', request: expected, length: bytes.length });
+  const signal = Buffer.from([0x73, 0, 0, 0, 4, 0, 0, 0, 2]);
+  t.deepEqual(parseCliRequest(Buffer.concat([bytes, signal])), { kind: 'request', request: expected, length: bytes.length });
+  t.deepEqual(parseCliRequest(request([], 2)), { kind: 'request', request: { argv: [], env: {}, stdoutIsTty: false, stderrIsTty: true }, length: request([], 2).length });
+});
+
+test('the client frames after the request: signals, kept across splits; anything else is refused', (t) => {
+  const two = Buffer.from([0x73, 0, 0, 0, 4, 0, 0, 0, 2, 0x73, 0, 0, 0, 4, 0, 0, 0, 15]);
+  t.deepEqual(parseClientFrames(two), { frames: [{ kind: 'signal', signal: 2 }, { kind: 'signal', signal: 15 }], rest: Buffer.alloc(0) });
+  const partial = parseClientFrames(two.subarray(0, 12));
+  t.deepEqual(partial, { frames: [{ kind: 'signal', signal: 2 }], rest: two.subarray(9, 12) });
+  t.deepEqual(parseClientFrames(two.subarray(0, 7)), { frames: [], rest: two.subarray(0, 7) });
+  t.deepEqual(parseClientFrames(Buffer.from([0x6f, 0, 0, 0, 1, 0x61])), { invalid: 'an unknown client frame (type 0x6f, 1 bytes)' });
+  t.deepEqual(parseClientFrames(Buffer.from([0x73, 0, 0, 0, 5, 0, 0, 0, 2, 0])), { invalid: 'an unknown client frame (type 0x73, 5 bytes)' });
 });
 
 test('a bad request is refused with what is wrong, as early as it shows', (t) => {
@@ -32,12 +49,13 @@ test('a bad request is refused with what is wrong, as early as it shows', (t) =>
     return parsed.reason;
   };
   t.regex(invalid(Buffer.from('GET / HTTP/1.1\r\n')), /wrong magic/);
-  t.regex(invalid(Buffer.from('CAPSTAN-CLI 2')), /wrong magic/);
+  t.regex(invalid(Buffer.from('CAPSTAN-CLI 1\n')), /wrong magic or version/);
   t.regex(invalid(request([Buffer.from([0xff, 0xfe])])), /argument 1 is not UTF-8/);
+  t.regex(invalid(request(['ps'], 0, ['OK=1', Buffer.from([0x41, 0x3d, 0xff])])), /environment entry 2 is not UTF-8/);
   t.regex(invalid(Buffer.concat([REQUEST_MAGIC, u32(0), u32(1), u32(MAX_REQUEST_BYTES + 1)])), /an argument of/);
   t.regex(invalid(Buffer.concat([REQUEST_MAGIC, u32(0), u32(0xffffffff)])), /arguments/);
-  t.regex(invalid(Buffer.concat([request(['ps']), Buffer.from('x')])), /bytes after the request/);
-  t.regex(invalid(Buffer.alloc(MAX_REQUEST_BYTES + 1)), /more than/);
+  t.regex(invalid(Buffer.concat([REQUEST_MAGIC, u32(0), u32(1), u32(MAX_REQUEST_BYTES), Buffer.alloc(MAX_REQUEST_BYTES + 1)])), /more than/);
+  t.regex(invalid(Buffer.concat([REQUEST_MAGIC, u32(0), u32(1), u32(MAX_REQUEST_BYTES - 10), Buffer.alloc(MAX_REQUEST_BYTES - 10), u32(0)])), /more than/);
 });
 
 test('frames: type, length, payload; a large payload is split; the exit status is a u32', (t) => {
@@ -49,13 +67,28 @@ test('frames: type, length, payload; a large payload is split; the exit status i
   t.deepEqual(Buffer.concat(exitFrame(125)), Buffer.from([0x78, 0, 0, 0, 4, 0, 0, 0, 125]));
 });
 
-test('the agent serves read-only commands only; anything that needs the caller goes to Node', (t) => {
-  for (const argv of [['ps'], ['ps', '-a'], ['inspect', 'x'], ['top', 'x'], ['port', 'x'], ['logs', '-f', 'x'], ['images'], ['history', 'i'], ['diff', 'c'], ['info'], ['version'], ['cgroups'], ['events'], ['stats', '--no-stream'], ['stats', '-a', '--no-stream', 'x'], ['ps', '--help']]) {
-    t.deepEqual(servedInAgent(argv), { served: true }, argv.join(' '));
-  }
-  for (const argv of [[], ['run', 'i'], ['exec', 'c', 'sh'], ['save', '-o', 'f', 'i'], ['load'], ['pull', 'r/i'], ['login'], ['cp'], ['rm', 'x'], ['update', '--cpus', '1', 'x'], ['stats'], ['stats', '--no-stream', '-i'], ['stats', '--interactive', '--no-stream'], ['ps', '--host', 'http://h:1'], ['ps', '--token=x'], ['inspect', '--state-dir', '/d', 'x'], ['--version'], ['agent'], ['image', 'ls'], ['volume', 'ls'], ['no-such-command']]) {
+test('the agent serves what needs none of the caller\'s files, stdin or terminal; the rest goes to Node', (t) => {
+  const served = [
+    ['ps'], ['ps', '-a'], ['inspect', 'x'], ['top', 'x'], ['port', 'x'], ['logs', '-f', 'x'], ['images'], ['history', 'i'], ['diff', 'c'], ['info'], ['version'], ['cgroups'], ['events'],
+    ['stats', '--no-stream'], ['stats', '-a', '--no-stream', 'x'], ['ps', '--help'], ['stop', 'x'], ['kill', '-s', 'HUP', 'x'], ['rm', '-f', 'x'], ['restart', 'x'], ['pause', 'x'], ['unpause', 'x'],
+    ['update', '--cpus', '1', 'x'], ['wait', 'x'], ['tag', 'a', 'b'],
+    ['run', '--rm', 'i', 'true'], ['run', '-d', '-e', 'A=1', '-e', 'HOME', '-v', '/h:/c', 'i'], ['run', '--security-opt', 'seccomp=unconfined', 'i'], ['run', 'i', 'sh', '-it'],
+    ['run', '--bogus-flag', 'i'], ['create', '--name', 'c', 'i'], ['exec', 'c', 'ls', '-i'], ['exec', '-u', '1', '-e', 'A=1', 'c', 'id'], ['start', 'c'],
+  ];
+  for (const argv of served) t.deepEqual(servedInAgent(argv), { served: true }, argv.join(' '));
+  const notServed: Array<[string[], RegExp]> = [
+    [[], /Node CLI/], [['save', '-o', 'f', 'i'], /Node CLI/], [['load'], /Node CLI/], [['pull', 'r/i'], /Node CLI/], [['push', 'r/i'], /Node CLI/], [['login'], /Node CLI/], [['export', 'c'], /Node CLI/],
+    [['commit', 'c'], /Node CLI/], [['agent'], /Node CLI/], [['image', 'ls'], /Node CLI/], [['volume', 'ls'], /Node CLI/], [['no-such-command'], /Node CLI/], [['--version'], /Node CLI/],
+    [['stats'], /terminal/], [['stats', '--no-stream', '-i'], /terminal/], [['stats', '--interactive', '--no-stream'], /terminal/], [['stats', '-ai', '--no-stream'], /terminal/],
+    [['ps', '--host', 'http://h:1'], /connection flag/], [['ps', '--token=x'], /connection flag/], [['inspect', '--state-dir', '/d', 'x'], /connection flag/],
+    [['run', '-it', 'i', 'sh'], /terminal/], [['run', '-i', 'i'], /terminal/], [['run', '--tty', 'i'], /terminal/], [['run', '-dit', 'i'], /terminal/], [['create', '-t', 'i'], /terminal/],
+    [['run', '--env-file', 'e', 'i'], /local file/], [['run', '--security-opt', 'seccomp=/p.json', 'i'], /local file/], [['run', '--security-opt', 'seccomp:p.json', 'i'], /local file/],
+    [['exec', '-it', 'c', 'sh'], /terminal/], [['exec', '--env-file=e', 'c', 'id'], /local file/], [['start', '-a', 'c'], /attaches/], [['start', '-ai', 'c'], /attaches/],
+  ];
+  for (const [argv, reason] of notServed) {
     const decision = servedInAgent(argv);
     t.false(decision.served, argv.join(' '));
+    if (!decision.served) t.regex(decision.reason, reason, argv.join(' '));
   }
 });
 
@@ -74,7 +107,8 @@ test('a served command runs the CLI against the endpoint given, its output in or
     runServedCommand(argv, {
       endpoint: { url, token: 'the-operator-token', stateDir: '/nonexistent' },
       streams: { stdout: (bytes) => output.push(`o:${bytes}`), stderr: (bytes) => output.push(`e:${bytes}`), stdoutIsTty: false, stderrIsTty: false },
-      onClientGone: () => () => {},
+      env: {},
+      client: { onGone: () => () => {}, onSignal: () => () => {}, endWith: () => {} },
     });
   t.is(await run(['version', '--format', '{{.Server.Version}}']), 0);
   t.true(seen.length > 0);

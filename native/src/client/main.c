@@ -13,17 +13,26 @@
  * CAPSTAN_HOST or CAPSTAN_TOKEN select another agent or token; TZ asks for a time zone the agent's
  * process may not have; CAPSTAN_CLI=node asks for the Node CLI; no socket, or none that answers.
  *
- * The protocol (server/agent/cli-socket.ts is the other side; integers are big-endian):
- *   request:  "CAPSTAN-CLI 1\n", u32 tty bits (1: stdout, 2: stderr), u32 argc, argc x (u32 length,
- *             bytes); the arguments after `capstan`, without a leading --state-dir DIR.
+ * The protocol (server/agent/cli-frames.ts is the other side; integers are big-endian):
+ *   request:  "CAPSTAN-CLI 2\n", u32 tty bits (1: stdout, 2: stderr), u32 argc, argc x (u32 length,
+ *             bytes), u32 envc, envc x (u32 length, "NAME=VALUE"); the arguments after `capstan`
+ *             (without a leading --state-dir DIR) and this process's environment, which the
+ *             command reads as the Node CLI reads its own (run -e NAME, HOME for the registry
+ *             credentials).
+ *   then, from the client: 's' frames, u32 signal number: SIGINT and SIGTERM, which the agent
+ *             hands to the command as the Node CLI's process would receive them (run passes them
+ *             to the container, logs -f stops, others end with 128 + the signal).
  *   response: frames of u8 type, u32 length, payload: 'o' stdout bytes, 'e' stderr bytes, 'x' the
  *             exit status (u32), which ends the answer; 'n' not served (payload: why), which
  *             also ends it.
- * Closing the socket early (Ctrl-C ends this process) tells the agent to stop the command.
+ * A third SIGINT or SIGTERM ends this program at once (128 + the signal), whatever the agent does.
+ * Closing the socket tells the agent the client is gone: it stops what the command was attached to.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,7 +44,9 @@
 
 #define DEFAULT_STATE_DIR "/var/lib/capstan"
 #define SOCKET_NAME "cli.sock"
-#define REQUEST_MAGIC "CAPSTAN-CLI 1\n"
+#define REQUEST_MAGIC "CAPSTAN-CLI 2\n"
+/* Signals forwarded before the third ends this program by itself. */
+#define FORWARDED_SIGNALS_BEFORE_EXIT 2
 /* The agent refuses larger requests; past it the Node CLI takes the command. */
 #define MAX_REQUEST_BYTES (1024 * 1024)
 #define MAX_FRAME_BYTES (16 * 1024 * 1024)
@@ -115,13 +126,23 @@ static uint32_t get_u32(const unsigned char *at) {
   return ((uint32_t)at[0] << 24) | ((uint32_t)at[1] << 16) | ((uint32_t)at[2] << 8) | (uint32_t)at[3];
 }
 
+extern char **environ;
+
+/* Appends (u32 length, bytes) at *at. */
+static void put_string(char **at, const char *text) {
+  size_t length = strlen(text);
+  put_u32(*at, (uint32_t)length);
+  memcpy(*at + 4, text, length);
+  *at += 4 + length;
+}
+
 /* The request's bytes, or NULL when it would pass MAX_REQUEST_BYTES. */
 static char *build_request(int argc, char **args, size_t *length_out) {
-  size_t length = strlen(REQUEST_MAGIC) + 8;
-  for (int i = 0; i < argc; i++) {
-    length += 4 + strlen(args[i]);
-    if (length > MAX_REQUEST_BYTES) return NULL;
-  }
+  size_t envc = 0;
+  size_t length = strlen(REQUEST_MAGIC) + 12;
+  for (int i = 0; i < argc; i++) length += 4 + strlen(args[i]);
+  for (char **entry = environ; *entry != NULL; entry++, envc++) length += 4 + strlen(*entry);
+  if (length > MAX_REQUEST_BYTES) return NULL;
   char *request = malloc(length);
   if (request == NULL) return NULL;
   char *at = request;
@@ -131,14 +152,30 @@ static char *build_request(int argc, char **args, size_t *length_out) {
   put_u32(at, tty);
   put_u32(at + 4, (uint32_t)argc);
   at += 8;
-  for (int i = 0; i < argc; i++) {
-    size_t arg_length = strlen(args[i]);
-    put_u32(at, (uint32_t)arg_length);
-    memcpy(at + 4, args[i], arg_length);
-    at += 4 + arg_length;
-  }
+  for (int i = 0; i < argc; i++) put_string(&at, args[i]);
+  put_u32(at, (uint32_t)envc);
+  at += 4;
+  for (char **entry = environ; *entry != NULL; entry++) put_string(&at, *entry);
   *length_out = length;
   return request;
+}
+
+/* Signals caught while the agent runs the command: written to a pipe the main loop polls. */
+static int signal_pipe[2] = {-1, -1};
+
+static void on_signal(int number) {
+  int saved = errno;
+  unsigned char byte = (unsigned char)number;
+  (void)!write(signal_pipe[1], &byte, 1);
+  errno = saved;
+}
+
+static int catch_forwarded_signals(void) {
+  if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return -1;
+  struct sigaction action = {.sa_handler = on_signal};
+  sigemptyset(&action.sa_mask);
+  if (sigaction(SIGINT, &action, NULL) != 0 || sigaction(SIGTERM, &action, NULL) != 0) return -1;
+  return 0;
 }
 
 /* A connected socket to <state_dir>/cli.sock, or -1 (then the Node CLI answers, and says why). */
@@ -184,18 +221,41 @@ int main(int argc, char **argv) {
   }
   free(request);
 
+  if (catch_forwarded_signals() != 0) {
+    fprintf(stderr, "capstan: cannot catch SIGINT and SIGTERM: %s\n", strerror(errno));
+    return 1;
+  }
   int answered = 0;
+  int forwarded = 0;
   char *payload = NULL;
   for (;;) {
+    struct pollfd ready[2] = {{.fd = agent, .events = POLLIN}, {.fd = signal_pipe[0], .events = POLLIN}};
+    if (poll(ready, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      fprintf(stderr, "capstan: poll: %s\n", strerror(errno));
+      return 1;
+    }
+    if (ready[1].revents & POLLIN) {
+      unsigned char number;
+      while (read(signal_pipe[0], &number, 1) == 1) {
+        if (++forwarded > FORWARDED_SIGNALS_BEFORE_EXIT) return 128 + number;
+        char frame[9] = {'s'};
+        put_u32(frame + 1, 4);
+        put_u32(frame + 5, number);
+        /* An agent that is gone shows on the socket's side of the poll. */
+        (void)write_all(agent, frame, sizeof frame);
+      }
+    }
+    if (!(ready[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
     unsigned char header[5];
     int status = read_exact(agent, header, sizeof header);
-    if (status == 0 && !answered) {
-      /* Closed before a word: an agent that is stopping. The Node CLI will say what it finds. */
-      close(agent);
-      return become_node_cli(argv);
-    }
     if (status != 1) {
-      fprintf(stderr, "capstan: the agent closed the CLI socket before the command finished\n");
+      /*
+       * Not handed to the Node CLI now: the agent may have begun the command (a run -d), and a
+       * second run of it would not be the same command.
+       */
+      fprintf(stderr, answered ? "capstan: the agent closed the CLI socket before the command finished\n"
+                               : "capstan: the agent closed the CLI socket before answering (is it stopping?)\n");
       return 1;
     }
     answered = 1;

@@ -342,17 +342,7 @@ export async function runSession(ctx: CommandContext, client: AgentClient, pathA
       process.stdout.on('resize', onResize);
       cleanups.push(() => process.stdout.off('resize', onResize));
     }
-    if (!options.tty && options.onSignal) {
-      const forward = options.onSignal;
-      const onInt = (): void => forward('SIGINT');
-      const onTerm = (): void => forward('SIGTERM');
-      process.on('SIGINT', onInt);
-      process.on('SIGTERM', onTerm);
-      cleanups.push(() => {
-        process.off('SIGINT', onInt);
-        process.off('SIGTERM', onTerm);
-      });
-    }
+    if (!options.tty && options.onSignal) cleanups.push(ctx.onSignal(options.onSignal));
   });
 }
 

@@ -20,6 +20,11 @@ export interface CommandContext {
   connection: ConnectionFlags;
   /** Aborted when the user presses Ctrl-C (only for commands with handlesInterrupt). */
   signal: AbortSignal;
+  /**
+   * Registers a handler for SIGINT and SIGTERM sent to the CLI while it is attached to a container
+   * (run and start -a pass them on, as docker's --sig-proxy); returns its remover.
+   */
+  onSignal(handler: (signal: 'SIGINT' | 'SIGTERM') => void): () => void;
   /** Wall clock. Units: milliseconds since the Unix epoch. */
   now(): number;
   /** Builds the agent client from the merged connection flags (tests inject a fake agent). */
