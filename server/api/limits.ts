@@ -104,7 +104,11 @@ export function limitsRouter(options: LimitsRouterOptions): express.Router {
       try {
         result = options.owned ? await options.owned.update(container.info, request.body, principal) : service.update(container.info, request.body, principal);
       } catch (error) {
-        if (container.stopped && error instanceof LimitError && error.code === 'no_such_container') {
+        // Stopped, or stopped since the collector's latest tick listed it (its cgroup went with
+        // its exit, before the next tick noticed): the same answer either way.
+        const reference = String(request.params['reference']);
+        const stoppedSinceTick = options.runtime?.cgroupOf?.(reference) !== undefined && options.runtime?.cgroupOfRunning(reference) === undefined;
+        if ((container.stopped || stoppedSinceTick) && error instanceof LimitError && error.code === 'no_such_container') {
           throw new LimitError(
             409,
             'not_running',

@@ -10,8 +10,9 @@
  * served (servedInAgent) is settled by what the agent's process is not: it is not in the caller's
  * directory or terminal and has not the caller's stdin. So the Node CLI keeps every command that
  * reads or writes a local file (save, load, export, import, cp, --env-file, --cidfile, a seccomp
- * profile file), reads stdin (-i), drives a terminal (-t, stats without --no-stream, stats -i),
- * attaches to a container started elsewhere (start -a), or names another agent (--host, --token).
+ * profile file, login's credentials file), reads stdin (-i), drives a terminal (-t, stats without
+ * --no-stream, stats -i), attaches to a container started elsewhere (start -a), or names another
+ * agent (--host, --token).
  * A command the policy does not know goes to the Node CLI, which behaves the same.
  */
 import type * as net from 'node:net';
@@ -22,7 +23,14 @@ import { runCli, type CliDeps } from './main';
 import type { OutputStream } from './commands/types';
 
 /** Commands that only ask the agent's API and write to stdout and stderr, whatever their flags. */
-const ALWAYS_SERVED: ReadonlySet<string> = new Set(['ps', 'inspect', 'top', 'port', 'logs', 'images', 'history', 'diff', 'info', 'version', 'cgroups', 'events', 'stop', 'kill', 'rm', 'restart', 'pause', 'unpause', 'update', 'wait', 'tag']);
+const ALWAYS_SERVED: ReadonlySet<string> = new Set([
+  'ps', 'inspect', 'top', 'port', 'logs', 'images', 'history', 'diff', 'info', 'version', 'cgroups', 'events',
+  'stop', 'kill', 'rm', 'restart', 'pause', 'unpause', 'update', 'wait', 'tag',
+  // They read the caller's registry credentials (HOME or CAPSTAN_CONFIG from the caller's
+  // environment), which the caller, root or the agent's user, can read too; login and logout
+  // write that file, so they stay in the Node CLI.
+  'pull', 'push',
+]);
 
 /** Commands served unless a flag below asks for the caller's files, stdin or terminal. */
 const SERVED_UNLESS: Readonly<Record<string, (args: ParsedArgs) => string | undefined>> = {

@@ -1,9 +1,10 @@
 /**
  * `capstan pull`: a manifest from a registry, its platform's image, the layers the store lacks
- * (three at a time, as docker), each checked against its sha256 while it streams, then the same
- * import an archive gets: the verified blobs are laid out as an OCI image layout in a staging
- * folder and handed to ImageStore.importImage, so the records are an import's and a failure
- * leaves the store as it was.
+ * (three at a time, as docker), each checked against its sha256 while it streams, and the same
+ * import an archive gets: the blobs are laid out as an OCI image layout in a staging folder and
+ * handed to ImageStore.importArchive as they are verified (arriving-layout.ts), so layer 1 is
+ * extracted while the others download, the records are an import's, and a failure leaves the
+ * store as it was.
  *
  * Verified blobs wait in <store>/downloads/ until the pull that needs them has been imported, so a
  * pull that was interrupted (a stall, a dropped connection, a full disk) fetches only what is left
@@ -18,6 +19,7 @@ import type { ImageRecord, ImportProgress } from '../runtime/images/types';
 import { RegistryClient, type RegistryClientOptions } from './client';
 import { RegistryError } from './errors';
 import { formatPlatform, parseManifest, parsePlatform, selectPlatform, type BlobDescriptor, type Platform } from './manifest';
+import { ArrivingLayout, layoutBlobMember } from './arriving-layout';
 import { inParallel, shortLayerId } from './layer-transfers';
 import { parseRemoteReference } from './reference';
 
@@ -107,40 +109,52 @@ export async function pullImage(store: ImageStore, text: string, options: PullOp
     emit({ id: shortLayerId(layer.digest), status: needed.includes(layer) ? 'Pulling fs layer' : 'Already exists' });
   }
   for (const layer of needed.slice(PARALLEL_DOWNLOADS)) emit({ id: shortLayerId(layer.digest), status: 'Waiting' });
-  await inParallel(needed, PARALLEL_DOWNLOADS, async (layer) => {
-    const id = shortLayerId(layer.digest);
-    let current = 0;
-    await fetchBlob(layer, (bytes) => {
-      current += bytes;
-      emit({ id, status: 'Downloading', current, total: layer.size });
-    });
-    emit({ id, status: 'Verifying Checksum' });
-    emit({ id, status: 'Download complete' });
-  });
 
-  // The OCI layout the import reads: hard links to the verified blobs; an empty stand-in for a
-  // layer the store has, which the import does not open (it finds the layer by its diff ID). Should
-  // that layer be removed meanwhile (its last image deleted), the import reads the stand-in, finds
-  // the wrong digest and fails cleanly; the next pull fetches the layer.
-  const layout = path.join(downloads, `layout-${process.pid}-${randomBytes(6).toString('hex')}`);
+  // The OCI layout the import reads (arriving-layout.ts): the JSON files now; an empty stand-in for
+  // a layer the store has, which the import does not open (it finds the layer by its diff ID);
+  // each needed layer as it is verified, so the import extracts layer 1 while the next download.
+  // Should a layer the store had be removed meanwhile (its last image deleted), the import reads
+  // the stand-in, finds the wrong digest and fails cleanly; the next pull fetches the layer.
+  const root = path.join(downloads, `layout-${process.pid}-${randomBytes(6).toString('hex')}`);
   let image: ImageRecord;
   try {
-    const blobs = path.join(layout, 'blobs', 'sha256');
+    const blobs = path.join(root, 'blobs', 'sha256');
     fs.mkdirSync(blobs, { recursive: true, mode: 0o700 });
-    const place = (digest: string): void => {
-      const target = path.join(blobs, digest.slice('sha256:'.length));
-      if (fs.existsSync(cached(digest))) fs.linkSync(cached(digest), target);
-      else fs.writeFileSync(target, '', { mode: 0o600 });
-    };
+    const layout = new ArrivingLayout(root);
     // The config as read above: a pull of the same image at the same time may have removed the file since.
-    fs.writeFileSync(path.join(blobs, manifest.config.digest.slice('sha256:'.length)), configJson, { mode: 0o600 });
-    for (const layer of manifest.layers) place(layer.digest);
-    fs.writeFileSync(path.join(blobs, imageManifest.digest.slice('sha256:'.length)), imageManifest.body, { mode: 0o600 });
-    fs.writeFileSync(path.join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+    fs.writeFileSync(path.join(root, layoutBlobMember(manifest.config.digest)), configJson, { mode: 0o600 });
+    for (const layer of manifest.layers) {
+      if (needed.includes(layer)) layout.expect(layer.digest, layer.size);
+      else fs.writeFileSync(path.join(root, layoutBlobMember(layer.digest)), '', { mode: 0o600 });
+    }
+    fs.writeFileSync(path.join(root, layoutBlobMember(imageManifest.digest)), imageManifest.body, { mode: 0o600 });
+    fs.writeFileSync(path.join(root, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
     fs.writeFileSync(
-      path.join(layout, 'index.json'),
+      path.join(root, 'index.json'),
       JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: manifest.mediaType, digest: imageManifest.digest, size: Buffer.byteLength(imageManifest.body) }] }),
     );
+
+    const downloaded = inParallel(needed, PARALLEL_DOWNLOADS, async (layer) => {
+      const id = shortLayerId(layer.digest);
+      let current = 0;
+      try {
+        await fetchBlob(layer, (bytes) => {
+          current += bytes;
+          emit({ id, status: 'Downloading', current, total: layer.size });
+        });
+      } catch (error) {
+        layout.failed(layer.digest, error);
+        throw error;
+      }
+      emit({ id, status: 'Verifying Checksum' });
+      emit({ id, status: 'Download complete' });
+      layout.arrived(layer.digest, cached(layer.digest));
+    }).catch((error: unknown) => {
+      // The layers that were never started will not arrive either.
+      layout.failAll(error);
+      throw error;
+    });
+
     let lastLayer = 0;
     const onProgress = (progress: ImportProgress): void => {
       if (progress.phase !== 'extract' || progress.layer === undefined) return;
@@ -150,11 +164,16 @@ export async function pullImage(store: ImageStore, text: string, options: PullOp
       lastLayer = progress.layer;
       emit({ id: shortLayerId(layer.digest), status: 'Extracting', current: progress.currentBytes, total: progress.totalBytes });
     };
-    const images = await store.importImage(layout, { ...(reference.localName !== undefined ? { name: reference.localName } : {}), onProgress });
+    const imported = store.importArchive(layout, { ...(reference.localName !== undefined ? { name: reference.localName } : {}), onProgress });
+    // Both end before the layout goes: a failed import lets the downloads finish (their verified
+    // blobs stay for the next pull), and a failed download fails the import that waits for it.
+    const [importOutcome, downloadOutcome] = await Promise.allSettled([imported, downloaded]);
+    if (downloadOutcome.status === 'rejected') throw downloadOutcome.reason;
+    if (importOutcome.status === 'rejected') throw importOutcome.reason;
     if (lastLayer > 0 && needed[lastLayer - 1]) emit({ id: shortLayerId(needed[lastLayer - 1]!.digest), status: 'Pull complete' });
-    image = images[0]!;
+    image = importOutcome.value[0]!;
   } finally {
-    fs.rmSync(layout, { recursive: true, force: true });
+    fs.rmSync(root, { recursive: true, force: true });
   }
   // Imported: the blobs are in the store now, so their verified copies go.
   for (const digest of [manifest.config.digest, ...manifest.layers.map((layer) => layer.digest)]) fs.rmSync(cached(digest), { force: true });

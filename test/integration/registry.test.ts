@@ -19,7 +19,7 @@ import { packTar } from '../../server/runtime/images/tar';
 import { startAgentProcess, type AgentProcess } from '../helpers/agent';
 import { baseLayerEntries, busyboxAvailable } from '../helpers/busybox-image';
 import { busyboxRootfsForEngines, dockerAvailable, runCleanups, startDockerd, type TestEngine } from '../helpers/engines';
-import { CLI, REPO_ROOT, requireCapability } from '../helpers/repo';
+import { PROGRAM, REPO_ROOT, requireCapability } from '../helpers/repo';
 import { DOCKER_REGISTRY, HTPASSWD, pushBlob, pushManifest, sha256, startRegistry } from '../helpers/registry';
 
 const SHIM = path.join(REPO_ROOT, 'native', 'build', 'Release', 'capstan-shim');
@@ -90,12 +90,16 @@ interface Answer {
   stderr: string;
 }
 
-/** `capstan ARGS` with CAPSTAN_CONFIG in the test's directory; never rejects. */
+/**
+ * `capstan ARGS` as a user starts it (PROGRAM: the agent serves pull and push, with the
+ * credentials of CAPSTAN_CONFIG in the test's directory; login and logout run in Node); never
+ * rejects.
+ */
 function capstan(args: readonly string[], input?: string): Promise<Answer> {
   return new Promise((resolve) => {
     const child = execFile(
-      process.execPath,
-      [CLI, '--state-dir', agent!.stateDir, ...args],
+      PROGRAM,
+      ['--state-dir', agent!.stateDir, ...args],
       { timeout: 180_000, env: { ...process.env, CAPSTAN_CONFIG: path.join(scratch, 'cli-config') } },
       (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
     );

@@ -71,13 +71,13 @@ test('the agent serves what needs none of the caller\'s files, stdin or terminal
   const served = [
     ['ps'], ['ps', '-a'], ['inspect', 'x'], ['top', 'x'], ['port', 'x'], ['logs', '-f', 'x'], ['images'], ['history', 'i'], ['diff', 'c'], ['info'], ['version'], ['cgroups'], ['events'],
     ['stats', '--no-stream'], ['stats', '-a', '--no-stream', 'x'], ['ps', '--help'], ['stop', 'x'], ['kill', '-s', 'HUP', 'x'], ['rm', '-f', 'x'], ['restart', 'x'], ['pause', 'x'], ['unpause', 'x'],
-    ['update', '--cpus', '1', 'x'], ['wait', 'x'], ['tag', 'a', 'b'],
+    ['update', '--cpus', '1', 'x'], ['wait', 'x'], ['tag', 'a', 'b'], ['pull', 'r:5000/i'], ['push', 'r:5000/i'],
     ['run', '--rm', 'i', 'true'], ['run', '-d', '-e', 'A=1', '-e', 'HOME', '-v', '/h:/c', 'i'], ['run', '--security-opt', 'seccomp=unconfined', 'i'], ['run', 'i', 'sh', '-it'],
     ['run', '--bogus-flag', 'i'], ['create', '--name', 'c', 'i'], ['exec', 'c', 'ls', '-i'], ['exec', '-u', '1', '-e', 'A=1', 'c', 'id'], ['start', 'c'],
   ];
   for (const argv of served) t.deepEqual(servedInAgent(argv), { served: true }, argv.join(' '));
   const notServed: Array<[string[], RegExp]> = [
-    [[], /Node CLI/], [['save', '-o', 'f', 'i'], /Node CLI/], [['load'], /Node CLI/], [['pull', 'r/i'], /Node CLI/], [['push', 'r/i'], /Node CLI/], [['login'], /Node CLI/], [['export', 'c'], /Node CLI/],
+    [[], /Node CLI/], [['save', '-o', 'f', 'i'], /Node CLI/], [['load'], /Node CLI/], [['login'], /Node CLI/], [['logout'], /Node CLI/], [['export', 'c'], /Node CLI/],
     [['commit', 'c'], /Node CLI/], [['agent'], /Node CLI/], [['image', 'ls'], /Node CLI/], [['volume', 'ls'], /Node CLI/], [['no-such-command'], /Node CLI/], [['--version'], /Node CLI/],
     [['stats'], /terminal/], [['stats', '--no-stream', '-i'], /terminal/], [['stats', '--interactive', '--no-stream'], /terminal/], [['stats', '-ai', '--no-stream'], /terminal/],
     [['ps', '--host', 'http://h:1'], /connection flag/], [['ps', '--token=x'], /connection flag/], [['inspect', '--state-dir', '/d', 'x'], /connection flag/],

@@ -123,7 +123,9 @@ async function* uncompressed(input: Readable, onStoredBytes: (bytes: number) => 
   if (compression !== 'gzip') {
     throw new ImageError(400, 'unsupported_archive', `${compression}-compressed layers are not supported; decompress the archive first`);
   }
-  const gunzip = createGunzip();
+  // 256 KiB out per chunk, not zlib's 16 KiB: each chunk goes through the hash, the budget and
+  // the tar reader as its own step, and a 25 MiB layer took 1,600 of them.
+  const gunzip = createGunzip({ chunkSize: 256 * 1024 });
   pipeline(Readable.from(rest()), gunzip, () => {
     // Errors surface through the gunzip stream's iterator below.
   });
@@ -166,6 +168,11 @@ export function symlinkEscapes(linkParts: readonly string[], target: string): bo
     }
   }
   return false;
+}
+
+/** fs.writeSync until every byte of `chunk` is written (a write may take fewer). */
+function writeAll(fd: number, chunk: Buffer): void {
+  for (let offset = 0; offset < chunk.length; ) offset += fs.writeSync(fd, chunk, offset, chunk.length - offset);
 }
 
 function lstatOrUndefined(file: string): fs.Stats | undefined {
@@ -280,15 +287,19 @@ class LayerWriter {
       }
       case 'file': {
         this.clear(file, false);
-        const handle = await fs.promises.open(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+        // Synchronous writes, as the directories and links above: a write of one chunk (256 KiB at
+        // most) to the page cache is tens of microseconds, and a round trip through the thread
+        // pool per chunk made extraction wait on itself (100 MiB: 22 ms of writeSync, 45-100 ms
+        // of promise writes, measured here).
+        const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
         try {
-          for await (const chunk of body()) await handle.write(chunk);
-          if (PRESERVE_OWNERSHIP) await handle.chown(header.uid, header.gid);
+          for await (const chunk of body()) writeAll(fd, chunk);
+          if (PRESERVE_OWNERSHIP) fs.fchownSync(fd, header.uid, header.gid);
           // After chown: chown clears setuid/setgid bits.
-          await handle.chmod(header.mode);
-          await handle.utimes(header.mtime, header.mtime);
+          fs.fchmodSync(fd, header.mode);
+          fs.futimesSync(fd, header.mtime, header.mtime);
         } finally {
-          await handle.close();
+          fs.closeSync(fd);
         }
         this.sizeBytes += header.size;
         return;

@@ -270,6 +270,21 @@ export class ImageStore {
   }
 
   /**
+   * Imports from an archive source that is already open: a pull's OCI layout, whose layer blobs
+   * may still be arriving (its open() then waits for them). The layers are extracted in order, so
+   * the first one is unpacked while the next are downloaded.
+   */
+  async importArchive(source: ArchiveSource, options: ImportOptions = {}): Promise<ImageRecord[]> {
+    const run = this.newRun(options);
+    const staging = this.newStaging();
+    try {
+      return await this.importOpened(source, undefined, staging, run);
+    } finally {
+      fs.rmSync(staging, { recursive: true, force: true });
+    }
+  }
+
+  /**
    * Imports an archive arriving as a stream (an HTTP upload): stored in the staging folder first,
    * because the formats need random access. Units: totalBytes in bytes, when known.
    */
@@ -366,8 +381,14 @@ export class ImageStore {
 
   private async importFrom(file: string, staging: string, options: ImportRun): Promise<ImageRecord[]> {
     const { source, tarFile } = await this.openArchive(file, staging, options);
+    return this.importOpened(source, tarFile, staging, options);
+  }
+
+  /** Plans, extracts and commits the images of an open archive; closes it. */
+  private async importOpened(source: ArchiveSource, tarFile: string | undefined, staging: string, options: ImportRun): Promise<ImageRecord[]> {
     try {
       const format = detectFormat(source);
+      if (format === 'rootfs' && tarFile === undefined) throw badArchive(`${source.description} is neither a docker save archive nor an OCI image layout`);
       const plans =
         format === 'docker-save'
           ? await planDockerSave(source)
