@@ -13,7 +13,7 @@ const { BUILD_PACKAGES, ensureDebianPackages } = require('./lib/debian');
 // private daemons (test/helpers/engines.ts), never the host's services. runc is named because
 // podman depends on "crun | runc" and its test configuration runs runc.
 // tmux is the terminal `capstan stats -i` is driven in (test/integration/stats-interactive.test.ts).
-const TEST_PACKAGES = ['prometheus', 'busybox-static', 'chromium', 'docker.io', 'podman', 'runc', 'tmux', 'docker-registry', 'apache2-utils'];
+const TEST_PACKAGES = ['prometheus', 'busybox-static', 'chromium', 'docker.io', 'podman', 'runc', 'tmux', 'docker-registry', 'apache2-utils', 'openssl'];
 
 // BUILD_PACKAGES (libseccomp-dev): the native build below links the shim against it.
 const packages = [...BUILD_PACKAGES, ...TEST_PACKAGES];

@@ -20,12 +20,12 @@ import { startAgentProcess, type AgentProcess } from '../helpers/agent';
 import { baseLayerEntries, busyboxAvailable } from '../helpers/busybox-image';
 import { busyboxRootfsForEngines, dockerAvailable, runCleanups, startDockerd, type TestEngine } from '../helpers/engines';
 import { PROGRAM, REPO_ROOT, requireCapability } from '../helpers/repo';
-import { DOCKER_REGISTRY, HTPASSWD, pushBlob, pushManifest, sha256, startRegistry } from '../helpers/registry';
+import { DOCKER_REGISTRY, HTPASSWD, OPENSSL, pushBlob, pushManifest, sha256, startRegistry, type TestRegistry } from '../helpers/registry';
 
 const SHIM = path.join(REPO_ROOT, 'native', 'build', 'Release', 'capstan-shim');
 const capable = requireCapability(
-  process.getuid?.() === 0 && busyboxAvailable() && fs.existsSync(SHIM) && fs.existsSync(DOCKER_REGISTRY) && fs.existsSync(HTPASSWD) && dockerAvailable(),
-  'root, busybox-static, the built shim, docker-registry, htpasswd (apache2-utils) and docker.io',
+  process.getuid?.() === 0 && busyboxAvailable() && fs.existsSync(SHIM) && fs.existsSync(DOCKER_REGISTRY) && fs.existsSync(HTPASSWD) && fs.existsSync(OPENSSL) && dockerAvailable(),
+  'root, busybox-static, the built shim, docker-registry, htpasswd (apache2-utils), openssl and docker.io',
 );
 const serial = capable ? test.serial : test.skip;
 
@@ -34,6 +34,7 @@ let agent: AgentProcess | undefined;
 let docker: TestEngine | undefined;
 let open = '';
 let secured = '';
+let tokenSecured: TestRegistry | undefined;
 const cleanups: Array<() => unknown> = [];
 
 async function startRegistryHere(name: string, auth: boolean): Promise<string> {
@@ -181,6 +182,8 @@ test.before(async () => {
   cleanups.push(() => fs.rmSync(scratch, { recursive: true, force: true }));
   open = await startRegistryHere('open', false);
   secured = await startRegistryHere('secured', true);
+  tokenSecured = await startRegistry(path.join(scratch, 'token'), { username: 'tester', password: 's3cret-pass', scheme: 'token' });
+  cleanups.push(() => tokenSecured?.stop());
   agent = await startAgentProcess({ teardown: (fn: () => unknown) => cleanups.push(fn), log: () => undefined } as unknown as ExecutionContext, ['--registry-timeout', '3s']);
   docker = await startDockerd(cleanups);
 });
@@ -267,6 +270,51 @@ serial('htpasswd auth: 401 without login, login (config.json 0600), pull, logout
 
   t.is((await ok(t, ['logout', secured])).trim(), `Removing login credentials for ${secured}`);
   t.deepEqual((JSON.parse(fs.readFileSync(configFile, 'utf8')) as { auths: object }).auths, {});
+});
+
+serial('bearer-token auth: the registry\'s challenge, the token service asked with the login, pull and push; no token without it', async (t) => {
+  const registry = tokenSecured!;
+  // docker push's way in: a token for pull,push from the service the challenge names.
+  const challenge = (await fetch(`http://${registry.address}/v2/`)).headers.get('www-authenticate') ?? '';
+  const realm = /realm="([^"]+)"/.exec(challenge)?.[1];
+  t.truthy(realm, challenge);
+  const tokenAnswer = await fetch(`${realm}?service=capstan-test-registry&scope=repository:token/app:pull,push`, { headers: { authorization: `Basic ${Buffer.from('tester:s3cret-pass').toString('base64')}` } });
+  const { token } = (await tokenAnswer.json()) as { token: string };
+  await pushHandMadeIndex(registry.address, 'token/app', 'v1', `Bearer ${token}`);
+  registry.tokenRequests.length = 0;
+
+  const name = `${registry.address}/token/app:v1`;
+  const before = storeSnapshot();
+  const denied = await capstan(['pull', name]);
+  t.is(denied.code, 1);
+  t.regex(denied.stderr, /pull access denied .* may require 'capstan login'/);
+  t.is(storeSnapshot(), before);
+  t.deepEqual(registry.tokenRequests, ['anonymous repository:token/app:pull'], 'asked for a token without credentials, got one with no access');
+
+  const wrong = await capstan(['login', '-u', 'tester', '--password-stdin', registry.address], 'wrong\n');
+  t.is(wrong.code, 1);
+  t.regex(wrong.stderr, /incorrect username or password/);
+  t.is((await ok(t, ['login', '-u', 'tester', '--password-stdin', registry.address], 's3cret-pass\n')).trim(), 'Login Succeeded');
+
+  registry.tokenRequests.length = 0;
+  t.is(await ok(t, ['pull', '-q', name]), `${name}\n`);
+  t.deepEqual(registry.tokenRequests, ['basic tester repository:token/app:pull']);
+  t.is(await ok(t, ['run', '--rm', name, 'cat', '/etc/repository']), 'token/app\n');
+
+  // Push under a new name: the token asked for carries push; pulled back, the same image.
+  const pushed = `${registry.address}/token/copy:v2`;
+  await ok(t, ['tag', name, pushed]);
+  registry.tokenRequests.length = 0;
+  await ok(t, ['push', pushed]);
+  t.true(registry.tokenRequests.some((line) => /^basic tester repository:token\/copy:(pull,push|push,pull)$/.test(line)), registry.tokenRequests.join('\n'));
+  const id = (await ok(t, ['image', 'inspect', '-f', '{{.Id}}', name])).trim();
+  await ok(t, ['image', 'rm', pushed]);
+  t.is(await ok(t, ['pull', '-q', pushed]), `${pushed}\n`);
+  t.is((await ok(t, ['image', 'inspect', '-f', '{{.Id}}', pushed])).trim(), id);
+  t.false(agent!.output().includes('s3cret-pass'), 'the agent never logs the password');
+  t.false(agent!.output().includes(token), 'nor a token');
+  await ok(t, ['logout', registry.address]);
+  await ok(t, ['image', 'rm', name, pushed]);
 });
 
 serial('bad registry answers leave the store unchanged; a truncated pull resumes from the verified layers', async (t) => {
