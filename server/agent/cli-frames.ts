@@ -4,7 +4,8 @@
  *             argc x (u32 length, UTF-8 bytes), u32 envc, envc x (u32 length, "NAME=VALUE");
  *   then from the client: 's' frames (u32 signal number, SIGINT or SIGTERM);
  *   response: frames of u8 type, u32 length, payload: 'o' stdout, 'e' stderr, 'x' exit status
- *             (u32) which ends the answer, 'n' not served (payload: why) which also ends it.
+ *             (u32) which ends the answer, 'k' a signal number (u32): ended by that signal, which
+ *             the client then raises on itself, 'n' not served (payload: why); both also end it.
  * Pure: bytes in, values out.
  */
 
@@ -16,7 +17,7 @@ export const MAX_FRAME_PAYLOAD_BYTES = 1024 * 1024;
 
 export interface CliRequest {
   argv: string[];
-  /** The client's environment (a later duplicate name wins, as in a shell). */
+  /** The client's environment (of two entries of one name, the first). */
   env: Record<string, string>;
   stdoutIsTty: boolean;
   stderrIsTty: boolean;
@@ -33,7 +34,8 @@ function readStrings(bytes: Buffer, offset: number, what: string): StringsRead {
   offset += 4;
   if (count > MAX_REQUEST_BYTES / 4) return { kind: 'invalid', reason: `${count} ${what}s` };
   const strings: string[] = [];
-  const decoder = new TextDecoder('utf-8', { fatal: true });
+  // ignoreBOM: a leading U+FEFF stays in the argument, as in Node's own argv.
+  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   for (let index = 0; index < count; index++) {
     if (bytes.length < offset + 4) return { kind: 'incomplete' };
     const length = bytes.readUInt32BE(offset);
@@ -67,7 +69,8 @@ export function parseCliRequest(bytes: Buffer): ParsedRequest {
   for (const entry of environment.strings) {
     const eq = entry.indexOf('=');
     // An entry without "=" is no variable (Node leaves such entries out of process.env too).
-    if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1);
+    // The first of two entries of one name wins, as getenv and Node's process.env take it.
+    if (eq > 0 && !Object.prototype.hasOwnProperty.call(env, entry.slice(0, eq))) env[entry.slice(0, eq)] = entry.slice(eq + 1);
   }
   return { kind: 'request', request: { argv: args.strings, env, stdoutIsTty: (tty & 1) !== 0, stderrIsTty: (tty & 2) !== 0 }, length: environment.offset };
 }
@@ -94,7 +97,7 @@ export function parseClientFrames(bytes: Buffer): ParsedClientFrames {
   return { frames, rest: bytes.subarray(offset) };
 }
 
-export type FrameType = 'o' | 'e' | 'x' | 'n';
+export type FrameType = 'o' | 'e' | 'x' | 'k' | 'n';
 
 /** One frame per call; payloads past MAX_FRAME_PAYLOAD_BYTES become several frames of the type. */
 export function encodeFrames(type: FrameType, payload: Buffer): Buffer[] {
@@ -115,4 +118,11 @@ export function exitFrame(status: number): Buffer[] {
   const payload = Buffer.alloc(4);
   payload.writeUInt32BE(status >>> 0, 0);
   return encodeFrames('x', payload);
+}
+
+/** The command ended by signal `number` (the client raises it on itself). */
+export function signalFrame(number: number): Buffer[] {
+  const payload = Buffer.alloc(4);
+  payload.writeUInt32BE(number >>> 0, 0);
+  return encodeFrames('k', payload);
 }

@@ -13,7 +13,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import type { AgentEndpoint } from '../cli/client';
 import { runServedCommand, servedInAgent, type ForwardedSignal } from '../cli/served';
-import { encodeFrames, exitFrame, parseCliRequest, parseClientFrames, type FrameType } from './cli-frames';
+import { encodeFrames, exitFrame, parseCliRequest, parseClientFrames, signalFrame, type FrameType } from './cli-frames';
 
 export const CLI_SOCKET_NAME = 'cli.sock';
 /** A client that has not sent its whole request by then is dropped. Units: milliseconds. */
@@ -54,11 +54,11 @@ function serveConnection(socket: net.Socket, options: CliSocketOptions): void {
   const timer = setTimeout(() => socket.destroy(), REQUEST_TIMEOUT_MS);
   socket.on('error', () => socket.destroy());
   socket.on('close', () => clearTimeout(timer));
-  const endWith = (status: number): void => {
+  const endWith = (status: number, bySignal?: ForwardedSignal): void => {
     if (ended) return;
     ended = true;
     if (socket.destroyed) return;
-    for (const frame of exitFrame(status)) socket.write(frame);
+    for (const frame of bySignal !== undefined ? signalFrame(bySignal === 'SIGINT' ? 2 : 15) : exitFrame(status)) socket.write(frame);
     socket.end();
   };
   const takeClientFrames = (): void => {
@@ -89,7 +89,7 @@ function serveConnection(socket: net.Socket, options: CliSocketOptions): void {
       socket.end();
       return;
     }
-    const decision = servedInAgent(parsed.request.argv);
+    const decision = servedInAgent(parsed.request.argv, { callerTimeZone: parsed.request.env['TZ'], agentTimeZone: process.env['TZ'] });
     if (!decision.served) {
       send(socket, 'n', Buffer.from(decision.reason));
       socket.end();
@@ -118,9 +118,13 @@ function serveConnection(socket: net.Socket, options: CliSocketOptions): void {
           signalHandlers.add(handler);
           return () => signalHandlers.delete(handler);
         },
-        endWith,
+        endBySignal: (signal) => endWith(0, signal),
       },
-    }).then(endWith);
+    }).then((status) => endWith(status), (error: unknown) => {
+      // runServedCommand reports its command's failures itself; this is a failure of its own.
+      options.log(`capstan: warning: a served CLI command failed: ${(error as Error).message}`);
+      endWith(1);
+    });
     // Signals sent right behind the request.
     if (received.length > 0) takeClientFrames();
   });
@@ -156,10 +160,19 @@ export async function listenCliSocket(options: CliSocketOptions): Promise<CliSoc
       options.log(`capstan: warning: no CLI socket: listen ${socketPath}: ${error.code ?? error.message}`);
       resolve(false);
     });
-    server.listen(socketPath, () => resolve(true));
+    // The socket is made 0600 from the start, not after a chmod: Node binds a unix socket within
+    // listen() itself, so the umask is the agent's own again before anything else runs.
+    const umask = process.umask(0o177);
+    try {
+      server.listen(socketPath, () => resolve(true));
+    } finally {
+      process.umask(umask);
+    }
   });
   if (!listening) return undefined;
   fs.chmodSync(socketPath, 0o600);
+  // Errors after the listen (accept failing with EMFILE): told, never thrown into the agent.
+  server.on('error', (error: NodeJS.ErrnoException) => options.log(`capstan: warning: CLI socket ${socketPath}: ${error.code ?? error.message}`));
   return {
     close: () =>
       new Promise<void>((resolve) => {

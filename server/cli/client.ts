@@ -184,6 +184,12 @@ export class AgentClient {
     this.isProcessAlive = options.isProcessAlive ?? processAlive;
   }
 
+  /**
+   * Called before every request starts: a subclass refuses new requests here (a command the
+   * agent serves whose client has gone, server/cli/served.ts). Throws CliError to refuse.
+   */
+  protected beforeRequest(): void {}
+
   /** GET a JSON document. Throws CliError describing what went wrong. */
   async getJson(pathAndQuery: string): Promise<unknown> {
     return this.requestJson('GET', pathAndQuery);
@@ -205,6 +211,7 @@ export class AgentClient {
   }
 
   private async exchangeJson(method: string, pathAndQuery: string, body?: unknown): Promise<{ body: unknown; headers: Map<string, string> }> {
+    this.beforeRequest();
     const url = this.endpoint.url.replace(/\/+$/, '') + pathAndQuery;
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.endpoint.token !== undefined) headers.authorization = `Bearer ${this.endpoint.token}`;
@@ -302,6 +309,7 @@ export class AgentClient {
    * agent's details (the exit code of a command that could not start).
    */
   async call(method: string, pathAndQuery: string, options: { body?: unknown; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<unknown> {
+    this.beforeRequest();
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
     const signals = [...(timeoutMs > 0 ? [AbortSignal.timeout(timeoutMs)] : []), ...(options.signal ? [options.signal] : [])];
     const init: AgentRequestInit = { method, headers: this.headers(options.body !== undefined ? { 'content-type': 'application/json' } : {}) };
@@ -328,6 +336,7 @@ export class AgentClient {
 
   /** A streaming GET of JSON lines (logs): yields each parsed line until the agent ends the response. */
   async *streamLines(pathAndQuery: string, signal?: AbortSignal): AsyncGenerator<unknown> {
+    this.beforeRequest();
     let response: AgentResponse;
     try {
       response = await sendRequest(this.endpoint.url.replace(/\/+$/, '') + pathAndQuery, {
@@ -359,6 +368,7 @@ export class AgentClient {
 
   /** A streaming GET of bytes (export): the body once the agent has answered 200; a refusal is an AgentRequestError. */
   async download(pathAndQuery: string, signal?: AbortSignal): Promise<AsyncIterable<Buffer>> {
+    this.beforeRequest();
     let response: AgentResponse;
     try {
       response = await sendRequest(this.endpoint.url.replace(/\/+$/, '') + pathAndQuery, { headers: this.headers(), ...(signal ? { signal } : {}) });
@@ -375,6 +385,7 @@ export class AgentClient {
    * Switching Protocols; any other answer becomes an AgentRequestError.
    */
   async upgrade(pathAndQuery: string, body?: unknown): Promise<net.Socket> {
+    this.beforeRequest();
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     try {
       return await openUpgrade(this.endpoint.url.replace(/\/+$/, ''), pathAndQuery, this.headers(payload ? { 'content-type': 'application/json' } : {}), payload);

@@ -11,14 +11,25 @@ export function readNdjsonLines(response: http.IncomingMessage, onLine: (line: s
   response.on('data', (chunk: string) => {
     buffer += chunk;
     let newline: number;
-    while ((newline = buffer.indexOf('\n')) !== -1) {
-      onLine(buffer.slice(0, newline));
-      buffer = buffer.slice(newline + 1);
+    try {
+      while ((newline = buffer.indexOf('\n')) !== -1) {
+        onLine(buffer.slice(0, newline));
+        buffer = buffer.slice(newline + 1);
+      }
+    } catch (error) {
+      // A throw here would be uncaught (an event handler): in the agent, which runs served
+      // commands, that would end the agent. It fails the command instead.
+      response.destroy();
+      onError(error as Error);
     }
   });
   response.on('error', onError);
   response.on('end', () => {
-    onLine(buffer);
-    onEnd();
+    try {
+      onLine(buffer);
+      onEnd();
+    } catch (error) {
+      onError(error as Error);
+    }
   });
 }

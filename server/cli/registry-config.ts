@@ -51,13 +51,26 @@ export function withCredentials(config: ConfigDocument, registry: string, creden
   return { ...config, auths };
 }
 
+/** A credentials file larger than this is refused, not read. Units: bytes. */
+const MAX_CONFIG_BYTES = 1024 * 1024;
+
 export function readConfig(file: string): ConfigDocument {
   let text: string;
+  let fd: number | undefined;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    // Non-blocking and regular files only: the agent reads this file for the commands it serves
+    // (server/cli/served.ts), and a FIFO or a device there must not stall or flood it.
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const stat = fs.fstatSync(fd);
+    if (!stat.isFile()) throw new CliError(`capstan: ${file} is not a regular file`);
+    if (stat.size > MAX_CONFIG_BYTES) throw new CliError(`capstan: ${file} is larger than ${MAX_CONFIG_BYTES} bytes`);
+    text = fs.readFileSync(fd, 'utf8');
   } catch (error) {
+    if (error instanceof CliError) throw error;
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
     throw new CliError(`capstan: open ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
   return parseConfig(text, file);
 }

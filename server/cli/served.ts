@@ -9,8 +9,8 @@
  * tokens.json too), so a served command acts with the token the Node CLI would pick. What is
  * served (servedInAgent) is settled by what the agent's process is not: it is not in the caller's
  * directory or terminal and has not the caller's stdin. So the Node CLI keeps every command that
- * reads or writes a local file (save, load, export, import, cp, --env-file, --cidfile, a seccomp
- * profile file, login's credentials file), reads stdin (-i), drives a terminal (-t, stats without
+ * reads or writes a local file (save, load, export, import, --env-file, a seccomp profile file,
+ * the credentials file login and logout write), reads stdin (-i), drives a terminal (-t, stats without
  * --no-stream, stats -i), attaches to a container started elsewhere (start -a), or names another
  * agent (--host, --token).
  * A command the policy does not know goes to the Node CLI, which behaves the same.
@@ -18,6 +18,7 @@
 import type * as net from 'node:net';
 import { flagBool, flagList, parseArgs, type ParsedArgs } from './args';
 import { AgentClient, type AgentEndpoint } from './client';
+import { CliError } from './errors';
 import { findCommand } from './commands';
 import { runCli, type CliDeps } from './main';
 import type { OutputStream } from './commands/types';
@@ -54,9 +55,16 @@ const CONNECTION_FLAG = /^--(host|token|state-dir)(=|$)/;
 
 export type ServedDecision = { served: true } | { served: false; reason: string };
 
+/** The TZ of the caller's environment and of the agent's: times print in the agent's. */
+export interface TimeZones {
+  callerTimeZone: string | undefined;
+  agentTimeZone: string | undefined;
+}
+
 /** Whether the agent runs `capstan ARGV...` itself (argv: after `capstan` and its --state-dir). Pure. */
-export function servedInAgent(argv: readonly string[]): ServedDecision {
+export function servedInAgent(argv: readonly string[], zones: TimeZones = { callerTimeZone: undefined, agentTimeZone: undefined }): ServedDecision {
   const [name, ...rest] = argv;
+  if (zones.callerTimeZone !== zones.agentTimeZone) return { served: false, reason: 'the caller\'s TZ is not the agent\'s' };
   const check = name === undefined ? undefined : SERVED_UNLESS[name];
   if (name === undefined || (!ALWAYS_SERVED.has(name) && check === undefined)) return { served: false, reason: `"${name ?? ''}" is run by the Node CLI` };
   if (argv.some((arg) => CONNECTION_FLAG.test(arg))) return { served: false, reason: 'a connection flag selects the agent' };
@@ -89,8 +97,8 @@ export interface ServedClient {
   onGone(handler: () => void): () => void;
   /** Registers a handler for a signal the client forwards; returns its remover. */
   onSignal(handler: (signal: ForwardedSignal) => void): () => void;
-  /** Ends the answer now with this status (a signal no command handles, as it ends the Node CLI). */
-  endWith(status: number): void;
+  /** Ends the answer now: the command ended by this signal (none of its handlers took it), as it ends the Node CLI's process. */
+  endBySignal(signal: ForwardedSignal): void;
 }
 
 export interface ServedCommandOptions {
@@ -113,9 +121,6 @@ function outputStream(write: (bytes: Buffer) => void, isTTY: boolean): OutputStr
   };
 }
 
-/** The Node CLI's ends by signal: 128 + its number. */
-const SIGNAL_EXIT_STATUS: Readonly<Record<ForwardedSignal, number>> = { SIGINT: 130, SIGTERM: 143 };
-
 /**
  * An agent client whose attached sessions (run, exec, start) close when the served client goes
  * away, as they close when the Node CLI's process ends.
@@ -124,12 +129,27 @@ class SessionClosingClient extends AgentClient {
   constructor(
     endpoint: AgentEndpoint,
     private readonly sessions: Set<net.Socket>,
+    private readonly ended: AbortSignal,
   ) {
     super(endpoint);
   }
 
+  /**
+   * Once the client has gone (or its answer was ended by a signal), no next step starts: a run
+   * interrupted while it pulled does not go on to create and start the container, as the Node
+   * CLI's process, gone, would not. A request already under way finishes, as it would there.
+   */
+  protected override beforeRequest(): void {
+    if (this.ended.aborted) throw new CliError('capstan: the command was interrupted', 130);
+  }
+
   override async upgrade(pathAndQuery: string, body?: unknown): Promise<net.Socket> {
     const socket = await super.upgrade(pathAndQuery, body);
+    // Opened after the client went: closed at once, as its session would have been.
+    if (this.ended.aborted) {
+      socket.destroy();
+      return socket;
+    }
     this.sessions.add(socket);
     socket.once('close', () => this.sessions.delete(socket));
     return socket;
@@ -139,20 +159,25 @@ class SessionClosingClient extends AgentClient {
 /**
  * Runs one served command; resolves to its exit status. A signal goes where the Node CLI's
  * process would take it: to the command's session handlers (run passes it to the container), else
- * SIGINT to its Ctrl-C handler (logs -f, events, wait), else it ends the answer with 128 + the
- * signal. A failure of the command's own code is reported as the Node CLI reports it ("capstan:
+ * SIGINT to its Ctrl-C handler (logs -f, events, wait), else it ends the answer with the signal,
+ * which the client raises on itself. A failure of the command's own code is reported as the Node CLI reports it ("capstan:
  * ...", status 1), never thrown into the agent.
  */
 export async function runServedCommand(argv: readonly string[], options: ServedCommandOptions): Promise<number> {
   const sessions = new Set<net.Socket>();
+  const ended = new AbortController();
   const sessionHandlers = new Set<(signal: ForwardedSignal) => void>();
   const interruptHandlers = new Set<() => void>();
   const removeSignal = options.client.onSignal((signal) => {
     if (sessionHandlers.size > 0) for (const handler of [...sessionHandlers]) handler(signal);
     else if (signal === 'SIGINT' && interruptHandlers.size > 0) for (const handler of [...interruptHandlers]) handler();
-    else options.client.endWith(SIGNAL_EXIT_STATUS[signal]);
+    else {
+      ended.abort();
+      options.client.endBySignal(signal);
+    }
   });
   const removeGone = options.client.onGone(() => {
+    ended.abort();
     for (const handler of [...interruptHandlers]) handler();
     for (const socket of sessions) socket.destroy();
   });
@@ -165,7 +190,7 @@ export async function runServedCommand(argv: readonly string[], options: ServedC
     stderr: outputStream(options.streams.stderr, options.streams.stderrIsTty),
     env: options.env,
     now: () => Date.now(),
-    connect: () => new SessionClosingClient(options.endpoint, sessions),
+    connect: () => new SessionClosingClient(options.endpoint, sessions, ended.signal),
     onInterrupt: (handler) => register(interruptHandlers, handler),
     onSignal: (handler) => register(sessionHandlers, handler),
     timing: { pollMs: 1000, redrawMs: 500 },

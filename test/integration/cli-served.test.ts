@@ -42,9 +42,11 @@ let scratch = '';
 const cleanups: Array<() => unknown> = [];
 const untilAfterAll = { teardown: (fn: () => unknown) => cleanups.push(fn) } as unknown as ExecutionContext;
 
+/** The agent's TZ (it inherits this process's): a caller with another is not served. */
+const SAME_TZ = process.env['TZ'] !== undefined ? { TZ: process.env['TZ'] } : {};
 /** No node on this PATH: only the agent can answer a command the client hands over. */
-const WITHOUT_NODE = { PATH: '/nonexistent', HOME: os.tmpdir() };
-const WITH_NODE = { PATH: `${path.dirname(process.execPath)}:/usr/sbin:/usr/bin:/sbin:/bin`, HOME: os.tmpdir() };
+const WITHOUT_NODE = { PATH: '/nonexistent', HOME: os.tmpdir(), ...SAME_TZ };
+const WITH_NODE = { PATH: `${path.dirname(process.execPath)}:/usr/sbin:/usr/bin:/sbin:/bin`, HOME: os.tmpdir(), ...SAME_TZ };
 
 function run(command: string, args: readonly string[], env: NodeJS.ProcessEnv, options: { uid?: number; gid?: number } = {}): Promise<Answer> {
   return new Promise((resolve) => {
@@ -177,6 +179,9 @@ serial('what needs the caller\'s terminal, stdin or files runs in the Node CLI: 
     t.regex(answer.stderr, /node/, args.join(' '));
   }
   t.regex((await throughProgram(['ps'], { ...WITHOUT_NODE, CAPSTAN_CLI: 'node' })).stderr, /node/);
+  // Times would print in the agent's zone, not the caller's: another TZ goes to Node.
+  const otherZone = process.env['TZ'] === 'Asia/Tokyo' ? 'Europe/Paris' : 'Asia/Tokyo';
+  t.regex((await throughProgram(['ps'], { ...WITHOUT_NODE, TZ: otherZone })).stderr, /node/);
   // With node they work as they always did.
   const ran = await throughProgram(['run', '-i', '--rm', 'served-busybox', 'echo', 'through node'], WITH_NODE);
   t.is(ran.code, 0, ran.stderr);
@@ -184,17 +189,23 @@ serial('what needs the caller\'s terminal, stdin or files runs in the Node CLI: 
 });
 
 /** Starts `capstan ARGS` through the program; resolves once its stdout holds `ready`. */
-async function started(args: readonly string[], ready: string, env: NodeJS.ProcessEnv = WITHOUT_NODE): Promise<{ child: import('node:child_process').ChildProcess; output: () => string; exit: Promise<number | null> }> {
+async function started(
+  args: readonly string[],
+  ready: string,
+  env: NodeJS.ProcessEnv = WITHOUT_NODE,
+): Promise<{ child: import('node:child_process').ChildProcess; output: () => string; exit: Promise<number | null>; signal: Promise<NodeJS.Signals | null> }> {
   const child = spawn(PROGRAM, ['--state-dir', stateDir(), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exit = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  const closed = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('close', (code, signal) => resolve([code, signal])));
+  const exit = closed.then(([code]) => code);
+  const signal = closed.then(([, how]) => how);
   await eventually(() => (output.includes(ready) ? true : undefined), 20_000, `capstan ${args.join(' ')} printed ${ready}`);
-  return { child, output: () => output, exit };
+  return { child, output: () => output, exit, signal };
 }
 
-serial('SIGINT and SIGTERM reach a served command as they reach the Node CLI: run passes them on; logs -f stops; a third one ends the client', async (t) => {
+serial('SIGINT and SIGTERM reach a served command as they reach the Node CLI: run passes them on; logs -f stops; stop ends by it; a third one ends the client', async (t) => {
   const trapping = ['run', '--rm', 'served-busybox', 'sh', '-c', 'trap "echo got INT; exit 9" INT; trap "echo got TERM; exit 8" TERM; echo ready; while true; do sleep 0.1; done'];
   for (const [signal, code, line] of [['SIGINT', 9, 'got INT'], ['SIGTERM', 8, 'got TERM']] as const) {
     const served = await started(trapping, 'ready');
@@ -209,14 +220,24 @@ serial('SIGINT and SIGTERM reach a served command as they reach the Node CLI: ru
     return follower.exit;
   };
   t.is(await statusOf(WITHOUT_NODE), await statusOf({ ...WITH_NODE, CAPSTAN_CLI: 'node' }));
-  // A container that ignores SIGINT: the third Ctrl-C ends the client (130); the container runs on.
+  // A container that ignores SIGINT: the third Ctrl-C ends the client; the container runs on.
   const stubborn = await started(['run', '--name', 'served-stubborn', 'served-busybox', 'sh', '-c', 'trap "" INT; echo ready; exec sleep 600'], 'ready');
   for (let press = 0; press < 3; press++) {
     stubborn.child.kill('SIGINT');
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-  t.is(await stubborn.exit, 130);
+  t.is(await stubborn.signal, 'SIGINT', 'the client ends by the signal, as the Node CLI would');
   t.is((await throughProgram(['inspect', '-f', '{{.State.Running}}', 'served-stubborn'])).stdout, 'true\n');
+  // A command with no handler for it (stop, waiting out -t on a PID 1 that ignores SIGTERM) ends
+  // by SIGINT, through the agent or through Node alike; no command runs twice.
+  const endedBy = async (env: NodeJS.ProcessEnv): Promise<NodeJS.Signals | null> => {
+    const stopping = await started(['stop', '-t', '8', 'served-stubborn'], '', env);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    stopping.child.kill('SIGINT');
+    return stopping.signal;
+  };
+  t.is(await endedBy(WITHOUT_NODE), 'SIGINT');
+  t.is(await endedBy({ ...WITH_NODE, CAPSTAN_CLI: 'node' }), 'SIGINT');
   t.is((await throughProgram(['rm', '-f', 'served-stubborn'])).code, 0);
 });
 

@@ -25,10 +25,13 @@ function request(args: readonly (string | Buffer)[], tty = 0, env: readonly (str
 test('a request parses once whole, at any split; its tty bits and environment are read; frames may follow', (t) => {
   const bytes = request(['ps', '--format', '{{.Names}} é', ''], 3, ['HOME=/root', 'A=1=2', 'EMPTY=', 'NOEQUALS', 'A=3']);
   for (let cut = 0; cut < bytes.length; cut++) t.deepEqual(parseCliRequest(bytes.subarray(0, cut)), { kind: 'incomplete' }, `cut at ${cut}`);
-  const expected = { argv: ['ps', '--format', '{{.Names}} é', ''], env: { HOME: '/root', A: '3', EMPTY: '' }, stdoutIsTty: true, stderrIsTty: true };
+  const expected = { argv: ['ps', '--format', '{{.Names}} é', ''], env: { HOME: '/root', A: '1=2', EMPTY: '' }, stdoutIsTty: true, stderrIsTty: true };
   t.deepEqual(parseCliRequest(bytes), { kind: 'request', request: expected, length: bytes.length });
   const signal = Buffer.from([0x73, 0, 0, 0, 4, 0, 0, 0, 2]);
   t.deepEqual(parseCliRequest(Buffer.concat([bytes, signal])), { kind: 'request', request: expected, length: bytes.length });
+  // A leading byte order mark stays in an argument, as in Node's argv.
+  const withBom = parseCliRequest(request(['\ufeffx']));
+  t.is(withBom.kind === 'request' ? withBom.request.argv[0] : undefined, '\ufeffx');
   t.deepEqual(parseCliRequest(request([], 2)), { kind: 'request', request: { argv: [], env: {}, stdoutIsTty: false, stderrIsTty: true }, length: request([], 2).length });
 });
 
@@ -85,6 +88,8 @@ test('the agent serves what needs none of the caller\'s files, stdin or terminal
     [['run', '--env-file', 'e', 'i'], /local file/], [['run', '--security-opt', 'seccomp=/p.json', 'i'], /local file/], [['run', '--security-opt', 'seccomp:p.json', 'i'], /local file/],
     [['exec', '-it', 'c', 'sh'], /terminal/], [['exec', '--env-file=e', 'c', 'id'], /local file/], [['start', '-a', 'c'], /attaches/], [['start', '-ai', 'c'], /attaches/],
   ];
+  t.deepEqual(servedInAgent(['ps'], { callerTimeZone: 'Europe/Paris', agentTimeZone: undefined }), { served: false, reason: "the caller's TZ is not the agent's" });
+  t.deepEqual(servedInAgent(['ps'], { callerTimeZone: 'UTC', agentTimeZone: 'UTC' }), { served: true });
   for (const [argv, reason] of notServed) {
     const decision = servedInAgent(argv);
     t.false(decision.served, argv.join(' '));
@@ -108,7 +113,7 @@ test('a served command runs the CLI against the endpoint given, its output in or
       endpoint: { url, token: 'the-operator-token', stateDir: '/nonexistent' },
       streams: { stdout: (bytes) => output.push(`o:${bytes}`), stderr: (bytes) => output.push(`e:${bytes}`), stdoutIsTty: false, stderrIsTty: false },
       env: {},
-      client: { onGone: () => () => {}, onSignal: () => () => {}, endWith: () => {} },
+      client: { onGone: () => () => {}, onSignal: () => () => {}, endBySignal: () => {} },
     });
   t.is(await run(['version', '--format', '{{.Server.Version}}']), 0);
   t.true(seen.length > 0);

@@ -10,8 +10,8 @@
  * it only knows where the socket is and how the frames look.
  *
  * It also becomes the Node CLI, without asking, when the agent cannot be the one answering:
- * CAPSTAN_HOST or CAPSTAN_TOKEN select another agent or token; TZ asks for a time zone the agent's
- * process may not have; CAPSTAN_CLI=node asks for the Node CLI; no socket, or none that answers.
+ * CAPSTAN_HOST or CAPSTAN_TOKEN select another agent or token; CAPSTAN_CLI=node asks for the Node
+ * CLI; no socket, or none that answers. (A TZ other than the agent's is the agent's to refuse.)
  *
  * The protocol (server/agent/cli-frames.ts is the other side; integers are big-endian):
  *   request:  "CAPSTAN-CLI 2\n", u32 tty bits (1: stdout, 2: stderr), u32 argc, argc x (u32 length,
@@ -23,9 +23,10 @@
  *             hands to the command as the Node CLI's process would receive them (run passes them
  *             to the container, logs -f stops, others end with 128 + the signal).
  *   response: frames of u8 type, u32 length, payload: 'o' stdout bytes, 'e' stderr bytes, 'x' the
- *             exit status (u32), which ends the answer; 'n' not served (payload: why), which
- *             also ends it.
- * A third SIGINT or SIGTERM ends this program at once (128 + the signal), whatever the agent does.
+ *             exit status (u32), which ends the answer; 'k' a signal number (u32): the command
+ *             ended by that signal, and so does this program; 'n' not served (payload: why),
+ *             which also ends it.
+ * A third SIGINT or SIGTERM ends this program at once, by that signal, whatever the agent does.
  * Closing the socket tells the agent the client is gone: it stops what the command was attached to.
  */
 #define _GNU_SOURCE
@@ -191,8 +192,32 @@ static int connect_agent(const char *state_dir) {
   return fd;
 }
 
+/* fds 0-2 that are closed get /dev/null, as Node gives them: else the socket could become fd 1. */
+static void open_standard_fds(void) {
+  for (int fd = 0; fd <= 2; fd++) {
+    if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    int opened = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    if (opened >= 0 && opened != fd) {
+      dup2(opened, fd);
+      close(opened);
+    }
+  }
+}
+
+/* Ends this program as the signal would have ended the Node CLI: killed by it, not an exit code. */
+static int die_by(int number) {
+  signal(number, SIG_DFL);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, number);
+  sigprocmask(SIG_UNBLOCK, &set, NULL);
+  raise(number);
+  return 128 + number;
+}
+
 int main(int argc, char **argv) {
-  if (set_in_environment("CAPSTAN_HOST") || set_in_environment("CAPSTAN_TOKEN") || getenv("TZ") != NULL) return become_node_cli(argv);
+  open_standard_fds();
+  if (set_in_environment("CAPSTAN_HOST") || set_in_environment("CAPSTAN_TOKEN")) return become_node_cli(argv);
   const char *mode = getenv("CAPSTAN_CLI");
   if (mode != NULL && strcmp(mode, "node") == 0) return become_node_cli(argv);
 
@@ -227,6 +252,7 @@ int main(int argc, char **argv) {
   }
   int answered = 0;
   int forwarded = 0;
+  int last_signal = 0;
   char *payload = NULL;
   for (;;) {
     struct pollfd ready[2] = {{.fd = agent, .events = POLLIN}, {.fd = signal_pipe[0], .events = POLLIN}};
@@ -238,7 +264,8 @@ int main(int argc, char **argv) {
     if (ready[1].revents & POLLIN) {
       unsigned char number;
       while (read(signal_pipe[0], &number, 1) == 1) {
-        if (++forwarded > FORWARDED_SIGNALS_BEFORE_EXIT) return 128 + number;
+        last_signal = number;
+        if (++forwarded > FORWARDED_SIGNALS_BEFORE_EXIT) return die_by(number);
         char frame[9] = {'s'};
         put_u32(frame + 1, 4);
         put_u32(frame + 5, number);
@@ -287,9 +314,22 @@ int main(int argc, char **argv) {
           return 1;
         }
         return (int)(get_u32((unsigned char *)payload) & 0xff);
-      case 'n':
+      case 'k':
+        /* A signal no handler of the command took (ps at Ctrl-C): it ends this program as it
+         * would have ended the Node CLI's process. */
+        if (length != 4) {
+          fprintf(stderr, "capstan: the agent sent a signal frame of %u bytes\n", length);
+          return 1;
+        }
+        return die_by((int)get_u32((unsigned char *)payload));
+      case 'n': {
         close(agent);
+        /* A Ctrl-C before the answer: the user wanted no command, not the Node CLI's run of it. */
+        unsigned char number;
+        if (read(signal_pipe[0], &number, 1) == 1) return die_by(number);
+        if (last_signal != 0) return die_by(last_signal);
         return become_node_cli(argv);
+      }
       default:
         fprintf(stderr, "capstan: the agent sent an unknown frame type 0x%02x\n", header[0]);
         return 1;
