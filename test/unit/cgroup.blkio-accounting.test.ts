@@ -10,8 +10,15 @@ import test from 'ava';
 import { BlkioAccounting, parseDeviceNumber } from '../../server/cgroup/blkio-accounting';
 import type { CgroupLayout } from '../../server/model';
 
-function fakeSys(disks: Record<string, string>): string {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'capstan-sys-'));
+/** A temporary directory that goes when the test ends, passed or failed. */
+function scratchDirectory(t: { teardown(fn: () => void): void }, prefix: string): string {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  t.teardown(() => fs.rmSync(directory, { recursive: true, force: true }));
+  return directory;
+}
+
+function fakeSys(t: { teardown(fn: () => void): void }, disks: Record<string, string>): string {
+  const root = scratchDirectory(t, 'capstan-sys-');
   for (const [name, dev] of Object.entries(disks)) {
     fs.mkdirSync(path.join(root, 'block', name), { recursive: true });
     fs.writeFileSync(path.join(root, 'block', name, 'dev'), `${dev}\n`);
@@ -24,8 +31,8 @@ function v1Layout(blkioMount: string): CgroupLayout {
 }
 
 test('each disk is set up once with a rule-removing write in capstan\'s own cgroup; a disk that returns is set up again', (t) => {
-  const sys = fakeSys({ vda: '254:0', loop3: '7:3' });
-  const blkio = fs.mkdtempSync(path.join(os.tmpdir(), 'capstan-blkio-'));
+  const sys = fakeSys(t, { vda: '254:0', loop3: '7:3' });
+  const blkio = scratchDirectory(t, 'capstan-blkio-');
   const writes: Array<[string, string]> = [];
   const accounting = new BlkioAccounting({ layout: v1Layout(blkio), cgroupPath: '/capstan', throttleFilesOnly: true, sysRoot: sys, write: (file, value) => writes.push([file, value]) });
   accounting.refresh();
@@ -44,8 +51,8 @@ test('each disk is set up once with a rule-removing write in capstan\'s own cgro
 });
 
 test('a disk that cannot be set up makes block I/O unknown and is reported once, with the file and errno', (t) => {
-  const sys = fakeSys({ vda: '254:0' });
-  const blkio = fs.mkdtempSync(path.join(os.tmpdir(), 'capstan-blkio-'));
+  const sys = fakeSys(t, { vda: '254:0' });
+  const blkio = scratchDirectory(t, 'capstan-blkio-');
   const warnings: string[] = [];
   const accounting = new BlkioAccounting({
     layout: v1Layout(blkio),
