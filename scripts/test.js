@@ -9,7 +9,7 @@
 const { spawn, spawnSync } = require('node:child_process');
 const path = require('node:path');
 const readline = require('node:readline');
-const { addCounts, closingLine, countTap, emptyCounts, renderTapLine } = require('./lib/tap');
+const { addCounts, closingLine, countTap, emptyCounts, failureReports, renderFailureReports, renderTapLine } = require('./lib/tap');
 
 const repo = path.resolve(__dirname, '..');
 const ava = path.join(repo, 'node_modules', 'ava', 'entrypoints', 'cli.mjs');
@@ -25,7 +25,7 @@ function runAva(args) {
       const shown = renderTapLine(line);
       if (shown !== undefined) process.stdout.write(`${shown}\n`);
     });
-    child.on('close', (code, signal) => resolve({ status: code ?? (signal ? 1 : 0), counts: countTap(text) }));
+    child.on('close', (code, signal) => resolve({ status: code ?? (signal ? 1 : 0), counts: countTap(text), failures: failureReports(text) }));
   });
 }
 
@@ -39,12 +39,14 @@ async function main() {
     ...(extra.length ? [] : [['integration', ['--concurrency=1', 'build/test/integration/**/*.test.js']]]),
   ];
   const total = emptyCounts();
+  const failures = [];
   let status = 0;
   for (const [name, args] of phases) {
     console.log(`\n== ${name} tests`);
     const result = await runAva(args);
     console.log(`\n   ${name}: ${closingLine(result.counts)}`);
     addCounts(total, result.counts);
+    failures.push(...result.failures);
     if (result.status !== 0) {
       status = result.status;
       // ava failed without naming a failure (it crashed before reporting): still a failure.
@@ -56,6 +58,8 @@ async function main() {
     console.log('no test ran');
     status = 1;
   }
+  // Said again last, above the closing line, where a log read from its tail shows it.
+  if (failures.length > 0) console.log(`\nwhat failed:\n${renderFailureReports(failures)}`);
   console.log(`\n${closingLine(total)}`);
   return status;
 }

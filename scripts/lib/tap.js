@@ -68,4 +68,44 @@ function renderTapLine(line) {
   return line;
 }
 
-module.exports = { parseResultLine, countTap, addCounts, closingLine, renderTapLine, emptyCounts };
+/**
+ * Each failed result with the first `maxLines` lines of its YAML block (message, values, where),
+ * to be printed again at the end of a run: a CI log is often read from its tail only, and a
+ * failure's reason would otherwise be far above it.
+ */
+function failureReports(text, maxLines = 24) {
+  const reports = [];
+  let current;
+  let inBlock = false;
+  for (const line of text.split('\n')) {
+    const result = parseResultLine(line);
+    if (result) {
+      current = result.kind === 'failed' ? { title: result.title, lines: [], truncated: false } : undefined;
+      if (current) reports.push(current);
+      inBlock = false;
+      continue;
+    }
+    if (!current) continue;
+    if (!inBlock) {
+      if (line.trim() === '---') inBlock = true;
+      continue;
+    }
+    if (line.trim() === '...') {
+      current = undefined;
+      inBlock = false;
+      continue;
+    }
+    if (current.lines.length < maxLines) current.lines.push(line);
+    else current.truncated = true;
+  }
+  return reports;
+}
+
+/** failureReports as log text: a title, then its lines indented under it. */
+function renderFailureReports(reports) {
+  return reports
+    .map(({ title, lines, truncated }) => [`  ✘ ${title}`, ...lines.map((line) => `    ${line.trimEnd()}`), ...(truncated ? ['    (more above, where the test ran)'] : [])].join('\n'))
+    .join('\n');
+}
+
+module.exports = { parseResultLine, countTap, addCounts, closingLine, renderTapLine, emptyCounts, failureReports, renderFailureReports };

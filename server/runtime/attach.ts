@@ -14,7 +14,8 @@ import type { ManagedContainer, RuntimeState } from './runtime-state';
 import type { SessionControl, SessionSink } from './sessions';
 import { CONTAINER_FILES } from './shim-protocol';
 import { ZERO_TIME } from './types';
-import { connectWhenListening, sendControl } from './unix';
+import { TerminalInput } from './terminal-input';
+import { connectWhenListening, deliverControl } from './unix';
 
 export class AttachSessions {
   constructor(
@@ -65,6 +66,8 @@ export class AttachSessions {
     let clientGone = false;
     let finished = false;
     let socket: net.Socket | undefined;
+    /** With a tty: the keys and sizes for the shim, each size applied before the keys after it. */
+    let terminal: TerminalInput | undefined;
     const stopFollowing = new AbortController();
     let markDone!: () => void;
     const done = new Promise<void>((resolve) => (markDone = resolve));
@@ -75,6 +78,7 @@ export class AttachSessions {
       if (finished) return;
       finished = true;
       stopFollowing.abort();
+      terminal?.close();
       socket?.destroy();
       const { exitCode, error } = container.record.state;
       if (!clientGone) sink.end(exitCode, error || undefined);
@@ -150,7 +154,14 @@ export class AttachSessions {
           }
           else if (exited || !container.isRunning) finish();
         });
-        if (options.consoleSize) sendControl(container.directory, CONTAINER_FILES.control, { type: 'resize', ...options.consoleSize });
+        const attached = socket;
+        terminal = new TerminalInput({
+          writeKeys: (data) => {
+            if (!attached.destroyed) attached.write(data);
+          },
+          deliverSize: (size) => deliverControl(container.directory, CONTAINER_FILES.control, { type: 'resize', ...size }),
+        });
+        if (options.consoleSize) terminal.resize(options.consoleSize);
       } else {
         socket.resume();
       }
@@ -158,13 +169,15 @@ export class AttachSessions {
     if (tty && socketClosed && exited && !replaying) finish();
     return {
       write: (data) => {
-        if (openStdin && socket && !socket.destroyed) socket.write(data);
+        if (!openStdin || !socket || socket.destroyed) return;
+        if (terminal) terminal.keys(data);
+        else socket.write(data);
       },
       endInput: () => {
         if (!tty) socket?.end();
       },
       resize: (rows, cols) => {
-        if (tty && !finished) sendControl(container.directory, CONTAINER_FILES.control, { type: 'resize', rows, cols });
+        if (!finished) terminal?.resize({ rows, cols });
       },
       close: () => {
         clientGone = true;

@@ -21,7 +21,8 @@ import { securityOfContainer } from './security/host';
 import { shimSeccomp } from './security/program-cache';
 import type { ExecConfig } from './shim-protocol';
 import { writeFileAtomic } from './store';
-import { connectWhenListening, sendControl } from './unix';
+import { TerminalInput } from './terminal-input';
+import { connectWhenListening, deliverControl } from './unix';
 
 export class ExecSessions {
   constructor(private readonly state: RuntimeState) {}
@@ -123,6 +124,8 @@ export class ExecSessions {
 
     let clientGone = false;
     let socket: net.Socket | undefined;
+    /** With a tty: the keys and sizes for the shim, each size applied before the keys after it. */
+    let terminal: TerminalInput | undefined;
     if (request.tty) {
       try {
         socket = await Promise.race([
@@ -133,6 +136,13 @@ export class ExecSessions {
         ]);
         socket.on('error', () => socket?.destroy());
         socket.on('data', (chunk: Buffer) => sink.output(1, chunk));
+        const attached = socket;
+        terminal = new TerminalInput({
+          writeKeys: (data) => {
+            if (!attached.destroyed) attached.write(data);
+          },
+          deliverSize: (size) => deliverControl(container.directory, names.control, { type: 'resize', ...size }),
+        });
       } catch (error) {
         this.state.log(`capstan: warning: exec in ${record.name}: cannot attach to its terminal: ${(error as Error).message}`);
       }
@@ -143,6 +153,7 @@ export class ExecSessions {
     }
     const done = exitStatus.then((exitCode) => {
       connectAbort.abort();
+      terminal?.close();
       socket?.destroy();
       removeFiles();
       if (!clientGone) sink.end(exitCode);
@@ -151,17 +162,18 @@ export class ExecSessions {
     return {
       write: (data) => {
         if (!request.openStdin) return;
-        if (request.tty) socket?.write(data);
+        if (request.tty) terminal?.keys(data);
         else child.stdin?.write(data);
       },
       endInput: () => {
         if (!request.tty) child.stdin?.end();
       },
       resize: (rows, cols) => {
-        if (request.tty) sendControl(container.directory, names.control, { type: 'resize', rows, cols });
+        terminal?.resize({ rows, cols });
       },
       close: () => {
         clientGone = true;
+        terminal?.close();
         socket?.destroy();
       },
     };

@@ -62,13 +62,28 @@ export async function connectWhenListening(directory: string, name: string, sign
   }
 }
 
-/** One ControlMessage line to a shim control socket; best effort (a lost resize only costs a redraw). */
-export function sendControl(directory: string, name: string, message: ControlMessage): void {
-  connectUnix(directory, name).then(
-    (control) => {
-      control.on('error', () => control.destroy());
-      control.end(JSON.stringify(message) + '\n');
-    },
+/** How long a resize may hold the keys typed after it. Units: milliseconds. */
+const CONTROL_DELIVERY_TIMEOUT_MS = 2000;
+
+/**
+ * One ControlMessage line to a shim control socket. Resolves once the shim has closed the
+ * connection, which it does after it has read (and so applied) every line before our end; or
+ * when that does not come in time, or the socket is not there. Never rejects: a lost resize only
+ * costs a redraw.
+ */
+export function deliverControl(directory: string, name: string, message: ControlMessage, timeoutMs = CONTROL_DELIVERY_TIMEOUT_MS): Promise<void> {
+  return connectUnix(directory, name, timeoutMs).then(
+    (control) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(() => control.destroy(), timeoutMs);
+        control.once('close', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        control.on('error', () => control.destroy());
+        control.resume();
+        control.end(JSON.stringify(message) + '\n');
+      }),
     () => undefined,
   );
 }

@@ -183,6 +183,16 @@ class Tmux {
     }
   }
 
+  /**
+   * Waits for ash's prompt on the last line. Keys typed before it can overtake the cursor-position
+   * query ash's line editor sends with each prompt (ESC [6n, asked only when no input is waiting):
+   * the terminal's answer then reaches the pty while the typed command runs, and the line
+   * discipline echoes it (^[[7;5R) in front of the command's output.
+   */
+  async atPrompt(session: string, what: string): Promise<void> {
+    await this.waitFor(session, `the prompt ${what}`, /^\/ #[ \t]*\n?(?![\s\S]*\S)/m);
+  }
+
   async kill(): Promise<void> {
     await this.tmux('kill-server').catch(() => undefined);
     fs.rmSync(this.directory, { recursive: true, force: true });
@@ -196,23 +206,29 @@ serial('run -it follows window resizes; ctrl-p ctrl-q and an exec --detach-keys 
   const cli = `${process.execPath} ${CLI} --state-dir ${agent!.stateDir}`;
   // The shell around the CLI stays, so the screen shows how the CLI ended.
   await tmux.start('run', `sh -c '${cli} run -it --name tty1 ${IMAGE} sh; echo "CLI-EXIT=$?"; sleep 600'`);
+  await tmux.atPrompt('run', 'of the run shell');
   await tmux.type('run', 'stty size; echo END-1');
   await tmux.waitFor('run', 'the first size', /^30 100\s*$/m);
+  await tmux.atPrompt('run', 'after END-1');
   await tmux.resize('run', 120, 40);
   await tmux.type('run', 'stty size; echo END-2');
   await tmux.waitFor('run', 'the size after the resize', /^40 120\s*$/m);
+  await tmux.atPrompt('run', 'after END-2');
   // A ctrl-p that is not followed by ctrl-q goes through with the next key: ash gets ctrl-p
   // (recall the last line) and ctrl-u (erase it).
   await tmux.keys('run', 'C-p', 'C-u');
   await tmux.type('run', 'echo still-attached');
   await tmux.waitFor('run', 'the shell after a lone ctrl-p', /^still-attached\s*$/m);
+  await tmux.atPrompt('run', 'after still-attached');
   await tmux.keys('run', 'C-p', 'C-q');
   await tmux.waitFor('run', 'the CLI to exit 0 after ctrl-p ctrl-q', /CLI-EXIT=0/);
   t.is((await run(capstanCommand(['inspect', '-f', '{{.State.Status}}', 'tty1']))).stdout, 'running\n');
 
   await tmux.start('exec', `sh -c '${cli} exec -it --detach-keys ctrl-a,x tty1 sh; echo "CLI-EXIT=$?"; sleep 600'`);
+  await tmux.atPrompt('exec', 'of the exec shell');
   await tmux.type('exec', 'stty size; echo END-3');
   await tmux.waitFor('exec', 'the exec terminal size', /^30 100\s*$/m);
+  await tmux.atPrompt('exec', 'after END-3');
   await tmux.keys('exec', 'C-a', 'x');
   await tmux.waitFor('exec', 'the exec CLI to exit 0 after ctrl-a x', /CLI-EXIT=0/);
   t.is((await run(capstanCommand(['inspect', '-f', '{{.State.Status}}', 'tty1']))).stdout, 'running\n');

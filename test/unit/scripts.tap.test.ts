@@ -17,6 +17,8 @@ interface TapScript {
   countTap(text: string): Counts;
   closingLine(counts: Counts): string;
   renderTapLine(line: string): string | undefined;
+  failureReports(text: string, maxLines?: number): Array<{ title: string; lines: string[]; truncated: boolean }>;
+  renderFailureReports(reports: Array<{ title: string; lines: string[]; truncated: boolean }>): string;
 }
 
 const tap = require(path.join(REPO_ROOT, 'scripts', 'lib', 'tap.js')) as TapScript;
@@ -67,4 +69,22 @@ test('result lines are shown with a mark; plan and totals are left to the closin
   t.is(tap.renderTapLine('1..7'), undefined);
   t.is(tap.renderTapLine('    message: boom'), '    message: boom');
   t.is(tap.parseResultLine('    not ok inside YAML'), undefined, 'only lines that start with ok / not ok are results');
+});
+
+test('failures are said again with their YAML, for the end of the log; passes, skips and todos are not', (t) => {
+  const reports = tap.failureReports(RED_RUN);
+  t.deepEqual(
+    reports.map((report) => report.title),
+    ['a › fails', 'Error: boom', 'a › cleanup hook', 'build/tmptap/b.test.mjs exited with a non-zero exit code: 1'],
+  );
+  t.deepEqual(reports[0]!.lines, ['    name: AssertionError', '    assertion: t.is()', "    message: ''"]);
+  t.deepEqual(reports[2]!.lines, [], 'a result without a YAML block has no lines');
+  t.is(
+    tap.renderFailureReports(reports.slice(0, 2)),
+    "  ✘ a › fails\n        name: AssertionError\n        assertion: t.is()\n        message: ''\n  ✘ Error: boom\n        name: Error\n        message: boom",
+  );
+  const long = tap.failureReports(RED_RUN, 2);
+  t.true(long[0]!.truncated);
+  t.is(long[0]!.lines.length, 2);
+  t.regex(tap.renderFailureReports(long.slice(0, 1)), /more above/);
 });

@@ -78,7 +78,7 @@ const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { closingLine, renderTapLine } = require('../../scripts/lib/tap');
+const { closingLine, failureReports, renderFailureReports, renderTapLine } = require('../../scripts/lib/tap');
 const { judgeTapRun } = require('./ava-summary');
 const { LaneSetupError, findNewestKernel, ensureInitramfs } = require('./initramfs');
 
@@ -498,11 +498,14 @@ async function main() {
 
   printTimings();
   process.stdout.write('\n');
-  for (const kind of ['failed', 'skipped', 'todo']) {
+  for (const kind of ['skipped', 'todo']) {
     if (verdict.titles[kind].length === 0) continue;
     log(`${kind}:\n${verdict.titles[kind].map((title) => `  ${title}`).join('\n')}`);
   }
   log(`excluded, not run in the lane:\n${exclusionLines().join('\n')}`);
+  // Last before the verdict: a log read from its tail shows why, not only what.
+  const failures = failureReports(tap);
+  if (failures.length > 0) log(`failed, and why:\n${renderFailureReports(failures)}`);
   if (verdict.ok) log(`PASSED in a pure cgroup v2 guest (kernel ${kernel.version})`);
   else log(`FAILED: ${verdict.reasons.join('; ')}`);
   process.stdout.write(`\n${closingLine(counts)}\n`);
