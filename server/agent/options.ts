@@ -36,7 +36,7 @@ export interface AgentOptions {
   registry: { insecureRegistries: string[]; stallTimeoutMs: number };
   /** Exited containers whose /metrics series are kept until removed; the first to exit go first. Units: containers. */
   maxExitedContainers: number;
-  /** Cgroup files the sweep keeps open; undefined = half the soft RLIMIT_NOFILE (raised to the hard one). Units: fds. */
+  /** Cgroup files the sweep keeps open; undefined = the collector's default (keptFileBudgetFromLimit). Units: fds. */
   sweepFdBudget?: number;
 }
 
@@ -63,7 +63,8 @@ Options:
   --percpu                 export per-CPU container_cpu_usage_seconds_total series (cgroup v1)
   --sweep-fd-budget N      cgroup files the sweep keeps open between ticks; past it the least
                            recently read are opened per read (default: half the open-file limit,
-                           env CAPSTAN_SWEEP_FD_BUDGET; 0 keeps none open)
+                           or all files read every tick while 4096 fds stay free; env
+                           CAPSTAN_SWEEP_FD_BUDGET; 0 keeps none open)
   --cgroup-parent PATH     parent cgroup of the containers capstan runs (default ${DEFAULT_CGROUP_PARENT})
   --docker-host URL        Docker's Engine API: unix:///PATH or tcp://HOST:PORT, or "none"
                            (default: env DOCKER_HOST, else ${DEFAULT_DOCKER_HOST})

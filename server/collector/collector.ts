@@ -64,8 +64,9 @@ export interface CollectorOptions {
   blockIoCounted?: () => boolean;
   /**
    * How many cgroup files the sweep may keep open between ticks (the least recently read beyond it
-   * fall back to open/read/close). Default: half the soft RLIMIT_NOFILE after raising it to the
-   * hard limit. 0 keeps none open. Units: file descriptors.
+   * fall back to open/read/close). Default: keptFileBudgetFromLimit of the soft RLIMIT_NOFILE
+   * after raising it to the hard limit, for the files then in the batch. 0 keeps none open.
+   * Units: file descriptors.
    */
   keptFileBudget?: number;
   /** Limits and weights (StatFile.rarelyChanges) are read every this many ticks. Units: ticks. */
@@ -134,7 +135,10 @@ export class Collector extends EventEmitter<CollectorEvents> {
   private readonly keptFiles: KeptFiles;
   /** New and removed cgroups: inotify on the hierarchies, a full walk only when something changed. */
   private readonly discovery: CgroupDiscovery;
-  private readonly keptFileBudget: number;
+  /** The budget in force: options.keptFileBudget, or the default for the batch as it is now. */
+  private keptFileBudget: number;
+  /** Without options.keptFileBudget: the soft RLIMIT_NOFILE the default budget follows. Units: fds. */
+  private readonly openFileSoftLimit: number | undefined;
   private readonly rarelyChangingEveryTicks: number;
   /** Per batch entry: the latest text or errno (rarely changing files keep theirs between reads). */
   private batchValues: Array<TextOrErrno | undefined> = [];
@@ -173,7 +177,8 @@ export class Collector extends EventEmitter<CollectorEvents> {
     }
     this.clock = new HistoryClock(options.historyCapacity);
     this.now = options.now ?? Date.now;
-    this.keptFileBudget = options.keptFileBudget ?? keptFileBudgetFromLimit(raiseOpenFileLimit().soft);
+    this.openFileSoftLimit = options.keptFileBudget === undefined ? raiseOpenFileLimit().soft : undefined;
+    this.keptFileBudget = options.keptFileBudget ?? keptFileBudgetFromLimit(this.openFileSoftLimit!);
     this.rarelyChangingEveryTicks = Math.max(1, options.rarelyChangingEveryTicks ?? DEFAULT_RARELY_CHANGING_EVERY_TICKS);
     this.keptFiles = new KeptFiles();
     this.discovery = new CgroupDiscovery(this.roots, options.walkEveryTicks ?? DEFAULT_WALK_EVERY_TICKS);
@@ -437,6 +442,11 @@ export class Collector extends EventEmitter<CollectorEvents> {
     // it was: hot files get the fds first, whatever tick the batch is rebuilt on.
     const every = this.rarelyChangingEveryTicks;
     const recency = Float64Array.from(lastRead, (tick, index) => (rarely[index] ? tick - every : tick));
+    if (this.openFileSoftLimit !== undefined) {
+      let everyTickFiles = 0;
+      for (let i = 0; i < batch.length; i++) if (keepable[i] && !rarely[i]) everyTickFiles++;
+      this.keptFileBudget = keptFileBudgetFromLimit(this.openFileSoftLimit, everyTickFiles);
+    }
     const keep = chooseKeptFiles(recency, keepable, this.keptFileBudget);
     this.keptFiles.assign(batch, keep);
     this.keptAllowed = keep.reduce((sum, flag) => sum + flag, 0);

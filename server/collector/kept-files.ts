@@ -4,10 +4,21 @@
  * holds fds and makes the syscalls. Pure functions: unit-tested without cgroups.
  */
 
-/** Fds the sweep may keep open: half the soft RLIMIT_NOFILE, the rest is the agent's (sockets, logs). Units: fds. */
-export function keptFileBudgetFromLimit(softLimit: number): number {
+/** Fds the default budget always leaves to the rest of the agent (sockets, logs, attach sockets). Units: fds. */
+export const FDS_LEFT_TO_THE_AGENT = 4096;
+
+/**
+ * Fds the sweep may keep open by default: half the soft RLIMIT_NOFILE, the other half the agent's
+ * (sockets, logs); or, when more files are read every tick than that half holds, enough for all
+ * of them as long as FDS_LEFT_TO_THE_AGENT stay free. A file read every tick saves an open and a
+ * close each tick for its fd; a limit read every 10th saves a tenth of that, for the same ~4 KiB of
+ * kernel memory, so only the former are worth going past half for. Units: fds.
+ */
+export function keptFileBudgetFromLimit(softLimit: number, everyTickFiles = 0): number {
   if (!Number.isFinite(softLimit) || softLimit <= 0) return 0;
-  return Math.floor(softLimit / 2);
+  const half = Math.floor(softLimit / 2);
+  const everyTickRoom = Math.min(Math.floor(everyTickFiles), Math.floor(softLimit) - FDS_LEFT_TO_THE_AGENT);
+  return Math.max(half, everyTickRoom);
 }
 
 /**

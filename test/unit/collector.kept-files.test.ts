@@ -5,11 +5,16 @@ import * as path from 'node:path';
 import { chooseKeptFiles, dueFiles, keptFileBudgetFromLimit, parseKeptFileBudget } from '../../server/collector/kept-files';
 import { KeptFiles } from '../../server/native';
 
-test('the budget is half the soft limit, and nothing for a limit that makes no sense', (t) => {
+test('the budget is half the soft limit, or every file read each tick while 4096 fds stay free, and nothing for a limit that makes no sense', (t) => {
   t.is(keptFileBudgetFromLimit(20000), 10000);
   t.is(keptFileBudgetFromLimit(1025), 512);
   t.is(keptFileBudgetFromLimit(0), 0);
   t.is(keptFileBudgetFromLimit(Number.NaN), 0);
+  // More files read every tick than half the limit holds: all of them, while 4096 fds stay free.
+  t.is(keptFileBudgetFromLimit(20000, 11003), 11003);
+  t.is(keptFileBudgetFromLimit(20000, 19000), 20000 - 4096);
+  t.is(keptFileBudgetFromLimit(20000, 6000), 10000, 'never under half');
+  t.is(keptFileBudgetFromLimit(1025, 5000), 512, 'a small limit keeps its half');
 });
 
 test('a hand-given budget is a whole number, with a message naming the flag otherwise', (t) => {
