@@ -12,7 +12,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { CLI } from '../helpers/repo';
+import { PROGRAM } from '../helpers/repo';
 import { sleep, type Disposable } from './harness';
 
 export interface TimedResponse {
@@ -101,7 +101,9 @@ export class BenchAgent implements Disposable {
   readonly pid: number;
 
   private constructor(readonly stateDir: string, args: string[]) {
-    this.child = spawn(process.execPath, [CLI, 'agent', '--listen', '127.0.0.1:0', '--state-dir', stateDir, ...args], {
+    // As an operator starts it (bin/capstan agent: its Node options, server/agent/heap.ts). The
+    // wrapper and the #! line exec, so the PID is the agent's own.
+    this.child = spawn(PROGRAM, ['agent', '--listen', '127.0.0.1:0', '--state-dir', stateDir, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.label = `agent pid ${this.child.pid} (state ${stateDir})`;
