@@ -412,6 +412,8 @@ export class Collector extends EventEmitter<CollectorEvents> {
     // cgroup.procs is never kept: on v1 an open cgroup.procs serves a pid list cached for up to a
     // second after the previous read (cgroup-v1's pidlist), which a pread at offset 0 does not renew.
     const keepable: number[] = host.map(() => 1);
+    /** Keepable files read every tick: what the default fd budget grows for. */
+    let everyTickKeepable = host.length;
     for (const tracked of this.tracked.values()) {
       tracked.batchOffset = batch.length;
       for (const file of this.files) {
@@ -421,6 +423,7 @@ export class Collector extends EventEmitter<CollectorEvents> {
         owner.push(tracked);
         rarely.push(file.rarelyChanges ? 1 : 0);
         keepable.push(directory ? 1 : 0);
+        if (directory && !file.rarelyChanges) everyTickKeepable++;
       }
       const root = this.roots[tracked.procsRootIndex]!;
       batch.push(`${tracked.path === '/' ? root.directory : root.directory + tracked.path}/cgroup.procs`);
@@ -442,11 +445,7 @@ export class Collector extends EventEmitter<CollectorEvents> {
     // it was: hot files get the fds first, whatever tick the batch is rebuilt on.
     const every = this.rarelyChangingEveryTicks;
     const recency = Float64Array.from(lastRead, (tick, index) => (rarely[index] ? tick - every : tick));
-    if (this.openFileSoftLimit !== undefined) {
-      let everyTickFiles = 0;
-      for (let i = 0; i < batch.length; i++) if (keepable[i] && !rarely[i]) everyTickFiles++;
-      this.keptFileBudget = keptFileBudgetFromLimit(this.openFileSoftLimit, everyTickFiles);
-    }
+    if (this.openFileSoftLimit !== undefined) this.keptFileBudget = keptFileBudgetFromLimit(this.openFileSoftLimit, everyTickKeepable);
     const keep = chooseKeptFiles(recency, keepable, this.keptFileBudget);
     this.keptFiles.assign(batch, keep);
     this.keptAllowed = keep.reduce((sum, flag) => sum + flag, 0);

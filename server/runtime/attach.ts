@@ -14,8 +14,8 @@ import type { ManagedContainer, RuntimeState } from './runtime-state';
 import type { SessionControl, SessionSink } from './sessions';
 import { CONTAINER_FILES } from './shim-protocol';
 import { ZERO_TIME } from './types';
-import { TerminalInput } from './terminal-input';
-import { connectWhenListening, deliverControl } from './unix';
+import type { TerminalInput } from './terminal-input';
+import { connectWhenListening, shimTerminalInput } from './unix';
 
 export class AttachSessions {
   constructor(
@@ -154,13 +154,7 @@ export class AttachSessions {
           }
           else if (exited || !container.isRunning) finish();
         });
-        const attached = socket;
-        terminal = new TerminalInput({
-          writeKeys: (data) => {
-            if (!attached.destroyed) attached.write(data);
-          },
-          deliverSize: (size) => deliverControl(container.directory, CONTAINER_FILES.control, { type: 'resize', ...size }),
-        });
+        terminal = shimTerminalInput(socket, container.directory, CONTAINER_FILES.control);
         if (options.consoleSize) terminal.resize(options.consoleSize);
       } else {
         socket.resume();

@@ -21,8 +21,8 @@ import { securityOfContainer } from './security/host';
 import { shimSeccomp } from './security/program-cache';
 import type { ExecConfig } from './shim-protocol';
 import { writeFileAtomic } from './store';
-import { TerminalInput } from './terminal-input';
-import { connectWhenListening, deliverControl } from './unix';
+import type { TerminalInput } from './terminal-input';
+import { connectWhenListening, shimTerminalInput } from './unix';
 
 export class ExecSessions {
   constructor(private readonly state: RuntimeState) {}
@@ -136,13 +136,7 @@ export class ExecSessions {
         ]);
         socket.on('error', () => socket?.destroy());
         socket.on('data', (chunk: Buffer) => sink.output(1, chunk));
-        const attached = socket;
-        terminal = new TerminalInput({
-          writeKeys: (data) => {
-            if (!attached.destroyed) attached.write(data);
-          },
-          deliverSize: (size) => deliverControl(container.directory, names.control, { type: 'resize', ...size }),
-        });
+        terminal = shimTerminalInput(socket, container.directory, names.control);
       } catch (error) {
         this.state.log(`capstan: warning: exec in ${record.name}: cannot attach to its terminal: ${(error as Error).message}`);
       }

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import type { ControlMessage } from './shim-protocol';
+import { TerminalInput } from './terminal-input';
 
 /** sun_path minus its terminating NUL. Units: bytes. */
 const MAX_SOCKET_PATH_BYTES = 107;
@@ -86,4 +87,14 @@ export function deliverControl(directory: string, name: string, message: Control
       }),
     () => undefined,
   );
+}
+
+/** The keys and sizes of one client's terminal, for the shim's pty behind `attached` and its control socket `controlName`. */
+export function shimTerminalInput(attached: net.Socket, directory: string, controlName: string): TerminalInput {
+  return new TerminalInput({
+    writeKeys: (data) => {
+      if (!attached.destroyed) attached.write(data);
+    },
+    deliverSize: (size) => deliverControl(directory, controlName, { type: 'resize', ...size }),
+  });
 }
