@@ -20,6 +20,7 @@ import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { CLI } from '../helpers/repo';
 import { BenchAgent } from './agent';
+import { processCpuMs, rssBytes } from './process-usage';
 import { CgroupParent } from './resources';
 import { formatRatio, sleep, type Benchmark, type BenchContext, type BenchResult, type Disposable } from './harness';
 
@@ -30,8 +31,6 @@ const ROUNDS = 3;
 /** Units: milliseconds. */
 const WINDOW_MS = 20_000;
 const WARMUP_MS = 8_000;
-/** Clock ticks per second of /proc/<pid>/stat's utime and stime (Linux's USER_HZ). */
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 const TARGET_CPU_PERCENT = 2;
 const TARGET_RSS_MIB = 80;
 const MiB = 1024 * 1024;
@@ -74,16 +73,8 @@ class BenchTmux implements Disposable {
 
 /** utime + stime of a process. Units: seconds. */
 function cpuSeconds(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command (which may hold spaces) start past the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-}
-
-/** VmRSS of a process. Units: bytes. */
-function rssBytes(pid: number): number {
-  const match = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(match?.[1] ?? NaN) * 1024;
+  const { userMs, systemMs } = processCpuMs(pid);
+  return (userMs + systemMs) / 1000;
 }
 
 interface Window {

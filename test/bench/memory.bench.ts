@@ -14,7 +14,8 @@ import { performance } from 'node:perf_hooks';
 import { detectLayout } from '../../server/cgroup/layout';
 import { BenchAgent } from './agent';
 import { BenchCgroupTree } from './cgroups';
-import { formatMs, sleep, type Benchmark, type BenchResult, type TargetCheck } from './harness';
+import { formatMs, percentile, sleep, type Benchmark, type BenchResult, type TargetCheck } from './harness';
+import { rssBytes } from './process-usage';
 
 const TEST_CGROUPS = 1000;
 const INTERVAL_MS = 1000;
@@ -130,10 +131,9 @@ export const benchmark: Benchmark = {
 };
 
 function rssMib(pid: number): number {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const match = /^VmRSS:\s+(\d+) kB$/m.exec(status);
-  if (!match) throw new Error(`no VmRSS in /proc/${pid}/status`);
-  return (Number(match[1]) * 1024) / MIB;
+  const bytes = rssBytes(pid);
+  if (Number.isNaN(bytes)) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  return bytes / MIB;
 }
 
 async function sampleRss(pid: number, durationMs: number, each?: () => void): Promise<RssSeries> {
@@ -184,9 +184,7 @@ async function churnAndSample(tree: BenchCgroupTree, pid: number, durationMs: nu
 }
 
 function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+  return percentile(values, 0.5);
 }
 
 /** The lowest sample of each whole minute of the series. Units: MiB. */

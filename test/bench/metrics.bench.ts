@@ -21,8 +21,6 @@
  * A second reference, bare node:http in another process sending a body of the same size, shows
  * how much of a scrape is simply moving megabytes over loopback.
  */
-import { execFileSync } from 'node:child_process';
-import * as fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { gunzipSync } from 'node:zlib';
 import { detectLayout } from '../../server/cgroup/layout';
@@ -35,6 +33,7 @@ import { BenchCgroupTree } from './cgroups';
 import { FloorList } from './floor';
 import { formatBytes, formatMs, formatRatio, interleave, percentile, sleep, summarize, type Benchmark, type BenchResult, type Summary } from './harness';
 import { renderContainerMetricsBefore } from './previous-renderer';
+import { processCpuMs } from './process-usage';
 
 const TEST_CGROUPS = 1000;
 const INTERVAL_MS = 1000;
@@ -71,7 +70,6 @@ const CPU_WINDOW_SCRAPE_EVERY_MS = 15_000;
 const CPU_TARGET_SHARE = 0.05;
 /** Passes of the kept-fd floor over the collector's batch (the first, which opens, is not used). */
 const FLOOR_PASSES = 11;
-const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 const SLEEPERS = [{ ownNetworkNamespace: true }, { ownNetworkNamespace: true }, { ownNetworkNamespace: false }, { ownNetworkNamespace: false }];
 /** The self-metrics come last in the body; this much of its tail holds them. Units: bytes. */
 const SELF_METRICS_TAIL_BYTES = 64 * 1024;
@@ -361,15 +359,6 @@ interface AgentCpu {
   /** Collector ticks that started in the window. */
   ticks: number;
   scrapes: number;
-}
-
-/** utime and stime of a process (/proc/<pid>/stat fields 14 and 15). Units: milliseconds. */
-function processCpuMs(pid: number): { userMs: number; systemMs: number } {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // The command name may hold spaces and parentheses: the fields start after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const toMs = (clockTicks: string): number => (Number(clockTicks) * 1000) / CLOCK_TICKS_PER_SECOND;
-  return { userMs: toMs(fields[11]!), systemMs: toMs(fields[12]!) };
 }
 
 /**
