@@ -205,17 +205,21 @@ export class AgentClient {
     return (await this.exchangeJson(method, pathAndQuery, body)).body;
   }
 
-  /** A GET that also returns the response headers (ps reads the agent's warnings there). */
-  async getJsonWithHeaders(pathAndQuery: string): Promise<{ body: unknown; headers: Map<string, string> }> {
-    return this.exchangeJson('GET', pathAndQuery);
+  /**
+   * A GET that also returns the response headers (ps reads the agent's warnings there).
+   * `timeoutMs` replaces the client's wait, for an answer the agent itself waits for (an engine's
+   * listing). Units: milliseconds.
+   */
+  async getJsonWithHeaders(pathAndQuery: string, timeoutMs = this.timeoutMs): Promise<{ body: unknown; headers: Map<string, string> }> {
+    return this.exchangeJson('GET', pathAndQuery, undefined, timeoutMs);
   }
 
-  private async exchangeJson(method: string, pathAndQuery: string, body?: unknown): Promise<{ body: unknown; headers: Map<string, string> }> {
+  private async exchangeJson(method: string, pathAndQuery: string, body?: unknown, timeoutMs = this.timeoutMs): Promise<{ body: unknown; headers: Map<string, string> }> {
     this.beforeRequest();
     const url = this.endpoint.url.replace(/\/+$/, '') + pathAndQuery;
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.endpoint.token !== undefined) headers.authorization = `Bearer ${this.endpoint.token}`;
-    const init: AgentRequestInit = { method, headers, signal: AbortSignal.timeout(this.timeoutMs) };
+    const init: AgentRequestInit = { method, headers, signal: AbortSignal.timeout(timeoutMs) };
     if (body !== undefined) {
       headers['content-type'] = 'application/json';
       init.body = JSON.stringify(body);
@@ -227,7 +231,7 @@ export class AgentClient {
       text = await response.text();
     } catch (err) {
       if ((err as Error)?.name === 'TimeoutError') {
-        throw new CliError(`capstan: the agent at ${this.endpoint.url} did not answer within ${this.timeoutMs / 1000}s`, 1, { cause: err });
+        throw new CliError(`capstan: the agent at ${this.endpoint.url} did not answer within ${timeoutMs / 1000}s`, 1, { cause: err });
       }
       let hint = '';
       if (this.endpoint.pid !== undefined && !this.isProcessAlive(this.endpoint.pid)) {

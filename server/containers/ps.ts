@@ -69,6 +69,24 @@ export interface PsEntry {
   filteredByOwner?: boolean;
 }
 
+/**
+ * How long the agent waits for an engine's `ps` listing. A person (or script) asked, and leaving a
+ * slow but running engine's containers out is worse than waiting for it; an engine that is not
+ * there fails at connect time, at once. With sizes the engine walks each container's layer, which
+ * takes longer. Units: milliseconds.
+ */
+export const PS_ENGINE_WAIT_MS = { listing: 8_000, withSizes: 60_000 } as const;
+
+/**
+ * How long the CLI waits for the agent's `ps` answer: the agent's wait for its engines, plus room
+ * for undici's coarse timer (up to a second late) and for the agent's own work on a busy host.
+ * Longer than the agent's wait, so the CLI gets the agent's answer, with its warning about an
+ * engine that was left out, rather than a time-out of its own. Units: milliseconds.
+ */
+export function psAnswerWaitMs(withSizes: boolean): number {
+  return (withSizes ? PS_ENGINE_WAIT_MS.withSizes : PS_ENGINE_WAIT_MS.listing) + 20_000;
+}
+
 /** docker's filter keys for ps (moby acceptedPsFilterTags). */
 export const PS_FILTER_KEYS: readonly string[] = [
   'ancestor', 'before', 'exited', 'health', 'id', 'isolation', 'label', 'name', 'status', 'since', 'volume', 'network', 'is-task', 'publish', 'expose',

@@ -604,8 +604,10 @@ export function startDockerd(scope: EngineScope): Promise<TestEngine> {
   const { directory, cgroupParent } = privateDirectory('docker');
   const socketPath = path.join(directory, 'docker.sock');
   const configFile = path.join(directory, 'daemon.json');
-  // An empty configuration: the host's /etc/docker/daemon.json, if any, must not apply.
-  fs.writeFileSync(configFile, '{}\n');
+  // A configuration of its own: the host's /etc/docker/daemon.json, if any, must not apply. The
+  // identity key (key.json) goes here too: dockerd 20.10 makes one in /etc/docker at its first
+  // start, and fails where /etc is read-only (the v2 lane's root) unless the host made it before.
+  fs.writeFileSync(configFile, `${JSON.stringify({ 'deprecated-key-path': path.join(directory, 'key.json') })}\n`);
   const env: NodeJS.ProcessEnv = {
     PATH: ENGINE_PATH,
     HOME: directory,

@@ -129,7 +129,10 @@ serial('a Docker container is named in ps, the API and /metrics, with its image,
   t.like(container.info, { id, name: 'web', image: IMAGE, source: 'docker' });
   t.true(container.info.cgroupPath.endsWith(id), container.info.cgroupPath);
 
+  // ps asks Docker and Podman now; how long that took says where the time went if it fails.
+  const psStartMs = Date.now();
   const ps = await capstan(['ps', '--format', '{{.Names}} {{.Image}} {{.Runtime}}']);
+  t.log(`capstan ps answered in ${Date.now() - psStartMs} ms`);
   t.true(ps.stdout.split('\n').includes(`web ${IMAGE} docker`), `stdout: ${JSON.stringify(ps.stdout)}, stderr: ${JSON.stringify(ps.stderr)}`);
 
   // /metrics is rendered once per tick: the API may already answer from a tick that /metrics has

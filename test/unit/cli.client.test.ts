@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { AgentClient, AgentRequestError, describeNetworkError, pickToken, resolveEndpoint, type EndpointDeps } from '../../server/cli/client';
 import { CliError } from '../../server/cli/errors';
+import { PS_ENGINE_WAIT_MS, psAnswerWaitMs } from '../../server/containers/ps';
 import { extraCertificates, openUpgrade, parseResponseHead } from '../../server/cli/http';
 import { restoreExtraCaCerts } from '../../server/cli/main';
 
@@ -183,6 +184,22 @@ test('a silent agent times out with a clear message', async (t) => {
   });
   const client = new AgentClient({ url, stateDir: '/x' }, { timeoutMs: 200 });
   await t.throwsAsync(client.listContainers(true), { message: `capstan: the agent at ${url} did not answer within 0.2s` });
+});
+
+test('an answer the agent waits for (ps of an engine) gets its own, longer wait', async (t) => {
+  const url = await withServer(t, (_request, response) => {
+    setTimeout(() => response.writeHead(200, { 'content-type': 'application/json', 'capstan-warnings': '["late"]' }).end('[]'), 400);
+  });
+  const client = new AgentClient({ url, stateDir: '/x' }, { timeoutMs: 200 });
+  const answer = await client.getJsonWithHeaders('/api/v1/containers/json', 2_000);
+  t.deepEqual(answer.body, []);
+  t.is(answer.headers.get('capstan-warnings'), '["late"]');
+  await t.throwsAsync(client.getJsonWithHeaders('/api/v1/containers/json', 100), { message: `capstan: the agent at ${url} did not answer within 0.1s` });
+});
+
+test('ps waits for the agent longer than the agent waits for its engines', (t) => {
+  t.true(psAnswerWaitMs(false) >= PS_ENGINE_WAIT_MS.listing + 10_000);
+  t.true(psAnswerWaitMs(true) >= PS_ENGINE_WAIT_MS.withSizes + 10_000);
 });
 
 test('network errors are described by syscall and code', (t) => {

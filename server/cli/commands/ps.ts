@@ -9,7 +9,7 @@ import { DEFAULT_PS_TABLE_FORMAT, PS_COLUMNS, PS_COLUMN_REGISTRY, type PsRow } f
 import type { AgentClient } from '../client';
 import { CliError } from '../errors';
 import { templateSource } from '../format/listing';
-import type { PsSummary } from '../../containers/ps';
+import { psAnswerWaitMs, type PsSummary } from '../../containers/ps';
 import { HIDDEN_CONNECTION_FLAGS, connectionFlags, formatFlagDescription } from './common';
 import { compileFormatOrFail, writeListing } from './listing-output';
 import type { Command, CommandContext } from './types';
@@ -81,13 +81,14 @@ async function runPs(ctx: CommandContext, args: ParsedArgs): Promise<number> {
   }
 
   const client = ctx.connect(connectionFlags(ctx.connection, args));
-  const rows = (await listPs(ctx, client, psQuery({ all: flagBool(args, 'all'), last, latest: flagBool(args, 'latest'), size: size && !quiet, filters }))).map((summary) => ({ summary }));
+  const withSizes = size && !quiet;
+  const rows = (await listPs(ctx, client, psQuery({ all: flagBool(args, 'all'), last, latest: flagBool(args, 'latest'), size: withSizes, filters }), psAnswerWaitMs(withSizes))).map((summary) => ({ summary }));
   return writeListing(ctx, rows, format, trunc, (row) => (trunc ? row.summary.Id.slice(0, 12) : row.summary.Id));
 }
 
 /** The agent's listing; its warnings (an engine away) go to stderr. */
-async function listPs(ctx: CommandContext, client: AgentClient, query: string): Promise<PsSummary[]> {
-  const { body, headers } = await client.getJsonWithHeaders(`/api/v1/containers/json${query}`);
+async function listPs(ctx: CommandContext, client: AgentClient, query: string, waitMs: number): Promise<PsSummary[]> {
+  const { body, headers } = await client.getJsonWithHeaders(`/api/v1/containers/json${query}`, waitMs);
   const warnings = headers.get('capstan-warnings');
   if (warnings) {
     try {

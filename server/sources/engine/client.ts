@@ -70,8 +70,6 @@ export interface EngineClientOptions {
 
 /** How long GET /version may take to answer (see version()). Units: milliseconds. */
 const VERSION_HEADERS_TIMEOUT_MS = 60_000;
-/** A listing with sizes (ps -s). Units: milliseconds. */
-const SIZE_HEADERS_TIMEOUT_MS = 60_000;
 const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 /** How long an idle pooled connection is kept. Units: milliseconds. */
 const KEEP_ALIVE_MS = 4000;
@@ -181,9 +179,7 @@ export class EngineClient implements EngineApi {
   async listContainers(options: { filters?: Record<string, string[]> | string; all?: boolean; size?: boolean; headersTimeoutMs?: number } = {}): Promise<EngineContainerSummary[]> {
     const filters = typeof options.filters === 'string' ? options.filters : options.filters ? JSON.stringify(options.filters) : undefined;
     const query = { all: options.all ?? true, ...(options.size ? { size: true } : {}), filters };
-    // Sizes are computed by walking each container's layer: give the engine time for that.
-    const headersTimeoutMs = options.size ? Math.max(SIZE_HEADERS_TIMEOUT_MS, options.headersTimeoutMs ?? 0) : options.headersTimeoutMs;
-    const body = await this.versionedJson({ method: 'GET', path: '/containers/json', query, ...(headersTimeoutMs !== undefined ? { headersTimeoutMs } : {}) });
+    const body = await this.versionedJson({ method: 'GET', path: '/containers/json', query, ...(options.headersTimeoutMs !== undefined ? { headersTimeoutMs: options.headersTimeoutMs } : {}) });
     if (!Array.isArray(body)) throw this.protocol('GET /containers/json', `did not answer a JSON array: ${firstBytes(JSON.stringify(body) ?? '')}`);
     return body as EngineContainerSummary[];
   }

@@ -23,7 +23,7 @@ import type { LogQuery } from '../../runtime/logs';
 import type { LogLine } from '../../runtime/shim-protocol';
 import type { TopResult } from '../../runtime/top';
 import { ContainerError, noSuchContainer } from '../../containers/errors';
-import type { PsEntry, PsSummary } from '../../containers/ps';
+import { PS_ENGINE_WAIT_MS, type PsEntry, type PsSummary } from '../../containers/ps';
 import type { ContainerOwner, OwnedContainer, OwnedStatus, WaitCondition } from '../../containers/types';
 import type { CgroupFacts, ContainerSource } from '../source';
 import { rawCgroupId } from '../raw';
@@ -130,15 +130,6 @@ export function cgroupFromProcText(text: string, layout: CgroupLayout): CgroupPa
   }
   return undefined;
 }
-
-/**
- * How long `ps` waits for the engine's listing. A person (or script) asked, and leaving a slow but
- * running engine's containers out is worse than waiting for it; an engine that is not there fails
- * at connect time, at once. The collector's own calls keep the client's short default. Below the
- * CLI's 10 s wait for the agent (undici's coarse clock adds up to a second), so the CLI gets the
- * agent's answer, with its warning, rather than a time-out of its own. Units: milliseconds.
- */
-const PS_HEADERS_TIMEOUT_MS = 8_000;
 
 export class EngineSource implements ContainerSource, ContainerOwner {
   readonly kind: 'docker' | 'podman';
@@ -261,7 +252,7 @@ export class EngineSource implements ContainerSource, ContainerOwner {
    */
   async psEntries(options: { all: boolean; size: boolean; filters: string | undefined }): Promise<PsEntry[]> {
     const listed = await this.ask('', () =>
-      this.options.client.listContainers({ all: options.all, size: options.size, headersTimeoutMs: PS_HEADERS_TIMEOUT_MS, ...(options.filters !== undefined ? { filters: options.filters } : {}) }),
+      this.options.client.listContainers({ all: options.all, size: options.size, headersTimeoutMs: options.size ? PS_ENGINE_WAIT_MS.withSizes : PS_ENGINE_WAIT_MS.listing, ...(options.filters !== undefined ? { filters: options.filters } : {}) }),
     );
     return listed.map((summary) => {
       const known = this.containers.get(summary.Id);
