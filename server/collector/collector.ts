@@ -4,7 +4,8 @@
  *   2. reads every stat file of every tracked cgroup, plus /proc/stat and /proc/meminfo, in ONE
  *      native batch (the hot path);
  *   3. for cgroups whose first process lives in a network namespace of its own, reads that
- *      namespace's /proc/<pid>/net/dev (two more small batches);
+ *      namespace's /proc/<pid>/net/dev (two more small batches); cgroup.procs, which names that
+ *      process, is read only when the cgroup's namespace may have changed (network-probe.ts);
  *   4. derives docker-stats numbers against the previous sample, records history, and publishes a
  *      complete snapshot that readers (/metrics, REST) use until the next tick.
  * A file that is missing means "feature absent"; a file that cannot be read or parsed costs that
@@ -33,6 +34,7 @@ import { describeCgroup, type ContainerSource } from '../sources/source';
 import { deriveStats, type TimedSample } from './derive';
 import { CgroupHistory, HistoryClock, type HistorySeries } from './history';
 import { chooseKeptFiles, dueFiles, keptFileBudgetFromLimit } from './kept-files';
+import { newNamespaceProbe, procsDue, processToLookUp, recordNamespace, type NamespaceProbe } from './network-probe';
 
 const ENOENT = 2;
 const ENODEV = 19;
@@ -108,6 +110,8 @@ interface TrackedCgroup {
   history: CgroupHistory;
   /** Seen in the latest enumeration. */
   seen: boolean;
+  /** Its network namespace as last found, and so when its cgroup.procs is read (network-probe.ts). */
+  network: NamespaceProbe;
 }
 
 export interface CollectorEvents {
@@ -268,6 +272,8 @@ export class Collector extends EventEmitter<CollectorEvents> {
       // A kept fd answered ENODEV/ENOENT and its path opened again: the cgroup was removed and
       // perhaps re-created under the same name, so the limits kept from the old one are stale.
       const recreated = new Set(read.vanishedIndexes.map((index) => this.batchOwner[index]).filter((owner) => owner !== undefined));
+      // Its processes, and so its network namespace, are new too: cgroup.procs is read again below.
+      for (const owner of recreated) owner.network.finding = { kind: 'unknown' };
       const again = new Uint8Array(due.length);
       for (let i = 0; i < again.length; i++) {
         const owner = this.batchOwner[i];
@@ -295,6 +301,7 @@ export class Collector extends EventEmitter<CollectorEvents> {
     const firstPids = new Map<TrackedCgroup, number>();
     const blockIoCounted = this.options.blockIoCounted?.() ?? true;
     const procsOffset = this.files.length;
+    const procsReadThisTick = new Set<TrackedCgroup>();
     for (const tracked of this.tracked.values()) {
       const offset = tracked.batchOffset;
       if (this.vanished(fresh, offset)) {
@@ -307,14 +314,15 @@ export class Collector extends EventEmitter<CollectorEvents> {
       );
       if (!blockIoCounted) delete sample.io;
       samples.set(tracked, sample);
-      const procs = results[offset + procsOffset];
-      if (typeof procs === 'string') {
-        const pid = parseFirstPid(procs);
-        if (pid !== undefined) firstPids.set(tracked, pid);
-      }
+      const procs = fresh[offset + procsOffset];
+      const procsRead = procs !== null && procs !== undefined;
+      if (procsRead) procsReadThisTick.add(tracked);
+      const pid = processToLookUp(tracked.network, typeof procs === 'string' ? this.safeFirstPid(procs, offset + procsOffset) : undefined, procsRead);
+      if (pid !== undefined) firstPids.set(tracked, pid);
+      else if (procsRead) recordNamespace(tracked.network, undefined, undefined, '', true);
     }
 
-    await this.collectNetwork(samples, firstPids, results as ReadonlyArray<TextOrErrno>);
+    await this.collectNetwork(samples, firstPids, procsReadThisTick, results as ReadonlyArray<TextOrErrno>);
     for (const [tracked, sample] of samples) {
       const extra = tracked.source.networkCounters?.(tracked.path);
       if (extra) sample.network = [...(sample.network ?? []), extra];
@@ -350,6 +358,7 @@ export class Collector extends EventEmitter<CollectorEvents> {
     if (!tracked) return;
     const createdAtMs = tracked.info.createdAtMs;
     ({ info: tracked.info, source: tracked.source } = describeCgroup(this.options.sources, cgroupPath, createdAtMs === undefined ? {} : { createdAtMs }));
+    tracked.network.isContainer = tracked.info.isContainer;
   }
 
   private reconcile(found: ReadonlyMap<CgroupPath, { firstRootIndex: number }>): void {
@@ -370,6 +379,7 @@ export class Collector extends EventEmitter<CollectorEvents> {
         procsRootIndex: firstRootIndex,
         history: this.clock.createHistory(),
         seen: true,
+        network: newNamespaceProbe(this.tickCount, info.isContainer, path === '/'),
       });
       this.batchDirty = true;
       this.emit('added', info);
@@ -499,8 +509,23 @@ export class Collector extends EventEmitter<CollectorEvents> {
       (index) => this.batchValues[index] !== undefined,
       (index) => refreshAll || (pending.size > 0 && pending.has(this.batchOwner[index]?.path ?? '')),
     );
+    const procsOffset = this.files.length;
+    for (const tracked of this.tracked.values()) {
+      const refreshed = refreshAll || (pending.size > 0 && pending.has(tracked.path));
+      due[tracked.batchOffset + procsOffset] = procsDue(tracked.network, tickNumber, this.rarelyChangingEveryTicks, refreshed) ? 1 : 0;
+    }
     pending.clear();
     return due;
+  }
+
+  /** The first pid of a cgroup.procs text; a malformed one costs the network counters and one warning. */
+  private safeFirstPid(text: string, batchIndex: number): number | undefined {
+    try {
+      return parseFirstPid(text);
+    } catch (error) {
+      this.warnOnce(this.batch[batchIndex]!, `cannot use ${this.batch[batchIndex]}: ${(error as Error).message}`);
+      return undefined;
+    }
   }
 
   /** Every file of the cgroup read this tick answered ENOENT/ENODEV (files not due are left out). */
@@ -533,6 +558,7 @@ export class Collector extends EventEmitter<CollectorEvents> {
   private async collectNetwork(
     samples: Map<TrackedCgroup, CgroupSample>,
     firstPids: Map<TrackedCgroup, number>,
+    procsReadThisTick: ReadonlySet<TrackedCgroup>,
     results: ReadonlyArray<string | number>,
   ): Promise<void> {
     for (const [tracked, sample] of samples) {
@@ -548,9 +574,11 @@ export class Collector extends EventEmitter<CollectorEvents> {
     const links = await readLinks(entries.map(([, pid]) => `${this.procRoot}/${pid}/ns/net`));
     // Several cgroups (a container and its children) often share one namespace: read it once.
     const byNamespace = new Map<string, { pid: number; cgroups: TrackedCgroup[] }>();
+    const hostNetns = this.hostNetns;
     entries.forEach(([tracked, pid], index) => {
-      const namespace = links[index];
-      if (typeof namespace !== 'string' || namespace === this.hostNetns) return;
+      const link = links[index];
+      const namespace = typeof link === 'string' ? link : undefined;
+      if (!recordNamespace(tracked.network, pid, namespace, hostNetns, procsReadThisTick.has(tracked)) || namespace === undefined) return;
       const group = byNamespace.get(namespace);
       if (group) group.cgroups.push(tracked);
       else byNamespace.set(namespace, { pid, cgroups: [tracked] });
