@@ -199,6 +199,7 @@ class CapstanAddon : public Napi::Addon<CapstanAddon> {
                              InstanceMethod("directoryWatchChanged", &CapstanAddon::DirectoryWatchChanged, kMethodAttributes),
                              InstanceMethod("directoryWatchClose", &CapstanAddon::DirectoryWatchClose, kMethodAttributes),
                              InstanceMethod("raiseOpenFileLimit", &CapstanAddon::RaiseOpenFileLimitSync, kMethodAttributes),
+                             InstanceMethod("raiseOpenFileLimitTo", &CapstanAddon::RaiseOpenFileLimitToSync, kMethodAttributes),
                          });
   }
 
@@ -256,6 +257,7 @@ class CapstanAddon : public Napi::Addon<CapstanAddon> {
   Napi::Value KeptFilesReadAsync(const Napi::CallbackInfo& info);
   Napi::Value KeptFilesClose(const Napi::CallbackInfo& info);
   Napi::Value RaiseOpenFileLimitSync(const Napi::CallbackInfo& info);
+  Napi::Value RaiseOpenFileLimitToSync(const Napi::CallbackInfo& info);
   Napi::Value DirectoryWatchCreate(const Napi::CallbackInfo& info);
   Napi::Value DirectoryWatchWalkAsync(const Napi::CallbackInfo& info);
   Napi::Value DirectoryWatchChanged(const Napi::CallbackInfo& info);
@@ -555,6 +557,24 @@ Napi::Value CapstanAddon::RaiseOpenFileLimitSync(const Napi::CallbackInfo& info)
   Napi::Object result = Napi::Object::New(info.Env());
   result.Set("soft", Napi::Number::New(info.Env(), static_cast<double>(soft)));
   result.Set("hard", Napi::Number::New(info.Env(), static_cast<double>(hard)));
+  return result;
+}
+
+// raiseOpenFileLimitTo(atLeast) → {soft, hard, errno, syscall}: the limits in force afterwards,
+// and 0 or why they could not be raised (a refusal is an answer here, not an exception: the
+// caller says what to do instead).
+Napi::Value CapstanAddon::RaiseOpenFileLimitToSync(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "raiseOpenFileLimitTo(atLeast): atLeast must be a number");
+  const double wanted = info[0].As<Napi::Number>().DoubleValue();
+  if (!(wanted >= 0) || wanted > 9007199254740991.0) throw Napi::RangeError::New(info.Env(), "raiseOpenFileLimitTo(atLeast): atLeast must be a whole number of fds");
+  uint64_t soft = 0, hard = 0;
+  const char* syscall = "";
+  const int error = RaiseOpenFileLimitTo(static_cast<uint64_t>(wanted), &soft, &hard, &syscall);
+  Napi::Object result = Napi::Object::New(info.Env());
+  result.Set("soft", Napi::Number::New(info.Env(), static_cast<double>(soft)));
+  result.Set("hard", Napi::Number::New(info.Env(), static_cast<double>(hard)));
+  result.Set("errno", Napi::Number::New(info.Env(), error));
+  result.Set("syscall", Napi::String::New(info.Env(), syscall));
   return result;
 }
 

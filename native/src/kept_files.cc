@@ -149,4 +149,25 @@ int RaiseOpenFileLimit(uint64_t* soft, uint64_t* hard, const char** syscall) {
   return 0;
 }
 
+int RaiseOpenFileLimitTo(uint64_t at_least, uint64_t* soft, uint64_t* hard, const char** syscall) {
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    *syscall = "getrlimit";
+    return errno;
+  }
+  *soft = limit.rlim_cur;
+  *hard = limit.rlim_max;
+  if (limit.rlim_cur >= at_least) return 0;
+  struct rlimit raised;
+  raised.rlim_cur = at_least;
+  raised.rlim_max = std::max<rlim_t>(limit.rlim_max, at_least);
+  if (setrlimit(RLIMIT_NOFILE, &raised) != 0) {
+    *syscall = "setrlimit";
+    return errno;
+  }
+  *soft = raised.rlim_cur;
+  *hard = raised.rlim_max;
+  return 0;
+}
+
 }  // namespace capstan

@@ -59,6 +59,12 @@ class KeptFileSet {
 // (*syscall names it); *soft and *hard are the limits in force afterwards.
 int RaiseOpenFileLimit(uint64_t* soft, uint64_t* hard, const char** syscall);
 
+// Sets both RLIMIT_NOFILE limits to `at_least` where they are lower (raising the hard limit
+// needs CAP_SYS_RESOURCE, and the kernel caps it at fs.nr_open). Returns 0 or the errno of
+// getrlimit/setrlimit (*syscall names it); *soft and *hard are the limits in force afterwards,
+// changed or not.
+int RaiseOpenFileLimitTo(uint64_t at_least, uint64_t* soft, uint64_t* hard, const char** syscall);
+
 }  // namespace capstan
 
 #endif  // CAPSTAN_NATIVE_KEPT_FILES_H_

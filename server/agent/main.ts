@@ -16,7 +16,7 @@ import { detectLayout, layoutFromRoot } from '../cgroup/layout';
 import { CgroupManager } from '../cgroup/manage';
 import { EventBus, EventLog } from '../events';
 import { LimitService } from '../limits';
-import { Collector } from '../collector/collector';
+import { Collector, SweepBudgetError } from '../collector/collector';
 import { MetricsExporter } from '../metrics';
 import { createDeviceNameResolver } from '../metrics/devices';
 import { OomMonitor } from '../oom';
@@ -119,24 +119,29 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
       throw new StartupError(`--${kind}-host: ${(error as Error).message}`);
     }
   }
-  collector = new Collector({
-    layout,
-    procRoot: options.procRoot,
-    intervalMs: options.intervalMs,
-    historyCapacity: Math.max(2, Math.round(options.historyMs / options.intervalMs)),
-    sources: [
-      new CapstanSource({
-        byCgroupPath: (cgroupPath) => runtime?.byCgroupPath(cgroupPath),
-        networkCounters: (cgroupPath) => runtime?.networkCounters(cgroupPath),
-      }),
-      ...engines.values(),
-      new KubepodsSource(),
-      new RawSource(),
-    ],
-    perCpu: options.perCpu,
-    blockIoCounted: () => blkioAccounting?.complete ?? true,
-    ...(options.sweepFdBudget !== undefined ? { keptFileBudget: options.sweepFdBudget } : {}),
-  });
+  try {
+    collector = new Collector({
+      layout,
+      procRoot: options.procRoot,
+      intervalMs: options.intervalMs,
+      historyCapacity: Math.max(2, Math.round(options.historyMs / options.intervalMs)),
+      sources: [
+        new CapstanSource({
+          byCgroupPath: (cgroupPath) => runtime?.byCgroupPath(cgroupPath),
+          networkCounters: (cgroupPath) => runtime?.networkCounters(cgroupPath),
+        }),
+        ...engines.values(),
+        new KubepodsSource(),
+        new RawSource(),
+      ],
+      perCpu: options.perCpu,
+      blockIoCounted: () => blkioAccounting?.complete ?? true,
+      ...(options.sweepFdBudget !== undefined ? { keptFileBudget: options.sweepFdBudget } : {}),
+    });
+  } catch (error) {
+    if (error instanceof SweepBudgetError) throw new StartupError(`--sweep-fd-budget: ${error.message}`);
+    throw error;
+  }
   // Limits and weights are read every Nth tick; a write (capstan's limit service, an engine's
   // update event, both published as `update`) makes the next tick read them at once.
   bus.subscribe((event) => {

@@ -64,7 +64,8 @@ Options:
   --sweep-fd-budget N      cgroup files the sweep keeps open between ticks; past it the least
                            recently read are opened per read (default: half the open-file limit,
                            or all files read every tick while 4096 fds stay free; env
-                           CAPSTAN_SWEEP_FD_BUDGET; 0 keeps none open)
+                           CAPSTAN_SWEEP_FD_BUDGET; 0 keeps none open). A larger N than the
+                           open-file limit holds raises it, or is refused at start
   --cgroup-parent PATH     parent cgroup of the containers capstan runs (default ${DEFAULT_CGROUP_PARENT})
   --docker-host URL        Docker's Engine API: unix:///PATH or tcp://HOST:PORT, or "none"
                            (default: env DOCKER_HOST, else ${DEFAULT_DOCKER_HOST})

@@ -24,7 +24,7 @@ import type {
   HostSample,
   NetworkInterfaceSample,
 } from '../model';
-import { errnoCode, KeptFiles, raiseOpenFileLimit, readFiles, readFilesSync, readLinks, type TextOrErrno } from '../native';
+import { errnoCode, KeptFiles, raiseOpenFileLimit, raiseOpenFileLimitTo, readFiles, readFilesSync, readLinks, type TextOrErrno } from '../native';
 import { assembleV1, assembleV2 } from '../cgroup/assemble';
 import { CgroupDiscovery } from '../cgroup/enumerate';
 import { blkioThrottleOnlyFromProbe, V2_STAT_FILES, v1StatFiles, type StatFile } from '../cgroup/files';
@@ -33,7 +33,7 @@ import { parseFirstPid, parseMeminfo, parseNetDev, parseProcStat } from '../proc
 import { describeCgroup, type ContainerSource } from '../sources/source';
 import { deriveStats, type TimedSample } from './derive';
 import { CgroupHistory, HistoryClock, type HistorySeries } from './history';
-import { chooseKeptFiles, dueFiles, keptFileBudgetFromLimit } from './kept-files';
+import { budgetRefusal, chooseKeptFiles, dueFiles, keptFileBudgetFromLimit, largestBudgetFor, openFileLimitForBudget } from './kept-files';
 import { newNamespaceProbe, procsDue, processToLookUp, recordNamespace, type NamespaceProbe } from './network-probe';
 
 const ENOENT = 2;
@@ -181,7 +181,9 @@ export class Collector extends EventEmitter<CollectorEvents> {
     }
     this.clock = new HistoryClock(options.historyCapacity);
     this.now = options.now ?? Date.now;
-    this.openFileSoftLimit = options.keptFileBudget === undefined ? raiseOpenFileLimit().soft : undefined;
+    const limits = raiseOpenFileLimit();
+    if (options.keptFileBudget !== undefined) ensureRoomForBudget(options.keptFileBudget, limits);
+    this.openFileSoftLimit = options.keptFileBudget === undefined ? limits.soft : undefined;
     this.keptFileBudget = options.keptFileBudget ?? keptFileBudgetFromLimit(this.openFileSoftLimit!);
     this.rarelyChangingEveryTicks = Math.max(1, options.rarelyChangingEveryTicks ?? DEFAULT_RARELY_CHANGING_EVERY_TICKS);
     this.keptFiles = new KeptFiles();
@@ -633,4 +635,30 @@ function probeBlkioThrottleOnly(layout: CgroupLayout): boolean {
   if (!blkio) return true;
   const [probe] = readFilesSync([`${blkio}/blkio.io_service_bytes_recursive`], MAX_FILE_BYTES);
   return blkioThrottleOnlyFromProbe(probe!);
+}
+
+/**
+ * An explicit budget must fit the open-file limit: past it every further open of the sweep, and
+ * of the agent's sockets, fails with EMFILE, which would lose samples tick after tick. So the
+ * limit is raised for it (root with CAP_SYS_RESOURCE may), or the budget is refused at start
+ * with what to do instead.
+ */
+function ensureRoomForBudget(budget: number, limits: { soft: number; hard: number }): void {
+  if (budget <= largestBudgetFor(limits.soft)) return;
+  const raised = raiseOpenFileLimitTo(openFileLimitForBudget(budget));
+  if (budget <= largestBudgetFor(raised.soft)) return;
+  throw new SweepBudgetError(budgetRefusal(budget, raised, raised.error ? `${raised.error.syscall}: ${raised.error.code}` : undefined), raised.error);
+}
+
+/** An explicit sweep fd budget the open-file limit cannot hold; code and syscall are the failed raise's. */
+export class SweepBudgetError extends Error {
+  override name = 'SweepBudgetError';
+  readonly code: string | undefined;
+  readonly syscall: string | undefined;
+
+  constructor(message: string, cause: { code: string; syscall: string } | undefined) {
+    super(message);
+    this.code = cause?.code;
+    this.syscall = cause?.syscall;
+  }
 }

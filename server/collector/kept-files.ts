@@ -22,6 +22,38 @@ export function keptFileBudgetFromLimit(softLimit: number, everyTickFiles = 0): 
 }
 
 /**
+ * Fds an explicit budget must leave to the rest of the agent: FDS_LEFT_TO_THE_AGENT, or half of a
+ * smaller limit (an operator who sets a 1024 limit and a budget of 500 means it). Units: fds.
+ */
+export function fdsLeftToTheAgent(softLimit: number): number {
+  return Math.min(FDS_LEFT_TO_THE_AGENT, Math.ceil(softLimit / 2));
+}
+
+/** The largest explicit budget a soft RLIMIT_NOFILE allows. Units: fds. */
+export function largestBudgetFor(softLimit: number): number {
+  return Math.max(0, Math.floor(softLimit) - fdsLeftToTheAgent(softLimit));
+}
+
+/**
+ * The RLIMIT_NOFILE to ask for when an explicit budget does not fit the limit in force: the budget
+ * plus FDS_LEFT_TO_THE_AGENT. Past the limit, every further open of the sweep (and of the agent's
+ * sockets) would fail with EMFILE, so such a budget is raised for or refused, never half-applied.
+ */
+export function openFileLimitForBudget(budget: number): number {
+  return budget + FDS_LEFT_TO_THE_AGENT;
+}
+
+/** Why an explicit budget cannot be had, in the operator's terms. */
+export function budgetRefusal(budget: number, limits: { soft: number; hard: number }, raiseFailure: string | undefined): string {
+  return (
+    `a sweep fd budget of ${budget} needs an open-file limit (RLIMIT_NOFILE) of at least ${openFileLimitForBudget(budget)}, ` +
+    `${FDS_LEFT_TO_THE_AGENT} more for the agent's own sockets and logs; the limit is ${limits.soft} (hard ${limits.hard})` +
+    (raiseFailure ? ` and raising it failed (${raiseFailure}; a hard limit is raised only with CAP_SYS_RESOURCE, up to fs.nr_open)` : '') +
+    `. Give a budget of at most ${largestBudgetFor(limits.soft)}, or start the agent with a higher limit (ulimit -n, systemd LimitNOFILE=)`
+  );
+}
+
+/**
  * Parses a budget given by hand (agent flag --sweep-fd-budget, env CAPSTAN_SWEEP_FD_BUDGET):
  * a whole number of fds, 0 meaning "keep nothing open". Throws with what is wrong.
  */

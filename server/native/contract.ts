@@ -108,4 +108,6 @@ export interface NativeBinding {
   directoryWatchClose(handle: number): void;
   /** Raises the soft RLIMIT_NOFILE to the hard one; throws NativeError (syscall 'getrlimit' | 'setrlimit'). */
   raiseOpenFileLimit(): { soft: number; hard: number };
+  /** Sets both RLIMIT_NOFILE limits to atLeast where lower; errno 0 or why not (never throws for that). */
+  raiseOpenFileLimitTo(atLeast: number): { soft: number; hard: number; errno: number; syscall: string };
 }

@@ -301,6 +301,18 @@ export function raiseOpenFileLimit(): { soft: number; hard: number } {
 }
 
 /**
+ * Sets the soft and hard RLIMIT_NOFILE to `atLeast` where they are lower. Raising the hard limit
+ * needs CAP_SYS_RESOURCE and the kernel caps it at fs.nr_open, so a refusal is part of the answer:
+ * `error` is the NativeError of the setrlimit that failed, and soft/hard the limits still in force.
+ * Units: file descriptors.
+ */
+export function raiseOpenFileLimitTo(atLeast: number): { soft: number; hard: number; error?: NativeError } {
+  if (!Number.isSafeInteger(atLeast) || atLeast < 0) throw new RangeError(`raiseOpenFileLimitTo: atLeast must be a whole number of fds, got ${atLeast}`);
+  const answer = binding().raiseOpenFileLimitTo(atLeast);
+  return answer.errno === 0 ? { soft: answer.soft, hard: answer.hard } : { soft: answer.soft, hard: answer.hard, error: new NativeError(answer.errno, answer.syscall) };
+}
+
+/**
  * Cgroup discovery without a full walk every tick: an inotify instance with a watch on every
  * directory a walk visited (added before the directory is read, so nothing created afterwards is
  * missed). changed() says whether a directory came or went since the last call; only then (or

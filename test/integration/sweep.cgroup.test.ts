@@ -8,8 +8,9 @@
 import test from 'ava';
 import * as fs from 'node:fs';
 import { enumerateCgroups } from '../../server/cgroup/enumerate';
+import { detectLayout } from '../../server/cgroup/layout';
 import { cgroupDirectory, statRoots } from '../../server/cgroup/hierarchy';
-import { Collector } from '../../server/collector/collector';
+import { Collector, SweepBudgetError } from '../../server/collector/collector';
 import { keptFileBudgetFromLimit } from '../../server/collector/kept-files';
 import { raiseOpenFileLimit } from '../../server/native';
 import type { CgroupPath, CollectorSnapshot } from '../../server/model';
@@ -18,6 +19,23 @@ import { TestCgroupTree } from '../helpers/cgroups';
 import { requireCapability } from '../helpers/repo';
 
 const CGROUPS = 300;
+
+test('a budget no open-file limit can hold is refused before anything is read, with what to do instead', (t) => {
+  if (!requireCapability(process.getuid?.() === 0, 'root (real cgroups)')) return t.log('skipped: needs root');
+  // The kernel caps RLIMIT_NOFILE at fs.nr_open, even for CAP_SYS_RESOURCE: this budget plus the
+  // agent's 4096 is refused on any machine. (Before, such a budget made every open past the
+  // limit fail with EMFILE, and those files were published as unreadable each tick.)
+  const nrOpen = Number(fs.readFileSync('/proc/sys/fs/nr_open', 'utf8').trim());
+  const before = raiseOpenFileLimit();
+  const error = t.throws(
+    () => new Collector({ layout: detectLayout(), intervalMs: 1000, historyCapacity: 2, sources: [new RawSource()], keptFileBudget: nrOpen }),
+    { instanceOf: SweepBudgetError },
+  );
+  t.regex(error!.message, new RegExp(`budget of ${nrOpen} needs an open-file limit \\(RLIMIT_NOFILE\\) of at least ${nrOpen + 4096}`));
+  t.regex(error!.message, /raising it failed \(setrlimit: EPERM/);
+  t.is(error!.syscall, 'setrlimit');
+  t.deepEqual(raiseOpenFileLimit(), before, 'the limits are as they were');
+});
 const SAMPLE_EVERY = 10;
 
 test('300 cgroups under a small fd budget read the same as direct reads, across ticks, writes and re-creation', async (t) => {

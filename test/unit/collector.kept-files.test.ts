@@ -2,7 +2,7 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { chooseKeptFiles, dueFiles, keptFileBudgetFromLimit, parseKeptFileBudget } from '../../server/collector/kept-files';
+import { budgetRefusal, chooseKeptFiles, dueFiles, keptFileBudgetFromLimit, largestBudgetFor, openFileLimitForBudget, parseKeptFileBudget } from '../../server/collector/kept-files';
 import { KeptFiles } from '../../server/native';
 
 test('the budget is half the soft limit, or every file read each tick while 4096 fds stay free, and nothing for a limit that makes no sense', (t) => {
@@ -22,6 +22,19 @@ test('a hand-given budget is a whole number, with a message naming the flag othe
   t.is(parseKeptFileBudget(' 250 ', '--sweep-fd-budget'), 250);
   t.throws(() => parseKeptFileBudget('-1', '--sweep-fd-budget'), { message: /--sweep-fd-budget must be a whole number/ });
   t.throws(() => parseKeptFileBudget('ten', 'CAPSTAN_SWEEP_FD_BUDGET'), { message: /CAPSTAN_SWEEP_FD_BUDGET must be a whole number/ });
+});
+
+test('a hand-given budget must leave the agent 4096 fds, or half a smaller limit, and the refusal says what to do', (t) => {
+  t.is(largestBudgetFor(20000), 15904);
+  t.is(largestBudgetFor(1024), 512, 'a small limit: half for the agent');
+  t.is(largestBudgetFor(1), 0);
+  t.is(largestBudgetFor(0), 0);
+  t.is(openFileLimitForBudget(130000), 134096);
+  const refusal = budgetRefusal(130000, { soft: 20000, hard: 20000 }, 'setrlimit: EPERM');
+  t.regex(refusal, /budget of 130000 needs an open-file limit \(RLIMIT_NOFILE\) of at least 134096/);
+  t.regex(refusal, /the limit is 20000 \(hard 20000\) and raising it failed \(setrlimit: EPERM;.*CAP_SYS_RESOURCE/);
+  t.regex(refusal, /at most 15904/);
+  t.notRegex(budgetRefusal(30000, { soft: 20000, hard: 40000 }, undefined), /raising it failed/);
 });
 
 test('within the budget every keepable file is kept', (t) => {
