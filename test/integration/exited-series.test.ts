@@ -37,11 +37,14 @@ maybe('counters carry on across the new cgroups of restarts by policy, and the s
   const sinceSeconds = Math.floor(Date.now() / 1000) - 1;
   // Each run burns CPU for BURN_S seconds of wall time, then fails: on-failure restarts it
   // RESTARTS times. Bounded by the clock, not by a count of iterations, and long enough for the
-  // test to watch each run: three CLI calls' time, which is seconds under the v2 lane's emulation
-  // and well under one on a host (then 2 s).
-  const cliStartedMs = Date.now();
-  await capstan(agent, ['version']);
-  const burnSeconds = Math.max(2, Math.ceil((3 * (Date.now() - cliStartedMs)) / 1000));
+  // test to watch each run: three times what a `run` and a scrape take here, which is seconds
+  // under the v2 lane's emulation and well under one on a host (then 2 s). (Timed by `version`
+  // alone, the first run was over before `run -d` had returned in one lane run: 0 samples.)
+  const probeStartedMs = Date.now();
+  const probe = await capstan(agent, ['run', '--rm', '--', BUSYBOX, 'true']);
+  t.is(probe.code, 0, probe.stderr);
+  await (await agent.get('/metrics')).text();
+  const burnSeconds = Math.max(2, Math.ceil((3 * (Date.now() - probeStartedMs)) / 1000));
   t.log(`each run burns CPU for ${burnSeconds} s`);
   const run = await capstan(agent, [
     'run', '-d', '--name', NAME, '--restart', `on-failure:${RESTARTS}`, '-e', `BURN_S=${burnSeconds}`, '--',
