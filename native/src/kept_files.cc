@@ -132,21 +132,8 @@ int RaiseOpenFileLimit(uint64_t* soft, uint64_t* hard, const char** syscall) {
     *syscall = "getrlimit";
     return errno;
   }
-  if (limit.rlim_cur != limit.rlim_max) {
-    struct rlimit raised = limit;
-    raised.rlim_cur = limit.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &raised) != 0) {
-      *syscall = "setrlimit";
-      const int error = errno;
-      *soft = limit.rlim_cur;
-      *hard = limit.rlim_max;
-      return error;
-    }
-    limit = raised;
-  }
-  *soft = limit.rlim_cur;
-  *hard = limit.rlim_max;
-  return 0;
+  // Up to the hard limit, which needs no privilege.
+  return RaiseOpenFileLimitTo(limit.rlim_max, soft, hard, syscall);
 }
 
 int RaiseOpenFileLimitTo(uint64_t at_least, uint64_t* soft, uint64_t* hard, const char** syscall) {
