@@ -28,12 +28,15 @@ int OpenForReading(const char* path) {
 
 // Reads fd from offset 0 to EOF (or max_bytes) into the pack as one string. Returns 0 or errno;
 // on error nothing is added. pread keeps the fd's own offset out of it: kernfs and seq_file
-// files regenerate their text when read from offset 0.
-int ReadFromStart(int fd, char* chunk, size_t max_bytes, StringPack* results) {
+// files regenerate their text when read from offset 0. With short_read_ends (a single-record
+// seq_file), a read shorter than asked for is the whole text: the EOF read after it costs about
+// a quarter of a small cgroup file's read (1.1-1.4 us of 4-7 measured here) and says nothing.
+int ReadFromStart(int fd, char* chunk, size_t max_bytes, bool short_read_ends, StringPack* results) {
   results->BeginString();
   size_t total = 0;
   while (total < max_bytes) {
-    const ssize_t count = pread(fd, chunk, std::min(kChunkBytes, max_bytes - total), static_cast<off_t>(total));
+    const size_t asked = std::min(kChunkBytes, max_bytes - total);
+    const ssize_t count = pread(fd, chunk, asked, static_cast<off_t>(total));
     if (count < 0) {
       if (errno == EINTR) continue;
       const int error = errno;
@@ -43,6 +46,7 @@ int ReadFromStart(int fd, char* chunk, size_t max_bytes, StringPack* results) {
     if (count == 0) break;
     results->AppendToString(chunk, static_cast<size_t>(count));
     total += static_cast<size_t>(count);
+    if (short_read_ends && static_cast<size_t>(count) < asked) break;
   }
   results->EndString();
   return 0;
@@ -52,8 +56,9 @@ bool Vanished(int error) { return error == ENODEV || error == ENOENT; }
 
 }  // namespace
 
-void KeptFileSet::Assign(StringPack paths, std::vector<uint8_t> keep) {
+void KeptFileSet::Assign(StringPack paths, std::vector<uint8_t> keep, std::vector<uint8_t> single_record) {
   keep.resize(paths.size(), 0);
+  single_record.resize(paths.size(), 0);
   std::unordered_map<std::string_view, int> reusable;
   reusable.reserve(open_fds());
   for (size_t i = 0; i < paths_.size(); i++) {
@@ -73,6 +78,7 @@ void KeptFileSet::Assign(StringPack paths, std::vector<uint8_t> keep) {
   // The map's keys point into the old pack: replace it only now.
   paths_ = std::move(paths);
   keep_ = std::move(keep);
+  single_record_ = std::move(single_record);
   fds_ = std::move(fds);
 }
 
@@ -87,7 +93,7 @@ void KeptFileSet::Read(const std::vector<uint8_t>& due, size_t max_bytes, String
     }
     int& fd = fds_[i];
     if (fd >= 0) {
-      const int error = ReadFromStart(fd, chunk.get(), max_bytes, results);
+      const int error = ReadFromStart(fd, chunk.get(), max_bytes, single_record_[i] != 0, results);
       if (error == 0) {
         counts->kept++;
         continue;
@@ -106,7 +112,7 @@ void KeptFileSet::Read(const std::vector<uint8_t>& due, size_t max_bytes, String
       continue;
     }
     counts->opened++;
-    const int error = ReadFromStart(opened, chunk.get(), max_bytes, results);
+    const int error = ReadFromStart(opened, chunk.get(), max_bytes, single_record_[i] != 0, results);
     if (keep_[i] && error == 0) {
       fd = opened;
     } else {

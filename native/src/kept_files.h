@@ -37,7 +37,11 @@ class KeptFileSet {
 
   // Replaces the file list. keep[i] != 0: file i may hold an fd between reads. An fd already open
   // for the same path and still kept is carried over; every other open fd is closed.
-  void Assign(StringPack paths, std::vector<uint8_t> keep);
+  // single_record[i] != 0 (missing entries: 0): file i is a seq_file whose whole text is one
+  // record (every cgroup stat file, /proc/stat, /proc/meminfo), so a read shorter than asked for
+  // ended it and the read that would only return EOF is skipped. Not so for multi-record files
+  // (/proc/net/dev, cgroup.procs): the kernel may return a short read with more to come.
+  void Assign(StringPack paths, std::vector<uint8_t> keep, std::vector<uint8_t> single_record);
 
   // Reads file i when due is empty or due[i] != 0 (else its entry is kNotRead). A kept file is
   // opened once and then re-read with pread at offset 0; a kept fd whose read fails with ENODEV
@@ -52,6 +56,7 @@ class KeptFileSet {
  private:
   StringPack paths_;
   std::vector<uint8_t> keep_;
+  std::vector<uint8_t> single_record_;
   std::vector<int> fds_;
 };
 

@@ -9,6 +9,12 @@
  * With --kept (the kept-fd floor): raises the soft RLIMIT_NOFILE to the hard one, opens every file
  * once before timing, and each iteration re-reads them with pread(fd, buf, n, 0) until EOF; "kept"
  * says how many fds it held (files past the fd limit are read with open/read/close).
+ *
+ * Either way a read shorter than the buffer ends the file, without the read that would return
+ * EOF: for a single-record seq_file (every cgroup stat file, /proc/stat) that is the whole text,
+ * as the collector reads them too; for a multi-record one (/proc/net/dev, cgroup.procs) it may stop
+ * before the end, which only makes the floor lower. The floor is the fewest syscalls a reader of
+ * these files could make.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -39,7 +45,8 @@ static size_t read_all(char **paths, size_t count, char *buffer) {
     }
     for (;;) {
       ssize_t n = read(fd, buffer, kBufferBytes);
-      if (n > 0) continue;
+      if (n == kBufferBytes) continue;
+      if (n > 0) break;
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) failures++;
       break;
@@ -60,10 +67,11 @@ static size_t pread_all(char **paths, const int *fds, size_t count, char *buffer
     off_t offset = 0;
     for (;;) {
       ssize_t n = pread(fds[i], buffer, kBufferBytes, offset);
-      if (n > 0) {
+      if (n == kBufferBytes) {
         offset += n;
         continue;
       }
+      if (n > 0) break;
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) failures++;
       break;

@@ -137,6 +137,7 @@ export async function startAgent(options: AgentOptions, log: (line: string) => v
       perCpu: options.perCpu,
       blockIoCounted: () => blkioAccounting?.complete ?? true,
       ...(options.sweepFdBudget !== undefined ? { keptFileBudget: options.sweepFdBudget } : {}),
+      ...(options.idleFullReadEveryTicks !== undefined ? { idleFullReadEveryTicks: options.idleFullReadEveryTicks } : {}),
     });
   } catch (error) {
     if (error instanceof SweepBudgetError) throw new StartupError(`--sweep-fd-budget: ${error.message}`);

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_IMPORT_LIMITS, type ImportLimits } from '../runtime/images/budget';
 import { DEFAULT_MAX_EXITED_CONTAINERS } from '../metrics/retention';
 import { parseKeptFileBudget } from '../collector/kept-files';
+import { DEFAULT_IDLE_FULL_READ_EVERY_TICKS, parseIdleFullReadEvery } from '../collector/idle-cgroups';
 
 export interface AgentOptions {
   listenHost: string;
@@ -38,6 +39,8 @@ export interface AgentOptions {
   maxExitedContainers: number;
   /** Cgroup files the sweep keeps open; undefined = the collector's default (keptFileBudgetFromLimit). Units: fds. */
   sweepFdBudget?: number;
+  /** An idle cgroup's other every-tick counters are read every this many ticks; undefined = the collector's default. Units: ticks. */
+  idleFullReadEveryTicks?: number;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:9180';
@@ -66,6 +69,10 @@ Options:
                            or all files read every tick while 4096 fds stay free; env
                            CAPSTAN_SWEEP_FD_BUDGET; 0 keeps none open). A larger N than the
                            open-file limit holds raises it, or is refused at start
+  --idle-full-read-every N a cgroup whose CPU time and memory usage did not move since the
+                           last tick reads only those; its other counters (memory.stat, block
+                           I/O, throttling, tasks) every N ticks, or at once when it moves
+                           (default ${DEFAULT_IDLE_FULL_READ_EVERY_TICKS}; env CAPSTAN_IDLE_FULL_READ_EVERY; 1 reads every file every tick)
   --cgroup-parent PATH     parent cgroup of the containers capstan runs (default ${DEFAULT_CGROUP_PARENT})
   --docker-host URL        Docker's Engine API: unix:///PATH or tcp://HOST:PORT, or "none"
                            (default: env DOCKER_HOST, else ${DEFAULT_DOCKER_HOST})
@@ -146,6 +153,7 @@ export function parseAgentOptions(argv: string[], env: NodeJS.ProcessEnv = proce
         'insecure-registry': { type: 'string', multiple: true },
         'registry-timeout': { type: 'string' },
         'sweep-fd-budget': { type: 'string' },
+        'idle-full-read-every': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -200,16 +208,25 @@ export function parseAgentOptions(argv: string[], env: NodeJS.ProcessEnv = proce
   if (podmanHost !== undefined) options.podmanHost = podmanHost;
   if (values['cgroup-root'] !== undefined) options.cgroupRoot = values['cgroup-root'];
   if (token !== undefined) options.metricsToken = token;
-  const budgetText = values['sweep-fd-budget'] ?? env['CAPSTAN_SWEEP_FD_BUDGET'];
-  if (budgetText !== undefined) {
-    const what = values['sweep-fd-budget'] !== undefined ? '--sweep-fd-budget' : 'CAPSTAN_SWEEP_FD_BUDGET';
-    try {
-      options.sweepFdBudget = parseKeptFileBudget(budgetText, what);
-    } catch (error) {
-      throw new UsageError((error as Error).message);
-    }
-  }
+  const budget = flagOrEnv(values['sweep-fd-budget'], '--sweep-fd-budget', env['CAPSTAN_SWEEP_FD_BUDGET'], 'CAPSTAN_SWEEP_FD_BUDGET', parseKeptFileBudget);
+  if (budget !== undefined) options.sweepFdBudget = budget;
+  const idleEvery = flagOrEnv(values['idle-full-read-every'], '--idle-full-read-every', env['CAPSTAN_IDLE_FULL_READ_EVERY'], 'CAPSTAN_IDLE_FULL_READ_EVERY', parseIdleFullReadEvery);
+  if (idleEvery !== undefined) options.idleFullReadEveryTicks = idleEvery;
   return options;
+}
+
+/**
+ * A setting given by flag or by environment variable (the flag wins), parsed by `parse`, whose
+ * error becomes a UsageError naming whichever of the two was given; undefined when neither was.
+ */
+function flagOrEnv<T>(flagText: string | undefined, flag: string, envText: string | undefined, envName: string, parse: (text: string, what: string) => T): T | undefined {
+  const text = flagText ?? envText;
+  if (text === undefined) return undefined;
+  try {
+    return parse(text, flagText !== undefined ? flag : envName);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 }
 
 /** "none" (or empty) turns an engine source off. The address itself is checked by the engine client. */

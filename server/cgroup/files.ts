@@ -19,6 +19,12 @@ export interface StatFile {
    * tick and at once after capstan's own writes or an engine's update event, not every tick.
    */
   rarelyChanges?: true;
+  /**
+   * Moves whenever anything happens in the cgroup (CPU time, memory usage): read every tick, and
+   * when all of a cgroup's read as the tick before, its other every-tick files are not read this
+   * tick (server/collector/idle-cgroups.ts).
+   */
+  showsActivity?: true;
 }
 
 export interface V1StatFileOptions {
@@ -50,14 +56,14 @@ function freeze(files: StatFile[]): readonly StatFile[] {
 function buildV1StatFiles({ blkioThrottleOnly, perCpu }: V1StatFileOptions): readonly StatFile[] {
   const blkioPrefix = blkioThrottleOnly ? 'blkio.throttle.' : 'blkio.';
   const files: StatFile[] = [
-    { controller: 'cpuacct', name: 'cpuacct.usage' },
+    { controller: 'cpuacct', name: 'cpuacct.usage', showsActivity: true },
     { controller: 'cpuacct', name: 'cpuacct.stat' },
     ...(perCpu ? [{ controller: 'cpuacct', name: 'cpuacct.usage_percpu' } as const] : []),
     { controller: 'cpu', name: 'cpu.stat' },
     { controller: 'cpu', name: 'cpu.cfs_quota_us', rarelyChanges: true },
     { controller: 'cpu', name: 'cpu.cfs_period_us', rarelyChanges: true },
     { controller: 'cpu', name: 'cpu.shares', rarelyChanges: true },
-    { controller: 'memory', name: 'memory.usage_in_bytes' },
+    { controller: 'memory', name: 'memory.usage_in_bytes', showsActivity: true },
     { controller: 'memory', name: 'memory.limit_in_bytes', rarelyChanges: true },
     { controller: 'memory', name: 'memory.soft_limit_in_bytes', rarelyChanges: true },
     { controller: 'memory', name: 'memory.memsw.limit_in_bytes', rarelyChanges: true },
@@ -93,10 +99,10 @@ export function v1StatFiles(opts: V1StatFileOptions): readonly StatFile[] {
  * cgroup has none of the limit files (cpu.max, memory.max, memory.current, pids.*).
  */
 export const V2_STAT_FILES: readonly StatFile[] = freeze([
-  { controller: 'unified', name: 'cpu.stat' },
+  { controller: 'unified', name: 'cpu.stat', showsActivity: true },
   { controller: 'unified', name: 'cpu.max', rarelyChanges: true },
   { controller: 'unified', name: 'cpu.weight', rarelyChanges: true },
-  { controller: 'unified', name: 'memory.current' },
+  { controller: 'unified', name: 'memory.current', showsActivity: true },
   { controller: 'unified', name: 'memory.max', rarelyChanges: true },
   { controller: 'unified', name: 'memory.low', rarelyChanges: true },
   { controller: 'unified', name: 'memory.swap.max', rarelyChanges: true },

@@ -1,8 +1,9 @@
 /**
  * The housekeeping loop. Every tick it:
  *   1. walks the hierarchy roots (one native call) to notice new and vanished cgroups;
- *   2. reads every stat file of every tracked cgroup, plus /proc/stat and /proc/meminfo, in ONE
- *      native batch (the hot path);
+ *   2. reads the stat files of every tracked cgroup, plus /proc/stat and /proc/meminfo, in one
+ *      native batch (the hot path), then, in a second, the every-tick counters of the cgroups whose
+ *      CPU time or memory usage moved (idle ones keep theirs: idle-cgroups.ts);
  *   3. for cgroups whose first process lives in a network namespace of its own, reads that
  *      namespace's /proc/<pid>/net/dev (two more small batches); cgroup.procs, which names that
  *      process, is read only when the cgroup's namespace may have changed (network-probe.ts);
@@ -35,6 +36,7 @@ import { deriveStats, type TimedSample } from './derive';
 import { CgroupHistory, HistoryClock, type HistorySeries } from './history';
 import { budgetRefusal, chooseKeptFiles, dueFiles, keptFileBudgetFromLimit, largestBudgetFor, openFileLimitForBudget } from './kept-files';
 import { newNamespaceProbe, procsDue, processToLookUp, recordNamespace, type NamespaceProbe } from './network-probe';
+import { Activity, activityAfter, DEFAULT_IDLE_FULL_READ_EVERY_TICKS, FileRole, holdBackFollowers, idleFullReadDue } from './idle-cgroups';
 
 const ENOENT = 2;
 const ENODEV = 19;
@@ -75,14 +77,22 @@ export interface CollectorOptions {
   rarelyChangingEveryTicks?: number;
   /** A full hierarchy walk at least every this many ticks, whatever inotify says (a safety net). Units: ticks. */
   walkEveryTicks?: number;
+  /**
+   * An idle cgroup (CPU time and memory usage as the tick before) reads its other
+   * every-tick counters only every this many ticks (idle-cgroups.ts); 1 reads every file of every
+   * cgroup every tick. Default DEFAULT_IDLE_FULL_READ_EVERY_TICKS. Units: ticks.
+   */
+  idleFullReadEveryTicks?: number;
 }
 
 /** What the last tick's batch read did (the benchmark and tests print it). Units: files. */
 export interface SweepReadStats {
   /** Files in the batch. */
   files: number;
-  /** Files read this tick (the rest were rarely changing ones not due). */
+  /** Files read this tick (the rest were rarely changing ones not due, and idle cgroups' counters). */
   read: number;
+  /** Cgroups found idle this tick, whose activity-following counters were not read. Units: cgroups. */
+  idleCgroups: number;
   /** Read through a kept fd with pread at offset 0. */
   kept: number;
   /** Read with open/read/close. */
@@ -112,6 +122,10 @@ interface TrackedCgroup {
   seen: boolean;
   /** Its network namespace as last found, and so when its cgroup.procs is read (network-probe.ts). */
   network: NamespaceProbe;
+  /** The tick offset of its full reads while idle, so those of many idle cgroups spread over the ticks. Units: ticks. */
+  idlePhase: number;
+  /** What its activity files said this tick, so far (idle-cgroups.ts). */
+  activity: Activity;
 }
 
 export interface CollectorEvents {
@@ -144,6 +158,13 @@ export class Collector extends EventEmitter<CollectorEvents> {
   /** Without options.keptFileBudget: the soft RLIMIT_NOFILE the default budget follows. Units: fds. */
   private readonly openFileSoftLimit: number | undefined;
   private readonly rarelyChangingEveryTicks: number;
+  private readonly idleFullReadEveryTicks: number;
+  /** Per batch entry: its FileRole in the idle decision. */
+  private batchRole = new Uint8Array(0);
+  /** Cgroups tracked so far (their idle phases). Units: cgroups. */
+  private trackedSerial = 0;
+  /** Whether block I/O was counted on the previous tick: an idle cgroup's sample is reused only while it stays the same. */
+  private lastBlockIoCounted: boolean | undefined;
   /** Per batch entry: the latest text or errno (rarely changing files keep theirs between reads). */
   private batchValues: Array<TextOrErrno | undefined> = [];
   /** Per batch entry: the tick it was last read (-1: never), for the LRU choice. */
@@ -186,6 +207,7 @@ export class Collector extends EventEmitter<CollectorEvents> {
     this.openFileSoftLimit = options.keptFileBudget === undefined ? limits.soft : undefined;
     this.keptFileBudget = options.keptFileBudget ?? keptFileBudgetFromLimit(this.openFileSoftLimit!);
     this.rarelyChangingEveryTicks = Math.max(1, options.rarelyChangingEveryTicks ?? DEFAULT_RARELY_CHANGING_EVERY_TICKS);
+    this.idleFullReadEveryTicks = Math.max(1, options.idleFullReadEveryTicks ?? DEFAULT_IDLE_FULL_READ_EVERY_TICKS);
     this.keptFiles = new KeptFiles();
     this.discovery = new CgroupDiscovery(this.roots, options.walkEveryTicks ?? DEFAULT_WALK_EVERY_TICKS);
   }
@@ -265,38 +287,52 @@ export class Collector extends EventEmitter<CollectorEvents> {
     if (this.batchDirty) this.rebuildBatch();
 
     const tickNumber = this.tickCount++;
-    const due = this.dueMask(tickNumber);
+    const { due, refreshed } = this.dueMask(tickNumber);
+    // Activity followers wait for the first read to say which cgroups are idle (idle-cgroups.ts).
+    const followers = this.idleFullReadEveryTicks > 1 ? holdBackFollowers(due, this.batchRole) : undefined;
+    for (const tracked of this.tracked.values()) tracked.activity = Activity.Unknown;
     const read = await this.keptFiles.read(MAX_FILE_BYTES, due);
-    const fresh = read.results;
-    const results = this.batchValues;
-    let readCount = this.mergeRead(fresh, tickNumber);
-    if (read.vanishedIndexes.length > 0) {
+    const counts = { kept: read.kept, opened: read.opened, closedVanished: read.closedVanished };
+    const vanishedIndexes = [...read.vanishedIndexes];
+    let readCount = this.mergeRead(due, read.results, tickNumber);
+    const idle = new Set<TrackedCgroup>();
+    if (followers) {
+      for (const tracked of this.tracked.values()) {
+        if (tracked.activity !== Activity.Same || refreshed(tracked) || idleFullReadDue(tickNumber, tracked.idlePhase, this.idleFullReadEveryTicks)) continue;
+        idle.add(tracked);
+        followers.fill(0, tracked.batchOffset, tracked.batchOffset + this.files.length);
+      }
+      if (followers.includes(1)) readCount += await this.readMore(followers, tickNumber, counts, vanishedIndexes);
+    }
+    if (vanishedIndexes.length > 0) {
       // A kept fd answered ENODEV/ENOENT and its path opened again: the cgroup was removed and
       // perhaps re-created under the same name, so the limits kept from the old one are stale.
-      const recreated = new Set(read.vanishedIndexes.map((index) => this.batchOwner[index]).filter((owner) => owner !== undefined));
+      const recreated = new Set(vanishedIndexes.map((index) => this.batchOwner[index]).filter((owner) => owner !== undefined));
       // Its processes, and so its network namespace, are new too: cgroup.procs is read again below.
-      for (const owner of recreated) owner.network.finding = { kind: 'unknown' };
-      const again = new Uint8Array(due.length);
+      for (const owner of recreated) {
+        owner.network.finding = { kind: 'unknown' };
+        idle.delete(owner);
+      }
+      const again = new Uint8Array(this.batch.length);
       for (let i = 0; i < again.length; i++) {
         const owner = this.batchOwner[i];
-        if (!due[i] && owner !== undefined && recreated.has(owner)) again[i] = 1;
+        if (this.batchLastRead[i] !== tickNumber && owner !== undefined && recreated.has(owner)) again[i] = 1;
       }
-      const reread = await this.keptFiles.read(MAX_FILE_BYTES, again);
-      readCount += this.mergeRead(reread.results, tickNumber);
-      reread.results.forEach((value, index) => {
-        if (value !== null) fresh[index] = value;
-      });
+      readCount += await this.readMore(again, tickNumber, counts, []);
     }
+    this.idleLastTick = idle;
     this.readStats = {
-      files: fresh.length,
+      files: this.batch.length,
       read: readCount,
-      kept: read.kept,
-      opened: read.opened,
-      closedVanished: read.closedVanished,
+      idleCgroups: idle.size,
+      kept: counts.kept,
+      opened: counts.opened,
+      closedVanished: counts.closedVanished,
       keptAllowed: this.keptAllowed,
       budget: this.keptFileBudget,
       walked: enumeration !== undefined,
     };
+    const results = this.batchValues;
     const host = this.parseHost(results as ReadonlyArray<TextOrErrno>);
 
     const samples = new Map<TrackedCgroup, CgroupSample>();
@@ -306,24 +342,28 @@ export class Collector extends EventEmitter<CollectorEvents> {
     const procsReadThisTick = new Set<TrackedCgroup>();
     for (const tracked of this.tracked.values()) {
       const offset = tracked.batchOffset;
-      if (this.vanished(fresh, offset)) {
+      if (this.vanished(offset, tickNumber)) {
         // Gone between the walk and the read: drop it now rather than publish an empty row.
         this.untrack(tracked);
         continue;
       }
-      const sample = this.assemble(this.files, results as ReadonlyArray<TextOrErrno>, offset, (index, message) =>
-        this.warnOnce(this.batch[offset + index]!, `cannot use ${this.batch[offset + index]}: ${message}`),
-      );
+      const sample =
+        idle.has(tracked) && tracked.previous && blockIoCounted === this.lastBlockIoCounted && !this.scheduledFileRead(offset, tickNumber)
+          ? idleSample(tracked.previous.sample)
+          : this.assemble(this.files, results as ReadonlyArray<TextOrErrno>, offset, (index, message) =>
+              this.warnOnce(this.batch[offset + index]!, `cannot use ${this.batch[offset + index]}: ${message}`),
+            );
       if (!blockIoCounted) delete sample.io;
       samples.set(tracked, sample);
-      const procs = fresh[offset + procsOffset];
-      const procsRead = procs !== null && procs !== undefined;
+      const procsRead = this.batchLastRead[offset + procsOffset] === tickNumber;
+      const procs = procsRead ? results[offset + procsOffset] : undefined;
       if (procsRead) procsReadThisTick.add(tracked);
       const pid = processToLookUp(tracked.network, typeof procs === 'string' ? this.safeFirstPid(procs, offset + procsOffset) : undefined, procsRead);
       if (pid !== undefined) firstPids.set(tracked, pid);
       else if (procsRead) recordNamespace(tracked.network, undefined, undefined, '', true);
     }
 
+    this.lastBlockIoCounted = blockIoCounted;
     await this.collectNetwork(samples, firstPids, procsReadThisTick, results as ReadonlyArray<TextOrErrno>);
     for (const [tracked, sample] of samples) {
       const extra = tracked.source.networkCounters?.(tracked.path);
@@ -382,6 +422,8 @@ export class Collector extends EventEmitter<CollectorEvents> {
         history: this.clock.createHistory(),
         seen: true,
         network: newNamespaceProbe(this.tickCount, info.isContainer, path === '/'),
+        idlePhase: this.trackedSerial++,
+        activity: Activity.Unknown,
       });
       this.batchDirty = true;
       this.emit('added', info);
@@ -421,6 +463,10 @@ export class Collector extends EventEmitter<CollectorEvents> {
     const batch = [...host];
     const owner: Array<TrackedCgroup | undefined> = host.map(() => undefined);
     const rarely: number[] = host.map(() => 0);
+    const roles: number[] = host.map(() => FileRole.Scheduled);
+    // Single-record seq_files (their whole text in one read: KeptFiles.assign): /proc/stat,
+    // /proc/meminfo and every cgroup stat file; not /proc/net/dev or cgroup.procs.
+    const singleRecord: number[] = [1, 1, 0];
     // cgroup.procs is never kept: on v1 an open cgroup.procs serves a pid list cached for up to a
     // second after the previous read (cgroup-v1's pidlist), which a pread at offset 0 does not renew.
     const keepable: number[] = host.map(() => 1);
@@ -434,14 +480,18 @@ export class Collector extends EventEmitter<CollectorEvents> {
         batch.push(directory ? `${directory}/${file.name}` : '/nonexistent-capstan-controller');
         owner.push(tracked);
         rarely.push(file.rarelyChanges ? 1 : 0);
+        roles.push(file.showsActivity ? FileRole.ShowsActivity : file.rarelyChanges ? FileRole.Scheduled : FileRole.FollowsActivity);
         keepable.push(directory ? 1 : 0);
+        singleRecord.push(1);
         if (directory && !file.rarelyChanges) everyTickKeepable++;
       }
       const root = this.roots[tracked.procsRootIndex]!;
       batch.push(`${tracked.path === '/' ? root.directory : root.directory + tracked.path}/cgroup.procs`);
       owner.push(tracked);
       rarely.push(0);
+      roles.push(FileRole.Scheduled);
       keepable.push(0);
+      singleRecord.push(0);
     }
     const previousIndex = new Map<string, number>();
     this.batch.forEach((filePath, index) => previousIndex.set(filePath, index));
@@ -453,25 +503,39 @@ export class Collector extends EventEmitter<CollectorEvents> {
       values[index] = this.batchValues[before];
       lastRead[index] = this.batchLastRead[before]!;
     });
-    // A rarely changing file is read once every N ticks, so it counts as used N ticks earlier than
-    // it was: hot files get the fds first, whatever tick the batch is rebuilt on.
-    const every = this.rarelyChangingEveryTicks;
-    const recency = Float64Array.from(lastRead, (tick, index) => (rarely[index] ? tick - every : tick));
+    // A file read once every N ticks counts as used N ticks earlier than it was, so files read
+    // every tick get the fds first, whatever tick the batch is rebuilt on: every cgroup's activity
+    // files, then the counters that follow them (every tick while busy, every Nth while idle),
+    // then limits and weights.
+    const idleEvery = this.idleFullReadEveryTicks > 1 ? this.idleFullReadEveryTicks : 0;
+    const ticksBetweenReads = roles.map((role, index) =>
+      rarely[index] ? this.rarelyChangingEveryTicks + idleEvery : role === FileRole.FollowsActivity ? idleEvery : 0,
+    );
+    const recency = Float64Array.from(lastRead, (tick, index) => tick - ticksBetweenReads[index]!);
     if (this.openFileSoftLimit !== undefined) this.keptFileBudget = keptFileBudgetFromLimit(this.openFileSoftLimit, everyTickKeepable);
     const keep = chooseKeptFiles(recency, keepable, this.keptFileBudget);
-    this.keptFiles.assign(batch, keep);
+    this.keptFiles.assign(batch, keep, Uint8Array.from(singleRecord));
     this.keptAllowed = keep.reduce((sum, flag) => sum + flag, 0);
     this.keepMask = keep;
     this.batch = batch;
     this.batchValues = values;
     this.batchLastRead = lastRead;
     this.batchRarely = Uint8Array.from(rarely);
+    this.batchRole = Uint8Array.from(roles);
     this.batchOwner = owner;
     this.batchDirty = false;
   }
 
   private keptAllowed = 0;
   private keepMask: Uint8Array = new Uint8Array(0);
+  /** Cgroups found idle on the last tick. */
+  private idleLastTick = new Set<TrackedCgroup>();
+
+  /** Whether the last tick found `cgroupPath` idle and left its activity-following counters unread (tests). */
+  wasIdleLastTick(cgroupPath: CgroupPath): boolean {
+    const tracked = this.tracked.get(cgroupPath);
+    return tracked !== undefined && this.idleLastTick.has(tracked);
+  }
 
   /** How many of a tracked cgroup's files may hold an fd under the budget (tests). Units: files. */
   keptFileCount(cgroupPath: CgroupPath): number {
@@ -488,22 +552,32 @@ export class Collector extends EventEmitter<CollectorEvents> {
     return this.files.length + 1;
   }
 
-  /** Stores what a read returned (null: not due, keeps the previous value); returns how many were read. */
-  private mergeRead(fresh: ReadonlyArray<TextOrErrno | null>, tickNumber: number): number {
-    let count = 0;
-    for (let i = 0; i < fresh.length; i++) {
-      const value = fresh[i];
-      if (value === null || value === undefined) continue;
+  /**
+   * Stores what a read of the files flagged in `due` returned (one result per due file, in batch
+   * order), notes for each cgroup whether its activity files moved (idle-cgroups.ts), and returns
+   * how many were read. Files not due keep their previous values.
+   */
+  private mergeRead(due: Uint8Array, results: readonly TextOrErrno[], tickNumber: number): number {
+    let next = 0;
+    for (let i = 0; i < due.length; i++) {
+      if (!due[i]) continue;
+      const value = results[next++];
+      if (value === undefined) throw new Error(`the sweep's read returned ${results.length} results for more due files`);
+      if (this.batchRole[i] === FileRole.ShowsActivity) {
+        const owner = this.batchOwner[i];
+        if (owner) owner.activity = activityAfter(owner.activity, this.batchValues[i], value);
+      }
       this.batchValues[i] = value;
       this.batchLastRead[i] = tickNumber;
-      count++;
     }
-    return count;
+    if (next !== results.length) throw new Error(`the sweep's read returned ${results.length} results for ${next} due files`);
+    return next;
   }
 
-  private dueMask(tickNumber: number): Uint8Array {
+  private dueMask(tickNumber: number): { due: Uint8Array; refreshed: (tracked: TrackedCgroup) => boolean } {
     const refreshAll = this.refreshPending.has('*');
     const pending = this.refreshPending;
+    const refreshedPaths = refreshAll ? undefined : new Set(pending);
     const due = dueFiles(
       tickNumber,
       this.rarelyChangingEveryTicks,
@@ -517,7 +591,25 @@ export class Collector extends EventEmitter<CollectorEvents> {
       due[tracked.batchOffset + procsOffset] = procsDue(tracked.network, tickNumber, this.rarelyChangingEveryTicks, refreshed) ? 1 : 0;
     }
     pending.clear();
-    return due;
+    return { due, refreshed: (tracked) => refreshAll || refreshedPaths!.has(tracked.path) };
+  }
+
+  /** A further read in the same tick (the idle split, a re-created cgroup): merges it and adds up its counts. */
+  private async readMore(due: Uint8Array, tickNumber: number, counts: { kept: number; opened: number; closedVanished: number }, vanishedIndexes: number[]): Promise<number> {
+    const read = await this.keptFiles.read(MAX_FILE_BYTES, due);
+    counts.kept += read.kept;
+    counts.opened += read.opened;
+    counts.closedVanished += read.closedVanished;
+    vanishedIndexes.push(...read.vanishedIndexes);
+    return this.mergeRead(due, read.results, tickNumber);
+  }
+
+  /** Whether a limit or weight of the cgroup at `offset` was read this tick (its sample must be assembled anew). */
+  private scheduledFileRead(offset: number, tickNumber: number): boolean {
+    for (let i = 0; i < this.files.length; i++) {
+      if (this.batchRole[offset + i] === FileRole.Scheduled && this.batchLastRead[offset + i] === tickNumber) return true;
+    }
+    return false;
   }
 
   /** The first pid of a cgroup.procs text; a malformed one costs the network counters and one warning. */
@@ -531,11 +623,11 @@ export class Collector extends EventEmitter<CollectorEvents> {
   }
 
   /** Every file of the cgroup read this tick answered ENOENT/ENODEV (files not due are left out). */
-  private vanished(results: ReadonlyArray<TextOrErrno | null>, offset: number): boolean {
+  private vanished(offset: number, tickNumber: number): boolean {
     let readAny = false;
-    for (let i = 0; i <= this.files.length; i++) {
-      const result = results[offset + i];
-      if (result === null || result === undefined) continue;
+    for (let i = offset; i <= offset + this.files.length; i++) {
+      if (this.batchLastRead[i] !== tickNumber) continue;
+      const result = this.batchValues[i];
       if (result !== ENOENT && result !== ENODEV) return false;
       readAny = true;
     }
@@ -627,6 +719,16 @@ export class Collector extends EventEmitter<CollectorEvents> {
   get lastHost(): HostSample | undefined {
     return this.previousHost;
   }
+}
+
+/**
+ * An idle cgroup's sample: the one assembled from the very same texts last tick. A copy, since
+ * the tick adds network counters to it afresh (they move without the cgroup's CPU: packets arrive).
+ */
+function idleSample(previous: CgroupSample): CgroupSample {
+  const sample = { ...previous };
+  delete sample.network;
+  return sample;
 }
 
 /** Reads the blkio root once so the tick reads one blkio variant, not both (see files.ts). */

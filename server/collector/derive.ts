@@ -55,7 +55,36 @@ function ratePerSecond(before: number | undefined, after: number | undefined, se
 
 export function deriveStats(previous: TimedSample | undefined, current: TimedSample): ContainerStats {
   const { sample, host } = current;
-  const stats: ContainerStats = { timestampMs: current.timestampMs };
+  // Every field in one literal, so all cgroups share one object shape allocated at once: added one
+  // by one, the 20-odd properties cost ~900 bytes a cgroup a tick in property-store copies (the
+  // largest allocation of an agent tick at 1000 cgroups), in one literal ~300. Unknown stays
+  // undefined as before (JSON and the live API leave it out).
+  const stats: ContainerStats = {
+    timestampMs: current.timestampMs,
+    cpuPercent: undefined,
+    cpuUsageSeconds: undefined,
+    cpuLimitCpus: undefined,
+    cpuThrottledPeriodsDelta: undefined,
+    cpuThrottledPercent: undefined,
+    cpuThrottledPeriods: undefined,
+    cpuThrottledSeconds: undefined,
+    memoryUsageBytes: undefined,
+    memoryWorkingSetBytes: undefined,
+    memoryLimitBytes: undefined,
+    memoryLimitIsSet: undefined,
+    memoryPercent: undefined,
+    networkRxBytes: undefined,
+    networkTxBytes: undefined,
+    networkRxBytesPerSecond: undefined,
+    networkTxBytesPerSecond: undefined,
+    blockReadBytes: undefined,
+    blockWriteBytes: undefined,
+    blockReadBytesPerSecond: undefined,
+    blockWriteBytesPerSecond: undefined,
+    pids: undefined,
+    pidsLimit: undefined,
+    oomKills: undefined,
+  };
 
   // CPU
   const { cpu } = sample;

@@ -30,8 +30,11 @@ export interface NativeOomWatcher {
 
 /** What one read of a kept-file set did (all counts are files; Units: files). */
 export interface KeptFilesRead {
-  /** Per file: its text, the errno of the failure, or null when it was not due this time. */
-  results: Array<TextOrErrno | null>;
+  /**
+   * Per file read (every file, or those due), in batch order: its text, or the errno of the
+   * failure. Files not due have no entry: the k-th entry is the k-th due file.
+   */
+  results: TextOrErrno[];
   /** Read through a kept fd with pread at offset 0. */
   kept: number;
   /** Read with open/read/close (not kept, opened for the first time, or reopened). */
@@ -85,7 +88,7 @@ export interface NativeBinding {
    * Replaces the set's file list. keep[i] = 1: file i may hold an fd between reads (an fd already
    * open for the same path is carried over); every other fd is closed. Throws while a read is in flight.
    */
-  keptFilesAssign(handle: number, paths: readonly string[], keep: Uint8Array): void;
+  keptFilesAssign(handle: number, paths: readonly string[], keep: Uint8Array, singleRecord?: Uint8Array): void;
   /**
    * Reads the files (those with due[i] = 1 when due is given) on a libuv worker thread: kept ones
    * with pread(fd, buf, n, 0), opened on first use; the others with open/read/close. A kept fd

@@ -260,17 +260,26 @@ export class KeptFiles {
   private handle: number | undefined = binding().keptFilesCreate();
   private count = 0;
 
-  /** Replaces the list; keep[i] = 1 lets file i hold an fd. Throws TypeError/RangeError on bad input. */
-  assign(paths: readonly string[], keep: Uint8Array): void {
+  /**
+   * Replaces the list; keep[i] = 1 lets file i hold an fd. singleRecord[i] = 1 says file i is a
+   * seq_file whose text is one record (every cgroup stat file, /proc/stat, /proc/meminfo): a read
+   * shorter than asked for is all of it, and the EOF read is skipped. Never for a multi-record
+   * file (/proc/net/dev, cgroup.procs), whose short reads may have more to come. Throws
+   * TypeError/RangeError on bad input.
+   */
+  assign(paths: readonly string[], keep: Uint8Array, singleRecord?: Uint8Array): void {
     checkPaths(paths, 'KeptFiles.assign', 'paths');
     if (!(keep instanceof Uint8Array) || keep.length !== paths.length) {
       throw new TypeError(`KeptFiles.assign: keep must be a Uint8Array of ${paths.length} flags`);
     }
-    binding().keptFilesAssign(this.open(), paths, keep);
+    if (singleRecord !== undefined && (!(singleRecord instanceof Uint8Array) || singleRecord.length !== paths.length)) {
+      throw new TypeError(`KeptFiles.assign: singleRecord must be a Uint8Array of ${paths.length} flags`);
+    }
+    binding().keptFilesAssign(this.open(), paths, keep, singleRecord);
     this.count = paths.length;
   }
 
-  /** Reads every file, or those with due[i] = 1 (the others come back as null). */
+  /** Reads every file, or those with due[i] = 1; results has one entry per file read, in batch order (not one per file). */
   read(maxBytes: number = DEFAULT_MAX_FILE_BYTES, due?: Uint8Array): Promise<KeptFilesRead> {
     checkMaxBytes(maxBytes, 'KeptFiles.read');
     if (due !== undefined && (!(due instanceof Uint8Array) || due.length !== this.count)) {

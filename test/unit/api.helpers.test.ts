@@ -67,6 +67,19 @@ test('agent flags: durations, listen addresses and their errors', (t) => {
   t.throws(() => parseAgentOptions(['--interval', '10ms'], {}), { instanceOf: UsageError, message: /between 100ms and 1h/ });
 });
 
+test('agent flags: how often idle cgroups read everything, from the flag or the environment, checked', (t) => {
+  const read = (argv: string[], env: NodeJS.ProcessEnv = {}): number | undefined => {
+    const options = parseAgentOptions(argv, env);
+    return options === 'help' ? undefined : options.idleFullReadEveryTicks;
+  };
+  t.is(read([]), undefined, "the collector's default");
+  t.is(read(['--idle-full-read-every', '1']), 1);
+  t.is(read([], { CAPSTAN_IDLE_FULL_READ_EVERY: '30' }), 30);
+  t.is(read(['--idle-full-read-every', '5'], { CAPSTAN_IDLE_FULL_READ_EVERY: '30' }), 5, 'the flag wins');
+  t.throws(() => parseAgentOptions(['--idle-full-read-every', '0'], {}), { instanceOf: UsageError, message: /--idle-full-read-every must be a whole number of ticks, at least 1/ });
+  t.throws(() => parseAgentOptions([], { CAPSTAN_IDLE_FULL_READ_EVERY: 'often' }), { instanceOf: UsageError, message: /CAPSTAN_IDLE_FULL_READ_EVERY must be/ });
+});
+
 test('agent flags: event log bounds', (t) => {
   const defaults = parseAgentOptions([], {});
   if (defaults === 'help') return t.fail();

@@ -18,7 +18,7 @@ test('CPU % is unknown without a host delta or with a missing counter, never 0',
   t.is(cpuPercent(a, timed(1000, sample({ cpu: { usageNanoseconds: 2e9 } }), host(100e9))), undefined);
   t.is(cpuPercent(a, timed(1000, sample(), host(101e9))), undefined);
   const stats = deriveStats(undefined, a);
-  t.false('cpuPercent' in stats);
+  t.is(stats.cpuPercent, undefined, 'unknown, not 0');
 });
 
 test('working set is usage − inactive_file; memory % uses the limit; unlimited clamps to host memory', (t) => {
@@ -50,7 +50,7 @@ test('network totals skip loopback; no namespace means unknown', (t) => {
   const iface = (name: string, rxBytes: number, txBytes: number) => ({ name, rxBytes, txBytes, rxPackets: 0, rxErrors: 0, rxDropped: 0, txPackets: 0, txErrors: 0, txDropped: 0 });
   t.deepEqual(networkTotals([iface('lo', 100, 100), iface('eth0', 5, 7)]), { rxBytes: 5, txBytes: 7 });
   t.is(networkTotals(undefined), undefined);
-  t.false('networkRxBytes' in deriveStats(undefined, timed(0, sample(), host(0))));
+  t.is(deriveStats(undefined, timed(0, sample(), host(0))).networkRxBytes, undefined, 'unknown, not 0');
 });
 
 test('CPU limit in CPUs from quota and period; null when unlimited', (t) => {

@@ -76,7 +76,7 @@ test('KeptFiles re-reads kept files with pread, skips what is not due, and opens
   // In place (same inode): a kept fd sees the new text because pread starts at 0 every time.
   fs.writeFileSync(files[0]!, 'changed, and longer than before\n');
   const second = await kept.read(65536, Uint8Array.from([1, 0, 1, 1]));
-  t.deepEqual(second.results, ['changed, and longer than before\n', null, 'value 2\n', 2]);
+  t.deepEqual(second.results, ['changed, and longer than before\n', 'value 2\n', 2], 'one result per due file, in order');
   t.is(second.kept, 1);
   t.is(second.opened, 1);
 
@@ -88,4 +88,23 @@ test('KeptFiles re-reads kept files with pread, skips what is not due, and opens
   t.throws(() => kept.read(65536, new Uint8Array(3)), { instanceOf: TypeError });
   kept.close();
   t.throws(() => kept.assign([], new Uint8Array(0)), { message: /already closed/ });
+});
+
+test('KeptFiles: a single-record file ends at a short read, and one longer than a read still comes whole', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'capstan-kept-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const small = path.join(dir, 'small');
+  const large = path.join(dir, 'large');
+  fs.writeFileSync(small, '42\n');
+  // Past the native side's 64 KiB per read: the reads that come back full go on.
+  const largeText = 'x'.repeat(200 * 1024 + 7);
+  fs.writeFileSync(large, largeText);
+  const kept = new KeptFiles();
+  t.teardown(() => kept.close());
+  kept.assign([small, large, small], Uint8Array.from([1, 1, 0]), Uint8Array.from([1, 1, 1]));
+  for (let pass = 0; pass < 2; pass++) {
+    const read = await kept.read(1024 * 1024);
+    t.deepEqual(read.results, ['42\n', largeText, '42\n'], `pass ${pass}`);
+  }
+  t.throws(() => kept.assign([small], Uint8Array.from([1]), new Uint8Array(2)), { instanceOf: TypeError, message: /singleRecord must be a Uint8Array of 1 flags/ });
 });
